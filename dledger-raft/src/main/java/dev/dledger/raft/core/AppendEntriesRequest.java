@@ -1,0 +1,32 @@
+package dev.dledger.raft.core;
+
+import java.util.List;
+
+/**
+ * AppendEntries (Raft paper section 5.3). With no entries it is the leader's heartbeat.
+ *
+ * @param prevLogIndex index of the entry just before {@code entries} (-1 when they start the log)
+ * @param prevLogTerm  term of that entry
+ * @param entries      consecutive entries starting at {@code prevLogIndex + 1}; may be empty
+ * @param leaderCommit the leader's commit index, capped at what the follower is known to hold
+ * @param seq          the leader's broadcast sequence number when this was sent; echoed in the response, it lets
+ *                     the leader confirm its leadership for read index and lease reads (thesis section 6.4)
+ */
+public record AppendEntriesRequest(String from, String to, long term, long prevLogIndex, long prevLogTerm,
+                                   List<Entry> entries, long leaderCommit, long seq) implements Message {
+
+    public AppendEntriesRequest {
+        entries = List.copyOf(entries);
+    }
+
+    /** Index of the last entry carried, or {@code prevLogIndex} when there is none. */
+    public long lastIndex() {
+        return prevLogIndex + entries.size();
+    }
+
+    @Override
+    public String toString() {
+        return "AppendEntriesRequest[" + from + "->" + to + " t" + term + " prev=" + prevLogIndex + "@" + prevLogTerm
+            + " n=" + entries.size() + " commit=" + leaderCommit + " seq=" + seq + "]";
+    }
+}
