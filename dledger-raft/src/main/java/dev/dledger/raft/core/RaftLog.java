@@ -156,6 +156,20 @@ final class RaftLog {
         return -1;
     }
 
+    /**
+     * The last index of the durable log that is also part of this log: durable entries that a pending truncation
+     * replaces do not count.
+     */
+    long persistedLastIndex() {
+        if (unstableSnapshot != null) {
+            return -1;
+        }
+        if (!unstable.isEmpty()) {
+            return Math.min(storage.lastIndex(), unstableOffset - 1);
+        }
+        return storage.lastIndex();
+    }
+
     boolean hasUnstable() {
         return unstableSnapshot != null || !unstable.isEmpty();
     }

@@ -63,6 +63,11 @@ public final class RaftNode {
     private String leadTransferee;
     private int transferElapsed;
     private long preferredRetryTick;
+    /**
+     * Set once this leader sent TimeoutNow in its term: the target's election skips the voters' lease check, so this
+     * leader's lease no longer proves that no other leader exists. Lease reads then fall back to read index.
+     */
+    private boolean leaseRevoked;
     private boolean broadcastPending;
     private long seq;
     private final TreeMap<Long, Long> seqTicks = new TreeMap<>();
@@ -603,6 +608,7 @@ public final class RaftNode {
         leadTransferee = null;
         transferElapsed = 0;
         broadcastPending = false;
+        leaseRevoked = false;
         pendingReads.clear();
         readsAwaitingNoop.clear();
     }
@@ -999,7 +1005,7 @@ public final class RaftNode {
         long[] matches = new long[voters.size()];
         for (int i = 0; i < matches.length; i++) {
             String v = voters.get(i);
-            matches[i] = v.equals(id) ? log.storage().lastIndex() : progress.get(v).match;
+            matches[i] = v.equals(id) ? log.persistedLastIndex() : progress.get(v).match;
         }
         Arrays.sort(matches);
         long quorumIndex = matches[matches.length - membership.quorum()];
@@ -1097,7 +1103,7 @@ public final class RaftNode {
      * which is after it sent; so no other leader can exist until then, up to clock drift.
      */
     private boolean leaseValid() {
-        if (!config.checkQuorum() || commitIndex < noopIndex) {
+        if (!config.checkQuorum() || commitIndex < noopIndex || leaseRevoked) {
             return false;
         }
         long acked = quorumAckedSeq();
@@ -1116,6 +1122,9 @@ public final class RaftNode {
     }
 
     private void send(Message m) {
+        if (m instanceof TimeoutNow) {
+            leaseRevoked = true;
+        }
         if (out.debugEnabled()) {
             out.debug("send " + m);
         }
