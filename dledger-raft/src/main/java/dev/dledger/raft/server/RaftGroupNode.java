@@ -126,6 +126,7 @@ public final class RaftGroupNode implements AutoCloseable {
             new Slf4jCoreLog(group, id, () -> termHolder[0]));
         publishStatus();
         transport.register(group, id, this::onMessage);
+        transport.serveRequests(group, new ClientService(this));
         this.thread = new Thread(() -> run(termHolder), "raft-" + group + "-" + id);
         thread.setDaemon(true);
         thread.start();

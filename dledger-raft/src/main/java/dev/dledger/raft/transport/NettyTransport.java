@@ -23,6 +23,7 @@ import io.netty.handler.flush.FlushConsolidationHandler;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
@@ -55,7 +56,8 @@ public final class NettyTransport implements Transport {
     private final AtomicLong refused = new AtomicLong();
     private volatile Consumer<String> errorListener = reason -> { };
 
-    private record GroupBinding(String selfId, Map<String, InetSocketAddress> peers, Consumer<Message> inbound) {
+    private record GroupBinding(String selfId, Map<String, InetSocketAddress> peers, Consumer<Message> inbound,
+                                java.util.concurrent.atomic.AtomicReference<RequestHandler> requests) {
     }
 
     /**
@@ -74,7 +76,8 @@ public final class NettyTransport implements Transport {
             .childHandler(new ChannelInitializer<SocketChannel>() {
                 @Override
                 protected void initChannel(SocketChannel ch) {
-                    ch.pipeline().addLast(new LengthFieldBasedFrameDecoder(maxFrameBytes, 0, 4, 0, 4))
+                    ch.pipeline().addLast(new FlushConsolidationHandler(256, true))
+                        .addLast(new LengthFieldBasedFrameDecoder(maxFrameBytes, 0, 4, 0, 4))
                         .addLast(new InboundHandler());
                 }
             });
@@ -110,7 +113,22 @@ public final class NettyTransport implements Transport {
 
     @Override
     public void register(String group, String selfId, Consumer<Message> inbound) {
-        groups.put(group, new GroupBinding(selfId, new ConcurrentHashMap<>(), inbound));
+        groups.put(group, new GroupBinding(selfId, new ConcurrentHashMap<>(), inbound,
+            new java.util.concurrent.atomic.AtomicReference<>()));
+    }
+
+    /**
+     * Serves client requests of {@code group} with {@code handler}.
+     *
+     * @throws IllegalStateException if the group is not registered
+     */
+    @Override
+    public void serveRequests(String group, RequestHandler handler) {
+        GroupBinding g = groups.get(group);
+        if (g == null) {
+            throw new IllegalStateException("group " + group + " is not registered");
+        }
+        g.requests().set(handler);
     }
 
     /**
@@ -253,8 +271,12 @@ public final class NettyTransport implements Transport {
             Message m;
             try {
                 f = Frame.decode(msg.nioBuffer());
+                if (f.kind() == Frame.Kind.REQUEST) {
+                    serve(ctx, f);
+                    return;
+                }
                 if (f.kind() != Frame.Kind.RAFT) {
-                    refuse(ctx, f, "frame kind " + f.kind() + " is not served on the peer port");
+                    refuse(ctx, f, "frame kind " + f.kind() + " is not served here");
                     return;
                 }
                 m = MessageCodec.decode(java.nio.ByteBuffer.wrap(f.body()));
@@ -274,6 +296,32 @@ public final class NettyTransport implements Transport {
             } else {
                 g.inbound().accept(m);
             }
+        }
+
+        private void serve(ChannelHandlerContext ctx, Frame f) {
+            GroupBinding g = groups.get(f.group());
+            RequestHandler h = g == null ? null : g.requests().get();
+            if (h == null) {
+                refuse(ctx, f, "unknown group '" + f.group() + "'");
+                return;
+            }
+            CompletableFuture<byte[]> reply;
+            try {
+                reply = h.handle(f.body());
+            } catch (CodecException e) {
+                refuse(ctx, f, "malformed request: " + e.getMessage());
+                return;
+            }
+            reply.whenComplete((body, error) -> {
+                if (error != null) {
+                    Throwable cause = error instanceof java.util.concurrent.CompletionException && error.getCause() != null
+                        ? error.getCause() : error;
+                    refuse(ctx, f, String.valueOf(cause.getMessage()));
+                } else {
+                    ctx.writeAndFlush(Unpooled.wrappedBuffer(
+                        new Frame(Frame.Kind.RESPONSE, f.requestId(), f.group(), body).encode()));
+                }
+            });
         }
 
         private void refuse(ChannelHandlerContext ctx, Frame f, String reason) {

@@ -21,6 +21,9 @@ public interface Transport extends AutoCloseable {
      */
     void register(String group, String selfId, Consumer<Message> inbound);
 
+    /** Serves the client and admin requests of a registered {@code group} with {@code handler}. */
+    void serveRequests(String group, RequestHandler handler);
+
     /** Stops delivering messages of {@code group}. */
     void unregister(String group);
 

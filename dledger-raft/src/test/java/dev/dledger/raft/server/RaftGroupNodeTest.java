@@ -5,11 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.dledger.raft.client.RaftClient;
 import dev.dledger.raft.core.Entry;
 import dev.dledger.raft.core.EntryType;
 import dev.dledger.raft.core.Membership;
 import dev.dledger.raft.core.Role;
 import dev.dledger.raft.statemachine.StateMachine;
+import dev.dledger.raft.transport.ClientProtocol;
 import dev.dledger.raft.transport.NettyTransport;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
@@ -123,5 +125,34 @@ class RaftGroupNodeTest {
         assertEquals(AppendResult.Status.OK, w.status());
         assertTrue(leader.readIndex(false).get() >= w.index());
         assertTrue(leader.readIndex(true).get() >= w.index());
+    }
+
+    @Test
+    void clientFindsTheLeaderAppendsReadsAndFollowsAFailover() throws Exception {
+        startGroup();
+        Map<String, InetSocketAddress> addresses = new LinkedHashMap<>();
+        transports.forEach((id, t) -> addresses.put(id, t.localAddress()));
+        try (RaftClient client = new RaftClient("g", addresses, 3000, 10)) {
+            ClientProtocol.Response first = client.append(body(0)).get();
+            assertEquals(ClientProtocol.Status.OK, first.status());
+            assertEquals(awaitLeader().id(), client.leader());
+            ClientProtocol.Response got = client.get(first.index()).get();
+            assertEquals(ClientProtocol.Status.OK, got.status());
+            assertArrayEquals(body(0), got.entry().data());
+            assertEquals(ClientProtocol.Status.NOT_FOUND, client.get(first.index() + 1000).get().status());
+            ClientProtocol.Response meta = client.metadata(client.leader()).get();
+            assertEquals("LEADER", meta.role());
+            assertEquals(2, meta.followers().size());
+
+            String dead = client.leader();
+            nodes.remove(dead).close();
+            transports.remove(dead).close();
+            // The client's own bounded retries (with backoff) span the election.
+            ClientProtocol.Response afterFailover = client.append(body(1)).get();
+            assertEquals(ClientProtocol.Status.OK, afterFailover.status());
+            assertTrue(!dead.equals(client.leader()));
+            assertTrue(afterFailover.index() > first.index());
+            assertArrayEquals(body(0), client.get(first.index()).get().entry().data());
+        }
     }
 }
