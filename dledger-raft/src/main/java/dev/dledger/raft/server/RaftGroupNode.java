@@ -67,18 +67,22 @@ public final class RaftGroupNode implements AutoCloseable {
     private volatile boolean running = true;
     private volatile boolean failed;
     private volatile NodeStatus status;
+    private volatile java.util.function.DoubleConsumer appendLatencySeconds = s -> { };
 
     private static final class Pending {
         final long firstIndex;
         final long lastIndex;
         final long term;
+        final long startNanos;
         final long deadlineNanos;
         final CompletableFuture<AppendResult> future;
 
-        Pending(long firstIndex, long lastIndex, long term, long deadlineNanos, CompletableFuture<AppendResult> f) {
+        Pending(long firstIndex, long lastIndex, long term, long startNanos, long deadlineNanos,
+                CompletableFuture<AppendResult> f) {
             this.firstIndex = firstIndex;
             this.lastIndex = lastIndex;
             this.term = term;
+            this.startNanos = startNanos;
             this.deadlineNanos = deadlineNanos;
             this.future = f;
         }
@@ -130,6 +134,11 @@ public final class RaftGroupNode implements AutoCloseable {
         this.thread = new Thread(() -> run(termHolder), "raft-" + group + "-" + id);
         thread.setDaemon(true);
         thread.start();
+    }
+
+    /** Receives the latency of every committed append, in seconds, on the driver thread. */
+    public void recordAppendLatency(java.util.function.DoubleConsumer seconds) {
+        this.appendLatencySeconds = seconds;
     }
 
     /** This node's id. */
@@ -197,8 +206,10 @@ public final class RaftGroupNode implements AutoCloseable {
         ProposeResult r = node.propose(bodies);
         switch (r.status()) {
             case ACCEPTED:
-                long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(options.appendTimeoutMs());
-                pending.put(r.index(), new Pending(r.index(), r.index() + bodies.size() - 1, r.term(), deadline, f));
+                long start = System.nanoTime();
+                long deadline = start + TimeUnit.MILLISECONDS.toNanos(options.appendTimeoutMs());
+                pending.put(r.index(), new Pending(r.index(), r.index() + bodies.size() - 1, r.term(), start,
+                    deadline, f));
                 break;
             case TRANSFERRING:
                 f.complete(AppendResult.of(AppendResult.Status.TRANSFERRING, r.leaderHint()));
@@ -417,6 +428,7 @@ public final class RaftGroupNode implements AutoCloseable {
                 for (int i = 0; i < pos.length; i++) {
                     pos[i] = positions.getOrDefault(p.firstIndex + i, -1L);
                 }
+                appendLatencySeconds.accept((System.nanoTime() - p.startNanos) / 1e9);
                 p.future.complete(new AppendResult(AppendResult.Status.OK, p.firstIndex, p.term, pos, null));
             }
         }

@@ -54,6 +54,8 @@ public final class NettyTransport implements Transport {
     private final Map<InetSocketAddress, Outbound> outbound = new ConcurrentHashMap<>();
     private final AtomicLong dropped = new AtomicLong();
     private final AtomicLong refused = new AtomicLong();
+    private final AtomicLong bytesIn = new AtomicLong();
+    private final AtomicLong bytesOut = new AtomicLong();
     private volatile Consumer<String> errorListener = reason -> { };
 
     private record GroupBinding(String selfId, Map<String, InetSocketAddress> peers, Consumer<Message> inbound,
@@ -99,6 +101,16 @@ public final class NettyTransport implements Transport {
     /** Messages dropped because a peer was unreachable or too slow. */
     public long droppedMessages() {
         return dropped.get();
+    }
+
+    /** Bytes of frames received, length fields included. */
+    public long bytesIn() {
+        return bytesIn.get();
+    }
+
+    /** Bytes of Raft frames handed to the network, length fields included. */
+    public long bytesOut() {
+        return bytesOut.get();
     }
 
     /** Inbound frames refused (unknown group, unknown peer, wrong target). */
@@ -197,6 +209,7 @@ public final class NettyTransport implements Transport {
                     dropped.incrementAndGet();
                     return;
                 }
+                bytesOut.addAndGet(frame.length);
                 ch.writeAndFlush(Unpooled.wrappedBuffer(frame), ch.voidPromise());
                 return;
             }
@@ -269,6 +282,7 @@ public final class NettyTransport implements Transport {
         protected void channelRead0(ChannelHandlerContext ctx, ByteBuf msg) {
             Frame f;
             Message m;
+            bytesIn.addAndGet(msg.readableBytes() + 4L);
             try {
                 f = Frame.decode(msg.nioBuffer());
                 if (f.kind() == Frame.Kind.REQUEST) {

@@ -155,4 +155,29 @@ class RaftGroupNodeTest {
             assertArrayEquals(body(0), client.get(first.index()).get().entry().data());
         }
     }
+
+    @Test
+    void metricsAreServedInPrometheusTextFormat() throws Exception {
+        startGroup();
+        RaftMetrics metrics = new RaftMetrics();
+        nodes.values().forEach(metrics::add);
+        transports.values().forEach(metrics::add);
+        RaftGroupNode leader = awaitLeader();
+        for (int i = 0; i < 10; i++) {
+            assertEquals(AppendResult.Status.OK, leader.append(List.of(body(i))).get().status());
+        }
+        try (io.prometheus.metrics.exporter.httpserver.HTTPServer server = metrics.serve(0)) {
+            java.net.http.HttpResponse<String> resp = java.net.http.HttpClient.newHttpClient().send(
+                java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + server.getPort()
+                    + "/metrics")).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, resp.statusCode());
+            String text = resp.body();
+            assertTrue(text.contains("dledger_role{group=\"g\",node=\"" + leader.id() + "\",role=\"LEADER\"} 1"),
+                text);
+            assertTrue(text.contains("dledger_append_latency_seconds_count{group=\"g\",node=\"" + leader.id()
+                + "\"} 10"), text);
+            assertTrue(text.contains("dledger_follower_lag_entries{"), text);
+            assertTrue(text.contains("dledger_transport_bytes_out_total{"), text);
+        }
+    }
 }
