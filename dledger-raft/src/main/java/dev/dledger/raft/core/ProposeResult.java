@@ -21,7 +21,9 @@ public record ProposeResult(Status status, long index, long term, String leaderH
         /** A membership change is already in progress, or the leader has not yet committed an entry of its term. */
         CONFIG_CHANGE_IN_PROGRESS,
         /** The membership change is not valid (adding a voter that exists, removing one that does not, ...). */
-        INVALID_CONFIG_CHANGE
+        INVALID_CONFIG_CHANGE,
+        /** The named peer is not a voter of the group (leadership transfer to a non-member). */
+        UNKNOWN_PEER
     }
 
     /** Whether the proposal was appended. */

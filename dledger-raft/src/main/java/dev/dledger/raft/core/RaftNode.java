@@ -1,105 +1,1214 @@
 package dev.dledger.raft.core;
 
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeMap;
 
 /**
- * The Raft protocol of one node of one group, as a deterministic state machine. STUB: the implementation follows.
+ * The Raft protocol of one node of one group, as a deterministic state machine: the same state and the same inputs
+ * always give the same outputs. It does no I/O, owns no thread, reads no clock and draws randomness only from the
+ * injected {@link RandomSource}.
+ *
+ * <p>Inputs: {@link #tick()}, {@link #step(Message)}, {@link #propose(byte[])} and the other commands. Output: a
+ * {@link Ready} batch; see its Javadoc for the order in which the driver must handle it. Every method must be called
+ * from one thread at a time (the driver's), and between {@link #ready()} and {@link #advance(Ready)} no other input
+ * is allowed.
+ *
+ * <p>Indexes start at 0; -1 stands for "before the first entry" and has term 0.
  */
 public final class RaftNode {
 
-    public RaftNode(RaftConfig config, LogView log, InitialState initial, RandomSource random, CoreLog out) {
-        throw new UnsupportedOperationException("stub");
+    /** Give up on a snapshot that was not acknowledged for this many election timeouts. */
+    private static final int SNAPSHOT_TIMEOUT_ELECTIONS = 5;
+    /** After a transfer to the preferred leader failed, wait this many election timeouts before the next try. */
+    private static final int PREFERRED_RETRY_ELECTIONS = 10;
+
+    private final RaftConfig config;
+    private final String id;
+    private final RaftLog log;
+    private final RandomSource random;
+    private final CoreLog out;
+
+    // Persistent state (Raft paper, figure 2); durable once a Ready carrying it was handled.
+    private long term;
+    private String votedFor;
+    private HardState persistedHardState;
+
+    // Volatile state.
+    private Role role = Role.FOLLOWER;
+    private String leaderId;
+    private long commitIndex;
+    private long appliedIndex;
+
+    // Time, counted in this node's ticks.
+    private long now;
+    private int electionElapsed;
+    private int heartbeatElapsed;
+    private int randomizedElectionTimeout;
+
+    // Configurations: the base (snapshot or bootstrap) then every CONFIG entry of the log, in index order.
+    private final List<ConfigPoint> configHistory = new ArrayList<>();
+    private Membership membership;
+
+    // Candidate state: who answered and how.
+    private final Map<String, Boolean> votes = new TreeMap<>();
+
+    // Leader state.
+    private final Map<String, Progress> progress = new TreeMap<>();
+    private long noopIndex = -1;
+    private String leadTransferee;
+    private int transferElapsed;
+    private long preferredRetryTick;
+    /**
+     * Set once this leader sent TimeoutNow in its term: the target's election skips the voters' lease check, so this
+     * leader's lease no longer proves that no other leader exists. Lease reads then fall back to read index.
+     */
+    private boolean leaseRevoked;
+    private boolean broadcastPending;
+    private long seq;
+    private final TreeMap<Long, Long> seqTicks = new TreeMap<>();
+    private final ArrayDeque<PendingRead> pendingReads = new ArrayDeque<>();
+    private final List<AwaitingRead> readsAwaitingNoop = new ArrayList<>();
+
+    // Output collected for the next Ready.
+    private final List<Message> msgs = new ArrayList<>();
+    private final List<ReadState> readStates = new ArrayList<>();
+    private boolean readyOutstanding;
+
+    private record ConfigPoint(long index, Membership membership) {
     }
 
-    public String id() {
-        throw new UnsupportedOperationException("stub");
+    private record PendingRead(long requestId, long index, long seq) {
     }
 
+    private record AwaitingRead(long requestId, boolean lease) {
+    }
+
+    /**
+     * Creates a node from what it recovered.
+     *
+     * @param config  protocol settings
+     * @param logView the durable log, written only by the driver
+     * @param initial the recovered term, vote, configurations, commit and applied indexes
+     * @param random  the source of election jitter
+     * @param out     where log lines go
+     */
+    public RaftNode(RaftConfig config, LogView logView, InitialState initial, RandomSource random, CoreLog out) {
+        this.config = Objects.requireNonNull(config, "config");
+        this.id = config.id();
+        this.log = new RaftLog(Objects.requireNonNull(logView, "logView"));
+        this.random = Objects.requireNonNull(random, "random");
+        this.out = Objects.requireNonNull(out, "out");
+        this.term = initial.hardState().term();
+        this.votedFor = initial.hardState().votedFor();
+        this.persistedHardState = initial.hardState();
+
+        SnapshotMeta snap = logView.snapshot();
+        long base = snap.index();
+        Membership baseMembership = base >= 0 ? snap.membership() : initial.membership();
+        configHistory.add(new ConfigPoint(base, baseMembership));
+        for (Entry e : initial.configEntries()) {
+            if (e.type() != EntryType.CONFIG) {
+                throw new IllegalArgumentException("not a CONFIG entry: " + e);
+            }
+            if (e.index() > base && e.index() <= logView.lastIndex()) {
+                configHistory.add(new ConfigPoint(e.index(), Membership.decode(e.data())));
+            }
+        }
+        this.membership = configHistory.get(configHistory.size() - 1).membership();
+        // Everything up to the snapshot is committed and applied; a checkpoint may know of more commits, but never
+        // of more than the durable log holds.
+        this.commitIndex = Math.max(base, Math.min(initial.commitIndex(), logView.lastIndex()));
+        this.appliedIndex = Math.max(base, Math.min(initial.appliedIndex(), commitIndex));
+        resetRandomizedElectionTimeout();
+        out.info("started at term " + term + ", log [" + logView.firstIndex() + ".." + logView.lastIndex()
+            + "], commit " + commitIndex + ", applied " + appliedIndex + ", voters " + membership.voters());
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Inputs
+
+    /** Advances this node's clock by one tick: election and heartbeat timers, check-quorum, transfer timeout. */
     public void tick() {
-        throw new UnsupportedOperationException("stub");
+        now++;
+        electionElapsed++;
+        if (role == Role.LEADER) {
+            tickLeader();
+        } else if (electionElapsed >= randomizedElectionTimeout && promotable()) {
+            // Raft paper section 5.2: no word from a leader for an election timeout. Start with a pre-vote when
+            // enabled, so that a node that cannot win does not raise the group's term (thesis section 9.6).
+            campaign(config.preVote(), false);
+        }
     }
 
+    private void tickLeader() {
+        heartbeatElapsed++;
+        if (electionElapsed >= config.electionTimeoutTicks()) {
+            electionElapsed = 0;
+        }
+        if (leadTransferee != null && ++transferElapsed >= config.electionTimeoutTicks()) {
+            out.info("leadership transfer to " + leadTransferee + " timed out");
+            if (leadTransferee.equals(config.preferredLeader())) {
+                preferredRetryTick = now + (long) PREFERRED_RETRY_ELECTIONS * config.electionTimeoutTicks();
+            }
+            leadTransferee = null;
+        }
+        if (config.checkQuorum() && !quorumActive()) {
+            // Check-quorum (thesis section 6.2): a leader cut off from a majority steps down, so that clients find
+            // the real leader and lease reads stay safe. The term is unchanged.
+            out.info("no quorum heard from within " + config.electionTimeoutTicks() + " ticks, stepping down");
+            becomeFollower(term, null);
+            return;
+        }
+        if (heartbeatElapsed >= config.heartbeatTicks()) {
+            heartbeatElapsed = 0;
+            heartbeat();
+            maybeTransferToPreferred();
+        }
+    }
+
+    /**
+     * Takes a message from a peer. Messages from an older term are dropped or answered with the current term;
+     * a message from a newer term makes this node adopt that term first (Raft paper section 5.1).
+     *
+     * @throws RaftInvariantError if the message proves a broken invariant (two leaders in one term, a committed
+     *                            entry overwritten); the node must then stop
+     */
     public void step(Message m) {
-        throw new UnsupportedOperationException("stub");
+        Objects.requireNonNull(m, "message");
+        if (!id.equals(m.to())) {
+            throw new IllegalArgumentException("message for " + m.to() + " stepped into " + id);
+        }
+        if (m.term() > term) {
+            if (m instanceof VoteRequest vr) {
+                // Leader stickiness (thesis section 4.2.3): while a leader is heard from, a vote request cannot
+                // depose it, unless the leader itself asked for the election by a transfer.
+                if (inLease() && !vr.leadershipTransfer()) {
+                    if (out.debugEnabled()) {
+                        out.debug("ignored " + m + ": leader " + leaderId + " heard from " + electionElapsed
+                            + " ticks ago");
+                    }
+                    return;
+                }
+                if (!vr.preVote()) {
+                    becomeFollower(m.term(), null);
+                }
+            } else if (m instanceof VoteResponse vresp && vresp.preVote() && vresp.granted()) {
+                // A granted pre-vote carries the term asked about; it changes nobody's term.
+                if (out.debugEnabled()) {
+                    out.debug("pre-vote granted by " + m.from());
+                }
+            } else if (m instanceof AppendEntriesRequest || m instanceof InstallSnapshotRequest
+                || m instanceof TimeoutNow) {
+                becomeFollower(m.term(), m.from());
+            } else {
+                becomeFollower(m.term(), null);
+            }
+        } else if (m.term() < term) {
+            answerStale(m);
+            return;
+        }
+
+        if (m instanceof VoteRequest vr) {
+            handleVoteRequest(vr);
+        } else if (m instanceof VoteResponse vr) {
+            handleVoteResponse(vr);
+        } else if (m instanceof AppendEntriesRequest ar) {
+            ensureFollowerOf(ar.from());
+            handleAppend(ar);
+        } else if (m instanceof InstallSnapshotRequest sr) {
+            ensureFollowerOf(sr.from());
+            handleInstallSnapshot(sr);
+        } else if (m instanceof AppendEntriesResponse ar) {
+            if (role == Role.LEADER) {
+                handleAppendResponse(ar);
+            }
+        } else if (m instanceof InstallSnapshotResponse sr) {
+            if (role == Role.LEADER) {
+                handleSnapshotResponse(sr);
+            }
+        } else if (m instanceof TimeoutNow) {
+            if (role != Role.LEADER && promotable()) {
+                out.info("leadership transfer from " + m.from() + ": campaigning now");
+                campaign(false, true);
+            }
+        }
     }
 
+    /**
+     * Proposes one application entry. Only a leader that is not transferring leadership accepts it.
+     *
+     * @return where the entry went, or why it was refused
+     */
     public ProposeResult propose(byte[] data) {
-        throw new UnsupportedOperationException("stub");
+        Objects.requireNonNull(data, "data");
+        return propose(List.of(data));
     }
 
+    /**
+     * Proposes consecutive application entries, appended together (they get consecutive indexes).
+     *
+     * @return the index of the first entry, or why the batch was refused
+     */
     public ProposeResult propose(List<byte[]> batch) {
-        throw new UnsupportedOperationException("stub");
+        if (batch.isEmpty()) {
+            throw new IllegalArgumentException("empty batch");
+        }
+        ProposeResult refused = refuseProposal();
+        if (refused != null) {
+            return refused;
+        }
+        long first = log.lastIndex() + 1;
+        List<Entry> ents = new ArrayList<>(batch.size());
+        for (int i = 0; i < batch.size(); i++) {
+            ents.add(new Entry(first + i, term, EntryType.NORMAL, Objects.requireNonNull(batch.get(i), "data")));
+        }
+        appendAsLeader(ents);
+        return new ProposeResult(ProposeResult.Status.ACCEPTED, first, term, null);
     }
 
+    /** Proposes adding {@code peer} as a voter (thesis section 4.1: one server at a time). */
     public ProposeResult addVoter(String peer) {
-        throw new UnsupportedOperationException("stub");
+        return proposeMembership(peer, true);
     }
 
+    /** Proposes removing {@code peer} from the voters; removing the leader itself is allowed. */
     public ProposeResult removeVoter(String peer) {
-        throw new UnsupportedOperationException("stub");
+        return proposeMembership(peer, false);
     }
 
+    private ProposeResult proposeMembership(String peer, boolean add) {
+        Objects.requireNonNull(peer, "peer");
+        ProposeResult refused = refuseProposal();
+        if (refused != null) {
+            return refused;
+        }
+        // One change at a time, and only once this leader has committed an entry of its own term: without the
+        // latter, a change could be decided on a configuration a new leader does not know (the single-server change
+        // bug Ongaro described in 2015, fixed this way).
+        if (commitIndex < noopIndex || lastConfigIndex() > commitIndex) {
+            return new ProposeResult(ProposeResult.Status.CONFIG_CHANGE_IN_PROGRESS, -1, term, null);
+        }
+        Membership next;
+        if (add) {
+            if (membership.contains(peer)) {
+                return new ProposeResult(ProposeResult.Status.INVALID_CONFIG_CHANGE, -1, term, null);
+            }
+            next = membership.with(peer);
+        } else {
+            if (!membership.contains(peer) || membership.voters().size() == 1) {
+                return new ProposeResult(ProposeResult.Status.INVALID_CONFIG_CHANGE, -1, term, null);
+            }
+            next = membership.without(peer);
+        }
+        long index = log.lastIndex() + 1;
+        appendAsLeader(List.of(new Entry(index, term, EntryType.CONFIG, next.encode())));
+        return new ProposeResult(ProposeResult.Status.ACCEPTED, index, term, null);
+    }
+
+    /**
+     * Starts handing leadership to {@code target} (thesis section 3.10): proposals are refused meanwhile, the target
+     * is caught up, then sent {@link TimeoutNow}. The transfer is abandoned after an election timeout.
+     */
     public ProposeResult transferLeadership(String target) {
-        throw new UnsupportedOperationException("stub");
+        Objects.requireNonNull(target, "target");
+        if (role != Role.LEADER) {
+            return new ProposeResult(ProposeResult.Status.NOT_LEADER, -1, term, leaderId);
+        }
+        if (target.equals(id)) {
+            return new ProposeResult(ProposeResult.Status.ACCEPTED, -1, term, id);
+        }
+        Progress pr = progress.get(target);
+        if (pr == null || !membership.contains(target)) {
+            return new ProposeResult(ProposeResult.Status.UNKNOWN_PEER, -1, term, id);
+        }
+        if (!target.equals(leadTransferee)) {
+            out.info("transferring leadership to " + target);
+            leadTransferee = target;
+            transferElapsed = 0;
+        }
+        if (pr.match == log.lastIndex()) {
+            send(new TimeoutNow(id, target, term));
+        } else {
+            sendAppend(target, pr);
+        }
+        return new ProposeResult(ProposeResult.Status.ACCEPTED, -1, term, target);
     }
 
+    /**
+     * Asks for a linearizable read (thesis section 6.4). A {@link ReadState} with {@code requestId} appears in a
+     * later Ready once the read is safe; reads of a leader that loses leadership meanwhile never complete (the
+     * driver times them out).
+     *
+     * @param requestId the caller's id for the read
+     * @param lease     serve at once while the leader lease holds (a quorum acknowledged this leader within
+     *                  {@code leaseTicks}); this relies on bounded clock drift. Otherwise, or when the lease lapsed,
+     *                  the leader confirms its leadership with a round of heartbeats first
+     * @return ACCEPTED when the read was registered, NOT_LEADER otherwise
+     */
     public ProposeResult readIndex(long requestId, boolean lease) {
-        throw new UnsupportedOperationException("stub");
+        if (role != Role.LEADER) {
+            return new ProposeResult(ProposeResult.Status.NOT_LEADER, -1, term, leaderId);
+        }
+        if (commitIndex < noopIndex) {
+            // A new leader does not know the commit index of the group until an entry of its term commits.
+            readsAwaitingNoop.add(new AwaitingRead(requestId, lease));
+        } else {
+            registerRead(requestId, lease);
+        }
+        return new ProposeResult(ProposeResult.Status.ACCEPTED, commitIndex, term, id);
     }
 
+    private void registerRead(long requestId, boolean lease) {
+        boolean alone = membership.voters().size() == 1 && membership.contains(id);
+        if (alone || (lease && leaseValid())) {
+            readStates.add(new ReadState(requestId, commitIndex));
+            return;
+        }
+        long readSeq = nextSeq();
+        pendingReads.addLast(new PendingRead(requestId, commitIndex, readSeq));
+        for (Map.Entry<String, Progress> e : progress.entrySet()) {
+            sendHeartbeat(e.getKey(), e.getValue());
+        }
+    }
+
+    /** Tells the leader that sending a snapshot to {@code peer} failed; replication to it starts over. */
     public void reportSnapshotFailed(String peer) {
-        throw new UnsupportedOperationException("stub");
+        Progress pr = progress.get(peer);
+        if (role == Role.LEADER && pr != null && pr.state == Progress.State.SNAPSHOT) {
+            pr.becomeProbe(pr.match + 1);
+        }
     }
 
+    // ------------------------------------------------------------------------------------------------------------
+    // Output
+
+    /** Whether {@link #ready()} has anything for the driver. */
     public boolean hasReady() {
-        throw new UnsupportedOperationException("stub");
+        return broadcastPending || log.hasUnstable() || !msgs.isEmpty() || !readStates.isEmpty()
+            || commitIndex > appliedIndex || !currentHardState().equals(persistedHardState);
     }
 
+    /**
+     * Collects what the driver must do now. The caller must handle it as {@link Ready} says, then call
+     * {@link #advance(Ready)} before any other input.
+     *
+     * @throws IllegalStateException if the previous Ready was not advanced yet
+     */
     public Ready ready() {
-        throw new UnsupportedOperationException("stub");
+        if (readyOutstanding) {
+            throw new IllegalStateException("ready() called again before advance()");
+        }
+        if (broadcastPending) {
+            broadcastPending = false;
+            broadcastAppend();
+        }
+        HardState hs = currentHardState();
+        List<Entry> committed = List.of();
+        if (commitIndex > appliedIndex) {
+            committed = log.entries(appliedIndex + 1, commitIndex + 1, config.maxApplyBytes());
+        }
+        Ready rd = new Ready(hs.equals(persistedHardState) ? null : hs, role, leaderId, log.unstableSnapshot(),
+            log.truncateFrom(), log.unstableEntries(), msgs, committed, commitIndex, readStates);
+        msgs.clear();
+        readStates.clear();
+        readyOutstanding = true;
+        return rd;
     }
 
+    /**
+     * Tells the core that the driver handled {@code rd}: it is durable, its messages were sent and its committed
+     * entries applied.
+     *
+     * @throws IllegalStateException if {@code rd} is not the outstanding Ready or the log does not hold what it
+     *                               asked to persist
+     */
     public void advance(Ready rd) {
-        throw new UnsupportedOperationException("stub");
+        if (!readyOutstanding) {
+            throw new IllegalStateException("advance() without an outstanding ready()");
+        }
+        readyOutstanding = false;
+        if (rd.hardState() != null) {
+            persistedHardState = rd.hardState();
+        }
+        if (rd.mustPersist()) {
+            log.stableTo(rd);
+        }
+        if (!rd.committedEntries().isEmpty()) {
+            appliedIndex = rd.committedEntries().get(rd.committedEntries().size() - 1).index();
+        }
+        if (role == Role.LEADER) {
+            // The leader counts itself toward a quorum only for what is durable on its own disk.
+            maybeCommit();
+        }
     }
 
+    // ------------------------------------------------------------------------------------------------------------
+    // Elections
+
+    private boolean promotable() {
+        return membership.contains(id) && log.unstableSnapshot() == null;
+    }
+
+    /**
+     * Whether this node is a leader, or heard from one within the minimum election timeout (only with
+     * check-quorum). A leader that lost its quorum steps down by check-quorum, so this cannot block elections for
+     * longer than an election timeout.
+     */
+    private boolean inLease() {
+        return config.checkQuorum() && (role == Role.LEADER
+            || (leaderId != null && electionElapsed < config.electionTimeoutTicks()));
+    }
+
+    private void campaign(boolean preVote, boolean transfer) {
+        long voteTerm;
+        if (preVote) {
+            becomePreCandidate();
+            voteTerm = term + 1;
+        } else {
+            becomeCandidate();
+            voteTerm = term;
+        }
+        votes.put(id, true);
+        if (tallyVotes(preVote)) {
+            return;
+        }
+        long lastIndex = log.lastIndex();
+        long lastTerm = log.lastTerm();
+        for (String peer : membership.voters()) {
+            if (!peer.equals(id)) {
+                send(new VoteRequest(id, peer, voteTerm, lastIndex, lastTerm, preVote, transfer));
+            }
+        }
+    }
+
+    private void handleVoteRequest(VoteRequest m) {
+        // Raft paper section 5.2 and 5.4.1: one vote per term, first come first served, and only to a candidate whose
+        // log is at least as up to date. A pre-vote is granted on the same terms for the next term, but changes no
+        // state here.
+        boolean canVote = m.from().equals(votedFor)
+            || (votedFor == null && leaderId == null)
+            || (m.preVote() && m.term() > term);
+        boolean granted = canVote && log.isUpToDate(m.lastLogIndex(), m.lastLogTerm());
+        if (granted && !m.preVote()) {
+            votedFor = m.from();
+            electionElapsed = 0;
+        }
+        if (out.debugEnabled()) {
+            out.debug((granted ? "granted " : "rejected ") + (m.preVote() ? "pre-vote" : "vote") + " for "
+                + m.from() + " at term " + m.term() + " (its log " + m.lastLogIndex() + "@" + m.lastLogTerm()
+                + ", ours " + log.lastIndex() + "@" + log.lastTerm() + ", voted for " + votedFor + ")");
+        }
+        // The Ready carrying this response also carries the vote; the driver persists it before sending.
+        send(new VoteResponse(id, m.from(), granted && m.preVote() ? m.term() : term, granted, m.preVote()));
+    }
+
+    private void handleVoteResponse(VoteResponse m) {
+        boolean relevant = (role == Role.PRE_CANDIDATE && m.preVote()) || (role == Role.CANDIDATE && !m.preVote());
+        if (!relevant || !membership.contains(m.from())) {
+            return;
+        }
+        votes.putIfAbsent(m.from(), m.granted());
+        tallyVotes(m.preVote());
+    }
+
+    /** Acts on the votes so far; returns true when the campaign is decided. */
+    private boolean tallyVotes(boolean preVote) {
+        int granted = 0;
+        int rejected = 0;
+        for (Map.Entry<String, Boolean> e : votes.entrySet()) {
+            if (!membership.contains(e.getKey())) {
+                continue;
+            }
+            if (e.getValue()) {
+                granted++;
+            } else {
+                rejected++;
+            }
+        }
+        int quorum = membership.quorum();
+        if (granted >= quorum) {
+            if (preVote) {
+                campaign(false, false);
+            } else {
+                becomeLeader();
+            }
+            return true;
+        }
+        if (rejected >= quorum) {
+            becomeFollower(term, null);
+            return true;
+        }
+        return false;
+    }
+
+    private void becomeFollower(long newTerm, String leader) {
+        if (newTerm > term) {
+            term = newTerm;
+            votedFor = null;
+        }
+        Role old = role;
+        role = Role.FOLLOWER;
+        String oldLeader = leaderId;
+        leaderId = leader;
+        reset();
+        if (old != Role.FOLLOWER || !Objects.equals(oldLeader, leader)) {
+            out.info("became follower at term " + term + (leader == null ? "" : " of " + leader));
+        }
+    }
+
+    private void becomePreCandidate() {
+        // Neither the term nor the vote changes (thesis section 9.6).
+        role = Role.PRE_CANDIDATE;
+        leaderId = null;
+        reset();
+        if (out.debugEnabled()) {
+            out.debug("pre-campaigning for term " + (term + 1));
+        }
+    }
+
+    private void becomeCandidate() {
+        term++;
+        votedFor = id;
+        role = Role.CANDIDATE;
+        leaderId = null;
+        reset();
+        out.info("became candidate at term " + term);
+    }
+
+    private void becomeLeader() {
+        role = Role.LEADER;
+        leaderId = id;
+        reset();
+        long next = log.lastIndex() + 1;
+        for (String peer : membership.voters()) {
+            if (!peer.equals(id)) {
+                progress.put(peer, new Progress(next, now));
+            }
+        }
+        seqTicks.clear();
+        nextSeq();
+        // Raft paper section 8: a blank entry of the new term lets the leader commit everything before it (an entry
+        // of an older term never commits by counting replicas, section 5.4.2).
+        noopIndex = next;
+        appendAsLeader(List.of(new Entry(next, term, EntryType.NOOP, null)));
+        out.info("became leader at term " + term + ", log ends at " + log.lastIndex());
+    }
+
+    private void reset() {
+        electionElapsed = 0;
+        heartbeatElapsed = 0;
+        resetRandomizedElectionTimeout();
+        votes.clear();
+        progress.clear();
+        leadTransferee = null;
+        transferElapsed = 0;
+        broadcastPending = false;
+        leaseRevoked = false;
+        pendingReads.clear();
+        readsAwaitingNoop.clear();
+    }
+
+    private void resetRandomizedElectionTimeout() {
+        randomizedElectionTimeout = config.electionTimeoutTicks() + random.nextInt(config.electionTimeoutTicks());
+    }
+
+    private void ensureFollowerOf(String leader) {
+        if (role == Role.LEADER) {
+            throw new RaftInvariantError("two leaders in term " + term + ": " + id + " and " + leader);
+        }
+        if (role != Role.FOLLOWER || !leader.equals(leaderId)) {
+            becomeFollower(term, leader);
+        }
+        electionElapsed = 0;
+    }
+
+    /** Answers a message from an older term so that its sender learns the current term, where useful. */
+    private void answerStale(Message m) {
+        if (m instanceof AppendEntriesRequest ar) {
+            // A deposed leader (for example one that was partitioned) learns of the new term and steps down.
+            send(new AppendEntriesResponse(id, m.from(), term, false, -1, ar.prevLogIndex(), log.lastIndex() + 1,
+                -1, ar.seq()));
+        } else if (m instanceof InstallSnapshotRequest sr) {
+            send(new AppendEntriesResponse(id, m.from(), term, false, -1, sr.snapshot().index(),
+                log.lastIndex() + 1, -1, sr.seq()));
+        } else if (m instanceof VoteRequest vr && vr.preVote()) {
+            send(new VoteResponse(id, m.from(), term, false, true));
+        } else if (out.debugEnabled()) {
+            out.debug("dropped stale " + m);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Replication: follower side
+
+    private void handleAppend(AppendEntriesRequest m) {
+        long prev = m.prevLogIndex();
+        List<Entry> ents = m.entries();
+        if (m.lastIndex() <= commitIndex) {
+            // Everything the request covers is committed here, so it matches the leader's log (leader completeness).
+            send(new AppendEntriesResponse(id, m.from(), term, true, commitIndex, -1, -1, -1, m.seq()));
+            return;
+        }
+        if (prev < commitIndex) {
+            // Committed entries match; only look at what follows them.
+            ents = ents.subList((int) (commitIndex - prev), ents.size());
+            prev = commitIndex;
+        } else if (!log.matchTerm(prev, m.prevLogTerm())) {
+            long conflictTerm;
+            long conflictIndex;
+            if (prev > log.lastIndex()) {
+                conflictTerm = -1;
+                conflictIndex = log.lastIndex() + 1;
+            } else {
+                // Fast backtracking (Raft paper section 5.3, end): report the first index of the conflicting term, so
+                // that the leader skips the whole term in one round trip. Committed entries never conflict, so the
+                // scan stops above the commit index.
+                conflictTerm = log.term(prev);
+                conflictIndex = prev;
+                while (conflictIndex - 1 > commitIndex && log.term(conflictIndex - 1) == conflictTerm) {
+                    conflictIndex--;
+                }
+            }
+            if (out.debugEnabled()) {
+                out.debug("rejected append at " + m.prevLogIndex() + "@" + m.prevLogTerm() + " from " + m.from()
+                    + ": conflict term " + conflictTerm + " from index " + conflictIndex);
+            }
+            send(new AppendEntriesResponse(id, m.from(), term, false, -1, m.prevLogIndex(), conflictIndex,
+                conflictTerm, m.seq()));
+            return;
+        }
+        // Skip what we already have; replace from the first conflicting entry on (Raft paper, figure 2, steps 3-4).
+        for (int i = 0; i < ents.size(); i++) {
+            Entry e = ents.get(i);
+            if (e.index() <= log.lastIndex() && log.term(e.index()) == e.term()) {
+                continue;
+            }
+            if (e.index() <= commitIndex) {
+                throw new RaftInvariantError("leader " + m.from() + " overwrites committed entry " + e.index()
+                    + " (commit " + commitIndex + ")");
+            }
+            appendToLog(ents.subList(i, ents.size()));
+            break;
+        }
+        // The commit index follows the leader's, but never past what this request proved to match.
+        long newCommit = Math.min(m.leaderCommit(), m.lastIndex());
+        if (newCommit > commitIndex) {
+            commitIndex = newCommit;
+        }
+        send(new AppendEntriesResponse(id, m.from(), term, true, m.lastIndex(), -1, -1, -1, m.seq()));
+    }
+
+    private void handleInstallSnapshot(InstallSnapshotRequest m) {
+        SnapshotMeta s = m.snapshot();
+        long match;
+        if (s.index() <= commitIndex) {
+            match = commitIndex;
+        } else if (log.matchTerm(s.index(), s.term())) {
+            // Our log already holds the snapshot's last entry: it is committed, nothing to install.
+            commitIndex = s.index();
+            match = s.index();
+        } else {
+            if (m.data() == null) {
+                throw new IllegalArgumentException("InstallSnapshotRequest stepped without its data: " + m);
+            }
+            out.info("installing snapshot " + s.index() + "@" + s.term() + " from " + m.from());
+            log.restore(s);
+            commitIndex = s.index();
+            appliedIndex = s.index();
+            configHistory.clear();
+            configHistory.add(new ConfigPoint(s.index(), s.membership()));
+            setMembership(s.membership());
+            match = s.index();
+        }
+        send(new InstallSnapshotResponse(id, m.from(), term, match, m.seq()));
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Replication: leader side
+
+    private ProposeResult refuseProposal() {
+        if (role != Role.LEADER) {
+            return new ProposeResult(ProposeResult.Status.NOT_LEADER, -1, term, leaderId);
+        }
+        if (leadTransferee != null) {
+            return new ProposeResult(ProposeResult.Status.TRANSFERRING, -1, term, leadTransferee);
+        }
+        return null;
+    }
+
+    private void appendAsLeader(List<Entry> ents) {
+        appendToLog(ents);
+        // Sent when the Ready is built, so that proposals arriving together travel in one message per follower.
+        broadcastPending = true;
+    }
+
+    /** Appends to the log and tracks configuration entries: a configuration is in force once appended. */
+    private void appendToLog(List<Entry> ents) {
+        long first = ents.get(0).index();
+        boolean changed = false;
+        while (configHistory.size() > 1 && configHistory.get(configHistory.size() - 1).index() >= first) {
+            // Thesis section 4.1: a truncated configuration entry no longer counts; fall back to the previous one.
+            configHistory.remove(configHistory.size() - 1);
+            changed = true;
+        }
+        for (Entry e : ents) {
+            if (e.type() == EntryType.CONFIG) {
+                configHistory.add(new ConfigPoint(e.index(), Membership.decode(e.data())));
+                changed = true;
+            }
+        }
+        log.append(ents);
+        if (changed) {
+            setMembership(configHistory.get(configHistory.size() - 1).membership());
+        }
+    }
+
+    private void setMembership(Membership next) {
+        if (next.equals(membership)) {
+            return;
+        }
+        out.info("voters now " + next.voters() + " (were " + membership.voters() + ")");
+        membership = next;
+        if (role != Role.LEADER) {
+            return;
+        }
+        progress.keySet().removeIf(p -> !next.contains(p));
+        for (String peer : next.voters()) {
+            if (!peer.equals(id) && !progress.containsKey(peer)) {
+                progress.put(peer, new Progress(log.lastIndex() + 1, now));
+            }
+        }
+        if (leadTransferee != null && !next.contains(leadTransferee)) {
+            leadTransferee = null;
+        }
+    }
+
+    private long lastConfigIndex() {
+        return configHistory.get(configHistory.size() - 1).index();
+    }
+
+    private void broadcastAppend() {
+        for (Map.Entry<String, Progress> e : progress.entrySet()) {
+            sendAppend(e.getKey(), e.getValue());
+        }
+    }
+
+    /**
+     * Sends what the follower's state allows: entries from {@code next}, a probe, or a snapshot.
+     *
+     * @return whether a message was sent
+     */
+    private boolean sendAppend(String peer, Progress pr) {
+        if (pr.paused(config.maxInflightMessages(), config.maxInflightBytes())) {
+            return false;
+        }
+        long prev = pr.next - 1;
+        long prevTerm = log.term(prev);
+        if (prevTerm < 0 || pr.next < log.firstIndex()) {
+            sendSnapshot(peer, pr);
+            return true;
+        }
+        long last = log.lastIndex();
+        if (pr.state == Progress.State.REPLICATE && pr.next > last) {
+            return false;
+        }
+        List<Entry> ents = List.of();
+        if (pr.next <= last) {
+            long hi = Math.min(last + 1, pr.next + config.maxEntriesPerMessage());
+            ents = log.entries(pr.next, hi, config.maxBytesPerMessage());
+        }
+        send(new AppendEntriesRequest(id, peer, term, prev, prevTerm, ents, commitIndex, seq));
+        if (pr.state == Progress.State.REPLICATE) {
+            long bytes = 0;
+            for (Entry e : ents) {
+                bytes += e.sizeBytes();
+            }
+            if (!pr.hasInflight()) {
+                // The replication timeout counts from the oldest unacknowledged message.
+                pr.lastProgressTick = now;
+            }
+            pr.next = ents.get(ents.size() - 1).index() + 1;
+            pr.addInflight(pr.next - 1, bytes);
+        } else {
+            pr.probeSent = true;
+            pr.lastProgressTick = now;
+        }
+        return true;
+    }
+
+    private void sendSnapshot(String peer, Progress pr) {
+        SnapshotMeta snap = log.storage().snapshot();
+        if (snap.index() < 0) {
+            throw new RaftInvariantError("follower " + peer + " needs index " + pr.next + " but the log starts at "
+                + log.firstIndex() + " with no snapshot");
+        }
+        out.info("sending snapshot " + snap.index() + "@" + snap.term() + " to " + peer);
+        pr.becomeSnapshot(snap.index());
+        pr.lastProgressTick = now;
+        send(new InstallSnapshotRequest(id, peer, term, snap, seq, null));
+    }
+
+    /** An empty AppendEntries at a position the follower is known to hold: keeps its timer and confirms leadership. */
+    private void sendHeartbeat(String peer, Progress pr) {
+        long prev = pr.match;
+        long prevTerm = log.term(prev);
+        if (prevTerm < 0) {
+            prev = -1;
+            prevTerm = 0;
+        }
+        send(new AppendEntriesRequest(id, peer, term, prev, prevTerm, List.of(), Math.min(commitIndex, prev), seq));
+    }
+
+    private void heartbeat() {
+        nextSeq();
+        for (Map.Entry<String, Progress> e : progress.entrySet()) {
+            String peer = e.getKey();
+            Progress pr = e.getValue();
+            switch (pr.state) {
+                case PROBE:
+                    pr.probeSent = false;
+                    sendAppend(peer, pr);
+                    if (pr.state == Progress.State.PROBE && !pr.probeSent) {
+                        sendHeartbeat(peer, pr);
+                    }
+                    break;
+                case REPLICATE:
+                    if (pr.hasInflight() && now - pr.lastProgressTick >= config.replicationTimeoutTicks()) {
+                        // Nothing acknowledged for a while: messages were lost. Find out where we stand again.
+                        pr.becomeProbe(pr.match + 1);
+                        sendAppend(peer, pr);
+                    } else if (!sendAppend(peer, pr)) {
+                        // Nothing new to send: a heartbeat keeps the follower's timer and confirms leadership.
+                        sendHeartbeat(peer, pr);
+                    }
+                    break;
+                default:
+                    if (now - pr.lastProgressTick >= (long) SNAPSHOT_TIMEOUT_ELECTIONS * config.electionTimeoutTicks()) {
+                        pr.becomeProbe(pr.match + 1);
+                        sendAppend(peer, pr);
+                    } else {
+                        sendHeartbeat(peer, pr);
+                    }
+                    break;
+            }
+        }
+    }
+
+    private void handleAppendResponse(AppendEntriesResponse m) {
+        Progress pr = progress.get(m.from());
+        if (pr == null) {
+            return;
+        }
+        pr.lastActiveTick = now;
+        boolean seqAdvanced = m.seq() > pr.ackedSeq;
+        if (seqAdvanced) {
+            pr.ackedSeq = m.seq();
+        }
+        if (m.success()) {
+            boolean grew = pr.maybeUpdate(m.matchIndex());
+            if (grew) {
+                pr.lastProgressTick = now;
+            }
+            switch (pr.state) {
+                case PROBE:
+                    if (grew || pr.match == m.matchIndex()) {
+                        pr.becomeReplicate();
+                    }
+                    break;
+                case SNAPSHOT:
+                    if (pr.match >= pr.pendingSnapshot) {
+                        pr.becomeReplicate();
+                    }
+                    break;
+                default:
+                    pr.freeInflightTo(m.matchIndex());
+                    break;
+            }
+            if (grew) {
+                maybeCommit();
+                if (role != Role.LEADER) {
+                    return;
+                }
+            }
+            if (m.from().equals(leadTransferee) && pr.match == log.lastIndex()) {
+                out.info("transferee " + m.from() + " caught up at " + pr.match + ", sending TimeoutNow");
+                send(new TimeoutNow(id, m.from(), term));
+            }
+            sendAppend(m.from(), pr);
+        } else {
+            boolean stale = m.rejectedIndex() <= pr.match || pr.state == Progress.State.SNAPSHOT
+                || (pr.state == Progress.State.PROBE && m.rejectedIndex() != pr.next - 1);
+            if (stale) {
+                // An answer to an older request (delayed or duplicated): what it says is already known.
+                if (seqAdvanced) {
+                    advanceReads();
+                }
+                return;
+            }
+            long next = m.conflictIndex();
+            if (m.conflictTerm() >= 0) {
+                // Skip to just after our last entry of the follower's conflicting term, if we have that term.
+                long i = Math.min(m.rejectedIndex(), log.lastIndex());
+                while (i >= log.firstIndex() && log.term(i) > m.conflictTerm()) {
+                    i--;
+                }
+                if (i >= log.firstIndex() - 1 && log.term(i) == m.conflictTerm()) {
+                    next = i + 1;
+                }
+            }
+            next = Math.max(pr.match + 1, Math.min(next, m.rejectedIndex()));
+            if (out.debugEnabled()) {
+                out.debug(m.from() + " rejected " + m.rejectedIndex() + ", probing from " + next);
+            }
+            pr.becomeProbe(next);
+            sendAppend(m.from(), pr);
+        }
+        if (seqAdvanced) {
+            advanceReads();
+        }
+    }
+
+    private void handleSnapshotResponse(InstallSnapshotResponse m) {
+        Progress pr = progress.get(m.from());
+        if (pr == null) {
+            return;
+        }
+        pr.lastActiveTick = now;
+        if (m.seq() > pr.ackedSeq) {
+            pr.ackedSeq = m.seq();
+            advanceReads();
+        }
+        if (pr.maybeUpdate(m.matchIndex())) {
+            pr.lastProgressTick = now;
+            maybeCommit();
+            if (role != Role.LEADER) {
+                return;
+            }
+        }
+        if (pr.state == Progress.State.SNAPSHOT) {
+            pr.becomeProbe(pr.match + 1);
+            sendAppend(m.from(), pr);
+        }
+    }
+
+    /**
+     * Advances the commit index to the highest index stored on a quorum of voters, but only if that entry is of the
+     * current term (Raft paper section 5.4.2: an older entry commits only under a newer one).
+     */
+    private void maybeCommit() {
+        List<String> voters = membership.voters();
+        long[] matches = new long[voters.size()];
+        for (int i = 0; i < matches.length; i++) {
+            String v = voters.get(i);
+            matches[i] = v.equals(id) ? log.persistedLastIndex() : progress.get(v).match;
+        }
+        Arrays.sort(matches);
+        long quorumIndex = matches[matches.length - membership.quorum()];
+        if (quorumIndex > commitIndex && log.term(quorumIndex) == term) {
+            commitIndex = quorumIndex;
+            onCommitAdvanced();
+        }
+    }
+
+    private void onCommitAdvanced() {
+        if (commitIndex >= noopIndex && !readsAwaitingNoop.isEmpty()) {
+            List<AwaitingRead> waiting = new ArrayList<>(readsAwaitingNoop);
+            readsAwaitingNoop.clear();
+            for (AwaitingRead r : waiting) {
+                registerRead(r.requestId(), r.lease());
+            }
+        }
+        if (!membership.contains(id) && commitIndex >= lastConfigIndex()) {
+            // Thesis section 4.2.2: a leader that removed itself leads until the change commits, then steps down,
+            // handing over to the most up-to-date voter at once instead of waiting for an election timeout.
+            String successor = null;
+            long best = -1;
+            for (Map.Entry<String, Progress> e : progress.entrySet()) {
+                if (e.getValue().match > best) {
+                    best = e.getValue().match;
+                    successor = e.getKey();
+                }
+            }
+            out.info("removed from the group at " + lastConfigIndex() + ", stepping down");
+            if (successor != null && best == log.lastIndex()) {
+                send(new TimeoutNow(id, successor, term));
+            }
+            becomeFollower(term, null);
+            return;
+        }
+        // Followers learn of the new commit index with the next append or heartbeat; send one now to those that
+        // are idle so that they apply without waiting for a heartbeat.
+        broadcastPending = true;
+    }
+
+    private boolean quorumActive() {
+        int active = 0;
+        for (String v : membership.voters()) {
+            if (v.equals(id)) {
+                active++;
+            } else {
+                Progress pr = progress.get(v);
+                if (pr != null && now - pr.lastActiveTick < config.electionTimeoutTicks()) {
+                    active++;
+                }
+            }
+        }
+        return active >= membership.quorum();
+    }
+
+    private void maybeTransferToPreferred() {
+        String preferred = config.preferredLeader();
+        if (preferred == null || preferred.equals(id) || leadTransferee != null || now < preferredRetryTick
+            || commitIndex < noopIndex || !membership.contains(preferred)) {
+            return;
+        }
+        Progress pr = progress.get(preferred);
+        if (pr != null && now - pr.lastActiveTick < config.electionTimeoutTicks()
+            && log.lastIndex() - pr.match <= config.maxEntriesPerMessage()) {
+            out.info("preferred leader " + preferred + " is caught up");
+            transferLeadership(preferred);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Reads
+
+    private long nextSeq() {
+        seq++;
+        seqTicks.put(seq, now);
+        return seq;
+    }
+
+    /** The highest broadcast seq that a quorum of voters (the leader counting itself) acknowledged. */
+    private long quorumAckedSeq() {
+        List<String> voters = membership.voters();
+        long[] acked = new long[voters.size()];
+        for (int i = 0; i < acked.length; i++) {
+            String v = voters.get(i);
+            Progress pr = progress.get(v);
+            acked[i] = v.equals(id) ? seq : (pr == null ? -1 : pr.ackedSeq);
+        }
+        Arrays.sort(acked);
+        return acked[acked.length - membership.quorum()];
+    }
+
+    /**
+     * Whether the lease holds: a quorum acknowledged a message this leader sent less than {@code leaseTicks} ago.
+     * Followers with check-quorum ignore vote requests for an election timeout after they hear from the leader,
+     * which is after it sent; so no other leader can exist until then, up to clock drift.
+     */
+    private boolean leaseValid() {
+        if (!config.checkQuorum() || commitIndex < noopIndex || leaseRevoked) {
+            return false;
+        }
+        long acked = quorumAckedSeq();
+        Map.Entry<Long, Long> sent = seqTicks.floorEntry(acked);
+        return sent != null && now - sent.getValue() < config.leaseTicks();
+    }
+
+    private void advanceReads() {
+        long acked = quorumAckedSeq();
+        while (!pendingReads.isEmpty() && pendingReads.peekFirst().seq() <= acked) {
+            PendingRead r = pendingReads.removeFirst();
+            readStates.add(new ReadState(r.requestId(), r.index()));
+        }
+        // Keep the tick of the quorum-acknowledged seq for the lease; older ones are no longer needed.
+        seqTicks.headMap(acked).clear();
+    }
+
+    private void send(Message m) {
+        if (m instanceof TimeoutNow) {
+            leaseRevoked = true;
+        }
+        if (out.debugEnabled()) {
+            out.debug("send " + m);
+        }
+        msgs.add(m);
+    }
+
+    private HardState currentHardState() {
+        return term == persistedHardState.term() && Objects.equals(votedFor, persistedHardState.votedFor())
+            ? persistedHardState : new HardState(term, votedFor);
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Observers (for the driver, status and tests)
+
+    /** This node's id. */
+    public String id() {
+        return id;
+    }
+
+    /** The current role. */
     public Role role() {
-        throw new UnsupportedOperationException("stub");
+        return role;
     }
 
+    /** The current term. */
     public long term() {
-        throw new UnsupportedOperationException("stub");
+        return term;
     }
 
+    /** The vote cast in the current term, or null. */
     public String votedFor() {
-        throw new UnsupportedOperationException("stub");
+        return votedFor;
     }
 
+    /** The known leader of the current term, or null. */
     public String leaderId() {
-        throw new UnsupportedOperationException("stub");
+        return leaderId;
     }
 
+    /** The highest index known to be committed. */
     public long commitIndex() {
-        throw new UnsupportedOperationException("stub");
+        return commitIndex;
     }
 
+    /** The highest index the driver reported applied. */
     public long appliedIndex() {
-        throw new UnsupportedOperationException("stub");
+        return appliedIndex;
     }
 
+    /** The index of the last entry, persisted or not. */
     public long lastIndex() {
-        throw new UnsupportedOperationException("stub");
+        return log.lastIndex();
     }
 
+    /** The voters in force (the latest configuration in the log, committed or not). */
     public Membership membership() {
-        throw new UnsupportedOperationException("stub");
+        return membership;
     }
 
+    /**
+     * The configuration in force at {@code index}, for a snapshot taken there.
+     *
+     * @throws IllegalArgumentException if {@code index} is before the oldest configuration this node knows
+     */
     public Membership membershipAt(long index) {
-        throw new UnsupportedOperationException("stub");
+        for (int i = configHistory.size() - 1; i >= 0; i--) {
+            if (configHistory.get(i).index() <= index) {
+                return configHistory.get(i).membership();
+            }
+        }
+        if (configHistory.get(0).index() == -1 || index < -1) {
+            return configHistory.get(0).membership();
+        }
+        throw new IllegalArgumentException("no configuration known at " + index);
     }
 
+    /** The leader's view of each follower (empty unless leader), sorted by id. */
     public List<FollowerProgress> progress() {
-        throw new UnsupportedOperationException("stub");
+        List<FollowerProgress> list = new ArrayList<>();
+        for (Map.Entry<String, Progress> e : progress.entrySet()) {
+            Progress pr = e.getValue();
+            list.add(new FollowerProgress(e.getKey(), pr.match, pr.next, pr.state.name(),
+                now - pr.lastActiveTick < config.electionTimeoutTicks()));
+        }
+        return list;
     }
 }

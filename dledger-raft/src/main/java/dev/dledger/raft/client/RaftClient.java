@@ -1,0 +1,291 @@
+package dev.dledger.raft.client;
+
+import dev.dledger.raft.transport.ClientProtocol;
+import dev.dledger.raft.transport.ClientProtocol.Request;
+import dev.dledger.raft.transport.ClientProtocol.Response;
+import dev.dledger.raft.transport.ClientProtocol.Status;
+import dev.dledger.raft.transport.Frame;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.channel.nio.NioEventLoopGroup;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.channel.socket.nio.NioSocketChannel;
+import io.netty.handler.codec.LengthFieldBasedFrameDecoder;
+import io.netty.handler.flush.FlushConsolidationHandler;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * A client of one group: finds the leader, follows "not leader" redirects, and retries a bounded number of times.
+ *
+ * <p>Retries never duplicate an append: an append is retried only when the node answered that it did not take it
+ * (NOT_LEADER, TRANSFERRING, OVERLOADED) or when no connection could be made. When the request may have been taken
+ * (the connection broke after sending, or the answer is TIMEOUT), the caller gets that indeterminate answer.
+ *
+ * <p>Thread-safe; all futures complete on the client's I/O thread.
+ */
+public final class RaftClient implements AutoCloseable {
+
+    private final String group;
+    private final List<String> ids;
+    private final Map<String, InetSocketAddress> peers;
+    private final long requestTimeoutMs;
+    private final int maxAttempts;
+    private final EventLoopGroup io = new NioEventLoopGroup(1);
+    private final Map<String, Connection> connections = new ConcurrentHashMap<>();
+    private final AtomicLong requestIds = new AtomicLong();
+    private volatile String leader;
+    private volatile int rotate;
+
+    /** A failure to reach any node, or a refusal with a reason. */
+    public static final class ClientException extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+        private final boolean sent;
+
+        ClientException(String message, boolean sent) {
+            super(message);
+            this.sent = sent;
+        }
+
+        /** Whether the request may have reached a node (then an append's outcome is unknown). */
+        public boolean maybeSent() {
+            return sent;
+        }
+    }
+
+    /**
+     * Creates a client.
+     *
+     * @param group            the group
+     * @param peers            every node of the group by id, in the {@code id-host:port;...} order of the config
+     * @param requestTimeoutMs how long to wait for one answer
+     * @param maxAttempts      how many nodes to try per call (redirects included)
+     */
+    public RaftClient(String group, Map<String, InetSocketAddress> peers, long requestTimeoutMs, int maxAttempts) {
+        if (peers.isEmpty()) {
+            throw new IllegalArgumentException("no peers");
+        }
+        this.group = group;
+        this.peers = new LinkedHashMap<>(peers);
+        this.ids = new ArrayList<>(peers.keySet());
+        this.requestTimeoutMs = requestTimeoutMs;
+        this.maxAttempts = maxAttempts;
+    }
+
+    /** The leader this client last found, or null. */
+    public String leader() {
+        return leader;
+    }
+
+    /** Appends one entry at the leader; completes when it is committed. */
+    public CompletableFuture<Response> append(byte[] body) {
+        return append(List.of(body));
+    }
+
+    /** Appends entries as one batch with consecutive indexes; completes when all are committed. */
+    public CompletableFuture<Response> append(List<byte[]> bodies) {
+        return toLeader(Request.append(bodies));
+    }
+
+    /** Reads the committed entry at {@code index} from the leader; NOT_FOUND when it is not committed there. */
+    public CompletableFuture<Response> get(long index) {
+        return toLeader(Request.get(index));
+    }
+
+    /** A linearizable read barrier at the leader: the answer's index is applied there. */
+    public CompletableFuture<Response> readIndex(boolean lease) {
+        return toLeader(Request.readIndex(lease));
+    }
+
+    /** Asks the leader to hand leadership to {@code target}. */
+    public CompletableFuture<Response> leadershipTransfer(String target) {
+        return toLeader(Request.peerOp(ClientProtocol.Op.TRANSFER, target));
+    }
+
+    /** Asks the leader to add or remove a voter. */
+    public CompletableFuture<Response> changeMembership(String peer, boolean add) {
+        return toLeader(Request.peerOp(add ? ClientProtocol.Op.ADD_VOTER : ClientProtocol.Op.REMOVE_VOTER, peer));
+    }
+
+    /** Asks one node for its view (role, term, indexes, followers' match indexes). */
+    public CompletableFuture<Response> metadata(String node) {
+        return call(node, ClientProtocol.encode(Request.metadata()));
+    }
+
+    private CompletableFuture<Response> toLeader(Request req) {
+        CompletableFuture<Response> result = new CompletableFuture<>();
+        attempt(ClientProtocol.encode(req), req.op() == ClientProtocol.Op.APPEND, 0, result);
+        return result;
+    }
+
+    private void attempt(byte[] body, boolean isAppend, int attempt, CompletableFuture<Response> result) {
+        String target = leader;
+        if (target == null) {
+            target = ids.get(Math.floorMod(rotate, ids.size()));
+        }
+        String node = target;
+        call(node, body).whenComplete((resp, error) -> {
+            if (error != null) {
+                boolean sent = error instanceof ClientException ce && ce.maybeSent();
+                leader = null;
+                rotate++;
+                if ((sent && isAppend) || attempt + 1 >= maxAttempts) {
+                    result.completeExceptionally(error);
+                } else {
+                    retryLater(body, isAppend, attempt, result);
+                }
+                return;
+            }
+            Status s = resp.status();
+            if (s == Status.NOT_LEADER || s == Status.TRANSFERRING || s == Status.OVERLOADED) {
+                if (resp.leaderHint() != null && peers.containsKey(resp.leaderHint()) && s == Status.NOT_LEADER) {
+                    leader = resp.leaderHint();
+                } else {
+                    leader = null;
+                    rotate++;
+                }
+                if (attempt + 1 >= maxAttempts) {
+                    result.complete(resp);
+                } else {
+                    retryLater(body, isAppend, attempt, result);
+                }
+                return;
+            }
+            leader = node;
+            result.complete(resp);
+        });
+    }
+
+    private void retryLater(byte[] body, boolean isAppend, int attempt, CompletableFuture<Response> result) {
+        long backoffMs = Math.min(200, 10L << Math.min(attempt, 4));
+        io.schedule(() -> attempt(body, isAppend, attempt + 1, result), backoffMs, TimeUnit.MILLISECONDS);
+    }
+
+    private CompletableFuture<Response> call(String node, byte[] body) {
+        CompletableFuture<Response> f = new CompletableFuture<>();
+        InetSocketAddress address = peers.get(node);
+        if (address == null) {
+            f.completeExceptionally(new ClientException("unknown node " + node, false));
+            return f;
+        }
+        connections.computeIfAbsent(node, n -> new Connection(address)).send(body, f);
+        return f;
+    }
+
+    @Override
+    public void close() {
+        for (Connection c : connections.values()) {
+            c.close();
+        }
+        io.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+        for (Connection c : connections.values()) {
+            c.failAll("client closed");
+        }
+    }
+
+    private final class Connection {
+        private final InetSocketAddress address;
+        private final Map<Long, CompletableFuture<Response>> inflight = new ConcurrentHashMap<>();
+        private ChannelFuture channel;
+
+        Connection(InetSocketAddress address) {
+            this.address = address;
+        }
+
+        synchronized void send(byte[] body, CompletableFuture<Response> f) {
+            if (channel == null || (channel.isDone() && !channel.channel().isActive())) {
+                channel = new Bootstrap().group(io).channel(NioSocketChannel.class)
+                    .option(ChannelOption.TCP_NODELAY, true)
+                    .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(requestTimeoutMs, 3000))
+                    .handler(new ChannelInitializer<SocketChannel>() {
+                        @Override
+                        protected void initChannel(SocketChannel ch) {
+                            ch.pipeline().addLast(new FlushConsolidationHandler(256, true))
+                                .addLast(new LengthFieldBasedFrameDecoder(Integer.MAX_VALUE, 0, 4, 0, 4))
+                                .addLast(new ResponseHandler());
+                        }
+                    }).connect(address);
+            }
+            long rid = requestIds.incrementAndGet();
+            ChannelFuture cf = channel;
+            cf.addListener(done -> {
+                if (!done.isSuccess()) {
+                    f.completeExceptionally(new ClientException("cannot connect to " + address + ": "
+                        + done.cause().getMessage(), false));
+                    return;
+                }
+                inflight.put(rid, f);
+                Channel ch = cf.channel();
+                ch.writeAndFlush(Unpooled.wrappedBuffer(new Frame(Frame.Kind.REQUEST, rid, group, body).encode()))
+                    .addListener(w -> {
+                        if (!w.isSuccess() && inflight.remove(rid) != null) {
+                            f.completeExceptionally(new ClientException("write to " + address + " failed", false));
+                        }
+                    });
+                io.schedule(() -> {
+                    if (inflight.remove(rid) != null) {
+                        f.completeExceptionally(new ClientException("no answer from " + address + " within "
+                            + requestTimeoutMs + " ms", true));
+                    }
+                }, requestTimeoutMs, TimeUnit.MILLISECONDS);
+            });
+        }
+
+        void failAll(String why) {
+            inflight.entrySet().removeIf(e -> {
+                e.getValue().completeExceptionally(new ClientException(why, true));
+                return true;
+            });
+        }
+
+        synchronized void close() {
+            if (channel != null) {
+                channel.channel().close();
+            }
+        }
+
+        private final class ResponseHandler extends SimpleChannelInboundHandler<ByteBuf> {
+            @Override
+            protected void channelRead0(ChannelHandlerContext ctx, ByteBuf msg) {
+                Frame frame = Frame.decode(msg.nioBuffer());
+                CompletableFuture<Response> f = inflight.remove(frame.requestId());
+                if (f == null) {
+                    return;
+                }
+                if (frame.kind() == Frame.Kind.ERROR) {
+                    // A refusal is definite: the node did not take the request (unknown group, malformed).
+                    f.completeExceptionally(new ClientException(address + " refused: "
+                        + new String(frame.body(), StandardCharsets.UTF_8), false));
+                } else {
+                    f.complete(ClientProtocol.decodeResponse(frame.body()));
+                }
+            }
+
+            @Override
+            public void channelInactive(ChannelHandlerContext ctx) {
+                failAll("connection to " + address + " closed");
+            }
+
+            @Override
+            public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+                ctx.close();
+            }
+        }
+    }
+}

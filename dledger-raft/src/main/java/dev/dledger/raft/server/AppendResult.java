@@ -1,0 +1,36 @@
+package dev.dledger.raft.server;
+
+/**
+ * The outcome of an append.
+ *
+ * @param status     the outcome
+ * @param index      the index of the first entry when committed, else -1
+ * @param term       the term the entries were appended in, else -1
+ * @param positions  the data-file position of each entry when committed (DLedger's {@code pos}), else empty
+ * @param leaderHint the leader to retry at when {@code status} is NOT_LEADER, or null
+ */
+public record AppendResult(Status status, long index, long term, long[] positions, String leaderHint) {
+
+    /** What happened to an append. */
+    public enum Status {
+        /** Committed: stored on a quorum and applied on this node. */
+        OK,
+        /** This node is not the leader; nothing was appended. */
+        NOT_LEADER,
+        /** A leadership transfer is under way; nothing was appended. */
+        TRANSFERRING,
+        /** Too many appends are waiting; nothing was appended. */
+        OVERLOADED,
+        /** Appended but not known to be committed in time: it may still commit (indeterminate). */
+        TIMEOUT,
+        /** Appended, then replaced by another leader's entries: it did not commit. */
+        LOST,
+        /** The node stopped or failed before the outcome was known (indeterminate). */
+        STOPPED
+    }
+
+    /** A result without log position. */
+    public static AppendResult of(Status status, String leaderHint) {
+        return new AppendResult(status, -1, -1, new long[0], leaderHint);
+    }
+}

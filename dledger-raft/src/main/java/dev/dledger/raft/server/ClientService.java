@@ -1,0 +1,130 @@
+package dev.dledger.raft.server;
+
+import dev.dledger.raft.core.FollowerProgress;
+import dev.dledger.raft.core.ProposeResult;
+import dev.dledger.raft.transport.ClientProtocol;
+import dev.dledger.raft.transport.ClientProtocol.Request;
+import dev.dledger.raft.transport.ClientProtocol.Response;
+import dev.dledger.raft.transport.ClientProtocol.Status;
+import dev.dledger.raft.transport.RequestHandler;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+
+/** Serves the {@link ClientProtocol} requests of one node on the transport's port. */
+final class ClientService implements RequestHandler {
+
+    private final RaftGroupNode node;
+
+    ClientService(RaftGroupNode node) {
+        this.node = node;
+    }
+
+    @Override
+    public CompletableFuture<byte[]> handle(byte[] body) {
+        Request req = ClientProtocol.decodeRequest(body);
+        CompletableFuture<Response> resp;
+        switch (req.op()) {
+            case APPEND:
+                resp = node.append(req.bodies()).thenApply(ClientService::appendResponse);
+                break;
+            case GET:
+                resp = get(req.number());
+                break;
+            case READ_INDEX:
+                resp = node.readIndex(req.number() != 0)
+                    .thenApply(i -> new Response(Status.OK, node.id(), i, -1, new long[0], null, -1, null, List.of()))
+                    .exceptionally(this::readFailure);
+                break;
+            case TRANSFER:
+                resp = node.transferLeadership(req.peer()).thenApply(ClientService::proposeResponse);
+                break;
+            case ADD_VOTER:
+                resp = node.addVoter(req.peer()).thenApply(ClientService::proposeResponse);
+                break;
+            case REMOVE_VOTER:
+                resp = node.removeVoter(req.peer()).thenApply(ClientService::proposeResponse);
+                break;
+            default:
+                resp = CompletableFuture.completedFuture(metadata());
+                break;
+        }
+        return resp.thenApply(ClientProtocol::encode);
+    }
+
+    /** Serves committed entries only: an entry past the commit index may still be replaced. */
+    private CompletableFuture<Response> get(long index) {
+        NodeStatus s = node.status();
+        if (index > s.commitIndex()) {
+            return CompletableFuture.completedFuture(Response.of(Status.NOT_FOUND, s.leaderId()));
+        }
+        return node.get(index).thenApply(e -> e == null ? Response.of(Status.NOT_FOUND, s.leaderId())
+            : new Response(Status.OK, s.leaderId(), e.index(), e.term(), new long[0], e, -1, null, List.of()));
+    }
+
+    private Response readFailure(Throwable t) {
+        Throwable cause = t instanceof CompletionException && t.getCause() != null ? t.getCause() : t;
+        if (cause instanceof NotLeaderException nl) {
+            return Response.of(Status.NOT_LEADER, nl.leaderHint());
+        }
+        return Response.of(Status.TIMEOUT, node.status().leaderId());
+    }
+
+    private Response metadata() {
+        NodeStatus s = node.status();
+        List<ClientProtocol.PeerLag> lags = new ArrayList<>();
+        for (FollowerProgress p : s.followers()) {
+            lags.add(new ClientProtocol.PeerLag(p.id(), p.matchIndex()));
+        }
+        return new Response(Status.OK, s.leaderId(), s.commitIndex(), s.term(), new long[0], null, s.lastIndex(),
+            s.role().name(), lags);
+    }
+
+    private static Response appendResponse(AppendResult r) {
+        Status s;
+        switch (r.status()) {
+            case OK:
+                s = Status.OK;
+                break;
+            case NOT_LEADER:
+                s = Status.NOT_LEADER;
+                break;
+            case TRANSFERRING:
+                s = Status.TRANSFERRING;
+                break;
+            case OVERLOADED:
+                s = Status.OVERLOADED;
+                break;
+            case LOST:
+                s = Status.LOST;
+                break;
+            case STOPPED:
+                s = Status.STOPPED;
+                break;
+            default:
+                s = Status.TIMEOUT;
+                break;
+        }
+        return new Response(s, r.leaderHint(), r.index(), r.term(), r.positions(), null, -1, null, List.of());
+    }
+
+    private static Response proposeResponse(ProposeResult r) {
+        Status s;
+        switch (r.status()) {
+            case ACCEPTED:
+                s = Status.OK;
+                break;
+            case NOT_LEADER:
+                s = Status.NOT_LEADER;
+                break;
+            case TRANSFERRING:
+                s = Status.TRANSFERRING;
+                break;
+            default:
+                s = Status.INVALID;
+                break;
+        }
+        return new Response(s, r.leaderHint(), r.index(), r.term(), new long[0], null, -1, null, List.of());
+    }
+}

@@ -1,0 +1,58 @@
+package dev.dledger.raft.server;
+
+import dev.dledger.raft.core.RaftConfig;
+import java.util.Objects;
+
+/**
+ * The settings of one node's driver.
+ *
+ * @param group             the group name
+ * @param raft              the protocol settings, in ticks (its id is the node's id)
+ * @param tickMs            milliseconds per tick. Default 10
+ * @param flush             when log writes become durable. Default {@link FlushMode#ASYNC}
+ * @param appendTimeoutMs   an append not committed within this time completes with TIMEOUT. Default 3000
+ * @param maxPendingAppends appends waiting for commit beyond this count are refused with OVERLOADED. Default 10000
+ * @param maxQueuedInputs   capacity of the driver's input queue; messages beyond it are dropped and appends
+ *                          refused with OVERLOADED. Default 65536
+ * @param snapshotThreshold take a snapshot after this many applied entries (0 = never). Default 0
+ * @param randomSeed        seed of the election jitter
+ */
+public record NodeOptions(String group, RaftConfig raft, int tickMs, FlushMode flush, long appendTimeoutMs,
+                          int maxPendingAppends, int maxQueuedInputs, long snapshotThreshold, long randomSeed) {
+
+    public NodeOptions {
+        Objects.requireNonNull(group, "group");
+        Objects.requireNonNull(raft, "raft");
+        Objects.requireNonNull(flush, "flush");
+        if (tickMs < 1 || appendTimeoutMs < 1 || maxPendingAppends < 1 || maxQueuedInputs < 1
+            || snapshotThreshold < 0) {
+            throw new IllegalArgumentException("bad node options: " + tickMs + " ms tick, " + appendTimeoutMs
+                + " ms timeout, " + maxPendingAppends + " pending, " + maxQueuedInputs + " queued, "
+                + snapshotThreshold + " snapshot threshold");
+        }
+    }
+
+    /** The defaults listed above. */
+    public static NodeOptions defaults(String group, String id) {
+        return new NodeOptions(group, RaftConfig.defaults(id), 10, FlushMode.ASYNC, 3000, 10_000, 65_536, 0,
+            id.hashCode() * 31L + System.nanoTime());
+    }
+
+    /** A copy with another flush mode. */
+    public NodeOptions withFlush(FlushMode mode) {
+        return new NodeOptions(group, raft, tickMs, mode, appendTimeoutMs, maxPendingAppends, maxQueuedInputs,
+            snapshotThreshold, randomSeed);
+    }
+
+    /** A copy with other protocol settings. */
+    public NodeOptions withRaft(RaftConfig config) {
+        return new NodeOptions(group, config, tickMs, flush, appendTimeoutMs, maxPendingAppends, maxQueuedInputs,
+            snapshotThreshold, randomSeed);
+    }
+
+    /** A copy with another snapshot threshold. */
+    public NodeOptions withSnapshotThreshold(long entries) {
+        return new NodeOptions(group, raft, tickMs, flush, appendTimeoutMs, maxPendingAppends, maxQueuedInputs,
+            entries, randomSeed);
+    }
+}

@@ -1,0 +1,63 @@
+package dev.dledger.raft.server;
+
+import dev.dledger.raft.core.Entry;
+import dev.dledger.raft.core.HardState;
+import dev.dledger.raft.core.LogView;
+import dev.dledger.raft.core.SnapshotMeta;
+import java.util.List;
+
+/**
+ * What a node's driver needs of its durable state: the log (which the core reads through {@link #log()}), the term
+ * and vote, and snapshots. Only the driver thread of the node calls these methods.
+ *
+ * <p>Durability: {@link #saveHardState} is durable when it returns. Log writes ({@link #truncateSuffix},
+ * {@link #append}) may sit in the page cache until {@link #sync()}; the driver calls {@code sync()} before it sends
+ * anything that depends on them when the flush mode is {@code sync}.
+ *
+ * <p>Errors: every method throws {@link StorageException} on an I/O failure; the node then stops.
+ */
+public interface NodeStorage extends AutoCloseable {
+
+    /** The log as the core reads it; reflects every write at once. */
+    LogView log();
+
+    /** The term and vote persisted last. */
+    HardState hardState();
+
+    /** Persists the term and vote durably (write, fsync, rename). */
+    void saveHardState(HardState hardState);
+
+    /** Removes every entry at or after {@code fromIndex}; {@code fromIndex} is above the commit index. */
+    void truncateSuffix(long fromIndex);
+
+    /**
+     * Appends consecutive entries at the end of the log.
+     *
+     * @return the position in the data files of each entry, in order (DLedger's {@code pos})
+     */
+    long[] append(List<Entry> entries);
+
+    /** Makes every write so far durable. */
+    void sync();
+
+    /** Every CONFIG entry of the log after the snapshot, in order (for the core's start-up). */
+    List<Entry> configEntries();
+
+    /** The latest snapshot's bytes, or null when there is none. */
+    byte[] snapshotData();
+
+    /** Saves a snapshot taken locally at {@code meta.index()} and drops the log up to it. */
+    void saveSnapshot(SnapshotMeta meta, byte[] data);
+
+    /** Installs a snapshot received from the leader: the log becomes empty after {@code meta.index()}. */
+    void installSnapshot(SnapshotMeta meta, byte[] data);
+
+    /** The commit index recorded by {@link #checkpointCommit}, or -1. */
+    long committedCheckpoint();
+
+    /** Records the commit index (not necessarily durable at once; it is a hint for restart). */
+    void checkpointCommit(long commitIndex);
+
+    @Override
+    void close();
+}

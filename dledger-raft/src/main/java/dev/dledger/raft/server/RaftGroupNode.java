@@ -1,0 +1,531 @@
+package dev.dledger.raft.server;
+
+import dev.dledger.raft.core.Entry;
+import dev.dledger.raft.core.InitialState;
+import dev.dledger.raft.core.InstallSnapshotRequest;
+import dev.dledger.raft.core.Membership;
+import dev.dledger.raft.core.Message;
+import dev.dledger.raft.core.ProposeResult;
+import dev.dledger.raft.core.RaftNode;
+import dev.dledger.raft.core.Ready;
+import dev.dledger.raft.core.ReadState;
+import dev.dledger.raft.core.Role;
+import dev.dledger.raft.core.SnapshotMeta;
+import dev.dledger.raft.statemachine.StateMachine;
+import dev.dledger.raft.transport.Transport;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.SplittableRandom;
+import java.util.TreeMap;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The driver of one node of one group: runs the {@link RaftNode} on its own thread, turns milliseconds into ticks,
+ * persists what each {@link Ready} says before sending what depends on it, and applies committed entries to the
+ * {@link StateMachine}.
+ *
+ * <p>Group commit: every input that arrives while the driver handles a Ready is taken in the next pass, so the
+ * proposals of many clients share one log write, one fsync (with {@link FlushMode#SYNC}) and one message per
+ * follower.
+ *
+ * <p>Public methods are thread-safe: they post work to the driver thread and return futures, completed on the driver
+ * thread. A storage failure stops the node: it completes every pending future with {@code STOPPED}, stops acking and
+ * voting, and reports through {@link #status()}.
+ */
+public final class RaftGroupNode implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(RaftGroupNode.class);
+
+    private final String group;
+    private final String id;
+    private final NodeOptions options;
+    private final NodeStorage storage;
+    private final StateMachine stateMachine;
+    private final Transport transport;
+    private final RaftNode node;
+    private final BlockingQueue<Input> inbox;
+    private final Thread thread;
+    private final TreeMap<Long, Pending> pending = new TreeMap<>();
+    private final Map<Long, PendingRead> reads = new TreeMap<>();
+    private final List<PendingRead> confirmedReads = new ArrayList<>();
+    private final TreeMap<Long, Long> positions = new TreeMap<>();
+    private long nextReadId;
+    private long lastSnapshotIndex;
+    private byte[] receivedSnapshot;
+    private long lastCheckpoint = -1;
+    private volatile boolean running = true;
+    private volatile boolean failed;
+    private volatile NodeStatus status;
+    private volatile java.util.function.DoubleConsumer appendLatencySeconds = s -> { };
+
+    private static final class Pending {
+        final long firstIndex;
+        final long lastIndex;
+        final long term;
+        final long startNanos;
+        final long deadlineNanos;
+        final CompletableFuture<AppendResult> future;
+
+        Pending(long firstIndex, long lastIndex, long term, long startNanos, long deadlineNanos,
+                CompletableFuture<AppendResult> f) {
+            this.firstIndex = firstIndex;
+            this.lastIndex = lastIndex;
+            this.term = term;
+            this.startNanos = startNanos;
+            this.deadlineNanos = deadlineNanos;
+            this.future = f;
+        }
+    }
+
+    private record PendingRead(long deadlineNanos, CompletableFuture<Long> future, long[] index) {
+    }
+
+    /** Work for the driver thread; {@link #abort()} completes its future when the node stops before running it. */
+    private interface Input extends Runnable {
+        default void abort() {
+        }
+    }
+
+    /**
+     * Creates and starts a node.
+     *
+     * @param options      the node's settings
+     * @param bootstrap    the voters of the group when it is new (ignored once the log or a snapshot holds a
+     *                     configuration); {@link Membership#EMPTY} for a node being added to a running group
+     * @param storage      the node's durable state, opened
+     * @param stateMachine the application
+     * @param transport    the transport, on which this node registers its group
+     */
+    public RaftGroupNode(NodeOptions options, Membership bootstrap, NodeStorage storage, StateMachine stateMachine,
+                         Transport transport) {
+        this.options = Objects.requireNonNull(options, "options");
+        this.group = options.group();
+        this.id = options.raft().id();
+        this.storage = storage;
+        this.stateMachine = stateMachine;
+        this.transport = transport;
+        this.inbox = new ArrayBlockingQueue<>(options.maxQueuedInputs());
+        SnapshotMeta snap = storage.log().snapshot();
+        if (snap.index() >= 0) {
+            byte[] data = storage.snapshotData();
+            restoreStateMachine(snap.index(), data);
+        }
+        lastSnapshotIndex = snap.index();
+        InitialState initial = new InitialState(storage.hardState(), bootstrap, storage.configEntries(),
+            storage.committedCheckpoint(), snap.index());
+        SplittableRandom random = new SplittableRandom(options.randomSeed());
+        long[] termHolder = new long[1];
+        this.node = new RaftNode(options.raft(), storage.log(), initial, random::nextInt,
+            new Slf4jCoreLog(group, id, () -> termHolder[0]));
+        publishStatus();
+        transport.register(group, id, this::onMessage);
+        transport.serveRequests(group, new ClientService(this));
+        this.thread = new Thread(() -> run(termHolder), "raft-" + group + "-" + id);
+        thread.setDaemon(true);
+        thread.start();
+    }
+
+    /** Receives the latency of every committed append, in seconds, on the driver thread. */
+    public void recordAppendLatency(java.util.function.DoubleConsumer seconds) {
+        this.appendLatencySeconds = seconds;
+    }
+
+    /** This node's id. */
+    public String id() {
+        return id;
+    }
+
+    /** The group. */
+    public String group() {
+        return group;
+    }
+
+    /** The latest published status; never null. */
+    public NodeStatus status() {
+        return status;
+    }
+
+    /** Called by the transport for each inbound message; drops it when the node is overloaded. */
+    private void onMessage(Message m) {
+        if (!inbox.offer(() -> stepInbound(m))) {
+            LOG.debug("[{} {}] inbox full, dropped {}", group, id, m);
+        }
+    }
+
+    private void stepInbound(Message m) {
+        if (m instanceof InstallSnapshotRequest s && s.data() != null) {
+            receivedSnapshot = s.data();
+        }
+        node.step(m);
+    }
+
+    /**
+     * Appends entries as one batch (consecutive indexes) and completes when they are committed and applied here.
+     * Refusals (not leader, transferring, overloaded) complete at once; TIMEOUT after
+     * {@link NodeOptions#appendTimeoutMs()}.
+     */
+    public CompletableFuture<AppendResult> append(List<byte[]> bodies) {
+        CompletableFuture<AppendResult> f = new CompletableFuture<>();
+        if (bodies.isEmpty()) {
+            f.completeExceptionally(new IllegalArgumentException("empty append"));
+            return f;
+        }
+        Input in = new Input() {
+            @Override
+            public void run() {
+                proposeNow(bodies, f);
+            }
+
+            @Override
+            public void abort() {
+                f.complete(AppendResult.of(AppendResult.Status.STOPPED, null));
+            }
+        };
+        if (!post(in)) {
+            f.complete(AppendResult.of(failed ? AppendResult.Status.STOPPED : AppendResult.Status.OVERLOADED, null));
+        }
+        return f;
+    }
+
+    private void proposeNow(List<byte[]> bodies, CompletableFuture<AppendResult> f) {
+        if (pending.size() >= options.maxPendingAppends()) {
+            f.complete(AppendResult.of(AppendResult.Status.OVERLOADED, null));
+            return;
+        }
+        ProposeResult r = node.propose(bodies);
+        switch (r.status()) {
+            case ACCEPTED:
+                long start = System.nanoTime();
+                long deadline = start + TimeUnit.MILLISECONDS.toNanos(options.appendTimeoutMs());
+                pending.put(r.index(), new Pending(r.index(), r.index() + bodies.size() - 1, r.term(), start,
+                    deadline, f));
+                break;
+            case TRANSFERRING:
+                f.complete(AppendResult.of(AppendResult.Status.TRANSFERRING, r.leaderHint()));
+                break;
+            default:
+                f.complete(AppendResult.of(AppendResult.Status.NOT_LEADER, r.leaderHint()));
+                break;
+        }
+    }
+
+    /**
+     * A linearizable read barrier: completes with an index once this node (the leader) confirmed its leadership and
+     * applied everything committed before the call; state read afterwards is up to date. Fails with
+     * {@link NotLeaderException} on a follower, and with a timeout after {@link NodeOptions#appendTimeoutMs()}.
+     *
+     * @param lease use the leader lease when it holds (no round trip; relies on bounded clock drift)
+     */
+    public CompletableFuture<Long> readIndex(boolean lease) {
+        CompletableFuture<Long> f = new CompletableFuture<>();
+        Input in = new Input() {
+            @Override
+            public void run() {
+                long rid = nextReadId++;
+                ProposeResult r = node.readIndex(rid, lease);
+                if (!r.accepted()) {
+                    f.completeExceptionally(new NotLeaderException(r.leaderHint()));
+                    return;
+                }
+                long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(options.appendTimeoutMs());
+                reads.put(rid, new PendingRead(deadline, f, new long[] {-1}));
+            }
+
+            @Override
+            public void abort() {
+                f.completeExceptionally(new IllegalStateException("node " + id + " stopped"));
+            }
+        };
+        if (!post(in)) {
+            f.completeExceptionally(new IllegalStateException("node " + id + " is overloaded or stopped"));
+        }
+        return f;
+    }
+
+    /** Hands leadership to {@code target}; completes with the core's answer (ACCEPTED once TimeoutNow is due). */
+    public CompletableFuture<ProposeResult> transferLeadership(String target) {
+        return call(() -> node.transferLeadership(target));
+    }
+
+    /** Proposes adding a voter (one change at a time). The new peer's address must be known to the transport. */
+    public CompletableFuture<ProposeResult> addVoter(String peer) {
+        return call(() -> node.addVoter(peer));
+    }
+
+    /** Proposes removing a voter (one change at a time). */
+    public CompletableFuture<ProposeResult> removeVoter(String peer) {
+        return call(() -> node.removeVoter(peer));
+    }
+
+    /** Reads the entry at {@code index} from this node's log, committed or not; null when not held. */
+    public CompletableFuture<Entry> get(long index) {
+        return call(() -> {
+            if (index < storage.log().firstIndex() || index > storage.log().lastIndex()) {
+                return null;
+            }
+            return storage.log().entries(index, index + 1, Long.MAX_VALUE).get(0);
+        });
+    }
+
+    private <T> CompletableFuture<T> call(java.util.function.Supplier<T> work) {
+        CompletableFuture<T> f = new CompletableFuture<>();
+        Input in = new Input() {
+            @Override
+            public void run() {
+                f.complete(work.get());
+            }
+
+            @Override
+            public void abort() {
+                f.completeExceptionally(new IllegalStateException("node " + id + " stopped"));
+            }
+        };
+        if (!post(in)) {
+            f.completeExceptionally(new IllegalStateException("node " + id + " is overloaded or stopped"));
+        }
+        return f;
+    }
+
+    private boolean post(Input r) {
+        return running && !failed && inbox.offer(r);
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // The driver loop
+
+    private void run(long[] termHolder) {
+        long tickNanos = TimeUnit.MILLISECONDS.toNanos(options.tickMs());
+        long nextTick = System.nanoTime() + tickNanos;
+        List<Input> batch = new ArrayList<>();
+        try {
+            while (running) {
+                long wait = nextTick - System.nanoTime();
+                Input first = wait > 0 ? inbox.poll(wait, TimeUnit.NANOSECONDS) : inbox.poll();
+                if (first != null) {
+                    first.run();
+                    inbox.drainTo(batch, 4096);
+                    for (Input r : batch) {
+                        r.run();
+                    }
+                    batch.clear();
+                }
+                long now = System.nanoTime();
+                if (now - nextTick >= 0) {
+                    node.tick();
+                    nextTick += tickNanos;
+                    if (now - nextTick > 10 * tickNanos) {
+                        // The thread was starved (GC, a slow disk); do not replay a burst of ticks.
+                        nextTick = now + tickNanos;
+                    }
+                    expire(now);
+                }
+                termHolder[0] = node.term();
+                handleReady();
+                publishStatus();
+            }
+        } catch (StorageException e) {
+            failed = true;
+            LOG.error("[{} {} t{}] storage failed, node stops: {}", group, id, node.term(), e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (RuntimeException | Error e) {
+            failed = true;
+            LOG.error("[{} {} t{}] driver failed, node stops", group, id, node.term(), e);
+        } finally {
+            failAll();
+            publishStatus();
+        }
+    }
+
+    private void handleReady() {
+        while (node.hasReady()) {
+            Ready rd = node.ready();
+            // 1. Durable state first: nothing below is sent before it is stored (Ready's contract).
+            if (rd.hardState() != null) {
+                storage.saveHardState(rd.hardState());
+            }
+            if (rd.snapshot() != null) {
+                storage.installSnapshot(rd.snapshot(), receivedSnapshot);
+                restoreStateMachine(rd.snapshot().index(), receivedSnapshot);
+                lastSnapshotIndex = rd.snapshot().index();
+                positions.clear();
+            }
+            if (rd.truncateFrom() >= 0) {
+                storage.truncateSuffix(rd.truncateFrom());
+                positions.keySet().removeIf(i -> i >= rd.truncateFrom());
+            }
+            if (!rd.entries().isEmpty()) {
+                long[] pos = storage.append(rd.entries());
+                if (rd.role() == Role.LEADER || !pending.isEmpty()) {
+                    for (int i = 0; i < pos.length; i++) {
+                        positions.put(rd.entries().get(i).index(), pos[i]);
+                    }
+                }
+            }
+            if (options.flush() == FlushMode.SYNC && (rd.truncateFrom() >= 0 || !rd.entries().isEmpty())) {
+                storage.sync();
+            }
+            // 2. Then the messages that depend on it.
+            for (Message m : rd.messages()) {
+                if (m instanceof InstallSnapshotRequest s) {
+                    m = s.withData(storage.snapshotData());
+                }
+                transport.send(group, m);
+            }
+            // 3. Then apply.
+            apply(rd.committedEntries());
+            for (ReadState rs : rd.readStates()) {
+                PendingRead r = reads.remove(rs.requestId());
+                if (r != null) {
+                    r.index()[0] = rs.index();
+                    confirmedReads.add(r);
+                }
+            }
+            node.advance(rd);
+            serveReads();
+            if (rd.commitIndex() > lastCheckpoint) {
+                storage.checkpointCommit(rd.commitIndex());
+                lastCheckpoint = rd.commitIndex();
+            }
+            maybeSnapshot();
+        }
+    }
+
+    private void apply(List<Entry> committed) {
+        if (committed.isEmpty()) {
+            return;
+        }
+        stateMachine.apply(committed);
+        long last = committed.get(committed.size() - 1).index();
+        Iterator<Map.Entry<Long, Pending>> it = pending.entrySet().iterator();
+        while (it.hasNext()) {
+            Pending p = it.next().getValue();
+            if (p.firstIndex > last) {
+                break;
+            }
+            if (p.lastIndex > last) {
+                continue;
+            }
+            it.remove();
+            // The batch's last entry decides for all of it: same index and term means the same leader's entries up
+            // to there (log matching). It is in this batch because the batch was not complete after the last one.
+            Entry e = committed.get((int) (p.lastIndex - committed.get(0).index()));
+            if (e.term() != p.term) {
+                p.future.complete(AppendResult.of(AppendResult.Status.LOST, node.leaderId()));
+            } else {
+                long[] pos = new long[(int) (p.lastIndex - p.firstIndex + 1)];
+                for (int i = 0; i < pos.length; i++) {
+                    pos[i] = positions.getOrDefault(p.firstIndex + i, -1L);
+                }
+                appendLatencySeconds.accept((System.nanoTime() - p.startNanos) / 1e9);
+                p.future.complete(new AppendResult(AppendResult.Status.OK, p.firstIndex, p.term, pos, null));
+            }
+        }
+        positions.headMap(last + 1).clear();
+    }
+
+    private void serveReads() {
+        Iterator<PendingRead> it = confirmedReads.iterator();
+        while (it.hasNext()) {
+            PendingRead r = it.next();
+            if (node.appliedIndex() >= r.index()[0]) {
+                it.remove();
+                r.future().complete(r.index()[0]);
+            }
+        }
+    }
+
+    private void maybeSnapshot() {
+        if (!stateMachine.canSnapshot() || options.snapshotThreshold() <= 0
+            || node.appliedIndex() - lastSnapshotIndex < options.snapshotThreshold()) {
+            return;
+        }
+        long index = node.appliedIndex();
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try {
+            stateMachine.snapshot(index, out);
+        } catch (IOException e) {
+            throw new StorageException("snapshot at " + index + " failed: " + e.getMessage(), e);
+        }
+        long term = storage.log().term(index);
+        storage.saveSnapshot(new SnapshotMeta(index, term, node.membershipAt(index)), out.toByteArray());
+        lastSnapshotIndex = index;
+        LOG.info("[{} {} t{}] snapshot at {}", group, id, node.term(), index);
+    }
+
+    private void restoreStateMachine(long index, byte[] data) {
+        try {
+            stateMachine.restore(index, new ByteArrayInputStream(data == null ? new byte[0] : data));
+        } catch (IOException e) {
+            throw new StorageException("restoring snapshot " + index + " failed: " + e.getMessage(), e);
+        }
+    }
+
+    private void expire(long now) {
+        Iterator<Map.Entry<Long, Pending>> it = pending.entrySet().iterator();
+        while (it.hasNext()) {
+            Pending p = it.next().getValue();
+            if (now - p.deadlineNanos >= 0) {
+                it.remove();
+                p.future.complete(AppendResult.of(AppendResult.Status.TIMEOUT, node.leaderId()));
+            }
+        }
+        reads.values().removeIf(r -> {
+            boolean late = now - r.deadlineNanos() >= 0;
+            if (late) {
+                r.future().completeExceptionally(new java.util.concurrent.TimeoutException("read not confirmed"));
+            }
+            return late;
+        });
+    }
+
+    private void failAll() {
+        for (Pending p : pending.values()) {
+            p.future.complete(AppendResult.of(AppendResult.Status.STOPPED, null));
+        }
+        pending.clear();
+        for (PendingRead r : reads.values()) {
+            r.future().completeExceptionally(new IllegalStateException("node " + id + " stopped"));
+        }
+        reads.clear();
+        for (PendingRead r : confirmedReads) {
+            r.future().completeExceptionally(new IllegalStateException("node " + id + " stopped"));
+        }
+        confirmedReads.clear();
+        Input r;
+        while ((r = inbox.poll()) != null) {
+            // Inputs left in the queue were never taken: appends among them were not proposed.
+            r.abort();
+        }
+    }
+
+    private void publishStatus() {
+        status = new NodeStatus(group, id, node.role(), node.term(), node.leaderId(), node.lastIndex(),
+            node.commitIndex(), node.appliedIndex(), node.membership().voters(), node.progress(), failed);
+    }
+
+    /** Stops the driver thread and unregisters from the transport; pending appends complete with STOPPED. */
+    @Override
+    public void close() {
+        running = false;
+        transport.unregister(group);
+        // No interrupt: it would close a file channel in the middle of a write. The loop wakes within a tick.
+        try {
+            thread.join(5000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        storage.close();
+    }
+}

@@ -1,0 +1,54 @@
+package dev.dledger.raft.statemachine;
+
+import dev.dledger.raft.core.Entry;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.util.List;
+
+/**
+ * The application on top of the replicated log. The node's apply thread calls every method, one call at a time, in
+ * log order; an implementation needs no locking against the node, only against its own readers.
+ *
+ * <p>{@link #apply(List)} receives committed entries exactly once per node lifetime in index order, NOOP and
+ * CONFIG entries included (an application ignores what it does not need). After a restart the node replays from the
+ * last snapshot, so an in-memory state machine is rebuilt from {@link #restore(long, InputStream)} plus the replay.
+ */
+public interface StateMachine {
+
+    /**
+     * Applies committed entries, in order.
+     *
+     * @return one result per entry (may be null), handed to the client that appended it
+     */
+    List<byte[]> apply(List<Entry> committed);
+
+    /**
+     * Writes a snapshot of the state after applying {@code lastIndex}. Called only when the application returns
+     * true from {@link #canSnapshot()}.
+     */
+    void snapshot(long lastIndex, OutputStream out) throws java.io.IOException;
+
+    /** Replaces the whole state with a snapshot taken at {@code lastIndex}. */
+    void restore(long lastIndex, InputStream in) throws java.io.IOException;
+
+    /** Whether this state machine supports snapshots; without them the log is never compacted below it. */
+    default boolean canSnapshot() {
+        return false;
+    }
+
+    /** A plain log: applies nothing, keeps nothing. DLedger's "appender". */
+    StateMachine NONE = new StateMachine() {
+        @Override
+        public List<byte[]> apply(List<Entry> committed) {
+            return java.util.Collections.nCopies(committed.size(), null);
+        }
+
+        @Override
+        public void snapshot(long lastIndex, OutputStream out) {
+        }
+
+        @Override
+        public void restore(long lastIndex, InputStream in) {
+        }
+    };
+}

@@ -1,0 +1,239 @@
+package dev.dledger.raft.transport;
+
+import dev.dledger.raft.core.Entry;
+import dev.dledger.raft.core.EntryType;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The client and admin requests a node serves, and their answers, in the body of REQUEST and RESPONSE frames. A
+ * request body is an op byte then its fields; a response body is a status byte, the leader hint, then the fields
+ * of the op. Decoding is bounds-checked like {@link MessageCodec}. Stateless and thread-safe.
+ */
+public final class ClientProtocol {
+
+    private ClientProtocol() {
+    }
+
+    /** The operations. */
+    public enum Op {
+        APPEND, GET, METADATA, TRANSFER, ADD_VOTER, REMOVE_VOTER, READ_INDEX
+    }
+
+    /** The outcome of a request, as the client sees it. */
+    public enum Status {
+        OK, NOT_LEADER, TRANSFERRING, OVERLOADED, TIMEOUT, LOST, STOPPED, NOT_FOUND, INVALID
+    }
+
+    /**
+     * A request.
+     *
+     * @param op     what to do
+     * @param bodies APPEND: the entries' payloads
+     * @param number GET: the index; READ_INDEX: 1 for a lease read
+     * @param peer   TRANSFER, ADD_VOTER, REMOVE_VOTER: the peer id
+     */
+    public record Request(Op op, List<byte[]> bodies, long number, String peer) {
+
+        public Request {
+            bodies = List.copyOf(bodies);
+        }
+
+        public static Request append(List<byte[]> bodies) {
+            return new Request(Op.APPEND, bodies, 0, null);
+        }
+
+        public static Request get(long index) {
+            return new Request(Op.GET, List.of(), index, null);
+        }
+
+        public static Request metadata() {
+            return new Request(Op.METADATA, List.of(), 0, null);
+        }
+
+        public static Request peerOp(Op op, String peer) {
+            return new Request(op, List.of(), 0, peer);
+        }
+
+        public static Request readIndex(boolean lease) {
+            return new Request(Op.READ_INDEX, List.of(), lease ? 1 : 0, null);
+        }
+    }
+
+    /**
+     * A follower's replication state in a metadata answer.
+     *
+     * @param id    the follower
+     * @param match its match index
+     */
+    public record PeerLag(String id, long match) {
+    }
+
+    /**
+     * An answer.
+     *
+     * @param status      the outcome
+     * @param leaderHint  the leader to go to, or null
+     * @param index       APPEND: first index; READ_INDEX: the read index; METADATA: the commit index
+     * @param term        APPEND: the term; METADATA: the term
+     * @param positions   APPEND: each entry's data-file position
+     * @param entry       GET: the entry, or null
+     * @param lastIndex   METADATA: the node's last index
+     * @param role        METADATA: the node's role name
+     * @param followers   METADATA, on a leader: each follower's match index
+     */
+    public record Response(Status status, String leaderHint, long index, long term, long[] positions, Entry entry,
+                           long lastIndex, String role, List<PeerLag> followers) {
+
+        public Response {
+            followers = List.copyOf(followers);
+        }
+
+        /** An answer with a status only. */
+        public static Response of(Status status, String leaderHint) {
+            return new Response(status, leaderHint, -1, -1, new long[0], null, -1, null, List.of());
+        }
+    }
+
+    /** Encodes a request body. */
+    public static byte[] encode(Request r) {
+        WireWriter w = new WireWriter(64);
+        w.writeByte(r.op().ordinal());
+        switch (r.op()) {
+            case APPEND:
+                w.writeInt(r.bodies().size());
+                for (byte[] b : r.bodies()) {
+                    w.writeBytes(b);
+                }
+                break;
+            case GET:
+            case READ_INDEX:
+                w.writeLong(r.number());
+                break;
+            case TRANSFER:
+            case ADD_VOTER:
+            case REMOVE_VOTER:
+                w.writeString(r.peer());
+                break;
+            default:
+                break;
+        }
+        return w.toByteArray();
+    }
+
+    /**
+     * Decodes a request body.
+     *
+     * @throws CodecException if it is malformed
+     */
+    public static Request decodeRequest(byte[] body) {
+        WireReader r = new WireReader(ByteBuffer.wrap(body));
+        int code = r.readByte("op");
+        if (code < 0 || code >= Op.values().length) {
+            throw new CodecException("unknown op " + code);
+        }
+        Op op = Op.values()[code];
+        Request req;
+        switch (op) {
+            case APPEND:
+                int n = r.readCount("entry count", 4);
+                if (n == 0) {
+                    throw new CodecException("append without entries");
+                }
+                List<byte[]> bodies = new ArrayList<>(n);
+                for (int i = 0; i < n; i++) {
+                    bodies.add(r.readBytes("entry " + i));
+                }
+                req = Request.append(bodies);
+                break;
+            case GET:
+                req = Request.get(r.readLong("index", 0));
+                break;
+            case READ_INDEX:
+                req = Request.readIndex(r.readLong("lease") != 0);
+                break;
+            case TRANSFER:
+            case ADD_VOTER:
+            case REMOVE_VOTER:
+                String peer = r.readString("peer", MessageCodec.MAX_ID_BYTES);
+                if (peer == null || peer.isEmpty()) {
+                    throw new CodecException("missing peer id");
+                }
+                req = Request.peerOp(op, peer);
+                break;
+            default:
+                req = Request.metadata();
+                break;
+        }
+        if (r.remaining() != 0) {
+            throw new CodecException(r.remaining() + " trailing bytes after " + op + " request");
+        }
+        return req;
+    }
+
+    /** Encodes a response body. */
+    public static byte[] encode(Response r) {
+        WireWriter w = new WireWriter(64 + (r.entry() == null ? 0 : r.entry().data().length));
+        w.writeByte(r.status().ordinal()).writeString(r.leaderHint()).writeLong(r.index()).writeLong(r.term());
+        w.writeInt(r.positions().length);
+        for (long p : r.positions()) {
+            w.writeLong(p);
+        }
+        w.writeBoolean(r.entry() != null);
+        if (r.entry() != null) {
+            Entry e = r.entry();
+            w.writeLong(e.index()).writeLong(e.term()).writeByte(e.type().magic()).writeBytes(e.data());
+        }
+        w.writeLong(r.lastIndex()).writeString(r.role());
+        w.writeInt(r.followers().size());
+        for (PeerLag p : r.followers()) {
+            w.writeString(p.id()).writeLong(p.match());
+        }
+        return w.toByteArray();
+    }
+
+    /**
+     * Decodes a response body.
+     *
+     * @throws CodecException if it is malformed
+     */
+    public static Response decodeResponse(byte[] body) {
+        WireReader r = new WireReader(ByteBuffer.wrap(body));
+        int code = r.readByte("status");
+        if (code < 0 || code >= Status.values().length) {
+            throw new CodecException("unknown status " + code);
+        }
+        String hint = r.readString("leader hint", MessageCodec.MAX_ID_BYTES);
+        long index = r.readLong("index");
+        long term = r.readLong("term");
+        int n = r.readCount("position count", 8);
+        long[] positions = new long[n];
+        for (int i = 0; i < n; i++) {
+            positions[i] = r.readLong("position");
+        }
+        Entry entry = null;
+        if (r.readBoolean("has entry")) {
+            long ei = r.readLong("entry index", 0);
+            long et = r.readLong("entry term", 1);
+            byte magic = r.readByte("entry type");
+            byte[] data = r.readBytes("entry payload");
+            try {
+                entry = new Entry(ei, et, EntryType.ofMagic(magic), data);
+            } catch (IllegalArgumentException e) {
+                throw new CodecException("bad entry: " + e.getMessage());
+            }
+        }
+        long lastIndex = r.readLong("last index");
+        String role = r.readString("role", 32);
+        int f = r.readCount("follower count", 10);
+        List<PeerLag> followers = new ArrayList<>(f);
+        for (int i = 0; i < f; i++) {
+            followers.add(new PeerLag(r.readString("follower id", MessageCodec.MAX_ID_BYTES), r.readLong("match")));
+        }
+        if (r.remaining() != 0) {
+            throw new CodecException(r.remaining() + " trailing bytes after a response");
+        }
+        return new Response(Status.values()[code], hint, index, term, positions, entry, lastIndex, role, followers);
+    }
+}

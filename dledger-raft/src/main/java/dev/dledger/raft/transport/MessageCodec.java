@@ -1,0 +1,195 @@
+package dev.dledger.raft.transport;
+
+import dev.dledger.raft.core.AppendEntriesRequest;
+import dev.dledger.raft.core.AppendEntriesResponse;
+import dev.dledger.raft.core.Entry;
+import dev.dledger.raft.core.EntryType;
+import dev.dledger.raft.core.InstallSnapshotRequest;
+import dev.dledger.raft.core.InstallSnapshotResponse;
+import dev.dledger.raft.core.Membership;
+import dev.dledger.raft.core.Message;
+import dev.dledger.raft.core.SnapshotMeta;
+import dev.dledger.raft.core.TimeoutNow;
+import dev.dledger.raft.core.VoteRequest;
+import dev.dledger.raft.core.VoteResponse;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The binary encoding of the Raft messages between peers: big-endian, no reflection, no JSON. A body is one type
+ * byte, then the fields in the order of the record's components. Strings are a 2-byte length then UTF-8; byte arrays
+ * a 4-byte length (-1 for null) then the bytes; lists a 4-byte count then the items; an entry is index, term, type
+ * magic (1 byte), payload.
+ *
+ * <p>Decoding never trusts a length: every count is checked against the bytes left, so a malformed body fails with a
+ * {@link CodecException} and allocates at most the body's size. Thread-safe (stateless).
+ */
+public final class MessageCodec {
+
+    /** The longest node id on the wire, in UTF-8 bytes. */
+    public static final int MAX_ID_BYTES = 255;
+
+    static final byte VOTE_REQUEST = 1;
+    static final byte VOTE_RESPONSE = 2;
+    static final byte APPEND_REQUEST = 3;
+    static final byte APPEND_RESPONSE = 4;
+    static final byte SNAPSHOT_REQUEST = 5;
+    static final byte SNAPSHOT_RESPONSE = 6;
+    static final byte TIMEOUT_NOW = 7;
+
+    /** Entry on the wire without payload: index, term, magic, payload length. */
+    private static final int MIN_ENTRY_BYTES = 8 + 8 + 1 + 4;
+
+    private MessageCodec() {
+    }
+
+    /** Encodes {@code m} into a new array. */
+    public static byte[] encode(Message m) {
+        WireWriter w = new WireWriter(estimate(m));
+        if (m instanceof VoteRequest v) {
+            head(w, VOTE_REQUEST, m);
+            w.writeLong(v.lastLogIndex()).writeLong(v.lastLogTerm()).writeBoolean(v.preVote())
+                .writeBoolean(v.leadershipTransfer());
+        } else if (m instanceof VoteResponse v) {
+            head(w, VOTE_RESPONSE, m);
+            w.writeBoolean(v.granted()).writeBoolean(v.preVote());
+        } else if (m instanceof AppendEntriesRequest a) {
+            head(w, APPEND_REQUEST, m);
+            w.writeLong(a.prevLogIndex()).writeLong(a.prevLogTerm()).writeLong(a.leaderCommit()).writeLong(a.seq());
+            w.writeInt(a.entries().size());
+            for (Entry e : a.entries()) {
+                w.writeLong(e.index()).writeLong(e.term()).writeByte(e.type().magic()).writeBytes(e.data());
+            }
+        } else if (m instanceof AppendEntriesResponse a) {
+            head(w, APPEND_RESPONSE, m);
+            w.writeBoolean(a.success()).writeLong(a.matchIndex()).writeLong(a.rejectedIndex())
+                .writeLong(a.conflictIndex()).writeLong(a.conflictTerm()).writeLong(a.seq());
+        } else if (m instanceof InstallSnapshotRequest s) {
+            head(w, SNAPSHOT_REQUEST, m);
+            w.writeLong(s.snapshot().index()).writeLong(s.snapshot().term())
+                .writeBytes(s.snapshot().membership().encode()).writeLong(s.seq()).writeNullableBytes(s.data());
+        } else if (m instanceof InstallSnapshotResponse s) {
+            head(w, SNAPSHOT_RESPONSE, m);
+            w.writeLong(s.matchIndex()).writeLong(s.seq());
+        } else if (m instanceof TimeoutNow) {
+            head(w, TIMEOUT_NOW, m);
+        } else {
+            throw new IllegalArgumentException("no encoding for " + m.getClass().getName());
+        }
+        return w.toByteArray();
+    }
+
+    private static int estimate(Message m) {
+        int size = 96;
+        if (m instanceof AppendEntriesRequest a) {
+            for (Entry e : a.entries()) {
+                size += MIN_ENTRY_BYTES + e.data().length;
+            }
+        } else if (m instanceof InstallSnapshotRequest s && s.data() != null) {
+            size += s.data().length;
+        }
+        return size;
+    }
+
+    private static void head(WireWriter w, byte type, Message m) {
+        w.writeByte(type).writeString(m.from()).writeString(m.to()).writeLong(m.term());
+    }
+
+    /**
+     * Decodes one body; all of it must be consumed.
+     *
+     * @throws CodecException if the body is malformed, with what and where
+     */
+    public static Message decode(ByteBuffer body) {
+        WireReader r = new WireReader(body);
+        byte type = r.readByte("message type");
+        String from = id(r, "from");
+        String to = id(r, "to");
+        long term = r.readLong("term", 0);
+        Message m;
+        switch (type) {
+            case VOTE_REQUEST:
+                m = new VoteRequest(from, to, term, r.readLong("lastLogIndex", -1), r.readLong("lastLogTerm", 0),
+                    r.readBoolean("preVote"), r.readBoolean("leadershipTransfer"));
+                break;
+            case VOTE_RESPONSE:
+                m = new VoteResponse(from, to, term, r.readBoolean("granted"), r.readBoolean("preVote"));
+                break;
+            case APPEND_REQUEST:
+                m = appendRequest(r, from, to, term);
+                break;
+            case APPEND_RESPONSE:
+                m = new AppendEntriesResponse(from, to, term, r.readBoolean("success"), r.readLong("matchIndex", -1),
+                    r.readLong("rejectedIndex", -1), r.readLong("conflictIndex", -1), r.readLong("conflictTerm", -1),
+                    r.readLong("seq"));
+                break;
+            case SNAPSHOT_REQUEST:
+                m = snapshotRequest(r, from, to, term);
+                break;
+            case SNAPSHOT_RESPONSE:
+                m = new InstallSnapshotResponse(from, to, term, r.readLong("matchIndex", -1), r.readLong("seq"));
+                break;
+            case TIMEOUT_NOW:
+                m = new TimeoutNow(from, to, term);
+                break;
+            default:
+                throw new CodecException("unknown message type " + type);
+        }
+        if (r.remaining() != 0) {
+            throw new CodecException(r.remaining() + " trailing bytes after " + m.getClass().getSimpleName()
+                + " at offset " + r.position());
+        }
+        return m;
+    }
+
+    private static String id(WireReader r, String field) {
+        String s = r.readString(field, MAX_ID_BYTES);
+        if (s == null || s.isEmpty()) {
+            throw new CodecException("missing " + field + " id");
+        }
+        return s;
+    }
+
+    private static AppendEntriesRequest appendRequest(WireReader r, String from, String to, long term) {
+        long prev = r.readLong("prevLogIndex", -1);
+        long prevTerm = r.readLong("prevLogTerm", 0);
+        long commit = r.readLong("leaderCommit", -1);
+        long seq = r.readLong("seq");
+        int n = r.readCount("entry count", MIN_ENTRY_BYTES);
+        List<Entry> ents = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            int at = r.position();
+            long index = r.readLong("entry index", 0);
+            long entryTerm = r.readLong("entry term", 1);
+            byte magic = r.readByte("entry type");
+            byte[] data = r.readBytes("entry payload");
+            if (index != prev + 1 + i) {
+                throw new CodecException("entry " + i + " at offset " + at + " has index " + index + ", expected "
+                    + (prev + 1 + i));
+            }
+            EntryType et;
+            try {
+                et = EntryType.ofMagic(magic);
+            } catch (IllegalArgumentException e) {
+                throw new CodecException("entry " + i + " at offset " + at + ": " + e.getMessage());
+            }
+            ents.add(new Entry(index, entryTerm, et, data));
+        }
+        return new AppendEntriesRequest(from, to, term, prev, prevTerm, ents, commit, seq);
+    }
+
+    private static InstallSnapshotRequest snapshotRequest(WireReader r, String from, String to, long term) {
+        long index = r.readLong("snapshot index", -1);
+        long snapTerm = r.readLong("snapshot term", 0);
+        Membership membership;
+        try {
+            membership = Membership.decode(r.readBytes("snapshot membership"));
+        } catch (IllegalArgumentException e) {
+            throw new CodecException("bad snapshot membership: " + e.getMessage());
+        }
+        long seq = r.readLong("seq");
+        byte[] data = r.readNullableBytes("snapshot data");
+        return new InstallSnapshotRequest(from, to, term, new SnapshotMeta(index, snapTerm, membership), seq, data);
+    }
+}

@@ -1,0 +1,32 @@
+package dev.dledger.raft.transport;
+
+import dev.dledger.raft.core.Message;
+import java.util.function.Consumer;
+
+/**
+ * The port through which a node's driver exchanges Raft messages with its peers. Delivery is best effort: a message
+ * may be lost, delayed, duplicated or reordered, which the protocol tolerates. Implementations are thread-safe.
+ */
+public interface Transport extends AutoCloseable {
+
+    /**
+     * Sends {@code m} to {@code m.to()} of {@code group}. Never blocks on the network; drops the message when the
+     * peer is unreachable or its queue is full.
+     */
+    void send(String group, Message m);
+
+    /**
+     * Starts delivering messages for {@code group} addressed to {@code selfId} to {@code inbound}. The consumer is
+     * called on a transport thread and must not block.
+     */
+    void register(String group, String selfId, Consumer<Message> inbound);
+
+    /** Serves the client and admin requests of a registered {@code group} with {@code handler}. */
+    void serveRequests(String group, RequestHandler handler);
+
+    /** Stops delivering messages of {@code group}. */
+    void unregister(String group);
+
+    @Override
+    void close();
+}

@@ -1,0 +1,183 @@
+package dev.dledger.raft.server;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.dledger.raft.client.RaftClient;
+import dev.dledger.raft.core.Entry;
+import dev.dledger.raft.core.EntryType;
+import dev.dledger.raft.core.Membership;
+import dev.dledger.raft.core.Role;
+import dev.dledger.raft.statemachine.StateMachine;
+import dev.dledger.raft.transport.ClientProtocol;
+import dev.dledger.raft.transport.NettyTransport;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** Three nodes in one JVM on loopback, each with its own Netty transport. */
+class RaftGroupNodeTest {
+
+    private static final String[] IDS = {"n0", "n1", "n2"};
+    private final Map<String, NettyTransport> transports = new LinkedHashMap<>();
+    private final Map<String, MemoryNodeStorage> stores = new LinkedHashMap<>();
+    private final Map<String, RaftGroupNode> nodes = new LinkedHashMap<>();
+
+    private void startGroup() {
+        Map<String, InetSocketAddress> addresses = new LinkedHashMap<>();
+        for (String id : IDS) {
+            NettyTransport t = new NettyTransport(new InetSocketAddress("127.0.0.1", 0), 1, 1 << 24);
+            transports.put(id, t);
+            addresses.put(id, t.localAddress());
+            stores.put(id, new MemoryNodeStorage());
+        }
+        for (String id : IDS) {
+            start(id, addresses);
+        }
+    }
+
+    private void start(String id, Map<String, InetSocketAddress> addresses) {
+        RaftGroupNode n = new RaftGroupNode(NodeOptions.defaults("g", id).withFlush(FlushMode.SYNC),
+            Membership.of(IDS), stores.get(id), StateMachine.NONE, transports.get(id));
+        transports.get(id).setPeers("g", addresses);
+        nodes.put(id, n);
+    }
+
+    @AfterEach
+    void stop() {
+        nodes.values().forEach(RaftGroupNode::close);
+        transports.values().forEach(NettyTransport::close);
+    }
+
+    private RaftGroupNode awaitLeader() {
+        RaftGroupNode[] leader = new RaftGroupNode[1];
+        await().atMost(Duration.ofSeconds(10)).until(() -> {
+            for (RaftGroupNode n : nodes.values()) {
+                if (n.status().role() == Role.LEADER) {
+                    leader[0] = n;
+                    return true;
+                }
+            }
+            return false;
+        });
+        return leader[0];
+    }
+
+    private static byte[] body(int i) {
+        return ("entry-" + i).getBytes(StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void appendsCommitOnEveryNodeAndSurviveTheLeadersDeath() throws Exception {
+        startGroup();
+        RaftGroupNode leader = awaitLeader();
+        List<CompletableFuture<AppendResult>> acks = new ArrayList<>();
+        for (int i = 0; i < 200; i++) {
+            acks.add(leader.append(List.of(body(i))));
+        }
+        List<Long> acked = new ArrayList<>();
+        for (CompletableFuture<AppendResult> f : acks) {
+            AppendResult r = f.get();
+            assertEquals(AppendResult.Status.OK, r.status());
+            assertTrue(r.positions()[0] >= 0);
+            acked.add(r.index());
+        }
+        nodes.remove(leader.id()).close();
+        RaftGroupNode next = awaitLeader();
+        assertTrue(!next.id().equals(leader.id()));
+        AppendResult after = next.append(List.of(body(200))).get();
+        assertEquals(AppendResult.Status.OK, after.status());
+        for (RaftGroupNode n : nodes.values()) {
+            await().atMost(Duration.ofSeconds(5)).until(() -> n.status().commitIndex() >= after.index());
+            for (int i = 0; i < acked.size(); i++) {
+                Entry e = n.get(acked.get(i)).get();
+                assertEquals(EntryType.NORMAL, e.type());
+                assertArrayEquals(body(i), e.data(), "entry " + acked.get(i) + " on " + n.id());
+            }
+        }
+    }
+
+    @Test
+    void followerRefusesAppendsWithALeaderHint() throws Exception {
+        startGroup();
+        RaftGroupNode leader = awaitLeader();
+        RaftGroupNode follower = nodes.values().stream().filter(n -> n != leader).findFirst().orElseThrow();
+        await().atMost(Duration.ofSeconds(5)).until(() -> leader.id().equals(follower.status().leaderId()));
+        AppendResult r = follower.append(List.of(body(0))).get();
+        assertEquals(AppendResult.Status.NOT_LEADER, r.status());
+        assertEquals(leader.id(), r.leaderHint());
+    }
+
+    @Test
+    void readIndexOnTheLeaderCoversEveryAckedAppend() throws Exception {
+        startGroup();
+        RaftGroupNode leader = awaitLeader();
+        AppendResult w = leader.append(List.of(body(1))).get();
+        assertEquals(AppendResult.Status.OK, w.status());
+        assertTrue(leader.readIndex(false).get() >= w.index());
+        assertTrue(leader.readIndex(true).get() >= w.index());
+    }
+
+    @Test
+    void clientFindsTheLeaderAppendsReadsAndFollowsAFailover() throws Exception {
+        startGroup();
+        Map<String, InetSocketAddress> addresses = new LinkedHashMap<>();
+        transports.forEach((id, t) -> addresses.put(id, t.localAddress()));
+        try (RaftClient client = new RaftClient("g", addresses, 3000, 10)) {
+            ClientProtocol.Response first = client.append(body(0)).get();
+            assertEquals(ClientProtocol.Status.OK, first.status());
+            assertEquals(awaitLeader().id(), client.leader());
+            ClientProtocol.Response got = client.get(first.index()).get();
+            assertEquals(ClientProtocol.Status.OK, got.status());
+            assertArrayEquals(body(0), got.entry().data());
+            assertEquals(ClientProtocol.Status.NOT_FOUND, client.get(first.index() + 1000).get().status());
+            ClientProtocol.Response meta = client.metadata(client.leader()).get();
+            assertEquals("LEADER", meta.role());
+            assertEquals(2, meta.followers().size());
+
+            String dead = client.leader();
+            nodes.remove(dead).close();
+            transports.remove(dead).close();
+            // The client's own bounded retries (with backoff) span the election.
+            ClientProtocol.Response afterFailover = client.append(body(1)).get();
+            assertEquals(ClientProtocol.Status.OK, afterFailover.status());
+            assertTrue(!dead.equals(client.leader()));
+            assertTrue(afterFailover.index() > first.index());
+            assertArrayEquals(body(0), client.get(first.index()).get().entry().data());
+        }
+    }
+
+    @Test
+    void metricsAreServedInPrometheusTextFormat() throws Exception {
+        startGroup();
+        RaftMetrics metrics = new RaftMetrics();
+        nodes.values().forEach(metrics::add);
+        transports.values().forEach(metrics::add);
+        RaftGroupNode leader = awaitLeader();
+        for (int i = 0; i < 10; i++) {
+            assertEquals(AppendResult.Status.OK, leader.append(List.of(body(i))).get().status());
+        }
+        try (io.prometheus.metrics.exporter.httpserver.HTTPServer server = metrics.serve(0)) {
+            java.net.http.HttpResponse<String> resp = java.net.http.HttpClient.newHttpClient().send(
+                java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + server.getPort()
+                    + "/metrics")).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, resp.statusCode());
+            String text = resp.body();
+            assertTrue(text.contains("dledger_role{group=\"g\",node=\"" + leader.id() + "\",role=\"LEADER\"} 1"),
+                text);
+            assertTrue(text.contains("dledger_append_latency_seconds_count{group=\"g\",node=\"" + leader.id()
+                + "\"} 10"), text);
+            assertTrue(text.contains("dledger_follower_lag_entries{"), text);
+            assertTrue(text.contains("dledger_transport_bytes_out_total{"), text);
+        }
+    }
+}

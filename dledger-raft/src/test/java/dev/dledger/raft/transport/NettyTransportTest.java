@@ -1,0 +1,118 @@
+package dev.dledger.raft.transport;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.dledger.raft.core.Message;
+import dev.dledger.raft.core.VoteRequest;
+import java.io.DataInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+class NettyTransportTest {
+
+    private static final int MAX_FRAME = 64 * 1024;
+    private NettyTransport a;
+    private NettyTransport b;
+    private final List<Message> receivedByB = new CopyOnWriteArrayList<>();
+
+    @BeforeEach
+    void start() {
+        a = new NettyTransport(new InetSocketAddress("127.0.0.1", 0), 1, MAX_FRAME);
+        b = new NettyTransport(new InetSocketAddress("127.0.0.1", 0), 1, MAX_FRAME);
+        a.register("g", "n0", m -> { });
+        b.register("g", "n1", receivedByB::add);
+        a.setPeers("g", Map.of("n1", b.localAddress()));
+        b.setPeers("g", Map.of("n0", a.localAddress()));
+    }
+
+    @AfterEach
+    void stop() {
+        a.close();
+        b.close();
+    }
+
+    private void sendUntilReceived(Message m, int count) {
+        await().atMost(Duration.ofSeconds(10)).until(() -> {
+            a.send("g", m);
+            return receivedByB.size() >= count;
+        });
+    }
+
+    @Test
+    void peersExchangeMessagesOfTheirGroup() {
+        VoteRequest m = new VoteRequest("n0", "n1", 3, 10, 2, true, false);
+        sendUntilReceived(m, 1);
+        assertEquals(m, receivedByB.get(0));
+    }
+
+    @Test
+    void malformedFrameClosesOnlyThatConnection() throws IOException {
+        sendUntilReceived(new VoteRequest("n0", "n1", 1, -1, 0, false, false), 1);
+        try (Socket s = new Socket("127.0.0.1", b.localAddress().getPort())) {
+            byte[] junk = {0, 0, 0, 5, 9, 9, 9, 9, 9};
+            s.getOutputStream().write(junk);
+            s.getOutputStream().flush();
+            assertEquals(-1, readUntilClosed(s.getInputStream()), "server must close a connection with a bad frame");
+        }
+        int before = receivedByB.size();
+        sendUntilReceived(new VoteRequest("n0", "n1", 2, -1, 0, false, false), before + 1);
+    }
+
+    @Test
+    void oversizedFrameClosesTheConnection() throws IOException {
+        try (Socket s = new Socket("127.0.0.1", b.localAddress().getPort())) {
+            OutputStream out = s.getOutputStream();
+            out.write(ByteBuffer.allocate(4).putInt(MAX_FRAME + 1).array());
+            out.write(new byte[1024]);
+            out.flush();
+            assertEquals(-1, readUntilClosed(s.getInputStream()));
+        }
+    }
+
+    @Test
+    void unknownGroupAndUnknownPeerAreRefusedWithAReason() throws IOException {
+        byte[] wrongGroup = new Frame(Frame.Kind.RAFT, 0, "other",
+            MessageCodec.encode(new VoteRequest("n0", "n1", 1, -1, 0, false, false))).encode();
+        assertTrue(exchange(wrongGroup).contains("unknown group 'other'"));
+        byte[] stranger = new Frame(Frame.Kind.RAFT, 0, "g",
+            MessageCodec.encode(new VoteRequest("evil", "n1", 1, -1, 0, false, false))).encode();
+        assertTrue(exchange(stranger).contains("unknown peer 'evil'"));
+        assertEquals(0, receivedByB.size());
+        assertEquals(2, b.refusedFrames());
+    }
+
+    private String exchange(byte[] frame) throws IOException {
+        try (Socket s = new Socket("127.0.0.1", b.localAddress().getPort())) {
+            s.getOutputStream().write(frame);
+            s.getOutputStream().flush();
+            DataInputStream in = new DataInputStream(s.getInputStream());
+            byte[] reply = new byte[in.readInt()];
+            in.readFully(reply);
+            Frame f = Frame.decode(ByteBuffer.wrap(reply));
+            assertEquals(Frame.Kind.ERROR, f.kind());
+            return new String(f.body(), StandardCharsets.UTF_8);
+        }
+    }
+
+    private static int readUntilClosed(InputStream in) throws IOException {
+        int r;
+        do {
+            r = in.read();
+        } while (r != -1);
+        return r;
+    }
+}
