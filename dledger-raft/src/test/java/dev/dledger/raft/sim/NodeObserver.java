@@ -29,6 +29,10 @@ public interface NodeObserver {
     default void onSend(SimulatedNode node, Message m) {
     }
 
+    /** Sending a snapshot to {@code peer} failed (injected); the core will be told so later. */
+    default void onSnapshotSendFailed(SimulatedNode node, String peer) {
+    }
+
     /** {@code e} was applied to the node's state machine. */
     default void onApplied(SimulatedNode node, Entry e) {
     }

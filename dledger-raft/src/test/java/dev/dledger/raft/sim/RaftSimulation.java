@@ -578,6 +578,11 @@ public final class RaftSimulation implements NodeObserver {
     }
 
     @Override
+    public void onSnapshotSendFailed(SimulatedNode node, String peer) {
+        coverage.hit("snapshot-failures");
+    }
+
+    @Override
     public void onCrash(SimulatedNode node, String why) {
         checker.onCrash(node, why);
         if (why.contains(DiskFault.TORN_WRITE.name())) {

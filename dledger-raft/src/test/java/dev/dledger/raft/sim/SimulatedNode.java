@@ -276,6 +276,7 @@ public final class SimulatedNode {
                 int inc = incarnation;
                 String peer = r.to();
                 coreLog.driver("snapshot transfer to " + peer + " fails");
+                observer.onSnapshotSendFailed(this, peer);
                 scheduler.schedule(1 + random.nextInt(200), "SNAPSHOT_FAILED", id, peer, () -> {
                     if (raft != null && inc == incarnation) {
                         raft.reportSnapshotFailed(peer);
