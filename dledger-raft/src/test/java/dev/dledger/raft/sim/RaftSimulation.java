@@ -143,8 +143,20 @@ public final class RaftSimulation implements NodeObserver {
                     throw new InvariantViolation("harness", "no event left to run");
                 }
                 SimulatedScheduler.Event e = scheduler.poll();
-                trace.record(e.time(), e.describe());
-                e.action().run();
+                String line = e.describe();
+                if (e.subject() == null && ("TICK".equals(e.kind()) || "LIVENESS".equals(e.kind()))) {
+                    // A routine event: hashed always, shown in the tail only when it made the node send something.
+                    long sentBefore = network.sentCount();
+                    long linesBefore = trace.lineCount();
+                    trace.hashOnly(e.time(), line);
+                    e.action().run();
+                    if (network.sentCount() != sentBefore || trace.lineCount() != linesBefore + 1) {
+                        trace.keepInTail(e.time(), line);
+                    }
+                } else {
+                    trace.record(e.time(), line);
+                    e.action().run();
+                }
                 observeRoles();
                 checker.afterEvent(nodes.values());
                 events++;
@@ -238,6 +250,29 @@ public final class RaftSimulation implements NodeObserver {
         return best;
     }
 
+    /** A node that believes it leads, any term (a deposed leader may not know yet), or null. */
+    private SimulatedNode randomLeader() {
+        List<SimulatedNode> leaders = new ArrayList<>();
+        for (SimulatedNode n : nodes.values()) {
+            if (n.isUp() && n.raft().role() == Role.LEADER) {
+                leaders.add(n);
+            }
+        }
+        return leaders.isEmpty() ? null : leaders.get(random.nextInt(leaders.size()));
+    }
+
+    /** Where a client sends a request: mostly the newest leader, sometimes a stale one or any node. */
+    private SimulatedNode clientTarget(int newestPercent, int anyLeaderPercent) {
+        int pick = random.nextInt(100);
+        SimulatedNode target = null;
+        if (pick < newestPercent) {
+            target = leader();
+        } else if (pick < newestPercent + anyLeaderPercent) {
+            target = randomLeader();
+        }
+        return target != null ? target : randomUpNode();
+    }
+
     private SimulatedNode randomUpNode() {
         List<SimulatedNode> up = new ArrayList<>();
         for (SimulatedNode n : nodes.values()) {
@@ -261,10 +296,7 @@ public final class RaftSimulation implements NodeObserver {
             if (phase != Phase.FAULTS) {
                 return;
             }
-            SimulatedNode target = random.nextInt(5) == 0 ? randomUpNode() : leader();
-            if (target == null) {
-                target = randomUpNode();
-            }
+            SimulatedNode target = clientTarget(75, 15);
             if (target != null) {
                 propose(target, 1 + (random.nextInt(4) == 0 ? random.nextInt(4) : 0));
             }
@@ -291,7 +323,7 @@ public final class RaftSimulation implements NodeObserver {
             if (phase != Phase.FAULTS) {
                 return;
             }
-            SimulatedNode target = random.nextInt(6) == 0 ? randomUpNode() : leader();
+            SimulatedNode target = clientTarget(45, 45);
             if (target != null) {
                 long id = ++readSeq;
                 boolean lease = checkQuorum && random.nextBoolean();
@@ -470,12 +502,15 @@ public final class RaftSimulation implements NodeObserver {
             if (!n.isUp() || n.incarnation() != marker.incarnation()) {
                 marker = null;
             } else if (checker.isAcked(marker.index(), marker.term())) {
-                if (allVotersApplied(n.raft().membership(), marker.index())) {
+                SimulatedNode l = leader();
+                if (l != null && allVotersApplied(l.raft().membership(), marker.index())) {
                     phase = Phase.DONE;
                     trace.record(clock.now(), "  converged after " + (clock.now() - livenessStart) / TICK + " ticks");
                     return;
                 }
-            } else if (n.stateMachine().appliedIndex() >= marker.index()) {
+            } else if (n.stateMachine().appliedIndex() >= marker.index()
+                || n.log().term(marker.index()) != marker.term()) {
+                // Applied with another term, or truncated away: the proposal is lost; propose again.
                 marker = null;
             }
         }
@@ -594,7 +629,10 @@ public final class RaftSimulation implements NodeObserver {
         }
         if (!node.isShutDown()) {
             String id = node.id();
-            scheduler.schedule((3 + random.nextInt(80)) * TICK, "RESTART", id, null, () -> {
+            // Mostly a slow restart; sometimes a supervisor restarts the process almost at once, so that a follower
+            // comes back within a leader's lease having forgotten which leader it heard from.
+            long delay = random.nextInt(4) == 0 ? 1 + random.nextInt(4) : 5 + random.nextInt(80);
+            scheduler.schedule(delay * TICK, "RESTART", id, null, () -> {
                 SimulatedNode n = nodes.get(id);
                 if (!n.isUp() && !n.isShutDown()) {
                     n.restart();

@@ -71,11 +71,18 @@ class RaftSimulationTest {
         Coverage total = new Coverage();
         List<SimulationResult> failed = new ArrayList<>();
         long events = 0;
+        long recoverySum = 0;
+        long recoveryMax = 0;
         for (SimulationResult r : results) {
             total.addRun(r.coverage());
             events += r.events();
             if (!r.passed()) {
                 failed.add(r);
+            } else {
+                long recovery = (r.endTime() - settings.faultTicks() * SimulatedClock.UNITS_PER_TICK)
+                    / SimulatedClock.UNITS_PER_TICK;
+                recoverySum += recovery;
+                recoveryMax = Math.max(recoveryMax, recovery);
             }
         }
         for (SimulationResult r : failed) {
@@ -91,7 +98,10 @@ class RaftSimulationTest {
             }
         }
         System.out.println("simulation coverage (runs with each feature): " + total.summary());
-        System.out.println("simulation stats: " + events / results.size() + " events/run, " + elapsedMs + " ms, "
+        int passed = results.size() - failed.size();
+        System.out.println("simulation stats: " + events / results.size() + " events/run, recovery after healing "
+            + (passed == 0 ? "-" : String.valueOf(recoverySum / passed)) + " ticks mean, " + recoveryMax + " max (bound "
+            + settings.livenessTicks() + "), " + elapsedMs + " ms, "
             + (elapsedMs == 0 ? "-" : String.valueOf(results.size() * 60_000L / elapsedMs)) + " runs/min");
         System.out.println("simulation: " + results.size() + " runs, " + failed.size() + " violations, first seed "
             + seeds.get(0));

@@ -14,9 +14,9 @@ package dev.dledger.raft.sim;
 public record SimulationSettings(int faultTicks, int livenessTicks, boolean debugLogs, int traceLines, int logLines,
                                  long maxEvents) {
 
-    /** The defaults: a fault phase of 500 ticks, 400 ticks to recover, info logs only. */
+    /** The defaults: a fault phase of 2000 ticks, 400 ticks to recover, info logs only. */
     public static SimulationSettings defaults() {
-        return new SimulationSettings(500, 400, false, 60, 120, 2_000_000);
+        return new SimulationSettings(2000, 400, false, 60, 120, 2_000_000);
     }
 
     /** A copy with debug logs switched. */

@@ -21,8 +21,14 @@ public final class TraceRecorder {
         this.capacity = capacity;
     }
 
-    /** Records one line at simulated time {@code time}. */
+    /** Records one line at simulated time {@code time}: hashed and kept in the tail. */
     public void record(long time, String line) {
+        hashOnly(time, line);
+        keepInTail(time, line);
+    }
+
+    /** Adds a line to the hash only (a routine event that the tail would be cluttered with). */
+    public void hashOnly(long time, String line) {
         long h = hash ^ time;
         h *= 0x100000001b3L;
         for (int i = 0; i < line.length(); i++) {
@@ -30,6 +36,10 @@ public final class TraceRecorder {
         }
         hash = h ^ (h >>> 29);
         lines++;
+    }
+
+    /** Adds a line to the tail only (it was hashed already). */
+    public void keepInTail(long time, String line) {
         if (tail.size() == capacity) {
             tail.removeFirst();
         }
