@@ -110,7 +110,9 @@ public final class RaftSimulation implements NodeObserver {
         double dup = new double[] {0, 0.01, 0.05}[random.nextInt(3)];
         double slow = new double[] {0, 0.02, 0.1}[random.nextInt(3)];
         network.setFaults(drop, dup, slow);
-        network.setDelays(2, 10 + random.nextInt(60), 300 + random.nextInt(500));
+        // Slow messages take up to a few ticks, or in some runs up to several election timeouts (stale terms).
+        network.setDelays(2, 10 + random.nextInt(60), random.nextInt(4) == 0 ? 1000 + random.nextInt(3000)
+            : 300 + random.nextInt(500));
         snapshotFailure = new double[] {0, 0, 0.2}[random.nextInt(3)];
         nodeSettings = new SimulatedNode.Settings(new int[] {2, 4, 8, 16, 64}[random.nextInt(5)], snapshotFailure,
             random.nextBoolean());

@@ -97,6 +97,12 @@ class RaftSimulationTest {
                 System.out.println(replay.report());
             }
         }
+        if (results.size() <= 10) {
+            for (SimulationResult r : results) {
+                System.out.println("simulation: seed " + r.seed() + " trace hash " + Long.toHexString(r.traceHash())
+                    + ", " + r.events() + " events, " + (r.passed() ? "passed" : "failed: " + r.invariant()));
+            }
+        }
         System.out.println("simulation coverage (runs with each feature): " + total.summary());
         int passed = results.size() - failed.size();
         System.out.println("simulation stats: " + events / results.size() + " events/run, recovery after healing "

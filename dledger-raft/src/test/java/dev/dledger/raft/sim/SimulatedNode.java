@@ -134,6 +134,11 @@ public final class SimulatedNode {
             + " membership=" + membership.voters() + " commit=" + commit);
         incarnation++;
         raft = new RaftNode(config, log, initial, random::nextInt, coreLog);
+        long durableCommit = Math.max(commit, snap.index());
+        if (raft.commitIndex() < durableCommit) {
+            throw new InvariantViolation("commit-below-durable", id + " restarts with commit index "
+                + raft.commitIndex() + " below what its durable state proves committed (" + durableCommit + ")");
+        }
         observer.onRestart(this);
         int inc = incarnation;
         scheduler.schedule(random.nextInt((int) tickPeriod) + 1, "TICK", id, null, () -> tick(inc));
@@ -265,6 +270,11 @@ public final class SimulatedNode {
     }
 
     private void send(Message m) {
+        if (log.pendingOps() > 0 || meta.hasPending()) {
+            throw new InvariantViolation("persist-before-send", id + " would send " + m + " with "
+                + log.pendingOps() + " log writes and " + (meta.hasPending() ? "a" : "no") + " term/vote write not"
+                + " yet durable");
+        }
         Message out = m;
         if (m instanceof InstallSnapshotRequest r && r.data() == null) {
             SnapshotMeta held = snapshots.meta();
