@@ -28,7 +28,7 @@ import org.junit.jupiter.api.Test;
 class RaftSimulationTest {
 
     /** Runs when {@code sim.runs} is not given: about a minute on a 2-core machine. */
-    static final int DEFAULT_RUNS = 1000;
+    static final int DEFAULT_RUNS = 4000;
     /** Fresh seeds among the runs when no seed is given, at most. */
     static final int MAX_FRESH_SEEDS = 5;
 
@@ -73,6 +73,7 @@ class RaftSimulationTest {
         long events = 0;
         long recoverySum = 0;
         long recoveryMax = 0;
+        long slowestSeed = seeds.get(0);
         for (SimulationResult r : results) {
             total.addRun(r.coverage());
             events += r.events();
@@ -82,7 +83,10 @@ class RaftSimulationTest {
                 long recovery = (r.endTime() - settings.faultTicks() * SimulatedClock.UNITS_PER_TICK)
                     / SimulatedClock.UNITS_PER_TICK;
                 recoverySum += recovery;
-                recoveryMax = Math.max(recoveryMax, recovery);
+                if (recovery > recoveryMax) {
+                    recoveryMax = recovery;
+                    slowestSeed = r.seed();
+                }
             }
         }
         for (SimulationResult r : failed) {
@@ -106,8 +110,8 @@ class RaftSimulationTest {
         System.out.println("simulation coverage (runs with each feature): " + total.summary());
         int passed = results.size() - failed.size();
         System.out.println("simulation stats: " + events / results.size() + " events/run, recovery after healing "
-            + (passed == 0 ? "-" : String.valueOf(recoverySum / passed)) + " ticks mean, " + recoveryMax + " max (bound "
-            + settings.livenessTicks() + "), " + elapsedMs + " ms, "
+            + (passed == 0 ? "-" : String.valueOf(recoverySum / passed)) + " ticks mean, " + recoveryMax + " max (seed "
+            + slowestSeed + ", bound " + settings.livenessTicks() + "), " + elapsedMs + " ms, "
             + (elapsedMs == 0 ? "-" : String.valueOf(results.size() * 60_000L / elapsedMs)) + " runs/min");
         System.out.println("simulation: " + results.size() + " runs, " + failed.size() + " violations, first seed "
             + seeds.get(0));
