@@ -98,7 +98,7 @@ public final class RaftSimulation implements NodeObserver {
         initialNodes = random.nextInt(4) == 0 ? 5 : 3;
         electionTicks = 8 + random.nextInt(5);
         heartbeatTicks = 1 + random.nextInt(2);
-        preVote = random.nextInt(5) != 0;
+        preVote = random.nextInt(5) != 0 || settings.forcePreVote();
         checkQuorum = random.nextInt(8) != 0;
         preferredLeader = random.nextInt(5) == 0 ? "n1" : null;
         maxEntriesPerMessage = new int[] {1, 2, 4, 16}[random.nextInt(4)];
@@ -111,15 +111,17 @@ public final class RaftSimulation implements NodeObserver {
         double slow = new double[] {0, 0.02, 0.1}[random.nextInt(3)];
         network.setFaults(drop, dup, slow);
         // Slow messages take up to a few ticks, or in some runs up to several election timeouts (stale terms).
-        network.setDelays(2, 10 + random.nextInt(60), random.nextInt(4) == 0 ? 1000 + random.nextInt(3000)
-            : 300 + random.nextInt(500));
+        long maxDelay = 10 + random.nextInt(60);
+        long slowMaxDelay = random.nextInt(4) == 0 ? 1000 + random.nextInt(3000) : 300 + random.nextInt(500);
+        network.setDelays(2, maxDelay, slowMaxDelay);
         snapshotFailure = new double[] {0, 0, 0.2}[random.nextInt(3)];
         nodeSettings = new SimulatedNode.Settings(new int[] {2, 4, 8, 16, 64}[random.nextInt(5)], snapshotFailure,
             random.nextBoolean());
         profile = "nodes=" + initialNodes + " election=" + electionTicks + " heartbeat=" + heartbeatTicks
             + " preVote=" + preVote + " checkQuorum=" + checkQuorum + " preferred=" + preferredLeader
             + " perMsg=" + maxEntriesPerMessage + "/" + maxBytesPerMessage + "B inflight=" + maxInflightMessages
-            + "/" + maxInflightBytes + "B apply=" + maxApplyBytes + "B drop=" + drop + " dup=" + dup + " slow=" + slow
+            + "/" + maxInflightBytes + "B apply=" + maxApplyBytes + "B delay<=" + maxDelay + " drop=" + drop
+            + " dup=" + dup + " slow=" + slow + "(<=" + slowMaxDelay + ")"
             + " snapshotEvery=" + nodeSettings.snapshotEveryEntries() + " snapshotFailure=" + snapshotFailure
             + " checkpoint=" + nodeSettings.restartFromCheckpoint();
         for (String f : new String[] {"elections", "transfers", "config-changes", "snapshots-installed",

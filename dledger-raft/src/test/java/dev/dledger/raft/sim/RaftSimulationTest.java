@@ -21,9 +21,10 @@ import org.junit.jupiter.api.Test;
  *
  * <p>Properties: {@code sim.runs} (runs in all, default {@value #DEFAULT_RUNS}); {@code sim.seed} (run seeds
  * S, S+1, ... instead of the corpus 1, 2, ... plus fresh seeds); {@code sim.faultTicks} (length of the fault
- * phase); {@code sim.threads} (parallel runs, default 1). Fresh seeds are drawn from {@code System.nanoTime()} here
- * only, and printed. The test prints each failing seed with its report (replayed with debug logs), a coverage line,
- * and ends with the line {@code simulation: N runs, V violations, first seed S}; it fails when V is not 0.
+ * phase); {@code sim.forcePreVote} (true: pre-vote on in every profile); {@code sim.threads} (parallel runs,
+ * default 1). Fresh seeds are drawn from {@code System.nanoTime()} here only, and printed. The test prints each
+ * failing seed with its report (replayed with debug logs), a coverage line, and ends with the line
+ * {@code simulation: N runs, V violations, first seed S}; it fails when V is not 0.
  */
 class RaftSimulationTest {
 
@@ -61,6 +62,9 @@ class RaftSimulationTest {
         Integer faultTicks = Integer.getInteger("sim.faultTicks");
         if (faultTicks != null) {
             settings = settings.withFaultTicks(faultTicks);
+        }
+        if (Boolean.getBoolean("sim.forcePreVote")) {
+            settings = settings.withForcePreVote(true);
         }
         int threads = Math.max(1, Integer.getInteger("sim.threads", 1));
 
