@@ -29,7 +29,7 @@ import org.junit.jupiter.api.Test;
 class RaftSimulationTest {
 
     /** Runs when {@code sim.runs} is not given: about a minute on a 2-core machine. */
-    static final int DEFAULT_RUNS = 4000;
+    static final int DEFAULT_RUNS = 5000;
     /** Fresh seeds among the runs when no seed is given, at most. */
     static final int MAX_FRESH_SEEDS = 5;
 
