@@ -54,6 +54,7 @@ public final class RaftGroupNode implements AutoCloseable {
     private final StateMachine stateMachine;
     private final Transport transport;
     private final RaftNode node;
+    private final SnapshotTransfers snapshots;
     private final BlockingQueue<Input> inbox;
     private final RaftLoops ownLoops;
     private final RaftLoops.Loop loop;
@@ -146,8 +147,14 @@ public final class RaftGroupNode implements AutoCloseable {
         this.nextTick = System.nanoTime() + tickNanos;
         this.ownLoops = loops == null ? RaftLoops.dedicated("raft-" + group + "-" + id) : null;
         this.loop = (loops == null ? ownLoops : loops).assign();
+        this.snapshots = new SnapshotTransfers(group, id, transport, options.snapshotChunkBytes());
         transport.register(group, id, this::onMessage);
         transport.serveRequests(group, new ClientService(this));
+        transport.onChunks(group, c -> {
+            if (inbox.offer(() -> snapshots.receive(c, this::stepInbound))) {
+                loop.wake();
+            }
+        });
         loop.add(this);
     }
 
@@ -423,9 +430,10 @@ public final class RaftGroupNode implements AutoCloseable {
             // 2. Then the messages that depend on it.
             for (Message m : rd.messages()) {
                 if (m instanceof InstallSnapshotRequest s) {
-                    m = s.withData(storage.snapshotData());
+                    snapshots.send(s, storage.snapshotData());
+                } else {
+                    transport.send(group, m);
                 }
-                transport.send(group, m);
             }
             // 3. Then apply.
             apply(rd.committedEntries());
