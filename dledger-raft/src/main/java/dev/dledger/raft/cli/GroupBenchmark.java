@@ -59,6 +59,13 @@ public final class GroupBenchmark {
         }
     }
 
+    /** One synchronous append, as the system under test offers it. */
+    @FunctionalInterface
+    public interface Appender {
+        /** Appends {@code body} and waits; returns whether it was acknowledged as committed. */
+        boolean append(byte[] body) throws Exception;
+    }
+
     private GroupBenchmark() {
     }
 
@@ -91,14 +98,20 @@ public final class GroupBenchmark {
                 }
                 TimeUnit.MILLISECONDS.sleep(10);
             }
-            return load(s, addresses);
+            try (RaftClient client = new RaftClient("bench", addresses, 3000, 10)) {
+                return measure(s, body -> client.append(body).get().status() == ClientProtocol.Status.OK);
+            }
         } finally {
             nodes.forEach(RaftGroupNode::close);
             transports.values().forEach(NettyTransport::close);
         }
     }
 
-    private static Result load(Settings s, Map<String, InetSocketAddress> addresses) throws InterruptedException {
+    /**
+     * Runs the closed loop: {@code s.threads()} threads call {@code appender} back to back; the warm-up is not
+     * counted.
+     */
+    public static Result measure(Settings s, Appender appender) throws InterruptedException {
         byte[] body = new byte[s.sizeBytes()];
         Arrays.fill(body, (byte) 'x');
         AtomicBoolean measuring = new AtomicBoolean();
@@ -107,60 +120,58 @@ public final class GroupBenchmark {
         long[][] latencies = new long[s.threads()][];
         int[] counts = new int[s.threads()];
         List<Thread> threads = new ArrayList<>();
-        try (RaftClient client = new RaftClient("bench", addresses, 3000, 10)) {
-            for (int t = 0; t < s.threads(); t++) {
-                int slot = t;
-                latencies[slot] = new long[1 << 16];
-                Thread th = new Thread(() -> {
-                    while (!stop.get()) {
-                        long start = System.nanoTime();
-                        boolean ok;
-                        try {
-                            ok = client.append(body).get().status() == ClientProtocol.Status.OK;
-                        } catch (Exception e) {
-                            ok = false;
-                        }
-                        long took = System.nanoTime() - start;
-                        if (measuring.get()) {
-                            if (!ok) {
-                                errors.incrementAndGet();
-                            } else {
-                                if (counts[slot] == latencies[slot].length) {
-                                    latencies[slot] = Arrays.copyOf(latencies[slot], counts[slot] * 2);
-                                }
-                                latencies[slot][counts[slot]++] = took;
+        for (int t = 0; t < s.threads(); t++) {
+            int slot = t;
+            latencies[slot] = new long[1 << 16];
+            Thread th = new Thread(() -> {
+                while (!stop.get()) {
+                    long start = System.nanoTime();
+                    boolean ok;
+                    try {
+                        ok = appender.append(body);
+                    } catch (Exception e) {
+                        ok = false;
+                    }
+                    long took = System.nanoTime() - start;
+                    if (measuring.get()) {
+                        if (!ok) {
+                            errors.incrementAndGet();
+                        } else {
+                            if (counts[slot] == latencies[slot].length) {
+                                latencies[slot] = Arrays.copyOf(latencies[slot], counts[slot] * 2);
                             }
+                            latencies[slot][counts[slot]++] = took;
                         }
                     }
-                }, "bench-client-" + t);
-                th.setDaemon(true);
-                threads.add(th);
-                th.start();
-            }
-            TimeUnit.SECONDS.sleep(s.warmupSeconds());
-            measuring.set(true);
-            long start = System.nanoTime();
-            TimeUnit.SECONDS.sleep(s.seconds());
-            measuring.set(false);
-            long elapsed = System.nanoTime() - start;
-            stop.set(true);
-            for (Thread th : threads) {
-                th.join(5000);
-            }
-            long total = 0;
-            for (int c : counts) {
-                total += c;
-            }
-            long[] all = new long[(int) total];
-            int at = 0;
-            for (int t = 0; t < s.threads(); t++) {
-                System.arraycopy(latencies[t], 0, all, at, counts[t]);
-                at += counts[t];
-            }
-            Arrays.sort(all);
-            double p50 = all.length == 0 ? 0 : all[(int) (all.length * 0.50)] / 1e6;
-            double p99 = all.length == 0 ? 0 : all[Math.min(all.length - 1, (int) (all.length * 0.99))] / 1e6;
-            return new Result(s, total, errors.get(), total / (elapsed / 1e9), p50, p99);
+                }
+            }, "bench-client-" + t);
+            th.setDaemon(true);
+            threads.add(th);
+            th.start();
         }
+        TimeUnit.SECONDS.sleep(s.warmupSeconds());
+        measuring.set(true);
+        long start = System.nanoTime();
+        TimeUnit.SECONDS.sleep(s.seconds());
+        measuring.set(false);
+        long elapsed = System.nanoTime() - start;
+        stop.set(true);
+        for (Thread th : threads) {
+            th.join(5000);
+        }
+        long total = 0;
+        for (int c : counts) {
+            total += c;
+        }
+        long[] all = new long[(int) total];
+        int at = 0;
+        for (int t = 0; t < s.threads(); t++) {
+            System.arraycopy(latencies[t], 0, all, at, counts[t]);
+            at += counts[t];
+        }
+        Arrays.sort(all);
+        double p50 = all.length == 0 ? 0 : all[(int) (all.length * 0.50)] / 1e6;
+        double p99 = all.length == 0 ? 0 : all[Math.min(all.length - 1, (int) (all.length * 0.99))] / 1e6;
+        return new Result(s, total, errors.get(), total / (elapsed / 1e9), p50, p99);
     }
 }

@@ -777,7 +777,8 @@ public final class RaftNode {
         if (role != Role.LEADER) {
             return;
         }
-        progress.keySet().removeIf(p -> !next.contains(p));
+        // A removed peer keeps receiving entries until its removal commits, so that it learns of it and stops
+        // campaigning; it no longer counts toward any quorum (those count voters only).
         for (String peer : next.voters()) {
             if (!peer.equals(id) && !progress.containsKey(peer)) {
                 progress.put(peer, new Progress(log.lastIndex() + 1, now));
@@ -1029,7 +1030,7 @@ public final class RaftNode {
             String successor = null;
             long best = -1;
             for (Map.Entry<String, Progress> e : progress.entrySet()) {
-                if (e.getValue().match > best) {
+                if (membership.contains(e.getKey()) && e.getValue().match > best) {
                     best = e.getValue().match;
                     successor = e.getKey();
                 }
@@ -1040,6 +1041,9 @@ public final class RaftNode {
             }
             becomeFollower(term, null);
             return;
+        }
+        if (commitIndex >= lastConfigIndex()) {
+            progress.keySet().removeIf(p -> !membership.contains(p));
         }
         // Followers learn of the new commit index with the next append or heartbeat; send one now to those that
         // are idle so that they apply without waiting for a heartbeat.

@@ -15,17 +15,19 @@ import java.util.Objects;
  * @param maxQueuedInputs   capacity of the driver's input queue; messages beyond it are dropped and appends
  *                          refused with OVERLOADED. Default 65536
  * @param snapshotThreshold take a snapshot after this many applied entries (0 = never). Default 0
+ * @param snapshotChunkBytes a snapshot goes to a follower in chunks of this many bytes. Default 1 MiB
  * @param randomSeed        seed of the election jitter
  */
 public record NodeOptions(String group, RaftConfig raft, int tickMs, FlushMode flush, long appendTimeoutMs,
-                          int maxPendingAppends, int maxQueuedInputs, long snapshotThreshold, long randomSeed) {
+                          int maxPendingAppends, int maxQueuedInputs, long snapshotThreshold, int snapshotChunkBytes,
+                          long randomSeed) {
 
     public NodeOptions {
         Objects.requireNonNull(group, "group");
         Objects.requireNonNull(raft, "raft");
         Objects.requireNonNull(flush, "flush");
         if (tickMs < 1 || appendTimeoutMs < 1 || maxPendingAppends < 1 || maxQueuedInputs < 1
-            || snapshotThreshold < 0) {
+            || snapshotThreshold < 0 || snapshotChunkBytes < 1) {
             throw new IllegalArgumentException("bad node options: " + tickMs + " ms tick, " + appendTimeoutMs
                 + " ms timeout, " + maxPendingAppends + " pending, " + maxQueuedInputs + " queued, "
                 + snapshotThreshold + " snapshot threshold");
@@ -34,25 +36,31 @@ public record NodeOptions(String group, RaftConfig raft, int tickMs, FlushMode f
 
     /** The defaults listed above. */
     public static NodeOptions defaults(String group, String id) {
-        return new NodeOptions(group, RaftConfig.defaults(id), 10, FlushMode.ASYNC, 3000, 10_000, 65_536, 0,
+        return new NodeOptions(group, RaftConfig.defaults(id), 10, FlushMode.ASYNC, 3000, 10_000, 65_536, 0, 1 << 20,
             id.hashCode() * 31L + System.nanoTime());
     }
 
     /** A copy with another flush mode. */
     public NodeOptions withFlush(FlushMode mode) {
         return new NodeOptions(group, raft, tickMs, mode, appendTimeoutMs, maxPendingAppends, maxQueuedInputs,
-            snapshotThreshold, randomSeed);
+            snapshotThreshold, snapshotChunkBytes, randomSeed);
     }
 
     /** A copy with other protocol settings. */
     public NodeOptions withRaft(RaftConfig config) {
         return new NodeOptions(group, config, tickMs, flush, appendTimeoutMs, maxPendingAppends, maxQueuedInputs,
-            snapshotThreshold, randomSeed);
+            snapshotThreshold, snapshotChunkBytes, randomSeed);
+    }
+
+    /** A copy with another snapshot chunk size. */
+    public NodeOptions withSnapshotChunkBytes(int bytes) {
+        return new NodeOptions(group, raft, tickMs, flush, appendTimeoutMs, maxPendingAppends, maxQueuedInputs,
+            snapshotThreshold, bytes, randomSeed);
     }
 
     /** A copy with another snapshot threshold. */
     public NodeOptions withSnapshotThreshold(long entries) {
         return new NodeOptions(group, raft, tickMs, flush, appendTimeoutMs, maxPendingAppends, maxQueuedInputs,
-            entries, randomSeed);
+            entries, snapshotChunkBytes, randomSeed);
     }
 }

@@ -54,8 +54,12 @@ public final class RaftGroupNode implements AutoCloseable {
     private final StateMachine stateMachine;
     private final Transport transport;
     private final RaftNode node;
+    private final SnapshotTransfers snapshots;
     private final BlockingQueue<Input> inbox;
-    private final Thread thread;
+    private final RaftLoops ownLoops;
+    private final RaftLoops.Loop loop;
+    private final long tickNanos;
+    private long nextTick;
     private final TreeMap<Long, Pending> pending = new TreeMap<>();
     private final Map<Long, PendingRead> reads = new TreeMap<>();
     private final List<PendingRead> confirmedReads = new ArrayList<>();
@@ -66,6 +70,7 @@ public final class RaftGroupNode implements AutoCloseable {
     private long lastCheckpoint = -1;
     private volatile boolean running = true;
     private volatile boolean failed;
+    private volatile boolean stopped;
     private volatile NodeStatus status;
     private volatile java.util.function.DoubleConsumer appendLatencySeconds = s -> { };
 
@@ -109,6 +114,16 @@ public final class RaftGroupNode implements AutoCloseable {
      */
     public RaftGroupNode(NodeOptions options, Membership bootstrap, NodeStorage storage, StateMachine stateMachine,
                          Transport transport) {
+        this(options, bootstrap, storage, stateMachine, transport, null);
+    }
+
+    /**
+     * Creates and starts a node on shared driver threads (multi-raft).
+     *
+     * @param loops the shared driver threads, or null for a thread of its own
+     */
+    public RaftGroupNode(NodeOptions options, Membership bootstrap, NodeStorage storage, StateMachine stateMachine,
+                         Transport transport, RaftLoops loops) {
         this.options = Objects.requireNonNull(options, "options");
         this.group = options.group();
         this.id = options.raft().id();
@@ -125,15 +140,22 @@ public final class RaftGroupNode implements AutoCloseable {
         InitialState initial = new InitialState(storage.hardState(), bootstrap, storage.configEntries(),
             storage.committedCheckpoint(), snap.index());
         SplittableRandom random = new SplittableRandom(options.randomSeed());
-        long[] termHolder = new long[1];
         this.node = new RaftNode(options.raft(), storage.log(), initial, random::nextInt,
-            new Slf4jCoreLog(group, id, () -> termHolder[0]));
+            new Slf4jCoreLog(group, id, () -> status == null ? 0 : status.term()));
         publishStatus();
+        this.tickNanos = TimeUnit.MILLISECONDS.toNanos(options.tickMs());
+        this.nextTick = System.nanoTime() + tickNanos;
+        this.ownLoops = loops == null ? RaftLoops.dedicated("raft-" + group + "-" + id) : null;
+        this.loop = (loops == null ? ownLoops : loops).assign();
+        this.snapshots = new SnapshotTransfers(group, id, transport, options.snapshotChunkBytes());
         transport.register(group, id, this::onMessage);
         transport.serveRequests(group, new ClientService(this));
-        this.thread = new Thread(() -> run(termHolder), "raft-" + group + "-" + id);
-        thread.setDaemon(true);
-        thread.start();
+        transport.onChunks(group, c -> {
+            if (inbox.offer(() -> snapshots.receive(c, this::stepInbound))) {
+                loop.wake();
+            }
+        });
+        loop.add(this);
     }
 
     /** Receives the latency of every committed append, in seconds, on the driver thread. */
@@ -160,6 +182,8 @@ public final class RaftGroupNode implements AutoCloseable {
     private void onMessage(Message m) {
         if (!inbox.offer(() -> stepInbound(m))) {
             LOG.debug("[{} {}] inbox full, dropped {}", group, id, m);
+        } else {
+            loop.wake();
         }
     }
 
@@ -298,54 +322,81 @@ public final class RaftGroupNode implements AutoCloseable {
     }
 
     private boolean post(Input r) {
-        return running && !failed && inbox.offer(r);
+        if (running && !failed && inbox.offer(r)) {
+            loop.wake();
+            return true;
+        }
+        return false;
     }
 
     // ------------------------------------------------------------------------------------------------------------
     // The driver loop
 
-    private void run(long[] termHolder) {
-        long tickNanos = TimeUnit.MILLISECONDS.toNanos(options.tickMs());
-        long nextTick = System.nanoTime() + tickNanos;
-        List<Input> batch = new ArrayList<>();
+    /**
+     * One pass of the driver, on its loop thread: take queued inputs, tick when due, handle what the core made
+     * ready.
+     *
+     * @return whether anything was done
+     */
+    boolean pass(long now) {
+        if (stopped) {
+            return false;
+        }
+        boolean worked = false;
         try {
-            while (running) {
-                long wait = nextTick - System.nanoTime();
-                Input first = wait > 0 ? inbox.poll(wait, TimeUnit.NANOSECONDS) : inbox.poll();
-                if (first != null) {
-                    first.run();
-                    inbox.drainTo(batch, 4096);
-                    for (Input r : batch) {
-                        r.run();
-                    }
-                    batch.clear();
+            Input in;
+            int taken = 0;
+            while (taken < 4096 && (in = inbox.poll()) != null) {
+                in.run();
+                taken++;
+                if (stopped) {
+                    return true;
                 }
-                long now = System.nanoTime();
-                if (now - nextTick >= 0) {
-                    node.tick();
-                    nextTick += tickNanos;
-                    if (now - nextTick > 10 * tickNanos) {
-                        // The thread was starved (GC, a slow disk); do not replay a burst of ticks.
-                        nextTick = now + tickNanos;
-                    }
-                    expire(now);
+            }
+            worked = taken > 0;
+            if (now - nextTick >= 0) {
+                node.tick();
+                nextTick += tickNanos;
+                if (now - nextTick > 10 * tickNanos) {
+                    // The thread was starved (GC, a slow disk); do not replay a burst of ticks.
+                    nextTick = now + tickNanos;
                 }
-                termHolder[0] = node.term();
+                expire(now);
+                worked = true;
+            }
+            if (node.hasReady()) {
                 handleReady();
+                worked = true;
+            }
+            if (worked) {
                 publishStatus();
             }
         } catch (StorageException e) {
-            failed = true;
             LOG.error("[{} {} t{}] storage failed, node stops: {}", group, id, node.term(), e.getMessage(), e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+            stop(true);
         } catch (RuntimeException | Error e) {
-            failed = true;
             LOG.error("[{} {} t{}] driver failed, node stops", group, id, node.term(), e);
-        } finally {
-            failAll();
-            publishStatus();
+            stop(true);
         }
+        return worked;
+    }
+
+    /** Nanoseconds until this node's next tick is due. */
+    long nanosToNextTick(long now) {
+        return nextTick - now;
+    }
+
+    /** Stops on the loop thread: no more inputs, every pending future completed. */
+    private void stop(boolean failure) {
+        if (stopped) {
+            return;
+        }
+        stopped = true;
+        running = false;
+        failed = failure;
+        loop.remove(this);
+        failAll();
+        publishStatus();
     }
 
     private void handleReady() {
@@ -379,9 +430,10 @@ public final class RaftGroupNode implements AutoCloseable {
             // 2. Then the messages that depend on it.
             for (Message m : rd.messages()) {
                 if (m instanceof InstallSnapshotRequest s) {
-                    m = s.withData(storage.snapshotData());
+                    snapshots.send(s, storage.snapshotData());
+                } else {
+                    transport.send(group, m);
                 }
-                transport.send(group, m);
             }
             // 3. Then apply.
             apply(rd.committedEntries());
@@ -515,17 +567,36 @@ public final class RaftGroupNode implements AutoCloseable {
             node.commitIndex(), node.appliedIndex(), node.membership().voters(), node.progress(), failed);
     }
 
-    /** Stops the driver thread and unregisters from the transport; pending appends complete with STOPPED. */
+    /**
+     * Stops the node and unregisters it from the transport; pending appends complete with STOPPED. The storage is
+     * closed once the driver thread let go of it.
+     */
     @Override
     public void close() {
-        running = false;
         transport.unregister(group);
-        // No interrupt: it would close a file channel in the middle of a write. The loop wakes within a tick.
-        try {
-            thread.join(5000);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+        java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(1);
+        Input shutdown = () -> {
+            stop(failed);
+            done.countDown();
+        };
+        if (loop.onLoopThread()) {
+            shutdown.run();
+        } else if (!stopped) {
+            // Not through post(): it refuses inputs of a stopped node, and a full queue must not block the stop.
+            boolean queued = !stopped && inbox.offer(shutdown);
+            loop.wake();
+            try {
+                if (!queued || !done.await(5, TimeUnit.SECONDS)) {
+                    LOG.warn("[{} {}] driver did not stop in time", group, id);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
+        running = false;
         storage.close();
+        if (ownLoops != null) {
+            ownLoops.close();
+        }
     }
 }

@@ -38,7 +38,9 @@ public record Frame(Kind kind, long requestId, String group, byte[] body) {
         /** The answer to a REQUEST with the same id. */
         RESPONSE(3),
         /** A refusal of the frame with the same id: the body is a UTF-8 reason. */
-        ERROR(4);
+        ERROR(4),
+        /** A snapshot chunk or its acknowledgement between drivers ({@link SnapshotChunk}). */
+        SNAPSHOT(5);
 
         private final byte code;
 

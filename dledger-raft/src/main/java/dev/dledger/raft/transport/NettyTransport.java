@@ -59,7 +59,8 @@ public final class NettyTransport implements Transport {
     private volatile Consumer<String> errorListener = reason -> { };
 
     private record GroupBinding(String selfId, Map<String, InetSocketAddress> peers, Consumer<Message> inbound,
-                                java.util.concurrent.atomic.AtomicReference<RequestHandler> requests) {
+                                java.util.concurrent.atomic.AtomicReference<RequestHandler> requests,
+                                java.util.concurrent.atomic.AtomicReference<Consumer<SnapshotChunk>> chunks) {
     }
 
     /**
@@ -126,7 +127,21 @@ public final class NettyTransport implements Transport {
     @Override
     public void register(String group, String selfId, Consumer<Message> inbound) {
         groups.put(group, new GroupBinding(selfId, new ConcurrentHashMap<>(), inbound,
-            new java.util.concurrent.atomic.AtomicReference<>()));
+            new java.util.concurrent.atomic.AtomicReference<>(), new java.util.concurrent.atomic.AtomicReference<>()));
+    }
+
+    @Override
+    public void onChunks(String group, Consumer<SnapshotChunk> inbound) {
+        GroupBinding g = groups.get(group);
+        if (g == null) {
+            throw new IllegalStateException("group " + group + " is not registered");
+        }
+        g.chunks().set(inbound);
+    }
+
+    @Override
+    public void sendChunk(String group, SnapshotChunk chunk) {
+        sendFrame(group, chunk.to(), new Frame(Frame.Kind.SNAPSHOT, 0, group, chunk.encode()).encode());
     }
 
     /**
@@ -165,18 +180,21 @@ public final class NettyTransport implements Transport {
 
     @Override
     public void send(String group, Message m) {
+        sendFrame(group, m.to(), new Frame(Frame.Kind.RAFT, 0, group, MessageCodec.encode(m)).encode());
+    }
+
+    private void sendFrame(String group, String peer, byte[] frame) {
         GroupBinding g = groups.get(group);
-        InetSocketAddress to = g == null ? null : g.peers().get(m.to());
+        InetSocketAddress to = g == null ? null : g.peers().get(peer);
         if (to == null) {
             dropped.incrementAndGet();
-            LOG.debug("[{}] no address for peer {}, dropped {}", group, m.to(), m);
+            LOG.debug("[{}] no address for peer {}, dropped a frame", group, peer);
             return;
         }
-        byte[] frame = new Frame(Frame.Kind.RAFT, 0, group, MessageCodec.encode(m)).encode();
         if (frame.length - 4 > maxFrameBytes) {
             dropped.incrementAndGet();
-            LOG.warn("[{}] message to {} is {} bytes, over the frame limit {}; dropped", group, m.to(),
-                frame.length, maxFrameBytes);
+            LOG.warn("[{}] frame to {} is {} bytes, over the limit {}; dropped", group, peer, frame.length,
+                maxFrameBytes);
             return;
         }
         outbound.computeIfAbsent(to, Outbound::new).write(frame);
@@ -289,6 +307,10 @@ public final class NettyTransport implements Transport {
                     serve(ctx, f);
                     return;
                 }
+                if (f.kind() == Frame.Kind.SNAPSHOT) {
+                    chunk(ctx, f, SnapshotChunk.decode(java.nio.ByteBuffer.wrap(f.body())));
+                    return;
+                }
                 if (f.kind() != Frame.Kind.RAFT) {
                     refuse(ctx, f, "frame kind " + f.kind() + " is not served here");
                     return;
@@ -309,6 +331,20 @@ public final class NettyTransport implements Transport {
                 refuse(ctx, f, "unknown peer '" + m.from() + "' in group '" + f.group() + "'");
             } else {
                 g.inbound().accept(m);
+            }
+        }
+
+        private void chunk(ChannelHandlerContext ctx, Frame f, SnapshotChunk c) {
+            GroupBinding g = groups.get(f.group());
+            Consumer<SnapshotChunk> h = g == null ? null : g.chunks().get();
+            if (h == null) {
+                refuse(ctx, f, "unknown group '" + f.group() + "'");
+            } else if (!g.selfId().equals(c.to())) {
+                refuse(ctx, f, "group '" + f.group() + "' here is node " + g.selfId() + ", not " + c.to());
+            } else if (!g.peers().containsKey(c.from())) {
+                refuse(ctx, f, "unknown peer '" + c.from() + "' in group '" + f.group() + "'");
+            } else {
+                h.accept(c);
             }
         }
 

@@ -21,6 +21,12 @@ public interface Transport extends AutoCloseable {
      */
     void register(String group, String selfId, Consumer<Message> inbound);
 
+    /** Sends a snapshot chunk or acknowledgement to {@code chunk.to()}, best effort like {@link #send}. */
+    void sendChunk(String group, SnapshotChunk chunk);
+
+    /** Delivers the snapshot chunks of a registered {@code group} to {@code inbound} (on a transport thread). */
+    void onChunks(String group, Consumer<SnapshotChunk> inbound);
+
     /** Serves the client and admin requests of a registered {@code group} with {@code handler}. */
     void serveRequests(String group, RequestHandler handler);
 

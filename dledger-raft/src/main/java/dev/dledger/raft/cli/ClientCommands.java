@@ -1,0 +1,155 @@
+package dev.dledger.raft.cli;
+
+import dev.dledger.raft.client.RaftClient;
+import dev.dledger.raft.transport.ClientProtocol;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/** The commands that talk to a running group as a client. */
+final class ClientCommands {
+
+    private ClientCommands() {
+    }
+
+    /** Options every client command shares. */
+    abstract static class Base implements java.util.concurrent.Callable<Integer> {
+        @Option(names = {"-g", "--group"}, defaultValue = "default", description = "group name (default: ${DEFAULT-VALUE})")
+        String group;
+
+        @Option(names = {"-p", "--peers"}, required = true, description = "the group's nodes: n0-host:port;n1-host:port;...")
+        String peers;
+
+        @Option(names = "--timeout-ms", defaultValue = "3000", description = "per request (default: ${DEFAULT-VALUE})")
+        long timeoutMs;
+
+        @Spec
+        picocli.CommandLine.Model.CommandSpec spec;
+
+        PrintWriter out() {
+            return spec.commandLine().getOut();
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            try (RaftClient client = new RaftClient(group, Peers.parse(peers), timeoutMs, 10)) {
+                return run(client);
+            } catch (ExecutionException e) {
+                spec.commandLine().getErr().println("error: " + e.getCause().getMessage());
+                return 2;
+            }
+        }
+
+        abstract int run(RaftClient client) throws Exception;
+
+        int report(ClientProtocol.Response r, String what) {
+            if (r.status() == ClientProtocol.Status.OK) {
+                out().println(what);
+                return 0;
+            }
+            spec.commandLine().getErr().println("error: " + r.status()
+                + (r.leaderHint() == null ? "" : " (leader " + r.leaderHint() + ")"));
+            return 1;
+        }
+    }
+
+    @Command(name = "append", mixinStandardHelpOptions = true, description = "Append entries and wait for commit.")
+    static final class Append extends Base {
+        @Option(names = {"-d", "--data"}, defaultValue = "Hello", description = "payload text (default: ${DEFAULT-VALUE})")
+        String data;
+
+        @Option(names = {"-c", "--count"}, defaultValue = "1", description = "how many appends (default: ${DEFAULT-VALUE})")
+        int count;
+
+        @Override
+        int run(RaftClient client) throws Exception {
+            int rc = 0;
+            for (int i = 0; i < count && rc == 0; i++) {
+                ClientProtocol.Response r = client.append(data.getBytes(StandardCharsets.UTF_8)).get();
+                rc = report(r, "appended index=" + r.index() + " term=" + r.term()
+                    + (r.positions().length > 0 ? " pos=" + r.positions()[0] : ""));
+            }
+            return rc;
+        }
+    }
+
+    @Command(name = "get", mixinStandardHelpOptions = true, description = "Read a committed entry by index.")
+    static final class Get extends Base {
+        @Option(names = {"-i", "--index"}, required = true, description = "the entry's index")
+        long index;
+
+        @Override
+        int run(RaftClient client) throws Exception {
+            ClientProtocol.Response r = client.get(index).get();
+            if (r.status() == ClientProtocol.Status.OK) {
+                out().println("index=" + r.entry().index() + " term=" + r.entry().term() + " type="
+                    + r.entry().type() + " body=" + new String(r.entry().data(), StandardCharsets.UTF_8));
+                return 0;
+            }
+            return report(r, "");
+        }
+    }
+
+    @Command(name = "status", mixinStandardHelpOptions = true,
+        description = "Each node's role, term and indexes, and each follower's lag at the leader.")
+    static final class Status extends Base {
+        @Override
+        int run(RaftClient client) throws Exception {
+            int unreachable = 0;
+            for (Map.Entry<String, java.net.InetSocketAddress> peer : Peers.parse(peers).entrySet()) {
+                try {
+                    ClientProtocol.Response r = client.metadata(peer.getKey()).get(timeoutMs, TimeUnit.MILLISECONDS);
+                    out().printf("%s %s role=%s term=%d leader=%s last=%d commit=%d%n", peer.getKey(),
+                        peer.getValue(), r.role(), r.term(), r.leaderHint(), r.lastIndex(), r.index());
+                    for (ClientProtocol.PeerLag lag : r.followers()) {
+                        out().printf("  follower %s match=%d lag=%d%n", lag.id(), lag.match(),
+                            Math.max(0, r.lastIndex() - lag.match()));
+                    }
+                } catch (ExecutionException | java.util.concurrent.TimeoutException e) {
+                    unreachable++;
+                    out().printf("%s %s unreachable: %s%n", peer.getKey(), peer.getValue(),
+                        e.getCause() == null ? e.toString() : e.getCause().getMessage());
+                }
+            }
+            return unreachable == 0 ? 0 : 1;
+        }
+    }
+
+    @Command(name = "leadership-transfer", mixinStandardHelpOptions = true,
+        description = "Hand leadership to another node.")
+    static final class Transfer extends Base {
+        @Option(names = "--to", required = true, description = "the node that should lead")
+        String to;
+
+        @Override
+        int run(RaftClient client) throws Exception {
+            return report(client.leadershipTransfer(to).get(), "transfer to " + to + " started");
+        }
+    }
+
+    @Command(name = "member", mixinStandardHelpOptions = true,
+        description = "Add or remove one voter (one change at a time).")
+    static final class Member extends Base {
+        @Parameters(index = "0", description = "add or remove")
+        String action;
+
+        @Parameters(index = "1", description = "the node id")
+        String node;
+
+        @Override
+        int run(RaftClient client) throws Exception {
+            if (!action.equals("add") && !action.equals("remove")) {
+                spec.commandLine().getErr().println("error: action must be add or remove, not '" + action + "'");
+                return 2;
+            }
+            return report(client.changeMembership(node, action.equals("add")).get(),
+                action + " " + node + " proposed");
+        }
+    }
+}

@@ -1,0 +1,146 @@
+package dev.dledger.raft.server;
+
+import dev.dledger.raft.core.InstallSnapshotRequest;
+import dev.dledger.raft.transport.SnapshotChunk;
+import dev.dledger.raft.transport.Transport;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.function.Consumer;
+import java.util.zip.CRC32C;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Moves snapshots between the drivers of a group, in chunks, one chunk in flight per follower: the follower
+ * acknowledges each chunk with the next offset it needs, so a transfer that broke off resumes where it stopped
+ * (when the leader sends the same bytes again, as identified by their CRC32C). Once all bytes are in and their
+ * CRC matches, the follower steps the core's request, with the bytes, into its core.
+ *
+ * <p>Used only on the node's driver thread.
+ */
+final class SnapshotTransfers {
+
+    private static final Logger LOG = LoggerFactory.getLogger(SnapshotTransfers.class);
+    /** The largest snapshot held in memory for a transfer. */
+    static final long MAX_SNAPSHOT_BYTES = Integer.MAX_VALUE - 8;
+
+    private final String group;
+    private final String id;
+    private final Transport transport;
+    private final int chunkBytes;
+    private final Map<String, Outgoing> outgoing = new HashMap<>();
+    private Incoming incoming;
+
+    private record Outgoing(InstallSnapshotRequest request, byte[] data, int crc) {
+    }
+
+    private static final class Incoming {
+        final SnapshotChunk first;
+        final byte[] data;
+        int size;
+
+        Incoming(SnapshotChunk first) {
+            this.first = first;
+            this.data = new byte[(int) first.total()];
+        }
+
+        boolean sameTransfer(SnapshotChunk c) {
+            return c.from().equals(first.from()) && c.crc() == first.crc() && c.total() == first.total()
+                && c.request().snapshot().equals(first.request().snapshot());
+        }
+    }
+
+    SnapshotTransfers(String group, String id, Transport transport, int chunkBytes) {
+        this.group = group;
+        this.id = id;
+        this.transport = transport;
+        this.chunkBytes = chunkBytes;
+    }
+
+    /** Leader: starts (or restarts) sending {@code data} for the core's request; the follower says where to begin. */
+    void send(InstallSnapshotRequest request, byte[] data) {
+        byte[] bytes = data == null ? new byte[0] : data;
+        Outgoing o = new Outgoing(request, bytes, crc(bytes));
+        outgoing.put(request.to(), o);
+        LOG.info("[{} {}] sending snapshot {}@{} ({} bytes) to {}", group, id, request.snapshot().index(),
+            request.snapshot().term(), bytes.length, request.to());
+        sendChunk(o, 0);
+    }
+
+    private void sendChunk(Outgoing o, long offset) {
+        int len = (int) Math.min(chunkBytes, o.data().length - offset);
+        byte[] piece = Arrays.copyOfRange(o.data(), (int) offset, (int) offset + len);
+        transport.sendChunk(group, new SnapshotChunk(id, o.request().to(), o.request(), o.data().length, o.crc(),
+            offset, piece, false));
+    }
+
+    /**
+     * Handles a chunk or an acknowledgement.
+     *
+     * @param deliver receives the core's request with all bytes attached, once they are in and verified
+     */
+    void receive(SnapshotChunk c, Consumer<InstallSnapshotRequest> deliver) {
+        if (c.ack()) {
+            Outgoing o = outgoing.get(c.from());
+            if (o == null || o.crc() != c.crc() || !o.request().snapshot().equals(c.request().snapshot())) {
+                return;
+            }
+            if (c.offset() >= o.data().length) {
+                outgoing.remove(c.from());
+            } else {
+                sendChunk(o, c.offset());
+            }
+            return;
+        }
+        if (c.total() > MAX_SNAPSHOT_BYTES) {
+            LOG.warn("[{} {}] refused a snapshot of {} bytes from {}: larger than {}", group, id, c.total(), c.from(),
+                MAX_SNAPSHOT_BYTES);
+            return;
+        }
+        if (incoming == null || !incoming.sameTransfer(c)) {
+            if (c.offset() != 0) {
+                ack(c, 0);
+                return;
+            }
+            incoming = new Incoming(c);
+        }
+        Incoming in = incoming;
+        if (c.offset() != in.size) {
+            // A resend from the start, or a chunk after a gap: tell the leader where this node stands.
+            ack(c, in.size);
+            return;
+        }
+        System.arraycopy(c.data(), 0, in.data, in.size, c.data().length);
+        in.size += c.data().length;
+        if (in.size < in.data.length) {
+            ack(c, in.size);
+            return;
+        }
+        incoming = null;
+        if (crc(in.data) != c.crc()) {
+            LOG.warn("[{} {}] snapshot {} from {} failed its CRC check; asking for it again", group, id,
+                c.request().snapshot().index(), c.from());
+            ack(c, 0);
+            return;
+        }
+        ack(c, in.size);
+        deliver.accept(c.request().withData(in.data));
+    }
+
+    private void ack(SnapshotChunk c, long nextOffset) {
+        transport.sendChunk(group, new SnapshotChunk(id, c.from(), c.request(), c.total(), c.crc(), nextOffset,
+            new byte[0], true));
+    }
+
+    /** Forgets the transfers of a previous role. */
+    void reset() {
+        outgoing.clear();
+    }
+
+    static int crc(byte[] data) {
+        CRC32C crc = new CRC32C();
+        crc.update(data, 0, data.length);
+        return (int) crc.getValue();
+    }
+}

@@ -1,0 +1,36 @@
+package dev.dledger.raft.bench;
+
+import dev.dledger.raft.cli.GroupBenchmark;
+import dev.dledger.raft.server.FlushMode;
+import dev.dledger.raft.server.MemoryStorageAccess;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Runs our group and DLedger 0.3.3.4 with the same closed-loop workload in one run and prints both lines and the
+ * ratio. Only under the {@code benchmark} profile:
+ *
+ * <pre>
+ * mvn -pl dledger-raft -P benchmark test -Dbench.threads=32 -Dbench.size=1024 -Dbench.warmup=60 -Dbench.seconds=30
+ * </pre>
+ */
+class GroupComparisonBenchmark {
+
+    @Test
+    void ourGroupAgainstDLedger() throws Exception {
+        int threads = Integer.getInteger("bench.threads", 32);
+        int size = Integer.getInteger("bench.size", 1024);
+        int warmup = Integer.getInteger("bench.warmup", 60);
+        int seconds = Integer.getInteger("bench.seconds", 30);
+        FlushMode flush = FlushMode.valueOf(System.getProperty("bench.flush", "async").toUpperCase());
+        GroupBenchmark.Settings s = new GroupBenchmark.Settings(threads, size, warmup, seconds, flush);
+        Path dir = Files.createTempDirectory("dledger-baseline");
+        GroupBenchmark.Result theirs = DLedgerBaseline.run(s, dir, 20911);
+        System.out.println(theirs.line() + " system=dledger-0.3.3.4");
+        GroupBenchmark.Result ours = GroupBenchmark.run(s, id -> MemoryStorageAccess.open());
+        System.out.println(ours.line() + " system=ours storage=memory");
+        System.out.printf("ratio: tps %.2fx, our p99 %.2f ms vs their p50 %.2f ms%n", ours.tps() / theirs.tps(),
+            ours.p99Ms(), theirs.p50Ms());
+    }
+}

@@ -1,0 +1,86 @@
+package dev.dledger.raft.cli;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.dledger.raft.core.Membership;
+import dev.dledger.raft.core.Role;
+import dev.dledger.raft.server.MemoryStorageAccess;
+import dev.dledger.raft.server.NodeOptions;
+import dev.dledger.raft.server.RaftGroupNode;
+import dev.dledger.raft.statemachine.StateMachine;
+import dev.dledger.raft.transport.NettyTransport;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** The client commands of {@code dledger} against a running three-node group. */
+class ClientCommandsTest {
+
+    private final List<NettyTransport> transports = new ArrayList<>();
+    private final List<RaftGroupNode> nodes = new ArrayList<>();
+    private String peers;
+
+    @BeforeEach
+    void startGroup() {
+        String[] ids = {"n0", "n1", "n2"};
+        Map<String, InetSocketAddress> addresses = new LinkedHashMap<>();
+        StringBuilder list = new StringBuilder();
+        for (String id : ids) {
+            NettyTransport t = new NettyTransport(new InetSocketAddress("127.0.0.1", 0), 1, 1 << 20);
+            transports.add(t);
+            addresses.put(id, t.localAddress());
+            list.append(list.length() == 0 ? "" : ";").append(id).append("-127.0.0.1:").append(t.localAddress().getPort());
+        }
+        peers = list.toString();
+        for (int i = 0; i < ids.length; i++) {
+            nodes.add(new RaftGroupNode(NodeOptions.defaults("g", ids[i]), Membership.of(ids),
+                MemoryStorageAccess.open(), StateMachine.NONE, transports.get(i)));
+            transports.get(i).setPeers("g", addresses);
+        }
+        await().atMost(Duration.ofSeconds(10))
+            .until(() -> nodes.stream().anyMatch(n -> n.status().role() == Role.LEADER));
+    }
+
+    @AfterEach
+    void stop() {
+        nodes.forEach(RaftGroupNode::close);
+        transports.forEach(NettyTransport::close);
+    }
+
+    private String[] run(int expectedCode, String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int code = DledgerCommand.execute(new PrintWriter(out, true), new PrintWriter(err, true), args);
+        assertEquals(expectedCode, code, "out: " + out + " err: " + err);
+        return new String[] {out.toString(), err.toString()};
+    }
+
+    @Test
+    void appendThenGetThenStatus() {
+        String[] appended = run(0, "append", "-g", "g", "-p", peers, "-d", "hello", "-c", "3");
+        assertEquals(3, appended[0].lines().filter(l -> l.startsWith("appended index=")).count(), appended[0]);
+        String[] got = run(0, "get", "-g", "g", "-p", peers, "-i", "1");
+        assertTrue(got[0].contains("type=NORMAL body=hello"), got[0]);
+        String[] status = run(0, "status", "-g", "g", "-p", peers);
+        assertEquals(1, status[0].lines().filter(l -> l.contains("role=LEADER")).count(), status[0]);
+        assertEquals(2, status[0].lines().filter(l -> l.trim().startsWith("follower ")).count(), status[0]);
+    }
+
+    @Test
+    void wrongInputGetsAOneLineError() {
+        String[] bad = run(2, "member", "-g", "g", "-p", peers, "promote", "n1");
+        assertTrue(bad[1].contains("action must be add or remove"), bad[1]);
+        String[] missing = run(1, "get", "-g", "g", "-p", peers, "-i", "999");
+        assertTrue(missing[1].contains("NOT_FOUND"), missing[1]);
+    }
+}

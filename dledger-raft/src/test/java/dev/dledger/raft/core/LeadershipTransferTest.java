@@ -1,0 +1,65 @@
+package dev.dledger.raft.core;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+
+class LeadershipTransferTest {
+
+    @Test
+    void caughtUpTargetGetsTimeoutNowAndWinsTheNextTerm() {
+        CoreCluster c = CoreCluster.ofThree();
+        RaftNode leader = c.electLeader();
+        RaftNode target = c.followersOf(leader).get(1);
+        long term = leader.term();
+        assertTrue(leader.transferLeadership(target.id()).accepted());
+        c.deliverAll();
+        assertEquals(Role.LEADER, target.role());
+        assertEquals(term + 1, target.term());
+        assertEquals(Role.FOLLOWER, leader.role());
+        assertEquals(1, c.countDelivered(TimeoutNow.class, target.id()));
+    }
+
+    @Test
+    void laggingTargetIsCaughtUpBeforeTimeoutNowAndProposalsWaitMeanwhile() {
+        CoreCluster c = CoreCluster.ofThree();
+        RaftNode leader = c.electLeader();
+        RaftNode target = c.followersOf(leader).get(0);
+        c.isolated.add(target.id());
+        for (int i = 0; i < 5; i++) {
+            c.propose(leader, "e" + i);
+        }
+        assertTrue(target.lastIndex() < leader.lastIndex());
+        assertTrue(leader.transferLeadership(target.id()).accepted());
+        assertEquals(ProposeResult.Status.TRANSFERRING, leader.propose("late".getBytes()).status());
+        c.deliverAll();
+        assertEquals(0, c.countDelivered(TimeoutNow.class, target.id()), "not before it caught up");
+        c.isolated.clear();
+        c.tickUntil(() -> target.role() == Role.LEADER, 20);
+        assertEquals(1, c.countDelivered(TimeoutNow.class, target.id()));
+        assertEquals(6, target.lastIndex(), "the noop of term 1, five entries, then its own noop");
+    }
+
+    @Test
+    void transferIsAbandonedAfterAnElectionTimeout() {
+        CoreCluster c = CoreCluster.ofThree();
+        RaftNode leader = c.electLeader();
+        RaftNode target = c.followersOf(leader).get(0);
+        c.isolated.add(target.id());
+        c.propose(leader, "x");
+        leader.transferLeadership(target.id());
+        c.tick(11);
+        assertEquals(Role.LEADER, leader.role());
+        assertTrue(leader.propose("again".getBytes()).accepted(), "proposals are taken again");
+    }
+
+    @Test
+    void transferToAStrangerIsRefused() {
+        CoreCluster c = CoreCluster.ofThree();
+        RaftNode leader = c.electLeader();
+        assertEquals(ProposeResult.Status.UNKNOWN_PEER, leader.transferLeadership("zz").status());
+        assertEquals(ProposeResult.Status.NOT_LEADER,
+            c.followersOf(leader).get(0).transferLeadership(leader.id()).status());
+    }
+}

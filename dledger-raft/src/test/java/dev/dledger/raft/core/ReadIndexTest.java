@@ -1,0 +1,93 @@
+package dev.dledger.raft.core;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class ReadIndexTest {
+
+    @Test
+    void readIndexWaitsForAQuorumToConfirmLeadership() {
+        CoreCluster c = CoreCluster.ofThree();
+        RaftNode leader = c.electLeader();
+        c.propose(leader, "w");
+        long committed = leader.commitIndex();
+        c.drop = m -> m instanceof AppendEntriesResponse;
+        assertTrue(leader.readIndex(7, false).accepted());
+        c.deliverAll();
+        assertTrue(c.reads.get(leader.id()).isEmpty(), "no quorum acknowledged: no read");
+        c.drop = m -> false;
+        c.tick(3);
+        assertEquals(List.of(new ReadState(7, committed)), c.reads.get(leader.id()));
+    }
+
+    @Test
+    void leaseReadIsServedAtOnceWhileTheLeaseHolds() {
+        CoreCluster c = CoreCluster.ofThree();
+        RaftNode leader = c.electLeader();
+        c.tick(2);
+        int before = c.delivered.size();
+        leader.readIndex(1, true);
+        c.flush();
+        assertEquals(1, c.reads.get(leader.id()).size());
+        assertEquals(before, c.delivered.size(), "no round trip");
+    }
+
+    @Test
+    void leaseReadFallsBackToReadIndexWhenTheLeaseLapsed() {
+        CoreCluster c = CoreCluster.ofThree();
+        RaftNode leader = c.electLeader();
+        c.drop = m -> m instanceof AppendEntriesResponse;
+        for (int i = 0; i < 6; i++) {
+            leader.tick();
+            c.deliverAll();
+        }
+        leader.readIndex(2, true);
+        c.deliverAll();
+        assertTrue(c.reads.get(leader.id()).isEmpty(), "lease of 5 ticks lapsed: a quorum must confirm first");
+        c.drop = m -> false;
+        c.tick(3);
+        assertEquals(1, c.reads.get(leader.id()).size());
+    }
+
+    @Test
+    void deposedLeaderThatStillThinksItLeadsCannotConfirmAnyRead() {
+        // Without check-quorum nothing makes the cut-off leader step down, and it must not grant itself a lease.
+        CoreCluster c = new CoreCluster(id -> RaftConfig.defaults(id).withTimeouts(10, 2)
+            .withElectionSafety(true, false), "a", "b", "c");
+        RaftNode old = c.electLeader();
+        c.isolated.add(old.id());
+        c.tickUntil(() -> c.nodes.values().stream().anyMatch(n -> n != old && n.role() == Role.LEADER), 200);
+        assertEquals(Role.LEADER, old.role(), "the old leader does not know it was deposed");
+        old.readIndex(3, false);
+        old.readIndex(4, true);
+        c.tick(30);
+        assertTrue(c.reads.get(old.id()).isEmpty(), "a deposed leader must not answer reads");
+    }
+
+    @Test
+    void newLeaderAnswersReadsOnlyAfterItsNoopCommits() {
+        CoreCluster c = CoreCluster.ofThree();
+        c.drop = m -> m instanceof AppendEntriesRequest a && !a.entries().isEmpty();
+        c.tickUntil(() -> c.leader() != null, 200);
+        RaftNode leader = c.leader();
+        assertTrue(leader.commitIndex() < leader.lastIndex());
+        leader.readIndex(5, false);
+        c.tick(4);
+        assertTrue(c.reads.get(leader.id()).isEmpty(), "the commit index is unknown until the noop commits");
+        c.drop = m -> false;
+        c.tickUntil(() -> !c.reads.get(leader.id()).isEmpty(), 20);
+        assertEquals(leader.lastIndex(), c.reads.get(leader.id()).get(0).index());
+    }
+
+    @Test
+    void followerRefusesReads() {
+        CoreCluster c = CoreCluster.ofThree();
+        RaftNode leader = c.electLeader();
+        ProposeResult r = c.followersOf(leader).get(0).readIndex(1, false);
+        assertEquals(ProposeResult.Status.NOT_LEADER, r.status());
+        assertEquals(leader.id(), r.leaderHint());
+    }
+}
