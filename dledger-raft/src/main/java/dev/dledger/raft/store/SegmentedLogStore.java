@@ -893,25 +893,34 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
 
     private static void loadFiles(TreeMap<Long, FileChannel> files, Path folder, long size, String what)
         throws IOException {
+        List<Path> paths;
         try (Stream<Path> list = Files.list(folder)) {
-            for (Path p : (Iterable<Path>) list.sorted()::iterator) {
-                String name = p.getFileName().toString();
-                if (!name.matches("\\d{20}")) {
-                    throw new StoreCorruptedException("unexpected file " + p + " in the " + what + " folder");
-                }
-                long start = Long.parseLong(name);
-                if (start % size != 0) {
-                    throw new StoreCorruptedException(what + " file " + p + " starts at " + start
-                        + ", not a multiple of the file size " + size + " (is the configured file size right?)");
-                }
-                FileChannel ch = FileChannel.open(p, StandardOpenOption.READ, StandardOpenOption.WRITE);
-                if (ch.size() != size) {
-                    ch.close();
-                    throw new StoreCorruptedException(what + " file " + p + " is " + Files.size(p) + " bytes, expected "
-                        + size);
-                }
-                files.put(start, ch);
+            paths = list.sorted().toList();
+        }
+        for (Path p : paths) {
+            String name = p.getFileName().toString();
+            if (!name.matches("\\d{20}")) {
+                throw new StoreCorruptedException("unexpected file " + p + " in the " + what + " folder");
             }
+            long start = Long.parseLong(name);
+            if (start % size != 0) {
+                throw new StoreCorruptedException(what + " file " + p + " starts at " + start
+                    + ", not a multiple of the file size " + size + " (is the configured file size right?)");
+            }
+            FileChannel ch = FileChannel.open(p, StandardOpenOption.READ, StandardOpenOption.WRITE);
+            boolean newest = p.equals(paths.get(paths.size() - 1));
+            if (newest && ch.size() < size) {
+                // A crash between creating the newest file and giving it its size: it holds nothing durable
+                // (its data is written, then synced, only after it has its size). Give it its size.
+                ch.write(ByteBuffer.wrap(new byte[1]), size - 1);
+                ch.force(true);
+            }
+            if (ch.size() != size) {
+                ch.close();
+                throw new StoreCorruptedException(what + " file " + p + " is " + Files.size(p) + " bytes, expected "
+                    + size);
+            }
+            files.put(start, ch);
         }
         Long prev = null;
         for (long start : files.keySet()) {
