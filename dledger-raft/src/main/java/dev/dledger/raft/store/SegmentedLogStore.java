@@ -51,7 +51,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     private int lastChainCrc;
     private long crcFrom;
     private SnapshotMeta snapshot = SnapshotMeta.NONE;
-    private boolean failed;
+    private volatile boolean failed;
     /** Terms of the tail of the log, {@code [cacheBase, lastIndex]}, so the core's term lookups do not touch disk. */
     private long[] terms = new long[1024];
     private long cacheBase;
@@ -395,15 +395,31 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
 
     /** Makes every write so far durable. */
     public void sync() {
-        try {
-            for (FileChannel ch : dirty) {
-                ch.force(false);
+        prepareSync().run();
+    }
+
+    /**
+     * Takes the files written since the last sync and returns the fsync of them, to run later, possibly on another
+     * thread while this store goes on taking writes: it makes durable at least everything written before this call.
+     * A file deleted meanwhile (truncation, compaction) needs no fsync.
+     */
+    public Runnable prepareSync() {
+        List<FileChannel> files = new ArrayList<>(dirty);
+        dirty.clear();
+        return () -> {
+            try {
+                for (FileChannel ch : files) {
+                    try {
+                        ch.force(false);
+                    } catch (java.nio.channels.ClosedChannelException deleted) {
+                        // the file was closed by a truncation or compaction: nothing of it is needed any more
+                    }
+                }
+            } catch (IOException e) {
+                failed = true;
+                throw new StoreIoException("fsync of " + dir + " failed: " + e.getMessage(), e);
             }
-            dirty.clear();
-        } catch (IOException e) {
-            failed = true;
-            throw new StoreIoException("fsync of " + dir + " failed: " + e.getMessage(), e);
-        }
+        };
     }
 
     @Override
