@@ -3,8 +3,11 @@ package dev.dledger.raft.core;
 import java.util.ArrayList;
 import java.util.List;
 
-/** A {@link LogView} in memory that the test driver writes as a Ready says; supports compaction. */
-final class MemoryLog implements LogView {
+/**
+ * A {@link LogView} in memory that a test driver writes as a Ready says; supports compaction. Public for the tests of
+ * other packages (the driver's in-memory storage wraps it).
+ */
+public final class MemoryLog implements LogView {
 
     final List<Entry> entries = new ArrayList<>();
     SnapshotMeta snapshot = SnapshotMeta.NONE;
@@ -54,13 +57,15 @@ final class MemoryLog implements LogView {
         return snapshot;
     }
 
-    void truncateFrom(long index) {
+    /** Removes every entry at or after {@code index}. */
+    public void truncateFrom(long index) {
         while (lastIndex() >= index) {
             entries.remove(entries.size() - 1);
         }
     }
 
-    void append(List<Entry> ents) {
+    /** Appends consecutive entries at the end. */
+    public void append(List<Entry> ents) {
         for (Entry e : ents) {
             if (e.index() != lastIndex() + 1) {
                 throw new IllegalStateException("append " + e + " after " + lastIndex());
@@ -70,14 +75,20 @@ final class MemoryLog implements LogView {
     }
 
     /** Drops entries up to and including {@code meta.index()}, as a driver does after taking a snapshot. */
-    void compact(SnapshotMeta meta) {
+    public void compact(SnapshotMeta meta) {
         entries.subList(0, (int) (meta.index() - snapshot.index())).clear();
         snapshot = meta;
     }
 
-    void install(SnapshotMeta meta) {
+    /** Empties the log in favour of a snapshot from the leader. */
+    public void install(SnapshotMeta meta) {
         entries.clear();
         snapshot = meta;
+    }
+
+    /** The entries held, in order (a copy). */
+    public List<Entry> all() {
+        return List.copyOf(entries);
     }
 
     /** Builds a log of the given terms, one entry per term value, from index 0. */

@@ -4,16 +4,17 @@ import dev.dledger.raft.core.Entry;
 import dev.dledger.raft.core.EntryType;
 import dev.dledger.raft.core.HardState;
 import dev.dledger.raft.core.LogView;
+import dev.dledger.raft.core.MemoryLog;
 import dev.dledger.raft.core.SnapshotMeta;
-import java.util.ArrayList;
 import java.util.List;
 
-/** A {@link NodeStorage} in memory, for driver tests; survives a node restart when the same instance is reused. */
+/**
+ * A {@link NodeStorage} in memory, for driver tests; survives a node restart when the same instance is reused. The
+ * driver thread writes while tests read, so every method holds the instance's lock.
+ */
 final class MemoryNodeStorage implements NodeStorage, LogView {
 
-    private final List<Entry> entries = new ArrayList<>();
-    private final List<Long> positions = new ArrayList<>();
-    private SnapshotMeta snapshot = SnapshotMeta.NONE;
+    private final MemoryLog log = new MemoryLog();
     private byte[] snapshotData;
     private HardState hardState = HardState.INITIAL;
     private long nextPos;
@@ -26,43 +27,27 @@ final class MemoryNodeStorage implements NodeStorage, LogView {
 
     @Override
     public synchronized long firstIndex() {
-        return snapshot.index() + 1;
+        return log.firstIndex();
     }
 
     @Override
     public synchronized long lastIndex() {
-        return snapshot.index() + entries.size();
+        return log.lastIndex();
     }
 
     @Override
     public synchronized long term(long index) {
-        if (index == snapshot.index()) {
-            return index == -1 ? 0 : snapshot.term();
-        }
-        if (index < firstIndex() || index > lastIndex()) {
-            return -1;
-        }
-        return entries.get((int) (index - firstIndex())).term();
+        return log.term(index);
     }
 
     @Override
     public synchronized List<Entry> entries(long lo, long hi, long maxBytes) {
-        List<Entry> out = new ArrayList<>();
-        long bytes = 0;
-        for (long i = lo; i < hi; i++) {
-            Entry e = entries.get((int) (i - firstIndex()));
-            if (!out.isEmpty() && bytes + e.sizeBytes() > maxBytes) {
-                break;
-            }
-            out.add(e);
-            bytes += e.sizeBytes();
-        }
-        return out;
+        return log.entries(lo, hi, maxBytes);
     }
 
     @Override
     public synchronized SnapshotMeta snapshot() {
-        return snapshot;
+        return log.snapshot();
     }
 
     @Override
@@ -77,25 +62,17 @@ final class MemoryNodeStorage implements NodeStorage, LogView {
 
     @Override
     public synchronized void truncateSuffix(long fromIndex) {
-        while (lastIndex() >= fromIndex) {
-            entries.remove(entries.size() - 1);
-            positions.remove(positions.size() - 1);
-        }
+        log.truncateFrom(fromIndex);
     }
 
     @Override
     public synchronized long[] append(List<Entry> ents) {
         long[] pos = new long[ents.size()];
         for (int i = 0; i < pos.length; i++) {
-            Entry e = ents.get(i);
-            if (e.index() != lastIndex() + 1) {
-                throw new StorageException("append of " + e.index() + " after " + lastIndex());
-            }
-            entries.add(e);
             pos[i] = nextPos;
-            positions.add(nextPos);
-            nextPos += e.sizeBytes();
+            nextPos += ents.get(i).sizeBytes();
         }
+        log.append(ents);
         return pos;
     }
 
@@ -105,7 +82,7 @@ final class MemoryNodeStorage implements NodeStorage, LogView {
 
     @Override
     public synchronized List<Entry> configEntries() {
-        return entries.stream().filter(e -> e.type() == EntryType.CONFIG).toList();
+        return log.all().stream().filter(e -> e.type() == EntryType.CONFIG).toList();
     }
 
     @Override
@@ -115,18 +92,13 @@ final class MemoryNodeStorage implements NodeStorage, LogView {
 
     @Override
     public synchronized void saveSnapshot(SnapshotMeta meta, byte[] data) {
-        int drop = (int) (meta.index() - snapshot.index());
-        entries.subList(0, drop).clear();
-        positions.subList(0, drop).clear();
-        snapshot = meta;
+        log.compact(meta);
         snapshotData = data;
     }
 
     @Override
     public synchronized void installSnapshot(SnapshotMeta meta, byte[] data) {
-        entries.clear();
-        positions.clear();
-        snapshot = meta;
+        log.install(meta);
         snapshotData = data;
     }
 
