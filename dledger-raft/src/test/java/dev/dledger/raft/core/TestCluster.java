@@ -240,15 +240,18 @@ final class TestCluster {
         }
     }
 
-    /** Ticks {@code id} alone until it starts a campaign, then delivers until quiet; it must end up leading. */
+    /**
+     * Ticks {@code id} alone, delivering every message after each tick, until it leads (it may need more than one
+     * campaign, e.g. to learn the group's term from a rejection first). Fails if it does not lead within ten election
+     * timeouts.
+     */
     RaftNode elect(String id) {
         Node n = requireUp(id);
-        long startTerm = n.raft.term();
-        for (int i = 0; i < 2 * n.config.electionTimeoutTicks() && n.raft.role() == Role.FOLLOWER
-            && n.raft.term() == startTerm; i++) {
-            tick(id);
-        }
         deliverAll();
+        for (int i = 0; i < 10 * n.config.electionTimeoutTicks() && n.raft.role() != Role.LEADER; i++) {
+            tick(id);
+            deliverAll();
+        }
         if (n.raft.role() != Role.LEADER) {
             throw new AssertionError(id + " did not win: " + n.raft.role() + " at term " + n.raft.term()
                 + "\n" + String.join("\n", trace));
