@@ -329,6 +329,17 @@ final class TestCluster {
     // ------------------------------------------------------------------------------------------------------------
     // The driver loop
 
+    /**
+     * Handles a Ready the test took from a node's core itself (persist, send, apply), advances the core past it, then
+     * handles whatever else the core has.
+     */
+    void complete(String id, Ready rd) {
+        Node n = requireUp(id);
+        handle(n, rd);
+        n.raft.advance(rd);
+        process(n);
+    }
+
     /** Handles every Ready of a node, in order, as the Ready contract says. */
     void process(Node n) {
         int batches = 0;
