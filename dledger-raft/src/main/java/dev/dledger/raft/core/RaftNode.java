@@ -195,7 +195,12 @@ public final class RaftNode {
                     return;
                 }
                 if (!vr.preVote()) {
+                    // Adopt the term, but keep the election timer running: only a granted vote resets it (Raft
+                    // figure 2). Otherwise doomed candidates with stale logs keep the node with the best log from
+                    // ever campaigning.
+                    int elapsed = electionElapsed;
                     becomeFollower(m.term(), null);
+                    electionElapsed = elapsed;
                 }
             } else if (m instanceof VoteResponse vresp && vresp.preVote() && vresp.granted()) {
                 // A granted pre-vote carries the term asked about; it changes nobody's term.
@@ -206,7 +211,12 @@ public final class RaftNode {
                 || m instanceof TimeoutNow) {
                 becomeFollower(m.term(), m.from());
             } else {
+                // A higher term learned from an answer keeps the election timer running too (Raft figure 2): a
+                // candidate that restarted its timer on every rejection would always lose the race for the next term
+                // to the node that rejected it.
+                int elapsed = electionElapsed;
                 becomeFollower(m.term(), null);
+                electionElapsed = elapsed;
             }
         } else if (m.term() < term) {
             answerStale(m);
@@ -493,9 +503,17 @@ public final class RaftNode {
         boolean canVote = m.from().equals(votedFor)
             || (votedFor == null && leaderId == null)
             || (m.preVote() && m.term() > term);
-        boolean granted = canVote && log.isUpToDate(m.lastLogIndex(), m.lastLogTerm());
+        boolean upToDate = log.isUpToDate(m.lastLogIndex(), m.lastLogTerm());
+        boolean granted = canVote && upToDate;
         if (granted && !m.preVote()) {
             votedFor = m.from();
+            electionElapsed = 0;
+        } else if (!m.preVote() && upToDate && role != Role.LEADER
+            && (m.lastLogTerm() != log.lastTerm() || m.lastLogIndex() != log.lastIndex())) {
+            // Liveness only (no vote changes): a strictly more up-to-date candidate exists in this term and we could
+            // not vote for it. Wait a full timeout before competing again, so that it, not a node that cannot win,
+            // gets the next term. Without pre-vote, a doomed candidate with a faster clock otherwise keeps taking
+            // every term first.
             electionElapsed = 0;
         }
         if (out.debugEnabled()) {
@@ -636,8 +654,11 @@ public final class RaftNode {
         } else if (m instanceof InstallSnapshotRequest sr) {
             send(new AppendEntriesResponse(id, m.from(), term, false, -1, sr.snapshot().index(),
                 log.lastIndex() + 1, -1, sr.seq()));
-        } else if (m instanceof VoteRequest vr && vr.preVote()) {
-            send(new VoteResponse(id, m.from(), term, false, true));
+        } else if (m instanceof VoteRequest vr) {
+            // The candidate learns the current term from the rejection (Raft paper section 5.1). Without it, a
+            // candidate that no higher-term node ever contacts (one outside their configuration, say) could
+            // campaign in stale terms forever.
+            send(new VoteResponse(id, m.from(), term, false, vr.preVote()));
         } else if (out.debugEnabled()) {
             out.debug("dropped stale " + m);
         }

@@ -1,0 +1,207 @@
+package dev.dledger.raft.server;
+
+import dev.dledger.raft.core.Entry;
+import dev.dledger.raft.core.EntryType;
+import dev.dledger.raft.core.HardState;
+import dev.dledger.raft.core.LogView;
+import dev.dledger.raft.core.SnapshotMeta;
+import dev.dledger.raft.store.AtomicFiles;
+import dev.dledger.raft.store.MetaFiles;
+import dev.dledger.raft.store.SegmentedLogStore;
+import dev.dledger.raft.store.StoreConfig;
+import dev.dledger.raft.store.StoreCorruptedException;
+import dev.dledger.raft.store.StoreIoException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A node's durable state in one folder laid out as DLedger lays out {@code dledger-<selfId>}: {@code data/},
+ * {@code index/}, {@code currterm}, plus our {@code checkpoint} and {@code snapshot/}. With
+ * {@link FlushMode#ASYNC} a background thread fsyncs the log every {@code flushIntervalMs}.
+ */
+public final class FileNodeStorage implements NodeStorage {
+
+    private final Path dir;
+    private final SegmentedLogStore log;
+    private final MetaFiles meta;
+    private HardState hardState;
+    private final List<Entry> configEntries = new ArrayList<>();
+    private final ScheduledExecutorService flusher;
+    private final Object lock = new Object();
+    private long lastCheckpoint = -1;
+
+    /**
+     * Opens the node folder {@code dir}.
+     *
+     * @param flushIntervalMs with {@link FlushMode#ASYNC}, how often the log is fsynced (DLedger's default is 10)
+     * @throws StorageException if the folder cannot be opened or is corrupted, with the reason
+     */
+    public FileNodeStorage(Path dir, StoreConfig config, FlushMode flush, long flushIntervalMs) {
+        this.dir = dir;
+        try {
+            this.log = SegmentedLogStore.open(dir, config);
+            this.meta = new MetaFiles(dir);
+            this.hardState = meta.readHardState();
+            for (long i = log.firstIndex(); i <= log.lastIndex(); i++) {
+                // Config entries are rare; a full scan at start is the simple, honest way to find them.
+                Entry e = log.entries(i, i + 1, Long.MAX_VALUE).get(0);
+                if (e.type() == EntryType.CONFIG) {
+                    configEntries.add(e);
+                }
+            }
+        } catch (StoreCorruptedException | StoreIoException e) {
+            throw new StorageException(e.getMessage(), e);
+        }
+        if (flush == FlushMode.ASYNC && flushIntervalMs > 0) {
+            flusher = Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "flush-" + dir.getFileName());
+                t.setDaemon(true);
+                return t;
+            });
+            flusher.scheduleWithFixedDelay(this::sync, flushIntervalMs, flushIntervalMs, TimeUnit.MILLISECONDS);
+        } else {
+            flusher = null;
+        }
+    }
+
+    @Override
+    public LogView log() {
+        return log;
+    }
+
+    /** The underlying store. */
+    public SegmentedLogStore store() {
+        return log;
+    }
+
+    @Override
+    public HardState hardState() {
+        return hardState;
+    }
+
+    @Override
+    public void saveHardState(HardState hs) {
+        try {
+            meta.writeHardState(hs);
+            hardState = hs;
+        } catch (StoreIoException e) {
+            throw new StorageException(e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public void truncateSuffix(long fromIndex) {
+        synchronized (lock) {
+            guard(() -> log.truncateSuffix(fromIndex));
+        }
+        configEntries.removeIf(e -> e.index() >= fromIndex);
+    }
+
+    @Override
+    public long[] append(List<Entry> entries) {
+        long[] pos;
+        synchronized (lock) {
+            try {
+                pos = log.append(entries);
+            } catch (StoreIoException | StoreCorruptedException e) {
+                throw new StorageException(e.getMessage(), e);
+            }
+        }
+        for (Entry e : entries) {
+            if (e.type() == EntryType.CONFIG) {
+                configEntries.add(e);
+            }
+        }
+        return pos;
+    }
+
+    @Override
+    public void sync() {
+        synchronized (lock) {
+            guard(log::sync);
+        }
+    }
+
+    @Override
+    public List<Entry> configEntries() {
+        return List.copyOf(configEntries);
+    }
+
+    @Override
+    public byte[] snapshotData() {
+        try {
+            return Files.readAllBytes(dir.resolve("snapshot").resolve("data"));
+        } catch (NoSuchFileException e) {
+            return null;
+        } catch (IOException e) {
+            throw new StorageException("cannot read the snapshot in " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public void saveSnapshot(SnapshotMeta snap, byte[] data) {
+        writeSnapshot(data);
+        synchronized (lock) {
+            guard(() -> log.compactPrefix(snap));
+        }
+        configEntries.removeIf(e -> e.index() <= snap.index());
+    }
+
+    @Override
+    public void installSnapshot(SnapshotMeta snap, byte[] data) {
+        saveSnapshot(snap, data);
+    }
+
+    private void writeSnapshot(byte[] data) {
+        try {
+            Files.createDirectories(dir.resolve("snapshot"));
+            AtomicFiles.write(dir.resolve("snapshot").resolve("data"), data == null ? new byte[0] : data);
+        } catch (IOException e) {
+            throw new StorageException("cannot write the snapshot in " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public long committedCheckpoint() {
+        return meta.readCommitCheckpoint();
+    }
+
+    @Override
+    public void checkpointCommit(long commitIndex) {
+        // Every commit would be one fsync too many: the checkpoint is a restart hint, written at most every 1024.
+        if (commitIndex - lastCheckpoint >= 1024) {
+            guard(() -> meta.writeCommitCheckpoint(commitIndex));
+            lastCheckpoint = commitIndex;
+        }
+    }
+
+    private static void guard(Runnable r) {
+        try {
+            r.run();
+        } catch (StoreIoException | StoreCorruptedException e) {
+            throw new StorageException(e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public void close() {
+        if (flusher != null) {
+            flusher.shutdownNow();
+        }
+        synchronized (lock) {
+            try {
+                log.sync();
+            } catch (StoreIoException ignored) {
+                // the node is closing after a failure; what was synced stays
+            }
+            log.close();
+        }
+    }
+}

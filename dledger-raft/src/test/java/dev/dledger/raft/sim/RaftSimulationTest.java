@@ -1,0 +1,165 @@
+package dev.dledger.raft.sim;
+
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Runs the deterministic Raft simulation over many seeds.
+ *
+ * <pre>
+ * mvn -q -pl dledger-raft test -Dtest=RaftSimulationTest                      # CI: seed corpus + a few fresh seeds
+ * mvn -q -pl dledger-raft test -Dtest=RaftSimulationTest -Dsim.runs=20000     # nightly
+ * mvn -q -pl dledger-raft test -Dtest=RaftSimulationTest -Dsim.runs=1 -Dsim.seed=42   # replay one seed
+ * </pre>
+ *
+ * <p>Properties: {@code sim.runs} (runs in all, default {@value #DEFAULT_RUNS}); {@code sim.seed} (run seeds
+ * S, S+1, ... instead of the corpus 1, 2, ... plus fresh seeds); {@code sim.faultTicks} (length of the fault
+ * phase); {@code sim.forcePreVote} (true: pre-vote on in every profile); {@code sim.threads} (parallel runs,
+ * default 1). Fresh seeds are drawn from {@code System.nanoTime()} here only, and printed. The test prints each
+ * failing seed with its report (replayed with debug logs), a coverage line, and ends with the line
+ * {@code simulation: N runs, V violations, first seed S}; it fails when V is not 0.
+ */
+class RaftSimulationTest {
+
+    /** Runs when {@code sim.runs} is not given: about a minute on a 2-core machine. */
+    static final int DEFAULT_RUNS = 5000;
+    /** Fresh seeds among the runs when no seed is given, at most. */
+    static final int MAX_FRESH_SEEDS = 5;
+
+    @Test
+    void simulatedGroupsKeepRaftInvariantsAndRecover() throws InterruptedException, ExecutionException {
+        int runs = Integer.getInteger("sim.runs", DEFAULT_RUNS);
+        if (runs < 1) {
+            throw new IllegalArgumentException("sim.runs must be >= 1, was " + runs);
+        }
+        String seedProperty = System.getProperty("sim.seed");
+        List<Long> seeds = new ArrayList<>();
+        if (seedProperty != null && !seedProperty.isBlank()) {
+            long first = Long.parseLong(seedProperty.trim());
+            for (int i = 0; i < runs; i++) {
+                seeds.add(first + i);
+            }
+        } else {
+            int fresh = runs == 1 ? 0 : Math.min(MAX_FRESH_SEEDS, Math.max(1, runs / 100));
+            for (int i = 1; i <= runs - fresh; i++) {
+                seeds.add((long) i);
+            }
+            long base = System.nanoTime();
+            for (int i = 0; i < fresh; i++) {
+                long s = mix(base + i);
+                seeds.add(s);
+                System.out.println("simulation: fresh seed " + s);
+            }
+        }
+        SimulationSettings settings = SimulationSettings.defaults();
+        Integer faultTicks = Integer.getInteger("sim.faultTicks");
+        if (faultTicks != null) {
+            settings = settings.withFaultTicks(faultTicks);
+        }
+        if (Boolean.getBoolean("sim.forcePreVote")) {
+            settings = settings.withForcePreVote(true);
+        }
+        int threads = Math.max(1, Integer.getInteger("sim.threads", 1));
+
+        long started = System.nanoTime();
+        List<SimulationResult> results = runAll(seeds, settings, threads);
+        long elapsedMs = (System.nanoTime() - started) / 1_000_000;
+
+        Coverage total = new Coverage();
+        List<SimulationResult> failed = new ArrayList<>();
+        long events = 0;
+        long recoverySum = 0;
+        long recoveryMax = 0;
+        long slowestSeed = seeds.get(0);
+        for (SimulationResult r : results) {
+            total.addRun(r.coverage());
+            events += r.events();
+            if (!r.passed()) {
+                failed.add(r);
+            } else {
+                long recovery = (r.endTime() - settings.faultTicks() * SimulatedClock.UNITS_PER_TICK)
+                    / SimulatedClock.UNITS_PER_TICK;
+                recoverySum += recovery;
+                if (recovery > recoveryMax) {
+                    recoveryMax = recovery;
+                    slowestSeed = r.seed();
+                }
+            }
+        }
+        for (SimulationResult r : failed) {
+            SimulationResult replay = new RaftSimulation(r.seed(), settings.withDebugLogs(true)).run();
+            System.out.println("simulation: FAILED seed " + r.seed() + ": " + r.detail());
+            if (replay.traceHash() != r.traceHash() || !String.valueOf(replay.invariant()).equals(r.invariant())) {
+                System.out.println("simulation: WARNING the replay with debug logs diverged (hash "
+                    + Long.toHexString(r.traceHash()) + " vs " + Long.toHexString(replay.traceHash()) + ", "
+                    + replay.invariant() + "): printing the original report");
+                System.out.println(r.report());
+            } else {
+                System.out.println(replay.report());
+            }
+        }
+        if (results.size() <= 10) {
+            for (SimulationResult r : results) {
+                System.out.println("simulation: seed " + r.seed() + " trace hash " + Long.toHexString(r.traceHash())
+                    + ", " + r.events() + " events, " + (r.passed() ? "passed" : "failed: " + r.invariant()));
+            }
+        }
+        System.out.println("simulation coverage (runs with each feature): " + total.summary());
+        int passed = results.size() - failed.size();
+        System.out.println("simulation stats: " + events / results.size() + " events/run, recovery after healing "
+            + (passed == 0 ? "-" : String.valueOf(recoverySum / passed)) + " ticks mean, " + recoveryMax + " max (seed "
+            + slowestSeed + ", bound " + settings.livenessTicks() + "), " + elapsedMs + " ms, "
+            + (elapsedMs == 0 ? "-" : String.valueOf(results.size() * 60_000L / elapsedMs)) + " runs/min");
+        System.out.println("simulation: " + results.size() + " runs, " + failed.size() + " violations, first seed "
+            + seeds.get(0));
+        if (!failed.isEmpty()) {
+            StringBuilder sb = new StringBuilder("simulation found " + failed.size() + " violation(s):");
+            for (SimulationResult r : failed) {
+                sb.append("\n  seed ").append(r.seed()).append(": ").append(firstLine(r.detail()));
+            }
+            fail(sb.toString());
+        }
+    }
+
+    private static List<SimulationResult> runAll(List<Long> seeds, SimulationSettings settings, int threads)
+        throws InterruptedException, ExecutionException {
+        List<SimulationResult> out = new ArrayList<>();
+        if (threads == 1) {
+            for (long s : seeds) {
+                out.add(new RaftSimulation(s, settings).run());
+            }
+            return out;
+        }
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        try {
+            List<Future<SimulationResult>> futures = new ArrayList<>();
+            for (long s : seeds) {
+                futures.add(pool.submit(() -> new RaftSimulation(s, settings).run()));
+            }
+            for (Future<SimulationResult> f : futures) {
+                out.add(f.get());
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        return out;
+    }
+
+    private static String firstLine(String s) {
+        int nl = s.indexOf('\n');
+        return nl < 0 ? s : s.substring(0, nl);
+    }
+
+    private static long mix(long z) {
+        long x = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;
+        x = (x ^ (x >>> 27)) * 0x94d049bb133111ebL;
+        return (x ^ (x >>> 31)) & Long.MAX_VALUE;
+    }
+}

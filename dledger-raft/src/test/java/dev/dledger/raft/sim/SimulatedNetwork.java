@@ -1,0 +1,157 @@
+package dev.dledger.raft.sim;
+
+import dev.dledger.raft.core.Message;
+
+import java.util.Random;
+import java.util.TreeSet;
+
+/**
+ * A simulated network between the nodes of one group. Each message gets a random delay (so messages overtake one
+ * another: reordering), may be dropped, and may be duplicated (each copy with its own delay). Links can be cut one
+ * way ({@link #cut}) or both ways ({@link #cutBoth}, {@link #isolate}); a message on a cut link is dropped both when
+ * it is sent and when it would arrive. All randomness comes from the {@link Random} given at construction. Not
+ * thread-safe.
+ */
+public final class SimulatedNetwork {
+
+    /** Where delivered messages go: the receiving node's driver. */
+    @FunctionalInterface
+    public interface Receiver {
+        /** Called at the delivery time of {@code m}, on the simulation thread. */
+        void receive(Message m);
+    }
+
+    private final SimulatedScheduler scheduler;
+    private final Random random;
+    private final Receiver receiver;
+    private final TreeSet<String> cutLinks = new TreeSet<>();
+
+    private double dropProbability;
+    private double duplicateProbability;
+    private long minDelay = 5;
+    private long maxDelay = 60;
+    private double slowProbability;
+    private long slowMaxDelay = 400;
+
+    private long sent;
+    private long dropped;
+    private long duplicated;
+
+    /** A network with no loss, no duplication and no cut link. */
+    public SimulatedNetwork(SimulatedScheduler scheduler, Random random, Receiver receiver) {
+        this.scheduler = scheduler;
+        this.random = random;
+        this.receiver = receiver;
+    }
+
+    /**
+     * Sets the fault rates.
+     *
+     * @param drop      probability that a message is lost, in [0, 1]
+     * @param duplicate probability that a message is delivered twice, in [0, 1]
+     * @param slow      probability that a message takes a slow path (up to {@code slowMax} units)
+     */
+    public void setFaults(double drop, double duplicate, double slow) {
+        this.dropProbability = drop;
+        this.duplicateProbability = duplicate;
+        this.slowProbability = slow;
+    }
+
+    /** Sets the delay range of a message in clock units: uniform in [min, max], or up to {@code slowMax} if slow. */
+    public void setDelays(long min, long max, long slowMax) {
+        if (min < 0 || max < min || slowMax < max) {
+            throw new IllegalArgumentException("bad delays " + min + ".." + max + ", slow " + slowMax);
+        }
+        this.minDelay = min;
+        this.maxDelay = max;
+        this.slowMaxDelay = slowMax;
+    }
+
+    /** Cuts the link from {@code from} to {@code to} (one-way partition). */
+    public void cut(String from, String to) {
+        cutLinks.add(from + ">" + to);
+    }
+
+    /** Cuts both directions between {@code a} and {@code b}. */
+    public void cutBoth(String a, String b) {
+        cut(a, b);
+        cut(b, a);
+    }
+
+    /** Cuts every link between {@code node} and each of {@code others} both ways. */
+    public void isolate(String node, Iterable<String> others) {
+        for (String o : others) {
+            if (!o.equals(node)) {
+                cutBoth(node, o);
+            }
+        }
+    }
+
+    /** Restores the link from {@code from} to {@code to}. */
+    public void heal(String from, String to) {
+        cutLinks.remove(from + ">" + to);
+    }
+
+    /** Restores every link. */
+    public void healAll() {
+        cutLinks.clear();
+    }
+
+    /** Whether the link from {@code from} to {@code to} is up. */
+    public boolean connected(String from, String to) {
+        return cutLinks.isEmpty() || !cutLinks.contains(from + ">" + to);
+    }
+
+    /** The cut links, as "from>to", sorted. */
+    public String describeCuts() {
+        return cutLinks.toString();
+    }
+
+    /**
+     * Sends {@code m}: unless dropped or cut, it is delivered to the {@link Receiver} after a random delay, and maybe
+     * a second time.
+     */
+    public void send(Message m) {
+        sent++;
+        if (!connected(m.from(), m.to()) || (dropProbability > 0 && random.nextDouble() < dropProbability)) {
+            dropped++;
+            return;
+        }
+        scheduleDelivery(m);
+        if (duplicateProbability > 0 && random.nextDouble() < duplicateProbability) {
+            duplicated++;
+            scheduleDelivery(m);
+        }
+    }
+
+    private void scheduleDelivery(Message m) {
+        long delay;
+        if (slowProbability > 0 && random.nextDouble() < slowProbability) {
+            delay = maxDelay + (long) (random.nextDouble() * (slowMaxDelay - maxDelay));
+        } else {
+            delay = minDelay + (long) (random.nextDouble() * (maxDelay - minDelay + 1));
+        }
+        scheduler.schedule(delay, "DELIVER", m.to(), m, () -> {
+            if (connected(m.from(), m.to())) {
+                receiver.receive(m);
+            } else {
+                dropped++;
+            }
+        });
+    }
+
+    /** Messages handed to {@link #send}. */
+    public long sentCount() {
+        return sent;
+    }
+
+    /** Messages lost to drops and cut links. */
+    public long droppedCount() {
+        return dropped;
+    }
+
+    /** Messages delivered twice. */
+    public long duplicatedCount() {
+        return duplicated;
+    }
+}
