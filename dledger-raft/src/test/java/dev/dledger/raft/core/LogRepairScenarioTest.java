@@ -3,6 +3,7 @@ package dev.dledger.raft.core;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -125,6 +126,52 @@ class LogRepairScenarioTest {
         assertEquals(match, ReplicationFlowControlScenarioTest.progress(c, "b").matchIndex());
         assertEquals(10, c.node("b").log.lastIndex());
         assertEquals(List.of("a"), c.leaders());
+    }
+
+    @Test
+    void reorderedAndDuplicatedAppendsNeverTruncateMatchingEntries() {
+        TestCluster c = TestCluster.of("a", "b", "c");
+        c.elect("a");
+        c.run(2);
+        c.propose("a", "p1");
+        Message first = c.net().poll(m -> m instanceof AppendEntriesRequest && m.to().equals("b"));
+        c.propose("a", "p2");
+        Message second = c.net().poll(m -> m instanceof AppendEntriesRequest && m.to().equals("b"));
+        int readiesBefore = c.node("b").readies.size();
+
+        c.deliver(second);
+        c.deliver(first);
+        c.deliverAll();
+        c.deliver(first);
+        c.deliver(second);
+        c.deliver(first);
+
+        assertEquals(List.of("p1", "p2"), c.node("b").log.entries().subList(1, 3).stream()
+            .map(e -> new String(e.data(), StandardCharsets.UTF_8)).toList());
+        for (Ready rd : c.node("b").readies.subList(readiesBefore, c.node("b").readies.size())) {
+            assertEquals(-1, rd.truncateFrom(), "an entry that matches is never removed (figure 2, step 3)");
+        }
+        c.run(2);
+        assertEquals(List.of("p1", "p2"), c.node("b").appliedPayloads());
+    }
+
+    @Test
+    void followerRejectsAppendFromStaleTerm() {
+        TestCluster c = TestCluster.of("a", "b", "c");
+        c.elect("a");
+        c.run(2);
+        c.on("a", n -> n.transferLeadership("b"));
+        c.deliverAll();
+        assertEquals(2, c.raft("b").term());
+        List<Entry> before = c.node("c").log.entries();
+
+        c.deliver(new AppendEntriesRequest("a", "c", 1, 0, 1, List.of(new Entry(1, 1, EntryType.NORMAL, null)), 0, 9));
+
+        assertEquals(before, c.node("c").log.entries());
+        List<AppendEntriesResponse> answers = c.net().pending(AppendEntriesResponse.class);
+        assertEquals(1, answers.size());
+        assertEquals(false, answers.get(0).success());
+        assertEquals(2, answers.get(0).term(), "the stale leader learns the current term");
     }
 
     private static List<AppendEntriesResponse> rejectionsFrom(TestCluster c, String from) {
