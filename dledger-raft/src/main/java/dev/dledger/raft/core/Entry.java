@@ -10,7 +10,8 @@ import java.util.Objects;
  * compares the payload by content.
  *
  * @param index position in the log, 0-based
- * @param term  the leader term that created the entry, at least 1
+ * @param term  the leader term that created the entry; 0 only in stores written by stock DLedger, whose first term is
+ *              0 (ours starts at 1)
  * @param type  what the payload holds
  * @param data  the payload, never null (empty for {@link EntryType#NOOP})
  */
@@ -22,8 +23,8 @@ public record Entry(long index, long term, EntryType type, byte[] data) {
         if (index < 0) {
             throw new IllegalArgumentException("entry index must be >= 0, was " + index);
         }
-        if (term < 1) {
-            throw new IllegalArgumentException("entry term must be >= 1, was " + term);
+        if (term < 0) {
+            throw new IllegalArgumentException("entry term must be >= 0, was " + term);
         }
         Objects.requireNonNull(type, "type");
         data = data == null ? EMPTY : data;

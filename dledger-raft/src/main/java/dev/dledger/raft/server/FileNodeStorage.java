@@ -124,9 +124,12 @@ public final class FileNodeStorage implements NodeStorage {
 
     @Override
     public void sync() {
+        Runnable force;
         synchronized (lock) {
-            guard(log::sync);
+            force = log.prepareSync();
         }
+        // The fsync itself runs outside the lock: the driver goes on appending while the flusher waits for the disk.
+        guard(force);
     }
 
     @Override

@@ -46,6 +46,22 @@ public final class AtomicFiles {
         syncFolder(target.getParent());
     }
 
+    /**
+     * Replaces {@code target} with {@code props} atomically but without fsync: after a crash the file is either the
+     * old or the new one, possibly the old. For hints whose stale value is still true (a commit index checkpoint).
+     */
+    public static void writePropertiesLazily(Path target, Properties props) throws IOException {
+        StringWriter w = new StringWriter();
+        props.store(w, null);
+        Path tmp = target.resolveSibling(target.getFileName() + ".tmp");
+        Files.write(tmp, w.toString().getBytes(StandardCharsets.ISO_8859_1));
+        try {
+            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (AtomicMoveNotSupportedException e) {
+            Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
+        }
+    }
+
     /** The properties in {@code file}, or null when it does not exist. */
     public static Properties readProperties(Path file) throws IOException {
         String text;

@@ -60,12 +60,15 @@ public final class MetaFiles {
         }
     }
 
-    /** Records the commit index durably. */
+    /**
+     * Records the commit index, without fsync: it is a restart hint, and an older value is still a true one (the
+     * commit index only grows).
+     */
     public void writeCommitCheckpoint(long commitIndex) {
         Properties p = new Properties();
         p.setProperty("commitIndex", Long.toString(commitIndex));
         try {
-            AtomicFiles.writeProperties(dir.resolve(CHECKPOINT_FILE), p);
+            AtomicFiles.writePropertiesLazily(dir.resolve(CHECKPOINT_FILE), p);
         } catch (IOException e) {
             throw new StoreIoException("cannot write the checkpoint in " + dir + ": " + e.getMessage(), e);
         }

@@ -51,7 +51,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     private int lastChainCrc;
     private long crcFrom;
     private SnapshotMeta snapshot = SnapshotMeta.NONE;
-    private boolean failed;
+    private volatile boolean failed;
     /** Terms of the tail of the log, {@code [cacheBase, lastIndex]}, so the core's term lookups do not touch disk. */
     private long[] terms = new long[1024];
     private long cacheBase;
@@ -395,15 +395,31 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
 
     /** Makes every write so far durable. */
     public void sync() {
-        try {
-            for (FileChannel ch : dirty) {
-                ch.force(false);
+        prepareSync().run();
+    }
+
+    /**
+     * Takes the files written since the last sync and returns the fsync of them, to run later, possibly on another
+     * thread while this store goes on taking writes: it makes durable at least everything written before this call.
+     * A file deleted meanwhile (truncation, compaction) needs no fsync.
+     */
+    public Runnable prepareSync() {
+        List<FileChannel> files = new ArrayList<>(dirty);
+        dirty.clear();
+        return () -> {
+            try {
+                for (FileChannel ch : files) {
+                    try {
+                        ch.force(false);
+                    } catch (java.nio.channels.ClosedChannelException deleted) {
+                        // the file was closed by a truncation or compaction: nothing of it is needed any more
+                    }
+                }
+            } catch (IOException e) {
+                failed = true;
+                throw new StoreIoException("fsync of " + dir + " failed: " + e.getMessage(), e);
             }
-            dirty.clear();
-        } catch (IOException e) {
-            failed = true;
-            throw new StoreIoException("fsync of " + dir + " failed: " + e.getMessage(), e);
-        }
+        };
     }
 
     @Override
@@ -430,6 +446,89 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         if (failed) {
             throw new StoreIoException("store " + dir + " failed earlier and takes no more writes", null);
         }
+    }
+
+    /**
+     * What a full check of the store found.
+     *
+     * @param entries     entries checked
+     * @param first       first index checked, or -1 when empty
+     * @param last        last index checked
+     * @param stockQuirks entries before {@link #crcFrom()} that carry stock DLedger's known quirks (zero CRCs, a
+     *                    NOOP whose index unit says NORMAL); tolerated
+     * @param problem     the first problem found, or null
+     */
+    public record VerifyReport(long entries, long first, long last, long stockQuirks, String problem) {
+    }
+
+    /** One entry as {@code log dump} prints it. */
+    public record EntryInfo(long index, long term, long pos, int size, int bodyCrc, EntryType type) {
+    }
+
+    /** Reads the header of entry {@code i} without its body. */
+    public EntryInfo info(long i) {
+        checkRange(i);
+        EntryFormat.IndexUnit u = readUnit(i);
+        EntryFormat.Header h = readHeader(u.pos());
+        return new EntryInfo(h.index(), h.term(), h.pos(), h.size(), h.bodyCrc(), h.type());
+    }
+
+    /**
+     * Checks every entry: its record against its index unit, its body CRC and the CRC chain in our range. Stops at
+     * the first problem and names it.
+     */
+    public VerifyReport verify() {
+        long quirks = 0;
+        int chain = 0;
+        boolean chainKnown = false;
+        long checked = 0;
+        for (long i = firstIndex; i <= lastIndex; i++) {
+            try {
+                EntryFormat.IndexUnit u = readUnit(i);
+                Path file = dataDir.resolve(EntryFormat.fileName(fileStart(u.pos(), config.dataFileSizeBytes())));
+                ByteBuffer b = readData(u.pos(), Math.max(u.size(), EntryFormat.HEADER_SIZE));
+                ByteBuffer header = b.duplicate();
+                EntryFormat.Header h = EntryFormat.Header.read(b);
+                String where = file + " at " + (u.pos() - fileStart(u.pos(), config.dataFileSizeBytes()));
+                if (h.type() == null || h.index() != i || h.size() != u.size() || h.pos() != u.pos()
+                    || h.term() != u.term()) {
+                    return new VerifyReport(checked, firstIndex, i - 1, quirks, where + ": entry " + i + " record "
+                        + h + " disagrees with its index unit " + u);
+                }
+                if (u.magic() != h.magic()) {
+                    if (i < crcFrom && h.type() == EntryType.NOOP && u.magic() == EntryType.NORMAL.magic()) {
+                        quirks++;
+                    } else {
+                        return new VerifyReport(checked, firstIndex, i - 1, quirks, where + ": entry " + i
+                            + " has magic " + h.magic() + " but its index unit says " + u.magic());
+                    }
+                }
+                byte[] body = new byte[h.bodyLength()];
+                b.get(body);
+                if (i >= crcFrom) {
+                    if (EntryFormat.bodyCrc(body) != h.bodyCrc()) {
+                        return new VerifyReport(checked, firstIndex, i - 1, quirks, where + ": body CRC of entry " + i
+                            + " is " + h.bodyCrc() + ", the body hashes to " + EntryFormat.bodyCrc(body));
+                    }
+                    if (!chainKnown && i > crcFrom && i - 1 >= firstIndex) {
+                        chain = readHeader(readUnit(i - 1).pos()).chainCrc();
+                    }
+                    if ((chainKnown || i == crcFrom || i - 1 >= firstIndex)
+                        && EntryFormat.chainCrc(chain, header, h.bodyCrc()) != h.chainCrc()) {
+                        return new VerifyReport(checked, firstIndex, i - 1, quirks, where + ": chain CRC of entry " + i
+                            + " breaks the chain");
+                    }
+                    chain = h.chainCrc();
+                    chainKnown = true;
+                } else if (h.bodyCrc() == 0 && h.chainCrc() == 0) {
+                    quirks++;
+                }
+                checked++;
+            } catch (StoreCorruptedException e) {
+                return new VerifyReport(checked, firstIndex, i - 1, quirks, e.getMessage());
+            }
+        }
+        return new VerifyReport(checked, checked == 0 ? -1 : firstIndex, lastIndex, quirks, null);
     }
 
     // ------------------------------------------------------------------------------------------------------------
@@ -725,7 +824,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         if (h.index() != expected) {
             return "index " + h.index() + " where " + expected + " was expected";
         }
-        if (h.term() < prevTerm || h.term() < 1) {
+        if (h.term() < prevTerm || h.term() < 0) {
             return "term " + h.term() + " after term " + prevTerm;
         }
         if (h.pos() != pos) {
@@ -810,25 +909,34 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
 
     private static void loadFiles(TreeMap<Long, FileChannel> files, Path folder, long size, String what)
         throws IOException {
+        List<Path> paths;
         try (Stream<Path> list = Files.list(folder)) {
-            for (Path p : (Iterable<Path>) list.sorted()::iterator) {
-                String name = p.getFileName().toString();
-                if (!name.matches("\\d{20}")) {
-                    throw new StoreCorruptedException("unexpected file " + p + " in the " + what + " folder");
-                }
-                long start = Long.parseLong(name);
-                if (start % size != 0) {
-                    throw new StoreCorruptedException(what + " file " + p + " starts at " + start
-                        + ", not a multiple of the file size " + size + " (is the configured file size right?)");
-                }
-                FileChannel ch = FileChannel.open(p, StandardOpenOption.READ, StandardOpenOption.WRITE);
-                if (ch.size() != size) {
-                    ch.close();
-                    throw new StoreCorruptedException(what + " file " + p + " is " + Files.size(p) + " bytes, expected "
-                        + size);
-                }
-                files.put(start, ch);
+            paths = list.sorted().toList();
+        }
+        for (Path p : paths) {
+            String name = p.getFileName().toString();
+            if (!name.matches("\\d{20}")) {
+                throw new StoreCorruptedException("unexpected file " + p + " in the " + what + " folder");
             }
+            long start = Long.parseLong(name);
+            if (start % size != 0) {
+                throw new StoreCorruptedException(what + " file " + p + " starts at " + start
+                    + ", not a multiple of the file size " + size + " (is the configured file size right?)");
+            }
+            FileChannel ch = FileChannel.open(p, StandardOpenOption.READ, StandardOpenOption.WRITE);
+            boolean newest = p.equals(paths.get(paths.size() - 1));
+            if (newest && ch.size() < size) {
+                // A crash between creating the newest file and giving it its size: it holds nothing durable
+                // (its data is written, then synced, only after it has its size). Give it its size.
+                ch.write(ByteBuffer.wrap(new byte[1]), size - 1);
+                ch.force(true);
+            }
+            if (ch.size() != size) {
+                ch.close();
+                throw new StoreCorruptedException(what + " file " + p + " is " + Files.size(p) + " bytes, expected "
+                    + size);
+            }
+            files.put(start, ch);
         }
         Long prev = null;
         for (long start : files.keySet()) {

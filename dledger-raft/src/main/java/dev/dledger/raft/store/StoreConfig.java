@@ -34,4 +34,32 @@ public record StoreConfig(int dataFileSizeBytes, int indexFileSizeBytes, int ter
     public StoreConfig withFileSizes(int dataBytes, int indexBytes) {
         return new StoreConfig(dataBytes, indexBytes, termCacheEntries);
     }
+
+    /**
+     * The layout of an existing store: file sizes read off its first data and index files; {@code fallback}'s for
+     * a folder that has none yet.
+     */
+    public static StoreConfig detect(java.nio.file.Path dir, StoreConfig fallback) throws java.io.IOException {
+        int data = firstFileSize(dir.resolve("data"), fallback.dataFileSizeBytes());
+        int index = firstFileSize(dir.resolve("index"), fallback.indexFileSizeBytes());
+        return new StoreConfig(data, index, fallback.termCacheEntries());
+    }
+
+    private static int firstFileSize(java.nio.file.Path folder, int fallback) throws java.io.IOException {
+        if (!java.nio.file.Files.isDirectory(folder)) {
+            return fallback;
+        }
+        try (java.util.stream.Stream<java.nio.file.Path> s = java.nio.file.Files.list(folder)) {
+            java.util.Optional<java.nio.file.Path> first = s.filter(p -> p.getFileName().toString().matches("\\d{20}"))
+                .sorted().findFirst();
+            if (first.isEmpty()) {
+                return fallback;
+            }
+            long size = java.nio.file.Files.size(first.get());
+            if (size <= 0 || size > Integer.MAX_VALUE) {
+                throw new StoreCorruptedException(first.get() + " has an impossible size of " + size + " bytes");
+            }
+            return (int) size;
+        }
+    }
 }

@@ -215,7 +215,7 @@ public final class ClientProtocol {
         Entry entry = null;
         if (r.readBoolean("has entry")) {
             long ei = r.readLong("entry index", 0);
-            long et = r.readLong("entry term", 1);
+            long et = r.readLong("entry term", 0);
             byte magic = r.readByte("entry type");
             byte[] data = r.readBytes("entry payload");
             try {

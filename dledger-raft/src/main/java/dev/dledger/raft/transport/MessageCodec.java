@@ -161,7 +161,7 @@ public final class MessageCodec {
         for (int i = 0; i < n; i++) {
             int at = r.position();
             long index = r.readLong("entry index", 0);
-            long entryTerm = r.readLong("entry term", 1);
+            long entryTerm = r.readLong("entry term", 0);
             byte magic = r.readByte("entry type");
             byte[] data = r.readBytes("entry payload");
             if (index != prev + 1 + i) {

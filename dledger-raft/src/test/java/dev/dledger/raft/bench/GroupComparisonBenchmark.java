@@ -2,7 +2,8 @@ package dev.dledger.raft.bench;
 
 import dev.dledger.raft.cli.GroupBenchmark;
 import dev.dledger.raft.server.FlushMode;
-import dev.dledger.raft.server.MemoryStorageAccess;
+import dev.dledger.raft.server.FileNodeStorage;
+import dev.dledger.raft.store.StoreConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -28,8 +29,10 @@ class GroupComparisonBenchmark {
         Path dir = Files.createTempDirectory("dledger-baseline");
         GroupBenchmark.Result theirs = DLedgerBaseline.run(s, dir, 20911);
         System.out.println(theirs.line() + " system=dledger-0.3.3.4");
-        GroupBenchmark.Result ours = GroupBenchmark.run(s, id -> MemoryStorageAccess.open());
-        System.out.println(ours.line() + " system=ours storage=memory");
+        Path ourDir = Files.createTempDirectory("dledger-ours");
+        GroupBenchmark.Result ours = GroupBenchmark.run(s,
+            id -> new FileNodeStorage(ourDir.resolve("dledger-" + id), StoreConfig.defaults(), flush, 10));
+        System.out.println(ours.line() + " system=ours");
         System.out.printf("ratio: tps %.2fx, our p99 %.2f ms vs their p50 %.2f ms%n", ours.tps() / theirs.tps(),
             ours.p99Ms(), theirs.p50Ms());
     }
