@@ -1,0 +1,137 @@
+package dev.dledger.raft.core;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** Leadership transfer (thesis section 3.10): catch the target up, send it TimeoutNow, let it campaign at once. */
+class LeadershipTransferScenarioTest {
+
+    private static final int E = TestCluster.ELECTION_TICKS;
+    private static final int HB = TestCluster.HEARTBEAT_TICKS;
+
+    @Test
+    void caughtUpTargetGetsTimeoutNowAndWinsWithoutPreVoteDespiteLeaderStickiness() {
+        TestCluster c = TestCluster.of("a", "b", "c");
+        c.elect("a");
+        c.run(HB);
+
+        ProposeResult r = c.on("a", n -> n.transferLeadership("b"));
+
+        assertEquals(ProposeResult.Status.ACCEPTED, r.status());
+        assertEquals(List.of(new TimeoutNow("a", "b", 1)), c.net().pending(TimeoutNow.class));
+        int base = c.net().sent().size();
+        c.deliverAll();
+
+        assertEquals(List.of("b"), c.leaders());
+        assertEquals(2, c.raft("b").term());
+        List<VoteRequest> campaign = c.net().sent().subList(base, c.net().sent().size()).stream()
+            .filter(m -> m instanceof VoteRequest).map(m -> (VoteRequest) m).toList();
+        assertEquals(List.of(new VoteRequest("b", "a", 2, 0, 1, false, true),
+            new VoteRequest("b", "c", 2, 0, 1, false, true)), campaign);
+        assertEquals(Role.FOLLOWER, c.raft("a").role());
+        c.run(HB);
+        assertEquals("b", c.raft("a").leaderId());
+        assertEquals("b", c.raft("c").leaderId());
+    }
+
+    @Test
+    void laggingTargetIsCaughtUpFirstAndProposalsAreRefusedMeanwhile() {
+        TestCluster c = TestCluster.of("a", "b", "c");
+        c.elect("a");
+        c.run(HB);
+        c.net().cut("a", "b");
+        c.propose("a", "x");
+        c.deliverAll();
+
+        ProposeResult r = c.on("a", n -> n.transferLeadership("b"));
+
+        assertEquals(ProposeResult.Status.ACCEPTED, r.status());
+        assertTrue(c.net().pending(TimeoutNow.class).isEmpty(), "b lacks x: no TimeoutNow yet");
+        assertEquals(ProposeResult.Status.TRANSFERRING, c.propose("a", "y").status());
+        assertEquals(1, c.raft("a").lastIndex(), "the refused proposal was not appended");
+
+        c.net().heal();
+        for (int i = 0; i < E && !c.leaders().equals(List.of("b")); i++) {
+            c.run(1);
+        }
+
+        assertEquals(List.of("b"), c.leaders());
+        List<Message> sent = c.net().sent();
+        int timeoutNowAt = -1;
+        for (int i = 0; i < sent.size(); i++) {
+            if (sent.get(i) instanceof TimeoutNow) {
+                timeoutNowAt = i;
+                break;
+            }
+        }
+        long lastAckedByB = -1;
+        for (Message m : sent.subList(0, timeoutNowAt)) {
+            if (m instanceof AppendEntriesResponse ar && ar.from().equals("b") && ar.success()) {
+                lastAckedByB = Math.max(lastAckedByB, ar.matchIndex());
+            }
+        }
+        assertEquals(1, lastAckedByB, "TimeoutNow left only once b held a's last entry");
+        assertEquals(1, c.node("b").log.term(1), "x made it to the new leader");
+    }
+
+    @Test
+    void transferThatCannotCompleteIsAbandonedAfterAnElectionTimeout() {
+        TestCluster c = TestCluster.of("a", "b", "c");
+        c.elect("a");
+        c.run(HB);
+        c.net().isolate("b");
+        c.propose("a", "x");
+        c.deliverAll();
+        assertEquals(ProposeResult.Status.ACCEPTED, c.on("a", n -> n.transferLeadership("b")).status());
+        assertEquals(ProposeResult.Status.TRANSFERRING, c.propose("a", "refused").status());
+
+        c.run(E);
+
+        assertEquals(List.of("a"), c.leaders());
+        assertEquals(1, c.raft("a").term());
+        assertTrue(c.net().sent().stream().noneMatch(m -> m instanceof TimeoutNow));
+        assertEquals(ProposeResult.Status.ACCEPTED, c.propose("a", "y").status());
+    }
+
+    @Test
+    void transferToANonMemberIsRefused() {
+        TestCluster c = TestCluster.of("a", "b", "c");
+        c.elect("a");
+
+        ProposeResult r = c.on("a", n -> n.transferLeadership("z"));
+
+        assertEquals(ProposeResult.Status.UNKNOWN_PEER, r.status());
+        assertEquals(ProposeResult.Status.ACCEPTED, c.propose("a", "x").status(), "no transfer is in progress");
+    }
+
+    @Test
+    void followerCannotTransferAndPointsAtTheLeader() {
+        TestCluster c = TestCluster.of("a", "b", "c");
+        c.elect("a");
+        c.run(HB);
+
+        ProposeResult r = c.on("b", n -> n.transferLeadership("c"));
+
+        assertEquals(ProposeResult.Status.NOT_LEADER, r.status());
+        assertEquals("a", r.leaderHint());
+    }
+
+    @Test
+    void timeoutNowOfAnOlderTermIsIgnored() {
+        TestCluster c = TestCluster.of("a", "b", "c");
+        c.elect("a");
+        c.run(HB);
+        c.on("a", n -> n.transferLeadership("b"));
+        c.deliverAll();
+        assertEquals(2, c.raft("b").term());
+
+        c.deliver(new TimeoutNow("a", "c", 1));
+
+        assertEquals(Role.FOLLOWER, c.raft("c").role());
+        assertEquals(2, c.raft("c").term());
+        assertEquals(List.of("b"), c.leaders());
+    }
+}
