@@ -28,8 +28,13 @@ final class Progress {
     boolean probeSent;
     /** In SNAPSHOT: the index of the snapshot being sent. */
     long pendingSnapshot = -1;
-    /** The last tick at which the follower answered anything. */
+    /**
+     * The last tick at which the follower answered anything; starts at the tick the leader took office, so that
+     * check-quorum gives a new leader one election timeout of grace.
+     */
     long lastActiveTick;
+    /** Whether the follower answered this leader at all (grace is not activity). */
+    boolean responded;
     /** The last tick at which replication to the follower made progress, or a message was sent in PROBE. */
     long lastProgressTick;
     /** The highest broadcast seq the follower echoed. */

@@ -68,6 +68,8 @@ public final class RaftNode {
      * leader's lease no longer proves that no other leader exists. Lease reads then fall back to read index.
      */
     private boolean leaseRevoked;
+    /** Ticks after start during which votes are refused (see {@link InitialState#leaseQuietTicks()}). */
+    private final int leaseQuietTicks;
     private boolean broadcastPending;
     private long seq;
     private final TreeMap<Long, Long> seqTicks = new TreeMap<>();
@@ -106,6 +108,7 @@ public final class RaftNode {
         this.term = initial.hardState().term();
         this.votedFor = initial.hardState().votedFor();
         this.persistedHardState = initial.hardState();
+        this.leaseQuietTicks = initial.leaseQuietTicks();
 
         SnapshotMeta snap = logView.snapshot();
         long base = snap.index();
@@ -470,7 +473,9 @@ public final class RaftNode {
      * longer than an election timeout.
      */
     private boolean inLease() {
-        return config.checkQuorum() && (role == Role.LEADER
+        // A node that restarted may have heard from a leader right before it stopped: for the quiet period the driver
+        // gives it, it refuses votes as if it had, or it could help elect a new leader while that leader's lease holds.
+        return config.checkQuorum() && (role == Role.LEADER || now < leaseQuietTicks
             || (leaderId != null && electionElapsed < config.electionTimeoutTicks()));
     }
 
@@ -528,6 +533,10 @@ public final class RaftNode {
     private void handleVoteResponse(VoteResponse m) {
         boolean relevant = (role == Role.PRE_CANDIDATE && m.preVote()) || (role == Role.CANDIDATE && !m.preVote());
         if (!relevant || !membership.contains(m.from())) {
+            return;
+        }
+        if (m.preVote() && m.granted() && m.term() != term + 1) {
+            // A grant from an earlier pre-vote round (delayed): it says nothing about the term asked for now.
             return;
         }
         votes.putIfAbsent(m.from(), m.granted());
@@ -927,6 +936,7 @@ public final class RaftNode {
             return;
         }
         pr.lastActiveTick = now;
+        pr.responded = true;
         boolean seqAdvanced = m.seq() > pr.ackedSeq;
         if (seqAdvanced) {
             pr.ackedSeq = m.seq();
@@ -1001,6 +1011,7 @@ public final class RaftNode {
             return;
         }
         pr.lastActiveTick = now;
+        pr.responded = true;
         if (m.seq() > pr.ackedSeq) {
             pr.ackedSeq = m.seq();
             advanceReads();
@@ -1093,7 +1104,7 @@ public final class RaftNode {
             return;
         }
         Progress pr = progress.get(preferred);
-        if (pr != null && now - pr.lastActiveTick < config.electionTimeoutTicks()
+        if (pr != null && pr.responded && now - pr.lastActiveTick < config.electionTimeoutTicks()
             && log.lastIndex() - pr.match <= config.maxEntriesPerMessage()) {
             out.info("preferred leader " + preferred + " is caught up");
             transferLeadership(preferred);
@@ -1169,6 +1180,11 @@ public final class RaftNode {
         return id;
     }
 
+    /** The protocol settings this node runs with. */
+    public RaftConfig config() {
+        return config;
+    }
+
     /** The current role. */
     public Role role() {
         return role;
@@ -1232,7 +1248,7 @@ public final class RaftNode {
         for (Map.Entry<String, Progress> e : progress.entrySet()) {
             Progress pr = e.getValue();
             list.add(new FollowerProgress(e.getKey(), pr.match, pr.next, pr.state.name(),
-                now - pr.lastActiveTick < config.electionTimeoutTicks()));
+                pr.responded && now - pr.lastActiveTick < config.electionTimeoutTicks()));
         }
         return list;
     }

@@ -137,8 +137,10 @@ public final class RaftGroupNode implements AutoCloseable {
             restoreStateMachine(snap.index(), data);
         }
         lastSnapshotIndex = snap.index();
+        // After a restart (a term on disk) the node keeps quiet for an election timeout: see leaseQuietTicks.
         InitialState initial = new InitialState(storage.hardState(), bootstrap, storage.configEntries(),
-            storage.committedCheckpoint(), snap.index());
+            storage.committedCheckpoint(), snap.index(),
+            storage.hardState().term() > 0 ? options.raft().electionTimeoutTicks() : 0);
         SplittableRandom random = new SplittableRandom(options.randomSeed());
         this.node = new RaftNode(options.raft(), storage.log(), initial, random::nextInt,
             new Slf4jCoreLog(group, id, () -> status == null ? 0 : status.term()));

@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /** Linearizable reads (thesis section 6.4): read index confirmed by a quorum round, and the leader lease. */
@@ -158,8 +157,6 @@ class ReadIndexScenarioTest {
      * term 2, and c commits y. No clock drifts, yet a lease read on a at index 1 would miss y.
      */
     @Test
-    @Disabled("core bug: a restarted follower has leaderId == null, so inLease() is false and it grants votes at once;"
-        + " a new leader commits while the old leader's lease still holds, and its lease read is stale")
     void restartedFollowerDoesNotHelpElectANewLeaderWhileTheOldLeaseHolds() {
         TestCluster c = settled();
         c.net().cut("a", "c");

@@ -8,7 +8,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Predicate;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -195,8 +194,6 @@ class ReplicationFlowControlScenarioTest {
     }
 
     @Test
-    @Disabled("core bug: a new leader's Progress starts with lastActiveTick = now, so progress() reports a follower"
-        + " that never answered as active for the first election timeout of the term")
     void progressOfAFollowerThatNeverAnsweredIsNotActive() {
         TestCluster c = TestCluster.of("a", "b", "c");
         c.net().isolate("c");

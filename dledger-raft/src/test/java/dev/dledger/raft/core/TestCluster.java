@@ -120,18 +120,19 @@ final class TestCluster {
         RaftConfig config = tune.apply(RaftConfig.defaults(id).withTimeouts(ELECTION_TICKS, HEARTBEAT_TICKS));
         Node n = new Node(id, config, log, new ScriptedRandom(2 * nodes.size()), start, hardState);
         nodes.put(id, n);
-        n.raft = newCore(n);
+        n.raft = newCore(n, 0);
         return n;
     }
 
-    private RaftNode newCore(Node n) {
+    private RaftNode newCore(Node n, int leaseQuietTicks) {
         List<Entry> configEntries = new ArrayList<>();
         for (Entry e : n.log.entries()) {
             if (e.type() == EntryType.CONFIG) {
                 configEntries.add(e);
             }
         }
-        InitialState initial = new InitialState(n.hardState, n.startMembership, configEntries, -1, n.appliedIndex);
+        InitialState initial = new InitialState(n.hardState, n.startMembership, configEntries, -1, n.appliedIndex,
+            leaseQuietTicks);
         CoreLog out = new CoreLog() {
             @Override
             public boolean debugEnabled() {
@@ -298,13 +299,16 @@ final class TestCluster {
         node(id).up = false;
     }
 
-    /** Restarts a node from its durable log and vote, with an in-memory state machine rebuilt from the snapshot. */
+    /**
+     * Restarts a node from its durable log and vote, with an in-memory state machine rebuilt from the snapshot. Like
+     * the production driver, a node restarted with a term keeps quiet for an election timeout (leader leases).
+     */
     void restart(String id) {
         Node n = node(id);
         n.up = true;
         n.appliedIndex = n.log.snapshot().index();
         n.applied.clear();
-        n.raft = newCore(n);
+        n.raft = newCore(n, n.hardState.term() > 0 ? n.raft.config().electionTimeoutTicks() : 0);
         process(n);
     }
 

@@ -129,7 +129,9 @@ public final class SimulatedNode {
             }
             commit = meta.checkpoint();
         }
-        InitialState initial = new InitialState(meta.hardState(), membership, configs, commit, snap.index());
+        // A restarted node keeps quiet for an election timeout, as the production driver does (leader leases).
+        InitialState initial = new InitialState(meta.hardState(), membership, configs, commit, snap.index(),
+            meta.hardState().term() > 0 ? config.electionTimeoutTicks() : 0);
         coreLog.driver("start incarnation " + (incarnation + 1) + " from " + initial.hardState() + " " + log
             + " membership=" + membership.voters() + " commit=" + commit);
         incarnation++;
