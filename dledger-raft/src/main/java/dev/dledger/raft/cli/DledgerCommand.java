@@ -8,7 +8,8 @@ import picocli.CommandLine.Command;
 @Command(name = "dledger", mixinStandardHelpOptions = true, version = "dledger 0.1.0",
     description = "A Raft replicated log in DLedger's on-disk format.",
     subcommands = {ClientCommands.Append.class, ClientCommands.Get.class, ClientCommands.Status.class,
-        ClientCommands.Transfer.class, ClientCommands.Member.class, LogCommands.class, BenchmarkCommand.class})
+        ClientCommands.Transfer.class, ClientCommands.Member.class, LogCommands.class, BenchmarkCommand.class,
+        DemoCommand.class})
 public final class DledgerCommand implements Callable<Integer> {
 
     @CommandLine.Spec
