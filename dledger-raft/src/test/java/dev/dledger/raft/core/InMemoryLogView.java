@@ -11,53 +11,33 @@ import java.util.List;
  */
 final class InMemoryLogView implements LogView {
 
-    private SnapshotMeta snapshot = SnapshotMeta.NONE;
+    /** Holds and reads the entries; this class adds the driver's checks on writes. */
+    private final MemoryLog log = new MemoryLog();
     private byte[] snapshotData = new byte[0];
-    private final List<Entry> entries = new ArrayList<>();
 
     @Override
     public long firstIndex() {
-        return snapshot.index() + 1;
+        return log.firstIndex();
     }
 
     @Override
     public long lastIndex() {
-        return firstIndex() + entries.size() - 1;
+        return log.lastIndex();
     }
 
     @Override
     public long term(long index) {
-        if (index == snapshot.index()) {
-            return snapshot.term();
-        }
-        if (index < firstIndex() || index > lastIndex()) {
-            return -1;
-        }
-        return entries.get((int) (index - firstIndex())).term();
+        return log.term(index);
     }
 
     @Override
     public List<Entry> entries(long lo, long hi, long maxBytes) {
-        if (lo < firstIndex() || hi > lastIndex() + 1 || lo > hi) {
-            throw new IllegalArgumentException("range [" + lo + "," + hi + ") outside [" + firstIndex() + ","
-                + (lastIndex() + 1) + ")");
-        }
-        List<Entry> out = new ArrayList<>();
-        long bytes = 0;
-        for (long i = lo; i < hi; i++) {
-            Entry e = entry(i);
-            if (!out.isEmpty() && bytes + e.sizeBytes() > maxBytes) {
-                break;
-            }
-            out.add(e);
-            bytes += e.sizeBytes();
-        }
-        return out;
+        return log.entries(lo, hi, maxBytes);
     }
 
     @Override
     public SnapshotMeta snapshot() {
-        return snapshot;
+        return log.snapshot();
     }
 
     /** The bytes of the snapshot, as the driver would stream them to a follower. */
@@ -70,17 +50,17 @@ final class InMemoryLogView implements LogView {
         if (index < firstIndex() || index > lastIndex()) {
             throw new IllegalArgumentException("no entry " + index + " in [" + firstIndex() + "," + lastIndex() + "]");
         }
-        return entries.get((int) (index - firstIndex()));
+        return log.entries(index, index + 1, Long.MAX_VALUE).get(0);
     }
 
     /** Every entry held, in index order. */
     List<Entry> entries() {
-        return List.copyOf(entries);
+        return log.all();
     }
 
     /** Whether the entry {@code index@term} is durable here, in the log or covered by the snapshot. */
     boolean holds(long index, long entryTerm) {
-        return index <= snapshot.index() || term(index) == entryTerm;
+        return index <= snapshot().index() || term(index) == entryTerm;
     }
 
     // ------------------------------------------------------------------------------------------------------------
@@ -95,7 +75,7 @@ final class InMemoryLogView implements LogView {
             if (e.term() < lastTerm) {
                 throw new AssertionError("driver told to append " + e + " after an entry of term " + lastTerm);
             }
-            entries.add(e);
+            log.append(List.of(e));
         }
     }
 
@@ -104,14 +84,13 @@ final class InMemoryLogView implements LogView {
             throw new AssertionError("truncation at " + index + " outside [" + firstIndex() + "," + (lastIndex() + 1)
                 + "]");
         }
-        entries.subList((int) (index - firstIndex()), entries.size()).clear();
+        log.truncateFrom(index);
     }
 
     /** Installs a snapshot received from the leader: the log becomes empty after it. */
     void install(SnapshotMeta meta, byte[] data) {
-        snapshot = meta;
+        log.install(meta);
         snapshotData = data;
-        entries.clear();
     }
 
     /** Compacts the log up to {@code index} (inclusive) into a snapshot, as a driver does after applying. */
@@ -119,9 +98,7 @@ final class InMemoryLogView implements LogView {
         if (index < firstIndex() || index > lastIndex()) {
             throw new IllegalArgumentException("cannot compact to " + index);
         }
-        long snapTerm = term(index);
-        entries.subList(0, (int) (index - firstIndex() + 1)).clear();
-        snapshot = new SnapshotMeta(index, snapTerm, membership);
+        log.compact(new SnapshotMeta(index, term(index), membership));
         snapshotData = data;
     }
 
