@@ -53,14 +53,19 @@ public final class EntryFormat {
      */
     public static int chainCrc(int previousChainCrc, ByteBuffer header32, int bodyCrc) {
         CRC32C crc = new CRC32C();
-        ByteBuffer b = ByteBuffer.allocate(4 + 32 + 4);
-        b.putInt(previousChainCrc);
+        updateInt(crc, previousChainCrc);
         ByteBuffer h = header32.duplicate();
         h.limit(h.position() + 32);
-        b.put(h);
-        b.putInt(bodyCrc);
-        crc.update(b.array(), 0, b.position());
+        crc.update(h);
+        updateInt(crc, bodyCrc);
         return (int) crc.getValue();
+    }
+
+    private static void updateInt(CRC32C crc, int v) {
+        crc.update(v >>> 24);
+        crc.update(v >>> 16);
+        crc.update(v >>> 8);
+        crc.update(v);
     }
 
     /** Writes one record for {@code e} at {@code pos} into {@code out}; returns its chain CRC. */
