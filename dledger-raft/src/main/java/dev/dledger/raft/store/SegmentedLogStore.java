@@ -42,6 +42,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     private final Path dataDir;
     private final Path indexDir;
     private final StoreConfig config;
+    private final FileOpener opener;
     private final TreeMap<Long, FileChannel> data = new TreeMap<>();
     private final TreeMap<Long, FileChannel> index = new TreeMap<>();
     private final Set<FileChannel> dirty = new HashSet<>();
@@ -56,8 +57,9 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     private long[] terms = new long[1024];
     private long cacheBase;
 
-    private SegmentedLogStore(Path dir, StoreConfig config) {
+    private SegmentedLogStore(Path dir, StoreConfig config, FileOpener opener) {
         this.dir = dir;
+        this.opener = opener;
         this.dataDir = dir.resolve("data");
         this.indexDir = dir.resolve("index");
         this.config = config;
@@ -70,7 +72,16 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
      * @throws StoreIoException        if the files cannot be read or created
      */
     public static SegmentedLogStore open(Path dir, StoreConfig config) {
-        SegmentedLogStore s = new SegmentedLogStore(dir, config);
+        return open(dir, config, FileOpener.DEFAULT);
+    }
+
+    /**
+     * Opens the store with files opened by {@code opener} (tests inject faults through it).
+     *
+     * @see #open(Path, StoreConfig)
+     */
+    public static SegmentedLogStore open(Path dir, StoreConfig config, FileOpener opener) {
+        SegmentedLogStore s = new SegmentedLogStore(dir, config, opener);
         try {
             Files.createDirectories(s.dataDir);
             Files.createDirectories(s.indexDir);
@@ -625,12 +636,12 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         return file(index, indexDir, start, config.indexFileSizeBytes(), create);
     }
 
-    private static FileChannel file(TreeMap<Long, FileChannel> files, Path folder, long start, long size,
-                                    boolean create) throws IOException {
+    private FileChannel file(TreeMap<Long, FileChannel> files, Path folder, long start, long size, boolean create)
+        throws IOException {
         FileChannel ch = files.get(start);
         if (ch == null && create) {
             Path p = folder.resolve(EntryFormat.fileName(start));
-            ch = FileChannel.open(p, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
+            ch = opener.open(p, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
             if (ch.size() < size) {
                 // Files have DLedger's fixed size (sparse until written), so stock DLedger maps them as its own.
                 ch.write(ByteBuffer.wrap(new byte[1]), size - 1);
@@ -907,7 +918,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         AtomicFiles.writeProperties(dir.resolve(CRC_FROM), p);
     }
 
-    private static void loadFiles(TreeMap<Long, FileChannel> files, Path folder, long size, String what)
+    private void loadFiles(TreeMap<Long, FileChannel> files, Path folder, long size, String what)
         throws IOException {
         List<Path> paths;
         try (Stream<Path> list = Files.list(folder)) {
@@ -923,7 +934,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
                 throw new StoreCorruptedException(what + " file " + p + " starts at " + start
                     + ", not a multiple of the file size " + size + " (is the configured file size right?)");
             }
-            FileChannel ch = FileChannel.open(p, StandardOpenOption.READ, StandardOpenOption.WRITE);
+            FileChannel ch = opener.open(p, StandardOpenOption.READ, StandardOpenOption.WRITE);
             boolean newest = p.equals(paths.get(paths.size() - 1));
             if (newest && ch.size() < size) {
                 // A crash between creating the newest file and giving it its size: it holds nothing durable
