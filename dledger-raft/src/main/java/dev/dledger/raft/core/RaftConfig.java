@@ -8,14 +8,15 @@ import java.util.Objects;
  * @param id                      this node's id
  * @param electionTimeoutTicks    base election timeout; a follower waits a random time in
  *                                {@code [electionTimeoutTicks, 2 * electionTimeoutTicks)} before campaigning.
- *                                Default 20 (200 ms with 10 ms ticks)
+ *                                Default 30 (300 ms with 10 ms ticks: failover well under 2 s, yet a loaded 2-core
+ *                                machine's scheduling hiccups do not depose a healthy leader)
  * @param heartbeatTicks          a leader sends a heartbeat to an idle follower this often. Default 3
  * @param preVote                 run a pre-vote before each election (thesis section 9.6). Default true
  * @param checkQuorum             a leader steps down when no quorum was heard from within an election timeout, and
  *                                followers ignore votes while they hear from a leader. Default true
  * @param leaseTicks              how long after a quorum acknowledged a heartbeat the leader may serve lease reads;
  *                                must stay below {@code electionTimeoutTicks} by the clock drift allowed between
- *                                nodes. Default {@code electionTimeoutTicks / 2}
+ *                                nodes. Default 15 ({@code electionTimeoutTicks / 2})
  * @param maxEntriesPerMessage    at most this many entries in one AppendEntries. Default 256
  * @param maxBytesPerMessage      at most about this many bytes of entries in one AppendEntries. Default 1 MiB
  * @param maxInflightMessages     at most this many unacknowledged AppendEntries per follower. Default 256
@@ -52,7 +53,7 @@ public record RaftConfig(String id, int electionTimeoutTicks, int heartbeatTicks
 
     /** The defaults listed above for node {@code id}. */
     public static RaftConfig defaults(String id) {
-        return new RaftConfig(id, 20, 3, true, true, 10, 256, 1 << 20, 256, 32L << 20, 4L << 20, null, 6);
+        return new RaftConfig(id, 30, 3, true, true, 15, 256, 1 << 20, 256, 32L << 20, 4L << 20, null, 6);
     }
 
     /** A copy with other election and heartbeat timeouts (lease and replication timeout follow the defaults). */
