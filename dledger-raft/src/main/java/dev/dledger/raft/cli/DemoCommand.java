@@ -1,23 +1,15 @@
 package dev.dledger.raft.cli;
 
 import dev.dledger.raft.client.RaftClient;
-import dev.dledger.raft.core.Membership;
 import dev.dledger.raft.server.FlushMode;
-import dev.dledger.raft.server.NodeOptions;
-import dev.dledger.raft.server.RaftGroupNode;
-import dev.dledger.raft.statemachine.StateMachine;
 import dev.dledger.raft.transport.ClientProtocol;
-import dev.dledger.raft.transport.NettyTransport;
 import java.io.PrintWriter;
-import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
@@ -45,25 +37,10 @@ final class DemoCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         Path dir = storeDir != null ? storeDir : Files.createTempDirectory("dledger-demo");
-        String[] ids = {"n0", "n1", "n2"};
-        Map<String, NettyTransport> transports = new LinkedHashMap<>();
-        Map<String, InetSocketAddress> addresses = new LinkedHashMap<>();
-        Map<String, RaftGroupNode> nodes = new LinkedHashMap<>();
-        try {
-            for (String id : ids) {
-                NettyTransport t = new NettyTransport(new InetSocketAddress("127.0.0.1", 0), 1,
-                    NettyTransport.DEFAULT_MAX_FRAME_BYTES);
-                transports.put(id, t);
-                addresses.put(id, t.localAddress());
-            }
-            for (String id : ids) {
-                nodes.put(id, new RaftGroupNode(NodeOptions.defaults("demo", id).withFlush(FlushMode.SYNC),
-                    Membership.of(ids), BenchmarkCommand.onDisk(dir, FlushMode.SYNC).apply(id), StateMachine.NONE,
-                    transports.get(id)));
-                transports.get(id).setPeers("demo", addresses);
-            }
-            out.println("demo: three nodes on " + addresses.values() + ", logs in " + dir);
-            try (RaftClient client = new RaftClient("demo", addresses, 3000, 20)) {
+        try (LocalGroup g = LocalGroup.start("demo", new String[] {"n0", "n1", "n2"}, FlushMode.SYNC,
+            BenchmarkCommand.onDisk(dir, FlushMode.SYNC))) {
+            out.println("demo: three nodes on " + g.addresses().values() + ", logs in " + dir);
+            try (RaftClient client = new RaftClient(g.group(), g.addresses(), 3000, 20)) {
                 List<Long> indexes = new ArrayList<>();
                 for (int i = 0; i < entries; i++) {
                     ClientProtocol.Response r = client.append(body(i)).get();
@@ -82,8 +59,7 @@ final class DemoCommand implements Callable<Integer> {
                 String leader = client.leader();
                 long killedAt = System.nanoTime();
                 out.println("  killing leader " + leader);
-                nodes.remove(leader).close();
-                transports.remove(leader).close();
+                g.kill(leader);
                 ClientProtocol.Response after = client.append(body(entries)).get();
                 long failoverMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - killedAt);
                 if (after.status() != ClientProtocol.Status.OK) {
@@ -98,9 +74,6 @@ final class DemoCommand implements Callable<Integer> {
                     + failoverMs + " ms");
                 return lost == 0 ? 0 : 1;
             }
-        } finally {
-            nodes.values().forEach(RaftGroupNode::close);
-            transports.values().forEach(NettyTransport::close);
         }
     }
 

@@ -1,21 +1,12 @@
 package dev.dledger.raft.cli;
 
 import dev.dledger.raft.client.RaftClient;
-import dev.dledger.raft.core.Membership;
-import dev.dledger.raft.core.Role;
 import dev.dledger.raft.server.FlushMode;
-import dev.dledger.raft.server.NodeOptions;
 import dev.dledger.raft.server.NodeStorage;
-import dev.dledger.raft.server.RaftGroupNode;
-import dev.dledger.raft.statemachine.StateMachine;
 import dev.dledger.raft.transport.ClientProtocol;
-import dev.dledger.raft.transport.NettyTransport;
-import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -75,35 +66,11 @@ public final class GroupBenchmark {
      * @param storage opens the storage of a node by id
      */
     public static Result run(Settings s, Function<String, NodeStorage> storage) throws InterruptedException {
-        String[] ids = {"n0", "n1", "n2"};
-        Map<String, NettyTransport> transports = new LinkedHashMap<>();
-        Map<String, InetSocketAddress> addresses = new LinkedHashMap<>();
-        List<RaftGroupNode> nodes = new ArrayList<>();
-        try {
-            for (String id : ids) {
-                NettyTransport t = new NettyTransport(new InetSocketAddress("127.0.0.1", 0), 1,
-                    NettyTransport.DEFAULT_MAX_FRAME_BYTES);
-                transports.put(id, t);
-                addresses.put(id, t.localAddress());
-            }
-            for (String id : ids) {
-                nodes.add(new RaftGroupNode(NodeOptions.defaults("bench", id).withFlush(s.flush()),
-                    Membership.of(ids), storage.apply(id), StateMachine.NONE, transports.get(id)));
-                transports.get(id).setPeers("bench", addresses);
-            }
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (nodes.stream().noneMatch(n -> n.status().role() == Role.LEADER)) {
-                if (System.nanoTime() > deadline) {
-                    throw new IllegalStateException("no leader elected within 10 s");
-                }
-                TimeUnit.MILLISECONDS.sleep(10);
-            }
-            try (RaftClient client = new RaftClient("bench", addresses, 3000, 10)) {
+        try (LocalGroup g = LocalGroup.start("bench", new String[] {"n0", "n1", "n2"}, s.flush(), storage)) {
+            g.awaitLeader(10);
+            try (RaftClient client = new RaftClient(g.group(), g.addresses(), 3000, 10)) {
                 return measure(s, body -> client.append(body).get().status() == ClientProtocol.Status.OK);
             }
-        } finally {
-            nodes.forEach(RaftGroupNode::close);
-            transports.values().forEach(NettyTransport::close);
         }
     }
 
