@@ -219,7 +219,7 @@ public final class RaftGroupNode implements AutoCloseable {
             }
         };
         if (!post(in)) {
-            f.complete(AppendResult.of(failed ? AppendResult.Status.STOPPED : AppendResult.Status.OVERLOADED, null));
+            f.complete(AppendResult.of(running && !failed ? AppendResult.Status.OVERLOADED : AppendResult.Status.STOPPED, null));
         }
         return f;
     }
@@ -393,12 +393,13 @@ public final class RaftGroupNode implements AutoCloseable {
         if (stopped) {
             return;
         }
+        // Failure first, then the status, then the futures: whoever sees a future completed sees why.
+        failed = failure;
         stopped = true;
         running = false;
-        failed = failure;
+        publishStatus();
         loop.remove(this);
         failAll();
-        publishStatus();
     }
 
     private void handleReady() {

@@ -132,7 +132,7 @@ class RaftGroupNodeTest {
         startGroup();
         Map<String, InetSocketAddress> addresses = new LinkedHashMap<>();
         transports.forEach((id, t) -> addresses.put(id, t.localAddress()));
-        try (RaftClient client = new RaftClient("g", addresses, 3000, 10)) {
+        try (RaftClient client = new RaftClient("g", addresses, 3000, 40)) {
             ClientProtocol.Response first = client.append(body(0)).get();
             assertEquals(ClientProtocol.Status.OK, first.status());
             assertEquals(awaitLeader().id(), client.leader());
