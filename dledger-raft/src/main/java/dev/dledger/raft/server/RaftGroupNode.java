@@ -70,6 +70,8 @@ public final class RaftGroupNode implements AutoCloseable {
     private long lastCheckpoint = -1;
     private volatile boolean running = true;
     private volatile boolean failed;
+    private final List<java.util.function.Consumer<NodeStatus>> roleListeners =
+        new java.util.concurrent.CopyOnWriteArrayList<>();
     private volatile boolean stopped;
     private volatile NodeStatus status;
     private volatile java.util.function.DoubleConsumer appendLatencySeconds = s -> { };
@@ -565,9 +567,29 @@ public final class RaftGroupNode implements AutoCloseable {
         }
     }
 
+    /**
+     * Calls {@code listener} with the new status whenever this node's role, term or leader changes (and once now).
+     * It runs on the driver thread: it must return quickly and hand any real work to a thread of its own.
+     */
+    public void onRoleChange(java.util.function.Consumer<NodeStatus> listener) {
+        roleListeners.add(listener);
+        listener.accept(status);
+    }
+
     private void publishStatus() {
+        NodeStatus before = status;
         status = new NodeStatus(group, id, node.role(), node.term(), node.leaderId(), node.lastIndex(),
             node.commitIndex(), node.appliedIndex(), node.membership().voters(), node.progress(), failed);
+        if (before != null && (before.role() != status.role() || before.term() != status.term()
+            || !Objects.equals(before.leaderId(), status.leaderId()) || before.failed() != status.failed())) {
+            for (java.util.function.Consumer<NodeStatus> l : roleListeners) {
+                try {
+                    l.accept(status);
+                } catch (RuntimeException e) {
+                    LOG.warn("[{} {}] role listener failed", group, id, e);
+                }
+            }
+        }
     }
 
     /**

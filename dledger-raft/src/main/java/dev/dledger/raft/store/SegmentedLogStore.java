@@ -53,6 +53,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     private long crcFrom;
     private SnapshotMeta snapshot = SnapshotMeta.NONE;
     private volatile boolean failed;
+    private WriteHook writeHook;
     /** Terms of the tail of the log, {@code [cacheBase, lastIndex]}, so the core's term lookups do not touch disk. */
     private long[] terms = new long[1024];
     private long cacheBase;
@@ -163,6 +164,11 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         return writePos;
     }
 
+    /** Installs the hook that sees each entry before it is written (null: none). Call before the first append. */
+    public void writeHook(WriteHook hook) {
+        this.writeHook = hook;
+    }
+
     /** The store's folder. */
     public Path dir() {
         return dir;
@@ -223,6 +229,9 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
                     if (buf.capacity() < size) {
                         buf = ByteBuffer.allocate(size);
                     }
+                }
+                if (writeHook != null) {
+                    writeHook.beforeWrite(e, writePos);
                 }
                 chain = EntryFormat.encode(e, writePos, chain, buf);
                 positions[n] = writePos;

@@ -1,0 +1,735 @@
+package dev.dledger.rocketmq;
+
+import dev.dledger.raft.core.Entry;
+import dev.dledger.raft.core.EntryType;
+import dev.dledger.raft.core.Membership;
+import dev.dledger.raft.core.RaftConfig;
+import dev.dledger.raft.core.Role;
+import dev.dledger.raft.server.AppendResult;
+import dev.dledger.raft.server.FileNodeStorage;
+import dev.dledger.raft.server.NodeOptions;
+import dev.dledger.raft.server.NodeStatus;
+import dev.dledger.raft.server.RaftGroupNode;
+import dev.dledger.raft.statemachine.StateMachine;
+import dev.dledger.raft.store.EntryFormat;
+import dev.dledger.raft.store.SegmentedLogStore;
+import dev.dledger.raft.store.StoreConfig;
+import dev.dledger.raft.transport.NettyTransport;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.Inet6Address;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Properties;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Consumer;
+import org.apache.rocketmq.common.UtilAll;
+import org.apache.rocketmq.common.message.MessageDecoder;
+import org.apache.rocketmq.common.message.MessageExt;
+import org.apache.rocketmq.common.message.MessageExtBatch;
+import org.apache.rocketmq.common.message.MessageVersion;
+import org.apache.rocketmq.common.sysflag.MessageSysFlag;
+import org.apache.rocketmq.store.AppendMessageResult;
+import org.apache.rocketmq.store.AppendMessageStatus;
+import org.apache.rocketmq.store.CommitLog;
+import org.apache.rocketmq.store.DefaultMessageStore;
+import org.apache.rocketmq.store.DispatchRequest;
+import org.apache.rocketmq.store.MessageExtEncoder;
+import org.apache.rocketmq.store.PutMessageContext;
+import org.apache.rocketmq.store.PutMessageResult;
+import org.apache.rocketmq.store.PutMessageStatus;
+import org.apache.rocketmq.store.SelectMappedBufferResult;
+import org.apache.rocketmq.common.message.MessageExtBrokerInner;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * RocketMQ's CommitLog on a Raft group: every message is one entry of the group's log, in DLedger's on-disk format,
+ * so a store written by stock DLedger mode opens in place.
+ *
+ * <p>Offsets: a message's physical offset is its entry's position plus the 48-byte entry header, written into the
+ * message (PHYSICALOFFSET) just before the entry is stored on the leader, so ConsumeQueue offsets, message ids and
+ * {@code wroteOffset} point at the message itself. Scanners (reput, recovery) see the headers and step over them.
+ * The max and confirm offsets are the committed end: nothing beyond it is readable or dispatched.
+ *
+ * <p>Puts: only the leader takes them (the broker also refuses puts while this node is a SLAVE); the future
+ * completes once the entry is committed by a quorum. Outcomes map to {@link PutMessageStatus}: no quorum in time is
+ * {@code IN_SYNC_REPLICAS_NOT_ENOUGH}, not leader (or leadership lost meanwhile) is {@code SERVICE_NOT_AVAILABLE},
+ * too many puts waiting is {@code OS_PAGE_CACHE_BUSY}.
+ *
+ * <p>Raft NOOP and CONFIG entries are dispatched as rolled-back transaction records of no topic a consumer can see,
+ * so every dispatcher skips them and reput moves over them.
+ */
+public class RaftCommitLog extends CommitLog {
+
+    /** The DLedger entry header in front of every message. */
+    public static final int BODY_OFFSET = EntryFormat.HEADER_SIZE;
+    /** The topic given to Raft's own entries when they are dispatched (no queue is ever built for it). */
+    public static final String RAFT_ENTRY_TOPIC = "RMQ_SYS_RAFT_ENTRY";
+
+    private static final Logger LOG = LoggerFactory.getLogger(RaftCommitLog.class);
+
+    private final DefaultMessageStore store;
+    private final RaftStoreSettings settings;
+    private final ThreadLocal<MessageExtEncoder> encoders;
+    private final ThreadLocal<StringBuilder> keyBuilders = ThreadLocal.withInitial(StringBuilder::new);
+    private final List<Consumer<NodeStatus>> roleListeners = new CopyOnWriteArrayList<>();
+    private final DataFiles files;
+    private FileNodeStorage storage;
+    private NettyTransport transport;
+    private volatile RaftGroupNode node;
+    /** End of the last committed (and applied) entry: everything below is readable and dispatchable. */
+    private volatile long committedEnd;
+    /** Position of the first entry still in the log. */
+    private volatile long minOffset;
+    private volatile long beginTimeInLock;
+    private volatile boolean shutdown;
+
+    /**
+     * Builds the commit log of {@code store} from the store's config and the broker properties (for our own keys).
+     *
+     * @throws IllegalArgumentException if the Raft settings are wrong, naming the key
+     */
+    public RaftCommitLog(DefaultMessageStore store, Properties brokerProperties) {
+        super(store);
+        this.store = store;
+        this.settings = RaftStoreSettings.from(store.getMessageStoreConfig(), brokerProperties);
+        this.encoders = ThreadLocal.withInitial(() -> new MessageExtEncoder(store.getMessageStoreConfig()));
+        this.files = new DataFiles(settings.dir().resolve("data"), settings.dataFileSizeBytes());
+    }
+
+    /** The settings this log runs with. */
+    public RaftStoreSettings settings() {
+        return settings;
+    }
+
+    /** The Raft node, or null before {@link #start()}. */
+    public RaftGroupNode node() {
+        return node;
+    }
+
+    /**
+     * Calls {@code listener} on every role, term or leader change of the Raft node, on the node's thread (hand real
+     * work to another thread). Listeners added before {@link #start()} see the first status too.
+     */
+    public void onRoleChange(Consumer<NodeStatus> listener) {
+        roleListeners.add(listener);
+        RaftGroupNode n = node;
+        if (n != null) {
+            n.onRoleChange(listener);
+        }
+    }
+
+    /** Whether this node leads and has applied everything in its log (the broker may become master). */
+    public boolean leaderCaughtUp() {
+        RaftGroupNode n = node;
+        if (n == null) {
+            return false;
+        }
+        NodeStatus s = n.status();
+        return s.role() == Role.LEADER && s.commitIndex() >= s.lastIndex() && s.appliedIndex() >= s.commitIndex();
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Lifecycle
+
+    /** Opens the Raft log (recovering a torn tail) and learns the committed end recorded by the last checkpoint. */
+    @Override
+    public boolean load() {
+        try {
+            StoreConfig config = StoreConfig.detect(settings.dir(), StoreConfig.defaults()
+                .withFileSizes(settings.dataFileSizeBytes(), StoreConfig.defaults().indexFileSizeBytes()));
+            if (config.dataFileSizeBytes() != settings.dataFileSizeBytes()) {
+                throw new IllegalStateException("the Raft log in " + settings.dir() + " has data files of "
+                    + config.dataFileSizeBytes() + " bytes but mappedFileSizeCommitLog is "
+                    + settings.dataFileSizeBytes());
+            }
+            storage = new FileNodeStorage(settings.dir(), config, settings.flush(), 1000);
+            storage.store().writeHook(RaftCommitLog::stampPhysicalOffset);
+            SegmentedLogStore log = storage.store();
+            minOffset = log.lastIndex() >= log.firstIndex() ? log.position(log.firstIndex()) : log.writePosition();
+            committedEnd = endOf(log, Math.min(storage.committedCheckpoint(), log.lastIndex()));
+            LOG.info("raft commit log {}: entries [{}, {}], checkpointed commit {}, offsets [{}, {})", settings.dir(),
+                log.firstIndex(), log.lastIndex(), storage.committedCheckpoint(), minOffset, committedEnd);
+            return true;
+        } catch (IOException | RuntimeException e) {
+            LOG.error("cannot open the raft commit log in {}: {}", settings.dir(), e.getMessage(), e);
+            return false;
+        }
+    }
+
+    private long endOf(SegmentedLogStore log, long index) {
+        if (index < log.firstIndex() || index > log.lastIndex()) {
+            return minOffset;
+        }
+        SegmentedLogStore.EntryInfo info = log.info(index);
+        return info.pos() + info.size();
+    }
+
+    /** Writes the message's physical offset into the message, before the entry is stored (and replicated). */
+    private static void stampPhysicalOffset(Entry e, long pos) {
+        byte[] body = e.data();
+        if (e.type() != EntryType.NORMAL || body.length < MessageDecoder.PHY_POS_POSITION + 8) {
+            return;
+        }
+        ByteBuffer.wrap(body).putLong(MessageDecoder.PHY_POS_POSITION, pos + BODY_OFFSET);
+    }
+
+    /** Starts the Raft node: it joins its group and takes part in elections. */
+    @Override
+    public void start() {
+        if (node != null) {
+            return;
+        }
+        RaftConfig raft = RaftConfig.defaults(settings.selfId())
+            .withTimeouts(Math.max(4, settings.electionTimeoutMs() / settings.tickMs()),
+                Math.max(1, settings.electionTimeoutMs() / settings.tickMs() / 10));
+        if (settings.preferredLeader() != null) {
+            raft = raft.withPreferredLeader(settings.preferredLeader());
+        }
+        NodeOptions defaults = NodeOptions.defaults(settings.group(), settings.selfId());
+        NodeOptions options = new NodeOptions(settings.group(), raft, settings.tickMs(), settings.flush(),
+            settings.appendTimeoutMs(), defaults.maxPendingAppends(), defaults.maxQueuedInputs(), 0,
+            defaults.snapshotChunkBytes(), defaults.randomSeed());
+        InetSocketAddress self = settings.selfAddress();
+        transport = new NettyTransport(new InetSocketAddress(self.getPort()), 1, NettyTransport.DEFAULT_MAX_FRAME_BYTES);
+        transport.setPeers(settings.group(), settings.peers());
+        RaftGroupNode n = new RaftGroupNode(options, Membership.of(settings.peers().keySet().toArray(String[]::new)),
+            storage, new CommitTracker(), transport);
+        node = n;
+        for (Consumer<NodeStatus> l : roleListeners) {
+            n.onRoleChange(l);
+        }
+        LOG.info("raft commit log started: {}", settings);
+    }
+
+    @Override
+    public void shutdown() {
+        if (shutdown) {
+            return;
+        }
+        shutdown = true;
+        RaftGroupNode n = node;
+        if (n != null) {
+            n.close();
+        } else if (storage != null) {
+            storage.close();
+        }
+        if (transport != null) {
+            transport.close();
+        }
+        files.clear();
+    }
+
+    @Override
+    public void destroy() {
+        shutdown();
+        super.destroy();
+        UtilAll.deleteFile(settings.dir().toFile());
+    }
+
+    /** Learns the committed end on the node's thread, as entries are applied. */
+    private final class CommitTracker implements StateMachine {
+        @Override
+        public List<byte[]> apply(List<Entry> committed) {
+            long last = committed.get(committed.size() - 1).index();
+            SegmentedLogStore.EntryInfo info = storage.store().info(last);
+            long end = info.pos() + info.size();
+            if (end > committedEnd) {
+                committedEnd = end;
+            }
+            return Collections.nCopies(committed.size(), null);
+        }
+
+        @Override
+        public void snapshot(long lastIndex, OutputStream out) {
+        }
+
+        @Override
+        public void restore(long lastIndex, InputStream in) {
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Offsets
+
+    @Override
+    public long getMaxOffset() {
+        return committedEnd;
+    }
+
+    @Override
+    public long getMinOffset() {
+        return minOffset;
+    }
+
+    @Override
+    public long getConfirmOffset() {
+        return committedEnd;
+    }
+
+    @Override
+    public long getConfirmOffsetDirectly() {
+        return committedEnd;
+    }
+
+    @Override
+    public void setConfirmOffset(long phyOffset) {
+        // The committed end is the Raft group's to decide.
+    }
+
+    @Override
+    public long flush() {
+        return committedEnd;
+    }
+
+    @Override
+    public long getFlushedWhere() {
+        return committedEnd;
+    }
+
+    @Override
+    public long remainHowManyDataToCommit() {
+        return 0;
+    }
+
+    @Override
+    public long remainHowManyDataToFlush() {
+        return 0;
+    }
+
+    @Override
+    public long rollNextFile(long offset) {
+        return files.fileStart(offset) + files.fileSize();
+    }
+
+    @Override
+    public long getLastFileFromOffset() {
+        return files.fileStart(committedEnd);
+    }
+
+    @Override
+    public boolean isMappedFilesEmpty() {
+        return committedEnd <= minOffset;
+    }
+
+    @Override
+    public long getTotalSize() {
+        return files.fileCount() * files.fileSize();
+    }
+
+    @Override
+    public boolean resetOffset(long offset) {
+        return false;
+    }
+
+    @Override
+    public boolean appendData(long startOffset, byte[] data, int dataStart, int dataLength) {
+        // The master/slave HA client must never write here: the Raft group replicates.
+        return false;
+    }
+
+    @Override
+    public long getBeginTimeInLock() {
+        return beginTimeInLock;
+    }
+
+    @Override
+    public long lockTimeMills() {
+        long begin = beginTimeInLock;
+        return begin <= 0 ? 0 : Math.max(0, store.now() - begin);
+    }
+
+    @Override
+    public void checkSelf() {
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Reads
+
+    @Override
+    public SelectMappedBufferResult getData(long offset) {
+        return getData(offset, offset == 0);
+    }
+
+    @Override
+    public SelectMappedBufferResult getData(long offset, boolean returnFirstOnNotFound) {
+        long end = committedEnd;
+        if (offset < minOffset) {
+            if (!returnFirstOnNotFound) {
+                return null;
+            }
+            offset = minOffset;
+        }
+        if (offset >= end) {
+            return null;
+        }
+        ByteBuffer b = files.slice(offset, end);
+        return b == null ? null : new SelectMappedBufferResult(offset, b, b.remaining(), null);
+    }
+
+    @Override
+    public boolean getData(long offset, int size, ByteBuffer byteBuffer) {
+        if (offset < minOffset || offset + size > committedEnd) {
+            return false;
+        }
+        ByteBuffer b = files.slice(offset, offset + size);
+        if (b == null || b.remaining() < size) {
+            return false;
+        }
+        byteBuffer.put(b);
+        return true;
+    }
+
+    @Override
+    public SelectMappedBufferResult getMessage(long offset, int size) {
+        if (offset < minOffset || size <= 0) {
+            return null;
+        }
+        ByteBuffer b = files.slice(offset, offset + size);
+        return b == null || b.remaining() < size ? null : new SelectMappedBufferResult(offset, b, size, null);
+    }
+
+    @Override
+    public List<SelectMappedBufferResult> getBulkData(long offset, int size) {
+        List<SelectMappedBufferResult> out = new ArrayList<>();
+        long at = offset;
+        long end = Math.min(committedEnd, offset + size);
+        while (at < end) {
+            SelectMappedBufferResult r = getData(at, false);
+            if (r == null) {
+                break;
+            }
+            int len = (int) Math.min(r.getSize(), end - at);
+            r.setSize(len);
+            out.add(r);
+            at += len;
+        }
+        return out;
+    }
+
+    /** Reads the store time of the message at {@code offset}, which may be an entry's header position. */
+    @Override
+    public long pickupStoreTimestamp(long offset, int size) {
+        long at = offset;
+        ByteBuffer head = files.slice(offset, offset + 8);
+        if (head != null && head.remaining() == 8 && isEntryHeader(head.getInt(0), head.getInt(4))) {
+            at = offset + BODY_OFFSET;
+        }
+        if (at < minOffset || at + size > committedEnd) {
+            return -1;
+        }
+        SelectMappedBufferResult r = getMessage(at, size);
+        if (r == null) {
+            return -1;
+        }
+        ByteBuffer b = r.getByteBuffer();
+        int sysFlag = b.getInt(MessageDecoder.SYSFLAG_POSITION);
+        int bornHostLength = (sysFlag & MessageSysFlag.BORNHOST_V6_FLAG) == 0 ? 8 : 20;
+        return b.getLong(4 + 4 + 4 + 4 + 4 + 8 + 8 + 4 + 8 + bornHostLength);
+    }
+
+    private static boolean isEntryHeader(int first, int second) {
+        // An entry starts with its magic (1, 2 or 3) then its total size; a message starts with its size then its
+        // magic code, which is never a small positive size.
+        return first >= 1 && first <= 3 && second >= BODY_OFFSET;
+    }
+
+    /**
+     * Parses the entry at the buffer's position: a message (its dispatch request, sized to cover the header too),
+     * a Raft entry (a request every dispatcher skips), or the BLANK record at the end of a file (size 0).
+     */
+    @Override
+    public DispatchRequest checkMessageAndReturnSize(ByteBuffer byteBuffer, boolean checkCRC, boolean checkDupInfo,
+                                                     boolean readBody) {
+        int start = byteBuffer.position();
+        try {
+            int magic = byteBuffer.getInt();
+            if (magic == EntryFormat.BLANK_MAGIC) {
+                return new DispatchRequest(0, true);
+            }
+            byteBuffer.position(start);
+            EntryFormat.Header h = EntryFormat.Header.read(byteBuffer);
+            int size = h.size();
+            EntryType type = h.type();
+            if (type == null || size < BODY_OFFSET) {
+                return new DispatchRequest(-1, false);
+            }
+            if (type != EntryType.NORMAL) {
+                byteBuffer.position(start + size);
+                DispatchRequest skip = new DispatchRequest(RAFT_ENTRY_TOPIC, 0, start, size - BODY_OFFSET, 0,
+                    System.currentTimeMillis(), 0, null, null, MessageSysFlag.TRANSACTION_ROLLBACK_TYPE, 0, null);
+                skip.setBufferSize(size);
+                return skip;
+            }
+            byteBuffer.position(start + BODY_OFFSET);
+            DispatchRequest r = super.checkMessageAndReturnSize(byteBuffer, checkCRC, checkDupInfo, readBody);
+            if (r.getMsgSize() > 0) {
+                r.setBufferSize(r.getMsgSize() + BODY_OFFSET);
+            }
+            return r;
+        } catch (RuntimeException e) {
+            LOG.warn("cannot parse the entry at buffer position {}: {}", start, e.toString());
+            return new DispatchRequest(-1, false);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Recovery
+
+    @Override
+    public void recoverNormally(long dispatchFromPhyOffset) {
+        recover(dispatchFromPhyOffset);
+    }
+
+    @Override
+    public void recoverAbnormally(long dispatchFromPhyOffset) {
+        recover(dispatchFromPhyOffset);
+    }
+
+    /**
+     * Makes the ConsumeQueues agree with the log: queues that ran ahead of what this node stores are truncated, and
+     * everything committed (as far as the checkpoint knows) that the queues lack is dispatched again; reput takes
+     * over from the committed end.
+     */
+    private void recover(long dispatchFromPhyOffset) {
+        long stored = storage.store().writePosition();
+        long end = committedEnd;
+        try {
+            // Queues that ran ahead of what this node stores (a tail lost in a crash) lose those entries; they come
+            // back through reput once the group has them committed here again.
+            store.truncateDirtyLogicFiles(stored);
+            long from = Math.max(minOffset, Math.min(dispatchFromPhyOffset, end));
+            long dispatched = dispatchRange(from, end);
+            LOG.info("raft commit log recovery: dispatched {} messages from {} to {}", dispatched, from, end);
+        } catch (Exception e) {
+            throw new IllegalStateException("recovery of the consume queues from the raft log failed: " + e, e);
+        }
+    }
+
+    private long dispatchRange(long from, long end) throws Exception {
+        long at = from;
+        long count = 0;
+        while (at < end) {
+            ByteBuffer b = files.slice(at, end);
+            if (b == null) {
+                break;
+            }
+            DispatchRequest r = checkMessageAndReturnSize(b, false, false, false);
+            int size = r.getBufferSize() == -1 ? r.getMsgSize() : r.getBufferSize();
+            if (!r.isSuccess()) {
+                throw new IllegalStateException("the raft log holds a record that is not a message at " + at);
+            }
+            if (size == 0) {
+                at = rollNextFile(at);
+                continue;
+            }
+            store.doDispatch(r);
+            at += size;
+            count++;
+        }
+        return count;
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Writes
+
+    @Override
+    public CompletableFuture<PutMessageResult> asyncPutMessage(MessageExtBrokerInner msg) {
+        RaftGroupNode n = node;
+        if (n == null || n.status().role() != Role.LEADER) {
+            return done(PutMessageStatus.SERVICE_NOT_AVAILABLE);
+        }
+        msg.setStoreTimestamp(System.currentTimeMillis());
+        msg.setBodyCRC(UtilAll.crc32(msg.getBody()));
+        msg.setVersion(MessageVersion.MESSAGE_VERSION_V1);
+        if (store.getMessageStoreConfig().isAutoMessageVersionOnTopicLen() && msg.getTopic().length() > Byte.MAX_VALUE) {
+            msg.setVersion(MessageVersion.MESSAGE_VERSION_V2);
+        }
+        if (((InetSocketAddress) msg.getBornHost()).getAddress() instanceof Inet6Address) {
+            msg.setBornHostV6Flag();
+        }
+        if (((InetSocketAddress) msg.getStoreHost()).getAddress() instanceof Inet6Address) {
+            msg.setStoreHostAddressV6Flag();
+        }
+        MessageExtEncoder encoder = encoders.get();
+        String key = generateKey(keyBuilders.get(), msg);
+        CompletableFuture<AppendResult> appended;
+        byte[] body;
+        long queueOffset;
+        topicQueueLock.lock(key);
+        try {
+            store.assignOffset(msg);
+            PutMessageResult illegal = encoder.encode(msg);
+            if (illegal != null) {
+                return CompletableFuture.completedFuture(illegal);
+            }
+            ByteBuffer encoded = encoder.getEncoderBuffer();
+            body = new byte[encoded.remaining()];
+            encoded.get(body);
+            queueOffset = msg.getQueueOffset();
+            int tranType = MessageSysFlag.getTransactionValue(msg.getSysFlag());
+            if (tranType == MessageSysFlag.TRANSACTION_PREPARED_TYPE || tranType == MessageSysFlag.TRANSACTION_ROLLBACK_TYPE) {
+                queueOffset = 0;
+                ByteBuffer.wrap(body).putLong(MessageDecoder.QUEUE_OFFSET_POSITION, 0);
+            }
+            beginTimeInLock = store.now();
+            appended = n.append(List.of(body));
+            beginTimeInLock = 0;
+            store.increaseOffset(msg, getMessageNum(msg));
+        } catch (Exception e) {
+            LOG.error("put of a message to {} failed", msg.getTopic(), e);
+            return done(PutMessageStatus.UNKNOWN_ERROR);
+        } finally {
+            topicQueueLock.unlock(key);
+        }
+        long storeTimestamp = msg.getStoreTimestamp();
+        long started = System.currentTimeMillis();
+        String topic = msg.getTopic();
+        InetSocketAddress storeHost = (InetSocketAddress) msg.getStoreHost();
+        final long logicsOffset = queueOffset;
+        final int length = body.length;
+        return appended.thenApply(r -> {
+            if (r.status() != AppendResult.Status.OK) {
+                return new PutMessageResult(map(r.status()), null);
+            }
+            long wroteOffset = r.positions()[0] + BODY_OFFSET;
+            AppendMessageResult ar = new AppendMessageResult(AppendMessageStatus.PUT_OK, wroteOffset, length,
+                () -> messageId(storeHost, wroteOffset), storeTimestamp, logicsOffset,
+                System.currentTimeMillis() - started);
+            store.getStoreStatsService().getSinglePutMessageTopicTimesTotal(topic).add(1);
+            store.getStoreStatsService().getSinglePutMessageTopicSizeTotal(topic).add(length);
+            return new PutMessageResult(PutMessageStatus.PUT_OK, ar);
+        });
+    }
+
+    @Override
+    public CompletableFuture<PutMessageResult> asyncPutMessages(MessageExtBatch batch) {
+        RaftGroupNode n = node;
+        if (n == null || n.status().role() != Role.LEADER) {
+            return done(PutMessageStatus.SERVICE_NOT_AVAILABLE);
+        }
+        if (MessageSysFlag.getTransactionValue(batch.getSysFlag()) != MessageSysFlag.TRANSACTION_NOT_TYPE
+            || batch.getDelayTimeLevel() > 0) {
+            return done(PutMessageStatus.MESSAGE_ILLEGAL);
+        }
+        batch.setStoreTimestamp(System.currentTimeMillis());
+        if (((InetSocketAddress) batch.getBornHost()).getAddress() instanceof Inet6Address) {
+            batch.setBornHostV6Flag();
+        }
+        if (((InetSocketAddress) batch.getStoreHost()).getAddress() instanceof Inet6Address) {
+            batch.setStoreHostAddressV6Flag();
+        }
+        batch.setVersion(MessageVersion.MESSAGE_VERSION_V1);
+        if (store.getMessageStoreConfig().isAutoMessageVersionOnTopicLen() && batch.getTopic().length() > Byte.MAX_VALUE) {
+            batch.setVersion(MessageVersion.MESSAGE_VERSION_V2);
+        }
+        MessageExtEncoder encoder = encoders.get();
+        String key = generateKey(keyBuilders.get(), batch);
+        List<byte[]> bodies = new ArrayList<>();
+        CompletableFuture<AppendResult> appended;
+        long firstQueueOffset;
+        topicQueueLock.lock(key);
+        try {
+            ByteBuffer all;
+            try {
+                all = encoder.encode(batch, new PutMessageContext(key));
+            } catch (RuntimeException e) {
+                return done(PutMessageStatus.MESSAGE_ILLEGAL);
+            }
+            store.assignOffset(batch);
+            firstQueueOffset = batch.getQueueOffset();
+            long queueOffset = firstQueueOffset;
+            int bornHostLength = (batch.getSysFlag() & MessageSysFlag.BORNHOST_V6_FLAG) == 0 ? 8 : 20;
+            int storeTimePos = 4 + 4 + 4 + 4 + 4 + 8 + 8 + 4 + 8 + bornHostLength;
+            while (all.hasRemaining()) {
+                int len = all.getInt(all.position());
+                byte[] body = new byte[len];
+                all.get(body);
+                ByteBuffer w = ByteBuffer.wrap(body);
+                w.putLong(MessageDecoder.QUEUE_OFFSET_POSITION, queueOffset++);
+                w.putLong(storeTimePos, batch.getStoreTimestamp());
+                bodies.add(body);
+            }
+            if (bodies.isEmpty()) {
+                return done(PutMessageStatus.MESSAGE_ILLEGAL);
+            }
+            beginTimeInLock = store.now();
+            appended = n.append(bodies);
+            beginTimeInLock = 0;
+            store.increaseOffset(batch, (short) bodies.size());
+        } catch (Exception e) {
+            LOG.error("batch put to {} failed", batch.getTopic(), e);
+            return done(PutMessageStatus.UNKNOWN_ERROR);
+        } finally {
+            topicQueueLock.unlock(key);
+        }
+        long storeTimestamp = batch.getStoreTimestamp();
+        long started = System.currentTimeMillis();
+        String topic = batch.getTopic();
+        InetSocketAddress storeHost = (InetSocketAddress) batch.getStoreHost();
+        int total = bodies.stream().mapToInt(b -> b.length).sum();
+        return appended.thenApply(r -> {
+            if (r.status() != AppendResult.Status.OK) {
+                return new PutMessageResult(map(r.status()), null);
+            }
+            long[] pos = r.positions();
+            StringBuilder ids = new StringBuilder();
+            for (int i = 0; i < pos.length; i++) {
+                if (i > 0) {
+                    ids.append(',');
+                }
+                ids.append(messageId(storeHost, pos[i] + BODY_OFFSET));
+            }
+            String msgIds = ids.toString();
+            AppendMessageResult ar = new AppendMessageResult(AppendMessageStatus.PUT_OK, pos[0] + BODY_OFFSET, total,
+                () -> msgIds, storeTimestamp, firstQueueOffset, System.currentTimeMillis() - started);
+            ar.setMsgNum(pos.length);
+            store.getStoreStatsService().getSinglePutMessageTopicTimesTotal(topic).add(pos.length);
+            store.getStoreStatsService().getSinglePutMessageTopicSizeTotal(topic).add(total);
+            return new PutMessageResult(PutMessageStatus.PUT_OK, ar);
+        });
+    }
+
+    private static String messageId(InetSocketAddress storeHost, long wroteOffset) {
+        int len = storeHost.getAddress() instanceof Inet6Address ? 16 + 4 + 8 : 4 + 4 + 8;
+        ByteBuffer input = ByteBuffer.allocate(len);
+        return MessageDecoder.createMessageId(input, MessageExt.socketAddress2ByteBuffer(storeHost), wroteOffset);
+    }
+
+    /** Raft outcomes as put outcomes. */
+    static PutMessageStatus map(AppendResult.Status status) {
+        return switch (status) {
+            case OK -> PutMessageStatus.PUT_OK;
+            case TIMEOUT -> PutMessageStatus.IN_SYNC_REPLICAS_NOT_ENOUGH;
+            case OVERLOADED -> PutMessageStatus.OS_PAGE_CACHE_BUSY;
+            case NOT_LEADER, TRANSFERRING, LOST, STOPPED -> PutMessageStatus.SERVICE_NOT_AVAILABLE;
+        };
+    }
+
+    private static CompletableFuture<PutMessageResult> done(PutMessageStatus status) {
+        return CompletableFuture.completedFuture(new PutMessageResult(status, null));
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Expiry
+
+    @Override
+    public int deleteExpiredFile(long expiredTime, int deleteFilesInterval, long intervalForcibly,
+                                 boolean cleanImmediately) {
+        return deleteExpiredFile(expiredTime, deleteFilesInterval, intervalForcibly, cleanImmediately,
+            Integer.MAX_VALUE);
+    }
+
+    /** The overload the broker's cleaner calls; the Raft log's retention runs from here. */
+    @Override
+    public int deleteExpiredFile(long expiredTime, int deleteFilesInterval, long intervalForcibly,
+                                 boolean cleanImmediately, int deleteFileBatchMax) {
+        return 0;
+    }
+}

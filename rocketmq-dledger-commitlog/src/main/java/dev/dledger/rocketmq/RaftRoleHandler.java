@@ -1,0 +1,139 @@
+package dev.dledger.rocketmq;
+
+import dev.dledger.raft.core.Role;
+import dev.dledger.raft.server.NodeStatus;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
+import org.apache.rocketmq.broker.BrokerController;
+import org.apache.rocketmq.common.MixAll;
+import org.apache.rocketmq.store.DefaultMessageStore;
+import org.apache.rocketmq.store.config.BrokerRole;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Turns the Raft role into the broker's role. A follower or candidate is a SLAVE with brokerId = its index among
+ * the peers plus one. A new leader first waits until everything committed is applied and dispatched to the
+ * ConsumeQueues, rebuilds the queue offset table from them, then becomes SYNC_MASTER with brokerId 0, starts the
+ * special services (schedule, transaction check, timer, pop revive) and registers with the nameserver at once.
+ *
+ * <p>Role changes arrive on the Raft node's thread and are handled, in order, on a thread of their own; a handler run
+ * always acts on the node's latest status, so a burst of changes ends in the right role.
+ */
+final class RaftRoleHandler implements Consumer<NodeStatus>, AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(RaftRoleHandler.class);
+
+    private final BrokerController broker;
+    private final DefaultMessageStore store;
+    private final RaftCommitLog log;
+    private final int followerBrokerId;
+    private final ExecutorService executor;
+    private final AtomicBoolean queued = new AtomicBoolean();
+    private volatile boolean closed;
+
+    RaftRoleHandler(BrokerController broker, DefaultMessageStore store, RaftCommitLog log) {
+        this.broker = broker;
+        this.store = store;
+        this.log = log;
+        this.followerBrokerId = log.settings().selfIndex() + 1;
+        this.executor = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "RaftRoleHandler-" + log.settings().selfId());
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    @Override
+    public void accept(NodeStatus status) {
+        if (closed) {
+            return;
+        }
+        LOG.info("raft role of {} is now {} at term {} (leader {})", status.id(), status.role(), status.term(),
+            status.leaderId());
+        if (queued.compareAndSet(false, true)) {
+            executor.execute(this::handle);
+        }
+    }
+
+    private void handle() {
+        queued.set(false);
+        if (closed || log.node() == null) {
+            return;
+        }
+        try {
+            if (log.node().status().role() == Role.LEADER) {
+                becomeMasterWhenCaughtUp();
+            } else {
+                becomeSlave();
+            }
+        } catch (RuntimeException e) {
+            LOG.error("role change failed", e);
+        }
+    }
+
+    private void becomeMasterWhenCaughtUp() {
+        long started = System.currentTimeMillis();
+        while (!closed && log.node().status().role() == Role.LEADER) {
+            if (log.leaderCaughtUp() && store.dispatchBehindBytes() == 0) {
+                if (broker.getMessageStoreConfig().getBrokerRole() == BrokerRole.SYNC_MASTER
+                    && broker.getBrokerConfig().getBrokerId() == MixAll.MASTER_ID) {
+                    return;
+                }
+                store.recoverTopicQueueTable();
+                broker.getSlaveSynchronize().setMasterAddr(null);
+                broker.changeSpecialServiceStatus(true);
+                broker.getBrokerConfig().setBrokerId(MixAll.MASTER_ID);
+                broker.getMessageStoreConfig().setBrokerRole(BrokerRole.SYNC_MASTER);
+                register();
+                LOG.info("broker {} is SYNC_MASTER (brokerId 0), {} ms after it became raft leader",
+                    broker.getBrokerConfig().getBrokerName(), System.currentTimeMillis() - started);
+                return;
+            }
+            pause();
+        }
+        // Leadership went away while catching up: the next role change brings this node back as a slave.
+        if (!closed) {
+            becomeSlave();
+        }
+    }
+
+    private void becomeSlave() {
+        if (broker.getMessageStoreConfig().getBrokerRole() == BrokerRole.SLAVE
+            && broker.getBrokerConfig().getBrokerId() == followerBrokerId) {
+            return;
+        }
+        // Writes stop first: the broker refuses puts as soon as the role is SLAVE.
+        broker.getMessageStoreConfig().setBrokerRole(BrokerRole.SLAVE);
+        broker.getBrokerConfig().setBrokerId(followerBrokerId);
+        broker.changeSpecialServiceStatus(false);
+        register();
+        LOG.info("broker {} is SLAVE (brokerId {})", broker.getBrokerConfig().getBrokerName(), followerBrokerId);
+    }
+
+    private void register() {
+        try {
+            // Not one-way: the answer tells a slave where its master is (for metadata sync) at once.
+            broker.registerBrokerAll(true, false, true);
+        } catch (RuntimeException e) {
+            LOG.warn("registration with the nameserver failed; the periodic registration retries: {}", e.toString());
+        }
+    }
+
+    private static void pause() {
+        try {
+            TimeUnit.MILLISECONDS.sleep(5);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        executor.shutdownNow();
+    }
+}

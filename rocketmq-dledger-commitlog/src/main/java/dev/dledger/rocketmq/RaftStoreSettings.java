@@ -1,0 +1,188 @@
+package dev.dledger.rocketmq;
+
+import dev.dledger.raft.server.FlushMode;
+import java.io.File;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.HashSet;
+import org.apache.rocketmq.store.config.MessageStoreConfig;
+
+/**
+ * What a broker's Raft commit log needs to know, read from {@code broker.conf} with stock RocketMQ's DLedger keys and
+ * a few of ours.
+ *
+ * <p>Stock keys (same meaning as in stock DLedger mode): {@code dLegerGroup} (the Raft group, advised equal to
+ * {@code brokerName}), {@code dLegerPeers} ({@code n0-host:port;n1-host:port;...}, identical on every node),
+ * {@code dLegerSelfId} (this node, one of the peers, {@code n<digits>}), {@code preferredLeaderId} (optional: the
+ * node that should lead when it is caught up), {@code storePathRootDir} (the log lives in
+ * {@code ${storePathRootDir}/dledger-${dLegerSelfId}/data} and {@code .../index}, where stock DLedger mode keeps it),
+ * {@code storePathDLedgerCommitLog} (optional: the data folder, which must then be that same path),
+ * {@code mappedFileSizeCommitLog} (the data file size, default 1 GiB, as stock).
+ *
+ * <p>Our keys: {@code raftFlushMode} ({@code async}, the default, or {@code sync}: an entry counts toward the quorum
+ * only once fsynced), {@code raftAppendTimeoutMs} (how long a put waits for a quorum before it answers
+ * {@code IN_SYNC_REPLICAS_NOT_ENOUGH}; default 3000), {@code raftElectionTimeoutMs} (default 300; a dead leader is
+ * replaced after one to two of these), {@code raftTickMs} (default 10).
+ *
+ * @param group             the Raft group
+ * @param selfId            this node's id
+ * @param peers             every member's Raft address, in the configured order
+ * @param preferredLeader   the preferred leader, or null
+ * @param dir               the folder holding {@code data/}, {@code index/} and the term/vote and checkpoint files
+ * @param dataFileSizeBytes size of one data file
+ * @param flush             flush mode
+ * @param appendTimeoutMs   quorum wait of a put, in ms
+ * @param electionTimeoutMs election timeout, in ms
+ * @param tickMs            length of a Raft tick, in ms
+ */
+public record RaftStoreSettings(String group, String selfId, Map<String, InetSocketAddress> peers, String preferredLeader,
+                                Path dir, int dataFileSizeBytes, FlushMode flush, long appendTimeoutMs,
+                                int electionTimeoutMs, int tickMs) {
+
+    /** Our own keys, with their defaults. */
+    public static final Map<String, String> OWN_KEYS = Map.of(
+        "raftFlushMode", "async",
+        "raftAppendTimeoutMs", "3000",
+        "raftElectionTimeoutMs", "300",
+        "raftTickMs", "10");
+
+    /** The position of this node among the peers (n0 first): brokerId of a follower is this plus one. */
+    public int selfIndex() {
+        return List.copyOf(peers.keySet()).indexOf(selfId);
+    }
+
+    /** This node's Raft address. */
+    public InetSocketAddress selfAddress() {
+        return peers.get(selfId);
+    }
+
+    /**
+     * Reads the settings and checks them.
+     *
+     * @throws IllegalArgumentException naming the key that is wrong and why
+     */
+    public static RaftStoreSettings from(MessageStoreConfig msc, Properties props) {
+        String group = require("dLegerGroup", msc.getdLegerGroup());
+        String selfId = require("dLegerSelfId", msc.getdLegerSelfId());
+        Map<String, InetSocketAddress> peers = parsePeers(require("dLegerPeers", msc.getdLegerPeers()));
+        if (!peers.containsKey(selfId)) {
+            throw new IllegalArgumentException("dLegerSelfId=" + selfId + " is not among dLegerPeers " + peers.keySet());
+        }
+        if (!selfId.matches("n\\d+")) {
+            throw new IllegalArgumentException("dLegerSelfId=" + selfId + " must look like n0, n1, n2 (as stock RocketMQ "
+                + "requires)");
+        }
+        String preferred = blankToNull(msc.getPreferredLeaderId());
+        if (preferred != null && !peers.containsKey(preferred)) {
+            throw new IllegalArgumentException("preferredLeaderId=" + preferred + " is not among dLegerPeers "
+                + peers.keySet());
+        }
+        Path dir = Path.of(msc.getStorePathRootDir(), "dledger-" + selfId);
+        String dataPath = blankToNull(msc.getStorePathDLedgerCommitLog());
+        if (dataPath != null && !Path.of(dataPath).toAbsolutePath().normalize()
+            .equals(dir.resolve("data").toAbsolutePath().normalize())) {
+            throw new IllegalArgumentException("storePathDLedgerCommitLog=" + dataPath + " must be "
+                + dir.resolve("data") + " (the data folder under storePathRootDir), or be left out");
+        }
+        FlushMode flush = switch (own(props, "raftFlushMode").toLowerCase(Locale.ROOT)) {
+            case "async" -> FlushMode.ASYNC;
+            case "sync" -> FlushMode.SYNC;
+            default -> throw new IllegalArgumentException("raftFlushMode=" + own(props, "raftFlushMode")
+                + " must be sync or async");
+        };
+        long appendTimeoutMs = positive(props, "raftAppendTimeoutMs");
+        int electionTimeoutMs = (int) positive(props, "raftElectionTimeoutMs");
+        int tickMs = (int) positive(props, "raftTickMs");
+        if (electionTimeoutMs < 4 * tickMs) {
+            throw new IllegalArgumentException("raftElectionTimeoutMs=" + electionTimeoutMs
+                + " must be at least 4 ticks (raftTickMs=" + tickMs + ")");
+        }
+        return new RaftStoreSettings(group, selfId, Collections.unmodifiableMap(peers), preferred, dir,
+            msc.getMappedFileSizeCommitLog(), flush, appendTimeoutMs, electionTimeoutMs, tickMs);
+    }
+
+    /** Parses {@code n0-host:port;n1-host:port;...}; refuses duplicates and malformed members, naming them. */
+    public static Map<String, InetSocketAddress> parsePeers(String peers) {
+        Map<String, InetSocketAddress> out = new LinkedHashMap<>();
+        Set<String> addresses = new HashSet<>();
+        for (String member : peers.split(";")) {
+            String m = member.trim();
+            if (m.isEmpty()) {
+                continue;
+            }
+            int dash = m.indexOf('-');
+            int colon = m.lastIndexOf(':');
+            if (dash <= 0 || colon <= dash + 1 || colon == m.length() - 1) {
+                throw new IllegalArgumentException("dLegerPeers member '" + m + "' must look like n0-host:port");
+            }
+            String id = m.substring(0, dash);
+            String host = m.substring(dash + 1, colon);
+            int port;
+            try {
+                port = Integer.parseInt(m.substring(colon + 1));
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("dLegerPeers member '" + m + "' has a port that is not a number");
+            }
+            if (port < 1 || port > 65535) {
+                throw new IllegalArgumentException("dLegerPeers member '" + m + "' has port " + port
+                    + " outside 1..65535");
+            }
+            if (out.containsKey(id)) {
+                throw new IllegalArgumentException("dLegerPeers lists " + id + " twice");
+            }
+            if (!addresses.add(host + ":" + port)) {
+                throw new IllegalArgumentException("dLegerPeers gives " + host + ":" + port + " to two members");
+            }
+            out.put(id, InetSocketAddress.createUnresolved(host, port));
+        }
+        if (out.isEmpty()) {
+            throw new IllegalArgumentException("dLegerPeers is empty");
+        }
+        Map<String, InetSocketAddress> resolved = new LinkedHashMap<>();
+        out.forEach((id, a) -> resolved.put(id, new InetSocketAddress(a.getHostString(), a.getPort())));
+        return resolved;
+    }
+
+    private static String require(String key, String value) {
+        if (value == null || value.isBlank()) {
+            throw new IllegalArgumentException(key + " is missing: a Raft commit log needs it");
+        }
+        return value.trim();
+    }
+
+    private static String blankToNull(String s) {
+        return s == null || s.isBlank() ? null : s.trim();
+    }
+
+    private static String own(Properties props, String key) {
+        String v = props == null ? null : props.getProperty(key);
+        return v == null || v.isBlank() ? OWN_KEYS.get(key) : v.trim();
+    }
+
+    private static long positive(Properties props, String key) {
+        String v = own(props, key);
+        try {
+            long n = Long.parseLong(v);
+            if (n <= 0) {
+                throw new IllegalArgumentException(key + "=" + v + " must be positive");
+            }
+            return n;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(key + "=" + v + " is not a number");
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "raft group " + group + ", self " + selfId + ", peers " + peers + ", dir " + dir + File.separator
+            + ", flush " + flush + ", append timeout " + appendTimeoutMs + " ms, election timeout "
+            + electionTimeoutMs + " ms";
+    }
+}
