@@ -198,9 +198,9 @@ public class RaftCommitLog extends CommitLog {
             defaults.snapshotChunkBytes(), defaults.randomSeed());
         InetSocketAddress self = settings.selfAddress();
         transport = new NettyTransport(new InetSocketAddress(self.getPort()), 1, NettyTransport.DEFAULT_MAX_FRAME_BYTES);
-        transport.setPeers(settings.group(), settings.peers());
         RaftGroupNode n = new RaftGroupNode(options, Membership.of(settings.peers().keySet().toArray(String[]::new)),
             storage, new CommitTracker(), transport);
+        transport.setPeers(settings.group(), settings.peers());
         node = n;
         for (Consumer<NodeStatus> l : roleListeners) {
             n.onRoleChange(l);
@@ -417,9 +417,26 @@ public class RaftCommitLog extends CommitLog {
     @Override
     public long pickupStoreTimestamp(long offset, int size) {
         long at = offset;
-        ByteBuffer head = files.slice(offset, offset + 8);
-        if (head != null && head.remaining() == 8 && isEntryHeader(head.getInt(0), head.getInt(4))) {
-            at = offset + BODY_OFFSET;
+        // At an entry's header (the log's min offset is one): the first message from there on, past Raft's own
+        // entries and the BLANK ends of files.
+        for (int steps = 0; steps < 10_000; steps++) {
+            ByteBuffer head = files.slice(at, Math.min(committedEnd, at + 8));
+            if (head == null || head.remaining() < 8) {
+                return -1;
+            }
+            int first = head.getInt(0);
+            if (first == EntryFormat.BLANK_MAGIC) {
+                at = rollNextFile(at);
+                continue;
+            }
+            if (!isEntryHeader(first, head.getInt(4))) {
+                break;
+            }
+            if (first == EntryType.NORMAL.magic() && isNormal(at)) {
+                at += BODY_OFFSET;
+                break;
+            }
+            at += head.getInt(4);
         }
         if (at < minOffset || at + size > committedEnd) {
             return -1;
@@ -432,6 +449,11 @@ public class RaftCommitLog extends CommitLog {
         int sysFlag = b.getInt(MessageDecoder.SYSFLAG_POSITION);
         int bornHostLength = (sysFlag & MessageSysFlag.BORNHOST_V6_FLAG) == 0 ? 8 : 20;
         return b.getLong(4 + 4 + 4 + 4 + 4 + 8 + 8 + 4 + 8 + bornHostLength);
+    }
+
+    private boolean isNormal(long pos) {
+        ByteBuffer h = files.slice(pos, pos + BODY_OFFSET);
+        return h != null && h.remaining() == BODY_OFFSET && EntryFormat.Header.read(h).type() == EntryType.NORMAL;
     }
 
     private static boolean isEntryHeader(int first, int second) {
@@ -570,8 +592,8 @@ public class RaftCommitLog extends CommitLog {
                 return CompletableFuture.completedFuture(illegal);
             }
             ByteBuffer encoded = encoder.getEncoderBuffer();
-            body = new byte[encoded.remaining()];
-            encoded.get(body);
+            body = new byte[encoded.getInt(0)];
+            encoded.get(0, body);
             queueOffset = msg.getQueueOffset();
             int tranType = MessageSysFlag.getTransactionValue(msg.getSysFlag());
             if (tranType == MessageSysFlag.TRANSACTION_PREPARED_TYPE || tranType == MessageSysFlag.TRANSACTION_ROLLBACK_TYPE) {
@@ -594,9 +616,9 @@ public class RaftCommitLog extends CommitLog {
         InetSocketAddress storeHost = (InetSocketAddress) msg.getStoreHost();
         final long logicsOffset = queueOffset;
         final int length = body.length;
-        return appended.thenApply(r -> {
-            if (r.status() != AppendResult.Status.OK) {
-                return new PutMessageResult(map(r.status()), null);
+        return appended.handle((r, error) -> {
+            if (error != null || r.status() != AppendResult.Status.OK) {
+                return new PutMessageResult(error != null ? PutMessageStatus.MESSAGE_ILLEGAL : map(r.status()), null);
             }
             long wroteOffset = r.positions()[0] + BODY_OFFSET;
             AppendMessageResult ar = new AppendMessageResult(AppendMessageStatus.PUT_OK, wroteOffset, length,
@@ -674,9 +696,9 @@ public class RaftCommitLog extends CommitLog {
         String topic = batch.getTopic();
         InetSocketAddress storeHost = (InetSocketAddress) batch.getStoreHost();
         int total = bodies.stream().mapToInt(b -> b.length).sum();
-        return appended.thenApply(r -> {
-            if (r.status() != AppendResult.Status.OK) {
-                return new PutMessageResult(map(r.status()), null);
+        return appended.handle((r, error) -> {
+            if (error != null || r.status() != AppendResult.Status.OK) {
+                return new PutMessageResult(error != null ? PutMessageStatus.MESSAGE_ILLEGAL : map(r.status()), null);
             }
             long[] pos = r.positions();
             StringBuilder ids = new StringBuilder();

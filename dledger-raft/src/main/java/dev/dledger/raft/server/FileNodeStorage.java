@@ -43,10 +43,20 @@ public final class FileNodeStorage implements NodeStorage {
      * @param flushIntervalMs with {@link FlushMode#ASYNC}, how often the log is fsynced (DLedger's default is 10)
      * @throws StorageException if the folder cannot be opened or is corrupted, with the reason
      */
+    private int maxEntryBytes = Integer.MAX_VALUE;
+
+    /** A data file holds at most one entry of its size minus the header and the smallest BLANK record. */
+    @Override
+    public int maxEntryBytes() {
+        return maxEntryBytes;
+    }
+
     public FileNodeStorage(Path dir, StoreConfig config, FlushMode flush, long flushIntervalMs) {
         this.dir = dir;
         try {
             this.log = SegmentedLogStore.open(dir, config);
+            this.maxEntryBytes = config.dataFileSizeBytes() - dev.dledger.raft.store.EntryFormat.HEADER_SIZE
+                - dev.dledger.raft.store.EntryFormat.MIN_BLANK;
             this.meta = new MetaFiles(dir);
             this.hardState = meta.readHardState();
             for (long i = log.firstIndex(); i <= log.lastIndex(); i++) {

@@ -60,4 +60,9 @@ public interface NodeStorage extends AutoCloseable {
 
     @Override
     void close();
+
+    /** The largest entry body this storage can hold, in bytes; larger appends are refused before they reach it. */
+    default int maxEntryBytes() {
+        return Integer.MAX_VALUE;
+    }
 }

@@ -209,6 +209,13 @@ public final class RaftGroupNode implements AutoCloseable {
             f.completeExceptionally(new IllegalArgumentException("empty append"));
             return f;
         }
+        for (byte[] b : bodies) {
+            if (b.length > storage.maxEntryBytes()) {
+                f.completeExceptionally(new IllegalArgumentException("an entry of " + b.length
+                    + " bytes is larger than the " + storage.maxEntryBytes() + " bytes a data file can hold"));
+                return f;
+            }
+        }
         Input in = new Input() {
             @Override
             public void run() {

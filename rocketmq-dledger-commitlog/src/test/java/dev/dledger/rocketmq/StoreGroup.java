@@ -1,0 +1,158 @@
+package dev.dledger.rocketmq;
+
+import static org.awaitility.Awaitility.await;
+
+import dev.dledger.raft.core.Role;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.ConcurrentHashMap;
+import org.apache.rocketmq.common.BrokerConfig;
+import org.apache.rocketmq.common.message.MessageDecoder;
+import org.apache.rocketmq.common.message.MessageExtBrokerInner;
+import org.apache.rocketmq.store.DefaultMessageStore;
+import org.apache.rocketmq.store.config.BrokerRole;
+import org.apache.rocketmq.store.config.FlushDiskType;
+import org.apache.rocketmq.store.config.MessageStoreConfig;
+import org.apache.rocketmq.store.stats.BrokerStatsManager;
+
+/** Message stores on a Raft group in one JVM (no broker): each store's role follows its node's. */
+final class StoreGroup implements AutoCloseable {
+
+    static final int FILE_SIZE = 1 << 20;
+
+    final Path base;
+    final String peers;
+    final Map<String, DefaultMessageStore> stores = new LinkedHashMap<>();
+    final Properties props = new Properties();
+
+    private StoreGroup(Path base, String peers) {
+        this.base = base;
+        this.peers = peers;
+    }
+
+    /** The group of an earlier run in {@code base}, with the same peers. */
+    static StoreGroup reopen(Path base) throws IOException {
+        return new StoreGroup(base, java.nio.file.Files.readString(base.resolve("peers")));
+    }
+
+    StoreGroup(Path base, int nodes) throws IOException {
+        this.base = base;
+        StringBuilder p = new StringBuilder();
+        for (int i = 0; i < nodes; i++) {
+            p.append(i == 0 ? "" : ";").append("n").append(i).append("-127.0.0.1:").append(freePort());
+        }
+        this.peers = p.toString();
+        java.nio.file.Files.createDirectories(base);
+        java.nio.file.Files.writeString(base.resolve("peers"), peers);
+    }
+
+    static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket()) {
+            s.bind(new InetSocketAddress("127.0.0.1", 0));
+            return s.getLocalPort();
+        }
+    }
+
+    /** Opens, recovers and starts the store of {@code id}; {@code abort} simulates a crash before it. */
+    DefaultMessageStore start(String id, boolean abort) throws Exception {
+        MessageStoreConfig c = new MessageStoreConfig();
+        Path root = base.resolve(id);
+        c.setStorePathRootDir(root.toString());
+        c.setStorePathCommitLog(root.resolve("commitlog").toString());
+        c.setMappedFileSizeCommitLog(FILE_SIZE);
+        c.setMappedFileSizeConsumeQueue(300 * 20);
+        c.setMaxHashSlotNum(1000);
+        c.setMaxIndexNum(4000);
+        c.setFlushDiskType(FlushDiskType.ASYNC_FLUSH);
+        c.setBrokerRole(BrokerRole.SLAVE);
+        c.setdLegerGroup("g");
+        c.setdLegerPeers(peers);
+        c.setdLegerSelfId(id);
+        if (abort) {
+            java.nio.file.Files.createDirectories(root);
+            java.nio.file.Files.writeString(root.resolve("abort"), "");
+        }
+        BrokerConfig bc = new BrokerConfig();
+        DefaultMessageStore store = new DefaultMessageStore(c, new BrokerStatsManager("test", true), null, bc,
+            new ConcurrentHashMap<>());
+        RaftCommitLog log = RaftInstaller.install(store, props);
+        // Without a broker, the store's role follows the node's so that it takes puts while leading.
+        // As the broker's role handler does: a new leader takes puts once it dispatched everything committed and
+        // rebuilt the queue offsets.
+        log.onRoleChange(st -> {
+            if (st.role() != Role.LEADER) {
+                c.setBrokerRole(BrokerRole.SLAVE);
+                return;
+            }
+            Thread t = new Thread(() -> {
+                await().atMost(Duration.ofSeconds(30)).until(() -> !log.node().status().role().equals(Role.LEADER)
+                    || log.leaderCaughtUp() && store.dispatchBehindBytes() == 0);
+                if (log.node().status().role() == Role.LEADER) {
+                    store.recoverTopicQueueTable();
+                    c.setBrokerRole(BrokerRole.SYNC_MASTER);
+                }
+            });
+            t.setDaemon(true);
+            t.start();
+        });
+        if (!store.load()) {
+            throw new IllegalStateException("load failed");
+        }
+        store.start();
+        stores.put(id, store);
+        return store;
+    }
+
+    static RaftCommitLog log(DefaultMessageStore s) {
+        return (RaftCommitLog) s.getCommitLog();
+    }
+
+    DefaultMessageStore awaitLeader() {
+        DefaultMessageStore[] out = new DefaultMessageStore[1];
+        await().atMost(Duration.ofSeconds(20)).until(() -> {
+            for (DefaultMessageStore s : stores.values()) {
+                if (log(s).leaderCaughtUp() && s.getMessageStoreConfig().getBrokerRole() == BrokerRole.SYNC_MASTER) {
+                    out[0] = s;
+                    return true;
+                }
+            }
+            return false;
+        });
+        return out[0];
+    }
+
+    void stop(String id) {
+        DefaultMessageStore s = stores.remove(id);
+        if (s != null) {
+            s.shutdown();
+        }
+    }
+
+    static MessageExtBrokerInner message(String topic, int queueId, String body) {
+        MessageExtBrokerInner m = new MessageExtBrokerInner();
+        m.setTopic(topic);
+        m.setQueueId(queueId);
+        m.setTags("TagA");
+        m.setKeys("key-" + body);
+        m.setBody(body.getBytes(StandardCharsets.UTF_8));
+        m.setBornTimestamp(System.currentTimeMillis());
+        m.setBornHost(new InetSocketAddress("127.0.0.1", 8123));
+        m.setStoreHost(new InetSocketAddress("127.0.0.1", 10911));
+        m.setPropertiesString(MessageDecoder.messageProperties2String(m.getProperties()));
+        return m;
+    }
+
+    @Override
+    public void close() {
+        for (String id : stores.keySet().toArray(String[]::new)) {
+            stop(id);
+        }
+    }
+}
