@@ -194,7 +194,8 @@ final class RunningServer implements AutoCloseable {
             ServerConfig.GroupSpec g = config.groups.get(i);
             out.println("dledger server: group " + g.group() + " node " + g.selfId() + " (" + config.stateMachine
                 + ", flush " + config.flush.name().toLowerCase(java.util.Locale.ROOT) + ") listening on "
-                + address() + ", peers " + g.peers().keySet() + ", store " + g.nodeDir()
+                + config.bindAddress + ":" + address().getPort() + ", peers " + g.peers().keySet() + ", store "
+                + g.nodeDir()
                 + (metricsServer == null ? "" : ", metrics on port " + metricsPort()));
         }
         out.flush();
