@@ -37,6 +37,7 @@ final class RunningServer implements AutoCloseable {
 
     private final ServerConfig config;
     private final List<RaftGroupNode> nodes = new ArrayList<>();
+    private final List<StateMachine> stateMachines = new ArrayList<>();
     private final List<FileChannel> locks = new ArrayList<>();
     /** Stores opened but not yet handed to a node: closed here if starting fails. */
     private final List<FileNodeStorage> unowned = new ArrayList<>();
@@ -94,6 +95,7 @@ final class RunningServer implements AutoCloseable {
             }
             transport.setPeers(g.group(), g.peers());
             nodes.add(node);
+            stateMachines.add(sm);
             metrics.add(node);
         }
         if (config.metricsPort >= 0) {
@@ -171,6 +173,11 @@ final class RunningServer implements AutoCloseable {
     /** The nodes, one per group, in the config's order. */
     List<RaftGroupNode> nodes() {
         return nodes;
+    }
+
+    /** The state machine of each node, in the order of {@link #nodes()}. */
+    List<StateMachine> stateMachines() {
+        return stateMachines;
     }
 
     /** The address the node listens on. */
