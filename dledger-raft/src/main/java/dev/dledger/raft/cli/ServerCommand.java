@@ -178,14 +178,26 @@ final class ServerCommand {
         }
     }
 
-    /** The config file keys, for the help of the three commands. */
+    /** The config file keys, for the help of the three commands: one block per key, wrapped for 80 columns. */
     static String keysHelp() {
         StringBuilder b = new StringBuilder("%nConfig file keys (properties; a flag overrides its key):%n");
         for (ServerConfig.Key k : ServerConfig.KEYS) {
-            b.append(String.format("  %-27s %s%n", k.name() + (k.flag() == null ? "" : " (" + k.flag() + ")"),
-                k.description().replace("%", "%%")));
-            b.append(String.format("  %-27s default: %s%n", "", k.defaultValue()));
+            b.append("  ").append(k.name()).append(k.flag() == null ? " (file only)" : " (" + k.flag() + ")")
+                .append("%n");
+            wrap(b, k.description() + ". Default: " + k.defaultValue());
         }
         return b.toString();
+    }
+
+    private static void wrap(StringBuilder b, String text) {
+        StringBuilder line = new StringBuilder();
+        for (String word : text.replace("%", "%%").split(" ")) {
+            if (line.length() > 0 && line.length() + 1 + word.length() > 72) {
+                b.append("      ").append(line).append("%n");
+                line.setLength(0);
+            }
+            line.append(line.length() == 0 ? "" : " ").append(word);
+        }
+        b.append("      ").append(line).append("%n");
     }
 }
