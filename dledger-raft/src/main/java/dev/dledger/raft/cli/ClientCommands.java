@@ -1,6 +1,7 @@
 package dev.dledger.raft.cli;
 
 import dev.dledger.raft.client.RaftClient;
+import dev.dledger.raft.statemachine.KeyValueStateMachine;
 import dev.dledger.raft.transport.ClientProtocol;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
@@ -23,7 +24,8 @@ final class ClientCommands {
         @Option(names = {"-g", "--group"}, defaultValue = "default", description = "group name (default: ${DEFAULT-VALUE})")
         String group;
 
-        @Option(names = {"-p", "--peers"}, required = true, description = "the group's nodes: n0-host:port;n1-host:port;...")
+        @Option(names = {"-p", "--peers"}, defaultValue = "n0-localhost:20911",
+            description = "the group's nodes: n0-host:port;n1-host:port;... (default: ${DEFAULT-VALUE})")
         String peers;
 
         @Option(names = "--timeout-ms", defaultValue = "3000", description = "per request (default: ${DEFAULT-VALUE})")
@@ -38,7 +40,14 @@ final class ClientCommands {
 
         @Override
         public Integer call() throws Exception {
-            try (RaftClient client = new RaftClient(group, Peers.parse(peers), timeoutMs, 10)) {
+            java.util.Map<String, java.net.InetSocketAddress> nodes;
+            try {
+                nodes = Peers.parse(peers);
+            } catch (IllegalArgumentException e) {
+                spec.commandLine().getErr().println("error: --peers: " + e.getMessage());
+                return 2;
+            }
+            try (RaftClient client = new RaftClient(group, nodes, timeoutMs, 10)) {
                 return run(client);
             } catch (ExecutionException e) {
                 spec.commandLine().getErr().println("error: " + e.getCause().getMessage());
@@ -93,6 +102,48 @@ final class ClientCommands {
                 return 0;
             }
             return report(r, "");
+        }
+    }
+
+    @Command(name = "write", mixinStandardHelpOptions = true,
+        description = "Set a key of a register group (see register) and wait for commit.")
+    static final class Write extends Base {
+        @Option(names = {"-k", "--key"}, required = true, description = "the key")
+        String key;
+
+        @Option(names = {"-v", "--value"}, required = true, description = "the value")
+        String value;
+
+        @Override
+        int run(RaftClient client) throws Exception {
+            ClientProtocol.Response r = client.append(KeyValueStateMachine.set(key, value)).get();
+            return report(r, "wrote " + key + " at index " + r.index());
+        }
+    }
+
+    @Command(name = "read", mixinStandardHelpOptions = true,
+        description = "Print a key's value from a register group: a linearizable read at the leader (read index, "
+            + "then the applied state). Exit 1 when the key is not set.")
+    static final class Read extends Base {
+        @Option(names = {"-k", "--key"}, required = true, description = "the key")
+        String key;
+
+        @Option(names = "--lease", description = "let the leader answer under its lease, without a heartbeat round")
+        boolean lease;
+
+        @Override
+        int run(RaftClient client) throws Exception {
+            ClientProtocol.Response r = client.query(KeyValueStateMachine.get(key), lease).get();
+            if (r.status() == ClientProtocol.Status.NOT_FOUND) {
+                spec.commandLine().getErr().println("error: key '" + key + "' is not set");
+                return 1;
+            }
+            if (r.status() == ClientProtocol.Status.INVALID) {
+                spec.commandLine().getErr().println("error: group " + group + " serves no key-value reads; start "
+                    + "its nodes with register (or stateMachine=kv)");
+                return 1;
+            }
+            return report(r, r.result() == null ? "" : new String(r.result(), StandardCharsets.UTF_8));
         }
     }
 

@@ -113,6 +113,16 @@ public final class RaftClient implements AutoCloseable {
         return toLeader(Request.readIndex(lease));
     }
 
+    /**
+     * A linearizable query of the leader's state machine: OK with {@link Response#result()} holding the answer,
+     * NOT_FOUND when the state machine had none, INVALID when it serves no queries or refused this one.
+     *
+     * @param lease let the leader answer under its lease, without a heartbeat round
+     */
+    public CompletableFuture<Response> query(byte[] query, boolean lease) {
+        return toLeader(Request.query(query, lease));
+    }
+
     /** Asks the leader to hand leadership to {@code target}. */
     public CompletableFuture<Response> leadershipTransfer(String target) {
         return toLeader(Request.peerOp(ClientProtocol.Op.TRANSFER, target));

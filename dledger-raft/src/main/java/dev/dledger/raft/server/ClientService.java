@@ -37,6 +37,12 @@ final class ClientService implements RequestHandler {
                     .thenApply(i -> new Response(Status.OK, node.id(), i, -1, new long[0], null, -1, null, List.of()))
                     .exceptionally(this::readFailure);
                 break;
+            case QUERY:
+                resp = node.query(req.bodies().get(0), req.number() != 0)
+                    .thenApply(r -> r == null ? Response.of(Status.NOT_FOUND, node.id())
+                        : new Response(Status.OK, node.id(), -1, -1, new long[0], null, -1, null, List.of(), r))
+                    .exceptionally(this::readFailure);
+                break;
             case TRANSFER:
                 resp = node.transferLeadership(req.peer()).thenApply(ClientService::proposeResponse);
                 break;
@@ -67,6 +73,9 @@ final class ClientService implements RequestHandler {
         Throwable cause = t instanceof CompletionException && t.getCause() != null ? t.getCause() : t;
         if (cause instanceof NotLeaderException nl) {
             return Response.of(Status.NOT_LEADER, nl.leaderHint());
+        }
+        if (cause instanceof UnsupportedOperationException || cause instanceof IllegalArgumentException) {
+            return Response.of(Status.INVALID, node.id());
         }
         return Response.of(Status.TIMEOUT, node.status().leaderId());
     }

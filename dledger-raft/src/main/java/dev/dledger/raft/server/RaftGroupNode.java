@@ -288,6 +288,26 @@ public final class RaftGroupNode implements AutoCloseable {
         return f;
     }
 
+    /**
+     * A linearizable query: waits for a {@link #readIndex(boolean) read index}, then asks the state machine on the
+     * driver thread, which by then applied everything committed before the call. Fails as {@link #readIndex} fails,
+     * and with what {@link StateMachine#query(byte[])} throws.
+     *
+     * @param query the application's query
+     * @param lease use the leader lease when it holds (see {@link #readIndex(boolean)})
+     * @return the state machine's answer, possibly null
+     */
+    public CompletableFuture<byte[]> query(byte[] query, boolean lease) {
+        return readIndex(lease).thenCompose(index -> call(() -> {
+            try {
+                return CompletableFuture.completedFuture(stateMachine.query(query));
+            } catch (UnsupportedOperationException | IllegalArgumentException e) {
+                // A refused query fails its caller, not the node; anything else is a state machine bug and stops it.
+                return CompletableFuture.<byte[]>failedFuture(e);
+            }
+        })).thenCompose(answer -> answer);
+    }
+
     /** Hands leadership to {@code target}; completes with the core's answer (ACCEPTED once TimeoutNow is due). */
     public CompletableFuture<ProposeResult> transferLeadership(String target) {
         return call(() -> node.transferLeadership(target));

@@ -31,6 +31,21 @@ public interface StateMachine {
     /** Replaces the whole state with a snapshot taken at {@code lastIndex}. */
     void restore(long lastIndex, InputStream in) throws java.io.IOException;
 
+    /**
+     * Answers a read-only query against the applied state, on the apply thread like every other call (so it needs
+     * no locking against {@link #apply(List)}). The node calls it for a client's linearizable read once it confirmed
+     * its leadership and applied everything committed before the read arrived. It must not change the state.
+     *
+     * @param query the application's encoding of what to read
+     * @return the answer, or null when there is nothing to answer with (the client sees NOT_FOUND)
+     * @throws UnsupportedOperationException when the application serves no queries (the default; the client sees
+     *                                       INVALID)
+     * @throws IllegalArgumentException      when the query is malformed (the client sees INVALID)
+     */
+    default byte[] query(byte[] query) {
+        throw new UnsupportedOperationException("this state machine serves no queries");
+    }
+
     /** Whether this state machine supports snapshots; without them the log is never compacted below it. */
     default boolean canSnapshot() {
         return false;

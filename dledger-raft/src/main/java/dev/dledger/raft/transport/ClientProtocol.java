@@ -18,7 +18,12 @@ public final class ClientProtocol {
 
     /** The operations. */
     public enum Op {
-        APPEND, GET, METADATA, TRANSFER, ADD_VOTER, REMOVE_VOTER, READ_INDEX
+        APPEND, GET, METADATA, TRANSFER, ADD_VOTER, REMOVE_VOTER, READ_INDEX,
+        /**
+         * A linearizable query of the state machine: the leader confirms its leadership (read index), waits until it
+         * applied that index, then hands the request bytes to {@code StateMachine.query}.
+         */
+        QUERY
     }
 
     /** The outcome of a request, as the client sees it. */
@@ -30,8 +35,8 @@ public final class ClientProtocol {
      * A request.
      *
      * @param op     what to do
-     * @param bodies APPEND: the entries' payloads
-     * @param number GET: the index; READ_INDEX: 1 for a lease read
+     * @param bodies APPEND: the entries' payloads; QUERY: exactly one, the query for the state machine
+     * @param number GET: the index; READ_INDEX, QUERY: 1 for a lease read
      * @param peer   TRANSFER, ADD_VOTER, REMOVE_VOTER: the peer id
      */
     public record Request(Op op, List<byte[]> bodies, long number, String peer) {
@@ -59,6 +64,11 @@ public final class ClientProtocol {
         public static Request readIndex(boolean lease) {
             return new Request(Op.READ_INDEX, List.of(), lease ? 1 : 0, null);
         }
+
+        /** A state machine query; with {@code lease} the leader may skip the heartbeat round (leader lease). */
+        public static Request query(byte[] query, boolean lease) {
+            return new Request(Op.QUERY, List.of(query), lease ? 1 : 0, null);
+        }
     }
 
     /**
@@ -82,12 +92,19 @@ public final class ClientProtocol {
      * @param lastIndex   METADATA: the node's last index
      * @param role        METADATA: the node's role name
      * @param followers   METADATA, on a leader: each follower's match index
+     * @param result      QUERY: the state machine's answer (status OK), else null
      */
     public record Response(Status status, String leaderHint, long index, long term, long[] positions, Entry entry,
-                           long lastIndex, String role, List<PeerLag> followers) {
+                           long lastIndex, String role, List<PeerLag> followers, byte[] result) {
 
         public Response {
             followers = List.copyOf(followers);
+        }
+
+        /** An answer without a query result. */
+        public Response(Status status, String leaderHint, long index, long term, long[] positions, Entry entry,
+                        long lastIndex, String role, List<PeerLag> followers) {
+            this(status, leaderHint, index, term, positions, entry, lastIndex, role, followers, null);
         }
 
         /** An answer with a status only. */
@@ -110,6 +127,9 @@ public final class ClientProtocol {
             case GET:
             case READ_INDEX:
                 w.writeLong(r.number());
+                break;
+            case QUERY:
+                w.writeLong(r.number()).writeBytes(r.bodies().get(0));
                 break;
             case TRANSFER:
             case ADD_VOTER:
@@ -153,6 +173,10 @@ public final class ClientProtocol {
             case READ_INDEX:
                 req = Request.readIndex(r.readLong("lease") != 0);
                 break;
+            case QUERY:
+                boolean lease = r.readLong("lease") != 0;
+                req = Request.query(r.readBytes("query"), lease);
+                break;
             case TRANSFER:
             case ADD_VOTER:
             case REMOVE_VOTER:
@@ -174,7 +198,8 @@ public final class ClientProtocol {
 
     /** Encodes a response body. */
     public static byte[] encode(Response r) {
-        WireWriter w = new WireWriter(64 + (r.entry() == null ? 0 : r.entry().data().length));
+        WireWriter w = new WireWriter(64 + (r.entry() == null ? 0 : r.entry().data().length)
+            + (r.result() == null ? 0 : r.result().length));
         w.writeByte(r.status().ordinal()).writeString(r.leaderHint()).writeLong(r.index()).writeLong(r.term());
         w.writeInt(r.positions().length);
         for (long p : r.positions()) {
@@ -190,6 +215,7 @@ public final class ClientProtocol {
         for (PeerLag p : r.followers()) {
             w.writeString(p.id()).writeLong(p.match());
         }
+        w.writeNullableBytes(r.result());
         return w.toByteArray();
     }
 
@@ -231,9 +257,11 @@ public final class ClientProtocol {
         for (int i = 0; i < f; i++) {
             followers.add(new PeerLag(r.readString("follower id", MessageCodec.MAX_ID_BYTES), r.readLong("match")));
         }
+        byte[] result = r.readNullableBytes("query result");
         if (r.remaining() != 0) {
             throw new CodecException(r.remaining() + " trailing bytes after a response");
         }
-        return new Response(Status.values()[code], hint, index, term, positions, entry, lastIndex, role, followers);
+        return new Response(Status.values()[code], hint, index, term, positions, entry, lastIndex, role, followers,
+            result);
     }
 }

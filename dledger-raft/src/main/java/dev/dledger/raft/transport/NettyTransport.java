@@ -86,7 +86,8 @@ public final class NettyTransport implements Transport {
             });
         try {
             this.serverChannel = sb.bind(bind).syncUninterruptibly().channel();
-        } catch (RuntimeException e) {
+        } catch (Exception e) {
+            // Netty rethrows the bind's checked exception (BindException) undeclared: catch all to keep the contract.
             boss.shutdownGracefully();
             workers.shutdownGracefully();
             throw new TransportException("cannot listen on " + bind + ": " + e.getMessage(), e);
