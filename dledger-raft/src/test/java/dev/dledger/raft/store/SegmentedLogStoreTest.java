@@ -55,7 +55,7 @@ class SegmentedLogStoreTest {
             s.append(written.subList(120, 300));
             s.sync();
             assertEquals(0, pos[0]);
-            assertEquals(48 + written.get(0).data().length, pos[1]);
+            assertEquals(49, pos[1], "entry 0 is an empty NOOP, stored with a one-byte body");
         }
         try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
             assertEquals(0, s.firstIndex());
@@ -187,7 +187,7 @@ class SegmentedLogStoreTest {
             s.sync();
         }
         Path first = files(dir.resolve("data")).get(0);
-        // Entry 0 is an empty NOOP (48 bytes); entry 1's body starts at 96.
+        // Entry 0 is an empty NOOP (49 bytes with its filler byte); entry 1's body starts at 97.
         try (RandomAccessFile f = new RandomAccessFile(first.toFile(), "rw")) {
             f.seek(100);
             int b = f.read();
