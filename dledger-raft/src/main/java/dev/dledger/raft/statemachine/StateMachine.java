@@ -31,7 +31,11 @@ public interface StateMachine {
     /** Replaces the whole state with a snapshot taken at {@code lastIndex}. */
     void restore(long lastIndex, InputStream in) throws java.io.IOException;
 
-    /** Whether this state machine supports snapshots; without them the log is never compacted below it. */
+    /**
+     * Whether this state machine supports snapshots. Without them the log is compacted only by a storage retention
+     * (a {@code FileNodeStorage} opened with a {@code LogRetention}), which deletes applied entries for good; leave
+     * retention off for a state machine that must replay the whole log after a restart.
+     */
     default boolean canSnapshot() {
         return false;
     }

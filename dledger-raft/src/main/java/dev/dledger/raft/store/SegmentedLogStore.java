@@ -594,8 +594,20 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
      * @param stockQuirks entries before {@link #crcFrom()} that carry stock DLedger's known quirks (zero CRCs, a
      *                    NOOP whose index unit says NORMAL); tolerated
      * @param problem     the first problem found, or null
+     * @param types       how many of the checked entries are of each type (read from the channel byte, or from
+     *                    the magic in older stores)
      */
-    public record VerifyReport(long entries, long first, long last, long stockQuirks, String problem) {
+    public record VerifyReport(long entries, long first, long last, long stockQuirks, String problem,
+                               Map<EntryType, Long> types) {
+
+        public VerifyReport {
+            types = Map.copyOf(types);
+        }
+
+        /** A report without type counts. */
+        public VerifyReport(long entries, long first, long last, long stockQuirks, String problem) {
+            this(entries, first, last, stockQuirks, problem, Map.of());
+        }
     }
 
     /** One entry as {@code log dump} prints it. */
@@ -619,6 +631,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         int chain = 0;
         boolean chainKnown = false;
         long checked = 0;
+        Map<EntryType, Long> types = new java.util.EnumMap<>(EntryType.class);
         for (long i = firstIndex; i <= lastIndex; i++) {
             try {
                 EntryFormat.IndexUnit u = readUnit(i);
@@ -660,12 +673,13 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
                 } else if (h.bodyCrc() == 0 && h.chainCrc() == 0) {
                     quirks++;
                 }
+                types.merge(h.type(), 1L, Long::sum);
                 checked++;
             } catch (StoreCorruptedException e) {
                 return new VerifyReport(checked, firstIndex, i - 1, quirks, e.getMessage());
             }
         }
-        return new VerifyReport(checked, checked == 0 ? -1 : firstIndex, lastIndex, quirks, null);
+        return new VerifyReport(checked, checked == 0 ? -1 : firstIndex, lastIndex, quirks, null, types);
     }
 
     // ------------------------------------------------------------------------------------------------------------
