@@ -73,6 +73,13 @@ final class LogCommands implements Callable<Integer> {
                     + " carry stock DLedger's quirks (no CRCs, NOOP index magic); tolerated");
             }
             out.println("verify: " + r.entries() + " entries, indexes " + r.first() + ".." + r.last() + ", OK");
+            if (!r.types().isEmpty()) {
+                StringBuilder types = new StringBuilder("types:");
+                for (dev.dledger.raft.core.EntryType t : dev.dledger.raft.core.EntryType.values()) {
+                    types.append(' ').append(t).append('=').append(r.types().getOrDefault(t, 0L));
+                }
+                out.println(types);
+            }
             return 0;
         }
     }

@@ -4,8 +4,10 @@ import dev.dledger.raft.core.Entry;
 import dev.dledger.raft.core.EntryType;
 import dev.dledger.raft.core.HardState;
 import dev.dledger.raft.core.LogView;
+import dev.dledger.raft.core.Membership;
 import dev.dledger.raft.core.SnapshotMeta;
 import dev.dledger.raft.store.AtomicFiles;
+import dev.dledger.raft.store.LogRetention;
 import dev.dledger.raft.store.MetaFiles;
 import dev.dledger.raft.store.SegmentedLogStore;
 import dev.dledger.raft.store.StoreConfig;
@@ -20,11 +22,14 @@ import java.util.List;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.function.LongFunction;
 
 /**
  * A node's durable state in one folder laid out as DLedger lays out {@code dledger-<selfId>}: {@code data/},
  * {@code index/}, {@code currterm}, plus our {@code checkpoint} and {@code snapshot/}. With
- * {@link FlushMode#ASYNC} a background thread fsyncs the log every {@code flushIntervalMs}.
+ * {@link FlushMode#ASYNC} a background thread fsyncs the log every {@code flushIntervalMs}. With a
+ * {@link LogRetention}, {@link #retain} deletes old data files as its policy says, never past what the node has
+ * committed and says it no longer needs.
  */
 public final class FileNodeStorage implements NodeStorage {
 
@@ -36,9 +41,12 @@ public final class FileNodeStorage implements NodeStorage {
     private final ScheduledExecutorService flusher;
     private final Object lock = new Object();
     private long lastCheckpoint = -1;
+    private final LogRetention retention;
+    /** The highest commit index known: the checkpoint at open, then every one the driver reports. */
+    private long commitIndex;
 
     /**
-     * Opens the node folder {@code dir}.
+     * Opens the node folder {@code dir}, without retention: the log is only compacted by snapshots.
      *
      * @param flushIntervalMs with {@link FlushMode#ASYNC}, how often the log is fsynced (DLedger's default is 10)
      * @throws StorageException if the folder cannot be opened or is corrupted, with the reason
@@ -52,12 +60,30 @@ public final class FileNodeStorage implements NodeStorage {
     }
 
     public FileNodeStorage(Path dir, StoreConfig config, FlushMode flush, long flushIntervalMs) {
+        this(dir, config, flush, flushIntervalMs, null);
+    }
+
+    /**
+     * Opens the node folder {@code dir} with retention: {@link #retain}, which the node calls about once a second,
+     * deletes old data files as {@code retention}'s policy says (DLedger's {@code fileReservedHours},
+     * {@code deleteWhen} and disk ratios), never an entry above the commit index or above the index the node passes
+     * (its last snapshot when it takes snapshots). Without snapshots the deleted entries are gone for good: a state
+     * machine that must see every entry after a restart needs snapshots, or no retention.
+     *
+     * @param flushIntervalMs with {@link FlushMode#ASYNC}, how often the log is fsynced (DLedger's default is 10)
+     * @param retention       what to delete when, or null for no retention
+     * @throws StorageException if the folder cannot be opened or is corrupted, with the reason
+     */
+    public FileNodeStorage(Path dir, StoreConfig config, FlushMode flush, long flushIntervalMs,
+                           LogRetention retention) {
         this.dir = dir;
+        this.retention = retention;
         try {
             this.log = SegmentedLogStore.open(dir, config);
             this.maxEntryBytes = config.dataFileSizeBytes() - dev.dledger.raft.store.EntryFormat.HEADER_SIZE
                 - dev.dledger.raft.store.EntryFormat.MIN_BLANK;
             this.meta = new MetaFiles(dir);
+            this.commitIndex = meta.readCommitCheckpoint();
             this.hardState = meta.readHardState();
             for (long i = log.firstIndex(); i <= log.lastIndex(); i++) {
                 // Config entries are rare; a full scan at start is the simple, honest way to find them.
@@ -188,11 +214,28 @@ public final class FileNodeStorage implements NodeStorage {
 
     @Override
     public void checkpointCommit(long commitIndex) {
+        this.commitIndex = Math.max(this.commitIndex, commitIndex);
         // Every commit would be one fsync too many: the checkpoint is a restart hint, written at most every 1024.
         if (commitIndex - lastCheckpoint >= 1024) {
             guard(() -> meta.writeCommitCheckpoint(commitIndex));
             lastCheckpoint = commitIndex;
         }
+    }
+
+    /**
+     * Runs the retention once, if there is one: deletes the old data files its policy allows, none holding an entry
+     * above {@code safeIndex} or above the commit index. On the node's driver thread.
+     */
+    @Override
+    public void retain(long safeIndex, LongFunction<Membership> membershipAt) {
+        if (retention == null) {
+            return;
+        }
+        long limit = Math.min(safeIndex, commitIndex);
+        synchronized (lock) {
+            guard(() -> retention.run(log, limit, membershipAt));
+        }
+        configEntries.removeIf(e -> e.index() < log.firstIndex());
     }
 
     private static void guard(Runnable r) {

@@ -3,8 +3,10 @@ package dev.dledger.raft.server;
 import dev.dledger.raft.core.Entry;
 import dev.dledger.raft.core.HardState;
 import dev.dledger.raft.core.LogView;
+import dev.dledger.raft.core.Membership;
 import dev.dledger.raft.core.SnapshotMeta;
 import java.util.List;
+import java.util.function.LongFunction;
 
 /**
  * What a node's driver needs of its durable state: the log (which the core reads through {@link #log()}), the term
@@ -57,6 +59,18 @@ public interface NodeStorage extends AutoCloseable {
 
     /** Records the commit index (not necessarily durable at once; it is a hint for restart). */
     void checkpointCommit(long commitIndex);
+
+    /**
+     * Housekeeping that the driver runs about once a second: deletes old log files as the storage's retention
+     * settings allow, never an entry above {@code safeIndex}; the log then starts later, as after a snapshot. The
+     * default does nothing.
+     *
+     * @param safeIndex    the highest index the node no longer needs in the log: the last snapshot's when the node
+     *                     takes snapshots, otherwise the applied index
+     * @param membershipAt the membership in force at an index (the node's view), recorded with the deletion
+     */
+    default void retain(long safeIndex, LongFunction<Membership> membershipAt) {
+    }
 
     @Override
     void close();

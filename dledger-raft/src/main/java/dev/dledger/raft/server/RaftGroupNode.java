@@ -46,6 +46,8 @@ import org.slf4j.LoggerFactory;
 public final class RaftGroupNode implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(RaftGroupNode.class);
+    /** How often the storage's housekeeping ({@link NodeStorage#retain}) runs: every second. */
+    private static final long RETAIN_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(1);
 
     private final String group;
     private final String id;
@@ -60,6 +62,7 @@ public final class RaftGroupNode implements AutoCloseable {
     private final RaftLoops.Loop loop;
     private final long tickNanos;
     private long nextTick;
+    private long nextRetain;
     private final TreeMap<Long, Pending> pending = new TreeMap<>();
     private final Map<Long, PendingRead> reads = new TreeMap<>();
     private final List<PendingRead> confirmedReads = new ArrayList<>();
@@ -149,6 +152,7 @@ public final class RaftGroupNode implements AutoCloseable {
         publishStatus();
         this.tickNanos = TimeUnit.MILLISECONDS.toNanos(options.tickMs());
         this.nextTick = System.nanoTime() + tickNanos;
+        this.nextRetain = nextTick + RETAIN_INTERVAL_NANOS;
         this.ownLoops = loops == null ? RaftLoops.dedicated("raft-" + group + "-" + id) : null;
         this.loop = (loops == null ? ownLoops : loops).assign();
         this.snapshots = new SnapshotTransfers(group, id, transport, options.snapshotChunkBytes());
@@ -394,6 +398,12 @@ public final class RaftGroupNode implements AutoCloseable {
                 }
                 expire(now);
                 worked = true;
+            }
+            if (now - nextRetain >= 0) {
+                nextRetain = now + RETAIN_INTERVAL_NANOS;
+                // With snapshots the log must keep what the last one does not cover; without, what is not applied.
+                boolean snapshots = stateMachine.canSnapshot() && options.snapshotThreshold() > 0;
+                storage.retain(snapshots ? lastSnapshotIndex : node.appliedIndex(), node::membershipAt);
             }
             if (node.hasReady()) {
                 handleReady();

@@ -46,7 +46,11 @@ public interface StateMachine {
         throw new UnsupportedOperationException("this state machine serves no queries");
     }
 
-    /** Whether this state machine supports snapshots; without them the log is never compacted below it. */
+    /**
+     * Whether this state machine supports snapshots. Without them the log is compacted only by a storage retention
+     * (a {@code FileNodeStorage} opened with a {@code LogRetention}), which deletes applied entries for good; leave
+     * retention off for a state machine that must replay the whole log after a restart.
+     */
     default boolean canSnapshot() {
         return false;
     }

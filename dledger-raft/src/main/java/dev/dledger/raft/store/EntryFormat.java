@@ -9,19 +9,29 @@ import java.util.zip.CRC32C;
  * DLedger 0.3.x's on-disk layout, big-endian. A data record is a 48-byte header then the body:
  *
  * <pre>
- *   0  int  magic      1 NORMAL, 2 NOOP, 3 CONFIG; -1 marks the BLANK record that pads the end of a data file
- *   4  int  size       bytes of the whole record, header included (48 + body length)
+ *   0  int  magic      1 for every entry we write; -1 marks the BLANK record that pads the end of a data file
+ *   4  int  size       bytes of the whole record, header included (48 + stored body length)
  *   8  long index
  *   16 long term
  *   24 long pos        the record's position in the data files (RocketMQ's physical offset is pos + 48)
- *   32 int  channel    always 0
+ *   32 int  channel    low byte: the entry type (0 NORMAL, 2 NOOP, 3 CONFIG); stock DLedger always writes 0.
+ *                      Bits 8 and up are flags this class neither sets nor reads
  *   36 int  chainCrc   see {@link #chainCrc}; stock DLedger writes 0
- *   40 int  bodyCrc    CRC32C of the body; stock DLedger writes 0
+ *   40 int  bodyCrc    CRC32C of the stored body; stock DLedger writes 0
  *   44 int  bodyLength
  *   48 body
  * </pre>
  *
- * A BLANK record is the magic -1, then the int count of bytes to the end of the file, then zeros; an entry is
+ * <p>Entry types and stock DLedger. Stock 0.3.3.4's recovery accepts only magic 1, in the data and in the index
+ * unit, and only a non-empty body: at the first record that breaks this it stops and cuts the log there. So that a
+ * store of ours opens with stock DLedger whole, every entry is written with magic 1 (in the record and its index
+ * unit), its type goes in the low byte of {@code channel}, and a NOOP or CONFIG entry with an empty payload is
+ * stored with a body of one zero byte, which the reader drops. Stock DLedger reads such entries as ordinary ones
+ * (a NOOP as a one-byte entry). The reader also takes the older forms: magic 2 (NOOP) and 3 (CONFIG) with channel
+ * 0, as stock DLedger 0.4 and earlier versions of this store wrote them, including stock's NOOP whose index unit
+ * says magic 1 (its bug S6, tolerated before {@code crc-from} only).
+ *
+ * <p>A BLANK record is the magic -1, then the int count of bytes to the end of the file, then zeros; an entry is
  * placed in a file only if it leaves at least 8 bytes after it, so a BLANK always fits. An index unit is 32 bytes,
  * at {@code index * 32} across the index files: magic (int), pos (long), size (int), index (long), term (long).
  */
@@ -35,6 +45,11 @@ public final class EntryFormat {
     public static final int BLANK_MAGIC = -1;
     /** The smallest padding record, and the room an entry must leave at the end of a file. */
     public static final int MIN_BLANK = 8;
+    /** The magic of every entry record this store writes (stock DLedger's only one). */
+    public static final int ENTRY_MAGIC = 1;
+    /** The bits of {@code channel} that hold the entry type; the other bits are left to other uses. */
+    public static final int TYPE_MASK = 0xFF;
+    private static final byte[] FILLER = {0};
 
     private EntryFormat() {
     }
@@ -49,35 +64,60 @@ public final class EntryFormat {
     /**
      * The chain CRC of an entry: CRC32C over the previous entry's chain CRC (4 bytes; 0 for the first entry of our
      * range), then this entry's magic, size, index, term and pos (the first 32 header bytes), then its body CRC
-     * (4 bytes). Any change to an entry, or a missing or reordered entry, breaks the chain from there on.
+     * (4 bytes), then its {@code channel} (4 bytes) when that is not 0. Any change to an entry, its type included,
+     * or a missing or reordered entry, breaks the chain from there on. {@code header} holds at least the first 36
+     * header bytes from its position.
      */
-    public static int chainCrc(int previousChainCrc, ByteBuffer header32, int bodyCrc) {
+    public static int chainCrc(int previousChainCrc, ByteBuffer header, int bodyCrc) {
+        byte[] b = new byte[44];
+        putInt(b, 0, previousChainCrc);
+        header.duplicate().get(b, 4, 32);
+        putInt(b, 36, bodyCrc);
+        int channel = header.getInt(header.position() + 32);
+        putInt(b, 40, channel);
         CRC32C crc = new CRC32C();
-        updateInt(crc, previousChainCrc);
-        ByteBuffer h = header32.duplicate();
-        h.limit(h.position() + 32);
-        crc.update(h);
-        updateInt(crc, bodyCrc);
+        crc.update(b, 0, channel == 0 ? 40 : 44);
         return (int) crc.getValue();
     }
 
-    private static void updateInt(CRC32C crc, int v) {
-        crc.update(v >>> 24);
-        crc.update(v >>> 16);
-        crc.update(v >>> 8);
-        crc.update(v);
+    private static void putInt(byte[] b, int at, int v) {
+        b[at] = (byte) (v >>> 24);
+        b[at + 1] = (byte) (v >>> 16);
+        b[at + 2] = (byte) (v >>> 8);
+        b[at + 3] = (byte) v;
+    }
+
+    /** The low byte of {@code channel} for an entry type. */
+    public static int typeCode(EntryType type) {
+        return type == EntryType.NORMAL ? 0 : type.magic();
+    }
+
+    /** The body stored for {@code e}: its payload, or one zero byte for an empty NOOP or CONFIG payload. */
+    public static byte[] storedBody(Entry e) {
+        return e.data().length == 0 && e.type() != EntryType.NORMAL ? FILLER : e.data();
+    }
+
+    /** The payload of a stored body: the body, except that a NOOP or CONFIG filler byte is dropped. */
+    public static byte[] payload(EntryType type, byte[] body) {
+        return type != EntryType.NORMAL && body.length == 1 && body[0] == 0 ? new byte[0] : body;
+    }
+
+    /** Bytes of the record of {@code e}, header included. */
+    public static int recordSize(Entry e) {
+        return HEADER_SIZE + storedBody(e).length;
     }
 
     /** Writes one record for {@code e} at {@code pos} into {@code out}; returns its chain CRC. */
     public static int encode(Entry e, long pos, int previousChainCrc, ByteBuffer out) {
         int start = out.position();
-        int bodyCrc = bodyCrc(e.data());
-        out.putInt(e.type().magic()).putInt(HEADER_SIZE + e.data().length).putLong(e.index()).putLong(e.term())
-            .putLong(pos).putInt(0);
+        byte[] body = storedBody(e);
+        int bodyCrc = bodyCrc(body);
+        out.putInt(ENTRY_MAGIC).putInt(HEADER_SIZE + body.length).putLong(e.index()).putLong(e.term())
+            .putLong(pos).putInt(typeCode(e.type()));
         ByteBuffer header = out.duplicate();
         header.position(start);
         int chain = chainCrc(previousChainCrc, header, bodyCrc);
-        out.putInt(chain).putInt(bodyCrc).putInt(e.data().length).put(e.data());
+        out.putInt(chain).putInt(bodyCrc).putInt(body.length).put(body);
         return chain;
     }
 
@@ -96,9 +136,16 @@ public final class EntryFormat {
                 b.getInt(), b.getInt());
         }
 
-        /** The entry type, or null when the magic is not an entry's. */
+        /**
+         * The entry type: from the low byte of {@code channel} under magic 1, from the magic itself under the older
+         * magics 2 and 3; null when neither names a type.
+         */
         public EntryType type() {
-            return magic >= 1 && magic <= 3 ? EntryType.ofMagic(magic) : null;
+            if (magic == ENTRY_MAGIC) {
+                int code = channel & TYPE_MASK;
+                return code == 0 ? EntryType.NORMAL : code == 2 || code == 3 ? EntryType.ofMagic(code) : null;
+            }
+            return magic == 2 || magic == 3 ? EntryType.ofMagic(magic) : null;
         }
     }
 

@@ -12,13 +12,17 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashSet;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The log on disk in DLedger 0.3.x's layout (see {@link EntryFormat}): {@code <dir>/data/} holds data files of a
@@ -26,26 +30,45 @@ import java.util.stream.Stream;
  * store written by stock DLedger opens in place; ours computes the body and chain CRCs of every entry it writes and
  * records in {@code <dir>/crc-from} the first index it wrote, so a zero CRC at or after it is corruption.
  *
- * <p>Writes use positional {@link FileChannel} writes; {@link #sync()} makes them durable. Reads check the body CRC
- * of every entry of our range. Recovery scans the last three data files: a torn record at the end of the last file is
- * cut off (and the index follows the data); a bad record before that, a broken chain, an index unit that disagrees
- * with the data, or a missing file fails with {@link StoreCorruptedException} naming the file and position.
+ * <p>Data files may be spread over several folders and older ones may live in read-only folders, as DLedger's
+ * multi-path allows (see {@link StoreConfig#dataStorePaths()}); a file in a read-only folder is read, never written
+ * or deleted: appends after it start a new file, and deleting a prefix (compaction, retention) stops at it.
+ *
+ * <p>Writes use positional {@link FileChannel} writes; {@link #prepareSync()} makes the data durable and the index
+ * at file rolls, truncations and {@link #sync()} (the data is the truth: recovery rebuilds index units that did not
+ * reach the disk). Reads check the body CRC of every entry of our range. Recovery scans the last three data files: a
+ * torn record at the end of the last file is cut off (and the index follows the data), a missing or zero index unit
+ * is rebuilt from its entry; a bad record before the tail, a broken chain, an index unit that disagrees with the
+ * data, or a missing file fails with {@link StoreCorruptedException} naming the file and position.
  *
  * <p>Not thread-safe: one writer (the node's driver thread) calls every method.
  */
 public final class SegmentedLogStore implements LogView, AutoCloseable {
 
+    private static final Logger LOG = LoggerFactory.getLogger(SegmentedLogStore.class);
     private static final String CRC_FROM = "crc-from";
     private static final String COMPACTED = "compacted";
+    /** Bytes encoded before they are written out, at most (a larger entry gets a buffer of its own size). */
+    private static final int WRITE_BUFFER_BYTES = 4 << 20;
 
     private final Path dir;
-    private final Path dataDir;
+    /** Folders new data files may go to, sorted by name (DLedger's rotation order). */
+    private final List<Path> writableFolders;
+    private final List<Path> readOnlyFolders;
     private final Path indexDir;
     private final StoreConfig config;
     private final FileOpener opener;
     private final TreeMap<Long, FileChannel> data = new TreeMap<>();
+    private final TreeMap<Long, Path> dataPaths = new TreeMap<>();
+    private final Set<Long> readOnlyData = new HashSet<>();
     private final TreeMap<Long, FileChannel> index = new TreeMap<>();
-    private final Set<FileChannel> dirty = new HashSet<>();
+    private final Set<FileChannel> dirty = new LinkedHashSet<>();
+    private final Set<FileChannel> dirtyIndex = new LinkedHashSet<>();
+    /** The index is fsynced with the next sync round: a data file was sealed or entries were truncated. */
+    private boolean indexSyncDue;
+    private volatile Set<Path> fullFolders = Set.of();
+    private ByteBuffer writeBuffer;
+    private ByteBuffer unitBuffer;
     private long writePos;
     private long firstIndex;
     private long lastIndex;
@@ -61,9 +84,14 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     private SegmentedLogStore(Path dir, StoreConfig config, FileOpener opener) {
         this.dir = dir;
         this.opener = opener;
-        this.dataDir = dir.resolve("data");
         this.indexDir = dir.resolve("index");
         this.config = config;
+        List<Path> folders = config.dataStorePaths().isEmpty() ? List.of(dir.resolve("data")) : config.dataStorePaths();
+        this.readOnlyFolders = List.copyOf(new LinkedHashSet<>(config.readOnlyDataStoreDirs()));
+        List<Path> writable = new ArrayList<>(new LinkedHashSet<>(folders));
+        writable.removeAll(readOnlyFolders);
+        writable.sort(Comparator.comparing(Path::toString));
+        this.writableFolders = List.copyOf(writable);
     }
 
     /**
@@ -84,7 +112,15 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     public static SegmentedLogStore open(Path dir, StoreConfig config, FileOpener opener) {
         SegmentedLogStore s = new SegmentedLogStore(dir, config, opener);
         try {
-            Files.createDirectories(s.dataDir);
+            for (Path folder : s.writableFolders) {
+                Files.createDirectories(folder);
+            }
+            for (Path folder : s.readOnlyFolders) {
+                if (!Files.isDirectory(folder)) {
+                    throw new StoreIoException("read-only data folder " + folder + " of store " + dir
+                        + " does not exist", null);
+                }
+            }
             Files.createDirectories(s.indexDir);
             s.recover();
         } catch (IOException e) {
@@ -174,6 +210,43 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         return dir;
     }
 
+    /** The folders new data files may go to, in rotation order; empty for a store with only read-only folders. */
+    public List<Path> writableDataFolders() {
+        return writableFolders;
+    }
+
+    /** The read-only data folders. */
+    public List<Path> readOnlyDataFolders() {
+        return readOnlyFolders;
+    }
+
+    /**
+     * A data file of the store.
+     *
+     * @param start    its start position (its name)
+     * @param path     where it lives
+     * @param readOnly whether it lives in a read-only folder
+     */
+    public record DataFile(long start, Path path, boolean readOnly) {
+    }
+
+    /** The data files, oldest first. */
+    public List<DataFile> dataFiles() {
+        List<DataFile> out = new ArrayList<>();
+        for (Map.Entry<Long, Path> f : dataPaths.entrySet()) {
+            out.add(new DataFile(f.getKey(), f.getValue(), readOnlyData.contains(f.getKey())));
+        }
+        return out;
+    }
+
+    /**
+     * Folders that new data files avoid while others have room, as DLedger avoids full paths; set by
+     * {@link LogRetention} from the disk use it measures. Any thread.
+     */
+    void avoidFolders(Set<Path> full) {
+        fullFolders = Set.copyOf(full);
+    }
+
     // ------------------------------------------------------------------------------------------------------------
     // Writes
 
@@ -196,22 +269,30 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         try {
             int total = 0;
             for (Entry e : entries) {
-                int size = EntryFormat.HEADER_SIZE + e.data().length;
+                int size = EntryFormat.recordSize(e);
                 if ((long) size + EntryFormat.MIN_BLANK > config.dataFileSizeBytes()) {
                     throw new IllegalArgumentException("entry " + e.index() + " of " + e.data().length
                         + " bytes does not fit in a data file of " + config.dataFileSizeBytes() + " bytes");
                 }
                 total += size;
             }
-            ByteBuffer buf = ByteBuffer.allocate(Math.min(total + EntryFormat.MIN_BLANK * 2, config.dataFileSizeBytes()));
+            ByteBuffer buf = writeBuffer(Math.min(total + EntryFormat.MIN_BLANK * 2, WRITE_BUFFER_BYTES));
             long bufStart = writePos;
-            ByteBuffer units = ByteBuffer.allocate(entries.size() * EntryFormat.INDEX_UNIT_SIZE);
+            ByteBuffer units = unitBuffer(entries.size() * EntryFormat.INDEX_UNIT_SIZE);
             int chain = lastChainCrc;
             for (int n = 0; n < entries.size(); n++) {
                 Entry e = entries.get(n);
-                int size = EntryFormat.HEADER_SIZE + e.data().length;
+                int size = EntryFormat.recordSize(e);
                 long fileStart = fileStart(writePos, config.dataFileSizeBytes());
                 long room = fileStart + config.dataFileSizeBytes() - writePos;
+                if (readOnlyData.contains(fileStart)) {
+                    // The newest file is read-only: leave it as it is, the log goes on in the next file.
+                    buf = flushBuffer(buf, bufStart);
+                    writePos = fileStart + config.dataFileSizeBytes();
+                    bufStart = writePos;
+                    fileStart = writePos;
+                    room = config.dataFileSizeBytes();
+                }
                 if (size + EntryFormat.MIN_BLANK > room) {
                     // Pad the rest of this file with a BLANK record; the entry goes to the next file.
                     if (buf.remaining() < EntryFormat.MIN_BLANK) {
@@ -227,7 +308,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
                     buf = flushBuffer(buf, bufStart);
                     bufStart = writePos;
                     if (buf.capacity() < size) {
-                        buf = ByteBuffer.allocate(size);
+                        buf = writeBuffer(size);
                     }
                 }
                 if (writeHook != null) {
@@ -235,7 +316,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
                 }
                 chain = EntryFormat.encode(e, writePos, chain, buf);
                 positions[n] = writePos;
-                EntryFormat.encodeIndex(e.type().magic(), writePos, size, e.index(), e.term(), units);
+                EntryFormat.encodeIndex(EntryFormat.ENTRY_MAGIC, writePos, size, e.index(), e.term(), units);
                 writePos += size;
             }
             flushBuffer(buf, bufStart);
@@ -252,6 +333,23 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
             throw new StoreIoException("append at index " + entries.get(0).index() + " in " + dir + " failed: "
                 + e.getMessage(), e);
         }
+    }
+
+    /** The reusable direct buffer that records are encoded into, cleared, with room for at least {@code bytes}. */
+    private ByteBuffer writeBuffer(int bytes) {
+        if (writeBuffer == null || writeBuffer.capacity() < bytes) {
+            writeBuffer = ByteBuffer.allocateDirect(Math.max(bytes, 64 * 1024));
+        }
+        writeBuffer.clear();
+        return writeBuffer;
+    }
+
+    private ByteBuffer unitBuffer(int bytes) {
+        if (unitBuffer == null || unitBuffer.capacity() < bytes) {
+            unitBuffer = ByteBuffer.allocateDirect(Math.max(bytes, 8 * 1024));
+        }
+        unitBuffer.clear();
+        return unitBuffer;
     }
 
     /** Writes the buffer's content at {@code start} (within one data file) and returns it cleared. */
@@ -283,7 +381,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
             }
             units.position(units.position() + len);
             at += len;
-            dirty.add(ch);
+            dirtyIndex.add(ch);
         }
     }
 
@@ -299,13 +397,20 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         if (from < firstIndex) {
             throw new IllegalArgumentException("truncate at " + from + " below the first index " + firstIndex);
         }
+        long pos = readUnit(from).pos();
+        for (long ro : readOnlyData) {
+            if (ro + config.dataFileSizeBytes() > pos) {
+                throw new IllegalStateException("cannot truncate " + dir + " at index " + from + ": position " + pos
+                    + " is at or before read-only data file " + dataPath(ro));
+            }
+        }
         try {
-            long pos = readUnit(from).pos();
             long end = writePos;
+            indexSyncDue = true;
             zeroRange(data, config.dataFileSizeBytes(), pos, end);
             zeroRange(index, config.indexFileSizeBytes(), from * EntryFormat.INDEX_UNIT_SIZE,
                 (lastIndex + 1) * EntryFormat.INDEX_UNIT_SIZE);
-            dropFilesFrom(data, dataDir, fileStart(pos, config.dataFileSizeBytes()) + config.dataFileSizeBytes());
+            dropFilesFrom(data, null, fileStart(pos, config.dataFileSizeBytes()) + config.dataFileSizeBytes());
             dropFilesFrom(index, indexDir, fileStart(from * EntryFormat.INDEX_UNIT_SIZE, config.indexFileSizeBytes())
                 + config.indexFileSizeBytes());
             writePos = pos;
@@ -335,19 +440,26 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
                     zeros.limit((int) Math.min(zeros.capacity(), stop - start - off));
                     off += ch.write(zeros, off);
                 }
-                dirty.add(ch);
+                (files == index ? dirtyIndex : dirty).add(ch);
             }
             at = stop;
         }
     }
 
+    /** Deletes the files from {@code fromStart} on; {@code folder} null means the data files. */
     private void dropFilesFrom(TreeMap<Long, FileChannel> files, Path folder, long fromStart) throws IOException {
         for (Map.Entry<Long, FileChannel> f : new ArrayList<>(files.tailMap(fromStart, true).entrySet())) {
-            f.getValue().close();
-            dirty.remove(f.getValue());
-            files.remove(f.getKey());
-            Files.deleteIfExists(folder.resolve(EntryFormat.fileName(f.getKey())));
+            deleteFile(files, folder, f.getKey());
         }
+    }
+
+    private void deleteFile(TreeMap<Long, FileChannel> files, Path folder, long start) throws IOException {
+        FileChannel ch = files.remove(start);
+        ch.close();
+        dirty.remove(ch);
+        dirtyIndex.remove(ch);
+        Path p = folder == null ? dataPaths.remove(start) : folder.resolve(EntryFormat.fileName(start));
+        Files.deleteIfExists(p);
     }
 
     /**
@@ -371,7 +483,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
                 keepFromPos = readUnit(meta.index() + 1).pos();
             }
             writeCompacted(meta, meta.index() >= lastIndex ? keepFromPos : -1);
-            dropFilesBelow(data, dataDir, keepFromPos, config.dataFileSizeBytes());
+            dropFilesBelow(data, null, keepFromPos, config.dataFileSizeBytes());
             dropFilesBelow(index, indexDir, (meta.index() + 1) * EntryFormat.INDEX_UNIT_SIZE,
                 config.indexFileSizeBytes());
             if (meta.index() >= lastIndex) {
@@ -392,14 +504,19 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         }
     }
 
+    /**
+     * Deletes the files that end at or before {@code keepFrom}, oldest first; {@code folder} null means the data
+     * files, whose deletion stops at the first one in a read-only folder (the files after it stay too, so that the
+     * files on disk remain one unbroken run).
+     */
     private void dropFilesBelow(TreeMap<Long, FileChannel> files, Path folder, long keepFrom, long fileSize)
         throws IOException {
         for (Map.Entry<Long, FileChannel> f : new ArrayList<>(files.headMap(keepFrom, true).entrySet())) {
+            if (folder == null && readOnlyData.contains(f.getKey())) {
+                return;
+            }
             if (f.getKey() + fileSize <= keepFrom) {
-                f.getValue().close();
-                dirty.remove(f.getValue());
-                files.remove(f.getKey());
-                Files.deleteIfExists(folder.resolve(EntryFormat.fileName(f.getKey())));
+                deleteFile(files, folder, f.getKey());
             }
         }
     }
@@ -413,19 +530,27 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         AtomicFiles.writeProperties(dir.resolve(COMPACTED), p);
     }
 
-    /** Makes every write so far durable. */
+    /** Makes every write so far durable, the index included. */
     public void sync() {
+        indexSyncDue = true;
         prepareSync().run();
     }
 
     /**
      * Takes the files written since the last sync and returns the fsync of them, to run later, possibly on another
-     * thread while this store goes on taking writes: it makes durable at least everything written before this call.
-     * A file deleted meanwhile (truncation, compaction) needs no fsync.
+     * thread while this store goes on taking writes: it makes durable at least every entry written before this call.
+     * The index files are in the round only when a data file was sealed or entries were truncated since the last
+     * one: index units of the newest files may be lost in a crash, and recovery rebuilds them from the data. A file
+     * deleted meanwhile (truncation, compaction) needs no fsync.
      */
     public Runnable prepareSync() {
         List<FileChannel> files = new ArrayList<>(dirty);
         dirty.clear();
+        if (indexSyncDue) {
+            files.addAll(dirtyIndex);
+            dirtyIndex.clear();
+            indexSyncDue = false;
+        }
         return () -> {
             try {
                 for (FileChannel ch : files) {
@@ -451,6 +576,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
             closeQuietly(ch);
         }
         data.clear();
+        dataPaths.clear();
         index.clear();
     }
 
@@ -477,8 +603,20 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
      * @param stockQuirks entries before {@link #crcFrom()} that carry stock DLedger's known quirks (zero CRCs, a
      *                    NOOP whose index unit says NORMAL); tolerated
      * @param problem     the first problem found, or null
+     * @param types       how many of the checked entries are of each type (read from the channel byte, or from
+     *                    the magic in older stores)
      */
-    public record VerifyReport(long entries, long first, long last, long stockQuirks, String problem) {
+    public record VerifyReport(long entries, long first, long last, long stockQuirks, String problem,
+                               Map<EntryType, Long> types) {
+
+        public VerifyReport {
+            types = Map.copyOf(types);
+        }
+
+        /** A report without type counts. */
+        public VerifyReport(long entries, long first, long last, long stockQuirks, String problem) {
+            this(entries, first, last, stockQuirks, problem, Map.of());
+        }
     }
 
     /** One entry as {@code log dump} prints it. */
@@ -502,10 +640,11 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         int chain = 0;
         boolean chainKnown = false;
         long checked = 0;
+        Map<EntryType, Long> types = new java.util.EnumMap<>(EntryType.class);
         for (long i = firstIndex; i <= lastIndex; i++) {
             try {
                 EntryFormat.IndexUnit u = readUnit(i);
-                Path file = dataDir.resolve(EntryFormat.fileName(fileStart(u.pos(), config.dataFileSizeBytes())));
+                Path file = dataPath(fileStart(u.pos(), config.dataFileSizeBytes()));
                 ByteBuffer b = readData(u.pos(), Math.max(u.size(), EntryFormat.HEADER_SIZE));
                 ByteBuffer header = b.duplicate();
                 EntryFormat.Header h = EntryFormat.Header.read(b);
@@ -516,7 +655,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
                         + h + " disagrees with its index unit " + u);
                 }
                 if (u.magic() != h.magic()) {
-                    if (i < crcFrom && h.type() == EntryType.NOOP && u.magic() == EntryType.NORMAL.magic()) {
+                    if (i < crcFrom && h.magic() == EntryType.NOOP.magic() && u.magic() == EntryFormat.ENTRY_MAGIC) {
                         quirks++;
                     } else {
                         return new VerifyReport(checked, firstIndex, i - 1, quirks, where + ": entry " + i
@@ -543,12 +682,13 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
                 } else if (h.bodyCrc() == 0 && h.chainCrc() == 0) {
                     quirks++;
                 }
+                types.merge(h.type(), 1L, Long::sum);
                 checked++;
             } catch (StoreCorruptedException e) {
                 return new VerifyReport(checked, firstIndex, i - 1, quirks, e.getMessage());
             }
         }
-        return new VerifyReport(checked, checked == 0 ? -1 : firstIndex, lastIndex, quirks, null);
+        return new VerifyReport(checked, checked == 0 ? -1 : firstIndex, lastIndex, quirks, null, types);
     }
 
     // ------------------------------------------------------------------------------------------------------------
@@ -563,7 +703,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     /** Reads and checks entry {@code i}. */
     private Entry read(long i) {
         EntryFormat.IndexUnit u = readUnit(i);
-        Path file = dataDir.resolve(EntryFormat.fileName(fileStart(u.pos(), config.dataFileSizeBytes())));
+        Path file = dataPath(fileStart(u.pos(), config.dataFileSizeBytes()));
         ByteBuffer b = readData(u.pos(), u.size());
         EntryFormat.Header h = EntryFormat.Header.read(b);
         if (h.index() != i || h.size() != u.size() || h.pos() != u.pos() || h.type() == null
@@ -577,7 +717,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
             throw new StoreCorruptedException(file + " at " + u.pos() + ": body CRC of entry " + i + " is "
                 + h.bodyCrc() + ", the body hashes to " + EntryFormat.bodyCrc(body));
         }
-        return new Entry(h.index(), h.term(), h.type(), body);
+        return new Entry(h.index(), h.term(), h.type(), EntryFormat.payload(h.type(), body));
     }
 
     EntryFormat.IndexUnit readUnit(long i) {
@@ -601,7 +741,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     private ByteBuffer readData(long pos, int len) {
         long start = fileStart(pos, config.dataFileSizeBytes());
         FileChannel ch = data.get(start);
-        Path file = dataDir.resolve(EntryFormat.fileName(start));
+        Path file = dataPath(start);
         if (ch == null) {
             throw new StoreCorruptedException("data file " + file + " for position " + pos + " is missing");
         }
@@ -637,8 +777,44 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         return offset - Math.floorMod(offset, fileSize);
     }
 
+    /** Where the data file that starts at {@code start} is, or would be created. */
+    private Path dataPath(long start) {
+        Path p = dataPaths.get(start);
+        if (p != null) {
+            return p;
+        }
+        List<Path> folders = writableFolders.isEmpty() ? readOnlyFolders : writableFolders;
+        return folders.get(0).resolve(EntryFormat.fileName(start));
+    }
+
+    /**
+     * The folder of a new data file, as DLedger picks it: the writable folders that are not full, sorted by name,
+     * taken in turn by file number; all writable folders when every one is full.
+     */
+    private Path folderFor(long start) {
+        if (writableFolders.isEmpty()) {
+            throw new StoreIoException("store " + dir + " has only read-only data folders " + readOnlyFolders
+                + ": it cannot create data file " + EntryFormat.fileName(start), null);
+        }
+        List<Path> candidates = new ArrayList<>(writableFolders);
+        candidates.removeAll(fullFolders);
+        if (candidates.isEmpty()) {
+            candidates = writableFolders;
+        }
+        long fileNumber = start / config.dataFileSizeBytes();
+        return candidates.get((int) (fileNumber % candidates.size()));
+    }
+
     private FileChannel dataFile(long start, boolean create) throws IOException {
-        return file(data, dataDir, start, config.dataFileSizeBytes(), create);
+        FileChannel ch = data.get(start);
+        if (ch == null && create) {
+            Path folder = folderFor(start);
+            ch = file(data, folder, start, config.dataFileSizeBytes(), true);
+            dataPaths.put(start, folder.resolve(EntryFormat.fileName(start)));
+            // A new data file seals the one before: its index units go to disk with the next sync round.
+            indexSyncDue = true;
+        }
+        return ch;
     }
 
     private FileChannel indexFile(long start, boolean create) throws IOException {
@@ -687,7 +863,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     // Recovery
 
     private void recover() throws IOException {
-        loadFiles(data, dataDir, config.dataFileSizeBytes(), "data");
+        loadDataFiles();
         loadFiles(index, indexDir, config.indexFileSizeBytes(), "index");
         Properties compacted = AtomicFiles.readProperties(dir.resolve(COMPACTED));
         long compactedNextPos = -1;
@@ -740,10 +916,11 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         long pos = scanStart;
         cacheBase = expected;
         boolean crcFromUnknown = crcFrom < 0;
+        long rebuiltUnits = 0;
         while (true) {
             long fStart = fileStart(pos, config.dataFileSizeBytes());
             FileChannel ch = data.get(fStart);
-            Path file = dataDir.resolve(EntryFormat.fileName(fStart));
+            Path file = dataPath(fStart);
             if (ch == null) {
                 break;
             }
@@ -759,6 +936,11 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
             head.flip();
             int magic = head.getInt(0);
             if (magic == 0 && head.getInt(4) == 0) {
+                if (readOnlyData.contains(fStart) && fStart != lastStart) {
+                    // A read-only file that was the newest when written to last: the log went on in the next file.
+                    pos = fStart + config.dataFileSizeBytes();
+                    continue;
+                }
                 break;
             }
             if (magic == EntryFormat.BLANK_MAGIC) {
@@ -800,15 +982,24 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
                     throw new StoreCorruptedException(file + " at " + (pos - fStart) + " (position " + pos + "): "
                         + problem + "; it is not the tail of the log, so the store will not open");
                 }
+                if (readOnlyData.contains(fStart)) {
+                    throw new StoreCorruptedException(file + " at " + (pos - fStart) + " (position " + pos + "): "
+                        + problem + "; the file is in a read-only folder, so the torn tail cannot be cut off");
+                }
                 // A torn write at the end of the last file: cut it off.
                 zeroRange(data, config.dataFileSizeBytes(), pos, fStart + config.dataFileSizeBytes());
                 break;
             }
-            checkOrRepairUnit(h, fStart == lastStart, file, crcFromUnknown || h.index() < crcFrom);
+            if (h.index() >= firstIndex) {
+                // Units below the first index belong to a compacted prefix kept on disk (a read-only file).
+                if (checkOrRepairUnit(h, fStart == lastStart, file, crcFromUnknown || h.index() < crcFrom)) {
+                    rebuiltUnits++;
+                }
+                cacheTerm(h.index(), h.term());
+            }
             chainKnown = true;
             chain = h.chainCrc();
             prevTerm = h.term();
-            cacheTerm(h.index(), h.term());
             expected = h.index() + 1;
             pos += h.size();
         }
@@ -829,6 +1020,9 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         }
         zeroIndexFrom(lastIndex + 1);
         sync();
+        if (rebuiltUnits > 0) {
+            LOG.info("store {}: rebuilt {} index units of the newest entries from the data", dir, rebuiltUnits);
+        }
     }
 
     private String checkRecord(EntryFormat.Header h, long pos, long room, long expected, long prevTerm) {
@@ -853,8 +1047,13 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         return null;
     }
 
-    /** The index unit of a recovered entry must match it; in the last data file a missing or torn unit is rewritten. */
-    private void checkOrRepairUnit(EntryFormat.Header h, boolean inLastFile, Path dataFile, boolean stockRange)
+    /**
+     * The index unit of a recovered entry must match it. A missing or zero unit (the index is not fsynced with every
+     * round) is rebuilt from the entry, and so is any unit in the last data file (a torn write).
+     *
+     * @return whether the unit was rewritten
+     */
+    private boolean checkOrRepairUnit(EntryFormat.Header h, boolean inLastFile, Path dataFile, boolean stockRange)
         throws IOException {
         long at = h.index() * EntryFormat.INDEX_UNIT_SIZE;
         long start = fileStart(at, config.indexFileSizeBytes());
@@ -868,13 +1067,15 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         }
         // Stock DLedger writes magic 1 into the index unit of a NOOP entry; tolerated in its range only.
         boolean stockNoop = stockRange && h.magic() == EntryType.NOOP.magic() && u != null
-            && u.magic() == EntryType.NORMAL.magic();
+            && u.magic() == EntryFormat.ENTRY_MAGIC;
         boolean matches = u != null && (u.magic() == h.magic() || stockNoop) && u.pos() == h.pos()
             && u.size() == h.size() && u.index() == h.index() && u.term() == h.term();
         if (matches) {
-            return;
+            return false;
         }
-        if (!inLastFile) {
+        boolean lost = u == null || (u.magic() == 0 && u.pos() == 0 && u.size() == 0 && u.index() == 0
+            && u.term() == 0);
+        if (!inLastFile && !lost) {
             throw new StoreCorruptedException(indexDir.resolve(EntryFormat.fileName(start)) + " at " + (at - start)
                 + ": index unit " + u + " disagrees with entry " + h.index() + " at position " + h.pos() + " of "
                 + dataFile);
@@ -883,6 +1084,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         EntryFormat.encodeIndex(h.magic(), h.pos(), h.size(), h.index(), h.term(), unit);
         unit.flip();
         writeIndex(h.index(), unit);
+        return true;
     }
 
     private void zeroIndexFrom(long i) throws IOException {
@@ -912,10 +1114,11 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         }
     }
 
-    private long firstEntryIndex(long fileStart) throws IOException {
+    /** The index of the entry at the start of the data file at {@code fileStart}, or -1 when none is there. */
+    long firstEntryIndex(long fileStart) {
         FileChannel ch = data.get(fileStart);
         ByteBuffer head = ByteBuffer.allocate(EntryFormat.HEADER_SIZE);
-        readFully(ch, head, 0, dataDir.resolve(EntryFormat.fileName(fileStart)));
+        readFully(ch, head, 0, dataPath(fileStart));
         head.flip();
         EntryFormat.Header h = EntryFormat.Header.read(head);
         return h.type() == null ? -1 : h.index();
@@ -927,25 +1130,61 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         AtomicFiles.writeProperties(dir.resolve(CRC_FROM), p);
     }
 
+    /** Opens the data files of every data folder, writable and read-only. */
+    private void loadDataFiles() throws IOException {
+        TreeMap<Long, Path> found = new TreeMap<>();
+        List<Path> folders = new ArrayList<>(writableFolders);
+        folders.addAll(readOnlyFolders);
+        for (Path folder : folders) {
+            boolean readOnly = readOnlyFolders.contains(folder);
+            for (Path p : listFiles(folder, "data")) {
+                long start = Long.parseLong(p.getFileName().toString());
+                Path other = found.put(start, p);
+                if (other != null) {
+                    throw new StoreCorruptedException("data file " + EntryFormat.fileName(start) + " is both in "
+                        + other.getParent() + " and in " + folder);
+                }
+                if (readOnly) {
+                    readOnlyData.add(start);
+                }
+            }
+        }
+        dataPaths.putAll(found);
+        openFiles(data, new ArrayList<>(found.values()), config.dataFileSizeBytes(), "data");
+    }
+
     private void loadFiles(TreeMap<Long, FileChannel> files, Path folder, long size, String what)
         throws IOException {
+        openFiles(files, listFiles(folder, what), size, what);
+    }
+
+    private static List<Path> listFiles(Path folder, String what) throws IOException {
         List<Path> paths;
         try (Stream<Path> list = Files.list(folder)) {
             paths = list.sorted().toList();
         }
         for (Path p : paths) {
-            String name = p.getFileName().toString();
-            if (!name.matches("\\d{20}")) {
+            if (!p.getFileName().toString().matches("\\d{20}")) {
                 throw new StoreCorruptedException("unexpected file " + p + " in the " + what + " folder");
             }
-            long start = Long.parseLong(name);
+        }
+        return paths;
+    }
+
+    /** Opens {@code paths}, sorted by name; a file in a read-only folder is opened for reading only. */
+    private void openFiles(TreeMap<Long, FileChannel> files, List<Path> paths, long size, String what)
+        throws IOException {
+        for (Path p : paths) {
+            long start = Long.parseLong(p.getFileName().toString());
             if (start % size != 0) {
                 throw new StoreCorruptedException(what + " file " + p + " starts at " + start
                     + ", not a multiple of the file size " + size + " (is the configured file size right?)");
             }
-            FileChannel ch = opener.open(p, StandardOpenOption.READ, StandardOpenOption.WRITE);
+            boolean readOnly = files == data && readOnlyData.contains(start);
+            FileChannel ch = readOnly ? opener.open(p, StandardOpenOption.READ)
+                : opener.open(p, StandardOpenOption.READ, StandardOpenOption.WRITE);
             boolean newest = p.equals(paths.get(paths.size() - 1));
-            if (newest && ch.size() < size) {
+            if (newest && !readOnly && ch.size() < size) {
                 // A crash between creating the newest file and giving it its size: it holds nothing durable
                 // (its data is written, then synced, only after it has its size). Give it its size.
                 ch.write(ByteBuffer.wrap(new byte[1]), size - 1);
@@ -961,10 +1200,17 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         Long prev = null;
         for (long start : files.keySet()) {
             if (prev != null && prev + size != start) {
-                throw new StoreCorruptedException(what + " files missing in " + folder + " between "
-                    + EntryFormat.fileName(prev) + " and " + EntryFormat.fileName(start));
+                throw new StoreCorruptedException(what + " files missing in " + (files == data ? "the data folders "
+                    + dataFolderNames() : indexDir) + " between " + EntryFormat.fileName(prev) + " and "
+                    + EntryFormat.fileName(start));
             }
             prev = start;
         }
+    }
+
+    private String dataFolderNames() {
+        List<Path> all = new ArrayList<>(writableFolders);
+        all.addAll(readOnlyFolders);
+        return all.toString();
     }
 }

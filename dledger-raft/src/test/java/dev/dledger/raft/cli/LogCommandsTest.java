@@ -73,6 +73,27 @@ class LogCommandsTest {
     }
 
     @Test
+    void dumpAndVerifyReportEntryTypes() {
+        List<dev.dledger.raft.core.Entry> entries = new ArrayList<>();
+        for (int i = 0; i < 30; i++) {
+            dev.dledger.raft.core.EntryType type = i == 0 ? dev.dledger.raft.core.EntryType.NOOP
+                : i == 5 ? dev.dledger.raft.core.EntryType.CONFIG : dev.dledger.raft.core.EntryType.NORMAL;
+            byte[] body = i == 0 ? null : i == 5 ? dev.dledger.raft.core.Membership.of("a").encode() : ("b" + i).getBytes();
+            entries.add(new dev.dledger.raft.core.Entry(i, 1, type, body));
+        }
+        try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
+            s.append(entries);
+            s.sync();
+        }
+        List<String> lines = run(0, "log", "dump", "--dir", dir.toString(), "--count", "6")[0].lines().toList();
+        assertTrue(lines.get(0).endsWith("type=NOOP"), lines.get(0));
+        assertTrue(lines.get(1).endsWith("type=NORMAL"), lines.get(1));
+        assertTrue(lines.get(5).endsWith("type=CONFIG"), lines.get(5));
+        String out = run(0, "log", "verify", "--dir", dir.toString())[0];
+        assertTrue(out.contains("types: NORMAL=28 NOOP=1 CONFIG=1"), out);
+    }
+
+    @Test
     void folderThatIsNotAStoreGetsAClearError() {
         String[] r = run(2, "log", "verify", "--dir", dir.resolve("nothing").toString());
         assertTrue(r[1].contains("is not a store"), r[1]);

@@ -16,6 +16,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -40,7 +41,7 @@ class SegmentedLogStoreTest {
         return out;
     }
 
-    private static List<Path> files(Path folder) throws IOException {
+    static List<Path> files(Path folder) throws IOException {
         try (Stream<Path> s = Files.list(folder)) {
             return s.sorted().toList();
         }
@@ -55,7 +56,7 @@ class SegmentedLogStoreTest {
             s.append(written.subList(120, 300));
             s.sync();
             assertEquals(0, pos[0]);
-            assertEquals(48 + written.get(0).data().length, pos[1]);
+            assertEquals(49, pos[1], "entry 0 is an empty NOOP, stored with a one-byte body");
         }
         try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
             assertEquals(0, s.firstIndex());
@@ -187,7 +188,7 @@ class SegmentedLogStoreTest {
             s.sync();
         }
         Path first = files(dir.resolve("data")).get(0);
-        // Entry 0 is an empty NOOP (48 bytes); entry 1's body starts at 96.
+        // Entry 0 is an empty NOOP (49 bytes with its filler byte); entry 1's body starts at 97.
         try (RandomAccessFile f = new RandomAccessFile(first.toFile(), "rw")) {
             f.seek(100);
             int b = f.read();
@@ -249,6 +250,115 @@ class SegmentedLogStoreTest {
         Files.delete(data.get(2));
         StoreCorruptedException e = assertThrows(StoreCorruptedException.class, () -> SegmentedLogStore.open(dir, SMALL));
         assertTrue(e.getMessage().contains("files missing"), e.getMessage());
+    }
+
+    @Test
+    void indexUnitsLostInACrashAreRebuiltFromTheDataOfTheNewestFiles() throws IOException {
+        long firstLost;
+        try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
+            s.append(entries(0, 300, 1));
+            s.sync();
+            // Units of the newest two data files: the index is fsynced only at rolls, so a crash can lose these.
+            List<Path> data = files(dir.resolve("data"));
+            long sealedStart = Long.parseLong(data.get(data.size() - 2).getFileName().toString());
+            long i = 299;
+            while (i > 0 && s.position(i - 1) >= sealedStart) {
+                i--;
+            }
+            firstLost = i;
+        }
+        for (long i = firstLost; i < 300; i++) {
+            long at = i * 32;
+            try (RandomAccessFile f = new RandomAccessFile(dir.resolve("index").resolve(EntryFormat.fileName(
+                at - at % 2048)).toFile(), "rw")) {
+                f.seek(at % 2048);
+                f.write(new byte[32]);
+            }
+        }
+        try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
+            assertEquals(299, s.lastIndex());
+            assertEquals(entries(0, 300, 1), s.entries(0, 300, Long.MAX_VALUE));
+            assertEquals(null, s.verify().problem());
+        }
+    }
+
+    @Test
+    void noopAndConfigEntriesAreWrittenWithMagicOneAndTheirTypeInTheChannel() throws IOException {
+        List<Entry> written = List.of(new Entry(0, 1, EntryType.NOOP, null),
+            new Entry(1, 1, EntryType.CONFIG, Membership.of("a", "b").encode()),
+            new Entry(2, 1, EntryType.NORMAL, "x".getBytes(StandardCharsets.UTF_8)));
+        try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
+            s.append(written);
+            s.sync();
+        }
+        try (RandomAccessFile f = new RandomAccessFile(files(dir.resolve("data")).get(0).toFile(), "r");
+             RandomAccessFile idx = new RandomAccessFile(files(dir.resolve("index")).get(0).toFile(), "r")) {
+            long pos = 0;
+            int[] channels = {2, 3, 0};
+            for (int i = 0; i < 3; i++) {
+                f.seek(pos);
+                assertEquals(1, f.readInt(), "magic of entry " + i);
+                int size = f.readInt();
+                f.seek(pos + 32);
+                assertEquals(channels[i], f.readInt(), "channel of entry " + i);
+                f.seek(pos + 44);
+                assertTrue(f.readInt() > 0, "every body is non-empty");
+                idx.seek(i * 32L);
+                assertEquals(1, idx.readInt(), "index magic of entry " + i);
+                pos += size;
+            }
+        }
+        try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
+            assertEquals(written, s.entries(0, 3, Long.MAX_VALUE), "the NOOP's filler byte is dropped");
+            assertEquals(EntryType.CONFIG, s.info(1).type());
+            assertEquals(Map.of(EntryType.NOOP, 1L, EntryType.CONFIG, 1L, EntryType.NORMAL, 1L), s.verify().types());
+        }
+    }
+
+    @Test
+    void flippedTypeByteBreaksTheChain() throws IOException {
+        try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
+            s.append(entries(0, 300, 1));
+            s.sync();
+        }
+        // Entry 0 is a NOOP, outside the recovery scan: channel 2 at byte 32. Make it a CONFIG.
+        try (RandomAccessFile f = new RandomAccessFile(files(dir.resolve("data")).get(0).toFile(), "rw")) {
+            f.seek(35);
+            f.write(3);
+        }
+        try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
+            String problem = s.verify().problem();
+            assertTrue(problem != null && problem.contains("chain CRC of entry 0"), problem);
+        }
+    }
+
+    @Test
+    void stockNoopWithMagicTwoAndIndexMagicOneReadsAsANoop() throws IOException {
+        // As stock DLedger 0.4 writes a NOOP (bug S6): data magic 2, empty body, index unit magic 1, no CRCs.
+        Files.createDirectories(dir.resolve("data"));
+        Files.createDirectories(dir.resolve("index"));
+        java.nio.ByteBuffer data = java.nio.ByteBuffer.allocate(4096);
+        java.nio.ByteBuffer index = java.nio.ByteBuffer.allocate(2048);
+        int[] magics = {1, 2, 1};
+        byte[][] bodies = {"a".getBytes(StandardCharsets.UTF_8), new byte[0], "c".getBytes(StandardCharsets.UTF_8)};
+        for (int i = 0; i < 3; i++) {
+            int pos = data.position();
+            data.putInt(magics[i]).putInt(48 + bodies[i].length).putLong(i).putLong(0).putLong(pos).putInt(0)
+                .putInt(0).putInt(0).putInt(bodies[i].length).put(bodies[i]);
+            index.putInt(1).putLong(pos).putInt(48 + bodies[i].length).putLong(i).putLong(0);
+        }
+        Files.write(dir.resolve("data").resolve(EntryFormat.fileName(0)), data.array());
+        Files.write(dir.resolve("index").resolve(EntryFormat.fileName(0)), index.array());
+        try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
+            assertEquals(2, s.lastIndex());
+            List<Entry> read = s.entries(0, 3, Long.MAX_VALUE);
+            assertEquals(List.of(EntryType.NORMAL, EntryType.NOOP, EntryType.NORMAL),
+                read.stream().map(Entry::type).toList());
+            assertEquals(0, read.get(1).data().length);
+            SegmentedLogStore.VerifyReport r = s.verify();
+            assertEquals(null, r.problem());
+            assertEquals(Map.of(EntryType.NOOP, 1L, EntryType.NORMAL, 2L), r.types());
+        }
     }
 
     @Test
