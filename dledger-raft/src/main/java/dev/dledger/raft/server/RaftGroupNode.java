@@ -1,8 +1,10 @@
 package dev.dledger.raft.server;
 
+import dev.dledger.raft.core.AppendEntriesResponse;
 import dev.dledger.raft.core.Entry;
 import dev.dledger.raft.core.InitialState;
 import dev.dledger.raft.core.InstallSnapshotRequest;
+import dev.dledger.raft.core.InstallSnapshotResponse;
 import dev.dledger.raft.core.Membership;
 import dev.dledger.raft.core.Message;
 import dev.dledger.raft.core.ProposeResult;
@@ -16,6 +18,7 @@ import dev.dledger.raft.transport.Transport;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
@@ -36,8 +39,13 @@ import org.slf4j.LoggerFactory;
  * {@link StateMachine}.
  *
  * <p>Group commit: every input that arrives while the driver handles a Ready is taken in the next pass, so the
- * proposals of many clients share one log write, one fsync (with {@link FlushMode#SYNC}) and one message per
- * follower.
+ * proposals of many clients share one log write and one message per follower.
+ *
+ * <p>With {@link FlushMode#SYNC} the fsync runs off the driver thread, on a {@link LogSyncer}: the driver writes the
+ * entries and goes on (a leader sends them to the followers at once); one fsync covers every write that arrived while
+ * the previous one ran. An entry counts toward the quorum only once fsynced on that node: the core counts the leader's
+ * own log only up to what the syncer reported durable ({@link RaftNode#logDurable}), and a follower's acknowledgement
+ * of an index is held back until that index is durable here. The term and vote are saved synchronously.
  *
  * <p>Public methods are thread-safe: they post work to the driver thread and return futures, completed on the driver
  * thread. A storage failure stops the node: it completes every pending future with {@code STOPPED}, stops acking and
@@ -73,6 +81,18 @@ public final class RaftGroupNode implements AutoCloseable {
     private volatile boolean stopped;
     private volatile NodeStatus status;
     private volatile java.util.function.DoubleConsumer appendLatencySeconds = s -> { };
+    /** The background fsync with {@link FlushMode#SYNC}; null with {@link FlushMode#ASYNC}. */
+    private final LogSyncer syncer;
+    /** With a syncer: the number of the last log write handed to it. */
+    private long writes;
+    /** With a syncer: the number of the last write whose sync the driver handled. */
+    private long syncedWrites;
+    /** With a syncer: each write not yet synced as {number, last index after it, that entry's term}. */
+    private final ArrayDeque<long[]> unsynced = new ArrayDeque<>();
+    /** With a syncer: the last index of the log known durable here (every index with {@link FlushMode#ASYNC}). */
+    private long durableIndex;
+    /** With a syncer: acknowledgements waiting for their match index to become durable, in the order made. */
+    private final List<Message> heldAcks = new ArrayList<>();
 
     private static final class Pending {
         final long firstIndex;
@@ -131,6 +151,11 @@ public final class RaftGroupNode implements AutoCloseable {
         this.stateMachine = stateMachine;
         this.transport = transport;
         this.inbox = new ArrayBlockingQueue<>(options.maxQueuedInputs());
+        if (options.flush() == FlushMode.SYNC) {
+            // What the log holds at start counts as durable (the core assumes so): make it true.
+            storage.sync();
+        }
+        this.durableIndex = storage.log().lastIndex();
         SnapshotMeta snap = storage.log().snapshot();
         if (snap.index() >= 0) {
             byte[] data = storage.snapshotData();
@@ -149,6 +174,8 @@ public final class RaftGroupNode implements AutoCloseable {
         this.nextTick = System.nanoTime() + tickNanos;
         this.ownLoops = loops == null ? RaftLoops.dedicated("raft-" + group + "-" + id) : null;
         this.loop = (loops == null ? ownLoops : loops).assign();
+        this.syncer = options.flush() == FlushMode.SYNC
+            ? new LogSyncer("sync-" + group + "-" + id, storage, loop::wake) : null;
         this.snapshots = new SnapshotTransfers(group, id, transport, options.snapshotChunkBytes());
         transport.register(group, id, this::onMessage);
         transport.serveRequests(group, new ClientService(this));
@@ -346,6 +373,7 @@ public final class RaftGroupNode implements AutoCloseable {
         }
         boolean worked = false;
         try {
+            worked = collectSynced();
             Input in;
             int taken = 0;
             while (taken < 4096 && (in = inbox.poll()) != null) {
@@ -355,7 +383,7 @@ public final class RaftGroupNode implements AutoCloseable {
                     return true;
                 }
             }
-            worked = taken > 0;
+            worked |= taken > 0;
             if (now - nextTick >= 0) {
                 node.tick();
                 nextTick += tickNanos;
@@ -414,10 +442,15 @@ public final class RaftGroupNode implements AutoCloseable {
                 restoreStateMachine(rd.snapshot().index(), receivedSnapshot);
                 lastSnapshotIndex = rd.snapshot().index();
                 positions.clear();
+                durableIndex = rd.snapshot().index();
+                dropHeldAcksAbove(durableIndex);
             }
             if (rd.truncateFrom() >= 0) {
                 storage.truncateSuffix(rd.truncateFrom());
                 positions.keySet().removeIf(i -> i >= rd.truncateFrom());
+                // Acknowledgements of removed entries can never be honoured: the entries will not become durable.
+                durableIndex = Math.min(durableIndex, rd.truncateFrom() - 1);
+                dropHeldAcksAbove(durableIndex);
             }
             if (!rd.entries().isEmpty()) {
                 long[] pos = storage.append(rd.entries());
@@ -427,15 +460,21 @@ public final class RaftGroupNode implements AutoCloseable {
                     }
                 }
             }
-            if (options.flush() == FlushMode.SYNC && (rd.truncateFrom() >= 0 || !rd.entries().isEmpty())) {
-                storage.sync();
-            }
-            // 2. Then the messages that depend on it.
-            for (Message m : rd.messages()) {
-                if (m instanceof InstallSnapshotRequest s) {
-                    snapshots.send(s, storage.snapshotData());
+            if (rd.truncateFrom() >= 0 || !rd.entries().isEmpty()) {
+                if (syncer != null) {
+                    long last = storage.log().lastIndex();
+                    unsynced.addLast(new long[] {++writes, last, storage.log().term(last)});
+                    syncer.request(writes);
                 } else {
-                    transport.send(group, m);
+                    durableIndex = storage.log().lastIndex();
+                }
+            }
+            // 2. Then the messages that depend on it; acknowledgements of what is not durable yet wait for the sync.
+            for (Message m : rd.messages()) {
+                if (syncer != null && ackIndex(m) > durableIndex) {
+                    heldAcks.add(m);
+                } else {
+                    send(m);
                 }
             }
             // 3. Then apply.
@@ -447,7 +486,7 @@ public final class RaftGroupNode implements AutoCloseable {
                     confirmedReads.add(r);
                 }
             }
-            node.advance(rd);
+            node.advance(rd, syncer == null);
             serveReads();
             if (rd.commitIndex() > lastCheckpoint) {
                 storage.checkpointCommit(rd.commitIndex());
@@ -455,6 +494,77 @@ public final class RaftGroupNode implements AutoCloseable {
             }
             maybeSnapshot();
         }
+    }
+
+    private void send(Message m) {
+        if (m instanceof InstallSnapshotRequest s) {
+            snapshots.send(s, storage.snapshotData());
+        } else {
+            transport.send(group, m);
+        }
+    }
+
+    /** The index a message tells its receiver is stored here, or -1 when it claims nothing. */
+    private static long ackIndex(Message m) {
+        if (m instanceof AppendEntriesResponse r) {
+            return r.success() ? r.matchIndex() : -1;
+        }
+        if (m instanceof InstallSnapshotResponse r) {
+            return r.matchIndex();
+        }
+        return -1;
+    }
+
+    private void dropHeldAcksAbove(long index) {
+        heldAcks.removeIf(m -> ackIndex(m) > index);
+    }
+
+    /**
+     * Takes what the syncer finished: tells the core how far the log is durable and sends the acknowledgements that
+     * waited for it.
+     *
+     * @return whether anything was done
+     * @throws StorageException if a sync failed
+     */
+    private boolean collectSynced() {
+        if (syncer == null) {
+            return false;
+        }
+        RuntimeException failure = syncer.failure();
+        if (failure != null) {
+            throw failure instanceof StorageException se ? se
+                : new StorageException("log sync failed: " + failure.getMessage(), failure);
+        }
+        long synced = syncer.synced();
+        if (synced <= syncedWrites) {
+            return false;
+        }
+        syncedWrites = synced;
+        long[] last = null;
+        while (!unsynced.isEmpty() && unsynced.peekFirst()[0] <= synced) {
+            last = unsynced.pollFirst();
+        }
+        if (last == null) {
+            return true;
+        }
+        long index = last[1];
+        long term = last[2];
+        // The write is still this log's only if the entry it ended with is still there (log matching); a later
+        // truncation removed it otherwise, and the sync that covers the replacement reports it.
+        if (index > durableIndex && index <= storage.log().lastIndex() && index >= storage.log().firstIndex()
+            && storage.log().term(index) == term) {
+            durableIndex = index;
+        }
+        node.logDurable(index, term);
+        Iterator<Message> it = heldAcks.iterator();
+        while (it.hasNext()) {
+            Message m = it.next();
+            if (ackIndex(m) <= durableIndex) {
+                it.remove();
+                send(m);
+            }
+        }
+        return true;
     }
 
     private void apply(List<Entry> committed) {
@@ -597,6 +707,9 @@ public final class RaftGroupNode implements AutoCloseable {
             }
         }
         running = false;
+        if (syncer != null) {
+            syncer.close();
+        }
         storage.close();
         if (ownLoops != null) {
             ownLoops.close();
