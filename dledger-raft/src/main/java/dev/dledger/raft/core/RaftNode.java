@@ -276,6 +276,17 @@ public final class RaftNode {
      * @return the index of the first entry, or why the batch was refused
      */
     public ProposeResult propose(List<byte[]> batch) {
+        return propose(batch, null);
+    }
+
+    /**
+     * Proposes consecutive application entries that carry client request ids: the entry at offset i of the batch
+     * gets {@code firstId.plus(i)}. The core does not look at the ids; the driver uses them to recognize retries.
+     *
+     * @param firstId the id of the first entry, or null for entries without ids
+     * @return the index of the first entry, or why the batch was refused
+     */
+    public ProposeResult propose(List<byte[]> batch, RequestId firstId) {
         if (batch.isEmpty()) {
             throw new IllegalArgumentException("empty batch");
         }
@@ -286,7 +297,8 @@ public final class RaftNode {
         long first = log.lastIndex() + 1;
         List<Entry> ents = new ArrayList<>(batch.size());
         for (int i = 0; i < batch.size(); i++) {
-            ents.add(new Entry(first + i, term, EntryType.NORMAL, Objects.requireNonNull(batch.get(i), "data")));
+            ents.add(new Entry(first + i, term, EntryType.NORMAL, Objects.requireNonNull(batch.get(i), "data"),
+                firstId == null ? null : firstId.plus(i)));
         }
         appendAsLeader(ents);
         return new ProposeResult(ProposeResult.Status.ACCEPTED, first, term, null);

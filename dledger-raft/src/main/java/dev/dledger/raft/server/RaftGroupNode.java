@@ -11,6 +11,7 @@ import dev.dledger.raft.core.ProposeResult;
 import dev.dledger.raft.core.RaftNode;
 import dev.dledger.raft.core.Ready;
 import dev.dledger.raft.core.ReadState;
+import dev.dledger.raft.core.RequestId;
 import dev.dledger.raft.core.Role;
 import dev.dledger.raft.core.SnapshotMeta;
 import dev.dledger.raft.statemachine.StateMachine;
@@ -93,6 +94,14 @@ public final class RaftGroupNode implements AutoCloseable {
     private long durableIndex;
     /** With a syncer: acknowledgements waiting for their match index to become durable, in the order made. */
     private final List<Message> heldAcks = new ArrayList<>();
+    /** Client request ids applied here and in the log here: how a leader recognizes a retried append. */
+    private final RequestDedup dedup = new RequestDedup();
+    /** The term of the last leadership of this node that the driver saw, or -1. */
+    private long leaderTerm = -1;
+    /** The last index when that leadership was seen: retries are judged once it is applied. */
+    private long leaderStartIndex;
+    /** Appends with request ids that wait for this new leader to apply the entries of earlier terms. */
+    private final List<WaitingAppend> waitingAppends = new ArrayList<>();
 
     private static final class Pending {
         final long firstIndex;
@@ -114,6 +123,10 @@ public final class RaftGroupNode implements AutoCloseable {
     }
 
     private record PendingRead(long deadlineNanos, CompletableFuture<Long> future, long[] index) {
+    }
+
+    private record WaitingAppend(List<byte[]> bodies, RequestId id, long deadlineNanos,
+                                 CompletableFuture<AppendResult> future) {
     }
 
     /** Work for the driver thread; {@link #abort()} completes its future when the node stops before running it. */
@@ -226,9 +239,27 @@ public final class RaftGroupNode implements AutoCloseable {
     /**
      * Appends entries as one batch (consecutive indexes) and completes when they are committed and applied here.
      * Refusals (not leader, transferring, overloaded) complete at once; TIMEOUT after
-     * {@link NodeOptions#appendTimeoutMs()}.
+     * {@link NodeOptions#appendTimeoutMs()}. The entries carry no request id: the DLedger format stays the stock one.
      */
     public CompletableFuture<AppendResult> append(List<byte[]> bodies) {
+        return append(bodies, null);
+    }
+
+    /**
+     * Appends entries that carry client request ids ({@code firstId} for the first entry, {@code firstId.plus(i)} for
+     * the i-th), so that a retry of the same request, here or at a later leader, is taken once:
+     * <ul>
+     *   <li>already applied: completes OK at once with the original index and term (positions -1);</li>
+     *   <li>in this leader's log, not yet committed: completes with the original's outcome;</li>
+     *   <li>not matchable with certainty (the id is older than what the leader remembers of its client, or only the
+     *   head of the batch is in the log): completes {@link AppendResult.Status#EXPIRED} and appends nothing.</li>
+     * </ul>
+     * A new leader judges retries only once it applied the entries of earlier terms; until then (at most
+     * {@link NodeOptions#appendTimeoutMs()}) such appends wait, and complete OVERLOADED if it takes longer.
+     *
+     * @param firstId the id of the first entry, or null for entries without ids (as {@link #append(List)})
+     */
+    public CompletableFuture<AppendResult> append(List<byte[]> bodies, RequestId firstId) {
         CompletableFuture<AppendResult> f = new CompletableFuture<>();
         if (bodies.isEmpty()) {
             f.completeExceptionally(new IllegalArgumentException("empty append"));
@@ -237,7 +268,7 @@ public final class RaftGroupNode implements AutoCloseable {
         Input in = new Input() {
             @Override
             public void run() {
-                proposeNow(bodies, f);
+                proposeNow(bodies, firstId, f, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(options.appendTimeoutMs()));
             }
 
             @Override
@@ -251,18 +282,44 @@ public final class RaftGroupNode implements AutoCloseable {
         return f;
     }
 
-    private void proposeNow(List<byte[]> bodies, CompletableFuture<AppendResult> f) {
+    private void proposeNow(List<byte[]> bodies, RequestId id, CompletableFuture<AppendResult> f, long deadline) {
         if (pending.size() >= options.maxPendingAppends()) {
             f.complete(AppendResult.of(AppendResult.Status.OVERLOADED, null));
             return;
         }
-        ProposeResult r = node.propose(bodies);
+        if (id != null && node.role() == Role.LEADER) {
+            if (!judgesRetries()) {
+                waitingAppends.add(new WaitingAppend(bodies, id, deadline, f));
+                return;
+            }
+            RequestDedup.Lookup seen = dedup.lookup(id, bodies.size(), System.nanoTime());
+            switch (seen.verdict()) {
+                case APPLIED:
+                    long[] unknown = new long[bodies.size()];
+                    java.util.Arrays.fill(unknown, -1L);
+                    f.complete(new AppendResult(AppendResult.Status.OK, seen.firstIndex(), seen.term(), unknown, null));
+                    return;
+                case IN_FLIGHT:
+                    attach(seen.firstIndex(), seen.firstIndex() + bodies.size() - 1, seen.term(), f, deadline);
+                    return;
+                case UNKNOWN:
+                    f.complete(AppendResult.of(AppendResult.Status.EXPIRED, node.leaderId()));
+                    return;
+                default:
+                    break;
+            }
+        }
+        ProposeResult r = node.propose(bodies, id);
         switch (r.status()) {
             case ACCEPTED:
-                long start = System.nanoTime();
-                long deadline = start + TimeUnit.MILLISECONDS.toNanos(options.appendTimeoutMs());
-                pending.put(r.index(), new Pending(r.index(), r.index() + bodies.size() - 1, r.term(), start,
+                pending.put(r.index(), new Pending(r.index(), r.index() + bodies.size() - 1, r.term(), System.nanoTime(),
                     deadline, f));
+                if (id != null) {
+                    // Known at once, so that a retry taken in this same pass finds it.
+                    for (int i = 0; i < bodies.size(); i++) {
+                        dedup.logged(id.plus(i), r.index() + i, r.term());
+                    }
+                }
                 break;
             case TRANSFERRING:
                 f.complete(AppendResult.of(AppendResult.Status.TRANSFERRING, r.leaderHint()));
@@ -270,6 +327,50 @@ public final class RaftGroupNode implements AutoCloseable {
             default:
                 f.complete(AppendResult.of(AppendResult.Status.NOT_LEADER, r.leaderHint()));
                 break;
+        }
+    }
+
+    /**
+     * Whether this leader may judge retried appends: it applied every entry of earlier terms (everything up to where
+     * its log ended when the driver first saw it lead), so the applied table knows all of them that will ever commit.
+     */
+    private boolean judgesRetries() {
+        if (leaderTerm != node.term()) {
+            leaderTerm = node.term();
+            leaderStartIndex = node.lastIndex();
+        }
+        return node.appliedIndex() >= leaderStartIndex;
+    }
+
+    /** A retry of entries in the log at {@code [first, last]}: completes with the original's outcome. */
+    private void attach(long first, long last, long term, CompletableFuture<AppendResult> f, long deadline) {
+        Pending original = pending.get(first);
+        if (original == null) {
+            // The original's caller gave up (TIMEOUT) but the entries are still in the log: wait for them anew.
+            pending.put(first, new Pending(first, last, term, System.nanoTime(), deadline, f));
+        } else if (original.lastIndex == last && original.term == term) {
+            original.future.thenAccept(f::complete);
+        } else {
+            f.complete(AppendResult.of(AppendResult.Status.EXPIRED, node.leaderId()));
+        }
+    }
+
+    /** Takes the appends that waited for this leader to catch up, or refuses them once it no longer leads. */
+    private void releaseWaitingAppends() {
+        if (waitingAppends.isEmpty()) {
+            return;
+        }
+        if (node.role() != Role.LEADER) {
+            for (WaitingAppend w : waitingAppends) {
+                w.future().complete(AppendResult.of(AppendResult.Status.NOT_LEADER, node.leaderId()));
+            }
+            waitingAppends.clear();
+        } else if (judgesRetries()) {
+            List<WaitingAppend> ready = new ArrayList<>(waitingAppends);
+            waitingAppends.clear();
+            for (WaitingAppend w : ready) {
+                proposeNow(w.bodies(), w.id(), w.future(), w.deadlineNanos());
+            }
         }
     }
 
@@ -398,6 +499,10 @@ public final class RaftGroupNode implements AutoCloseable {
                 handleReady();
                 worked = true;
             }
+            releaseWaitingAppends();
+            if (node.hasReady()) {
+                handleReady();
+            }
             if (worked) {
                 publishStatus();
             }
@@ -437,7 +542,11 @@ public final class RaftGroupNode implements AutoCloseable {
             if (rd.hardState() != null) {
                 storage.saveHardState(rd.hardState());
             }
+            if (rd.role() == Role.LEADER) {
+                judgesRetries();
+            }
             if (rd.snapshot() != null) {
+                dedup.logReset();
                 storage.installSnapshot(rd.snapshot(), receivedSnapshot);
                 restoreStateMachine(rd.snapshot().index(), receivedSnapshot);
                 lastSnapshotIndex = rd.snapshot().index();
@@ -447,6 +556,7 @@ public final class RaftGroupNode implements AutoCloseable {
             }
             if (rd.truncateFrom() >= 0) {
                 storage.truncateSuffix(rd.truncateFrom());
+                dedup.truncated(rd.truncateFrom());
                 positions.keySet().removeIf(i -> i >= rd.truncateFrom());
                 // Acknowledgements of removed entries can never be honoured: the entries will not become durable.
                 durableIndex = Math.min(durableIndex, rd.truncateFrom() - 1);
@@ -454,6 +564,7 @@ public final class RaftGroupNode implements AutoCloseable {
             }
             if (!rd.entries().isEmpty()) {
                 long[] pos = storage.append(rd.entries());
+                dedup.logged(rd.entries());
                 if (rd.role() == Role.LEADER || !pending.isEmpty()) {
                     for (int i = 0; i < pos.length; i++) {
                         positions.put(rd.entries().get(i).index(), pos[i]);
@@ -572,6 +683,10 @@ public final class RaftGroupNode implements AutoCloseable {
             return;
         }
         stateMachine.apply(committed);
+        long now = System.nanoTime();
+        for (Entry e : committed) {
+            dedup.applied(e, now);
+        }
         long last = committed.get(committed.size() - 1).index();
         Iterator<Map.Entry<Long, Pending>> it = pending.entrySet().iterator();
         while (it.hasNext()) {
@@ -646,6 +761,14 @@ public final class RaftGroupNode implements AutoCloseable {
                 p.future.complete(AppendResult.of(AppendResult.Status.TIMEOUT, node.leaderId()));
             }
         }
+        waitingAppends.removeIf(w -> {
+            boolean late = now - w.deadlineNanos() >= 0;
+            if (late) {
+                // Nothing was appended: a definite refusal the client may retry.
+                w.future().complete(AppendResult.of(AppendResult.Status.OVERLOADED, node.leaderId()));
+            }
+            return late;
+        });
         reads.values().removeIf(r -> {
             boolean late = now - r.deadlineNanos() >= 0;
             if (late) {
@@ -660,6 +783,10 @@ public final class RaftGroupNode implements AutoCloseable {
             p.future.complete(AppendResult.of(AppendResult.Status.STOPPED, null));
         }
         pending.clear();
+        for (WaitingAppend w : waitingAppends) {
+            w.future().complete(AppendResult.of(AppendResult.Status.STOPPED, null));
+        }
+        waitingAppends.clear();
         for (PendingRead r : reads.values()) {
             r.future().completeExceptionally(new IllegalStateException("node " + id + " stopped"));
         }

@@ -190,7 +190,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         try {
             int total = 0;
             for (Entry e : entries) {
-                int size = EntryFormat.HEADER_SIZE + e.data().length;
+                int size = EntryFormat.recordSize(e);
                 if ((long) size + EntryFormat.MIN_BLANK > config.dataFileSizeBytes()) {
                     throw new IllegalArgumentException("entry " + e.index() + " of " + e.data().length
                         + " bytes does not fit in a data file of " + config.dataFileSizeBytes() + " bytes");
@@ -203,7 +203,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
             int chain = lastChainCrc;
             for (int n = 0; n < entries.size(); n++) {
                 Entry e = entries.get(n);
-                int size = EntryFormat.HEADER_SIZE + e.data().length;
+                int size = EntryFormat.recordSize(e);
                 long fileStart = fileStart(writePos, config.dataFileSizeBytes());
                 long room = fileStart + config.dataFileSizeBytes() - writePos;
                 if (size + EntryFormat.MIN_BLANK > room) {
@@ -568,7 +568,11 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
             throw new StoreCorruptedException(file + " at " + u.pos() + ": body CRC of entry " + i + " is "
                 + h.bodyCrc() + ", the body hashes to " + EntryFormat.bodyCrc(body));
         }
-        return new Entry(h.index(), h.term(), h.type(), body);
+        try {
+            return EntryFormat.entry(h, body);
+        } catch (IllegalArgumentException e) {
+            throw new StoreCorruptedException(file + " at " + u.pos() + ": " + e.getMessage());
+        }
     }
 
     EntryFormat.IndexUnit readUnit(long i) {
