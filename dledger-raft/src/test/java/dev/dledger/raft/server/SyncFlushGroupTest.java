@@ -5,13 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.dledger.raft.core.Entry;
 import dev.dledger.raft.core.FollowerProgress;
-import dev.dledger.raft.core.HardState;
-import dev.dledger.raft.core.LogView;
 import dev.dledger.raft.core.Membership;
 import dev.dledger.raft.core.Role;
-import dev.dledger.raft.core.SnapshotMeta;
 import dev.dledger.raft.statemachine.StateMachine;
 import dev.dledger.raft.transport.NettyTransport;
 import java.net.InetSocketAddress;
@@ -21,7 +17,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -36,100 +31,6 @@ class SyncFlushGroupTest {
     private final Map<String, NettyTransport> transports = new LinkedHashMap<>();
     private final Map<String, GatedSyncStorage> stores = new LinkedHashMap<>();
     private final Map<String, RaftGroupNode> nodes = new LinkedHashMap<>();
-
-    /** A storage whose {@link #sync()} waits while the gate is closed; counts the syncs that completed. */
-    private static final class GatedSyncStorage implements NodeStorage {
-        private final MemoryNodeStorage inner = new MemoryNodeStorage();
-        private volatile CountDownLatch gate;
-        private volatile long syncs;
-
-        void close(boolean closed) {
-            if (closed) {
-                gate = new CountDownLatch(1);
-            } else {
-                CountDownLatch g = gate;
-                gate = null;
-                if (g != null) {
-                    g.countDown();
-                }
-            }
-        }
-
-        @Override
-        public void sync() {
-            CountDownLatch g = gate;
-            if (g != null) {
-                try {
-                    g.await();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new StorageException("interrupted in sync", e);
-                }
-            }
-            inner.sync();
-            syncs++;
-        }
-
-        @Override
-        public LogView log() {
-            return inner.log();
-        }
-
-        @Override
-        public HardState hardState() {
-            return inner.hardState();
-        }
-
-        @Override
-        public void saveHardState(HardState hardState) {
-            inner.saveHardState(hardState);
-        }
-
-        @Override
-        public void truncateSuffix(long fromIndex) {
-            inner.truncateSuffix(fromIndex);
-        }
-
-        @Override
-        public long[] append(List<Entry> entries) {
-            return inner.append(entries);
-        }
-
-        @Override
-        public List<Entry> configEntries() {
-            return inner.configEntries();
-        }
-
-        @Override
-        public byte[] snapshotData() {
-            return inner.snapshotData();
-        }
-
-        @Override
-        public void saveSnapshot(SnapshotMeta meta, byte[] data) {
-            inner.saveSnapshot(meta, data);
-        }
-
-        @Override
-        public void installSnapshot(SnapshotMeta meta, byte[] data) {
-            inner.installSnapshot(meta, data);
-        }
-
-        @Override
-        public long committedCheckpoint() {
-            return inner.committedCheckpoint();
-        }
-
-        @Override
-        public void checkpointCommit(long commitIndex) {
-            inner.checkpointCommit(commitIndex);
-        }
-
-        @Override
-        public void close() {
-            inner.close();
-        }
-    }
 
     private void startGroup() {
         Map<String, InetSocketAddress> addresses = new LinkedHashMap<>();
@@ -148,7 +49,7 @@ class SyncFlushGroupTest {
 
     @AfterEach
     void stop() {
-        stores.values().forEach(s -> s.close(false));
+        stores.values().forEach(s -> s.blockSyncs(false));
         nodes.values().forEach(RaftGroupNode::close);
         transports.values().forEach(NettyTransport::close);
     }
@@ -177,8 +78,8 @@ class SyncFlushGroupTest {
         await().atMost(Duration.ofSeconds(5)).until(() -> leader.status().commitIndex() == before);
 
         // The leader and one follower write the entry but cannot sync it; the third node syncs and acknowledges.
-        stores.get(leader.id()).close(true);
-        stores.get(blocked).close(true);
+        stores.get(leader.id()).blockSyncs(true);
+        stores.get(blocked).blockSyncs(true);
         CompletableFuture<AppendResult> f = leader.append(List.of("x".getBytes(StandardCharsets.UTF_8)));
         long x = before + 1;
         await().atMost(Duration.ofSeconds(5)).until(() -> match(leader, free) >= x);
@@ -192,14 +93,14 @@ class SyncFlushGroupTest {
         }
 
         // The blocked follower's sync completes: two followers hold it durably, a majority without the leader.
-        stores.get(blocked).close(false);
+        stores.get(blocked).blockSyncs(false);
         AppendResult r = f.get();
         assertEquals(AppendResult.Status.OK, r.status());
         assertEquals(x, r.index());
         assertTrue(leader.status().commitIndex() >= x);
 
         // The leader's own disk still has not synced; once it does, appends go on as before.
-        stores.get(leader.id()).close(false);
+        stores.get(leader.id()).blockSyncs(false);
         assertEquals(AppendResult.Status.OK, leader.append(List.of("y".getBytes(StandardCharsets.UTF_8))).get()
             .status());
     }
@@ -211,7 +112,7 @@ class SyncFlushGroupTest {
         assertEquals(AppendResult.Status.OK, leader.append(List.of("warm".getBytes(StandardCharsets.UTF_8))).get()
             .status());
         GatedSyncStorage own = stores.get(leader.id());
-        own.close(true);
+        own.blockSyncs(true);
         long before = own.log().lastIndex();
         // The first sync is under way and blocked; everything appended meanwhile waits for the next one.
         CompletableFuture<?>[] all = new CompletableFuture<?>[50];
@@ -219,11 +120,11 @@ class SyncFlushGroupTest {
             all[i] = leader.append(List.of(("e" + i).getBytes(StandardCharsets.UTF_8)));
         }
         await().atMost(Duration.ofSeconds(5)).until(() -> own.log().lastIndex() >= before + all.length);
-        long syncsBefore = own.syncs;
-        own.close(false);
+        long syncsBefore = own.syncs();
+        own.blockSyncs(false);
         CompletableFuture.allOf(all).get();
         await().atMost(Duration.ofSeconds(5)).until(() -> leader.status().commitIndex() >= before + all.length);
         // Every write was done while the first sync waited: that sync and at most one more cover them all.
-        assertTrue(own.syncs - syncsBefore <= 2, "syncs: " + (own.syncs - syncsBefore));
+        assertTrue(own.syncs() - syncsBefore <= 2, "syncs: " + (own.syncs() - syncsBefore));
     }
 }
