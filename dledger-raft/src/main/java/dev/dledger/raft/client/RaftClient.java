@@ -1,5 +1,6 @@
 package dev.dledger.raft.client;
 
+import dev.dledger.raft.core.RequestId;
 import dev.dledger.raft.transport.ClientProtocol;
 import dev.dledger.raft.transport.ClientProtocol.Request;
 import dev.dledger.raft.transport.ClientProtocol.Response;
@@ -22,6 +23,7 @@ import io.netty.handler.codec.LengthFieldBasedFrameDecoder;
 import io.netty.handler.flush.FlushConsolidationHandler;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -34,9 +36,12 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * A client of one group: finds the leader, follows "not leader" redirects, and retries a bounded number of times.
  *
- * <p>Retries never duplicate an append: an append is retried only when the node answered that it did not take it
- * (NOT_LEADER, TRANSFERRING, OVERLOADED) or when no connection could be made. When the request may have been taken
- * (the connection broke after sending, or the answer is TIMEOUT), the caller gets that indeterminate answer.
+ * <p>Retries never duplicate an append: every append carries a request id (a random 64-bit client id chosen per
+ * instance and a sequence number per entry), which the group keeps in its log, and a leader that gets a request id it
+ * took before answers with the original's outcome instead of appending again. So an append is retried, within the
+ * bounded attempts, also when it may have been taken: no answer in time, the connection broke, or the answer was
+ * TIMEOUT, LOST or STOPPED. An answer EXPIRED means the leader could not tell (the retry came too late); it is not
+ * retried.
  *
  * <p>Thread-safe; all futures complete on the client's I/O thread.
  */
@@ -50,6 +55,8 @@ public final class RaftClient implements AutoCloseable {
     private final EventLoopGroup io = new NioEventLoopGroup(1);
     private final Map<String, Connection> connections = new ConcurrentHashMap<>();
     private final AtomicLong requestIds = new AtomicLong();
+    private final long clientId = new SecureRandom().nextLong();
+    private final AtomicLong seqs = new AtomicLong();
     private volatile String leader;
     private volatile int rotate;
 
@@ -98,9 +105,20 @@ public final class RaftClient implements AutoCloseable {
         return append(List.of(body));
     }
 
-    /** Appends entries as one batch with consecutive indexes; completes when all are committed. */
+    /**
+     * Appends entries as one batch with consecutive indexes; completes when all are committed. Retried as the class
+     * describes; at most once in the log whatever the retries.
+     */
     public CompletableFuture<Response> append(List<byte[]> bodies) {
-        return toLeader(Request.append(bodies));
+        if (bodies.isEmpty()) {
+            throw new IllegalArgumentException("an append needs at least one entry");
+        }
+        return toLeader(Request.append(bodies, new RequestId(clientId, seqs.getAndAdd(bodies.size()))));
+    }
+
+    /** This client's random id, which every append it sends carries. */
+    public long clientId() {
+        return clientId;
     }
 
     /** Reads the committed entry at {@code index} from the leader; NOT_FOUND when it is not committed there. */
@@ -140,11 +158,13 @@ public final class RaftClient implements AutoCloseable {
 
     private CompletableFuture<Response> toLeader(Request req) {
         CompletableFuture<Response> result = new CompletableFuture<>();
-        attempt(ClientProtocol.encode(req), req.op() == ClientProtocol.Op.APPEND, 0, result);
+        // Only an append without a request id could be taken twice; every other request may be sent again.
+        boolean unsafeToRepeat = req.op() == ClientProtocol.Op.APPEND && req.requestId() == null;
+        attempt(ClientProtocol.encode(req), unsafeToRepeat, 0, result);
         return result;
     }
 
-    private void attempt(byte[] body, boolean isAppend, int attempt, CompletableFuture<Response> result) {
+    private void attempt(byte[] body, boolean unsafeToRepeat, int attempt, CompletableFuture<Response> result) {
         String target = leader;
         if (target == null) {
             target = ids.get(Math.floorMod(rotate, ids.size()));
@@ -155,14 +175,29 @@ public final class RaftClient implements AutoCloseable {
                 boolean sent = error instanceof ClientException ce && ce.maybeSent();
                 leader = null;
                 rotate++;
-                if ((sent && isAppend) || attempt + 1 >= maxAttempts) {
+                if ((sent && unsafeToRepeat) || attempt + 1 >= maxAttempts) {
                     result.completeExceptionally(error);
                 } else {
-                    retryLater(body, isAppend, attempt, result);
+                    retryLater(body, unsafeToRepeat, attempt, result);
                 }
                 return;
             }
             Status s = resp.status();
+            if (!unsafeToRepeat && (s == Status.TIMEOUT || s == Status.LOST || s == Status.STOPPED)) {
+                // Maybe taken, or taken and lost: the request id makes sending it again safe.
+                if (s == Status.STOPPED || resp.leaderHint() == null || !peers.containsKey(resp.leaderHint())) {
+                    leader = null;
+                    rotate++;
+                } else {
+                    leader = resp.leaderHint();
+                }
+                if (attempt + 1 >= maxAttempts) {
+                    result.complete(resp);
+                } else {
+                    retryLater(body, unsafeToRepeat, attempt, result);
+                }
+                return;
+            }
             if (s == Status.NOT_LEADER || s == Status.TRANSFERRING || s == Status.OVERLOADED) {
                 if (resp.leaderHint() != null && peers.containsKey(resp.leaderHint()) && s == Status.NOT_LEADER) {
                     leader = resp.leaderHint();
@@ -173,7 +208,7 @@ public final class RaftClient implements AutoCloseable {
                 if (attempt + 1 >= maxAttempts) {
                     result.complete(resp);
                 } else {
-                    retryLater(body, isAppend, attempt, result);
+                    retryLater(body, unsafeToRepeat, attempt, result);
                 }
                 return;
             }
@@ -182,9 +217,9 @@ public final class RaftClient implements AutoCloseable {
         });
     }
 
-    private void retryLater(byte[] body, boolean isAppend, int attempt, CompletableFuture<Response> result) {
+    private void retryLater(byte[] body, boolean unsafeToRepeat, int attempt, CompletableFuture<Response> result) {
         long backoffMs = Math.min(200, 10L << Math.min(attempt, 4));
-        io.schedule(() -> attempt(body, isAppend, attempt + 1, result), backoffMs, TimeUnit.MILLISECONDS);
+        io.schedule(() -> attempt(body, unsafeToRepeat, attempt + 1, result), backoffMs, TimeUnit.MILLISECONDS);
     }
 
     private CompletableFuture<Response> call(String node, byte[] body) {

@@ -43,6 +43,12 @@ public final class RaftNode {
     private String leaderId;
     private long commitIndex;
     private long appliedIndex;
+    /**
+     * The last index of this node's log known to be durable on its disk: what a leader counts for itself toward a
+     * quorum. Every persisted entry with {@link #advance(Ready)}; only what the driver reported through
+     * {@link #logDurable(long, long)} after {@link #advance(Ready, boolean) advance(rd, false)}.
+     */
+    private long durableIndex;
 
     // Time, counted in this node's ticks.
     private long now;
@@ -126,6 +132,8 @@ public final class RaftNode {
         // Everything up to the snapshot is committed and applied; a checkpoint may know of more commits, but never
         // of more than the durable log holds.
         this.commitIndex = Math.max(base, Math.min(initial.commitIndex(), logView.lastIndex()));
+        // The recovered log is what the disk holds; a driver that syncs lazily makes it durable before it starts.
+        this.durableIndex = logView.lastIndex();
         this.appliedIndex = Math.max(base, Math.min(initial.appliedIndex(), commitIndex));
         resetRandomizedElectionTimeout();
         out.info("started at term " + term + ", log [" + logView.firstIndex() + ".." + logView.lastIndex()
@@ -268,6 +276,17 @@ public final class RaftNode {
      * @return the index of the first entry, or why the batch was refused
      */
     public ProposeResult propose(List<byte[]> batch) {
+        return propose(batch, null);
+    }
+
+    /**
+     * Proposes consecutive application entries that carry client request ids: the entry at offset i of the batch
+     * gets {@code firstId.plus(i)}. The core does not look at the ids; the driver uses them to recognize retries.
+     *
+     * @param firstId the id of the first entry, or null for entries without ids
+     * @return the index of the first entry, or why the batch was refused
+     */
+    public ProposeResult propose(List<byte[]> batch, RequestId firstId) {
         if (batch.isEmpty()) {
             throw new IllegalArgumentException("empty batch");
         }
@@ -278,7 +297,8 @@ public final class RaftNode {
         long first = log.lastIndex() + 1;
         List<Entry> ents = new ArrayList<>(batch.size());
         for (int i = 0; i < batch.size(); i++) {
-            ents.add(new Entry(first + i, term, EntryType.NORMAL, Objects.requireNonNull(batch.get(i), "data")));
+            ents.add(new Entry(first + i, term, EntryType.NORMAL, Objects.requireNonNull(batch.get(i), "data"),
+                firstId == null ? null : firstId.plus(i)));
         }
         appendAsLeader(ents);
         return new ProposeResult(ProposeResult.Status.ACCEPTED, first, term, null);
@@ -441,6 +461,24 @@ public final class RaftNode {
      *                               asked to persist
      */
     public void advance(Ready rd) {
+        advance(rd, true);
+    }
+
+    /**
+     * Tells the core that the driver handled {@code rd}, where the log writes may not be durable yet: the driver
+     * wrote them (the {@link LogView} shows them) and syncs them in the background. The term and vote, and a
+     * snapshot, must be durable as with {@link #advance(Ready)}. The driver later reports what became durable through
+     * {@link #logDurable(long, long)}; until then a leader does not count those entries for itself toward a quorum
+     * (Raft paper section 5.3 counts an entry once it is stored, and "stored" means on stable storage, figure 2),
+     * while followers count as soon as they answer, so the driver must hold back a follower's acknowledgement of an
+     * index until that index is durable. This is etcd-raft's asynchronous storage writes idea: the leader's own disk
+     * is one more replica that answers later.
+     *
+     * @param logDurable whether the log writes of {@code rd} are durable already (then as {@link #advance(Ready)})
+     * @throws IllegalStateException if {@code rd} is not the outstanding Ready or the log does not hold what it
+     *                               asked to persist
+     */
+    public void advance(Ready rd, boolean logDurable) {
         if (!readyOutstanding) {
             throw new IllegalStateException("advance() without an outstanding ready()");
         }
@@ -448,14 +486,47 @@ public final class RaftNode {
         if (rd.hardState() != null) {
             persistedHardState = rd.hardState();
         }
+        if (rd.snapshot() != null) {
+            // An installed snapshot is durable and replaces the whole log up to its index.
+            durableIndex = rd.snapshot().index();
+        }
+        if (rd.truncateFrom() >= 0) {
+            // Removed entries do not count any more, even if their bytes are still on disk.
+            durableIndex = Math.min(durableIndex, rd.truncateFrom() - 1);
+        }
         if (rd.mustPersist()) {
             log.stableTo(rd);
+            if (logDurable) {
+                durableIndex = log.lastIndex();
+            }
         }
         if (!rd.committedEntries().isEmpty()) {
             appliedIndex = rd.committedEntries().get(rd.committedEntries().size() - 1).index();
         }
         if (role == Role.LEADER) {
             // The leader counts itself toward a quorum only for what is durable on its own disk.
+            maybeCommit();
+        }
+    }
+
+    /**
+     * Reports that the log is durable through {@code index}, whose entry had {@code term} when the driver wrote it
+     * (after {@link #advance(Ready, boolean) advance(rd, false)}). A report whose entry was replaced since (its term
+     * differs now) is ignored: the replacing entries are reported by a later sync. A leader may commit as a result.
+     *
+     * @throws IllegalStateException between {@link #ready()} and {@link #advance(Ready)}
+     */
+    public void logDurable(long index, long term) {
+        if (readyOutstanding) {
+            throw new IllegalStateException("logDurable() between ready() and advance()");
+        }
+        // Log matching (Raft paper section 5.3): the same term at the same index means the same entries up to there,
+        // so the whole prefix that the sync covered is still this log's.
+        if (index <= durableIndex || index > log.persistedLastIndex() || log.term(index) != term) {
+            return;
+        }
+        durableIndex = index;
+        if (role == Role.LEADER) {
             maybeCommit();
         }
     }
@@ -1038,7 +1109,7 @@ public final class RaftNode {
         long[] matches = new long[voters.size()];
         for (int i = 0; i < matches.length; i++) {
             String v = voters.get(i);
-            matches[i] = v.equals(id) ? log.persistedLastIndex() : progress.get(v).match;
+            matches[i] = v.equals(id) ? Math.min(log.persistedLastIndex(), durableIndex) : progress.get(v).match;
         }
         Arrays.sort(matches);
         long quorumIndex = matches[matches.length - membership.quorum()];
@@ -1213,6 +1284,11 @@ public final class RaftNode {
     /** The highest index the driver reported applied. */
     public long appliedIndex() {
         return appliedIndex;
+    }
+
+    /** The last index of this node's log known to be durable (see {@link #logDurable(long, long)}). */
+    public long durableIndex() {
+        return Math.min(log.persistedLastIndex(), durableIndex);
     }
 
     /** The index of the last entry, persisted or not. */

@@ -10,7 +10,11 @@ import java.util.List;
  *   <li>Make durable, in this order: {@link #hardState()} if not null; {@link #snapshot()} if not null (install the
  *   snapshot bytes in the state machine and reset the log to empty after {@code snapshot.index}); then, if
  *   {@link #truncateFrom()} is not -1, remove every entry at or after it; then append {@link #entries()}. With
- *   {@code flush=sync} this includes the fsync; with {@code flush=async} the page cache suffices.</li>
+ *   {@code flush=async} the page cache suffices. With {@code flush=sync} the log writes are fsynced, either here or in
+ *   the background: a driver that syncs in the background calls {@link RaftNode#advance(Ready, boolean)
+ *   advance(rd, false)}, reports what became durable through {@link RaftNode#logDurable(long, long)} (a leader counts
+ *   itself toward a quorum only up to there), and holds back every acknowledgement (a successful
+ *   {@link AppendEntriesResponse}, an {@link InstallSnapshotResponse}) whose match index is not durable yet.</li>
  *   <li>Only then send {@link #messages()}: they may depend on the term, vote and entries just persisted (a vote
  *   granted, an append acknowledged).</li>
  *   <li>Apply {@link #committedEntries()} in index order; serve {@link #readStates()} once their index is

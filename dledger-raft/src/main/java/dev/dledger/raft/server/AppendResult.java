@@ -6,7 +6,8 @@ package dev.dledger.raft.server;
  * @param status     the outcome
  * @param index      the index of the first entry when committed, else -1
  * @param term       the term the entries were appended in, else -1
- * @param positions  the data-file position of each entry when committed (DLedger's {@code pos}), else empty
+ * @param positions  the data-file position of each entry when committed (DLedger's {@code pos}; -1 where unknown, as
+ *                   in the answer to a retry of an append applied earlier), else empty
  * @param leaderHint the leader to retry at when {@code status} is NOT_LEADER, or null
  */
 public record AppendResult(Status status, long index, long term, long[] positions, String leaderHint) {
@@ -26,7 +27,13 @@ public record AppendResult(Status status, long index, long term, long[] position
         /** Appended, then replaced by another leader's entries: it did not commit. */
         LOST,
         /** The node stopped or failed before the outcome was known (indeterminate). */
-        STOPPED
+        STOPPED,
+        /**
+         * A retried append (same request id) that the leader cannot match with certainty: the id is older than what
+         * it remembers of the client, or only the head of the batch is in the log. Nothing was appended; whether the
+         * original was applied is unknown.
+         */
+        EXPIRED
     }
 
     /** A result without log position. */

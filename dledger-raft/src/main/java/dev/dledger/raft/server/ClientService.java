@@ -27,7 +27,7 @@ final class ClientService implements RequestHandler {
         CompletableFuture<Response> resp;
         switch (req.op()) {
             case APPEND:
-                resp = node.append(req.bodies()).thenApply(ClientService::appendResponse);
+                resp = node.append(req.bodies(), req.requestId()).thenApply(ClientService::appendResponse);
                 break;
             case GET:
                 resp = get(req.number());
@@ -110,6 +110,9 @@ final class ClientService implements RequestHandler {
                 break;
             case STOPPED:
                 s = Status.STOPPED;
+                break;
+            case EXPIRED:
+                s = Status.EXPIRED;
                 break;
             default:
                 s = Status.TIMEOUT;

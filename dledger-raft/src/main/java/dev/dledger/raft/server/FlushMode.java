@@ -3,8 +3,8 @@ package dev.dledger.raft.server;
 /** When a node's log writes become durable relative to acknowledging them. */
 public enum FlushMode {
     /**
-     * An entry counts toward the quorum only once fsynced on that node. One fsync covers every entry that arrived
-     * while the previous one ran (group commit).
+     * An entry counts toward the quorum only once fsynced on that node. The fsync runs on a thread of its own while
+     * the driver goes on; one fsync covers every entry that arrived while the previous one ran (group commit).
      */
     SYNC,
     /**

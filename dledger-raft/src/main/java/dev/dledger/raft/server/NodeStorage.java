@@ -10,11 +10,11 @@ import java.util.function.LongFunction;
 
 /**
  * What a node's driver needs of its durable state: the log (which the core reads through {@link #log()}), the term
- * and vote, and snapshots. Only the driver thread of the node calls these methods.
+ * and vote, and snapshots. Only the driver thread of the node calls these methods, except {@link #sync()}.
  *
  * <p>Durability: {@link #saveHardState} is durable when it returns. Log writes ({@link #truncateSuffix},
- * {@link #append}) may sit in the page cache until {@link #sync()}; the driver calls {@code sync()} before it sends
- * anything that depends on them when the flush mode is {@code sync}.
+ * {@link #append}) may sit in the page cache until {@link #sync()}; when the flush mode is {@code sync} the driver
+ * sends nothing that claims them durable before a {@code sync()} that started after them returned.
  *
  * <p>Errors: every method throws {@link StorageException} on an I/O failure; the node then stops.
  */
@@ -39,7 +39,11 @@ public interface NodeStorage extends AutoCloseable {
      */
     long[] append(List<Entry> entries);
 
-    /** Makes every write so far durable. */
+    /**
+     * Makes durable at least every log write that returned before this call started. Called from the node's syncer
+     * thread (with {@link FlushMode#SYNC}) while the driver thread goes on writing, so it must be safe to run
+     * concurrently with the other methods.
+     */
     void sync();
 
     /** Every CONFIG entry of the log after the snapshot, in order (for the core's start-up). */

@@ -1,14 +1,17 @@
 package dev.dledger.raft.server;
 
+import dev.dledger.raft.core.AppendEntriesResponse;
 import dev.dledger.raft.core.Entry;
 import dev.dledger.raft.core.InitialState;
 import dev.dledger.raft.core.InstallSnapshotRequest;
+import dev.dledger.raft.core.InstallSnapshotResponse;
 import dev.dledger.raft.core.Membership;
 import dev.dledger.raft.core.Message;
 import dev.dledger.raft.core.ProposeResult;
 import dev.dledger.raft.core.RaftNode;
 import dev.dledger.raft.core.Ready;
 import dev.dledger.raft.core.ReadState;
+import dev.dledger.raft.core.RequestId;
 import dev.dledger.raft.core.Role;
 import dev.dledger.raft.core.SnapshotMeta;
 import dev.dledger.raft.statemachine.StateMachine;
@@ -16,6 +19,7 @@ import dev.dledger.raft.transport.Transport;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
@@ -36,8 +40,13 @@ import org.slf4j.LoggerFactory;
  * {@link StateMachine}.
  *
  * <p>Group commit: every input that arrives while the driver handles a Ready is taken in the next pass, so the
- * proposals of many clients share one log write, one fsync (with {@link FlushMode#SYNC}) and one message per
- * follower.
+ * proposals of many clients share one log write and one message per follower.
+ *
+ * <p>With {@link FlushMode#SYNC} the fsync runs off the driver thread, on a {@link LogSyncer}: the driver writes the
+ * entries and goes on (a leader sends them to the followers at once); one fsync covers every write that arrived while
+ * the previous one ran. An entry counts toward the quorum only once fsynced on that node: the core counts the leader's
+ * own log only up to what the syncer reported durable ({@link RaftNode#logDurable}), and a follower's acknowledgement
+ * of an index is held back until that index is durable here. The term and vote are saved synchronously.
  *
  * <p>Public methods are thread-safe: they post work to the driver thread and return futures, completed on the driver
  * thread. A storage failure stops the node: it completes every pending future with {@code STOPPED}, stops acking and
@@ -78,6 +87,26 @@ public final class RaftGroupNode implements AutoCloseable {
     private volatile boolean stopped;
     private volatile NodeStatus status;
     private volatile java.util.function.DoubleConsumer appendLatencySeconds = s -> { };
+    /** The background fsync with {@link FlushMode#SYNC}; null with {@link FlushMode#ASYNC}. */
+    private final LogSyncer syncer;
+    /** With a syncer: the number of the last log write handed to it. */
+    private long writes;
+    /** With a syncer: the number of the last write whose sync the driver handled. */
+    private long syncedWrites;
+    /** With a syncer: each write not yet synced as {number, last index after it, that entry's term}. */
+    private final ArrayDeque<long[]> unsynced = new ArrayDeque<>();
+    /** With a syncer: the last index of the log known durable here (every index with {@link FlushMode#ASYNC}). */
+    private long durableIndex;
+    /** With a syncer: acknowledgements waiting for their match index to become durable, in the order made. */
+    private final List<Message> heldAcks = new ArrayList<>();
+    /** Client request ids applied here and in the log here: how a leader recognizes a retried append. */
+    private final RequestDedup dedup = new RequestDedup();
+    /** The term of the last leadership of this node that the driver saw, or -1. */
+    private long leaderTerm = -1;
+    /** The last index when that leadership was seen: retries are judged once it is applied. */
+    private long leaderStartIndex;
+    /** Appends with request ids that wait for this new leader to apply the entries of earlier terms. */
+    private final List<WaitingAppend> waitingAppends = new ArrayList<>();
 
     private static final class Pending {
         final long firstIndex;
@@ -99,6 +128,10 @@ public final class RaftGroupNode implements AutoCloseable {
     }
 
     private record PendingRead(long deadlineNanos, CompletableFuture<Long> future, long[] index) {
+    }
+
+    private record WaitingAppend(List<byte[]> bodies, RequestId id, long deadlineNanos,
+                                 CompletableFuture<AppendResult> future) {
     }
 
     /** Work for the driver thread; {@link #abort()} completes its future when the node stops before running it. */
@@ -136,6 +169,11 @@ public final class RaftGroupNode implements AutoCloseable {
         this.stateMachine = stateMachine;
         this.transport = transport;
         this.inbox = new ArrayBlockingQueue<>(options.maxQueuedInputs());
+        if (options.flush() == FlushMode.SYNC) {
+            // What the log holds at start counts as durable (the core assumes so): make it true.
+            storage.sync();
+        }
+        this.durableIndex = storage.log().lastIndex();
         SnapshotMeta snap = storage.log().snapshot();
         if (snap.index() >= 0) {
             byte[] data = storage.snapshotData();
@@ -155,6 +193,8 @@ public final class RaftGroupNode implements AutoCloseable {
         this.nextRetain = nextTick + RETAIN_INTERVAL_NANOS;
         this.ownLoops = loops == null ? RaftLoops.dedicated("raft-" + group + "-" + id) : null;
         this.loop = (loops == null ? ownLoops : loops).assign();
+        this.syncer = options.flush() == FlushMode.SYNC
+            ? new LogSyncer("sync-" + group + "-" + id, storage, loop::wake) : null;
         this.snapshots = new SnapshotTransfers(group, id, transport, options.snapshotChunkBytes());
         transport.register(group, id, this::onMessage);
         transport.serveRequests(group, new ClientService(this));
@@ -205,9 +245,27 @@ public final class RaftGroupNode implements AutoCloseable {
     /**
      * Appends entries as one batch (consecutive indexes) and completes when they are committed and applied here.
      * Refusals (not leader, transferring, overloaded) complete at once; TIMEOUT after
-     * {@link NodeOptions#appendTimeoutMs()}.
+     * {@link NodeOptions#appendTimeoutMs()}. The entries carry no request id: the DLedger format stays the stock one.
      */
     public CompletableFuture<AppendResult> append(List<byte[]> bodies) {
+        return append(bodies, null);
+    }
+
+    /**
+     * Appends entries that carry client request ids ({@code firstId} for the first entry, {@code firstId.plus(i)} for
+     * the i-th), so that a retry of the same request, here or at a later leader, is taken once:
+     * <ul>
+     *   <li>already applied: completes OK at once with the original index and term (positions -1);</li>
+     *   <li>in this leader's log, not yet committed: completes with the original's outcome;</li>
+     *   <li>not matchable with certainty (the id is older than what the leader remembers of its client, or only the
+     *   head of the batch is in the log): completes {@link AppendResult.Status#EXPIRED} and appends nothing.</li>
+     * </ul>
+     * A new leader judges retries only once it applied the entries of earlier terms; until then (at most
+     * {@link NodeOptions#appendTimeoutMs()}) such appends wait, and complete OVERLOADED if it takes longer.
+     *
+     * @param firstId the id of the first entry, or null for entries without ids (as {@link #append(List)})
+     */
+    public CompletableFuture<AppendResult> append(List<byte[]> bodies, RequestId firstId) {
         CompletableFuture<AppendResult> f = new CompletableFuture<>();
         if (bodies.isEmpty()) {
             f.completeExceptionally(new IllegalArgumentException("empty append"));
@@ -223,7 +281,7 @@ public final class RaftGroupNode implements AutoCloseable {
         Input in = new Input() {
             @Override
             public void run() {
-                proposeNow(bodies, f);
+                proposeNow(bodies, firstId, f, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(options.appendTimeoutMs()));
             }
 
             @Override
@@ -237,18 +295,44 @@ public final class RaftGroupNode implements AutoCloseable {
         return f;
     }
 
-    private void proposeNow(List<byte[]> bodies, CompletableFuture<AppendResult> f) {
+    private void proposeNow(List<byte[]> bodies, RequestId id, CompletableFuture<AppendResult> f, long deadline) {
         if (pending.size() >= options.maxPendingAppends()) {
             f.complete(AppendResult.of(AppendResult.Status.OVERLOADED, null));
             return;
         }
-        ProposeResult r = node.propose(bodies);
+        if (id != null && node.role() == Role.LEADER) {
+            if (!judgesRetries()) {
+                waitingAppends.add(new WaitingAppend(bodies, id, deadline, f));
+                return;
+            }
+            RequestDedup.Lookup seen = dedup.lookup(id, bodies.size(), System.nanoTime());
+            switch (seen.verdict()) {
+                case APPLIED:
+                    long[] unknown = new long[bodies.size()];
+                    java.util.Arrays.fill(unknown, -1L);
+                    f.complete(new AppendResult(AppendResult.Status.OK, seen.firstIndex(), seen.term(), unknown, null));
+                    return;
+                case IN_FLIGHT:
+                    attach(seen.firstIndex(), seen.firstIndex() + bodies.size() - 1, seen.term(), f, deadline);
+                    return;
+                case UNKNOWN:
+                    f.complete(AppendResult.of(AppendResult.Status.EXPIRED, node.leaderId()));
+                    return;
+                default:
+                    break;
+            }
+        }
+        ProposeResult r = node.propose(bodies, id);
         switch (r.status()) {
             case ACCEPTED:
-                long start = System.nanoTime();
-                long deadline = start + TimeUnit.MILLISECONDS.toNanos(options.appendTimeoutMs());
-                pending.put(r.index(), new Pending(r.index(), r.index() + bodies.size() - 1, r.term(), start,
+                pending.put(r.index(), new Pending(r.index(), r.index() + bodies.size() - 1, r.term(), System.nanoTime(),
                     deadline, f));
+                if (id != null) {
+                    // Known at once, so that a retry taken in this same pass finds it.
+                    for (int i = 0; i < bodies.size(); i++) {
+                        dedup.logged(id.plus(i), r.index() + i, r.term());
+                    }
+                }
                 break;
             case TRANSFERRING:
                 f.complete(AppendResult.of(AppendResult.Status.TRANSFERRING, r.leaderHint()));
@@ -256,6 +340,50 @@ public final class RaftGroupNode implements AutoCloseable {
             default:
                 f.complete(AppendResult.of(AppendResult.Status.NOT_LEADER, r.leaderHint()));
                 break;
+        }
+    }
+
+    /**
+     * Whether this leader may judge retried appends: it applied every entry of earlier terms (everything up to where
+     * its log ended when the driver first saw it lead), so the applied table knows all of them that will ever commit.
+     */
+    private boolean judgesRetries() {
+        if (leaderTerm != node.term()) {
+            leaderTerm = node.term();
+            leaderStartIndex = node.lastIndex();
+        }
+        return node.appliedIndex() >= leaderStartIndex;
+    }
+
+    /** A retry of entries in the log at {@code [first, last]}: completes with the original's outcome. */
+    private void attach(long first, long last, long term, CompletableFuture<AppendResult> f, long deadline) {
+        Pending original = pending.get(first);
+        if (original == null) {
+            // The original's caller gave up (TIMEOUT) but the entries are still in the log: wait for them anew.
+            pending.put(first, new Pending(first, last, term, System.nanoTime(), deadline, f));
+        } else if (original.lastIndex == last && original.term == term) {
+            original.future.thenAccept(f::complete);
+        } else {
+            f.complete(AppendResult.of(AppendResult.Status.EXPIRED, node.leaderId()));
+        }
+    }
+
+    /** Takes the appends that waited for this leader to catch up, or refuses them once it no longer leads. */
+    private void releaseWaitingAppends() {
+        if (waitingAppends.isEmpty()) {
+            return;
+        }
+        if (node.role() != Role.LEADER) {
+            for (WaitingAppend w : waitingAppends) {
+                w.future().complete(AppendResult.of(AppendResult.Status.NOT_LEADER, node.leaderId()));
+            }
+            waitingAppends.clear();
+        } else if (judgesRetries()) {
+            List<WaitingAppend> ready = new ArrayList<>(waitingAppends);
+            waitingAppends.clear();
+            for (WaitingAppend w : ready) {
+                proposeNow(w.bodies(), w.id(), w.future(), w.deadlineNanos());
+            }
         }
     }
 
@@ -379,6 +507,7 @@ public final class RaftGroupNode implements AutoCloseable {
         }
         boolean worked = false;
         try {
+            worked = collectSynced();
             Input in;
             int taken = 0;
             while (taken < 4096 && (in = inbox.poll()) != null) {
@@ -388,7 +517,7 @@ public final class RaftGroupNode implements AutoCloseable {
                     return true;
                 }
             }
-            worked = taken > 0;
+            worked |= taken > 0;
             if (now - nextTick >= 0) {
                 node.tick();
                 nextTick += tickNanos;
@@ -408,6 +537,10 @@ public final class RaftGroupNode implements AutoCloseable {
             if (node.hasReady()) {
                 handleReady();
                 worked = true;
+            }
+            releaseWaitingAppends();
+            if (node.hasReady()) {
+                handleReady();
             }
             if (worked) {
                 publishStatus();
@@ -448,33 +581,50 @@ public final class RaftGroupNode implements AutoCloseable {
             if (rd.hardState() != null) {
                 storage.saveHardState(rd.hardState());
             }
+            if (rd.role() == Role.LEADER) {
+                judgesRetries();
+            }
             if (rd.snapshot() != null) {
+                dedup.logReset();
                 storage.installSnapshot(rd.snapshot(), receivedSnapshot);
                 restoreStateMachine(rd.snapshot().index(), receivedSnapshot);
                 lastSnapshotIndex = rd.snapshot().index();
                 positions.clear();
+                durableIndex = rd.snapshot().index();
+                dropHeldAcksAbove(durableIndex);
             }
             if (rd.truncateFrom() >= 0) {
                 storage.truncateSuffix(rd.truncateFrom());
+                dedup.truncated(rd.truncateFrom());
                 positions.keySet().removeIf(i -> i >= rd.truncateFrom());
+                // Acknowledgements of removed entries can never be honoured: the entries will not become durable.
+                durableIndex = Math.min(durableIndex, rd.truncateFrom() - 1);
+                dropHeldAcksAbove(durableIndex);
             }
             if (!rd.entries().isEmpty()) {
                 long[] pos = storage.append(rd.entries());
+                dedup.logged(rd.entries());
                 if (rd.role() == Role.LEADER || !pending.isEmpty()) {
                     for (int i = 0; i < pos.length; i++) {
                         positions.put(rd.entries().get(i).index(), pos[i]);
                     }
                 }
             }
-            if (options.flush() == FlushMode.SYNC && (rd.truncateFrom() >= 0 || !rd.entries().isEmpty())) {
-                storage.sync();
-            }
-            // 2. Then the messages that depend on it.
-            for (Message m : rd.messages()) {
-                if (m instanceof InstallSnapshotRequest s) {
-                    snapshots.send(s, storage.snapshotData());
+            if (rd.truncateFrom() >= 0 || !rd.entries().isEmpty()) {
+                if (syncer != null) {
+                    long last = storage.log().lastIndex();
+                    unsynced.addLast(new long[] {++writes, last, storage.log().term(last)});
+                    syncer.request(writes);
                 } else {
-                    transport.send(group, m);
+                    durableIndex = storage.log().lastIndex();
+                }
+            }
+            // 2. Then the messages that depend on it; acknowledgements of what is not durable yet wait for the sync.
+            for (Message m : rd.messages()) {
+                if (syncer != null && ackIndex(m) > durableIndex) {
+                    heldAcks.add(m);
+                } else {
+                    send(m);
                 }
             }
             // 3. Then apply.
@@ -486,7 +636,7 @@ public final class RaftGroupNode implements AutoCloseable {
                     confirmedReads.add(r);
                 }
             }
-            node.advance(rd);
+            node.advance(rd, syncer == null);
             serveReads();
             if (rd.commitIndex() > lastCheckpoint) {
                 storage.checkpointCommit(rd.commitIndex());
@@ -496,11 +646,86 @@ public final class RaftGroupNode implements AutoCloseable {
         }
     }
 
+    private void send(Message m) {
+        if (m instanceof InstallSnapshotRequest s) {
+            snapshots.send(s, storage.snapshotData());
+        } else {
+            transport.send(group, m);
+        }
+    }
+
+    /** The index a message tells its receiver is stored here, or -1 when it claims nothing. */
+    private static long ackIndex(Message m) {
+        if (m instanceof AppendEntriesResponse r) {
+            return r.success() ? r.matchIndex() : -1;
+        }
+        if (m instanceof InstallSnapshotResponse r) {
+            return r.matchIndex();
+        }
+        return -1;
+    }
+
+    private void dropHeldAcksAbove(long index) {
+        heldAcks.removeIf(m -> ackIndex(m) > index);
+    }
+
+    /**
+     * Takes what the syncer finished: tells the core how far the log is durable and sends the acknowledgements that
+     * waited for it.
+     *
+     * @return whether anything was done
+     * @throws StorageException if a sync failed
+     */
+    private boolean collectSynced() {
+        if (syncer == null) {
+            return false;
+        }
+        RuntimeException failure = syncer.failure();
+        if (failure != null) {
+            throw failure instanceof StorageException se ? se
+                : new StorageException("log sync failed: " + failure.getMessage(), failure);
+        }
+        long synced = syncer.synced();
+        if (synced <= syncedWrites) {
+            return false;
+        }
+        syncedWrites = synced;
+        long[] last = null;
+        while (!unsynced.isEmpty() && unsynced.peekFirst()[0] <= synced) {
+            last = unsynced.pollFirst();
+        }
+        if (last == null) {
+            return true;
+        }
+        long index = last[1];
+        long term = last[2];
+        // The write is still this log's only if the entry it ended with is still there (log matching); a later
+        // truncation removed it otherwise, and the sync that covers the replacement reports it.
+        if (index > durableIndex && index <= storage.log().lastIndex() && index >= storage.log().firstIndex()
+            && storage.log().term(index) == term) {
+            durableIndex = index;
+        }
+        node.logDurable(index, term);
+        Iterator<Message> it = heldAcks.iterator();
+        while (it.hasNext()) {
+            Message m = it.next();
+            if (ackIndex(m) <= durableIndex) {
+                it.remove();
+                send(m);
+            }
+        }
+        return true;
+    }
+
     private void apply(List<Entry> committed) {
         if (committed.isEmpty()) {
             return;
         }
         stateMachine.apply(committed);
+        long now = System.nanoTime();
+        for (Entry e : committed) {
+            dedup.applied(e, now);
+        }
         long last = committed.get(committed.size() - 1).index();
         Iterator<Map.Entry<Long, Pending>> it = pending.entrySet().iterator();
         while (it.hasNext()) {
@@ -575,6 +800,14 @@ public final class RaftGroupNode implements AutoCloseable {
                 p.future.complete(AppendResult.of(AppendResult.Status.TIMEOUT, node.leaderId()));
             }
         }
+        waitingAppends.removeIf(w -> {
+            boolean late = now - w.deadlineNanos() >= 0;
+            if (late) {
+                // Nothing was appended: a definite refusal the client may retry.
+                w.future().complete(AppendResult.of(AppendResult.Status.OVERLOADED, node.leaderId()));
+            }
+            return late;
+        });
         reads.values().removeIf(r -> {
             boolean late = now - r.deadlineNanos() >= 0;
             if (late) {
@@ -589,6 +822,10 @@ public final class RaftGroupNode implements AutoCloseable {
             p.future.complete(AppendResult.of(AppendResult.Status.STOPPED, null));
         }
         pending.clear();
+        for (WaitingAppend w : waitingAppends) {
+            w.future().complete(AppendResult.of(AppendResult.Status.STOPPED, null));
+        }
+        waitingAppends.clear();
         for (PendingRead r : reads.values()) {
             r.future().completeExceptionally(new IllegalStateException("node " + id + " stopped"));
         }
@@ -656,6 +893,9 @@ public final class RaftGroupNode implements AutoCloseable {
             }
         }
         running = false;
+        if (syncer != null) {
+            syncer.close();
+        }
         storage.close();
         if (ownLoops != null) {
             ownLoops.close();

@@ -2,7 +2,9 @@ package dev.dledger.raft.store;
 
 import dev.dledger.raft.core.Entry;
 import dev.dledger.raft.core.EntryType;
+import dev.dledger.raft.core.RequestId;
 import java.nio.ByteBuffer;
+import java.util.Arrays;
 import java.util.zip.CRC32C;
 
 /**
@@ -15,7 +17,8 @@ import java.util.zip.CRC32C;
  *   16 long term
  *   24 long pos        the record's position in the data files (RocketMQ's physical offset is pos + 48)
  *   32 int  channel    low byte: the entry type (0 NORMAL, 2 NOOP, 3 CONFIG); stock DLedger always writes 0.
- *                      Bits 8 and up are flags this class neither sets nor reads
+ *                      Bit 8 ({@link #CHANNEL_REQUEST_ID}) set: the body starts with the entry's 16-byte client
+ *                      request id (clientId, seq), then the payload; other bits are left to other uses
  *   36 int  chainCrc   see {@link #chainCrc}; stock DLedger writes 0
  *   40 int  bodyCrc    CRC32C of the stored body; stock DLedger writes 0
  *   44 int  bodyLength
@@ -50,6 +53,8 @@ public final class EntryFormat {
     /** The bits of {@code channel} that hold the entry type; the other bits are left to other uses. */
     public static final int TYPE_MASK = 0xFF;
     private static final byte[] FILLER = {0};
+    /** Bit of the header's {@code channel}: the body starts with a {@link RequestId} (16 bytes). */
+    public static final int CHANNEL_REQUEST_ID = 1 << 8;
 
     private EntryFormat() {
     }
@@ -92,9 +97,17 @@ public final class EntryFormat {
         return type == EntryType.NORMAL ? 0 : type.magic();
     }
 
-    /** The body stored for {@code e}: its payload, or one zero byte for an empty NOOP or CONFIG payload. */
+    /**
+     * The body stored for {@code e}: its request id (when it has one) then its payload; an empty NOOP or CONFIG
+     * payload without an id is stored as one zero byte.
+     */
     public static byte[] storedBody(Entry e) {
-        return e.data().length == 0 && e.type() != EntryType.NORMAL ? FILLER : e.data();
+        RequestId id = e.requestId();
+        if (id == null) {
+            return e.data().length == 0 && e.type() != EntryType.NORMAL ? FILLER : e.data();
+        }
+        return ByteBuffer.allocate(RequestId.BYTES + e.data().length).putLong(id.clientId()).putLong(id.seq())
+            .put(e.data()).array();
     }
 
     /** The payload of a stored body: the body, except that a NOOP or CONFIG filler byte is dropped. */
@@ -102,9 +115,15 @@ public final class EntryFormat {
         return type != EntryType.NORMAL && body.length == 1 && body[0] == 0 ? new byte[0] : body;
     }
 
+    /** Bytes of the body of {@code e} on disk. */
+    public static int bodyLength(Entry e) {
+        RequestId id = e.requestId();
+        return id == null ? storedBody(e).length : RequestId.BYTES + e.data().length;
+    }
+
     /** Bytes of the record of {@code e}, header included. */
     public static int recordSize(Entry e) {
-        return HEADER_SIZE + storedBody(e).length;
+        return HEADER_SIZE + bodyLength(e);
     }
 
     /** Writes one record for {@code e} at {@code pos} into {@code out}; returns its chain CRC. */
@@ -112,13 +131,33 @@ public final class EntryFormat {
         int start = out.position();
         byte[] body = storedBody(e);
         int bodyCrc = bodyCrc(body);
+        int channel = typeCode(e.type()) | (e.requestId() == null ? 0 : CHANNEL_REQUEST_ID);
         out.putInt(ENTRY_MAGIC).putInt(HEADER_SIZE + body.length).putLong(e.index()).putLong(e.term())
-            .putLong(pos).putInt(typeCode(e.type()));
+            .putLong(pos).putInt(channel);
         ByteBuffer header = out.duplicate();
         header.position(start);
         int chain = chainCrc(previousChainCrc, header, bodyCrc);
         out.putInt(chain).putInt(bodyCrc).putInt(body.length).put(body);
         return chain;
+    }
+
+    /**
+     * The entry a record holds, given its header and whole stored body: the request id is taken off the body when
+     * the header's channel says it starts with one, and a NOOP or CONFIG filler byte is dropped.
+     *
+     * @throws IllegalArgumentException if the header announces a request id the body is too short to hold
+     */
+    public static Entry entry(Header h, byte[] body) {
+        if ((h.channel() & CHANNEL_REQUEST_ID) == 0) {
+            return new Entry(h.index(), h.term(), h.type(), payload(h.type(), body));
+        }
+        if (body.length < RequestId.BYTES) {
+            throw new IllegalArgumentException("entry " + h.index() + " announces a request id but its body has "
+                + body.length + " bytes");
+        }
+        ByteBuffer b = ByteBuffer.wrap(body);
+        RequestId id = new RequestId(b.getLong(), b.getLong());
+        return new Entry(h.index(), h.term(), h.type(), Arrays.copyOfRange(body, RequestId.BYTES, body.length), id);
     }
 
     /** Writes the index unit of an entry. */

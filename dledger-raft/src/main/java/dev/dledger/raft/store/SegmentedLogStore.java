@@ -717,7 +717,11 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
             throw new StoreCorruptedException(file + " at " + u.pos() + ": body CRC of entry " + i + " is "
                 + h.bodyCrc() + ", the body hashes to " + EntryFormat.bodyCrc(body));
         }
-        return new Entry(h.index(), h.term(), h.type(), EntryFormat.payload(h.type(), body));
+        try {
+            return EntryFormat.entry(h, body);
+        } catch (IllegalArgumentException e) {
+            throw new StoreCorruptedException(file + " at " + u.pos() + ": " + e.getMessage());
+        }
     }
 
     EntryFormat.IndexUnit readUnit(long i) {

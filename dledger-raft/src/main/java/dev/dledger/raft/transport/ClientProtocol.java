@@ -2,6 +2,7 @@ package dev.dledger.raft.transport;
 
 import dev.dledger.raft.core.Entry;
 import dev.dledger.raft.core.EntryType;
+import dev.dledger.raft.core.RequestId;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
@@ -28,7 +29,9 @@ public final class ClientProtocol {
 
     /** The outcome of a request, as the client sees it. */
     public enum Status {
-        OK, NOT_LEADER, TRANSFERRING, OVERLOADED, TIMEOUT, LOST, STOPPED, NOT_FOUND, INVALID
+        OK, NOT_LEADER, TRANSFERRING, OVERLOADED, TIMEOUT, LOST, STOPPED, NOT_FOUND, INVALID,
+        /** A retried append the leader cannot match with certainty; nothing was appended (see the server's). */
+        EXPIRED
     }
 
     /**
@@ -38,15 +41,27 @@ public final class ClientProtocol {
      * @param bodies APPEND: the entries' payloads; QUERY: exactly one, the query for the state machine
      * @param number GET: the index; READ_INDEX, QUERY: 1 for a lease read
      * @param peer   TRANSFER, ADD_VOTER, REMOVE_VOTER: the peer id
+     * @param requestId APPEND: the id of the first entry (the others follow it), or null for an append that must
+     *                  not be retried
      */
-    public record Request(Op op, List<byte[]> bodies, long number, String peer) {
+    public record Request(Op op, List<byte[]> bodies, long number, String peer, RequestId requestId) {
 
         public Request {
             bodies = List.copyOf(bodies);
         }
 
+        /** A request without a request id. */
+        public Request(Op op, List<byte[]> bodies, long number, String peer) {
+            this(op, bodies, number, peer, null);
+        }
+
         public static Request append(List<byte[]> bodies) {
             return new Request(Op.APPEND, bodies, 0, null);
+        }
+
+        /** An append whose entries carry the ids {@code firstId}, {@code firstId.plus(1)}, ... */
+        public static Request append(List<byte[]> bodies, RequestId firstId) {
+            return new Request(Op.APPEND, bodies, 0, null, firstId);
         }
 
         public static Request get(long index) {
@@ -123,6 +138,10 @@ public final class ClientProtocol {
                 for (byte[] b : r.bodies()) {
                     w.writeBytes(b);
                 }
+                w.writeBoolean(r.requestId() != null);
+                if (r.requestId() != null) {
+                    w.writeLong(r.requestId().clientId()).writeLong(r.requestId().seq());
+                }
                 break;
             case GET:
             case READ_INDEX:
@@ -165,7 +184,12 @@ public final class ClientProtocol {
                 for (int i = 0; i < n; i++) {
                     bodies.add(r.readBytes("entry " + i));
                 }
-                req = Request.append(bodies);
+                RequestId id = null;
+                if (r.readBoolean("has request id")) {
+                    long clientId = r.readLong("client id");
+                    id = new RequestId(clientId, r.readLong("request seq", 0));
+                }
+                req = Request.append(bodies, id);
                 break;
             case GET:
                 req = Request.get(r.readLong("index", 0));

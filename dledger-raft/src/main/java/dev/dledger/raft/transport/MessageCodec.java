@@ -4,6 +4,7 @@ import dev.dledger.raft.core.AppendEntriesRequest;
 import dev.dledger.raft.core.AppendEntriesResponse;
 import dev.dledger.raft.core.Entry;
 import dev.dledger.raft.core.EntryType;
+import dev.dledger.raft.core.RequestId;
 import dev.dledger.raft.core.InstallSnapshotRequest;
 import dev.dledger.raft.core.InstallSnapshotResponse;
 import dev.dledger.raft.core.Membership;
@@ -20,7 +21,7 @@ import java.util.List;
  * The binary encoding of the Raft messages between peers: big-endian, no reflection, no JSON. A body is one type
  * byte, then the fields in the order of the record's components. Strings are a 2-byte length then UTF-8; byte arrays
  * a 4-byte length (-1 for null) then the bytes; lists a 4-byte count then the items; an entry is index, term, type
- * magic (1 byte), payload.
+ * magic (1 byte, with bit 7 set when a request id follows), the request id's client id and seq when present, payload.
  *
  * <p>Decoding never trusts a length: every count is checked against the bytes left, so a malformed body fails with a
  * {@link CodecException} and allocates at most the body's size. Thread-safe (stateless).
@@ -40,6 +41,8 @@ public final class MessageCodec {
 
     /** Entry on the wire without payload: index, term, magic, payload length. */
     private static final int MIN_ENTRY_BYTES = 8 + 8 + 1 + 4;
+    /** Bit of an entry's type byte: a request id follows. */
+    private static final int HAS_REQUEST_ID = 0x80;
 
     private MessageCodec() {
     }
@@ -59,7 +62,12 @@ public final class MessageCodec {
             w.writeLong(a.prevLogIndex()).writeLong(a.prevLogTerm()).writeLong(a.leaderCommit()).writeLong(a.seq());
             w.writeInt(a.entries().size());
             for (Entry e : a.entries()) {
-                w.writeLong(e.index()).writeLong(e.term()).writeByte(e.type().magic()).writeBytes(e.data());
+                RequestId id = e.requestId();
+                w.writeLong(e.index()).writeLong(e.term()).writeByte(e.type().magic() | (id == null ? 0 : HAS_REQUEST_ID));
+                if (id != null) {
+                    w.writeLong(id.clientId()).writeLong(id.seq());
+                }
+                w.writeBytes(e.data());
             }
         } else if (m instanceof AppendEntriesResponse a) {
             head(w, APPEND_RESPONSE, m);
@@ -84,7 +92,7 @@ public final class MessageCodec {
         int size = 96;
         if (m instanceof AppendEntriesRequest a) {
             for (Entry e : a.entries()) {
-                size += MIN_ENTRY_BYTES + e.data().length;
+                size += MIN_ENTRY_BYTES + RequestId.BYTES + e.data().length;
             }
         } else if (m instanceof InstallSnapshotRequest s && s.data() != null) {
             size += s.data().length;
@@ -162,7 +170,13 @@ public final class MessageCodec {
             int at = r.position();
             long index = r.readLong("entry index", 0);
             long entryTerm = r.readLong("entry term", 0);
-            byte magic = r.readByte("entry type");
+            int typeByte = r.readByte("entry type") & 0xFF;
+            int magic = typeByte & ~HAS_REQUEST_ID;
+            RequestId id = null;
+            if ((typeByte & HAS_REQUEST_ID) != 0) {
+                long clientId = r.readLong("entry client id");
+                id = new RequestId(clientId, r.readLong("entry request seq", 0));
+            }
             byte[] data = r.readBytes("entry payload");
             if (index != prev + 1 + i) {
                 throw new CodecException("entry " + i + " at offset " + at + " has index " + index + ", expected "
@@ -174,7 +188,11 @@ public final class MessageCodec {
             } catch (IllegalArgumentException e) {
                 throw new CodecException("entry " + i + " at offset " + at + ": " + e.getMessage());
             }
-            ents.add(new Entry(index, entryTerm, et, data));
+            try {
+                ents.add(new Entry(index, entryTerm, et, data, id));
+            } catch (IllegalArgumentException e) {
+                throw new CodecException("entry " + i + " at offset " + at + ": " + e.getMessage());
+            }
         }
         return new AppendEntriesRequest(from, to, term, prev, prevTerm, ents, commit, seq);
     }

@@ -14,6 +14,7 @@ import dev.dledger.raft.core.InstallSnapshotRequest;
 import dev.dledger.raft.core.InstallSnapshotResponse;
 import dev.dledger.raft.core.Membership;
 import dev.dledger.raft.core.Message;
+import dev.dledger.raft.core.RequestId;
 import dev.dledger.raft.core.SnapshotMeta;
 import dev.dledger.raft.core.TimeoutNow;
 import dev.dledger.raft.core.VoteRequest;
@@ -32,7 +33,8 @@ class MessageCodecTest {
         new AppendEntriesRequest("n0", "n2", 9, 10, 8, List.of(
             new Entry(11, 9, EntryType.NOOP, null),
             new Entry(12, 9, EntryType.NORMAL, "hello".getBytes(StandardCharsets.UTF_8)),
-            new Entry(13, 9, EntryType.CONFIG, Membership.of("n0", "n1").encode())), 10, 77),
+            new Entry(13, 9, EntryType.CONFIG, Membership.of("n0", "n1").encode()),
+            new Entry(14, 9, EntryType.NORMAL, "retried".getBytes(StandardCharsets.UTF_8), new RequestId(-7, 3))), 10, 77),
         new AppendEntriesResponse("n2", "n0", 9, false, -1, 10, 5, 3, 77),
         new InstallSnapshotRequest("n0", "n1", 9, new SnapshotMeta(100, 8, Membership.of("n0", "n1", "n2")), 4,
             new byte[] {1, 2, 3}),

@@ -1,0 +1,218 @@
+package dev.dledger.raft.server;
+
+import dev.dledger.raft.core.Entry;
+import dev.dledger.raft.core.RequestId;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * What a node knows of client request ids, so that a retried append is taken once (Raft thesis section 6.3). The
+ * check happens where appends enter the log, on the leader, rather than when they are applied: the log then holds one
+ * copy, and the state machine needs no table of its own.
+ *
+ * <p>Two parts, both rebuilt from the log: the <em>applied</em> table, filled on every node as entries are applied
+ * (so a node that becomes leader already has it), and the <em>logged</em> entries, in this node's log but not applied
+ * yet. A leader may rely on them only once it applied every entry of earlier terms (its first entry of the term): the
+ * entries of earlier terms it holds are then in the applied table, and those it does not hold can never commit.
+ *
+ * <p>The applied table keeps, per client id, the last {@code maxSeqsPerClient} applied seqs with their index and
+ * term, and remembers below which seq it forgot ({@code floor}); a retry at or below the floor cannot be matched and
+ * is answered {@link Verdict#UNKNOWN}. Clients are dropped whole, least recently used first, when the table tracks
+ * more than {@code maxTracked} seqs or a client was not seen for {@code maxAgeNanos}: a client must not retry an
+ * append after being idle that long (a {@code RaftClient} retries within seconds). A node that restarts from a
+ * snapshot knows only the entries applied since the snapshot.
+ *
+ * <p>Only the driver thread uses an instance; times are {@link System#nanoTime()} values passed in.
+ */
+final class RequestDedup {
+
+    /** Default seqs remembered per client: 4096. */
+    static final int DEFAULT_MAX_SEQS_PER_CLIENT = 4096;
+    /** Default seqs remembered over all clients: 262144 (some 20 MiB). */
+    static final int DEFAULT_MAX_TRACKED = 1 << 18;
+    /** Default time after which an idle client is forgotten: 10 minutes. */
+    static final long DEFAULT_MAX_AGE_NANOS = TimeUnit.MINUTES.toNanos(10);
+
+    /** What is known of a request. */
+    enum Verdict {
+        /** Never seen: append it. */
+        NEW,
+        /** Applied: answer with the original index. */
+        APPLIED,
+        /** In this node's log, not applied yet: wait for the original. */
+        IN_FLIGHT,
+        /** Cannot be told (forgotten, or only part of a batch known): append nothing. */
+        UNKNOWN
+    }
+
+    /**
+     * The answer of {@link #lookup}.
+     *
+     * @param verdict    what is known
+     * @param firstIndex APPLIED and IN_FLIGHT: the index of the request's first entry, else -1
+     * @param term       APPLIED and IN_FLIGHT: the term the entries were appended in, else -1
+     */
+    record Lookup(Verdict verdict, long firstIndex, long term) {
+    }
+
+    private static final Lookup NEW = new Lookup(Verdict.NEW, -1, -1);
+    private static final Lookup UNKNOWN = new Lookup(Verdict.UNKNOWN, -1, -1);
+
+    private static final class Client {
+        /** Every seq at or below it was applied or forgotten. */
+        long floor = -1;
+        /** Applied seq -> {index, term}. */
+        final TreeMap<Long, long[]> applied = new TreeMap<>();
+        long seenNanos;
+    }
+
+    private final int maxSeqsPerClient;
+    private final int maxTracked;
+    private final long maxAgeNanos;
+    /** In access order: the least recently seen client first. */
+    private final LinkedHashMap<Long, Client> clients = new LinkedHashMap<>(16, 0.75f, true);
+    private final Map<RequestId, long[]> logged = new HashMap<>();
+    private final TreeMap<Long, RequestId> loggedByIndex = new TreeMap<>();
+    private long tracked;
+
+    /** A table with the defaults above. */
+    RequestDedup() {
+        this(DEFAULT_MAX_SEQS_PER_CLIENT, DEFAULT_MAX_TRACKED, DEFAULT_MAX_AGE_NANOS);
+    }
+
+    /**
+     * A table with the given bounds.
+     *
+     * @throws IllegalArgumentException if a bound is below 1
+     */
+    RequestDedup(int maxSeqsPerClient, int maxTracked, long maxAgeNanos) {
+        if (maxSeqsPerClient < 1 || maxTracked < 1 || maxAgeNanos < 1) {
+            throw new IllegalArgumentException("dedup bounds must be >= 1: " + maxSeqsPerClient + " seqs per client, "
+                + maxTracked + " tracked, " + maxAgeNanos + " ns");
+        }
+        this.maxSeqsPerClient = maxSeqsPerClient;
+        this.maxTracked = maxTracked;
+        this.maxAgeNanos = maxAgeNanos;
+    }
+
+    /** Records that {@code id} was written to this node's log at {@code index} in {@code term}. */
+    void logged(RequestId id, long index, long term) {
+        RequestId previous = loggedByIndex.put(index, id);
+        if (previous != null && !previous.equals(id)) {
+            logged.remove(previous);
+        }
+        logged.put(id, new long[] {index, term});
+    }
+
+    /** Records the entries written to this node's log; those without request ids are skipped. */
+    void logged(Iterable<Entry> entries) {
+        for (Entry e : entries) {
+            if (e.requestId() != null) {
+                logged(e.requestId(), e.index(), e.term());
+            }
+        }
+    }
+
+    /** Forgets the logged entries at or after {@code fromIndex} (a truncation). */
+    void truncated(long fromIndex) {
+        Iterator<RequestId> it = loggedByIndex.tailMap(fromIndex, true).values().iterator();
+        while (it.hasNext()) {
+            logged.remove(it.next());
+            it.remove();
+        }
+    }
+
+    /** Forgets every logged entry (the log was replaced by a snapshot). */
+    void logReset() {
+        logged.clear();
+        loggedByIndex.clear();
+    }
+
+    /** Records an applied entry; entries without a request id are ignored. */
+    void applied(Entry e, long nowNanos) {
+        RequestId id = e.requestId();
+        if (id == null) {
+            return;
+        }
+        long[] at = logged.remove(id);
+        if (at != null) {
+            loggedByIndex.remove(at[0]);
+        }
+        Client c = clients.get(id.clientId());
+        if (c == null) {
+            c = new Client();
+            clients.put(id.clientId(), c);
+        }
+        c.seenNanos = nowNanos;
+        if (id.seq() > c.floor && c.applied.put(id.seq(), new long[] {e.index(), e.term()}) == null) {
+            tracked++;
+            while (c.applied.size() > maxSeqsPerClient) {
+                c.floor = c.applied.pollFirstEntry().getKey();
+                tracked--;
+            }
+        }
+        evict(nowNanos);
+    }
+
+    private void evict(long nowNanos) {
+        Iterator<Client> it = clients.values().iterator();
+        while (it.hasNext()) {
+            Client eldest = it.next();
+            if (tracked <= maxTracked && nowNanos - eldest.seenNanos <= maxAgeNanos) {
+                return;
+            }
+            tracked -= eldest.applied.size();
+            it.remove();
+        }
+    }
+
+    /**
+     * What is known of the request whose {@code count} entries carry the ids {@code first}, {@code first.plus(1)},
+     * and so on. The batch's last entry decides: a batch is appended as a whole, and if a leader change cut it, only
+     * a prefix survived.
+     */
+    Lookup lookup(RequestId first, int count, long nowNanos) {
+        if (count < 1) {
+            throw new IllegalArgumentException("a request has at least one entry, not " + count);
+        }
+        RequestId last = first.plus(count - 1);
+        Client c = clients.get(first.clientId());
+        if (c != null) {
+            c.seenNanos = nowNanos;
+            long[] applied = c.applied.get(last.seq());
+            if (applied != null) {
+                long[] head = c.applied.get(first.seq());
+                if (head != null && head[0] != applied[0] - (count - 1)) {
+                    return UNKNOWN;
+                }
+                return new Lookup(Verdict.APPLIED, applied[0] - (count - 1), applied[1]);
+            }
+        }
+        long[] inLog = logged.get(last);
+        if (inLog != null) {
+            return new Lookup(Verdict.IN_FLIGHT, inLog[0] - (count - 1), inLog[1]);
+        }
+        if (count > 1 && (logged.containsKey(first) || (c != null && c.applied.containsKey(first.seq())))) {
+            // The head of the batch is known but not its end: it was cut; appending it again would duplicate the head.
+            return UNKNOWN;
+        }
+        if (c != null && last.seq() <= c.floor) {
+            return UNKNOWN;
+        }
+        return NEW;
+    }
+
+    /** Seqs remembered over all clients (for tests and metrics). */
+    long tracked() {
+        return tracked;
+    }
+
+    /** Entries with ids in the log and not applied (for tests). */
+    int loggedCount() {
+        return logged.size();
+    }
+}

@@ -1,0 +1,130 @@
+package dev.dledger.raft.server;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.dledger.raft.core.FollowerProgress;
+import dev.dledger.raft.core.Membership;
+import dev.dledger.raft.core.Role;
+import dev.dledger.raft.statemachine.StateMachine;
+import dev.dledger.raft.transport.NettyTransport;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@link FlushMode#SYNC} with the fsync off the driver thread: an entry counts toward the quorum only once synced on
+ * that node. The storages' syncs can be blocked, so an entry stays written but not durable for as long as the test
+ * wants.
+ */
+class SyncFlushGroupTest {
+
+    private static final String[] IDS = {"n0", "n1", "n2"};
+    private final Map<String, NettyTransport> transports = new LinkedHashMap<>();
+    private final Map<String, GatedSyncStorage> stores = new LinkedHashMap<>();
+    private final Map<String, RaftGroupNode> nodes = new LinkedHashMap<>();
+
+    private void startGroup() {
+        Map<String, InetSocketAddress> addresses = new LinkedHashMap<>();
+        for (String id : IDS) {
+            NettyTransport t = new NettyTransport(new InetSocketAddress("127.0.0.1", 0), 1, 1 << 24);
+            transports.put(id, t);
+            addresses.put(id, t.localAddress());
+            stores.put(id, new GatedSyncStorage());
+        }
+        for (String id : IDS) {
+            nodes.put(id, new RaftGroupNode(NodeOptions.defaults("g", id).withFlush(FlushMode.SYNC),
+                Membership.of(IDS), stores.get(id), StateMachine.NONE, transports.get(id)));
+            transports.get(id).setPeers("g", addresses);
+        }
+    }
+
+    @AfterEach
+    void stop() {
+        stores.values().forEach(s -> s.blockSyncs(false));
+        nodes.values().forEach(RaftGroupNode::close);
+        transports.values().forEach(NettyTransport::close);
+    }
+
+    private RaftGroupNode awaitLeader() {
+        await().atMost(Duration.ofSeconds(10)).until(() -> nodes.values().stream()
+            .anyMatch(n -> n.status().role() == Role.LEADER));
+        return nodes.values().stream().filter(n -> n.status().role() == Role.LEADER).findFirst().orElseThrow();
+    }
+
+    private static long match(RaftGroupNode leader, String follower) {
+        return leader.status().followers().stream().filter(p -> p.id().equals(follower))
+            .mapToLong(FollowerProgress::matchIndex).findFirst().orElse(-1);
+    }
+
+    @Test
+    void anEntryCommitsOnlyOnceAMajoritySyncedIt() throws Exception {
+        startGroup();
+        RaftGroupNode leader = awaitLeader();
+        assertEquals(AppendResult.Status.OK, leader.append(List.of("warm".getBytes(StandardCharsets.UTF_8))).get()
+            .status());
+        List<String> followers = nodes.keySet().stream().filter(id -> !id.equals(leader.id())).toList();
+        String free = followers.get(0);
+        String blocked = followers.get(1);
+        long before = stores.get(leader.id()).log().lastIndex();
+        await().atMost(Duration.ofSeconds(5)).until(() -> leader.status().commitIndex() == before);
+
+        // The leader and one follower write the entry but cannot sync it; the third node syncs and acknowledges.
+        stores.get(leader.id()).blockSyncs(true);
+        stores.get(blocked).blockSyncs(true);
+        CompletableFuture<AppendResult> f = leader.append(List.of("x".getBytes(StandardCharsets.UTF_8)));
+        long x = before + 1;
+        await().atMost(Duration.ofSeconds(5)).until(() -> match(leader, free) >= x);
+        await().atMost(Duration.ofSeconds(5)).until(() -> stores.get(blocked).log().lastIndex() >= x);
+        // One durable copy of two needed: nothing may commit, however long we look.
+        await().during(Duration.ofMillis(500)).atMost(Duration.ofSeconds(2)).until(() ->
+            leader.status().commitIndex() < x && match(leader, blocked) < x);
+        assertFalse(f.isDone(), "not acknowledged to the client");
+        for (RaftGroupNode n : nodes.values()) {
+            assertTrue(n.status().commitIndex() < x, n.id() + " thinks " + x + " is committed");
+        }
+
+        // The blocked follower's sync completes: two followers hold it durably, a majority without the leader.
+        stores.get(blocked).blockSyncs(false);
+        AppendResult r = f.get();
+        assertEquals(AppendResult.Status.OK, r.status());
+        assertEquals(x, r.index());
+        assertTrue(leader.status().commitIndex() >= x);
+
+        // The leader's own disk still has not synced; once it does, appends go on as before.
+        stores.get(leader.id()).blockSyncs(false);
+        assertEquals(AppendResult.Status.OK, leader.append(List.of("y".getBytes(StandardCharsets.UTF_8))).get()
+            .status());
+    }
+
+    @Test
+    void oneSyncCoversManyConcurrentAppends() throws Exception {
+        startGroup();
+        RaftGroupNode leader = awaitLeader();
+        assertEquals(AppendResult.Status.OK, leader.append(List.of("warm".getBytes(StandardCharsets.UTF_8))).get()
+            .status());
+        GatedSyncStorage own = stores.get(leader.id());
+        own.blockSyncs(true);
+        long before = own.log().lastIndex();
+        // The first sync is under way and blocked; everything appended meanwhile waits for the next one.
+        CompletableFuture<?>[] all = new CompletableFuture<?>[50];
+        for (int i = 0; i < all.length; i++) {
+            all[i] = leader.append(List.of(("e" + i).getBytes(StandardCharsets.UTF_8)));
+        }
+        await().atMost(Duration.ofSeconds(5)).until(() -> own.log().lastIndex() >= before + all.length);
+        long syncsBefore = own.syncs();
+        own.blockSyncs(false);
+        CompletableFuture.allOf(all).get();
+        await().atMost(Duration.ofSeconds(5)).until(() -> leader.status().commitIndex() >= before + all.length);
+        // Every write was done while the first sync waited: that sync and at most one more cover them all.
+        assertTrue(own.syncs() - syncsBefore <= 2, "syncs: " + (own.syncs() - syncsBefore));
+    }
+}
