@@ -198,9 +198,10 @@ public class RaftCommitLog extends CommitLog {
             defaults.snapshotChunkBytes(), defaults.randomSeed());
         InetSocketAddress self = settings.selfAddress();
         transport = new NettyTransport(new InetSocketAddress(self.getPort()), 1, NettyTransport.DEFAULT_MAX_FRAME_BYTES);
-        transport.setPeers(settings.group(), settings.peers());
         RaftGroupNode n = new RaftGroupNode(options, Membership.of(settings.peers().keySet().toArray(String[]::new)),
             storage, new CommitTracker(), transport);
+        // The node registers its group with the transport; only then can the transport learn the peers' addresses.
+        transport.setPeers(settings.group(), settings.peers());
         node = n;
         for (Consumer<NodeStatus> l : roleListeners) {
             n.onRoleChange(l);
