@@ -570,9 +570,11 @@ public class RaftCommitLog extends CommitLog {
             if (illegal != null) {
                 return CompletableFuture.completedFuture(illegal);
             }
+            // The encoder's buffer spans its whole capacity (maxMessageSize and more); the message is its first
+            // TOTALSIZE bytes.
             ByteBuffer encoded = encoder.getEncoderBuffer();
-            body = new byte[encoded.remaining()];
-            encoded.get(body);
+            body = new byte[encoded.getInt(0)];
+            encoded.get(0, body);
             queueOffset = msg.getQueueOffset();
             int tranType = MessageSysFlag.getTransactionValue(msg.getSysFlag());
             if (tranType == MessageSysFlag.TRANSACTION_PREPARED_TYPE || tranType == MessageSysFlag.TRANSACTION_ROLLBACK_TYPE) {
