@@ -432,11 +432,16 @@ public class RaftCommitLog extends CommitLog {
             if (!isEntryHeader(first, head.getInt(4))) {
                 break;
             }
-            if (first == EntryType.NORMAL.magic() && isNormal(at)) {
+            ByteBuffer header = files.slice(at, at + BODY_OFFSET);
+            if (header == null || header.remaining() < BODY_OFFSET) {
+                return -1;
+            }
+            EntryFormat.Header h = EntryFormat.Header.read(header);
+            if (h.type() == EntryType.NORMAL) {
                 at += BODY_OFFSET;
                 break;
             }
-            at += head.getInt(4);
+            at += h.size();
         }
         if (at < minOffset || at + size > committedEnd) {
             return -1;
@@ -446,14 +451,13 @@ public class RaftCommitLog extends CommitLog {
             return -1;
         }
         ByteBuffer b = r.getByteBuffer();
-        int sysFlag = b.getInt(MessageDecoder.SYSFLAG_POSITION);
-        int bornHostLength = (sysFlag & MessageSysFlag.BORNHOST_V6_FLAG) == 0 ? 8 : 20;
-        return b.getLong(4 + 4 + 4 + 4 + 4 + 8 + 8 + 4 + 8 + bornHostLength);
+        return b.getLong(storeTimestampPosition(b.getInt(MessageDecoder.SYSFLAG_POSITION)));
     }
 
-    private boolean isNormal(long pos) {
-        ByteBuffer h = files.slice(pos, pos + BODY_OFFSET);
-        return h != null && h.remaining() == BODY_OFFSET && EntryFormat.Header.read(h).type() == EntryType.NORMAL;
+    /** Where a message's store time sits: after the born host, whose length depends on its IPv6 flag. */
+    private static int storeTimestampPosition(int sysFlag) {
+        int bornHostLength = (sysFlag & MessageSysFlag.BORNHOST_V6_FLAG) == 0 ? 8 : 20;
+        return 4 + 4 + 4 + 4 + 4 + 8 + 8 + 4 + 8 + bornHostLength;
     }
 
     private static boolean isEntryHeader(int first, int second) {
@@ -567,18 +571,8 @@ public class RaftCommitLog extends CommitLog {
         if (n == null || n.status().role() != Role.LEADER) {
             return done(PutMessageStatus.SERVICE_NOT_AVAILABLE);
         }
-        msg.setStoreTimestamp(System.currentTimeMillis());
+        prepare(msg);
         msg.setBodyCRC(UtilAll.crc32(msg.getBody()));
-        msg.setVersion(MessageVersion.MESSAGE_VERSION_V1);
-        if (store.getMessageStoreConfig().isAutoMessageVersionOnTopicLen() && msg.getTopic().length() > Byte.MAX_VALUE) {
-            msg.setVersion(MessageVersion.MESSAGE_VERSION_V2);
-        }
-        if (((InetSocketAddress) msg.getBornHost()).getAddress() instanceof Inet6Address) {
-            msg.setBornHostV6Flag();
-        }
-        if (((InetSocketAddress) msg.getStoreHost()).getAddress() instanceof Inet6Address) {
-            msg.setStoreHostAddressV6Flag();
-        }
         MessageExtEncoder encoder = encoders.get();
         String key = generateKey(keyBuilders.get(), msg);
         CompletableFuture<AppendResult> appended;
@@ -610,24 +604,7 @@ public class RaftCommitLog extends CommitLog {
         } finally {
             topicQueueLock.unlock(key);
         }
-        long storeTimestamp = msg.getStoreTimestamp();
-        long started = System.currentTimeMillis();
-        String topic = msg.getTopic();
-        InetSocketAddress storeHost = (InetSocketAddress) msg.getStoreHost();
-        final long logicsOffset = queueOffset;
-        final int length = body.length;
-        return appended.handle((r, error) -> {
-            if (error != null || r.status() != AppendResult.Status.OK) {
-                return new PutMessageResult(error != null ? PutMessageStatus.MESSAGE_ILLEGAL : map(r.status()), null);
-            }
-            long wroteOffset = r.positions()[0] + BODY_OFFSET;
-            AppendMessageResult ar = new AppendMessageResult(AppendMessageStatus.PUT_OK, wroteOffset, length,
-                () -> messageId(storeHost, wroteOffset), storeTimestamp, logicsOffset,
-                System.currentTimeMillis() - started);
-            store.getStoreStatsService().getSinglePutMessageTopicTimesTotal(topic).add(1);
-            store.getStoreStatsService().getSinglePutMessageTopicSizeTotal(topic).add(length);
-            return new PutMessageResult(PutMessageStatus.PUT_OK, ar);
-        });
+        return completion(appended, msg, queueOffset, body.length);
     }
 
     @Override
@@ -640,17 +617,7 @@ public class RaftCommitLog extends CommitLog {
             || batch.getDelayTimeLevel() > 0) {
             return done(PutMessageStatus.MESSAGE_ILLEGAL);
         }
-        batch.setStoreTimestamp(System.currentTimeMillis());
-        if (((InetSocketAddress) batch.getBornHost()).getAddress() instanceof Inet6Address) {
-            batch.setBornHostV6Flag();
-        }
-        if (((InetSocketAddress) batch.getStoreHost()).getAddress() instanceof Inet6Address) {
-            batch.setStoreHostAddressV6Flag();
-        }
-        batch.setVersion(MessageVersion.MESSAGE_VERSION_V1);
-        if (store.getMessageStoreConfig().isAutoMessageVersionOnTopicLen() && batch.getTopic().length() > Byte.MAX_VALUE) {
-            batch.setVersion(MessageVersion.MESSAGE_VERSION_V2);
-        }
+        prepare(batch);
         MessageExtEncoder encoder = encoders.get();
         String key = generateKey(keyBuilders.get(), batch);
         List<byte[]> bodies = new ArrayList<>();
@@ -667,8 +634,7 @@ public class RaftCommitLog extends CommitLog {
             store.assignOffset(batch);
             firstQueueOffset = batch.getQueueOffset();
             long queueOffset = firstQueueOffset;
-            int bornHostLength = (batch.getSysFlag() & MessageSysFlag.BORNHOST_V6_FLAG) == 0 ? 8 : 20;
-            int storeTimePos = 4 + 4 + 4 + 4 + 4 + 8 + 8 + 4 + 8 + bornHostLength;
+            int storeTimePos = storeTimestampPosition(batch.getSysFlag());
             while (all.hasRemaining()) {
                 int len = all.getInt(all.position());
                 byte[] body = new byte[len];
@@ -691,11 +657,32 @@ public class RaftCommitLog extends CommitLog {
         } finally {
             topicQueueLock.unlock(key);
         }
-        long storeTimestamp = batch.getStoreTimestamp();
+        return completion(appended, batch, firstQueueOffset, bodies.stream().mapToInt(b -> b.length).sum());
+    }
+
+    /** Sets what a put sets before encoding: the store time, the message version, the IPv6 flags. */
+    private void prepare(MessageExtBrokerInner m) {
+        m.setStoreTimestamp(System.currentTimeMillis());
+        m.setVersion(store.getMessageStoreConfig().isAutoMessageVersionOnTopicLen()
+            && m.getTopic().length() > Byte.MAX_VALUE ? MessageVersion.MESSAGE_VERSION_V2 : MessageVersion.MESSAGE_VERSION_V1);
+        if (((InetSocketAddress) m.getBornHost()).getAddress() instanceof Inet6Address) {
+            m.setBornHostV6Flag();
+        }
+        if (((InetSocketAddress) m.getStoreHost()).getAddress() instanceof Inet6Address) {
+            m.setStoreHostAddressV6Flag();
+        }
+    }
+
+    /**
+     * The put's result once the Raft group decided: on success the first message's offset, every message's id
+     * (comma-joined, as stock batch puts answer), the queue offset of the first message and the bytes written.
+     */
+    private CompletableFuture<PutMessageResult> completion(CompletableFuture<AppendResult> appended,
+                                                           MessageExtBrokerInner m, long firstQueueOffset, int bytes) {
+        long storeTimestamp = m.getStoreTimestamp();
         long started = System.currentTimeMillis();
-        String topic = batch.getTopic();
-        InetSocketAddress storeHost = (InetSocketAddress) batch.getStoreHost();
-        int total = bodies.stream().mapToInt(b -> b.length).sum();
+        String topic = m.getTopic();
+        InetSocketAddress storeHost = (InetSocketAddress) m.getStoreHost();
         return appended.handle((r, error) -> {
             if (error != null || r.status() != AppendResult.Status.OK) {
                 return new PutMessageResult(error != null ? PutMessageStatus.MESSAGE_ILLEGAL : map(r.status()), null);
@@ -703,17 +690,14 @@ public class RaftCommitLog extends CommitLog {
             long[] pos = r.positions();
             StringBuilder ids = new StringBuilder();
             for (int i = 0; i < pos.length; i++) {
-                if (i > 0) {
-                    ids.append(',');
-                }
-                ids.append(messageId(storeHost, pos[i] + BODY_OFFSET));
+                ids.append(i > 0 ? "," : "").append(messageId(storeHost, pos[i] + BODY_OFFSET));
             }
             String msgIds = ids.toString();
-            AppendMessageResult ar = new AppendMessageResult(AppendMessageStatus.PUT_OK, pos[0] + BODY_OFFSET, total,
+            AppendMessageResult ar = new AppendMessageResult(AppendMessageStatus.PUT_OK, pos[0] + BODY_OFFSET, bytes,
                 () -> msgIds, storeTimestamp, firstQueueOffset, System.currentTimeMillis() - started);
             ar.setMsgNum(pos.length);
             store.getStoreStatsService().getSinglePutMessageTopicTimesTotal(topic).add(pos.length);
-            store.getStoreStatsService().getSinglePutMessageTopicSizeTotal(topic).add(total);
+            store.getStoreStatsService().getSinglePutMessageTopicSizeTotal(topic).add(bytes);
             return new PutMessageResult(PutMessageStatus.PUT_OK, ar);
         });
     }
