@@ -54,11 +54,6 @@ final class DataFiles {
         return m.slice((int) (offset - start), (int) (stop - offset));
     }
 
-    /** Forgets the mapping of the file starting at {@code start} (it was deleted); readers holding it keep theirs. */
-    void forget(long start) {
-        maps.remove(start);
-    }
-
     void clear() {
         maps.clear();
     }

@@ -65,7 +65,7 @@ public final class RaftBrokerStartup {
             broker.shutdown();
             throw new IllegalStateException("the broker could not initialize its metadata or store");
         }
-        RaftInstaller.install(broker, props);
+        RaftInstaller.install(broker, settings);
         if (!broker.recoverAndInitService()) {
             broker.shutdown();
             throw new IllegalStateException("the broker could not load its store (see the broker log)");

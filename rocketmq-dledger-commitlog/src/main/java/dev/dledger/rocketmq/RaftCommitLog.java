@@ -28,6 +28,7 @@ import java.util.Properties;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
+import java.util.function.Supplier;
 import org.apache.rocketmq.common.UtilAll;
 import org.apache.rocketmq.common.message.MessageDecoder;
 import org.apache.rocketmq.common.message.MessageExt;
@@ -96,9 +97,14 @@ public class RaftCommitLog extends CommitLog {
      * @throws IllegalArgumentException if the Raft settings are wrong, naming the key
      */
     public RaftCommitLog(DefaultMessageStore store, Properties brokerProperties) {
+        this(store, RaftStoreSettings.from(store.getMessageStoreConfig(), brokerProperties));
+    }
+
+    /** Builds the commit log of {@code store} with settings already read and checked. */
+    public RaftCommitLog(DefaultMessageStore store, RaftStoreSettings settings) {
         super(store);
         this.store = store;
-        this.settings = RaftStoreSettings.from(store.getMessageStoreConfig(), brokerProperties);
+        this.settings = settings;
         this.encoders = ThreadLocal.withInitial(() -> new MessageExtEncoder(store.getMessageStoreConfig()));
         this.files = new DataFiles(settings.dir().resolve("data"), settings.dataFileSizeBytes());
     }
@@ -125,7 +131,15 @@ public class RaftCommitLog extends CommitLog {
         }
     }
 
-    /** Whether this node leads and has applied everything in its log (the broker may become master). */
+    /**
+     * Whether this node may act as master: it leads, has applied everything in its log, and the store has
+     * dispatched all of it to the consume queues.
+     */
+    public boolean readyForMaster() {
+        return leaderCaughtUp() && store.dispatchBehindBytes() == 0;
+    }
+
+    /** Whether this node leads and has applied everything in its log. */
     public boolean leaderCaughtUp() {
         RaftGroupNode n = node;
         if (n == null) {
@@ -167,8 +181,7 @@ public class RaftCommitLog extends CommitLog {
         if (index < log.firstIndex() || index > log.lastIndex()) {
             return minOffset;
         }
-        SegmentedLogStore.EntryInfo info = log.info(index);
-        return info.pos() + info.size();
+        return log.endPosition(index);
     }
 
     /** Writes the message's physical offset into the message, before the entry is stored (and replicated). */
@@ -214,6 +227,15 @@ public class RaftCommitLog extends CommitLog {
             return;
         }
         shutdown = true;
+        for (Consumer<NodeStatus> l : roleListeners) {
+            if (l instanceof AutoCloseable c) {
+                try {
+                    c.close();
+                } catch (Exception e) {
+                    LOG.warn("a role listener did not close: {}", e.toString());
+                }
+            }
+        }
         RaftGroupNode n = node;
         if (n != null) {
             n.close();
@@ -238,8 +260,7 @@ public class RaftCommitLog extends CommitLog {
         @Override
         public List<byte[]> apply(List<Entry> committed) {
             long last = committed.get(committed.size() - 1).index();
-            SegmentedLogStore.EntryInfo info = storage.store().info(last);
-            long end = info.pos() + info.size();
+            long end = storage.store().endPosition(last);
             if (end > committedEnd) {
                 committedEnd = end;
             }
@@ -623,6 +644,7 @@ public class RaftCommitLog extends CommitLog {
         List<byte[]> bodies = new ArrayList<>();
         CompletableFuture<AppendResult> appended;
         long firstQueueOffset;
+        int bytes = 0;
         topicQueueLock.lock(key);
         try {
             ByteBuffer all;
@@ -634,15 +656,13 @@ public class RaftCommitLog extends CommitLog {
             store.assignOffset(batch);
             firstQueueOffset = batch.getQueueOffset();
             long queueOffset = firstQueueOffset;
-            int storeTimePos = storeTimestampPosition(batch.getSysFlag());
             while (all.hasRemaining()) {
                 int len = all.getInt(all.position());
                 byte[] body = new byte[len];
                 all.get(body);
-                ByteBuffer w = ByteBuffer.wrap(body);
-                w.putLong(MessageDecoder.QUEUE_OFFSET_POSITION, queueOffset++);
-                w.putLong(storeTimePos, batch.getStoreTimestamp());
+                ByteBuffer.wrap(body).putLong(MessageDecoder.QUEUE_OFFSET_POSITION, queueOffset++);
                 bodies.add(body);
+                bytes += len;
             }
             if (bodies.isEmpty()) {
                 return done(PutMessageStatus.MESSAGE_ILLEGAL);
@@ -657,7 +677,7 @@ public class RaftCommitLog extends CommitLog {
         } finally {
             topicQueueLock.unlock(key);
         }
-        return completion(appended, batch, firstQueueOffset, bodies.stream().mapToInt(b -> b.length).sum());
+        return completion(appended, batch, firstQueueOffset, bytes);
     }
 
     /** Sets what a put sets before encoding: the store time, the message version, the IPv6 flags. */
@@ -688,24 +708,23 @@ public class RaftCommitLog extends CommitLog {
                 return new PutMessageResult(error != null ? PutMessageStatus.MESSAGE_ILLEGAL : map(r.status()), null);
             }
             long[] pos = r.positions();
-            StringBuilder ids = new StringBuilder();
-            for (int i = 0; i < pos.length; i++) {
-                ids.append(i > 0 ? "," : "").append(messageId(storeHost, pos[i] + BODY_OFFSET));
-            }
-            String msgIds = ids.toString();
+            // Built only when asked for, as stock does: most callers never read the ids.
+            Supplier<String> msgIds = () -> {
+                ByteBuffer address = MessageExt.socketAddress2ByteBuffer(storeHost);
+                StringBuilder ids = new StringBuilder();
+                for (int i = 0; i < pos.length; i++) {
+                    ids.append(i > 0 ? "," : "").append(MessageDecoder.createMessageId(
+                        ByteBuffer.allocate(address.limit() + 8), address.duplicate(), pos[i] + BODY_OFFSET));
+                }
+                return ids.toString();
+            };
             AppendMessageResult ar = new AppendMessageResult(AppendMessageStatus.PUT_OK, pos[0] + BODY_OFFSET, bytes,
-                () -> msgIds, storeTimestamp, firstQueueOffset, System.currentTimeMillis() - started);
+                msgIds, storeTimestamp, firstQueueOffset, System.currentTimeMillis() - started);
             ar.setMsgNum(pos.length);
             store.getStoreStatsService().getSinglePutMessageTopicTimesTotal(topic).add(pos.length);
             store.getStoreStatsService().getSinglePutMessageTopicSizeTotal(topic).add(bytes);
             return new PutMessageResult(PutMessageStatus.PUT_OK, ar);
         });
-    }
-
-    private static String messageId(InetSocketAddress storeHost, long wroteOffset) {
-        int len = storeHost.getAddress() instanceof Inet6Address ? 16 + 4 + 8 : 4 + 4 + 8;
-        ByteBuffer input = ByteBuffer.allocate(len);
-        return MessageDecoder.createMessageId(input, MessageExt.socketAddress2ByteBuffer(storeHost), wroteOffset);
     }
 
     /** Raft outcomes as put outcomes. */

@@ -39,12 +39,11 @@ public final class RaftInstaller {
     /**
      * Installs the Raft commit log in {@code broker}'s store and returns it.
      *
-     * @throws IllegalStateException    if the swap cannot be made or did not take
-     * @throws IllegalArgumentException if the Raft settings in {@code props} are wrong
+     * @throws IllegalStateException if the swap cannot be made or did not take
      */
-    public static RaftCommitLog install(BrokerController broker, Properties props) {
+    public static RaftCommitLog install(BrokerController broker, RaftStoreSettings settings) {
         DefaultMessageStore store = unwrap(broker.getMessageStore());
-        RaftCommitLog log = install(store, props);
+        RaftCommitLog log = install(store, new RaftCommitLog(store, settings));
         RaftRoleHandler roles = new RaftRoleHandler(broker, store, log);
         log.onRoleChange(roles);
         return log;
@@ -52,8 +51,11 @@ public final class RaftInstaller {
 
     /** Installs the Raft commit log in {@code store} (no broker roles: for a store on its own). */
     public static RaftCommitLog install(DefaultMessageStore store, Properties props) {
+        return install(store, new RaftCommitLog(store, props));
+    }
+
+    private static RaftCommitLog install(DefaultMessageStore store, RaftCommitLog log) {
         CommitLog stock = store.getCommitLog();
-        RaftCommitLog log = new RaftCommitLog(store, props);
         set(DefaultMessageStore.class, store, "commitLog", log);
         Object compaction = get(DefaultMessageStore.class, store, "compactionService");
         if (compaction != null) {

@@ -78,7 +78,7 @@ final class RaftRoleHandler implements Consumer<NodeStatus>, AutoCloseable {
     private void becomeMasterWhenCaughtUp() {
         long started = System.currentTimeMillis();
         while (!closed && log.node().status().role() == Role.LEADER) {
-            if (log.leaderCaughtUp() && store.dispatchBehindBytes() == 0) {
+            if (log.readyForMaster()) {
                 if (broker.getMessageStoreConfig().getBrokerRole() == BrokerRole.SYNC_MASTER
                     && broker.getBrokerConfig().getBrokerId() == MixAll.MASTER_ID) {
                     return;

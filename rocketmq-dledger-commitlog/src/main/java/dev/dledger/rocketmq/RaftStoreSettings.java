@@ -1,17 +1,15 @@
 package dev.dledger.rocketmq;
 
+import dev.dledger.raft.cli.Peers;
 import dev.dledger.raft.server.FlushMode;
 import java.io.File;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.util.Collections;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
-import java.util.Set;
-import java.util.HashSet;
 import org.apache.rocketmq.store.config.MessageStoreConfig;
 
 /**
@@ -71,7 +69,12 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
     public static RaftStoreSettings from(MessageStoreConfig msc, Properties props) {
         String group = require("dLegerGroup", msc.getdLegerGroup());
         String selfId = require("dLegerSelfId", msc.getdLegerSelfId());
-        Map<String, InetSocketAddress> peers = parsePeers(require("dLegerPeers", msc.getdLegerPeers()));
+        Map<String, InetSocketAddress> peers;
+        try {
+            peers = Peers.parse(require("dLegerPeers", msc.getdLegerPeers()));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("dLegerPeers: " + e.getMessage(), e);
+        }
         if (!peers.containsKey(selfId)) {
             throw new IllegalArgumentException("dLegerSelfId=" + selfId + " is not among dLegerPeers " + peers.keySet());
         }
@@ -106,48 +109,6 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
         }
         return new RaftStoreSettings(group, selfId, Collections.unmodifiableMap(peers), preferred, dir,
             msc.getMappedFileSizeCommitLog(), flush, appendTimeoutMs, electionTimeoutMs, tickMs);
-    }
-
-    /** Parses {@code n0-host:port;n1-host:port;...}; refuses duplicates and malformed members, naming them. */
-    public static Map<String, InetSocketAddress> parsePeers(String peers) {
-        Map<String, InetSocketAddress> out = new LinkedHashMap<>();
-        Set<String> addresses = new HashSet<>();
-        for (String member : peers.split(";")) {
-            String m = member.trim();
-            if (m.isEmpty()) {
-                continue;
-            }
-            int dash = m.indexOf('-');
-            int colon = m.lastIndexOf(':');
-            if (dash <= 0 || colon <= dash + 1 || colon == m.length() - 1) {
-                throw new IllegalArgumentException("dLegerPeers member '" + m + "' must look like n0-host:port");
-            }
-            String id = m.substring(0, dash);
-            String host = m.substring(dash + 1, colon);
-            int port;
-            try {
-                port = Integer.parseInt(m.substring(colon + 1));
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("dLegerPeers member '" + m + "' has a port that is not a number");
-            }
-            if (port < 1 || port > 65535) {
-                throw new IllegalArgumentException("dLegerPeers member '" + m + "' has port " + port
-                    + " outside 1..65535");
-            }
-            if (out.containsKey(id)) {
-                throw new IllegalArgumentException("dLegerPeers lists " + id + " twice");
-            }
-            if (!addresses.add(host + ":" + port)) {
-                throw new IllegalArgumentException("dLegerPeers gives " + host + ":" + port + " to two members");
-            }
-            out.put(id, InetSocketAddress.createUnresolved(host, port));
-        }
-        if (out.isEmpty()) {
-            throw new IllegalArgumentException("dLegerPeers is empty");
-        }
-        Map<String, InetSocketAddress> resolved = new LinkedHashMap<>();
-        out.forEach((id, a) -> resolved.put(id, new InetSocketAddress(a.getHostString(), a.getPort())));
-        return resolved;
     }
 
     private static String require(String key, String value) {

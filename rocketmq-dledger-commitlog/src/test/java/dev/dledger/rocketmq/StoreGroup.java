@@ -2,10 +2,10 @@ package dev.dledger.rocketmq;
 
 import static org.awaitility.Awaitility.await;
 
+import dev.dledger.raft.cli.FreePorts;
 import dev.dledger.raft.core.Role;
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -44,20 +44,9 @@ final class StoreGroup implements AutoCloseable {
 
     StoreGroup(Path base, int nodes) throws IOException {
         this.base = base;
-        StringBuilder p = new StringBuilder();
-        for (int i = 0; i < nodes; i++) {
-            p.append(i == 0 ? "" : ";").append("n").append(i).append("-127.0.0.1:").append(freePort());
-        }
-        this.peers = p.toString();
+        this.peers = FreePorts.peers(FreePorts.take(nodes));
         java.nio.file.Files.createDirectories(base);
         java.nio.file.Files.writeString(base.resolve("peers"), peers);
-    }
-
-    static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket()) {
-            s.bind(new InetSocketAddress("127.0.0.1", 0));
-            return s.getLocalPort();
-        }
     }
 
     /** Opens, recovers and starts the store of {@code id}; {@code abort} simulates a crash before it. */
@@ -93,7 +82,7 @@ final class StoreGroup implements AutoCloseable {
             }
             Thread t = new Thread(() -> {
                 await().atMost(Duration.ofSeconds(30)).until(() -> !log.node().status().role().equals(Role.LEADER)
-                    || log.leaderCaughtUp() && store.dispatchBehindBytes() == 0);
+                    || log.readyForMaster());
                 if (log.node().status().role() == Role.LEADER) {
                     store.recoverTopicQueueTable();
                     c.setBrokerRole(BrokerRole.SYNC_MASTER);

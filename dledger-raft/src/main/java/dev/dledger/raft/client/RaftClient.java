@@ -116,11 +116,6 @@ public final class RaftClient implements AutoCloseable {
         return toLeader(Request.append(bodies, new RequestId(clientId, seqs.getAndAdd(bodies.size()))));
     }
 
-    /** This client's random id, which every append it sends carries. */
-    public long clientId() {
-        return clientId;
-    }
-
     /** Reads the committed entry at {@code index} from the leader; NOT_FOUND when it is not committed there. */
     public CompletableFuture<Response> get(long index) {
         return toLeader(Request.get(index));
@@ -158,13 +153,15 @@ public final class RaftClient implements AutoCloseable {
 
     private CompletableFuture<Response> toLeader(Request req) {
         CompletableFuture<Response> result = new CompletableFuture<>();
-        // Only an append without a request id could be taken twice; every other request may be sent again.
-        boolean unsafeToRepeat = req.op() == ClientProtocol.Op.APPEND && req.requestId() == null;
-        attempt(ClientProtocol.encode(req), unsafeToRepeat, 0, result);
+        attempt(ClientProtocol.encode(req), 0, result);
         return result;
     }
 
-    private void attempt(byte[] body, boolean unsafeToRepeat, int attempt, CompletableFuture<Response> result) {
+    /**
+     * Sends {@code body} to the leader as far as known. Every request may be sent again: reads and admin calls change
+     * nothing twice, and every append carries its request id, so a node that took it answers with the original.
+     */
+    private void attempt(byte[] body, int attempt, CompletableFuture<Response> result) {
         String target = leader;
         if (target == null) {
             target = ids.get(Math.floorMod(rotate, ids.size()));
@@ -172,35 +169,24 @@ public final class RaftClient implements AutoCloseable {
         String node = target;
         call(node, body).whenComplete((resp, error) -> {
             if (error != null) {
-                boolean sent = error instanceof ClientException ce && ce.maybeSent();
                 leader = null;
                 rotate++;
-                if ((sent && unsafeToRepeat) || attempt + 1 >= maxAttempts) {
+                if (attempt + 1 >= maxAttempts) {
                     result.completeExceptionally(error);
                 } else {
-                    retryLater(body, unsafeToRepeat, attempt, result);
+                    retryLater(body, attempt, result);
                 }
                 return;
             }
             Status s = resp.status();
-            if (!unsafeToRepeat && (s == Status.TIMEOUT || s == Status.LOST || s == Status.STOPPED)) {
-                // Maybe taken, or taken and lost: the request id makes sending it again safe.
-                if (s == Status.STOPPED || resp.leaderHint() == null || !peers.containsKey(resp.leaderHint())) {
-                    leader = null;
-                    rotate++;
-                } else {
-                    leader = resp.leaderHint();
-                }
-                if (attempt + 1 >= maxAttempts) {
-                    result.complete(resp);
-                } else {
-                    retryLater(body, unsafeToRepeat, attempt, result);
-                }
-                return;
-            }
-            if (s == Status.NOT_LEADER || s == Status.TRANSFERRING || s == Status.OVERLOADED) {
-                if (resp.leaderHint() != null && peers.containsKey(resp.leaderHint()) && s == Status.NOT_LEADER) {
-                    leader = resp.leaderHint();
+            boolean notTaken = s == Status.NOT_LEADER || s == Status.TRANSFERRING || s == Status.OVERLOADED;
+            boolean maybeTaken = s == Status.TIMEOUT || s == Status.LOST || s == Status.STOPPED;
+            if (notTaken || maybeTaken) {
+                String hint = resp.leaderHint();
+                boolean followHint = s != Status.TRANSFERRING && s != Status.OVERLOADED && s != Status.STOPPED
+                    && hint != null && peers.containsKey(hint);
+                if (followHint) {
+                    leader = hint;
                 } else {
                     leader = null;
                     rotate++;
@@ -208,7 +194,7 @@ public final class RaftClient implements AutoCloseable {
                 if (attempt + 1 >= maxAttempts) {
                     result.complete(resp);
                 } else {
-                    retryLater(body, unsafeToRepeat, attempt, result);
+                    retryLater(body, attempt, result);
                 }
                 return;
             }
@@ -217,9 +203,9 @@ public final class RaftClient implements AutoCloseable {
         });
     }
 
-    private void retryLater(byte[] body, boolean unsafeToRepeat, int attempt, CompletableFuture<Response> result) {
+    private void retryLater(byte[] body, int attempt, CompletableFuture<Response> result) {
         long backoffMs = Math.min(200, 10L << Math.min(attempt, 4));
-        io.schedule(() -> attempt(body, unsafeToRepeat, attempt + 1, result), backoffMs, TimeUnit.MILLISECONDS);
+        io.schedule(() -> attempt(body, attempt + 1, result), backoffMs, TimeUnit.MILLISECONDS);
     }
 
     private CompletableFuture<Response> call(String node, byte[] body) {

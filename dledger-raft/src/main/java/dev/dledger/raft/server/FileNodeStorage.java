@@ -3,6 +3,7 @@ package dev.dledger.raft.server;
 import dev.dledger.raft.core.Entry;
 import dev.dledger.raft.core.EntryType;
 import dev.dledger.raft.core.HardState;
+import dev.dledger.raft.core.RequestId;
 import dev.dledger.raft.core.LogView;
 import dev.dledger.raft.core.Membership;
 import dev.dledger.raft.core.SnapshotMeta;
@@ -42,6 +43,7 @@ public final class FileNodeStorage implements NodeStorage {
     private final Object lock = new Object();
     private long lastCheckpoint = -1;
     private final LogRetention retention;
+    private final int maxEntryBytes;
     /** The highest commit index known: the checkpoint at open, then every one the driver reports. */
     private long commitIndex;
 
@@ -51,14 +53,6 @@ public final class FileNodeStorage implements NodeStorage {
      * @param flushIntervalMs with {@link FlushMode#ASYNC}, how often the log is fsynced (DLedger's default is 10)
      * @throws StorageException if the folder cannot be opened or is corrupted, with the reason
      */
-    private int maxEntryBytes = Integer.MAX_VALUE;
-
-    /** A data file holds at most one entry of its size minus the header and the smallest BLANK record. */
-    @Override
-    public int maxEntryBytes() {
-        return maxEntryBytes;
-    }
-
     public FileNodeStorage(Path dir, StoreConfig config, FlushMode flush, long flushIntervalMs) {
         this(dir, config, flush, flushIntervalMs, null);
     }
@@ -80,16 +74,16 @@ public final class FileNodeStorage implements NodeStorage {
         this.retention = retention;
         try {
             this.log = SegmentedLogStore.open(dir, config);
-            this.maxEntryBytes = config.dataFileSizeBytes() - dev.dledger.raft.store.EntryFormat.HEADER_SIZE
-                - dev.dledger.raft.store.EntryFormat.MIN_BLANK;
+            // Room for the payload whether or not the entry carries a request id in front of it.
+            this.maxEntryBytes = log.maxBodyBytes() - RequestId.BYTES;
             this.meta = new MetaFiles(dir);
             this.commitIndex = meta.readCommitCheckpoint();
             this.hardState = meta.readHardState();
             for (long i = log.firstIndex(); i <= log.lastIndex(); i++) {
                 // Config entries are rare; a full scan at start is the simple, honest way to find them.
-                Entry e = log.entries(i, i + 1, Long.MAX_VALUE).get(0);
-                if (e.type() == EntryType.CONFIG) {
-                    configEntries.add(e);
+                // Only the header is read for every entry; the body only for the config ones.
+                if (log.info(i).type() == EntryType.CONFIG) {
+                    configEntries.add(log.entries(i, i + 1, Long.MAX_VALUE).get(0));
                 }
             }
         } catch (StoreCorruptedException | StoreIoException e) {
@@ -105,6 +99,12 @@ public final class FileNodeStorage implements NodeStorage {
         } else {
             flusher = null;
         }
+    }
+
+    /** A data file holds one entry of at most its size minus the header and the smallest BLANK record. */
+    @Override
+    public int maxEntryBytes() {
+        return maxEntryBytes;
     }
 
     @Override

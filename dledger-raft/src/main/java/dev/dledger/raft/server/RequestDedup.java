@@ -101,6 +101,11 @@ final class RequestDedup {
 
     /** Records that {@code id} was written to this node's log at {@code index} in {@code term}. */
     void logged(RequestId id, long index, long term) {
+        long[] known = logged.get(id);
+        if (known != null && known[0] == index && known[1] == term) {
+            // The leader records its own entries when it proposes them, then sees them again when it writes them.
+            return;
+        }
         RequestId previous = loggedByIndex.put(index, id);
         if (previous != null && !previous.equals(id)) {
             logged.remove(previous);

@@ -74,22 +74,24 @@ public final class EntryFormat {
      * header bytes from its position.
      */
     public static int chainCrc(int previousChainCrc, ByteBuffer header, int bodyCrc) {
-        byte[] b = new byte[44];
-        putInt(b, 0, previousChainCrc);
-        header.duplicate().get(b, 4, 32);
-        putInt(b, 36, bodyCrc);
-        int channel = header.getInt(header.position() + 32);
-        putInt(b, 40, channel);
         CRC32C crc = new CRC32C();
-        crc.update(b, 0, channel == 0 ? 40 : 44);
+        updateInt(crc, previousChainCrc);
+        ByteBuffer first32 = header.duplicate();
+        first32.limit(first32.position() + 32);
+        crc.update(first32);
+        updateInt(crc, bodyCrc);
+        int channel = header.getInt(header.position() + 32);
+        if (channel != 0) {
+            updateInt(crc, channel);
+        }
         return (int) crc.getValue();
     }
 
-    private static void putInt(byte[] b, int at, int v) {
-        b[at] = (byte) (v >>> 24);
-        b[at + 1] = (byte) (v >>> 16);
-        b[at + 2] = (byte) (v >>> 8);
-        b[at + 3] = (byte) v;
+    private static void updateInt(CRC32C crc, int v) {
+        crc.update(v >>> 24);
+        crc.update(v >>> 16);
+        crc.update(v >>> 8);
+        crc.update(v);
     }
 
     /** The low byte of {@code channel} for an entry type. */
@@ -97,28 +99,20 @@ public final class EntryFormat {
         return type == EntryType.NORMAL ? 0 : type.magic();
     }
 
-    /**
-     * The body stored for {@code e}: its request id (when it has one) then its payload; an empty NOOP or CONFIG
-     * payload without an id is stored as one zero byte.
-     */
-    public static byte[] storedBody(Entry e) {
-        RequestId id = e.requestId();
-        if (id == null) {
-            return e.data().length == 0 && e.type() != EntryType.NORMAL ? FILLER : e.data();
-        }
-        return ByteBuffer.allocate(RequestId.BYTES + e.data().length).putLong(id.clientId()).putLong(id.seq())
-            .put(e.data()).array();
-    }
-
     /** The payload of a stored body: the body, except that a NOOP or CONFIG filler byte is dropped. */
-    public static byte[] payload(EntryType type, byte[] body) {
+    private static byte[] payload(EntryType type, byte[] body) {
         return type != EntryType.NORMAL && body.length == 1 && body[0] == 0 ? new byte[0] : body;
     }
 
-    /** Bytes of the body of {@code e} on disk. */
-    public static int bodyLength(Entry e) {
-        RequestId id = e.requestId();
-        return id == null ? storedBody(e).length : RequestId.BYTES + e.data().length;
+    /**
+     * Bytes of the body of {@code e} on disk: its request id (when it has one) then its payload; an empty NOOP or
+     * CONFIG payload without an id is stored as one zero byte.
+     */
+    private static int bodyLength(Entry e) {
+        if (e.requestId() != null) {
+            return RequestId.BYTES + e.data().length;
+        }
+        return e.data().length == 0 && e.type() != EntryType.NORMAL ? FILLER.length : e.data().length;
     }
 
     /** Bytes of the record of {@code e}, header included. */
@@ -126,18 +120,31 @@ public final class EntryFormat {
         return HEADER_SIZE + bodyLength(e);
     }
 
-    /** Writes one record for {@code e} at {@code pos} into {@code out}; returns its chain CRC. */
+    /**
+     * Writes one record for {@code e} at {@code pos} into {@code out}; returns its chain CRC. The body goes straight
+     * into {@code out}; its CRC and the chain CRC are filled in after it.
+     */
     public static int encode(Entry e, long pos, int previousChainCrc, ByteBuffer out) {
         int start = out.position();
-        byte[] body = storedBody(e);
-        int bodyCrc = bodyCrc(body);
-        int channel = typeCode(e.type()) | (e.requestId() == null ? 0 : CHANNEL_REQUEST_ID);
-        out.putInt(ENTRY_MAGIC).putInt(HEADER_SIZE + body.length).putLong(e.index()).putLong(e.term())
-            .putLong(pos).putInt(channel);
+        RequestId id = e.requestId();
+        int bodyLength = bodyLength(e);
+        int channel = typeCode(e.type()) | (id == null ? 0 : CHANNEL_REQUEST_ID);
+        out.putInt(ENTRY_MAGIC).putInt(HEADER_SIZE + bodyLength).putLong(e.index()).putLong(e.term())
+            .putLong(pos).putInt(channel).putInt(0).putInt(0).putInt(bodyLength);
+        int bodyStart = out.position();
+        if (id != null) {
+            out.putLong(id.clientId()).putLong(id.seq());
+        }
+        out.put(bodyLength == FILLER.length && e.data().length == 0 ? FILLER : e.data());
+        ByteBuffer body = out.duplicate();
+        body.position(bodyStart).limit(out.position());
+        CRC32C crc = new CRC32C();
+        crc.update(body);
+        int bodyCrc = (int) crc.getValue();
         ByteBuffer header = out.duplicate();
         header.position(start);
         int chain = chainCrc(previousChainCrc, header, bodyCrc);
-        out.putInt(chain).putInt(bodyCrc).putInt(body.length).put(body);
+        out.putInt(start + 36, chain).putInt(start + 40, bodyCrc);
         return chain;
     }
 

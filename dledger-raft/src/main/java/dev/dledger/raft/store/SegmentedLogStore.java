@@ -205,6 +205,11 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         this.writeHook = hook;
     }
 
+    /** The largest body an entry can have: a data file holds it with its header and the smallest BLANK record. */
+    public int maxBodyBytes() {
+        return config.dataFileSizeBytes() - EntryFormat.HEADER_SIZE - EntryFormat.MIN_BLANK;
+    }
+
     /** The store's folder. */
     public Path dir() {
         return dir;
@@ -270,7 +275,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
             int total = 0;
             for (Entry e : entries) {
                 int size = EntryFormat.recordSize(e);
-                if ((long) size + EntryFormat.MIN_BLANK > config.dataFileSizeBytes()) {
+                if (size - EntryFormat.HEADER_SIZE > maxBodyBytes()) {
                     throw new IllegalArgumentException("entry " + e.index() + " of " + e.data().length
                         + " bytes does not fit in a data file of " + config.dataFileSizeBytes() + " bytes");
                 }
@@ -621,6 +626,13 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
 
     /** One entry as {@code log dump} prints it. */
     public record EntryInfo(long index, long term, long pos, int size, int bodyCrc, EntryType type) {
+    }
+
+    /** The data-file position just after entry {@code i}, from its index unit alone. */
+    public long endPosition(long i) {
+        checkRange(i);
+        EntryFormat.IndexUnit u = readUnit(i);
+        return u.pos() + u.size();
     }
 
     /** Reads the header of entry {@code i} without its body. */

@@ -8,13 +8,13 @@ import java.util.ArrayList;
 import java.util.List;
 
 /** Ports free on loopback right now, for nodes that must know each other's ports before they start. */
-final class FreePorts {
+public final class FreePorts {
 
     private FreePorts() {
     }
 
     /** {@code n} distinct ports that were free a moment ago (another process may still take one meanwhile). */
-    static int[] take(int n) {
+    public static int[] take(int n) {
         List<ServerSocket> held = new ArrayList<>();
         try {
             int[] ports = new int[n];
@@ -38,7 +38,7 @@ final class FreePorts {
     }
 
     /** The peer list {@code n0-127.0.0.1:p0;n1-127.0.0.1:p1;...}. */
-    static String peers(int[] ports) {
+    public static String peers(int[] ports) {
         StringBuilder b = new StringBuilder();
         for (int i = 0; i < ports.length; i++) {
             b.append(i == 0 ? "" : ";").append('n').append(i).append("-127.0.0.1:").append(ports[i]);

@@ -12,7 +12,7 @@ import java.util.List;
  * A {@link NodeStorage} in memory, for driver tests; survives a node restart when the same instance is reused. The
  * driver thread writes while tests read, so every method holds the instance's lock.
  */
-final class MemoryNodeStorage implements NodeStorage, LogView {
+class MemoryNodeStorage implements NodeStorage, LogView {
 
     private final MemoryLog log = new MemoryLog();
     private byte[] snapshotData;

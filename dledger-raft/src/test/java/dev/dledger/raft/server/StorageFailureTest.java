@@ -5,11 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.dledger.raft.core.Entry;
-import dev.dledger.raft.core.HardState;
-import dev.dledger.raft.core.LogView;
 import dev.dledger.raft.core.Membership;
 import dev.dledger.raft.core.Role;
-import dev.dledger.raft.core.SnapshotMeta;
 import dev.dledger.raft.statemachine.StateMachine;
 import dev.dledger.raft.transport.NettyTransport;
 import java.net.InetSocketAddress;
@@ -23,9 +20,8 @@ import org.junit.jupiter.api.Test;
 /** A node whose disk fails stops acknowledging: nothing after the failure is reported committed. */
 class StorageFailureTest {
 
-    /** Delegates to memory until {@code failAfter} entries were appended, then fails every append. */
-    private static final class FailingStorage implements NodeStorage {
-        private final MemoryNodeStorage inner = new MemoryNodeStorage();
+    /** Memory until {@code failAfter} entries were appended, then every append fails. */
+    private static final class FailingStorage extends MemoryNodeStorage {
         private final long failAfter;
 
         FailingStorage(long failAfter) {
@@ -33,69 +29,11 @@ class StorageFailureTest {
         }
 
         @Override
-        public LogView log() {
-            return inner.log();
-        }
-
-        @Override
-        public HardState hardState() {
-            return inner.hardState();
-        }
-
-        @Override
-        public void saveHardState(HardState hs) {
-            inner.saveHardState(hs);
-        }
-
-        @Override
-        public void truncateSuffix(long fromIndex) {
-            inner.truncateSuffix(fromIndex);
-        }
-
-        @Override
         public long[] append(List<Entry> entries) {
-            if (inner.lastIndex() + entries.size() > failAfter) {
+            if (lastIndex() + entries.size() > failAfter) {
                 throw new StorageException("append failed: No space left on device");
             }
-            return inner.append(entries);
-        }
-
-        @Override
-        public void sync() {
-        }
-
-        @Override
-        public List<Entry> configEntries() {
-            return inner.configEntries();
-        }
-
-        @Override
-        public byte[] snapshotData() {
-            return inner.snapshotData();
-        }
-
-        @Override
-        public void saveSnapshot(SnapshotMeta meta, byte[] data) {
-            inner.saveSnapshot(meta, data);
-        }
-
-        @Override
-        public void installSnapshot(SnapshotMeta meta, byte[] data) {
-            inner.installSnapshot(meta, data);
-        }
-
-        @Override
-        public long committedCheckpoint() {
-            return inner.committedCheckpoint();
-        }
-
-        @Override
-        public void checkpointCommit(long commitIndex) {
-            inner.checkpointCommit(commitIndex);
-        }
-
-        @Override
-        public void close() {
+            return super.append(entries);
         }
     }
 
