@@ -15,12 +15,8 @@ import io.prometheus.metrics.exporter.httpserver.HTTPServer;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.net.InetSocketAddress;
-import java.nio.channels.FileChannel;
-import java.nio.channels.FileLock;
-import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -32,13 +28,10 @@ import java.util.List;
  */
 final class RunningServer implements AutoCloseable {
 
-    /** The file in the node folder that a running node holds a lock on. */
-    static final String LOCK_FILE = "lock";
 
     private final ServerConfig config;
     private final List<RaftGroupNode> nodes = new ArrayList<>();
     private final List<StateMachine> stateMachines = new ArrayList<>();
-    private final List<FileChannel> locks = new ArrayList<>();
     /** Stores opened but not yet handed to a node: closed here if starting fails. */
     private final List<FileNodeStorage> unowned = new ArrayList<>();
     private NettyTransport transport;
@@ -108,7 +101,7 @@ final class RunningServer implements AutoCloseable {
         }
     }
 
-    /** Creates and locks the node folder, then opens its store. */
+    /** Creates the node folder, then opens (and so locks) its store. */
     private FileNodeStorage openStore(ServerConfig.GroupSpec g) {
         Path dir = g.nodeDir();
         for (Path p = dir; p != null; p = p.getParent()) {
@@ -127,7 +120,6 @@ final class RunningServer implements AutoCloseable {
             throw new ServerConfig.ConfigException("store folder " + dir + " is not writable; fix its permissions or "
                 + "point --store-dir (storeBaseDir) elsewhere");
         }
-        lock(dir);
         try {
             return new FileNodeStorage(dir, StoreConfig.detect(dir, config.storeConfig), config.flush,
                 config.flushIntervalMs);
@@ -137,28 +129,6 @@ final class RunningServer implements AutoCloseable {
         } catch (IOException e) {
             throw new ServerConfig.ConfigException("cannot read the store in " + dir + " (" + rootMessage(e)
                 + "); check the folder's permissions");
-        }
-    }
-
-    private void lock(Path dir) {
-        try {
-            FileChannel ch = FileChannel.open(dir.resolve(LOCK_FILE), StandardOpenOption.CREATE,
-                StandardOpenOption.WRITE);
-            FileLock l;
-            try {
-                l = ch.tryLock();
-            } catch (OverlappingFileLockException e) {
-                l = null;
-            }
-            if (l == null) {
-                ch.close();
-                throw new ServerConfig.ConfigException("store folder " + dir + " is in use by another node (it holds "
-                    + dir.resolve(LOCK_FILE) + "); stop that node or give this one another --store-dir");
-            }
-            locks.add(ch);
-        } catch (IOException e) {
-            throw new ServerConfig.ConfigException("cannot lock store folder " + dir + " (" + rootMessage(e)
-                + "); point --store-dir (storeBaseDir) at a folder this user can write");
         }
     }
 
@@ -210,7 +180,7 @@ final class RunningServer implements AutoCloseable {
 
     /**
      * Stops every node (each finishes the write in progress and fsyncs its log), the port and the metrics endpoint,
-     * then releases the store locks. Idempotent.
+     * and each store releases its folder lock as it closes. Idempotent.
      */
     @Override
     public synchronized void close() {
@@ -231,13 +201,6 @@ final class RunningServer implements AutoCloseable {
         unowned.clear();
         if (transport != null) {
             transport.close();
-        }
-        for (FileChannel l : locks) {
-            try {
-                l.close();
-            } catch (IOException ignored) {
-                // the process is going away; the lock dies with it
-            }
         }
     }
 }

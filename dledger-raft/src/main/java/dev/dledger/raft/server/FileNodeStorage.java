@@ -15,9 +15,13 @@ import dev.dledger.raft.store.StoreConfig;
 import dev.dledger.raft.store.StoreCorruptedException;
 import dev.dledger.raft.store.StoreIoException;
 import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Executors;
@@ -44,6 +48,9 @@ public final class FileNodeStorage implements NodeStorage {
     private long lastCheckpoint = -1;
     private final LogRetention retention;
     private final int maxEntryBytes;
+    private final FileChannel folderLock;
+    /** The file in the node folder that an open storage holds a lock on. */
+    public static final String LOCK_FILE = "lock";
     /** The highest commit index known: the checkpoint at open, then every one the driver reports. */
     private long commitIndex;
 
@@ -72,6 +79,7 @@ public final class FileNodeStorage implements NodeStorage {
                            LogRetention retention) {
         this.dir = dir;
         this.retention = retention;
+        this.folderLock = lockFolder(dir);
         try {
             this.log = SegmentedLogStore.open(dir, config);
             // Room for the payload whether or not the entry carries a request id in front of it.
@@ -87,7 +95,11 @@ public final class FileNodeStorage implements NodeStorage {
                 }
             }
         } catch (StoreCorruptedException | StoreIoException e) {
+            release(folderLock);
             throw new StorageException(e.getMessage(), e);
+        } catch (RuntimeException e) {
+            release(folderLock);
+            throw e;
         }
         if (flush == FlushMode.ASYNC && flushIntervalMs > 0) {
             flusher = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -258,6 +270,41 @@ public final class FileNodeStorage implements NodeStorage {
                 // the node is closing after a failure; what was synced stays
             }
             log.close();
+        }
+        release(folderLock);
+    }
+
+    /**
+     * Takes the lock that keeps a second node (in this process or another) off the folder: two writers would corrupt
+     * the log. Readers such as {@code dledger log verify} open the store without it.
+     */
+    private static FileChannel lockFolder(Path dir) {
+        try {
+            Files.createDirectories(dir);
+            FileChannel ch = FileChannel.open(dir.resolve(LOCK_FILE), StandardOpenOption.CREATE,
+                StandardOpenOption.WRITE);
+            FileLock l;
+            try {
+                l = ch.tryLock();
+            } catch (OverlappingFileLockException e) {
+                l = null;
+            }
+            if (l == null) {
+                ch.close();
+                throw new StorageException("store folder " + dir + " is in use by another node (it holds "
+                    + dir.resolve(LOCK_FILE) + "); stop that node or give this one another store folder");
+            }
+            return ch;
+        } catch (IOException e) {
+            throw new StorageException("cannot lock store folder " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static void release(FileChannel lock) {
+        try {
+            lock.close();
+        } catch (IOException ignored) {
+            // closing releases the lock; a failure here leaves nothing to undo
         }
     }
 }
