@@ -45,6 +45,7 @@ import org.apache.rocketmq.store.PutMessageContext;
 import org.apache.rocketmq.store.PutMessageResult;
 import org.apache.rocketmq.store.PutMessageStatus;
 import org.apache.rocketmq.store.SelectMappedBufferResult;
+import org.apache.rocketmq.store.logfile.MappedFile;
 import org.apache.rocketmq.common.message.MessageExtBrokerInner;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -86,8 +87,15 @@ public class RaftCommitLog extends CommitLog {
     private volatile RaftGroupNode node;
     /** End of the last committed (and applied) entry: everything below is readable and dispatchable. */
     private volatile long committedEnd;
-    /** Position of the first entry still in the log. */
+    /** Position of the first entry still in the Raft log. */
     private volatile long minOffset;
+    /**
+     * Where the Raft log begins when CommitLog files from before it (master/slave days) lie below: those stay
+     * readable through the stock file queue; -1 when there are none.
+     */
+    private volatile long dividedOffset = -1;
+    /** The first start on a store of old files only: their classic recovery runs, then the Raft log starts after. */
+    private boolean firstStartOnOldFiles;
     private volatile long beginTimeInLock;
     private volatile boolean shutdown;
 
@@ -155,6 +163,11 @@ public class RaftCommitLog extends CommitLog {
     /** Opens the Raft log (recovering a torn tail) and learns the committed end recorded by the last checkpoint. */
     @Override
     public boolean load() {
+        if (!super.load()) {
+            LOG.error("cannot load the CommitLog files from before the raft log in {}",
+                store.getMessageStoreConfig().getStorePathCommitLog());
+            return false;
+        }
         try {
             StoreConfig config = StoreConfig.detect(settings.dir(), StoreConfig.defaults()
                 .withFileSizes(settings.dataFileSizeBytes(), StoreConfig.defaults().indexFileSizeBytes()));
@@ -168,6 +181,13 @@ public class RaftCommitLog extends CommitLog {
             SegmentedLogStore log = storage.store();
             minOffset = log.lastIndex() >= log.firstIndex() ? log.position(log.firstIndex()) : log.writePosition();
             committedEnd = endOf(log, Math.min(storage.committedCheckpoint(), log.lastIndex()));
+            if (hasOldFiles()) {
+                boolean empty = log.lastIndex() < log.firstIndex() && log.writePosition() == 0;
+                firstStartOnOldFiles = empty;
+                if (!empty) {
+                    dividedOffset = files.fileStart(minOffset);
+                }
+            }
             LOG.info("raft commit log {}: entries [{}, {}], checkpointed commit {}, offsets [{}, {})", settings.dir(),
                 log.firstIndex(), log.lastIndex(), storage.committedCheckpoint(), minOffset, committedEnd);
             return true;
@@ -182,6 +202,49 @@ public class RaftCommitLog extends CommitLog {
             return minOffset;
         }
         return log.endPosition(index);
+    }
+
+    /** Whether CommitLog files from before the Raft log are still there. */
+    private boolean hasOldFiles() {
+        return !mappedFileQueue.getMappedFiles().isEmpty();
+    }
+
+    /** Whether {@code offset} lies in the old CommitLog files below the Raft log. */
+    private boolean inOldFiles(long offset) {
+        long divided = dividedOffset;
+        return divided >= 0 && offset < divided && hasOldFiles();
+    }
+
+    /** Where the Raft log begins above old CommitLog files, or -1 when it has none below it. */
+    public long dividedOffset() {
+        return dividedOffset;
+    }
+
+    /**
+     * After the classic recovery of old files on the first start: pads the last old file with a BLANK record
+     * (unless full), marks it full, and starts the Raft log at the next file boundary, so that physical offsets stay
+     * one increasing address space and the old ConsumeQueues stay valid.
+     */
+    private void startAfterOldFiles() {
+        MappedFile last = mappedFileQueue.getLastMappedFile();
+        int size = last.getFileSize();
+        int wrote = last.getWrotePosition();
+        if (wrote < size) {
+            ByteBuffer blank = ByteBuffer.allocate(8).putInt(size - wrote).putInt(BLANK_MAGIC_CODE);
+            blank.flip();
+            last.appendMessage(blank.array());
+            last.setWrotePosition(size);
+            last.setCommittedPosition(size);
+            last.setFlushedPosition(size);
+            last.flush(0);
+        }
+        long divided = last.getFileFromOffset() + size;
+        storage.store().startAt(divided);
+        minOffset = divided;
+        committedEnd = divided;
+        dividedOffset = divided;
+        LOG.info("the raft log starts at {}, after the CommitLog files from before it (ending at {})", divided,
+            last.getFileFromOffset() + wrote);
     }
 
     /** Writes the message's physical offset into the message, before the entry is stored (and replicated). */
@@ -286,7 +349,7 @@ public class RaftCommitLog extends CommitLog {
 
     @Override
     public long getMinOffset() {
-        return minOffset;
+        return dividedOffset >= 0 && hasOldFiles() ? super.getMinOffset() : minOffset;
     }
 
     @Override
@@ -380,6 +443,9 @@ public class RaftCommitLog extends CommitLog {
 
     @Override
     public SelectMappedBufferResult getData(long offset, boolean returnFirstOnNotFound) {
+        if (inOldFiles(offset)) {
+            return super.getData(offset, returnFirstOnNotFound);
+        }
         long end = committedEnd;
         if (offset < minOffset) {
             if (!returnFirstOnNotFound) {
@@ -396,6 +462,9 @@ public class RaftCommitLog extends CommitLog {
 
     @Override
     public boolean getData(long offset, int size, ByteBuffer byteBuffer) {
+        if (inOldFiles(offset)) {
+            return super.getData(offset, size, byteBuffer);
+        }
         if (offset < minOffset || offset + size > committedEnd) {
             return false;
         }
@@ -409,6 +478,9 @@ public class RaftCommitLog extends CommitLog {
 
     @Override
     public SelectMappedBufferResult getMessage(long offset, int size) {
+        if (inOldFiles(offset)) {
+            return super.getMessage(offset, size);
+        }
         if (offset < minOffset || size <= 0) {
             return null;
         }
@@ -437,6 +509,10 @@ public class RaftCommitLog extends CommitLog {
     /** Reads the store time of the message at {@code offset}, which may be an entry's header position. */
     @Override
     public long pickupStoreTimestamp(long offset, int size) {
+        if (inOldFiles(offset)) {
+            // An old file holds messages without headers (stock DLedger mode adds 48 here too: its bug 7.2).
+            return super.pickupStoreTimestamp(offset, size);
+        }
         long at = offset;
         // At an entry's header (the log's min offset is one): the first message from there on, past Raft's own
         // entries and the BLANK ends of files.
@@ -497,6 +573,14 @@ public class RaftCommitLog extends CommitLog {
         int start = byteBuffer.position();
         try {
             int magic = byteBuffer.getInt();
+            // A record of an old CommitLog file: its size, then a message magic code or the old BLANK magic (an
+            // entry has its size, never negative, in that place).
+            int second = byteBuffer.getInt(start + 4);
+            if (second == BLANK_MAGIC_CODE || second == MessageDecoder.MESSAGE_MAGIC_CODE
+                || second == MessageDecoder.MESSAGE_MAGIC_CODE_V2) {
+                byteBuffer.position(start);
+                return super.checkMessageAndReturnSize(byteBuffer, checkCRC, checkDupInfo, readBody);
+            }
             if (magic == EntryFormat.BLANK_MAGIC) {
                 return new DispatchRequest(0, true);
             }
@@ -531,12 +615,12 @@ public class RaftCommitLog extends CommitLog {
 
     @Override
     public void recoverNormally(long dispatchFromPhyOffset) {
-        recover(dispatchFromPhyOffset);
+        recover(dispatchFromPhyOffset, true);
     }
 
     @Override
     public void recoverAbnormally(long dispatchFromPhyOffset) {
-        recover(dispatchFromPhyOffset);
+        recover(dispatchFromPhyOffset, false);
     }
 
     /**
@@ -544,14 +628,30 @@ public class RaftCommitLog extends CommitLog {
      * everything committed (as far as the checkpoint knows) that the queues lack is dispatched again; reput takes
      * over from the committed end.
      */
-    private void recover(long dispatchFromPhyOffset) {
+    private void recover(long dispatchFromPhyOffset, boolean normally) {
+        if (firstStartOnOldFiles) {
+            // The old files get the stock recovery (which also repairs their queues), then the Raft log starts above.
+            try {
+                if (normally) {
+                    super.recoverNormally(dispatchFromPhyOffset);
+                } else {
+                    super.recoverAbnormally(dispatchFromPhyOffset);
+                }
+            } catch (Exception e) {
+                throw new IllegalStateException("recovery of the CommitLog files from before the raft log failed: " + e,
+                    e);
+            }
+            startAfterOldFiles();
+            firstStartOnOldFiles = false;
+            return;
+        }
         long stored = storage.store().writePosition();
         long end = committedEnd;
         try {
             // Queues that ran ahead of what this node stores (a tail lost in a crash) lose those entries; they come
             // back through reput once the group has them committed here again.
             store.truncateDirtyLogicFiles(stored);
-            long from = Math.max(minOffset, Math.min(dispatchFromPhyOffset, end));
+            long from = Math.max(getMinOffset(), Math.min(dispatchFromPhyOffset, end));
             long dispatched = dispatchRange(from, end);
             LOG.info("raft commit log recovery: dispatched {} messages from {} to {}", dispatched, from, end);
         } catch (Exception e) {
@@ -563,11 +663,17 @@ public class RaftCommitLog extends CommitLog {
         long at = from;
         long count = 0;
         while (at < end) {
-            ByteBuffer b = files.slice(at, end);
-            if (b == null) {
+            SelectMappedBufferResult data = getData(at, false);
+            if (data == null) {
                 break;
             }
-            DispatchRequest r = checkMessageAndReturnSize(b, false, false, false);
+            ByteBuffer b = data.getByteBuffer();
+            DispatchRequest r;
+            try {
+                r = checkMessageAndReturnSize(b, false, false, false);
+            } finally {
+                data.release();
+            }
             int size = r.getBufferSize() == -1 ? r.getMsgSize() : r.getBufferSize();
             if (!r.isSuccess()) {
                 throw new IllegalStateException("the raft log holds a record that is not a message at " + at);
@@ -755,6 +861,40 @@ public class RaftCommitLog extends CommitLog {
     @Override
     public int deleteExpiredFile(long expiredTime, int deleteFilesInterval, long intervalForcibly,
                                  boolean cleanImmediately, int deleteFileBatchMax) {
+        if (hasOldFiles()) {
+            return deleteExpiredOldFiles(expiredTime, deleteFilesInterval, intervalForcibly, cleanImmediately,
+                deleteFileBatchMax);
+        }
+        return deleteExpiredRaftFiles(expiredTime, deleteFilesInterval, intervalForcibly, cleanImmediately,
+            deleteFileBatchMax);
+    }
+
+    /**
+     * Old CommitLog files expire first, oldest first, as stock does; the Raft log's files wait until they are gone.
+     * The stock file queue never deletes its last file, so the last old file (full, as the Raft log started after
+     * it) goes here once it expired too.
+     */
+    private int deleteExpiredOldFiles(long expiredTime, int deleteFilesInterval, long intervalForcibly,
+                                      boolean cleanImmediately, int deleteFileBatchMax) {
+        int deleted = super.deleteExpiredFile(expiredTime, deleteFilesInterval, intervalForcibly, cleanImmediately,
+            deleteFileBatchMax);
+        List<MappedFile> old = mappedFileQueue.getMappedFiles();
+        if (old.size() == 1) {
+            MappedFile last = old.get(0);
+            if ((cleanImmediately || System.currentTimeMillis() >= last.getLastModifiedTimestamp() + expiredTime)
+                && last.destroy(intervalForcibly)) {
+                old.remove(last);
+                deleted++;
+                LOG.info("the last CommitLog file from before the raft log, {}, expired: the raft log alone remains",
+                    last.getFileName());
+            }
+        }
+        return deleted;
+    }
+
+    /** Expiry of the Raft log's own files. */
+    private int deleteExpiredRaftFiles(long expiredTime, int deleteFilesInterval, long intervalForcibly,
+                                       boolean cleanImmediately, int deleteFileBatchMax) {
         return 0;
     }
 }

@@ -51,6 +51,15 @@ final class StoreGroup implements AutoCloseable {
 
     /** Opens, recovers and starts the store of {@code id}; {@code abort} simulates a crash before it. */
     DefaultMessageStore start(String id, boolean abort) throws Exception {
+        return start(id, abort, false);
+    }
+
+    /** Opens and starts a stock store (no Raft log) on the folders of {@code id}, as a master/slave broker had it. */
+    DefaultMessageStore startClassic(String id) throws Exception {
+        return start(id, false, true);
+    }
+
+    private DefaultMessageStore start(String id, boolean abort, boolean classic) throws Exception {
         MessageStoreConfig c = new MessageStoreConfig();
         Path root = base.resolve(id);
         c.setStorePathRootDir(root.toString());
@@ -68,9 +77,18 @@ final class StoreGroup implements AutoCloseable {
             java.nio.file.Files.createDirectories(root);
             java.nio.file.Files.writeString(root.resolve("abort"), "");
         }
-        BrokerConfig bc = new BrokerConfig();
-        DefaultMessageStore store = new DefaultMessageStore(c, new BrokerStatsManager("test", true), null, bc,
-            new ConcurrentHashMap<>());
+        DefaultMessageStore store = new DefaultMessageStore(c, new BrokerStatsManager("test", true), null,
+            new BrokerConfig(), new ConcurrentHashMap<>());
+        if (classic) {
+            // A master/slave-days store on the same folders: the stock CommitLog, no Raft log.
+            c.setBrokerRole(BrokerRole.ASYNC_MASTER);
+            if (!store.load()) {
+                throw new IllegalStateException("load failed");
+            }
+            store.start();
+            stores.put(id, store);
+            return store;
+        }
         RaftCommitLog log = RaftInstaller.install(store, props);
         // Without a broker, the store's role follows the node's so that it takes puts while leading.
         // As the broker's role handler does: a new leader takes puts once it dispatched everything committed and

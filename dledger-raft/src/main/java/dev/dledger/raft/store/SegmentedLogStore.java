@@ -205,6 +205,33 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         this.writeHook = hook;
     }
 
+    /**
+     * Makes an empty store begin at {@code pos}, a data-file boundary: the first entry is written there. RocketMQ's
+     * CommitLog files from before the Raft log end below that position and stay readable as they are. The first data
+     * file is created at once, so the start survives a restart.
+     *
+     * @throws IllegalStateException    if the store holds entries or data files
+     * @throws IllegalArgumentException if {@code pos} is not a multiple of the data file size
+     */
+    public void startAt(long pos) {
+        checkWritable();
+        if (lastIndex >= firstIndex || !data.isEmpty()) {
+            throw new IllegalStateException("store " + dir + " is not empty: it cannot start at " + pos);
+        }
+        if (pos < 0 || pos % config.dataFileSizeBytes() != 0) {
+            throw new IllegalArgumentException("start position " + pos + " is not a boundary of data files of "
+                + config.dataFileSizeBytes() + " bytes");
+        }
+        try {
+            dataFile(pos, true);
+            writePos = pos;
+        } catch (IOException e) {
+            failed = true;
+            throw new StoreIoException("cannot create the first data file of " + dir + " at " + pos + ": "
+                + e.getMessage(), e);
+        }
+    }
+
     /** The largest body an entry can have: a data file holds it with its header and the smallest BLANK record. */
     public int maxBodyBytes() {
         return config.dataFileSizeBytes() - EntryFormat.HEADER_SIZE - EntryFormat.MIN_BLANK;

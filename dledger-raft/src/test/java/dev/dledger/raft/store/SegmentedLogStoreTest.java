@@ -69,6 +69,29 @@ class SegmentedLogStoreTest {
     }
 
     @Test
+    void aStoreStartedAtABoundaryKeepsThatStartAcrossARestart() {
+        long start = 5 * 4096;
+        try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
+            s.startAt(start);
+            assertEquals(start, s.writePosition());
+        }
+        try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
+            assertEquals(start, s.writePosition(), "the start survives a restart before the first entry");
+            long[] pos = s.append(entries(0, 100, 1));
+            assertEquals(start, pos[0]);
+            assertThrows(IllegalStateException.class, () -> s.startAt(10 * 4096));
+        }
+        try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
+            assertEquals(start, s.position(0));
+            assertEquals(99, s.lastIndex());
+            assertEquals(null, s.verify().problem());
+        }
+        try (SegmentedLogStore s = SegmentedLogStore.open(dir.resolve("other"), SMALL)) {
+            assertThrows(IllegalArgumentException.class, () -> s.startAt(4096 + 1));
+        }
+    }
+
+    @Test
     void appendsContinueAfterReopenWithAnUnbrokenChain() {
         try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
             s.append(entries(0, 50, 1));
