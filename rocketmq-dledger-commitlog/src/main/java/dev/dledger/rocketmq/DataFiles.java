@@ -86,6 +86,11 @@ final class DataFiles {
         maps.keySet().removeIf(s -> s < floor);
     }
 
+    /** The start of the oldest file that may still be mapped: files below it were deleted. */
+    long floor() {
+        return floor;
+    }
+
     /** How many files are mapped now. */
     int mappedCount() {
         return maps.size();

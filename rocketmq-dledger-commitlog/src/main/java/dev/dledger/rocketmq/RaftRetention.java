@@ -96,11 +96,12 @@ final class RaftRetention implements LogRetention.Guard {
         } catch (IllegalArgumentException e) {
             LOG.warn("raft commit log expiry keeps {}: {}", lastPolicy, e.getMessage());
         }
+        // Counted before the forced run is asked for: its files are told by a later call.
+        long total = retention.deletedFiles();
+        long before = reported.getAndSet(total);
         if (cleanImmediately) {
             retention.forceNextRun();
         }
-        long total = retention.deletedFiles();
-        long before = reported.getAndSet(total);
         return (int) Math.min(Integer.MAX_VALUE, total - before);
     }
 

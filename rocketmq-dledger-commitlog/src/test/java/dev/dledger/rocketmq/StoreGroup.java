@@ -35,6 +35,9 @@ final class StoreGroup implements AutoCloseable {
     /** Changes to each store's config after the group's defaults, before the store is built. */
     Consumer<MessageStoreConfig> configure = c -> {
     };
+    /** Runs on each store once it is built and loaded, before it starts (e.g. to add a dispatcher). */
+    Consumer<DefaultMessageStore> beforeStart = s -> {
+    };
 
     private StoreGroup(Path base, String peers) {
         this.base = base;
@@ -99,6 +102,7 @@ final class StoreGroup implements AutoCloseable {
         if (!store.load()) {
             throw new IllegalStateException("load failed");
         }
+        beforeStart.accept(store);
         store.start();
         stores.put(id, store);
         return store;
