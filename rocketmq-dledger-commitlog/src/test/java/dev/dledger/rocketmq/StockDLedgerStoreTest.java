@@ -23,6 +23,7 @@ import org.apache.rocketmq.store.GetMessageResult;
 import org.apache.rocketmq.store.GetMessageStatus;
 import org.apache.rocketmq.store.PutMessageResult;
 import org.apache.rocketmq.store.PutMessageStatus;
+import org.apache.rocketmq.store.QueryMessageResult;
 import org.apache.rocketmq.store.config.FlushDiskType;
 import org.apache.rocketmq.store.config.MessageStoreConfig;
 import org.apache.rocketmq.store.dledger.DLedgerCommitLog;
@@ -183,6 +184,20 @@ class StockDLedgerStoreTest {
     /** Stock's messages as stock served them, then each queue's new message with the offsets its put returned. */
     private static void assertAllThere(DefaultMessageStore s, Map<String, List<Seen>> stockSeen,
                                        Map<String, Long> stockNext, List<PutMessageResult> added) {
+        // Stock's index files (message keys) and offsets lead to the same messages.
+        for (String key : List.of("S-0", "U-2")) {
+            for (Seen m : List.of(stockSeen.get(key).get(0), stockSeen.get(key).get(PER_QUEUE - 1))) {
+                String topic = key.substring(0, 1);
+                QueryMessageResult found = s.queryMessage(topic, "key-" + m.body(), 4, 0, Long.MAX_VALUE);
+                try {
+                    assertEquals(1, found.getMessageBufferList().size(), "one message with the key of " + m);
+                    assertEquals(m, Seen.of(MessageDecoder.decode(found.getMessageBufferList().get(0), true, false)));
+                } finally {
+                    found.release();
+                }
+                assertEquals(m, Seen.of(s.lookMessageByOffset(m.commitLogOffset())));
+            }
+        }
         Map<String, List<Seen>> now = readAll(s);
         int k = 0;
         for (String t : TOPICS) {
