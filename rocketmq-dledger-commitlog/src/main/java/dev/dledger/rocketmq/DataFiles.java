@@ -10,6 +10,9 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -17,15 +20,28 @@ import java.util.concurrent.ConcurrentHashMap;
  * read-only once, shared by every reader thread. The writer (the Raft node) writes the same files through its own
  * channel; the page cache makes its bytes visible here. Callers only read below the committed end, which the writer
  * never changes.
+ *
+ * <p>With several data folders (multi-path, read-only folders) a file is looked for in each folder in turn; a file
+ * name is unique across them. Files that retention deleted are forgotten ({@link #forgetBelow}) and never mapped
+ * again; a reader that still holds a view of one keeps reading it (the mapping outlives the file's name).
  */
 final class DataFiles {
 
-    private final Path dataDir;
+    private final List<Path> folders;
     private final int fileSize;
     private final ConcurrentHashMap<Long, MappedByteBuffer> maps = new ConcurrentHashMap<>();
+    /** Files that start below this were deleted: they are not mapped again. */
+    private volatile long floor;
 
-    DataFiles(Path dataDir, int fileSize) {
-        this.dataDir = dataDir;
+    /**
+     * @param folders  every folder a data file may be in, writable and read-only
+     * @param fileSize the size of each data file, in bytes
+     */
+    DataFiles(List<Path> folders, int fileSize) {
+        if (folders.isEmpty()) {
+            throw new IllegalArgumentException("no data folder");
+        }
+        this.folders = List.copyOf(folders);
         this.fileSize = fileSize;
     }
 
@@ -58,33 +74,70 @@ final class DataFiles {
         maps.clear();
     }
 
+    /**
+     * Forgets the files that end at or before {@code position} (the log's new start after retention deleted them):
+     * their mappings are dropped, and they are never mapped again. Any thread.
+     */
+    void forgetBelow(long position) {
+        long start = fileStart(position);
+        if (start > floor) {
+            floor = start;
+        }
+        maps.keySet().removeIf(s -> s < floor);
+    }
+
+    /** The start of the oldest file that may still be mapped: files below it were deleted. */
+    long floor() {
+        return floor;
+    }
+
+    /** How many files are mapped now. */
+    int mappedCount() {
+        return maps.size();
+    }
+
     private MappedByteBuffer map(long start) {
         MappedByteBuffer m = maps.get(start);
         if (m != null) {
             return m;
         }
-        Path file = dataDir.resolve(EntryFormat.fileName(start));
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            if (ch.size() < fileSize) {
-                throw new IllegalStateException("data file " + file + " has " + ch.size() + " bytes, expected "
-                    + fileSize + " (is mappedFileSizeCommitLog the size the store was written with?)");
-            }
-            MappedByteBuffer mapped = ch.map(FileChannel.MapMode.READ_ONLY, 0, fileSize);
-            MappedByteBuffer raced = maps.putIfAbsent(start, mapped);
-            return raced != null ? raced : mapped;
-        } catch (NoSuchFileException e) {
+        if (start < floor) {
             return null;
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot map " + file + ": " + e.getMessage(), e);
         }
+        String name = EntryFormat.fileName(start);
+        for (Path folder : folders) {
+            Path file = folder.resolve(name);
+            try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+                if (ch.size() < fileSize) {
+                    throw new IllegalStateException("data file " + file + " has " + ch.size() + " bytes, expected "
+                        + fileSize + " (is mappedFileSizeCommitLog the size the store was written with?)");
+                }
+                MappedByteBuffer mapped = ch.map(FileChannel.MapMode.READ_ONLY, 0, fileSize);
+                MappedByteBuffer raced = maps.putIfAbsent(start, mapped);
+                if (start < floor) {
+                    // Retention deleted the file meanwhile: this reader may finish with it, nobody keeps it.
+                    maps.remove(start);
+                }
+                return raced != null ? raced : mapped;
+            } catch (NoSuchFileException e) {
+                // in another folder, or deleted
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot map " + file + ": " + e.getMessage(), e);
+            }
+        }
+        return null;
     }
 
-    /** The number of data files present. */
+    /** The number of data files present, in every folder. */
     long fileCount() {
-        try (var s = Files.list(dataDir)) {
-            return s.filter(p -> p.getFileName().toString().matches("\\d{20}")).count();
-        } catch (IOException e) {
-            return 0;
+        Set<String> names = new HashSet<>();
+        for (Path folder : folders) {
+            try (var s = Files.list(folder)) {
+                s.map(p -> p.getFileName().toString()).filter(n -> n.matches("\\d{20}")).forEach(names::add);
+            } catch (IOException e) {
+                // a folder that is not there holds no file
+            }
         }
+        return names.size();
     }
 }

@@ -21,6 +21,7 @@ import java.io.OutputStream;
 import java.net.Inet6Address;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
+import java.time.Clock;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -83,6 +84,8 @@ public class RaftCommitLog extends CommitLog {
     private final List<Consumer<NodeStatus>> roleListeners = new CopyOnWriteArrayList<>();
     private final DataFiles files;
     private FileNodeStorage storage;
+    /** The log's expiry, built by {@link #load()}. */
+    private RaftRetention retention;
     private NettyTransport transport;
     private volatile RaftGroupNode node;
     /** End of the last committed (and applied) entry: everything below is readable and dispatchable. */
@@ -114,7 +117,7 @@ public class RaftCommitLog extends CommitLog {
         this.store = store;
         this.settings = settings;
         this.encoders = ThreadLocal.withInitial(() -> new MessageExtEncoder(store.getMessageStoreConfig()));
-        this.files = new DataFiles(settings.dir().resolve("data"), settings.dataFileSizeBytes());
+        this.files = new DataFiles(settings.dataFolders(), settings.dataFileSizeBytes());
     }
 
     /** The settings this log runs with. */
@@ -160,7 +163,10 @@ public class RaftCommitLog extends CommitLog {
     // ------------------------------------------------------------------------------------------------------------
     // Lifecycle
 
-    /** Opens the Raft log (recovering a torn tail) and learns the committed end recorded by the last checkpoint. */
+    /**
+     * Opens the Raft log (recovering a torn tail) in its data folders (multi-path, read-only ones too) and learns the
+     * committed end recorded by the last checkpoint, ours or stock DLedger's. The log's expiry starts with the node.
+     */
     @Override
     public boolean load() {
         if (!super.load()) {
@@ -169,14 +175,19 @@ public class RaftCommitLog extends CommitLog {
             return false;
         }
         try {
-            StoreConfig config = StoreConfig.detect(settings.dir(), StoreConfig.defaults()
-                .withFileSizes(settings.dataFileSizeBytes(), StoreConfig.defaults().indexFileSizeBytes()));
+            StoreConfig config = StoreConfig.detect(settings.dir(), settings.storeConfig());
             if (config.dataFileSizeBytes() != settings.dataFileSizeBytes()) {
                 throw new IllegalStateException("the Raft log in " + settings.dir() + " has data files of "
                     + config.dataFileSizeBytes() + " bytes but mappedFileSizeCommitLog is "
                     + settings.dataFileSizeBytes());
             }
-            storage = new FileNodeStorage(settings.dir(), config, settings.flush(), 1000);
+            retention = new RaftRetention(store.getMessageStoreConfig(), store::getReputFromOffset, start -> {
+                // On the node's thread, the only writer of the min offset once the log is open.
+                if (start > minOffset) {
+                    minOffset = start;
+                }
+            }, files, Clock.systemDefaultZone());
+            storage = new FileNodeStorage(settings.dir(), config, settings.flush(), 1000, retention.logRetention());
             storage.store().writeHook(RaftCommitLog::stampPhysicalOffset);
             SegmentedLogStore log = storage.store();
             minOffset = log.lastIndex() >= log.firstIndex() ? log.position(log.firstIndex()) : log.writePosition();
@@ -652,11 +663,35 @@ public class RaftCommitLog extends CommitLog {
             // back through reput once the group has them committed here again.
             store.truncateDirtyLogicFiles(stored);
             long from = Math.max(getMinOffset(), Math.min(dispatchFromPhyOffset, end));
+            if (!inOldFiles(from)) {
+                // After a crash the store's checkpoint gives the offset of a message (an entry's position + 48),
+                // not of an entry: the scan starts at the entry that holds it.
+                from = entryStartAtOrBefore(from);
+            }
             long dispatched = dispatchRange(from, end);
             LOG.info("raft commit log recovery: dispatched {} messages from {} to {}", dispatched, from, end);
         } catch (Exception e) {
             throw new IllegalStateException("recovery of the consume queues from the raft log failed: " + e, e);
         }
+    }
+
+    /** The position of the last entry that starts at or before {@code offset}, or the log's start. */
+    private long entryStartAtOrBefore(long offset) {
+        SegmentedLogStore log = storage.store();
+        long lo = log.firstIndex();
+        long hi = log.lastIndex();
+        if (hi < lo || log.position(lo) >= offset) {
+            return Math.min(offset, minOffset);
+        }
+        while (lo < hi) {
+            long mid = lo + (hi - lo + 1) / 2;
+            if (log.position(mid) <= offset) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        return log.position(lo);
     }
 
     private long dispatchRange(long from, long end) throws Exception {
@@ -850,10 +885,11 @@ public class RaftCommitLog extends CommitLog {
     // ------------------------------------------------------------------------------------------------------------
     // Expiry
 
+    /** Reaches the Raft log's expiry as the 5-argument overload does. */
     @Override
     public int deleteExpiredFile(long expiredTime, int deleteFilesInterval, long intervalForcibly,
                                  boolean cleanImmediately) {
-        return deleteExpiredFile(expiredTime, deleteFilesInterval, intervalForcibly, cleanImmediately,
+        return deleteExpiredRaftFiles(expiredTime, deleteFilesInterval, intervalForcibly, cleanImmediately,
             Integer.MAX_VALUE);
     }
 
@@ -892,9 +928,23 @@ public class RaftCommitLog extends CommitLog {
         return deleted;
     }
 
-    /** Expiry of the Raft log's own files. */
+    /**
+     * The Raft log's expiry, for both overloads. The node deletes the files itself, about once a second, as
+     * {@link RaftRetention} says; this call refreshes the policy from the live store config (so {@code fileReservedTime},
+     * {@code deleteWhen}, {@code diskMaxUsedSpaceRatio} and {@code cleanFileForciblyEnable} changed at run time apply),
+     * makes the next run clean at once when {@code cleanImmediately}, and returns the number of data files deleted
+     * since the previous call. The expiry time comes from the config ({@code expiredTime} is the same value in ms);
+     * the intervals and the batch size do not apply (the node deletes at most
+     * {@value dev.dledger.raft.store.LogRetention#MAX_FILES_PER_RUN} files a run, without pauses).
+     */
     private int deleteExpiredRaftFiles(long expiredTime, int deleteFilesInterval, long intervalForcibly,
                                        boolean cleanImmediately, int deleteFileBatchMax) {
-        return 0;
+        RaftRetention r = retention;
+        return r == null ? 0 : r.deleteExpired(cleanImmediately);
+    }
+
+    /** The readers' view of the data files (tests look at what is mapped). */
+    DataFiles dataFiles() {
+        return files;
     }
 }

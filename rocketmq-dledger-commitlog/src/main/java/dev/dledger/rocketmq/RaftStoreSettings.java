@@ -2,14 +2,19 @@ package dev.dledger.rocketmq;
 
 import dev.dledger.raft.cli.Peers;
 import dev.dledger.raft.server.FlushMode;
+import dev.dledger.raft.store.StoreConfig;
 import java.io.File;
 import java.net.InetSocketAddress;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Collections;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
+import java.util.regex.Pattern;
 import org.apache.rocketmq.store.config.MessageStoreConfig;
 
 /**
@@ -34,6 +39,9 @@ import org.apache.rocketmq.store.config.MessageStoreConfig;
  * @param peers             every member's Raft address, in the configured order
  * @param preferredLeader   the preferred leader, or null
  * @param dir               the folder holding {@code data/}, {@code index/} and the term/vote and checkpoint files
+ * @param dataStorePaths    the data folders of {@code storePathDLedgerCommitLog}, empty for {@code dir/data} (one also
+ *                          listed read-only is read-only)
+ * @param readOnlyDataStoreDirs the read-only data folders, empty for none
  * @param dataFileSizeBytes size of one data file
  * @param flush             flush mode
  * @param appendTimeoutMs   quorum wait of a put, in ms
@@ -41,8 +49,14 @@ import org.apache.rocketmq.store.config.MessageStoreConfig;
  * @param tickMs            length of a Raft tick, in ms
  */
 public record RaftStoreSettings(String group, String selfId, Map<String, InetSocketAddress> peers, String preferredLeader,
-                                Path dir, int dataFileSizeBytes, FlushMode flush, long appendTimeoutMs,
-                                int electionTimeoutMs, int tickMs) {
+                                Path dir, List<Path> dataStorePaths, List<Path> readOnlyDataStoreDirs,
+                                int dataFileSizeBytes, FlushMode flush, long appendTimeoutMs, int electionTimeoutMs,
+                                int tickMs) {
+
+    public RaftStoreSettings {
+        dataStorePaths = List.copyOf(dataStorePaths);
+        readOnlyDataStoreDirs = List.copyOf(readOnlyDataStoreDirs);
+    }
 
     /** Our own keys, with their defaults. */
     public static final Map<String, String> OWN_KEYS = Map.of(
@@ -54,6 +68,19 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
     /** The position of this node among the peers (n0 first): brokerId of a follower is this plus one. */
     public int selfIndex() {
         return List.copyOf(peers.keySet()).indexOf(selfId);
+    }
+
+    /** Every folder a data file may be in: the writable ones ({@code dir/data} by default), then the read-only ones. */
+    public List<Path> dataFolders() {
+        List<Path> out = new ArrayList<>(dataStorePaths.isEmpty() ? List.of(dir.resolve("data")) : dataStorePaths);
+        out.addAll(readOnlyDataStoreDirs);
+        return List.copyOf(new LinkedHashSet<>(out));
+    }
+
+    /** The log's layout: data file size, data folders (the index file size is read off the store, or DLedger's). */
+    public StoreConfig storeConfig() {
+        return StoreConfig.defaults().withFileSizes(dataFileSizeBytes, StoreConfig.defaults().indexFileSizeBytes())
+            .withDataStorePaths(dataStorePaths).withReadOnlyDataStoreDirs(readOnlyDataStoreDirs);
     }
 
     /** This node's Raft address. */
@@ -88,11 +115,20 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
                 + peers.keySet());
         }
         Path dir = Path.of(msc.getStorePathRootDir(), "dledger-" + selfId);
-        String dataPath = blankToNull(msc.getStorePathDLedgerCommitLog());
-        if (dataPath != null && !Path.of(dataPath).toAbsolutePath().normalize()
-            .equals(dir.resolve("data").toAbsolutePath().normalize())) {
-            throw new IllegalArgumentException("storePathDLedgerCommitLog=" + dataPath + " must be "
-                + dir.resolve("data") + " (the data folder under storePathRootDir), or be left out");
+        List<Path> dataPaths = paths("storePathDLedgerCommitLog", msc.getStorePathDLedgerCommitLog());
+        List<Path> readOnly = paths("readOnlyCommitLogStorePaths", msc.getReadOnlyCommitLogStorePaths());
+        for (Path p : readOnly) {
+            if (!Files.isDirectory(p)) {
+                throw new IllegalArgumentException("readOnlyCommitLogStorePaths=" + msc.getReadOnlyCommitLogStorePaths()
+                    + ": folder " + p + " does not exist");
+            }
+        }
+        List<Path> writable = new ArrayList<>(dataPaths.isEmpty()
+            ? List.of(dir.resolve("data").toAbsolutePath().normalize()) : dataPaths);
+        writable.removeAll(readOnly);
+        if (writable.isEmpty()) {
+            throw new IllegalArgumentException("storePathDLedgerCommitLog=" + msc.getStorePathDLedgerCommitLog()
+                + ": every data folder is also in readOnlyCommitLogStorePaths; new entries need a writable one");
         }
         FlushMode flush = switch (own(props, "raftFlushMode").toLowerCase(Locale.ROOT)) {
             case "async" -> FlushMode.ASYNC;
@@ -107,8 +143,30 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
             throw new IllegalArgumentException("raftElectionTimeoutMs=" + electionTimeoutMs
                 + " must be at least 4 ticks (raftTickMs=" + tickMs + ")");
         }
-        return new RaftStoreSettings(group, selfId, Collections.unmodifiableMap(peers), preferred, dir,
-            msc.getMappedFileSizeCommitLog(), flush, appendTimeoutMs, electionTimeoutMs, tickMs);
+        return new RaftStoreSettings(group, selfId, Collections.unmodifiableMap(peers), preferred, dir, dataPaths,
+            readOnly, msc.getMappedFileSizeCommitLog(), flush, appendTimeoutMs, electionTimeoutMs, tickMs);
+    }
+
+    /**
+     * Splits a folder list as stock RocketMQ does ({@link MessageStoreConfig#MULTI_PATH_SPLITTER}); blanks around a
+     * folder are ignored, an empty one is refused naming {@code key}. Null or blank gives none.
+     */
+    private static List<Path> paths(String key, String value) {
+        List<Path> out = new ArrayList<>();
+        if (value == null || value.isBlank()) {
+            return out;
+        }
+        for (String p : value.trim().split(Pattern.quote(MessageStoreConfig.MULTI_PATH_SPLITTER), -1)) {
+            if (p.isBlank()) {
+                throw new IllegalArgumentException(key + "=" + value + " has an empty folder (folders are separated by \""
+                    + MessageStoreConfig.MULTI_PATH_SPLITTER + "\")");
+            }
+            Path path = Path.of(p.trim()).toAbsolutePath().normalize();
+            if (!out.contains(path)) {
+                out.add(path);
+            }
+        }
+        return out;
     }
 
     private static String require(String key, String value) {
@@ -143,6 +201,8 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
     @Override
     public String toString() {
         return "raft group " + group + ", self " + selfId + ", peers " + peers + ", dir " + dir + File.separator
+            + (dataStorePaths.isEmpty() ? "" : ", data folders " + dataStorePaths)
+            + (readOnlyDataStoreDirs.isEmpty() ? "" : ", read-only data folders " + readOnlyDataStoreDirs)
             + ", flush " + flush + ", append timeout " + appendTimeoutMs + " ms, election timeout "
             + electionTimeoutMs + " ms";
     }

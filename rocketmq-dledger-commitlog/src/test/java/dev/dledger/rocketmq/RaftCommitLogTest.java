@@ -147,6 +147,15 @@ class RaftCommitLogTest {
             }
             assertEquals("r2999", body(read(s, "R", 3, 749, 1).get(0)).substring(0, 5));
         }
+        // A crash with the store checkpoint intact: recovery starts from the checkpoint's message offset, inside an
+        // entry, and must scan from the entry that holds it.
+        try (StoreGroup g = StoreGroup.reopen(dir)) {
+            DefaultMessageStore s = g.start("n0", true);
+            g.awaitLeader();
+            for (int q = 0; q < 4; q++) {
+                assertEquals(750, s.getMaxOffsetInQueue("R", q));
+            }
+        }
         // A crash that lost the consume queue of one queue and the store checkpoint: recovery dispatches the whole log
         // again, the queues that still have their entries skip them, the lost one is rebuilt.
         deleteTree(dir.resolve("n0").resolve("consumequeue").resolve("R").resolve("2"));

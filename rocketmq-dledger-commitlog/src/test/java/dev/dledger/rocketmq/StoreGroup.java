@@ -13,6 +13,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
 import org.apache.rocketmq.common.BrokerConfig;
 import org.apache.rocketmq.common.message.MessageDecoder;
 import org.apache.rocketmq.common.message.MessageExtBrokerInner;
@@ -31,6 +32,12 @@ final class StoreGroup implements AutoCloseable {
     final String peers;
     final Map<String, DefaultMessageStore> stores = new LinkedHashMap<>();
     final Properties props = new Properties();
+    /** Changes to each store's config after the group's defaults, before the store is built. */
+    Consumer<MessageStoreConfig> configure = c -> {
+    };
+    /** Runs on each store once it is built and loaded, before it starts (e.g. to add a dispatcher). */
+    Consumer<DefaultMessageStore> beforeStart = s -> {
+    };
 
     private StoreGroup(Path base, String peers) {
         this.base = base;
@@ -73,6 +80,7 @@ final class StoreGroup implements AutoCloseable {
         c.setdLegerGroup("g");
         c.setdLegerPeers(peers);
         c.setdLegerSelfId(id);
+        configure.accept(c);
         if (abort) {
             java.nio.file.Files.createDirectories(root);
             java.nio.file.Files.writeString(root.resolve("abort"), "");
@@ -112,6 +120,7 @@ final class StoreGroup implements AutoCloseable {
         if (!store.load()) {
             throw new IllegalStateException("load failed");
         }
+        beforeStart.accept(store);
         store.start();
         stores.put(id, store);
         return store;

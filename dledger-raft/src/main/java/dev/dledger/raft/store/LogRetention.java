@@ -10,7 +10,10 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Objects;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -30,7 +33,12 @@ import org.slf4j.LoggerFactory;
  * compaction of the store ({@link SegmentedLogStore#compactPrefix}): the index files they cover go too, and the log
  * starts at the first entry of the oldest file kept, also after a restart. Each deleted file is logged at INFO.
  *
- * <p>Not thread-safe, and {@link #run} must be called on the thread that writes the store.
+ * <p>The owner of the store may change the policy at any time ({@link #policy(RetentionPolicy)}), ask for one
+ * forced run ({@link #forceNextRun()}), and pass a {@link Guard} that bounds what may go by what its own readers still
+ * need and hears of each deletion before and after the files go.
+ *
+ * <p>{@link #run} must be called on the thread that writes the store; {@link #policy(RetentionPolicy)},
+ * {@link #forceNextRun()} and {@link #deletedFiles()} may be called from any thread.
  */
 public final class LogRetention {
 
@@ -39,10 +47,39 @@ public final class LogRetention {
 
     private static final Logger LOG = LoggerFactory.getLogger(LogRetention.class);
 
-    private final RetentionPolicy policy;
+    private volatile RetentionPolicy policy;
     private final Clock clock;
     private final DiskUsageProbe probe;
+    private final Guard guard;
+    private final AtomicBoolean forceNext = new AtomicBoolean();
+    private final AtomicLong deletedFiles = new AtomicLong();
     private boolean toldReadOnly;
+
+    /**
+     * What the owner of the store adds to retention. Every method is called on the store's writer thread, during
+     * {@link #run}.
+     */
+    public interface Guard {
+
+        /**
+         * The data position below which the owner's readers are done with the log: a file goes only if it ends at or
+         * before it. Asked once per run that would delete. The default, {@link Long#MAX_VALUE}, bounds nothing.
+         */
+        default long safePosition() {
+            return Long.MAX_VALUE;
+        }
+
+        /**
+         * The files before the one that holds entry {@code firstIndex} (at data position {@code firstPosition}) are
+         * about to be deleted: readers must stop reading below {@code firstPosition} from now on.
+         */
+        default void beforeDelete(long firstIndex, long firstPosition) {
+        }
+
+        /** {@code files} data files were deleted; the log now starts with entry {@code firstIndex} at {@code firstPosition}. */
+        default void deleted(int files, long firstIndex, long firstPosition) {
+        }
+    }
 
     /**
      * @param policy when to delete
@@ -50,14 +87,45 @@ public final class LogRetention {
      * @param probe  the disk use of a folder ({@link DiskUsageProbe#FILE_SYSTEM} in production)
      */
     public LogRetention(RetentionPolicy policy, Clock clock, DiskUsageProbe probe) {
-        this.policy = policy;
+        this(policy, clock, probe, new Guard() {
+        });
+    }
+
+    /**
+     * @param policy when to delete
+     * @param clock  the time and time zone that file ages and {@code deleteWhen} hours are taken in
+     * @param probe  the disk use of a folder ({@link DiskUsageProbe#FILE_SYSTEM} in production)
+     * @param guard  the owner's bound on what may go, told of each deletion
+     */
+    public LogRetention(RetentionPolicy policy, Clock clock, DiskUsageProbe probe, Guard guard) {
+        this.policy = Objects.requireNonNull(policy, "policy");
         this.clock = clock;
         this.probe = probe;
+        this.guard = Objects.requireNonNull(guard, "guard");
     }
 
     /** The policy. */
     public RetentionPolicy policy() {
         return policy;
+    }
+
+    /** Replaces the policy; the next run follows it. Any thread. */
+    public void policy(RetentionPolicy newPolicy) {
+        this.policy = Objects.requireNonNull(newPolicy, "policy");
+    }
+
+    /**
+     * Makes the next run delete files whether or not they expired and whatever the hour, as a disk above
+     * {@code diskSpaceRatioToForceClean} does (RocketMQ's "clean at once"); the safe index and position, the read-only
+     * folders, the newest file and {@link #MAX_FILES_PER_RUN} still hold. Any thread.
+     */
+    public void forceNextRun() {
+        forceNext.set(true);
+    }
+
+    /** Data files deleted by every run so far. Any thread. */
+    public long deletedFiles() {
+        return deletedFiles.get();
     }
 
     /**
@@ -84,15 +152,18 @@ public final class LogRetention {
      * @throws StoreIoException if the disk use cannot be read or a file cannot be deleted
      */
     public Result run(SegmentedLogStore store, long safeIndex, LongFunction<Membership> membershipAt) {
+        RetentionPolicy policy = this.policy;
         long now = clock.millis();
         int hour = Instant.ofEpochMilli(now).atZone(clock.getZone()).getHour();
-        double ratio = usedRatio(store);
+        double ratio = usedRatio(store, policy);
         boolean timeUp = policy.deleteHours().contains(hour);
         boolean checkExpired = ratio > policy.diskSpaceRatioToCheckExpired();
-        boolean force = policy.enableDiskForceClean() && ratio > policy.diskSpaceRatioToForceClean();
+        boolean asked = forceNext.getAndSet(false);
+        boolean force = asked || policy.enableDiskForceClean() && ratio > policy.diskSpaceRatioToForceClean();
         if (!timeUp && !checkExpired && !force) {
             return new Result(0, store.firstIndex(), ratio, false, false);
         }
+        long safePosition = guard.safePosition();
         List<SegmentedLogStore.DataFile> files = store.dataFiles();
         List<String> doomed = new ArrayList<>();
         long keepFrom = -1;
@@ -110,13 +181,17 @@ public final class LogRetention {
             if (!expired && !force) {
                 break;
             }
+            if (files.get(i + 1).start() > safePosition) {
+                break;
+            }
             long nextFirst = store.firstEntryIndex(files.get(i + 1).start());
             if (nextFirst < 0 || nextFirst - 1 > safeIndex || nextFirst - 1 > store.lastIndex()) {
                 break;
             }
             keepFrom = nextFirst;
             doomed.add(f.path() + " (last written " + ageMs / 3_600_000L + " h ago, "
-                + (expired ? "expired" : "disk use " + Math.round(ratio * 100) + "% forces cleaning") + ")");
+                + (expired ? "expired" : asked ? "clean at once asked" : "disk use " + Math.round(ratio * 100)
+                + "% forces cleaning") + ")");
         }
         if (keepFrom < 0) {
             return new Result(0, store.firstIndex(), ratio, timeUp, force);
@@ -124,14 +199,18 @@ public final class LogRetention {
         long cut = keepFrom - 1;
         SnapshotMeta base = store.snapshot();
         SnapshotMeta meta = cut <= base.index() ? base : new SnapshotMeta(cut, store.term(cut), membershipAt.apply(cut));
+        long keepPosition = store.position(keepFrom);
+        guard.beforeDelete(keepFrom, keepPosition);
         store.compactPrefix(meta);
+        deletedFiles.addAndGet(doomed.size());
         for (String f : doomed) {
             LOG.info("store {}: deleted data file {}; the log starts at index {}", store.dir(), f, store.firstIndex());
         }
+        guard.deleted(doomed.size(), store.firstIndex(), keepPosition);
         return new Result(doomed.size(), store.firstIndex(), ratio, timeUp, force);
     }
 
-    private double usedRatio(SegmentedLogStore store) {
+    private double usedRatio(SegmentedLogStore store, RetentionPolicy policy) {
         try {
             double dirRatio = probe.usedRatio(store.dir());
             double dataRatio = -1;

@@ -9,11 +9,18 @@ import java.util.Properties;
  * The term and vote, in DLedger's {@code currterm} file (Java properties {@code currTerm} and {@code voteLeader}) so
  * that a stock store opens in place, and a commit-index checkpoint in {@code checkpoint}. Unlike stock DLedger, both
  * are replaced atomically and durably ({@link AtomicFiles}), and a failed write is an error, not a log line.
+ *
+ * <p>The checkpoint is the file stock DLedger writes on shutdown and every few seconds ({@code committedIndex} and
+ * {@code endIndex}): ours is read from {@code commitIndex}, or from stock's {@code committedIndex} when a stock node
+ * wrote it last, and carries stock's key too, so that either reader finds the commit index.
  */
 public final class MetaFiles {
 
     private static final String TERM_FILE = "currterm";
     private static final String CHECKPOINT_FILE = "checkpoint";
+    private static final String COMMIT_KEY = "commitIndex";
+    /** Stock DLedger's key for the same value. */
+    private static final String STOCK_COMMIT_KEY = "committedIndex";
 
     private final Path dir;
 
@@ -54,7 +61,10 @@ public final class MetaFiles {
     public long readCommitCheckpoint() {
         try {
             Properties p = AtomicFiles.readProperties(dir.resolve(CHECKPOINT_FILE));
-            return p == null ? -1 : Long.parseLong(p.getProperty("commitIndex", "-1").trim());
+            if (p == null) {
+                return -1;
+            }
+            return Long.parseLong(p.getProperty(COMMIT_KEY, p.getProperty(STOCK_COMMIT_KEY, "-1")).trim());
         } catch (IOException | RuntimeException e) {
             throw new StoreCorruptedException(dir.resolve(CHECKPOINT_FILE) + " cannot be read: " + e.getMessage());
         }
@@ -66,7 +76,8 @@ public final class MetaFiles {
      */
     public void writeCommitCheckpoint(long commitIndex) {
         Properties p = new Properties();
-        p.setProperty("commitIndex", Long.toString(commitIndex));
+        p.setProperty(COMMIT_KEY, Long.toString(commitIndex));
+        p.setProperty(STOCK_COMMIT_KEY, Long.toString(commitIndex));
         try {
             AtomicFiles.writePropertiesLazily(dir.resolve(CHECKPOINT_FILE), p);
         } catch (IOException e) {

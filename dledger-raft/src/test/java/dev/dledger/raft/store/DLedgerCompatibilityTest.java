@@ -87,6 +87,7 @@ class DLedgerCompatibilityTest {
             server.shutdown();
         }
         Path dir = base.resolve("dledger-n0");
+        assertEquals(599, new MetaFiles(dir).readCommitCheckpoint(), "stock's checkpoint gives the commit index");
         try (SegmentedLogStore ours = SegmentedLogStore.open(dir, CONFIG)) {
             assertEquals(0, ours.firstIndex());
             assertEquals(599, ours.lastIndex());
@@ -209,9 +210,11 @@ class DLedgerCompatibilityTest {
             ours.sync();
         }
         new MetaFiles(dir).writeHardState(new dev.dledger.raft.core.HardState(1, "n0"));
+        new MetaFiles(dir).writeCommitCheckpoint(599);
         DLedgerServer server = startStock("n0-localhost:" + freePort());
         try {
             assertTrue(server.getDLedgerStore().getLedgerEndIndex() >= 599);
+            assertEquals(599, server.getDLedgerStore().getCommittedIndex(), "stock reads our checkpoint");
             for (int i = 0; i < 600; i++) {
                 DLedgerEntry e = server.getDLedgerStore().get((long) i);
                 assertEquals(i, e.getIndex());

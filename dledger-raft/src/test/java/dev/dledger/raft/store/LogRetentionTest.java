@@ -16,6 +16,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneOffset;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -179,6 +180,72 @@ class LogRetentionTest {
             assertEquals(first, s.firstIndex());
             assertEquals(1049, s.lastIndex());
             assertEquals(entries(1000, 50, 2), s.entries(1000, 1050, Long.MAX_VALUE));
+        }
+    }
+
+    @Test
+    void theOwnersGuardBoundsDeletionByPositionAndHearsBeforeAndAfter() throws IOException {
+        try (SegmentedLogStore s = written()) {
+            age(at(4), -1, 1000);
+            List<SegmentedLogStore.DataFile> data = s.dataFiles();
+            long bound = data.get(4).start();
+            List<String> heard = new ArrayList<>();
+            LogRetention retention = new LogRetention(RetentionPolicy.defaults(), at(4), f -> 0.1,
+                new LogRetention.Guard() {
+                    @Override
+                    public long safePosition() {
+                        return bound;
+                    }
+
+                    @Override
+                    public void beforeDelete(long firstIndex, long firstPosition) {
+                        heard.add("before " + firstIndex + "@" + firstPosition + ", oldest still there: "
+                            + Files.exists(data.get(0).path()));
+                    }
+
+                    @Override
+                    public void deleted(int files, long firstIndex, long firstPosition) {
+                        heard.add("deleted " + files + ", " + firstIndex + "@" + firstPosition + ", oldest still there: "
+                            + Files.exists(data.get(0).path()));
+                    }
+                });
+            assertEquals(4, retention.run(s, 999, i -> VOTERS).deletedFiles(),
+                "the files that end at or before the owner's safe position, and no more");
+            long first = s.firstIndex();
+            assertEquals(bound, s.position(first));
+            assertEquals(List.of("before " + first + "@" + bound + ", oldest still there: true",
+                "deleted 4, " + first + "@" + bound + ", oldest still there: false"), heard);
+            assertEquals(0, retention.run(s, 999, i -> VOTERS).deletedFiles(), "the bound holds on the next run");
+            assertEquals(4, retention.deletedFiles());
+        }
+    }
+
+    @Test
+    void aForcedRunDeletesFilesThatHaveNotExpiredAtAnyHourOnce() throws IOException {
+        try (SegmentedLogStore s = written()) {
+            age(at(10), -1, 1);
+            LogRetention retention = new LogRetention(RetentionPolicy.defaults(), at(10), f -> 0.1);
+            assertEquals(0, retention.run(s, 999, i -> VOTERS).deletedFiles(), "nothing expired, not the hour");
+            retention.forceNextRun();
+            LogRetention.Result r = retention.run(s, 999, i -> VOTERS);
+            assertTrue(r.forced());
+            assertEquals(LogRetention.MAX_FILES_PER_RUN, r.deletedFiles());
+            assertEquals(0, retention.run(s, 999, i -> VOTERS).deletedFiles(), "one run only");
+            assertReadableFromFirstIndex(s);
+        }
+    }
+
+    @Test
+    void aNewPolicyAppliesFromTheNextRun() throws IOException {
+        try (SegmentedLogStore s = written()) {
+            age(at(4), -1, 1);
+            age(at(4), 3, 10);
+            LogRetention retention = new LogRetention(RetentionPolicy.defaults(), at(4), f -> 0.1);
+            assertEquals(0, retention.run(s, 999, i -> VOTERS).deletedFiles(), "72 h: nothing expired");
+            retention.policy(RetentionPolicy.defaults().withFileReservedHours(5));
+            assertEquals(5, retention.policy().fileReservedHours());
+            assertEquals(3, retention.run(s, 999, i -> VOTERS).deletedFiles(), "5 h: the three 10-hour-old files");
+            assertEquals(3, retention.deletedFiles());
         }
     }
 

@@ -1,0 +1,96 @@
+package dev.dledger.rocketmq;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.dledger.raft.store.RetentionPolicy;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Properties;
+import org.apache.rocketmq.store.config.MessageStoreConfig;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class RaftStoreSettingsTest {
+
+    @TempDir
+    Path dir;
+
+    private MessageStoreConfig config() {
+        MessageStoreConfig c = new MessageStoreConfig();
+        c.setStorePathRootDir(dir.resolve("root").toString());
+        c.setdLegerGroup("g");
+        c.setdLegerPeers("n0-127.0.0.1:40911;n1-127.0.0.1:40912");
+        c.setdLegerSelfId("n1");
+        return c;
+    }
+
+    @Test
+    void withoutFoldersTheDataLivesWhereStockKeepsIt() {
+        RaftStoreSettings s = RaftStoreSettings.from(config(), new Properties());
+        assertEquals(dir.resolve("root").resolve("dledger-n1"), s.dir());
+        assertEquals(List.of(), s.dataStorePaths());
+        assertEquals(List.of(s.dir().resolve("data")), s.dataFolders());
+    }
+
+    @Test
+    void severalDataFoldersAndReadOnlyFoldersAreSplitAsStockSplitsThem() throws Exception {
+        String sep = MessageStoreConfig.MULTI_PATH_SPLITTER;
+        Path a = Files.createDirectories(dir.resolve("a"));
+        Path b = dir.resolve("b");
+        Path c = dir.resolve("c");
+        MessageStoreConfig cfg = config();
+        cfg.setStorePathDLedgerCommitLog(" " + b + sep + c + " ");
+        cfg.setReadOnlyCommitLogStorePaths(a.toString());
+        RaftStoreSettings s = RaftStoreSettings.from(cfg, new Properties());
+        assertEquals(List.of(b, c), s.dataStorePaths());
+        assertEquals(List.of(a), s.readOnlyDataStoreDirs());
+        assertEquals(List.of(b, c, a), s.dataFolders());
+        assertEquals(List.of(b, c), s.storeConfig().dataStorePaths());
+        assertEquals(List.of(a), s.storeConfig().readOnlyDataStoreDirs());
+    }
+
+    @Test
+    void badFolderListsAreRefusedNamingTheKey() throws Exception {
+        String sep = MessageStoreConfig.MULTI_PATH_SPLITTER;
+        MessageStoreConfig empty = config();
+        empty.setStorePathDLedgerCommitLog(dir.resolve("a") + sep + sep + dir.resolve("b"));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+            () -> RaftStoreSettings.from(empty, new Properties()));
+        assertTrue(e.getMessage().startsWith("storePathDLedgerCommitLog="), e.getMessage());
+
+        MessageStoreConfig missing = config();
+        missing.setReadOnlyCommitLogStorePaths(dir.resolve("gone").toString());
+        e = assertThrows(IllegalArgumentException.class, () -> RaftStoreSettings.from(missing, new Properties()));
+        assertTrue(e.getMessage().contains("readOnlyCommitLogStorePaths") && e.getMessage().contains("gone"),
+            e.getMessage());
+
+        Path ro = Files.createDirectories(dir.resolve("ro"));
+        MessageStoreConfig allReadOnly = config();
+        allReadOnly.setStorePathDLedgerCommitLog(ro.toString());
+        allReadOnly.setReadOnlyCommitLogStorePaths(ro.toString());
+        e = assertThrows(IllegalArgumentException.class, () -> RaftStoreSettings.from(allReadOnly, new Properties()));
+        assertTrue(e.getMessage().contains("writable"), e.getMessage());
+    }
+
+    @Test
+    void expiryPolicyCopiesWhatStockDLedgerModeCopies() {
+        MessageStoreConfig c = config();
+        c.setFileReservedTime(48);
+        c.setDeleteWhen("03;15");
+        c.setDiskMaxUsedSpaceRatio(80);
+        c.setCleanFileForciblyEnable(false);
+        RetentionPolicy p = RaftRetention.policy(c);
+        assertEquals(49, p.fileReservedHours(), "stock gives DLedger fileReservedTime + 1");
+        assertEquals("03;15", p.deleteWhen());
+        assertEquals(0.80, p.diskSpaceRatioToCheckExpired(), 1e-9);
+        assertEquals(RetentionPolicy.defaults().diskSpaceRatioToForceClean(), p.diskSpaceRatioToForceClean());
+        assertEquals(false, p.enableDiskForceClean());
+
+        c.setDeleteWhen("04;25");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> RaftRetention.policy(c));
+        assertTrue(e.getMessage().contains("deleteWhen=04;25"), e.getMessage());
+    }
+}
