@@ -374,6 +374,7 @@ public final class RaftClient implements AutoCloseable {
         private final class ResponseHandler extends SimpleChannelInboundHandler<ByteBuf> {
             private final CompletableFuture<Channel> ready;
             private Handshake.Hello hello;
+            private boolean serverFailed;
 
             ResponseHandler(CompletableFuture<Channel> ready) {
                 this.ready = ready;
@@ -425,20 +426,23 @@ public final class RaftClient implements AutoCloseable {
                     return;
                 }
                 Handshake.Challenge c = Handshake.Challenge.decode(frame.body());
-                if (!Handshake.matches(Handshake.proof(token, true, group, hello, c.serverNonce()), c.serverProof())) {
-                    ready.completeExceptionally(new ClientException(Handshake.REFUSAL_PREFIX + "node " + node + " at "
-                        + address + " does not know this client token; is it the right node?", false, true));
-                    ctx.close();
-                    return;
-                }
                 ctx.writeAndFlush(Unpooled.wrappedBuffer(new Frame(Frame.Kind.AUTH, 0, group,
                     Handshake.proof(token, false, group, hello, c.serverNonce())).encode()));
-                ready.complete(ctx.channel());
+                if (Handshake.matches(Handshake.proof(token, true, group, hello, c.serverNonce()), c.serverProof())) {
+                    ready.complete(ctx.channel());
+                    return;
+                }
+                // The node does not know our token: its refusal (sent for our proof) says so; if it does not come,
+                // the connection closing or the handshake timeout fails the waiting requests.
+                serverFailed = true;
             }
 
             @Override
             public void channelInactive(ChannelHandlerContext ctx) {
-                ready.completeExceptionally(new ClientException("connection to " + address + " closed", false, false));
+                ready.completeExceptionally(serverFailed
+                    ? new ClientException(Handshake.REFUSAL_PREFIX + "node " + node + " at " + address + " does not "
+                        + "know this client token", false, true)
+                    : new ClientException("connection to " + address + " closed", false, false));
                 failAll("connection to " + address + " closed");
             }
 

@@ -23,7 +23,9 @@ import javax.crypto.spec.SecretKeySpec;
  * <p>The transcript is role, both 32-byte nonces, group, from and to, each length-prefixed, so a proof is good for one
  * connection, one direction and one pair of ids only: it cannot be replayed, reflected or moved to another node. The
  * MAC is HMAC-SHA256; proofs are compared in constant time. Frames after AUTH may follow at once: the listening side
- * reads a connection's frames in order, so it checks AUTH before it looks at them.
+ * reads a connection's frames in order, so it checks AUTH before it looks at them. The connecting side sends AUTH even
+ * when the CHALLENGE's proof is wrong, so that the listening side refuses and logs it too, and then uses the connection
+ * for nothing.
  */
 public final class Handshake {
 

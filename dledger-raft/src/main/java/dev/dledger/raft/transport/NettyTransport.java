@@ -449,15 +449,16 @@ public final class NettyTransport implements Transport {
             }
             Handshake.Challenge c = Handshake.Challenge.decode(f.body());
             String secret = options.groupSecret();
-            if (!Handshake.matches(Handshake.proof(secret, true, k.group(), hello, c.serverNonce()), c.serverProof())) {
-                LOG.warn("[{}] closing connection to peer {} at {}: it failed to prove the group secret (the nodes' "
-                    + "secrets differ)", k.group(), k.peerId(), ctx.channel().remoteAddress());
-                out.refused();
-                ctx.close();
-                return;
-            }
             byte[] proof = Handshake.proof(secret, false, k.group(), hello, c.serverNonce());
             ctx.writeAndFlush(Unpooled.wrappedBuffer(new Frame(Frame.Kind.AUTH, 0, k.group(), proof).encode()));
+            if (!Handshake.matches(Handshake.proof(secret, true, k.group(), hello, c.serverNonce()), c.serverProof())) {
+                // Our proof went anyway, so that the listening side logs the refusal too; it then closes (or our
+                // handshake timeout does). Nothing is sent on this connection.
+                LOG.warn("[{}] peer {} at {} failed to prove the group secret (the nodes' secrets differ); not "
+                    + "using this connection", k.group(), k.peerId(), ctx.channel().remoteAddress());
+                out.refused();
+                return;
+            }
             ready = true;
             out.ready(ctx.channel());
             LOG.info("[{}] connected to peer {} at {}, both proved the group secret", k.group(), k.peerId(),
