@@ -375,6 +375,7 @@ public final class RaftClient implements AutoCloseable {
             private final CompletableFuture<Channel> ready;
             private Handshake.Hello hello;
             private boolean serverFailed;
+            private String failure;
 
             ResponseHandler(CompletableFuture<Channel> ready) {
                 this.ready = ready;
@@ -442,12 +443,22 @@ public final class RaftClient implements AutoCloseable {
                 ready.completeExceptionally(serverFailed
                     ? new ClientException(Handshake.REFUSAL_PREFIX + "node " + node + " at " + address + " does not "
                         + "know this client token", false, true)
-                    : new ClientException("connection to " + address + " closed", false, false));
-                failAll("connection to " + address + " closed");
+                    : new ClientException("connection to " + address + " closed" + why(), false, false));
+                failAll("connection to " + address + " closed" + why());
+            }
+
+            private String why() {
+                return failure == null ? "" : ": " + failure;
             }
 
             @Override
             public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+                // Kept for the close that follows, e.g. a TLS alert: the node refused our certificate.
+                Throwable root = cause;
+                while (root.getCause() != null && root.getCause() != root) {
+                    root = root.getCause();
+                }
+                failure = root.getMessage() == null ? root.toString() : root.getMessage();
                 ctx.close();
             }
         }
