@@ -284,7 +284,7 @@ public class RaftCommitLog extends CommitLog {
             settings.appendTimeoutMs(), defaults.maxPendingAppends(), defaults.maxQueuedInputs(), 0,
             defaults.snapshotChunkBytes(), defaults.randomSeed());
         InetSocketAddress self = settings.selfAddress();
-        transport = new NettyTransport(new InetSocketAddress(self.getPort()), 1, NettyTransport.DEFAULT_MAX_FRAME_BYTES);
+        transport = new NettyTransport(new InetSocketAddress(self.getPort()), settings.transportOptions());
         RaftGroupNode n = new RaftGroupNode(options, Membership.of(settings.peers().keySet().toArray(String[]::new)),
             storage, new CommitTracker(), transport);
         transport.setPeers(settings.group(), settings.peers());

@@ -3,6 +3,8 @@ package dev.dledger.rocketmq;
 import dev.dledger.raft.cli.Peers;
 import dev.dledger.raft.server.FlushMode;
 import dev.dledger.raft.store.StoreConfig;
+import dev.dledger.raft.transport.TlsSettings;
+import dev.dledger.raft.transport.TransportOptions;
 import java.io.File;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
@@ -32,7 +34,12 @@ import org.apache.rocketmq.store.config.MessageStoreConfig;
  * <p>Our keys: {@code raftFlushMode} ({@code async}, the default, or {@code sync}: an entry counts toward the quorum
  * only once fsynced), {@code raftAppendTimeoutMs} (how long a put waits for a quorum before it answers
  * {@code IN_SYNC_REPLICAS_NOT_ENOUGH}; default 3000), {@code raftElectionTimeoutMs} (default 300; a dead leader is
- * replaced after one to two of these), {@code raftTickMs} (default 10).
+ * replaced after one to two of these), {@code raftTickMs} (default 10), {@code raftSecret} (the secret every node of
+ * the group shares, at least 16 characters: nodes prove it to each other when they connect; default none, then peers
+ * are not authenticated, as in stock DLedger, and the start logs a WARN), {@code raftTlsKeyStore} and
+ * {@code raftTlsKeyStorePassword} (a PKCS12 or JKS file with this node's key and certificate: mutual TLS between the
+ * nodes; default none), {@code raftTlsTrustStore} and {@code raftTlsTrustStorePassword} (the certificates to trust;
+ * default the JDK's).
  *
  * @param group             the Raft group
  * @param selfId            this node's id
@@ -47,11 +54,13 @@ import org.apache.rocketmq.store.config.MessageStoreConfig;
  * @param appendTimeoutMs   quorum wait of a put, in ms
  * @param electionTimeoutMs election timeout, in ms
  * @param tickMs            length of a Raft tick, in ms
+ * @param secret            the group secret, or null
+ * @param tls               mutual TLS between the nodes, or null
  */
 public record RaftStoreSettings(String group, String selfId, Map<String, InetSocketAddress> peers, String preferredLeader,
                                 Path dir, List<Path> dataStorePaths, List<Path> readOnlyDataStoreDirs,
                                 int dataFileSizeBytes, FlushMode flush, long appendTimeoutMs, int electionTimeoutMs,
-                                int tickMs) {
+                                int tickMs, String secret, TlsSettings tls) {
 
     public RaftStoreSettings {
         dataStorePaths = List.copyOf(dataStorePaths);
@@ -63,7 +72,17 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
         "raftFlushMode", "async",
         "raftAppendTimeoutMs", "3000",
         "raftElectionTimeoutMs", "300",
-        "raftTickMs", "10");
+        "raftTickMs", "10",
+        "raftSecret", "",
+        "raftTlsKeyStore", "",
+        "raftTlsKeyStorePassword", "",
+        "raftTlsTrustStore", "",
+        "raftTlsTrustStorePassword", "");
+
+    /** The transport's settings: the default limits, and the secret and TLS when set. */
+    public TransportOptions transportOptions() {
+        return TransportOptions.defaults().withGroupSecret(secret).withTls(tls);
+    }
 
     /** The position of this node among the peers (n0 first): brokerId of a follower is this plus one. */
     public int selfIndex() {
@@ -143,8 +162,38 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
             throw new IllegalArgumentException("raftElectionTimeoutMs=" + electionTimeoutMs
                 + " must be at least 4 ticks (raftTickMs=" + tickMs + ")");
         }
+        String secret = blankToNull(own(props, "raftSecret"));
+        if (secret != null && secret.length() < TransportOptions.MIN_SECRET_CHARS) {
+            throw new IllegalArgumentException("raftSecret has " + secret.length() + " characters; use at least "
+                + TransportOptions.MIN_SECRET_CHARS + " (a random string, the same on every node of the group)");
+        }
         return new RaftStoreSettings(group, selfId, Collections.unmodifiableMap(peers), preferred, dir, dataPaths,
-            readOnly, msc.getMappedFileSizeCommitLog(), flush, appendTimeoutMs, electionTimeoutMs, tickMs);
+            readOnly, msc.getMappedFileSizeCommitLog(), flush, appendTimeoutMs, electionTimeoutMs, tickMs, secret,
+            tls(props));
+    }
+
+    private static TlsSettings tls(Properties props) {
+        String keyStore = blankToNull(own(props, "raftTlsKeyStore"));
+        String trustStore = blankToNull(own(props, "raftTlsTrustStore"));
+        if (keyStore == null) {
+            if (trustStore != null) {
+                throw new IllegalArgumentException("raftTlsTrustStore is set but raftTlsKeyStore is not; mutual TLS "
+                    + "needs this node's certificate in raftTlsKeyStore");
+            }
+            return null;
+        }
+        String password = blankToNull(own(props, "raftTlsKeyStorePassword"));
+        if (password == null) {
+            throw new IllegalArgumentException("raftTlsKeyStore is set without raftTlsKeyStorePassword");
+        }
+        TlsSettings tls = new TlsSettings(Path.of(keyStore), password, trustStore == null ? null : Path.of(trustStore),
+            blankToNull(own(props, "raftTlsTrustStorePassword")));
+        try {
+            tls.serverContext();
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("raftTlsKeyStore/raftTlsTrustStore: " + e.getMessage(), e);
+        }
+        return tls;
     }
 
     /**
@@ -204,6 +253,7 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
             + (dataStorePaths.isEmpty() ? "" : ", data folders " + dataStorePaths)
             + (readOnlyDataStoreDirs.isEmpty() ? "" : ", read-only data folders " + readOnlyDataStoreDirs)
             + ", flush " + flush + ", append timeout " + appendTimeoutMs + " ms, election timeout "
-            + electionTimeoutMs + " ms";
+            + electionTimeoutMs + " ms, peers " + (secret == null ? "not authenticated" : "authenticated by secret")
+            + (tls == null ? "" : ", " + tls);
     }
 }

@@ -3,6 +3,7 @@ package dev.dledger.raft.cli;
 import dev.dledger.raft.client.RaftClient;
 import dev.dledger.raft.statemachine.KeyValueStateMachine;
 import dev.dledger.raft.transport.ClientProtocol;
+import dev.dledger.raft.transport.TlsSettings;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
@@ -31,6 +32,23 @@ final class ClientCommands {
         @Option(names = "--timeout-ms", defaultValue = "3000", description = "per request (default: ${DEFAULT-VALUE})")
         long timeoutMs;
 
+        @Option(names = "--token", description = "the nodes' client token (their clientToken), proved, never sent")
+        String token;
+
+        @Option(names = "--tls-key-store", description = "PKCS12/JKS file with this client's key and certificate, "
+            + "for nodes that run mutual TLS")
+        java.nio.file.Path tlsKeyStore;
+
+        @Option(names = "--tls-key-store-password", description = "the key store's password")
+        String tlsKeyStorePassword;
+
+        @Option(names = "--tls-trust-store", description = "PKCS12/JKS file of trusted certificates (default: the "
+            + "JDK's)")
+        java.nio.file.Path tlsTrustStore;
+
+        @Option(names = "--tls-trust-store-password", description = "the trust store's password")
+        String tlsTrustStorePassword;
+
         @Spec
         picocli.CommandLine.Model.CommandSpec spec;
 
@@ -47,8 +65,19 @@ final class ClientCommands {
                 spec.commandLine().getErr().println("error: --peers: " + e.getMessage());
                 return 2;
             }
-            try (RaftClient client = new RaftClient(group, nodes, timeoutMs, 10)) {
+            TlsSettings tls = null;
+            if (tlsKeyStore != null || tlsTrustStore != null) {
+                if (tlsKeyStore != null && tlsKeyStorePassword == null) {
+                    spec.commandLine().getErr().println("error: --tls-key-store needs --tls-key-store-password");
+                    return 2;
+                }
+                tls = new TlsSettings(tlsKeyStore, tlsKeyStorePassword, tlsTrustStore, tlsTrustStorePassword);
+            }
+            try (RaftClient client = new RaftClient(group, nodes, timeoutMs, 10, token, tls)) {
                 return run(client);
+            } catch (IllegalArgumentException e) {
+                spec.commandLine().getErr().println("error: " + e.getMessage());
+                return 2;
             } catch (ExecutionException e) {
                 spec.commandLine().getErr().println("error: " + e.getCause().getMessage());
                 return 2;

@@ -66,7 +66,10 @@ final class RunningServer implements AutoCloseable {
         int port = config.groups.get(0).port();
         InetSocketAddress bind = new InetSocketAddress(config.bindAddress, port);
         try {
-            transport = new NettyTransport(bind, 2, NettyTransport.DEFAULT_MAX_FRAME_BYTES);
+            transport = new NettyTransport(bind, config.transportOptions);
+        } catch (IllegalArgumentException e) {
+            throw new ServerConfig.ConfigException("cannot set up TLS: " + e.getMessage() + "; check tlsKeyStore and "
+                + "tlsTrustStore and their passwords");
         } catch (TransportException e) {
             throw new ServerConfig.ConfigException("cannot listen on " + config.bindAddress + ":" + port + " ("
                 + rootMessage(e) + "); is another node running on that port? Stop it, or give "

@@ -92,6 +92,37 @@ final class ServerCommand {
         @Option(names = "--index-file-size", description = "bytes per index file of a new store (default: 160 MiB)")
         String indexFileSize;
 
+        @Option(names = "--secret", description = "the group secret every node shares (prefer the config file: a flag "
+            + "shows in ps); without it peers are not authenticated")
+        String secret;
+
+        @Option(names = "--client-token", description = "the token clients must prove (--token on client commands)")
+        String clientToken;
+
+        @Option(names = "--tls-key-store", description = "PKCS12/JKS file with this node's key; turns on mutual TLS")
+        String tlsKeyStore;
+
+        @Option(names = "--tls-key-store-password", description = "the key store's password")
+        String tlsKeyStorePassword;
+
+        @Option(names = "--tls-trust-store", description = "PKCS12/JKS file of trusted certificates (default: the "
+            + "JDK's)")
+        String tlsTrustStore;
+
+        @Option(names = "--tls-trust-store-password", description = "the trust store's password")
+        String tlsTrustStorePassword;
+
+        @Option(names = "--max-frame-bytes", description = "largest frame a connection may send (default: 32 MiB)")
+        String maxFrameBytes;
+
+        @Option(names = "--max-inflight-requests", description = "unanswered client requests per connection before "
+            + "OVERLOADED (default: 4096)")
+        String maxInflightRequests;
+
+        @Option(names = "--max-connections-per-address", description = "inbound connections per IP address "
+            + "(default: 64)")
+        String maxConnectionsPerAddress;
+
         @Spec
         CommandLine.Model.CommandSpec spec;
 

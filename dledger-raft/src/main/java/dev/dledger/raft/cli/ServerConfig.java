@@ -4,6 +4,8 @@ import dev.dledger.raft.core.RaftConfig;
 import dev.dledger.raft.server.FlushMode;
 import dev.dledger.raft.server.NodeOptions;
 import dev.dledger.raft.store.StoreConfig;
+import dev.dledger.raft.transport.TlsSettings;
+import dev.dledger.raft.transport.TransportOptions;
 import java.io.IOException;
 import java.io.Reader;
 import java.net.InetAddress;
@@ -90,7 +92,28 @@ final class ServerConfig {
         new Key("mappedFileSizeForEntryIndex", "--index-file-size", "167772160",
             "bytes per index file of a new store, a multiple of 32; an existing store keeps its own"),
         new Key("groups", null, "(none)", "several groups in one process: names separated by commas; then "
-            + "<name>.peers (required), <name>.selfId and <name>.preferredLeaderId per group"));
+            + "<name>.peers (required), <name>.selfId and <name>.preferredLeaderId per group"),
+        new Key("secret", "--secret", "(none: peers not authenticated, a WARN at start)",
+            "the secret every node of the groups shares, at least 16 characters; peers prove it to each other when "
+                + "they connect (HMAC challenge-response, never sent); prefer the file, a flag shows in ps"),
+        new Key("clientToken", "--client-token", "(none: clients not authenticated)",
+            "the token clients must prove (dledger append --token ...), at least 8 characters; a client without it "
+                + "is refused with an error and disconnected"),
+        new Key("tlsKeyStore", "--tls-key-store", "(none: no TLS)",
+            "a PKCS12 or JKS file with this node's key and certificate; turns on mutual TLS for every connection "
+                + "(peers and clients must show a certificate the trust store vouches for)"),
+        new Key("tlsKeyStorePassword", "--tls-key-store-password", "(none)",
+            "the password of tlsKeyStore and of its key"),
+        new Key("tlsTrustStore", "--tls-trust-store", "(the JDK's default trust store)",
+            "a PKCS12 or JKS file of the certificates to trust (may be tlsKeyStore itself for one shared "
+                + "self-signed certificate)"),
+        new Key("tlsTrustStorePassword", "--tls-trust-store-password", "(none)", "the password of tlsTrustStore"),
+        new Key("maxFrameBytes", "--max-frame-bytes", "33554432",
+            "bytes; the largest frame a connection may send, a larger one closes it"),
+        new Key("maxInflightRequestsPerConnection", "--max-inflight-requests", "4096",
+            "client requests one connection may have unanswered; more are answered OVERLOADED"),
+        new Key("maxConnectionsPerAddress", "--max-connections-per-address", "64",
+            "inbound connections open at once from one IP address; more are refused and closed"));
 
     private static final Set<String> GROUP_KEYS = Set.of("peers", "selfId", "preferredLeaderId");
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9_.]{1,64}");
@@ -131,6 +154,7 @@ final class ServerConfig {
     final String bindAddress;
     final int metricsPort;
     final StoreConfig storeConfig;
+    final TransportOptions transportOptions;
 
     private final Map<String, String> values;
     private final Map<String, String> origins;
@@ -167,6 +191,7 @@ final class ServerConfig {
             throw bad("mappedFileSizeForEntryIndex", "is " + index + ", not a multiple of 32 (the index unit)");
         }
         this.storeConfig = d.withFileSizes((int) data, (int) index);
+        this.transportOptions = transportOptions();
         this.groups = List.copyOf(groups(defaults));
     }
 
@@ -358,6 +383,57 @@ final class ServerConfig {
         } catch (SocketException e) {
             return false;
         }
+    }
+
+    /** The transport's settings: two I/O threads, the limits, and the secret, token and TLS when set. */
+    private TransportOptions transportOptions() {
+        int frame = (int) number("maxFrameBytes", TransportOptions.DEFAULT_MAX_FRAME_BYTES, 1024, Integer.MAX_VALUE - 8);
+        int inflight = (int) number("maxInflightRequestsPerConnection", TransportOptions.DEFAULT_MAX_INFLIGHT_REQUESTS,
+            1, 1_000_000);
+        int connections = (int) number("maxConnectionsPerAddress",
+            TransportOptions.DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, 1, 100_000);
+        String secret = get("secret", null);
+        if (secret != null && secret.length() < TransportOptions.MIN_SECRET_CHARS) {
+            throw bad("secret", "has " + secret.length() + " characters; use at least "
+                + TransportOptions.MIN_SECRET_CHARS + " (a random string, the same on every node)");
+        }
+        String token = get("clientToken", null);
+        if (token != null && token.length() < TransportOptions.MIN_TOKEN_CHARS) {
+            throw bad("clientToken", "has " + token.length() + " characters; use at least "
+                + TransportOptions.MIN_TOKEN_CHARS);
+        }
+        return TransportOptions.defaults().withIoThreads(2).withLimits(frame, inflight, connections)
+            .withGroupSecret(secret).withClientToken(token).withTls(tls());
+    }
+
+    private TlsSettings tls() {
+        String keyStore = get("tlsKeyStore", null);
+        String trustStore = get("tlsTrustStore", null);
+        if (keyStore == null) {
+            if (trustStore != null) {
+                throw bad("tlsTrustStore", "is set but tlsKeyStore is not; mutual TLS needs this node's certificate "
+                    + "in tlsKeyStore");
+            }
+            return null;
+        }
+        String password = get("tlsKeyStorePassword", null);
+        if (password == null) {
+            throw bad("tlsKeyStore", "is set without tlsKeyStorePassword; give the store's password");
+        }
+        for (String key : List.of("tlsKeyStore", "tlsTrustStore")) {
+            String file = get(key, null);
+            if (file != null && !Files.isRegularFile(Path.of(file))) {
+                throw bad(key, "is " + file + ", not a file; give the path of a PKCS12 or JKS store");
+            }
+        }
+        TlsSettings tls = new TlsSettings(Path.of(keyStore), password, trustStore == null ? null : Path.of(trustStore),
+            get("tlsTrustStorePassword", null));
+        try {
+            tls.serverContext();
+        } catch (IllegalArgumentException e) {
+            throw bad("tlsKeyStore", "cannot be used: " + e.getMessage());
+        }
+        return tls;
     }
 
     /** The node options of one group. */

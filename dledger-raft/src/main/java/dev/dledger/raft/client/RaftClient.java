@@ -6,6 +6,8 @@ import dev.dledger.raft.transport.ClientProtocol.Request;
 import dev.dledger.raft.transport.ClientProtocol.Response;
 import dev.dledger.raft.transport.ClientProtocol.Status;
 import dev.dledger.raft.transport.Frame;
+import dev.dledger.raft.transport.Handshake;
+import dev.dledger.raft.transport.TlsSettings;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
@@ -21,6 +23,8 @@ import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.handler.codec.LengthFieldBasedFrameDecoder;
 import io.netty.handler.flush.FlushConsolidationHandler;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslHandler;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.security.SecureRandom;
@@ -52,6 +56,8 @@ public final class RaftClient implements AutoCloseable {
     private final Map<String, InetSocketAddress> peers;
     private final long requestTimeoutMs;
     private final int maxAttempts;
+    private final String token;
+    private final SslContext ssl;
     private final EventLoopGroup io = new NioEventLoopGroup(1);
     private final Map<String, Connection> connections = new ConcurrentHashMap<>();
     private final AtomicLong requestIds = new AtomicLong();
@@ -64,15 +70,25 @@ public final class RaftClient implements AutoCloseable {
     public static final class ClientException extends RuntimeException {
         private static final long serialVersionUID = 1L;
         private final boolean sent;
+        private final boolean authentication;
 
-        ClientException(String message, boolean sent) {
+        ClientException(String message, boolean sent, boolean authentication) {
             super(message);
             this.sent = sent;
+            this.authentication = authentication;
         }
 
         /** Whether the request may have reached a node (then an append's outcome is unknown). */
         public boolean maybeSent() {
             return sent;
+        }
+
+        /**
+         * Whether a node refused this client's credentials (missing or wrong token, TLS refused): not retried, as
+         * another node would refuse them too.
+         */
+        public boolean authenticationFailed() {
+            return authentication;
         }
     }
 
@@ -85,6 +101,23 @@ public final class RaftClient implements AutoCloseable {
      * @param maxAttempts      how many nodes to try per call (redirects included)
      */
     public RaftClient(String group, Map<String, InetSocketAddress> peers, long requestTimeoutMs, int maxAttempts) {
+        this(group, peers, requestTimeoutMs, maxAttempts, null, null);
+    }
+
+    /**
+     * Creates a client of a secured group.
+     *
+     * @param group            the group
+     * @param peers            every node of the group by id, in the {@code id-host:port;...} order of the config
+     * @param requestTimeoutMs how long to wait for one answer (and for a connection's handshake)
+     * @param maxAttempts      how many nodes to try per call (redirects included)
+     * @param token            the nodes' client token, proved on each connection without sending it; null for none
+     * @param tls              mutual TLS to the nodes (a key store is then needed: nodes ask for a certificate);
+     *                         null for none
+     * @throws IllegalArgumentException if the TLS stores cannot be read
+     */
+    public RaftClient(String group, Map<String, InetSocketAddress> peers, long requestTimeoutMs, int maxAttempts,
+                      String token, TlsSettings tls) {
         if (peers.isEmpty()) {
             throw new IllegalArgumentException("no peers");
         }
@@ -93,6 +126,8 @@ public final class RaftClient implements AutoCloseable {
         this.ids = new ArrayList<>(peers.keySet());
         this.requestTimeoutMs = requestTimeoutMs;
         this.maxAttempts = maxAttempts;
+        this.token = token;
+        this.ssl = tls == null ? null : tls.clientContext();
     }
 
     /** The leader this client last found, or null. */
@@ -171,7 +206,8 @@ public final class RaftClient implements AutoCloseable {
             if (error != null) {
                 leader = null;
                 rotate++;
-                if (attempt + 1 >= maxAttempts) {
+                boolean refused = error instanceof ClientException ce && ce.authenticationFailed();
+                if (refused || attempt + 1 >= maxAttempts) {
                     result.completeExceptionally(error);
                 } else {
                     retryLater(body, attempt, result);
@@ -212,10 +248,10 @@ public final class RaftClient implements AutoCloseable {
         CompletableFuture<Response> f = new CompletableFuture<>();
         InetSocketAddress address = peers.get(node);
         if (address == null) {
-            f.completeExceptionally(new ClientException("unknown node " + node, false));
+            f.completeExceptionally(new ClientException("unknown node " + node, false, false));
             return f;
         }
-        connections.computeIfAbsent(node, n -> new Connection(address)).send(body, f);
+        connections.computeIfAbsent(node, n -> new Connection(n, address)).send(body, f);
         return f;
     }
 
@@ -231,90 +267,198 @@ public final class RaftClient implements AutoCloseable {
     }
 
     private final class Connection {
+        private final String node;
         private final InetSocketAddress address;
         private final Map<Long, CompletableFuture<Response>> inflight = new ConcurrentHashMap<>();
-        private ChannelFuture channel;
+        /** The channel once connected (and past TLS and the token handshake when set); replaced after a failure. */
+        private CompletableFuture<Channel> ready;
+        private Channel channel;
 
-        Connection(InetSocketAddress address) {
+        Connection(String node, InetSocketAddress address) {
+            this.node = node;
             this.address = address;
         }
 
         synchronized void send(byte[] body, CompletableFuture<Response> f) {
-            if (channel == null || (channel.isDone() && !channel.channel().isActive())) {
-                channel = new Bootstrap().group(io).channel(NioSocketChannel.class)
-                    .option(ChannelOption.TCP_NODELAY, true)
-                    .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(requestTimeoutMs, 3000))
-                    .handler(new ChannelInitializer<SocketChannel>() {
-                        @Override
-                        protected void initChannel(SocketChannel ch) {
-                            ch.pipeline().addLast(new FlushConsolidationHandler(256, true))
-                                .addLast(new LengthFieldBasedFrameDecoder(Integer.MAX_VALUE, 0, 4, 0, 4))
-                                .addLast(new ResponseHandler());
-                        }
-                    }).connect(address);
+            boolean broken = ready == null || ready.isCompletedExceptionally()
+                || ready.isDone() && !ready.getNow(null).isActive();
+            if (broken) {
+                ready = open();
             }
             long rid = requestIds.incrementAndGet();
-            ChannelFuture cf = channel;
-            cf.addListener(done -> {
-                if (!done.isSuccess()) {
-                    f.completeExceptionally(new ClientException("cannot connect to " + address + ": "
-                        + done.cause().getMessage(), false));
+            ready.whenComplete((ch, error) -> {
+                if (error != null) {
+                    f.completeExceptionally(error instanceof ClientException ? error
+                        : new ClientException("cannot reach " + address + ": " + error.getMessage(), false, false));
                     return;
                 }
                 inflight.put(rid, f);
-                Channel ch = cf.channel();
                 ch.writeAndFlush(Unpooled.wrappedBuffer(new Frame(Frame.Kind.REQUEST, rid, group, body).encode()))
                     .addListener(w -> {
                         if (!w.isSuccess() && inflight.remove(rid) != null) {
-                            f.completeExceptionally(new ClientException("write to " + address + " failed", false));
+                            f.completeExceptionally(new ClientException("write to " + address + " failed", false,
+                                false));
                         }
                     });
                 io.schedule(() -> {
                     if (inflight.remove(rid) != null) {
                         f.completeExceptionally(new ClientException("no answer from " + address + " within "
-                            + requestTimeoutMs + " ms", true));
+                            + requestTimeoutMs + " ms", true, false));
                     }
                 }, requestTimeoutMs, TimeUnit.MILLISECONDS);
             });
         }
 
+        /** Connects, then runs TLS and the token handshake when configured; the future gives the usable channel. */
+        private CompletableFuture<Channel> open() {
+            CompletableFuture<Channel> result = new CompletableFuture<>();
+            ResponseHandler handler = new ResponseHandler(result);
+            ChannelFuture cf = new Bootstrap().group(io).channel(NioSocketChannel.class)
+                .option(ChannelOption.TCP_NODELAY, true)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(requestTimeoutMs, 3000))
+                .handler(new ChannelInitializer<SocketChannel>() {
+                    @Override
+                    protected void initChannel(SocketChannel ch) {
+                        if (ssl != null) {
+                            ch.pipeline().addLast(ssl.newHandler(ch.alloc(), address.getHostString(),
+                                address.getPort()));
+                        }
+                        ch.pipeline().addLast(new FlushConsolidationHandler(256, true))
+                            .addLast(new LengthFieldBasedFrameDecoder(Integer.MAX_VALUE, 0, 4, 0, 4))
+                            .addLast(handler);
+                    }
+                }).connect(address);
+            channel = cf.channel();
+            cf.addListener(done -> {
+                if (!done.isSuccess()) {
+                    result.completeExceptionally(new ClientException("cannot connect to " + address + ": "
+                        + done.cause().getMessage(), false, false));
+                    return;
+                }
+                SslHandler tls = cf.channel().pipeline().get(SslHandler.class);
+                if (tls == null) {
+                    handler.connected(cf.channel());
+                    return;
+                }
+                tls.handshakeFuture().addListener(h -> {
+                    if (h.isSuccess()) {
+                        handler.connected(cf.channel());
+                    } else {
+                        result.completeExceptionally(new ClientException("TLS handshake with " + address
+                            + " failed: " + h.cause().getMessage(), false, true));
+                    }
+                });
+            });
+            io.schedule(() -> {
+                if (result.completeExceptionally(new ClientException("no handshake with " + address + " within "
+                    + requestTimeoutMs + " ms", false, false))) {
+                    cf.channel().close();
+                }
+            }, requestTimeoutMs, TimeUnit.MILLISECONDS);
+            return result;
+        }
+
         void failAll(String why) {
             inflight.entrySet().removeIf(e -> {
-                e.getValue().completeExceptionally(new ClientException(why, true));
+                e.getValue().completeExceptionally(new ClientException(why, true, false));
                 return true;
             });
         }
 
         synchronized void close() {
             if (channel != null) {
-                channel.channel().close();
+                channel.close();
             }
         }
 
         private final class ResponseHandler extends SimpleChannelInboundHandler<ByteBuf> {
+            private final CompletableFuture<Channel> ready;
+            private Handshake.Hello hello;
+            private boolean serverFailed;
+            private String failure;
+
+            ResponseHandler(CompletableFuture<Channel> ready) {
+                this.ready = ready;
+            }
+
+            /** The socket (and TLS) is up: usable at once without a token, after the handshake with one. */
+            void connected(Channel ch) {
+                if (token == null) {
+                    ready.complete(ch);
+                    return;
+                }
+                hello = new Handshake.Hello(Handshake.Role.CLIENT, Handshake.nonce(), Long.toHexString(clientId), node);
+                ch.writeAndFlush(Unpooled.wrappedBuffer(new Frame(Frame.Kind.HELLO, 0, group, hello.encode()).encode()));
+            }
+
             @Override
             protected void channelRead0(ChannelHandlerContext ctx, ByteBuf msg) {
                 Frame frame = Frame.decode(msg.nioBuffer());
+                if (frame.kind() == Frame.Kind.CHALLENGE) {
+                    challenge(ctx, frame);
+                    return;
+                }
                 CompletableFuture<Response> f = inflight.remove(frame.requestId());
                 if (f == null) {
+                    if (frame.kind() == Frame.Kind.ERROR) {
+                        // A refusal of the connection itself (handshake, limits): fail what waits on it.
+                        String reason = new String(frame.body(), StandardCharsets.UTF_8);
+                        ready.completeExceptionally(refusal(reason));
+                        failAll(address + " refused: " + reason);
+                    }
                     return;
                 }
                 if (frame.kind() == Frame.Kind.ERROR) {
                     // A refusal is definite: the node did not take the request (unknown group, malformed).
-                    f.completeExceptionally(new ClientException(address + " refused: "
-                        + new String(frame.body(), StandardCharsets.UTF_8), false));
+                    f.completeExceptionally(refusal(new String(frame.body(), StandardCharsets.UTF_8)));
                 } else {
                     f.complete(ClientProtocol.decodeResponse(frame.body()));
                 }
             }
 
+            private ClientException refusal(String reason) {
+                return new ClientException(address + " refused: " + reason, false,
+                    reason.startsWith(Handshake.REFUSAL_PREFIX));
+            }
+
+            private void challenge(ChannelHandlerContext ctx, Frame frame) {
+                if (hello == null || ready.isDone()) {
+                    ctx.close();
+                    return;
+                }
+                Handshake.Challenge c = Handshake.Challenge.decode(frame.body());
+                ctx.writeAndFlush(Unpooled.wrappedBuffer(new Frame(Frame.Kind.AUTH, 0, group,
+                    Handshake.proof(token, false, group, hello, c.serverNonce())).encode()));
+                if (Handshake.matches(Handshake.proof(token, true, group, hello, c.serverNonce()), c.serverProof())) {
+                    ready.complete(ctx.channel());
+                    return;
+                }
+                // The node does not know our token: its refusal (sent for our proof) says so; if it does not come,
+                // the connection closing or the handshake timeout fails the waiting requests.
+                serverFailed = true;
+            }
+
             @Override
             public void channelInactive(ChannelHandlerContext ctx) {
-                failAll("connection to " + address + " closed");
+                ready.completeExceptionally(serverFailed
+                    ? new ClientException(Handshake.REFUSAL_PREFIX + "node " + node + " at " + address + " does not "
+                        + "know this client token", false, true)
+                    : new ClientException("connection to " + address + " closed" + why(), false, false));
+                failAll("connection to " + address + " closed" + why());
+            }
+
+            private String why() {
+                return failure == null ? "" : ": " + failure;
             }
 
             @Override
             public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+                // Kept for the close that follows, e.g. a TLS alert: the node refused our certificate.
+                Throwable root = cause;
+                while (root.getCause() != null && root.getCause() != root) {
+                    root = root.getCause();
+                }
+                failure = root.getMessage() == null ? root.toString() : root.getMessage();
                 ctx.close();
             }
         }

@@ -40,7 +40,13 @@ public record Frame(Kind kind, long requestId, String group, byte[] body) {
         /** A refusal of the frame with the same id: the body is a UTF-8 reason. */
         ERROR(4),
         /** A snapshot chunk or its acknowledgement between drivers ({@link SnapshotChunk}). */
-        SNAPSHOT(5);
+        SNAPSHOT(5),
+        /** Opens the {@link Handshake} of a secured connection: a {@link Handshake.Hello}. */
+        HELLO(6),
+        /** The listening side's answer to HELLO: a {@link Handshake.Challenge}. */
+        CHALLENGE(7),
+        /** The connecting side's proof: the body is the HMAC bytes. */
+        AUTH(8);
 
         private final byte code;
 

@@ -7,6 +7,7 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
@@ -20,51 +21,86 @@ import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.handler.codec.LengthFieldBasedFrameDecoder;
 import io.netty.handler.codec.TooLongFrameException;
 import io.netty.handler.flush.FlushConsolidationHandler;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslHandshakeCompletionEvent;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The production {@link Transport}: one Netty server socket per process, shared by every group it hosts
- * (multi-raft), and one outbound connection per peer address, opened on first use and again after a failure.
+ * (multi-raft) and by clients, and one outbound connection per peer address, opened on first use and again after a
+ * failure.
  *
  * <p>Each connection carries {@link Frame}s. A frame longer than {@code maxFrameBytes}, or one that does not decode,
  * closes that connection only, with a logged reason; other connections and groups go on. A Raft message for a group
  * this process does not host, for another node id, or from a sender that is not a known peer of the group is
  * refused with an {@link Frame.Kind#ERROR} frame that says why.
+ *
+ * <p>Security ({@link TransportOptions}): with a group secret, a peer connection must first pass the
+ * {@link Handshake} as a known peer of a hosted group, and may then carry only that peer's messages of that group;
+ * outbound connections are then one per peer and group. With a client token, client requests are served only on a
+ * connection that passed the handshake with the token (or as a peer). With TLS, every connection runs mutual TLS.
+ * A refused handshake, an unauthenticated frame and a failed TLS handshake are logged with the remote address and
+ * close the connection; the refused side gets an ERROR frame whose reason starts with
+ * {@link Handshake#REFUSAL_PREFIX}. Without any of these the wire is DLedger-era compatible, as before.
+ *
+ * <p>Limits: at most {@code maxInflightRequestsPerConnection} unanswered client requests per connection (more are
+ * answered OVERLOADED at once) and {@code maxConnectionsPerAddress} inbound connections per remote IP address (more
+ * are refused and closed).
  */
 public final class NettyTransport implements Transport {
 
     private static final Logger LOG = LoggerFactory.getLogger(NettyTransport.class);
 
     /** Default largest frame: 32 MiB. */
-    public static final int DEFAULT_MAX_FRAME_BYTES = 32 << 20;
+    public static final int DEFAULT_MAX_FRAME_BYTES = TransportOptions.DEFAULT_MAX_FRAME_BYTES;
+    /** A handshake whose AUTH does not follow its CHALLENGE within this closes its connection. */
+    private static final long HANDSHAKE_TIMEOUT_MS = 10_000;
+    /** After a refused handshake, an outbound connection is not tried again for this long. */
+    private static final long REFUSED_RETRY_MS = 1_000;
 
+    private final TransportOptions options;
     private final int maxFrameBytes;
+    private final SslContext serverSsl;
+    private final SslContext clientSsl;
     private final EventLoopGroup boss = new NioEventLoopGroup(1);
     private final EventLoopGroup workers;
     private final Channel serverChannel;
     private final Map<String, GroupBinding> groups = new ConcurrentHashMap<>();
-    private final Map<InetSocketAddress, Outbound> outbound = new ConcurrentHashMap<>();
+    private final Map<OutKey, Outbound> outbound = new ConcurrentHashMap<>();
+    private final Map<InetAddress, Integer> connectionsByAddress = new ConcurrentHashMap<>();
     private final AtomicLong dropped = new AtomicLong();
     private final AtomicLong refused = new AtomicLong();
+    private final AtomicLong refusedConnections = new AtomicLong();
+    private final AtomicLong overloaded = new AtomicLong();
     private final AtomicLong bytesIn = new AtomicLong();
     private final AtomicLong bytesOut = new AtomicLong();
     private volatile Consumer<String> errorListener = reason -> { };
 
     private record GroupBinding(String selfId, Map<String, InetSocketAddress> peers, Consumer<Message> inbound,
-                                java.util.concurrent.atomic.AtomicReference<RequestHandler> requests,
-                                java.util.concurrent.atomic.AtomicReference<Consumer<SnapshotChunk>> chunks) {
+                                AtomicReference<RequestHandler> requests,
+                                AtomicReference<Consumer<SnapshotChunk>> chunks) {
+    }
+
+    /** An outbound connection's identity: the address alone, or with a secret also the group and both ids. */
+    private record OutKey(InetSocketAddress address, String group, String selfId, String peerId) {
     }
 
     /**
-     * Starts listening on {@code bind}.
+     * Starts listening on {@code bind} without security, with the default limits but {@code maxFrameBytes}.
      *
      * @param bind          the address to listen on (port 0 picks a free port)
      * @param ioThreads     Netty worker threads shared by all connections
@@ -72,13 +108,35 @@ public final class NettyTransport implements Transport {
      * @throws TransportException if the port cannot be bound
      */
     public NettyTransport(InetSocketAddress bind, int ioThreads, int maxFrameBytes) {
-        this.maxFrameBytes = maxFrameBytes;
-        this.workers = new NioEventLoopGroup(ioThreads);
+        this(bind, TransportOptions.defaults().withIoThreads(ioThreads).withLimits(maxFrameBytes,
+            TransportOptions.DEFAULT_MAX_INFLIGHT_REQUESTS, TransportOptions.DEFAULT_MAX_CONNECTIONS_PER_ADDRESS));
+    }
+
+    /**
+     * Starts listening on {@code bind}.
+     *
+     * @param bind    the address to listen on (port 0 picks a free port)
+     * @param options threads, limits and security
+     * @throws TransportException       if the port cannot be bound
+     * @throws IllegalArgumentException if the TLS stores cannot be read
+     */
+    public NettyTransport(InetSocketAddress bind, TransportOptions options) {
+        this.options = options;
+        this.maxFrameBytes = options.maxFrameBytes();
+        this.serverSsl = options.tls() == null ? null : options.tls().serverContext();
+        this.clientSsl = options.tls() == null ? null : options.tls().clientContext();
+        this.workers = new NioEventLoopGroup(options.ioThreads());
         ServerBootstrap sb = new ServerBootstrap().group(boss, workers).channel(NioServerSocketChannel.class)
             .childOption(ChannelOption.TCP_NODELAY, true)
             .childHandler(new ChannelInitializer<SocketChannel>() {
                 @Override
                 protected void initChannel(SocketChannel ch) {
+                    if (!admit(ch)) {
+                        return;
+                    }
+                    if (serverSsl != null) {
+                        ch.pipeline().addLast(serverSsl.newHandler(ch.alloc()));
+                    }
                     ch.pipeline().addLast(new FlushConsolidationHandler(256, true))
                         .addLast(new LengthFieldBasedFrameDecoder(maxFrameBytes, 0, 4, 0, 4))
                         .addLast(new InboundHandler());
@@ -92,12 +150,21 @@ public final class NettyTransport implements Transport {
             workers.shutdownGracefully();
             throw new TransportException("cannot listen on " + bind + ": " + e.getMessage(), e);
         }
-        LOG.info("listening on {}", serverChannel.localAddress());
+        LOG.info("listening on {} ({})", serverChannel.localAddress(), options);
+        if (options.groupSecret() == null) {
+            LOG.warn("peers are not authenticated on {}: no group secret is set, so anyone who reaches this port can "
+                + "send Raft messages under a known peer id; set the same secret on every node", localAddress());
+        }
     }
 
     /** The address the server socket is bound to. */
     public InetSocketAddress localAddress() {
         return (InetSocketAddress) serverChannel.localAddress();
+    }
+
+    /** The settings this transport runs with. */
+    public TransportOptions options() {
+        return options;
     }
 
     /** Messages dropped because a peer was unreachable or too slow. */
@@ -115,9 +182,19 @@ public final class NettyTransport implements Transport {
         return bytesOut.get();
     }
 
-    /** Inbound frames refused (unknown group, unknown peer, wrong target). */
+    /** Inbound frames refused (unknown group, unknown peer, wrong target, not authenticated). */
     public long refusedFrames() {
         return refused.get();
+    }
+
+    /** Inbound connections closed at once: over the per-address limit. */
+    public long refusedConnections() {
+        return refusedConnections.get();
+    }
+
+    /** Client requests answered OVERLOADED because their connection had the most unanswered requests allowed. */
+    public long overloadedRequests() {
+        return overloaded.get();
     }
 
     /** Receives the reason of every ERROR frame a peer sends back (for logs and tests). */
@@ -127,8 +204,8 @@ public final class NettyTransport implements Transport {
 
     @Override
     public void register(String group, String selfId, Consumer<Message> inbound) {
-        groups.put(group, new GroupBinding(selfId, new ConcurrentHashMap<>(), inbound,
-            new java.util.concurrent.atomic.AtomicReference<>(), new java.util.concurrent.atomic.AtomicReference<>()));
+        groups.put(group, new GroupBinding(selfId, new ConcurrentHashMap<>(), inbound, new AtomicReference<>(),
+            new AtomicReference<>()));
     }
 
     @Override
@@ -198,7 +275,9 @@ public final class NettyTransport implements Transport {
                 maxFrameBytes);
             return;
         }
-        outbound.computeIfAbsent(to, Outbound::new).write(frame);
+        OutKey key = options.groupSecret() == null ? new OutKey(to, null, null, null)
+            : new OutKey(to, group, g.selfId(), peer);
+        outbound.computeIfAbsent(key, Outbound::new).write(frame);
     }
 
     @Override
@@ -207,18 +286,42 @@ public final class NettyTransport implements Transport {
             o.close();
         }
         serverChannel.close().syncUninterruptibly();
-        boss.shutdownGracefully(0, 1, java.util.concurrent.TimeUnit.SECONDS).syncUninterruptibly();
-        workers.shutdownGracefully(0, 1, java.util.concurrent.TimeUnit.SECONDS).syncUninterruptibly();
+        boss.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+        workers.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+    }
+
+    /** Counts an accepted connection against its address's limit; refuses and closes it beyond the limit. */
+    private boolean admit(SocketChannel ch) {
+        InetAddress from = ch.remoteAddress().getAddress();
+        int limit = options.maxConnectionsPerAddress();
+        int now = connectionsByAddress.merge(from, 1, Integer::sum);
+        if (now > limit) {
+            connectionsByAddress.computeIfPresent(from, (k, v) -> v <= 1 ? null : v - 1);
+            refusedConnections.incrementAndGet();
+            String reason = "too many connections from " + from.getHostAddress() + ": " + limit
+                + " are open (maxConnectionsPerAddress)";
+            LOG.warn("refused connection from {}: {}", ch.remoteAddress(), reason);
+            if (serverSsl == null) {
+                ch.writeAndFlush(Unpooled.wrappedBuffer(new Frame(Frame.Kind.ERROR, 0, "-",
+                    reason.getBytes(StandardCharsets.UTF_8)).encode())).addListener(ChannelFutureListener.CLOSE);
+            } else {
+                ch.close();
+            }
+            return false;
+        }
+        ch.closeFuture().addListener(f -> connectionsByAddress.computeIfPresent(from, (k, v) -> v <= 1 ? null : v - 1));
+        return true;
     }
 
     /** One outbound connection, opened lazily and again after it fails. */
     private final class Outbound {
-        private final InetSocketAddress address;
+        private final OutKey key;
         private volatile Channel channel;
         private volatile ChannelFuture connecting;
+        private volatile long retryAfterNanos;
 
-        Outbound(InetSocketAddress address) {
-            this.address = address;
+        Outbound(OutKey key) {
+            this.key = key;
         }
 
         void write(byte[] frame) {
@@ -237,9 +340,13 @@ public final class NettyTransport implements Transport {
         }
 
         private synchronized void connect() {
-            if (connecting != null && !connecting.isDone()) {
+            // Wait while a connection is being opened or its handshake runs, and for a while after a refusal.
+            boolean busy = connecting != null && (!connecting.isDone() || connecting.channel().isActive());
+            if (busy || System.nanoTime() - retryAfterNanos < 0) {
                 return;
             }
+            channel = null;
+            InetSocketAddress address = key.address();
             Bootstrap b = new Bootstrap().group(workers).channel(NioSocketChannel.class)
                 .option(ChannelOption.TCP_NODELAY, true)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 1000)
@@ -247,45 +354,127 @@ public final class NettyTransport implements Transport {
                 .handler(new ChannelInitializer<SocketChannel>() {
                     @Override
                     protected void initChannel(SocketChannel ch) {
+                        if (clientSsl != null) {
+                            ch.pipeline().addLast(clientSsl.newHandler(ch.alloc(), address.getHostString(),
+                                address.getPort()));
+                        }
                         ch.pipeline().addLast(new FlushConsolidationHandler(256, true))
                             .addLast(new LengthFieldBasedFrameDecoder(maxFrameBytes, 0, 4, 0, 4))
-                            .addLast(new ReplyHandler());
+                            .addLast(new ReplyHandler(Outbound.this));
                     }
                 });
-            connecting = b.connect(address);
-            connecting.addListener(f -> {
-                if (f.isSuccess()) {
-                    channel = connecting.channel();
+            ChannelFuture cf = b.connect(address);
+            connecting = cf;
+            cf.addListener(f -> {
+                if (!f.isSuccess()) {
+                    LOG.debug("cannot connect to {}: {}", address, f.cause().toString());
+                } else if (key.group() == null) {
+                    channel = cf.channel();
                     LOG.info("connected to {}", address);
                 } else {
-                    LOG.debug("cannot connect to {}: {}", address, f.cause().toString());
+                    cf.channel().pipeline().get(ReplyHandler.class).hello(cf.channel());
                 }
             });
         }
 
+        /** The handshake passed: frames may flow. */
+        void ready(Channel ch) {
+            channel = ch;
+        }
+
+        /** The peer refused us or failed to prove the secret: wait a little before trying again. */
+        void refused() {
+            retryAfterNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(REFUSED_RETRY_MS);
+        }
+
         void close() {
-            Channel ch = channel;
-            if (ch != null) {
-                ch.close();
+            ChannelFuture cf = connecting;
+            if (cf != null) {
+                cf.channel().close();
             }
         }
     }
 
-    /** Reads ERROR frames a peer sends back on an outbound connection. */
+    /** Runs the connecting side of the handshake and reads ERROR frames a peer sends back on an outbound connection. */
     private final class ReplyHandler extends SimpleChannelInboundHandler<ByteBuf> {
+        private final Outbound out;
+        private Handshake.Hello hello;
+        private boolean ready;
+
+        ReplyHandler(Outbound out) {
+            this.out = out;
+        }
+
+        /** Sends HELLO as peer {@code selfId} of the group to peer {@code peerId}. */
+        void hello(Channel ch) {
+            OutKey k = out.key;
+            hello = new Handshake.Hello(Handshake.Role.PEER, Handshake.nonce(), k.selfId(), k.peerId());
+            ch.writeAndFlush(Unpooled.wrappedBuffer(new Frame(Frame.Kind.HELLO, 0, k.group(), hello.encode()).encode()));
+            ch.eventLoop().schedule(() -> {
+                if (!ready && ch.isActive()) {
+                    LOG.warn("[{}] closing connection to peer {} at {}: no CHALLENGE within {} ms of our HELLO",
+                        k.group(), k.peerId(), ch.remoteAddress(), HANDSHAKE_TIMEOUT_MS);
+                    out.refused();
+                    ch.close();
+                }
+            }, HANDSHAKE_TIMEOUT_MS, TimeUnit.MILLISECONDS);
+        }
+
         @Override
         protected void channelRead0(ChannelHandlerContext ctx, ByteBuf msg) {
             try {
                 Frame f = Frame.decode(msg.nioBuffer());
-                if (f.kind() == Frame.Kind.ERROR) {
+                if (f.kind() == Frame.Kind.CHALLENGE) {
+                    challenge(ctx, f);
+                } else if (f.kind() == Frame.Kind.ERROR) {
                     String reason = new String(f.body(), StandardCharsets.UTF_8);
                     LOG.warn("[{}] {} refused our message: {}", f.group(), ctx.channel().remoteAddress(), reason);
+                    if (!ready && hello != null) {
+                        out.refused();
+                    }
                     errorListener.accept(reason);
                 }
             } catch (CodecException e) {
                 LOG.warn("closing connection to {}: {}", ctx.channel().remoteAddress(), e.getMessage());
                 ctx.close();
             }
+        }
+
+        private void challenge(ChannelHandlerContext ctx, Frame f) {
+            OutKey k = out.key;
+            if (hello == null || ready) {
+                LOG.warn("closing connection to {}: a CHALLENGE we did not ask for", ctx.channel().remoteAddress());
+                ctx.close();
+                return;
+            }
+            Handshake.Challenge c = Handshake.Challenge.decode(f.body());
+            String secret = options.groupSecret();
+            byte[] proof = Handshake.proof(secret, false, k.group(), hello, c.serverNonce());
+            ctx.writeAndFlush(Unpooled.wrappedBuffer(new Frame(Frame.Kind.AUTH, 0, k.group(), proof).encode()));
+            if (!Handshake.matches(Handshake.proof(secret, true, k.group(), hello, c.serverNonce()), c.serverProof())) {
+                // Our proof went anyway, so that the listening side logs the refusal too; it then closes (or our
+                // handshake timeout does). Nothing is sent on this connection.
+                LOG.warn("[{}] peer {} at {} failed to prove the group secret (the nodes' secrets differ); not "
+                    + "using this connection", k.group(), k.peerId(), ctx.channel().remoteAddress());
+                out.refused();
+                return;
+            }
+            ready = true;
+            out.ready(ctx.channel());
+            LOG.info("[{}] connected to peer {} at {}, both proved the group secret", k.group(), k.peerId(),
+                ctx.channel().remoteAddress());
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
+            if (evt instanceof SslHandshakeCompletionEvent e && !e.isSuccess()) {
+                LOG.warn("closing connection to {}: TLS handshake failed: {}", ctx.channel().remoteAddress(),
+                    e.cause().toString());
+                out.refused();
+                ctx.close();
+                return;
+            }
+            super.userEventTriggered(ctx, evt);
         }
 
         @Override
@@ -295,8 +484,22 @@ public final class NettyTransport implements Transport {
         }
     }
 
-    /** Decodes inbound frames, checks who they are from and for, and hands Raft messages to their group. */
+    /**
+     * One inbound connection: runs the listening side of the handshake, enforces its limits, checks who frames are
+     * from and for, and hands Raft messages to their group. All fields are used on the connection's event loop only.
+     */
     private final class InboundHandler extends SimpleChannelInboundHandler<ByteBuf> {
+        /** What the connection proved: null (nothing), PEER or CLIENT. */
+        private Handshake.Role authenticated;
+        private String authGroup;
+        private String authId;
+        private Handshake.Hello pending;
+        private String pendingGroup;
+        private String pendingKey;
+        private byte[] pendingNonce;
+        /** Client requests taken and not yet answered; completed on other threads. */
+        private final AtomicInteger inflight = new AtomicInteger();
+
         @Override
         protected void channelRead0(ChannelHandlerContext ctx, ByteBuf msg) {
             Frame f;
@@ -304,19 +507,36 @@ public final class NettyTransport implements Transport {
             bytesIn.addAndGet(msg.readableBytes() + 4L);
             try {
                 f = Frame.decode(msg.nioBuffer());
-                if (f.kind() == Frame.Kind.REQUEST) {
-                    serve(ctx, f);
-                    return;
+                switch (f.kind()) {
+                    case HELLO:
+                        hello(ctx, f);
+                        return;
+                    case AUTH:
+                        auth(ctx, f);
+                        return;
+                    case REQUEST:
+                        if (options.clientToken() != null && authenticated == null) {
+                            deny(ctx, f, "this node requires a client token: give the client the node's token "
+                                + "(--token)");
+                        } else {
+                            serve(ctx, f);
+                        }
+                        return;
+                    case SNAPSHOT:
+                        if (peerAllowed(ctx, f)) {
+                            chunk(ctx, f, SnapshotChunk.decode(ByteBuffer.wrap(f.body())));
+                        }
+                        return;
+                    case RAFT:
+                        if (!peerAllowed(ctx, f)) {
+                            return;
+                        }
+                        m = MessageCodec.decode(ByteBuffer.wrap(f.body()));
+                        break;
+                    default:
+                        refuse(ctx, f, "frame kind " + f.kind() + " is not served here");
+                        return;
                 }
-                if (f.kind() == Frame.Kind.SNAPSHOT) {
-                    chunk(ctx, f, SnapshotChunk.decode(java.nio.ByteBuffer.wrap(f.body())));
-                    return;
-                }
-                if (f.kind() != Frame.Kind.RAFT) {
-                    refuse(ctx, f, "frame kind " + f.kind() + " is not served here");
-                    return;
-                }
-                m = MessageCodec.decode(java.nio.ByteBuffer.wrap(f.body()));
             } catch (CodecException e) {
                 LOG.warn("closing connection from {}: malformed frame: {}", ctx.channel().remoteAddress(),
                     e.getMessage());
@@ -330,8 +550,107 @@ public final class NettyTransport implements Transport {
                 refuse(ctx, f, "group '" + f.group() + "' here is node " + g.selfId() + ", not " + m.to());
             } else if (!g.peers().containsKey(m.from())) {
                 refuse(ctx, f, "unknown peer '" + m.from() + "' in group '" + f.group() + "'");
+            } else if (!sameAsAuthenticated(ctx, f, m.from())) {
+                return;
             } else {
                 g.inbound().accept(m);
+            }
+        }
+
+        /** With a group secret, only a connection that proved it may carry peer frames. */
+        private boolean peerAllowed(ChannelHandlerContext ctx, Frame f) {
+            if (options.groupSecret() == null || authenticated == Handshake.Role.PEER) {
+                return true;
+            }
+            deny(ctx, f, "this node requires peers to prove the group secret; set the same secret on every node");
+            return false;
+        }
+
+        /** A connection authenticated as one peer of one group carries only that peer's frames of that group. */
+        private boolean sameAsAuthenticated(ChannelHandlerContext ctx, Frame f, String from) {
+            if (authenticated != Handshake.Role.PEER || authId.equals(from) && authGroup.equals(f.group())) {
+                return true;
+            }
+            refuse(ctx, f, "this connection proved node " + authId + " of group '" + authGroup + "', not " + from
+                + " of group '" + f.group() + "'");
+            return false;
+        }
+
+        private void hello(ChannelHandlerContext ctx, Frame f) {
+            if (authenticated != null || pending != null) {
+                deny(ctx, f, "a second HELLO on one connection");
+                return;
+            }
+            Handshake.Hello h = Handshake.Hello.decode(f.body());
+            GroupBinding g = groups.get(f.group());
+            String key;
+            if (h.role() == Handshake.Role.PEER) {
+                if (options.groupSecret() == null) {
+                    deny(ctx, f, "peer " + h.from() + " sent a group secret handshake but this node has no secret; "
+                        + "set the same secret on every node");
+                    return;
+                }
+                if (g == null) {
+                    deny(ctx, f, "unknown group '" + f.group() + "'");
+                    return;
+                }
+                if (!g.selfId().equals(h.to())) {
+                    deny(ctx, f, "group '" + f.group() + "' here is node " + g.selfId() + ", not " + h.to());
+                    return;
+                }
+                if (!g.peers().containsKey(h.from())) {
+                    deny(ctx, f, "unknown peer '" + h.from() + "' in group '" + f.group() + "'");
+                    return;
+                }
+                key = options.groupSecret();
+            } else {
+                if (options.clientToken() == null) {
+                    deny(ctx, f, "the client sent a token but this node requires none; drop --token");
+                    return;
+                }
+                if (g == null) {
+                    deny(ctx, f, "unknown group '" + f.group() + "'");
+                    return;
+                }
+                key = options.clientToken();
+            }
+            pending = h;
+            pendingGroup = f.group();
+            pendingKey = key;
+            pendingNonce = Handshake.nonce();
+            byte[] proof = Handshake.proof(key, true, pendingGroup, h, pendingNonce);
+            ctx.writeAndFlush(Unpooled.wrappedBuffer(new Frame(Frame.Kind.CHALLENGE, 0, f.group(),
+                new Handshake.Challenge(pendingNonce, proof).encode()).encode()));
+            ctx.executor().schedule(() -> {
+                if (pending == h && ctx.channel().isActive()) {
+                    LOG.warn("closing connection from {}: no AUTH within {} ms of the challenge",
+                        ctx.channel().remoteAddress(), HANDSHAKE_TIMEOUT_MS);
+                    ctx.close();
+                }
+            }, HANDSHAKE_TIMEOUT_MS, TimeUnit.MILLISECONDS);
+        }
+
+        private void auth(ChannelHandlerContext ctx, Frame f) {
+            Handshake.Hello h = pending;
+            if (h == null) {
+                deny(ctx, f, "AUTH without a HELLO before it");
+                return;
+            }
+            pending = null;
+            byte[] expected = Handshake.proof(pendingKey, false, pendingGroup, h, pendingNonce);
+            if (!Handshake.matches(expected, f.body())) {
+                deny(ctx, f, h.role() == Handshake.Role.PEER
+                    ? "wrong group secret from peer '" + h.from() + "' of group '" + pendingGroup + "'"
+                    : "wrong client token");
+                return;
+            }
+            authenticated = h.role();
+            authGroup = pendingGroup;
+            authId = h.from();
+            if (h.role() == Handshake.Role.PEER) {
+                LOG.info("[{}] peer {} at {} proved the group secret", authGroup, authId, ctx.channel().remoteAddress());
+            } else {
+                LOG.debug("[{}] client at {} proved the client token", authGroup, ctx.channel().remoteAddress());
             }
         }
 
@@ -344,7 +663,7 @@ public final class NettyTransport implements Transport {
                 refuse(ctx, f, "group '" + f.group() + "' here is node " + g.selfId() + ", not " + c.to());
             } else if (!g.peers().containsKey(c.from())) {
                 refuse(ctx, f, "unknown peer '" + c.from() + "' in group '" + f.group() + "'");
-            } else {
+            } else if (sameAsAuthenticated(ctx, f, c.from())) {
                 h.accept(c);
             }
         }
@@ -356,16 +675,31 @@ public final class NettyTransport implements Transport {
                 refuse(ctx, f, "unknown group '" + f.group() + "'");
                 return;
             }
+            if (inflight.get() >= options.maxInflightRequestsPerConnection()) {
+                overloaded.incrementAndGet();
+                LOG.debug("[{}] {} has {} requests unanswered, the most allowed; answered OVERLOADED", f.group(),
+                    ctx.channel().remoteAddress(), inflight.get());
+                ctx.writeAndFlush(Unpooled.wrappedBuffer(new Frame(Frame.Kind.RESPONSE, f.requestId(), f.group(),
+                    ClientProtocol.encode(ClientProtocol.Response.of(ClientProtocol.Status.OVERLOADED, null)))
+                    .encode()));
+                return;
+            }
+            inflight.incrementAndGet();
             CompletableFuture<byte[]> reply;
             try {
                 reply = h.handle(f.body());
             } catch (CodecException e) {
+                inflight.decrementAndGet();
                 refuse(ctx, f, "malformed request: " + e.getMessage());
                 return;
+            } catch (RuntimeException e) {
+                inflight.decrementAndGet();
+                throw e;
             }
             reply.whenComplete((body, error) -> {
+                inflight.decrementAndGet();
                 if (error != null) {
-                    Throwable cause = error instanceof java.util.concurrent.CompletionException && error.getCause() != null
+                    Throwable cause = error instanceof CompletionException && error.getCause() != null
                         ? error.getCause() : error;
                     refuse(ctx, f, String.valueOf(cause.getMessage()));
                 } else {
@@ -381,6 +715,28 @@ public final class NettyTransport implements Transport {
             byte[] err = new Frame(Frame.Kind.ERROR, f.requestId(), f.group(), reason.getBytes(StandardCharsets.UTF_8))
                 .encode();
             ctx.writeAndFlush(Unpooled.wrappedBuffer(err));
+        }
+
+        /** Refuses an unauthenticated frame or a failed handshake: says why, then closes the connection. */
+        private void deny(ChannelHandlerContext ctx, Frame f, String reason) {
+            refused.incrementAndGet();
+            String text = Handshake.REFUSAL_PREFIX + reason;
+            LOG.warn("[{}] refused connection from {} and closed it: {}", f.group(), ctx.channel().remoteAddress(),
+                text);
+            byte[] err = new Frame(Frame.Kind.ERROR, f.requestId(), f.group(), text.getBytes(StandardCharsets.UTF_8))
+                .encode();
+            ctx.writeAndFlush(Unpooled.wrappedBuffer(err)).addListener(ChannelFutureListener.CLOSE);
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
+            if (evt instanceof SslHandshakeCompletionEvent e && !e.isSuccess()) {
+                LOG.warn("refused connection from {}: TLS handshake failed: {}", ctx.channel().remoteAddress(),
+                    e.cause().toString());
+                ctx.close();
+                return;
+            }
+            super.userEventTriggered(ctx, evt);
         }
 
         @Override

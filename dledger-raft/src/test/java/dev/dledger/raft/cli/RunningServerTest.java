@@ -38,6 +38,41 @@ class RunningServerTest {
     }
 
     @Test
+    void securedServerServesClientsWithTheTokenOnly() throws Exception {
+        int port = FreePorts.take(1)[0];
+        String peers = "n0-127.0.0.1:" + port;
+        Path f = dir.resolve("secure.properties");
+        Files.write(f, List.of("group=g", "selfId=n0", "peers=" + peers, "storeBaseDir=" + dir.resolve("store"),
+            "bindAddress=127.0.0.1", "secret=the-secret-of-group-g", "clientToken=token-of-g",
+            "mappedFileSizeForEntryData=65536", "mappedFileSizeForEntryIndex=32768"));
+        servers.add(RunningServer.start(ServerConfig.load(f, Map.of(), Map.of(),
+            new ServerConfig.CommandDefaults("server", false, "log"))));
+        await().atMost(Duration.ofSeconds(10))
+            .until(() -> servers.get(0).nodes().get(0).status().role() == Role.LEADER);
+
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int code = DledgerCommand.execute(new PrintWriter(out, true), new PrintWriter(err, true), "append", "-g", "g",
+            "-p", peers, "--token", "token-of-g", "-d", "secured");
+        assertEquals(0, code, "out: " + out + " err: " + err);
+        assertTrue(out.toString().startsWith("appended index="), out.toString());
+
+        StringWriter badOut = new StringWriter();
+        StringWriter badErr = new StringWriter();
+        code = DledgerCommand.execute(new PrintWriter(badOut, true), new PrintWriter(badErr, true), "append", "-g", "g",
+            "-p", peers, "--token", "wrong-token", "-d", "refused");
+        System.out.println("dledger append with a wrong token printed: " + badErr.toString().strip());
+        assertEquals(2, code, "out: " + badOut + " err: " + badErr);
+        assertTrue(badErr.toString().contains("authentication failed: wrong client token"), badErr.toString());
+
+        StringWriter noneErr = new StringWriter();
+        code = DledgerCommand.execute(new PrintWriter(new StringWriter(), true), new PrintWriter(noneErr, true),
+            "append", "-g", "g", "-p", peers, "-d", "refused");
+        assertEquals(2, code, noneErr.toString());
+        assertTrue(noneErr.toString().contains("this node requires a client token"), noneErr.toString());
+    }
+
+    @Test
     void twoGroupsShareEachNodesPortAndBothTakeWrites() throws Exception {
         int[] ports = FreePorts.take(2);
         String peers = "n0-127.0.0.1:" + ports[0] + ";n1-127.0.0.1:" + ports[1];

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.dledger.raft.server.FlushMode;
 import dev.dledger.raft.server.NodeOptions;
+import dev.dledger.raft.transport.TransportOptions;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.net.InetAddress;
@@ -95,6 +96,42 @@ class ServerCommandTest {
         for (ServerConfig.Key k : ServerConfig.KEYS) {
             assertFalse(k.description().isBlank() || k.defaultValue().isBlank(), k.name() + " is documented");
         }
+    }
+
+    @Test
+    void securityAndLimitKeysReachTheTransport() throws Exception {
+        ServerConfig plain = ServerConfig.load(null, Map.of("selfId", "n0", "peers", "n0-localhost:20911"), Map.of(),
+            SERVER);
+        assertEquals(TransportOptions.defaults().withIoThreads(2), plain.transportOptions, "no security by default");
+        Path f = file("selfId=n0", "peers=n0-localhost:20911", "secret=0123456789abcdef-group", "clientToken=tok-12345",
+            "maxFrameBytes=1048576", "maxConnectionsPerAddress=8");
+        ServerConfig c = ServerConfig.load(f, Map.of("maxInflightRequestsPerConnection", "16"),
+            Map.of("maxInflightRequestsPerConnection", "--max-inflight-requests"), SERVER);
+        TransportOptions o = c.transportOptions;
+        assertEquals("0123456789abcdef-group", o.groupSecret());
+        assertEquals("tok-12345", o.clientToken());
+        assertEquals(1048576, o.maxFrameBytes());
+        assertEquals(16, o.maxInflightRequestsPerConnection());
+        assertEquals(8, o.maxConnectionsPerAddress());
+        assertNull(o.tls());
+    }
+
+    @Test
+    void badSecurityKeysAreRefusedByName() {
+        String p = "n0-127.0.0.1:20911";
+        String shortSecret = refused("server", "-i", "n0", "-p", p, "--secret", "short");
+        assertTrue(shortSecret.contains("secret (--secret) has 5 characters; use at least 16"), shortSecret);
+        String shortToken = refused("server", "-i", "n0", "-p", p, "--client-token", "abc");
+        assertTrue(shortToken.contains("clientToken (--client-token) has 3 characters"), shortToken);
+        String noStore = refused("server", "-i", "n0", "-p", p, "--tls-key-store", dir.resolve("none.p12").toString(),
+            "--tls-key-store-password", "x");
+        assertTrue(noStore.contains("tlsKeyStore (--tls-key-store) is ") && noStore.contains("not a file"), noStore);
+        String noPassword = refused("server", "-i", "n0", "-p", p, "--tls-key-store", "x.p12");
+        assertTrue(noPassword.contains("without tlsKeyStorePassword"), noPassword);
+        String trustOnly = refused("server", "-i", "n0", "-p", p, "--tls-trust-store", "x.p12");
+        assertTrue(trustOnly.contains("tlsTrustStore (--tls-trust-store) is set but tlsKeyStore is not"), trustOnly);
+        String limit = refused("server", "-i", "n0", "-p", p, "--max-connections-per-address", "0");
+        assertTrue(limit.contains("maxConnectionsPerAddress (--max-connections-per-address) is 0, outside"), limit);
     }
 
     @Test
