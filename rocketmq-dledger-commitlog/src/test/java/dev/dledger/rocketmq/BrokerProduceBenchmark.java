@@ -18,6 +18,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
 import org.apache.rocketmq.client.producer.SendStatus;
@@ -83,9 +84,11 @@ class BrokerProduceBenchmark {
                 setup.awaitRoute();
                 System.out.printf("broker bench: %s up, route %s after %d ms (load %s)%n", config,
                     setup.brokerAddrs(), (System.nanoTime() - began) / 1_000_000, load());
+                CpuAccount cpu = CpuAccount.during(setup.pids(), warmup, seconds);
                 GroupBenchmark.Result r = setup.measure(threads, warmup, seconds);
                 results.put(config.trim(), r);
                 System.out.println(line(config.trim(), r) + " load=" + load());
+                cpu.print(config.trim(), r);
             } finally {
                 deleteTree(dir);
             }
@@ -123,9 +126,106 @@ class BrokerProduceBenchmark {
         }
     }
 
+    /**
+     * Where the CPU went in the measured window: user and system CPU time of each process (from /proc/PID/stat) and
+     * how busy the whole machine was (/proc/stat), read by a thread that waits out the warm-up and then samples both
+     * ends of the window.
+     */
+    private static final class CpuAccount {
+        private final Map<String, Long> pids;
+        private final Thread sampler;
+        private final Map<String, long[]> used = new LinkedHashMap<>();
+        private volatile long windowNanos;
+        private volatile double machineBusy = -1;
+
+        private CpuAccount(Map<String, Long> pids, int warmup, int seconds) {
+            this.pids = pids;
+            sampler = new Thread(() -> {
+                try {
+                    TimeUnit.SECONDS.sleep(warmup);
+                    Map<String, long[]> before = sample();
+                    long[] m0 = machineJiffies();
+                    long w0 = System.nanoTime();
+                    TimeUnit.SECONDS.sleep(seconds);
+                    Map<String, long[]> after = sample();
+                    long[] m1 = machineJiffies();
+                    windowNanos = System.nanoTime() - w0;
+                    after.forEach((name, a) -> {
+                        long[] b = before.get(name);
+                        if (b != null) {
+                            used.put(name, new long[] {a[0] - b[0], a[1] - b[1]});
+                        }
+                    });
+                    machineBusy = 1.0 - (double) (m1[0] - m0[0]) / Math.max(1, m1[1] - m0[1]);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }, "cpu-account");
+            sampler.setDaemon(true);
+        }
+
+        static CpuAccount during(Map<String, Long> pids, int warmup, int seconds) {
+            CpuAccount a = new CpuAccount(pids, warmup, seconds);
+            a.sampler.start();
+            return a;
+        }
+
+        /** {user, system} clock ticks (1/100 s) of each process that can be read. */
+        private Map<String, long[]> sample() {
+            Map<String, long[]> out = new LinkedHashMap<>();
+            pids.forEach((name, pid) -> {
+                try {
+                    String stat = Files.readString(Path.of("/proc", String.valueOf(pid), "stat"));
+                    String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                    out.put(name, new long[] {Long.parseLong(f[11]), Long.parseLong(f[12])});
+                } catch (IOException | RuntimeException e) {
+                    // the process ended or /proc is not there: left out of the account
+                }
+            });
+            return out;
+        }
+
+        /** {idle + iowait, total} jiffies of all cores. */
+        private static long[] machineJiffies() {
+            try {
+                String[] f = Files.readAllLines(Path.of("/proc/stat")).get(0).trim().split("\\s+");
+                long total = 0;
+                for (int i = 1; i < f.length; i++) {
+                    total += Long.parseLong(f[i]);
+                }
+                return new long[] {Long.parseLong(f[4]) + Long.parseLong(f[5]), total};
+            } catch (IOException | RuntimeException e) {
+                return new long[] {0, 0};
+            }
+        }
+
+        void print(String config, GroupBenchmark.Result r) throws InterruptedException {
+            sampler.join(10_000);
+            if (windowNanos == 0) {
+                System.out.println("broker bench cpu: config=" + config + " not sampled");
+                return;
+            }
+            double sends = r.tps() * windowNanos / 1e9;
+            StringBuilder sb = new StringBuilder(String.format(Locale.ROOT,
+                "broker bench cpu: config=%s machine %.0f%% busy of %d cores;", config, machineBusy * 100,
+                Runtime.getRuntime().availableProcessors()));
+            long totalTicks = 0;
+            for (Map.Entry<String, long[]> e : used.entrySet()) {
+                long ticks = e.getValue()[0] + e.getValue()[1];
+                totalTicks += ticks;
+                sb.append(String.format(Locale.ROOT, " %s %.2f cores (%.0f%% sys, %.0f us/send);", e.getKey(),
+                    ticks / 100.0 / (windowNanos / 1e9), 100.0 * e.getValue()[1] / Math.max(1, ticks),
+                    ticks * 1e4 / Math.max(1, sends)));
+            }
+            sb.append(String.format(Locale.ROOT, " all %.0f us of CPU per send", totalTicks * 1e4 / Math.max(1, sends)));
+            System.out.println(sb);
+        }
+    }
+
     /** A nameserver and the brokers of one set-up, killed on close. */
     private static final class BrokerSetup implements AutoCloseable {
         private final List<ChildJvm> processes = new ArrayList<>();
+        private final List<Integer> listenPorts = new ArrayList<>();
         private final String config;
         private final int brokers;
         private String namesrvAddr;
@@ -163,7 +263,6 @@ class BrokerProduceBenchmark {
                 "org.apache.rocketmq.namesrv.NamesrvStartup", List.of("-c", nsConf.toString()),
                 nsDir.resolve("out.log")).start());
 
-            List<Integer> listenPorts = new ArrayList<>();
             StringBuilder peers = new StringBuilder();
             for (int i = 0; i < brokers; i++) {
                 int raftPort = LoopbackPorts.freePort(taken);
@@ -261,6 +360,22 @@ class BrokerProduceBenchmark {
                 }
                 throw e;
             }
+        }
+
+        /** Process ids by name: the client (this JVM), the nameserver, each broker (the master marked). */
+        Map<String, Long> pids() {
+            Map<String, Long> pids = new LinkedHashMap<>();
+            pids.put("client", ProcessHandle.current().pid());
+            String master = brokerAddrs().get(0L);
+            for (int i = 0; i < processes.size(); i++) {
+                ChildJvm p = processes.get(i);
+                String name = i == 0 ? "namesrv" : "broker-" + (i - 1);
+                if (i > 0 && master != null && master.endsWith(":" + listenPorts.get(i - 1))) {
+                    name += "(master)";
+                }
+                pids.put(name, p.pid());
+            }
+            return pids;
         }
 
         GroupBenchmark.Result measure(int threads, int warmup, int seconds) throws InterruptedException {
