@@ -8,9 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.dledger.raft.client.RaftClient;
-import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -27,7 +25,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -413,7 +410,7 @@ class BrokerFailoverTest {
 
     private void startCluster() throws Exception {
         Set<Integer> taken = new HashSet<>();
-        int namesrvPort = freePort(taken);
+        int namesrvPort = LoopbackPorts.freePort(taken);
         namesrvAddr = "127.0.0.1:" + namesrvPort;
         Path nsDir = tmp.resolve("namesrv");
         Files.createDirectories(nsDir);
@@ -424,10 +421,10 @@ class BrokerFailoverTest {
 
         StringBuilder peers = new StringBuilder();
         for (int i = 0; i < BROKERS; i++) {
-            int raftPort = freePort(taken);
+            int raftPort = LoopbackPorts.freePort(taken);
             raftPeers.put("n" + i, new InetSocketAddress("127.0.0.1", raftPort));
             peers.append(i == 0 ? "" : ";").append("n").append(i).append("-127.0.0.1:").append(raftPort);
-            listenPorts.add(brokerPort(taken));
+            listenPorts.add(LoopbackPorts.brokerPort(taken));
         }
         for (int i = 0; i < BROKERS; i++) {
             Path dir = tmp.resolve("broker-n" + i);
@@ -518,41 +515,6 @@ class BrokerFailoverTest {
                 leader[0] = l;
             });
         return leader[0];
-    }
-
-    private static int freePort(Set<Integer> taken) throws IOException {
-        while (true) {
-            try (ServerSocket s = new ServerSocket(0)) {
-                if (taken.add(s.getLocalPort())) {
-                    return s.getLocalPort();
-                }
-            }
-        }
-    }
-
-    /** A broker listenPort p with p - 2 (the VIP channel) and p + 1 (HA) free as well. */
-    private static int brokerPort(Set<Integer> taken) {
-        while (true) {
-            int base = ThreadLocalRandom.current().nextInt(20_000, 40_000);
-            boolean free = true;
-            for (int p = base; p < base + 4 && free; p++) {
-                free = !taken.contains(p) && isFree(p);
-            }
-            if (free) {
-                for (int p = base; p < base + 4; p++) {
-                    taken.add(p);
-                }
-                return base + 2;
-            }
-        }
-    }
-
-    private static boolean isFree(int port) {
-        try (ServerSocket s = new ServerSocket(port)) {
-            return s.getLocalPort() == port;
-        } catch (IOException e) {
-            return false;
-        }
     }
 
     private void printOutputs() {

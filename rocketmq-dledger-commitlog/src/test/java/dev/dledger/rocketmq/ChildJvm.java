@@ -56,6 +56,11 @@ final class ChildJvm implements AutoCloseable {
         return name;
     }
 
+    /** The process id while it runs (or after it ended), -1 before the first start. */
+    long pid() {
+        return process == null ? -1 : process.pid();
+    }
+
     boolean isAlive() {
         return process != null && process.isAlive();
     }

@@ -12,7 +12,8 @@ import picocli.CommandLine.Spec;
 
 /** {@code dledger benchmark}: closed-loop appends against an embedded three-node group on loopback. */
 @Command(name = "benchmark", mixinStandardHelpOptions = true,
-    description = "Synchronous appends from T threads to an embedded three-node group on loopback, on disk.")
+    description = "Appends from T threads (each waiting for its append, or with --pipeline N in flight) to an "
+        + "embedded three-node group on loopback, on disk.")
 final class BenchmarkCommand implements Callable<Integer> {
 
     @Option(names = "--threads", defaultValue = "32", description = "client threads (default: ${DEFAULT-VALUE})")
@@ -27,6 +28,11 @@ final class BenchmarkCommand implements Callable<Integer> {
     @Option(names = "--warmup", defaultValue = "30", description = "warm-up seconds (default: ${DEFAULT-VALUE})")
     int warmup;
 
+    @Option(names = "--pipeline", defaultValue = "1",
+        description = "appends each thread keeps in flight; above 1 the threads do not wait for each append "
+            + "(default: ${DEFAULT-VALUE})")
+    int pipeline;
+
     @Option(names = "--flush", defaultValue = "async", description = "sync or async (default: ${DEFAULT-VALUE})")
     FlushMode flush;
 
@@ -38,12 +44,13 @@ final class BenchmarkCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (threads < 1 || size < 1 || seconds < 1 || warmup < 0) {
-            spec.commandLine().getErr().println("error: --threads, --size and --seconds must be positive, --warmup >= 0");
+        if (threads < 1 || size < 1 || seconds < 1 || warmup < 0 || pipeline < 1) {
+            spec.commandLine().getErr().println(
+                "error: --threads, --size, --seconds and --pipeline must be positive, --warmup >= 0");
             return 2;
         }
         Path dir = storeDir != null ? storeDir : Files.createTempDirectory("dledger-bench");
-        GroupBenchmark.Settings s = new GroupBenchmark.Settings(threads, size, warmup, seconds, flush);
+        GroupBenchmark.Settings s = new GroupBenchmark.Settings(threads, size, warmup, seconds, flush, pipeline);
         GroupBenchmark.Result r = GroupBenchmark.run(s, onDisk(dir, flush));
         spec.commandLine().getOut().println(r.line());
         return r.errors() == 0 ? 0 : 1;

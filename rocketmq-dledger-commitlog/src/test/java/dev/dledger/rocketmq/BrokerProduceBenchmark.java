@@ -1,0 +1,397 @@
+package dev.dledger.rocketmq;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.dledger.raft.cli.GroupBenchmark;
+import dev.dledger.raft.server.FlushMode;
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.apache.rocketmq.client.producer.DefaultMQProducer;
+import org.apache.rocketmq.client.producer.SendStatus;
+import org.apache.rocketmq.common.message.Message;
+import org.apache.rocketmq.common.message.MessageQueue;
+import org.apache.rocketmq.remoting.protocol.body.ClusterInfo;
+import org.apache.rocketmq.remoting.protocol.route.BrokerData;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Produce throughput of three broker set-ups, one after the other in one run on the same machine, each alone (the
+ * previous one is killed first), with the same load: T producer threads sharing one {@code DefaultMQProducer} doing
+ * synchronous sends of 1 KiB to one topic of 8 queues (route polled every second), a warm-up, then a measured
+ * window.
+ * <ul>
+ * <li>{@code raft}: three brokers on our Raft log ({@link RaftBrokerStartup}, {@code enableDLegerCommitLog=true});</li>
+ * <li>{@code stock-dledger}: three stock RocketMQ 5.5.1 brokers ({@code BrokerStartup}) in DLedger mode, DLedger
+ *     0.3.3.4 from rocketmq-store;</li>
+ * <li>{@code master-slave}: one stock ASYNC_MASTER and one SLAVE.</li>
+ * </ul>
+ * Every process is a child JVM with the same options; a nameserver each. Only under the {@code benchmark} profile:
+ *
+ * <pre>
+ * mvn -pl dledger-raft,rocketmq-dledger-commitlog -P benchmark test -Dtest=BrokerProduceBenchmark \
+ *     -Dsurefire.failIfNoSpecifiedTests=false -Dbench.warmup=60 -Dbench.seconds=30 -Dbench.threads=32
+ * </pre>
+ *
+ * {@code -Dbench.configs=raft,stock-dledger,master-slave} picks the set-ups and their order.
+ */
+class BrokerProduceBenchmark {
+
+    private static final int SIZE = 1024;
+    private static final int QUEUES = 8;
+    private static final String CLUSTER = "BenchCluster";
+    private static final String BROKER_NAME = "broker-bench";
+    private static final String TOPIC = "BenchTopic";
+    private static final Duration MASTER_WAIT = Duration.ofSeconds(120);
+    private static final List<String> BROKER_JVM = List.of("-Xms1g", "-Xmx1g", "-XX:MaxDirectMemorySize=1g",
+        "--add-exports", "java.base/sun.nio.ch=ALL-UNNAMED", "--add-opens", "java.base/java.nio=ALL-UNNAMED",
+        "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED", "-Djava.net.preferIPv4Stack=true");
+
+    @TempDir
+    Path tmp;
+
+    @Test
+    void produceOnOurLogAgainstStockDLedgerAndMasterSlave() throws Exception {
+        int threads = Integer.getInteger("bench.threads", 32);
+        int warmup = Integer.getInteger("bench.warmup", 60);
+        int seconds = Integer.getInteger("bench.seconds", 30);
+        List<String> configs = List.of(System.getProperty("bench.configs", "raft,stock-dledger,master-slave")
+            .split(","));
+        System.out.printf(Locale.ROOT, "broker bench configuration: threads=%d size=%d warmup=%ds seconds=%ds "
+                + "topic=%s queues=%d sync sends, one DefaultMQProducer, route poll 1000 ms, send timeout 3000 ms, "
+                + "2 retries; brokers: %s, ASYNC_FLUSH, default commit log file size; cores=%d load=%s%n", threads,
+            SIZE, warmup, seconds, TOPIC, QUEUES, String.join(" ", BROKER_JVM),
+            Runtime.getRuntime().availableProcessors(), load());
+        Map<String, GroupBenchmark.Result> results = new LinkedHashMap<>();
+        for (String config : configs) {
+            Path dir = Files.createDirectories(tmp.resolve(config.trim()));
+            try (BrokerSetup setup = BrokerSetup.start(config.trim(), dir)) {
+                long began = System.nanoTime();
+                setup.awaitRoute();
+                System.out.printf("broker bench: %s up, route %s after %d ms (load %s)%n", config,
+                    setup.brokerAddrs(), (System.nanoTime() - began) / 1_000_000, load());
+                CpuAccount cpu = CpuAccount.during(setup.pids(), warmup, seconds);
+                GroupBenchmark.Result r = setup.measure(threads, warmup, seconds);
+                results.put(config.trim(), r);
+                System.out.println(line(config.trim(), r) + " load=" + load());
+                cpu.print(config.trim(), r);
+            } finally {
+                deleteTree(dir);
+            }
+        }
+        System.out.println("broker bench results (load " + load() + "):");
+        results.forEach((config, r) -> System.out.println(line(config, r)));
+        GroupBenchmark.Result raft = results.get("raft");
+        for (String other : List.of("stock-dledger", "master-slave")) {
+            if (raft != null && results.containsKey(other)) {
+                System.out.printf(Locale.ROOT, "broker bench ratio raft/%s: sends/s %.2fx, p99 %.2f ms vs %.2f ms%n",
+                    other, raft.tps() / results.get(other).tps(), raft.p99Ms(), results.get(other).p99Ms());
+            }
+        }
+        results.forEach((config, r) -> assertTrue(r.appends() > 0, config + " acknowledged no send"));
+    }
+
+    private static String line(String config, GroupBenchmark.Result r) {
+        return String.format(Locale.ROOT, "broker bench: config=%s threads=%d size=%d warmup=%d s=%d sends/s=%.0f "
+                + "p50_ms=%.2f p99_ms=%.2f errors=%d", config, r.settings().threads(), r.settings().sizeBytes(),
+            r.settings().warmupSeconds(), r.settings().seconds(), r.tps(), r.p50Ms(), r.p99Ms(), r.errors());
+    }
+
+    private static String load() {
+        return String.format(Locale.ROOT, "%.2f", ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (Stream<Path> s = Files.walk(dir)) {
+            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+
+    /**
+     * Where the CPU went in the measured window: user and system CPU time of each process (from /proc/PID/stat) and
+     * how busy the whole machine was (/proc/stat), read by a thread that waits out the warm-up and then samples both
+     * ends of the window.
+     */
+    private static final class CpuAccount {
+        private final Map<String, Long> pids;
+        private final Thread sampler;
+        private final Map<String, long[]> used = new LinkedHashMap<>();
+        private volatile long windowNanos;
+        private volatile double machineBusy = -1;
+
+        private CpuAccount(Map<String, Long> pids, int warmup, int seconds) {
+            this.pids = pids;
+            sampler = new Thread(() -> {
+                try {
+                    TimeUnit.SECONDS.sleep(warmup);
+                    Map<String, long[]> before = sample();
+                    long[] m0 = machineJiffies();
+                    long w0 = System.nanoTime();
+                    TimeUnit.SECONDS.sleep(seconds);
+                    Map<String, long[]> after = sample();
+                    long[] m1 = machineJiffies();
+                    windowNanos = System.nanoTime() - w0;
+                    after.forEach((name, a) -> {
+                        long[] b = before.get(name);
+                        if (b != null) {
+                            used.put(name, new long[] {a[0] - b[0], a[1] - b[1]});
+                        }
+                    });
+                    machineBusy = 1.0 - (double) (m1[0] - m0[0]) / Math.max(1, m1[1] - m0[1]);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }, "cpu-account");
+            sampler.setDaemon(true);
+        }
+
+        static CpuAccount during(Map<String, Long> pids, int warmup, int seconds) {
+            CpuAccount a = new CpuAccount(pids, warmup, seconds);
+            a.sampler.start();
+            return a;
+        }
+
+        /** {user, system} clock ticks (1/100 s) of each process that can be read. */
+        private Map<String, long[]> sample() {
+            Map<String, long[]> out = new LinkedHashMap<>();
+            pids.forEach((name, pid) -> {
+                try {
+                    String stat = Files.readString(Path.of("/proc", String.valueOf(pid), "stat"));
+                    String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                    out.put(name, new long[] {Long.parseLong(f[11]), Long.parseLong(f[12])});
+                } catch (IOException | RuntimeException e) {
+                    // the process ended or /proc is not there: left out of the account
+                }
+            });
+            return out;
+        }
+
+        /** {idle + iowait, total} jiffies of all cores. */
+        private static long[] machineJiffies() {
+            try {
+                String[] f = Files.readAllLines(Path.of("/proc/stat")).get(0).trim().split("\\s+");
+                long total = 0;
+                for (int i = 1; i < f.length; i++) {
+                    total += Long.parseLong(f[i]);
+                }
+                return new long[] {Long.parseLong(f[4]) + Long.parseLong(f[5]), total};
+            } catch (IOException | RuntimeException e) {
+                return new long[] {0, 0};
+            }
+        }
+
+        void print(String config, GroupBenchmark.Result r) throws InterruptedException {
+            sampler.join(10_000);
+            if (windowNanos == 0) {
+                System.out.println("broker bench cpu: config=" + config + " not sampled");
+                return;
+            }
+            double sends = r.tps() * windowNanos / 1e9;
+            StringBuilder sb = new StringBuilder(String.format(Locale.ROOT,
+                "broker bench cpu: config=%s machine %.0f%% busy of %d cores;", config, machineBusy * 100,
+                Runtime.getRuntime().availableProcessors()));
+            long totalTicks = 0;
+            for (Map.Entry<String, long[]> e : used.entrySet()) {
+                long ticks = e.getValue()[0] + e.getValue()[1];
+                totalTicks += ticks;
+                sb.append(String.format(Locale.ROOT, " %s %.2f cores (%.0f%% sys, %.0f us/send);", e.getKey(),
+                    ticks / 100.0 / (windowNanos / 1e9), 100.0 * e.getValue()[1] / Math.max(1, ticks),
+                    ticks * 1e4 / Math.max(1, sends)));
+            }
+            sb.append(String.format(Locale.ROOT, " all %.0f us of CPU per send", totalTicks * 1e4 / Math.max(1, sends)));
+            System.out.println(sb);
+        }
+    }
+
+    /** A nameserver and the brokers of one set-up, killed on close. */
+    private static final class BrokerSetup implements AutoCloseable {
+        private final List<ChildJvm> processes = new ArrayList<>();
+        private final List<Integer> listenPorts = new ArrayList<>();
+        private final String config;
+        private final int brokers;
+        private String namesrvAddr;
+        private DefaultMQProducer producer;
+
+        private BrokerSetup(String config, int brokers) {
+            this.config = config;
+            this.brokers = brokers;
+        }
+
+        static BrokerSetup start(String config, Path dir) throws Exception {
+            BrokerSetup s = switch (config) {
+                case "raft", "stock-dledger" -> new BrokerSetup(config, 3);
+                case "master-slave" -> new BrokerSetup(config, 2);
+                default -> throw new IllegalArgumentException("bench.configs: unknown set-up '" + config
+                    + "', expected raft, stock-dledger or master-slave");
+            };
+            try {
+                s.startProcesses(dir);
+                return s;
+            } catch (Exception | Error e) {
+                s.close();
+                throw e;
+            }
+        }
+
+        private void startProcesses(Path dir) throws Exception {
+            Set<Integer> taken = new HashSet<>();
+            int namesrvPort = LoopbackPorts.freePort(taken);
+            namesrvAddr = "127.0.0.1:" + namesrvPort;
+            Path nsDir = Files.createDirectories(dir.resolve("namesrv"));
+            Path nsConf = nsDir.resolve("namesrv.conf");
+            Files.writeString(nsConf, "listenPort=" + namesrvPort + "\n");
+            processes.add(new ChildJvm("namesrv", jvmArgs(nsDir, "-Xmx256m"),
+                "org.apache.rocketmq.namesrv.NamesrvStartup", List.of("-c", nsConf.toString()),
+                nsDir.resolve("out.log")).start());
+
+            StringBuilder peers = new StringBuilder();
+            for (int i = 0; i < brokers; i++) {
+                int raftPort = LoopbackPorts.freePort(taken);
+                peers.append(i == 0 ? "" : ";").append("n").append(i).append("-127.0.0.1:").append(raftPort);
+                listenPorts.add(LoopbackPorts.brokerPort(taken));
+            }
+            for (int i = 0; i < brokers; i++) {
+                Path bdir = Files.createDirectories(dir.resolve("broker-" + i));
+                List<String> keys = new ArrayList<>(List.of(
+                    "brokerClusterName=" + CLUSTER,
+                    "brokerName=" + BROKER_NAME,
+                    "brokerIP1=127.0.0.1",
+                    "listenPort=" + listenPorts.get(i),
+                    "namesrvAddr=" + namesrvAddr,
+                    "storePathRootDir=" + bdir.resolve("store"),
+                    "storePathCommitLog=" + bdir.resolve("store").resolve("commitlog"),
+                    "mappedFileSizeConsumeQueue=" + (20 * 300_000),
+                    "mappedFileSizeTimerLog=" + (8 << 20),
+                    "autoCreateTopicEnable=true",
+                    "defaultTopicQueueNums=" + QUEUES,
+                    "flushDiskType=ASYNC_FLUSH",
+                    "diskMaxUsedSpaceRatio=95"));
+                String main;
+                if (config.equals("master-slave")) {
+                    keys.add("enableDLegerCommitLog=false");
+                    keys.add("brokerId=" + i);
+                    keys.add("brokerRole=" + (i == 0 ? "ASYNC_MASTER" : "SLAVE"));
+                    keys.add("haListenPort=" + (listenPorts.get(i) + 1));
+                    main = "org.apache.rocketmq.broker.BrokerStartup";
+                } else {
+                    keys.add("enableDLegerCommitLog=true");
+                    keys.add("dLegerGroup=" + BROKER_NAME);
+                    keys.add("dLegerPeers=" + peers);
+                    keys.add("dLegerSelfId=n" + i);
+                    main = config.equals("raft") ? RaftBrokerStartup.class.getName()
+                        : "org.apache.rocketmq.broker.BrokerStartup";
+                }
+                Path conf = bdir.resolve("broker.conf");
+                Files.writeString(conf, String.join("\n", keys) + "\n");
+                List<String> jvm = new ArrayList<>(BROKER_JVM);
+                jvm.addAll(jvmArgs(bdir));
+                processes.add(new ChildJvm(config + " broker " + i, jvm, main, List.of("-c", conf.toString()),
+                    bdir.resolve("out.log")).start());
+            }
+            producer = new DefaultMQProducer("bench-" + config);
+            producer.setNamesrvAddr(namesrvAddr);
+            producer.setPollNameServerInterval(1000);
+            producer.setSendMsgTimeout(3000);
+            producer.setRetryTimesWhenSendFailed(2);
+            producer.setDefaultTopicQueueNums(QUEUES);
+            producer.start();
+        }
+
+        private static List<String> jvmArgs(Path dir, String... more) {
+            List<String> args = new ArrayList<>(List.of(more));
+            args.add("-Drocketmq.home.dir=" + dir);
+            args.add("-Duser.home=" + dir);
+            return args;
+        }
+
+        /** The nameserver's brokerId to address table of the broker name (empty while it knows none). */
+        Map<Long, String> brokerAddrs() {
+            try {
+                ClusterInfo info = producer.getDefaultMQProducerImpl().getMqClientFactory().getMQClientAPIImpl()
+                    .getBrokerClusterInfo(2000);
+                BrokerData data = info.getBrokerAddrTable().get(BROKER_NAME);
+                return data == null ? Map.of() : Map.copyOf(data.getBrokerAddrs());
+            } catch (Exception e) {
+                return Map.of();
+            }
+        }
+
+        /** Waits until a master (brokerId 0) and every other broker are registered, then for the topic's route. */
+        void awaitRoute() {
+            try {
+                await("master and " + (brokers - 1) + " slaves of " + config + " registered").atMost(MASTER_WAIT)
+                    .pollInterval(Duration.ofMillis(250))
+                    .until(() -> {
+                        Map<Long, String> addrs = brokerAddrs();
+                        return addrs.containsKey(0L) && addrs.size() == brokers;
+                    });
+                await("a first send to " + TOPIC + " on " + config).atMost(Duration.ofSeconds(60))
+                    .pollInterval(Duration.ofMillis(500)).ignoreExceptions()
+                    .until(() -> producer.send(new Message(TOPIC, new byte[SIZE])).getSendStatus() == SendStatus.SEND_OK);
+                await("route of " + TOPIC + " with " + QUEUES + " queues on " + config).atMost(Duration.ofSeconds(30))
+                    .pollInterval(Duration.ofMillis(500)).ignoreExceptions()
+                    .until(() -> {
+                        List<MessageQueue> mqs = producer.fetchPublishMessageQueues(TOPIC);
+                        return mqs.size() == QUEUES;
+                    });
+            } catch (RuntimeException e) {
+                for (ChildJvm p : processes) {
+                    System.err.println("===== " + p.name() + " output (tail) =====");
+                    System.err.println(p.tail(40));
+                }
+                throw e;
+            }
+        }
+
+        /** Process ids by name: the client (this JVM), the nameserver, each broker (the master marked). */
+        Map<String, Long> pids() {
+            Map<String, Long> pids = new LinkedHashMap<>();
+            pids.put("client", ProcessHandle.current().pid());
+            String master = brokerAddrs().get(0L);
+            for (int i = 0; i < processes.size(); i++) {
+                ChildJvm p = processes.get(i);
+                String name = i == 0 ? "namesrv" : "broker-" + (i - 1);
+                if (i > 0 && master != null && master.endsWith(":" + listenPorts.get(i - 1))) {
+                    name += "(master)";
+                }
+                pids.put(name, p.pid());
+            }
+            return pids;
+        }
+
+        GroupBenchmark.Result measure(int threads, int warmup, int seconds) throws InterruptedException {
+            GroupBenchmark.Settings s = new GroupBenchmark.Settings(threads, SIZE, warmup, seconds, FlushMode.ASYNC);
+            return GroupBenchmark.measure(s,
+                body -> producer.send(new Message(TOPIC, body)).getSendStatus() == SendStatus.SEND_OK);
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            if (producer != null) {
+                producer.shutdown();
+            }
+            for (ChildJvm p : processes) {
+                p.kill();
+            }
+        }
+    }
+}
