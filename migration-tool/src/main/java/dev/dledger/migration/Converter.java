@@ -149,7 +149,7 @@ final class Converter {
                 bytes = bridge(src);
                 messages = src.scan().messages();
             } else if (joining) {
-                joinLater(seed);
+                joinLater(seed, src);
                 if (src != null) {
                     copyTree(src.root().resolve(ClassicStore.CONFIG), work.resolve(ClassicStore.CONFIG), null);
                 }
@@ -244,10 +244,11 @@ final class Converter {
     }
 
     /** A node other than the seed: its log holds the seed's first entry, so it waits to be replicated to. */
-    private void joinLater(String seed) {
+    private void joinLater(String seed, ClassicStore src) {
         Path node = work.resolve("dledger-" + o.selfId());
-        StoreConfig cfg = raftConfig(o.dataFileSize() > 0 ? o.dataFileSize() : StoreConfig.defaults()
-            .dataFileSizeBytes());
+        // The data file size is fixed when the first file is made: it must be the broker's mappedFileSizeCommitLog.
+        StoreConfig cfg = raftConfig(o.dataFileSize() > 0 ? o.dataFileSize() : src != null ? src.fileSize()
+            : StoreConfig.defaults().dataFileSizeBytes());
         try (SegmentedLogStore log = SegmentedLogStore.open(node, cfg)) {
             if (log.lastIndex() < 0) {
                 log.append(List.of(new Entry(0, TERM, EntryType.CONFIG, Membership.of(seed).encode())));

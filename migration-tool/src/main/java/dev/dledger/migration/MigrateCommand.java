@@ -132,7 +132,8 @@ public final class MigrateCommand implements Callable<Integer> {
         @Option(names = "--link", description = "bridge: hard-link the sealed CommitLog files instead of copying")
         boolean link;
         @Option(names = "--data-file-size", description = "rewrite: Raft data file size in bytes "
-            + "(mappedFileSizeCommitLog; default: the source's CommitLog file size)")
+            + "(must be the broker's mappedFileSizeCommitLog; default: the source's CommitLog file size, or 1 GiB "
+            + "without --from)")
         int dataFileSize;
         @Option(names = "--index-hash-slots", defaultValue = "5000000",
             description = "rewrite: maxHashSlotNum of the broker (default ${DEFAULT-VALUE})")
