@@ -5,6 +5,7 @@ import dev.dledger.raft.core.Entry;
 import dev.dledger.raft.core.EntryType;
 import dev.dledger.raft.core.HardState;
 import dev.dledger.raft.core.Membership;
+import dev.dledger.raft.store.AtomicFiles;
 import dev.dledger.raft.store.EntryFormat;
 import dev.dledger.raft.store.MetaFiles;
 import dev.dledger.raft.store.SegmentedLogStore;
@@ -14,6 +15,7 @@ import java.io.PrintStream;
 import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -255,7 +257,7 @@ final class Converter {
             }
             log.sync();
         }
-        new MetaFiles(node).writeHardState(new HardState(TERM, seed));
+        writeMeta(node, seed, -1);
         out.printf("rewrite: %s starts with the first entry of %s and no vote of its own until %s replicated the "
             + "history to it%n", o.selfId(), seed, seed);
     }
@@ -309,9 +311,7 @@ final class Converter {
                 log.append(List.of(new Entry(last + 1, TERM, EntryType.CONFIG, all.encode())));
             }
             log.sync();
-            MetaFiles meta = new MetaFiles(node);
-            meta.writeHardState(new HardState(TERM, o.selfId()));
-            meta.writeCommitCheckpoint(last);
+            writeMeta(node, o.selfId(), last);
         }
         double rate = p.finish();
         out.printf("rewrite: %d messages written as Raft entries 1..%d of %s (%.1f MB/s)%n", scan.messages(),
@@ -320,6 +320,28 @@ final class Converter {
         copyTree(src.root().resolve(ClassicStore.CONFIG), work.resolve(ClassicStore.CONFIG), null);
         createDirectories(work.resolve(ClassicStore.COMMITLOG));
         return new long[] {scan.messages(), src.fileBytes()};
+    }
+
+    /**
+     * Writes the term and vote ({@code currterm}) and the committed index ({@code checkpoint}, unless negative) as
+     * {@link MetaFiles} reads them, without the date line {@code Properties.store} adds, so that a rerun writes the
+     * same bytes.
+     */
+    private static void writeMeta(Path node, String votedFor, long commitIndex) {
+        try {
+            AtomicFiles.write(node.resolve("currterm"), ("currTerm=" + TERM + "\nvoteLeader=" + votedFor + "\n")
+                .getBytes(StandardCharsets.ISO_8859_1));
+            if (commitIndex >= 0) {
+                AtomicFiles.write(node.resolve("checkpoint"), ("commitIndex=" + commitIndex + "\n")
+                    .getBytes(StandardCharsets.ISO_8859_1));
+            }
+        } catch (IOException e) {
+            throw new MigrationException("cannot write the term and checkpoint in " + node + ": " + e.getMessage());
+        }
+        HardState hs = new MetaFiles(node).readHardState();
+        if (hs.term() != TERM || !votedFor.equals(hs.votedFor())) {
+            throw new MigrationException("the term file written in " + node + " reads back as " + hs);
+        }
     }
 
     private static void flush(SegmentedLogStore log, List<Entry> batch, long[] newOffsets) {
