@@ -1,0 +1,658 @@
+package dev.dledger.migration;
+
+import dev.dledger.raft.cli.Peers;
+import dev.dledger.raft.core.Entry;
+import dev.dledger.raft.core.EntryType;
+import dev.dledger.raft.core.HardState;
+import dev.dledger.raft.core.Membership;
+import dev.dledger.raft.store.AtomicFiles;
+import dev.dledger.raft.store.EntryFormat;
+import dev.dledger.raft.store.MetaFiles;
+import dev.dledger.raft.store.SegmentedLogStore;
+import dev.dledger.raft.store.StoreConfig;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.RandomAccessFile;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.apache.rocketmq.common.UtilAll;
+import org.apache.rocketmq.common.message.MessageConst;
+import org.apache.rocketmq.common.message.MessageDecoder;
+import org.apache.rocketmq.common.message.MessageExt;
+import org.apache.rocketmq.common.message.MessageExtBrokerInner;
+import org.apache.rocketmq.store.index.IndexFile;
+
+/**
+ * The {@code convert} of one node's store. All work goes into {@code <to>/.dledger-migrate-partial}; when it is
+ * complete a {@code DONE} marker is written and its folders are moved into {@code <to>}. A run killed halfway is
+ * resumed by the next run: in rewrite mode the Raft log written so far is recovered (a torn tail cut), its last
+ * entry checked against the source, and the rest appended; the queues and index are rebuilt from the start. Every
+ * step is deterministic, so the result is the same whether or not the run was interrupted. The source is only read.
+ */
+final class Converter {
+
+    /** The work folder inside the target. */
+    static final String PARTIAL = ".dledger-migrate-partial";
+    static final String DONE = "DONE";
+    /** The term of the migrated entries: the first term of our Raft log. */
+    static final long TERM = 1;
+    /** Stock's default size of a ConsumeQueue file: 300,000 units. */
+    static final int DEFAULT_CQ_FILE_SIZE = 300_000 * ClassicStore.CQ_UNIT;
+    private static final int BATCH_BYTES = 4 << 20;
+
+    /** How the old data is carried over. */
+    enum Mode {
+        /** Old files copied (or hard-linked) as they are; the Raft log starts at the next file boundary. */
+        BRIDGE,
+        /** Every old message becomes a Raft entry of one node; the others receive them by replication. */
+        REWRITE
+    }
+
+    /**
+     * What to convert.
+     *
+     * @param from           the source store root, or null for a node that receives the history by replication
+     * @param to             the target store root (the broker's {@code storePathRootDir})
+     * @param group          the Raft group ({@code dLegerGroup})
+     * @param peers          {@code dLegerPeers}
+     * @param selfId         this node ({@code dLegerSelfId})
+     * @param seed           in rewrite mode, the node that holds the history (default: self)
+     * @param mode           bridge or rewrite
+     * @param link           bridge: hard-link the sealed CommitLog files instead of copying them
+     * @param dataFileSize   Raft data file size in bytes, or 0 for the source's CommitLog file size
+     * @param indexSlots     hash slots of an index file ({@code maxHashSlotNum}, stock default 5,000,000)
+     * @param indexItems     items of an index file ({@code maxIndexNum}, stock default 20,000,000)
+     */
+    record Options(Path from, Path to, String group, String peers, String selfId, String seed, Mode mode, boolean link,
+                   int dataFileSize, int indexSlots, int indexItems) {
+    }
+
+    /**
+     * What a conversion did.
+     *
+     * @param messages messages carried over
+     * @param bytes    bytes of source data read
+     * @param seconds  time taken
+     */
+    record Result(long messages, long bytes, double seconds) {
+        double mbPerSecond() {
+            return bytes / 1e6 / Math.max(1e-9, seconds);
+        }
+    }
+
+    private final Options o;
+    private final PrintStream out;
+    private final PrintStream err;
+    private final Path work;
+
+    Converter(Options o, PrintStream out, PrintStream err) {
+        this.o = o;
+        this.out = out;
+        this.err = err;
+        this.work = o.to().resolve(PARTIAL);
+    }
+
+    /**
+     * Runs the conversion, or finishes an interrupted one.
+     *
+     * @throws MigrationException for bad input (nothing is changed) or a partial target that does not match
+     */
+    Result run() {
+        long t0 = System.nanoTime();
+        Map<String, ?> peers;
+        try {
+            peers = Peers.parse(o.peers());
+        } catch (IllegalArgumentException e) {
+            throw new MigrationException("--peers " + o.peers() + ": " + e.getMessage());
+        }
+        if (!peers.containsKey(o.selfId())) {
+            throw new MigrationException("--self-id " + o.selfId() + " is not among --peers " + peers.keySet());
+        }
+        if (!o.selfId().matches("n\\d+")) {
+            throw new MigrationException("--self-id " + o.selfId() + " must look like n0, n1, n2 (as RocketMQ requires)");
+        }
+        String seed = o.seed() == null ? o.selfId() : o.seed();
+        if (!peers.containsKey(seed)) {
+            throw new MigrationException("--seed " + seed + " is not among --peers " + peers.keySet());
+        }
+        boolean joining = o.mode() == Mode.REWRITE && !seed.equals(o.selfId());
+        if (o.from() == null && !joining) {
+            throw new MigrationException("--from is required (only a rewrite node other than --seed may leave it out)");
+        }
+        checkTarget();
+        ClassicStore src = null;
+        try {
+            if (o.from() != null) {
+                src = ClassicStore.open(o.from());
+                src.ensureNotInUse();
+                if (!src.cleanShutdown()) {
+                    throw new MigrationException("source " + o.from() + " was not shut down cleanly (the abort file "
+                        + "is there): start and stop its broker once so that it recovers, then convert");
+                }
+            }
+            if (Files.exists(work.resolve(DONE))) {
+                out.println("finishing the conversion of an earlier run in " + work);
+                moveIntoPlace();
+                return new Result(0, 0, (System.nanoTime() - t0) / 1e9);
+            }
+            createDirectories(work);
+            long messages;
+            long bytes;
+            if (o.mode() == Mode.BRIDGE) {
+                bytes = bridge(src);
+                messages = src.scan().messages();
+            } else if (joining) {
+                joinLater(seed, src);
+                if (src != null) {
+                    copyTree(src.root().resolve(ClassicStore.CONFIG), work.resolve(ClassicStore.CONFIG), null);
+                }
+                messages = 0;
+                bytes = 0;
+            } else {
+                List<String> voters = new ArrayList<>(peers.keySet());
+                long[] done = rewrite(src, voters);
+                messages = done[0];
+                bytes = done[1];
+            }
+            writeFile(work.resolve(DONE), "");
+            moveIntoPlace();
+            return new Result(messages, bytes, (System.nanoTime() - t0) / 1e9);
+        } finally {
+            if (src != null) {
+                src.close();
+            }
+        }
+    }
+
+    /** The target must be empty but for our own work folder of an interrupted run. */
+    private void checkTarget() {
+        Path to = o.to();
+        if (o.from() != null && to.toAbsolutePath().normalize().startsWith(o.from().toAbsolutePath().normalize())) {
+            throw new MigrationException("target " + to + " lies inside the source " + o.from());
+        }
+        if (Files.exists(to) && !Files.isDirectory(to)) {
+            throw new MigrationException("target " + to + " is a file, not a folder");
+        }
+        if (!Files.isDirectory(to)) {
+            return;
+        }
+        try (Stream<Path> s = Files.list(to)) {
+            List<String> others = s.map(p -> p.getFileName().toString()).filter(n -> !n.equals(PARTIAL)).toList();
+            if (!others.isEmpty()) {
+                throw new MigrationException("target " + to + " is not empty (it holds " + others.get(0)
+                    + (others.size() > 1 ? " and " + (others.size() - 1) + " more" : "")
+                    + "): give an empty or new folder");
+            }
+        } catch (IOException e) {
+            throw new MigrationException("cannot list target " + to + ": " + e.getMessage());
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // bridge
+
+    private long bridge(ClassicStore src) {
+        // A rerun starts over: copies are cheap to redo and the result is the same.
+        deleteTree(work);
+        createDirectories(work);
+        long total = src.fileBytes() + treeBytes(src.root().resolve(ClassicStore.CONSUMEQUEUE))
+            + treeBytes(src.root().resolve(ClassicStore.INDEX)) + treeBytes(src.root().resolve(ClassicStore.CONFIG));
+        Progress p = new Progress(err, "bridge", total);
+        Path cl = work.resolve(ClassicStore.COMMITLOG);
+        createDirectories(cl);
+        long last = src.files().lastKey();
+        for (Map.Entry<Long, Path> f : src.files().entrySet()) {
+            Path dst = cl.resolve(f.getValue().getFileName().toString());
+            try {
+                // The last file is always copied: the broker pads it with a BLANK record on its first start.
+                if (o.link() && f.getKey() != last) {
+                    Files.createLink(dst, f.getValue());
+                } else {
+                    Files.copy(f.getValue(), dst);
+                }
+            } catch (IOException e) {
+                throw new MigrationException("cannot " + (o.link() ? "link" : "copy") + " " + f.getValue() + " to "
+                    + dst + ": " + e.getMessage());
+            }
+            p.advance(src.fileSize());
+        }
+        copyTree(src.root().resolve(ClassicStore.CONSUMEQUEUE), work.resolve(ClassicStore.CONSUMEQUEUE), p);
+        copyTree(src.root().resolve(ClassicStore.INDEX), work.resolve(ClassicStore.INDEX), p);
+        copyTree(src.root().resolve(ClassicStore.CONFIG), work.resolve(ClassicStore.CONFIG), p);
+        copyFile(src.root().resolve(ClassicStore.CHECKPOINT), work.resolve(ClassicStore.CHECKPOINT));
+        p.finish();
+        ClassicStore.Scan scan = src.scan();
+        long divide = src.files().lastKey() + src.fileSize();
+        out.printf("bridge: %d messages below offset %d stay in %s; the Raft log of %s will start at %d (the next "
+            + "file boundary) when the broker first starts%n", scan.messages(), scan.endOffset(),
+            o.to().resolve(ClassicStore.COMMITLOG), o.selfId(), divide);
+        return total;
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // rewrite
+
+    private StoreConfig raftConfig(int fileSize) {
+        return StoreConfig.defaults().withFileSizes(fileSize, StoreConfig.defaults().indexFileSizeBytes());
+    }
+
+    /** A node other than the seed: its log holds the seed's first entry, so it waits to be replicated to. */
+    private void joinLater(String seed, ClassicStore src) {
+        Path node = work.resolve("dledger-" + o.selfId());
+        // The data file size is fixed when the first file is made: it must be the broker's mappedFileSizeCommitLog.
+        StoreConfig cfg = raftConfig(o.dataFileSize() > 0 ? o.dataFileSize() : src != null ? src.fileSize()
+            : StoreConfig.defaults().dataFileSizeBytes());
+        try (SegmentedLogStore log = SegmentedLogStore.open(node, cfg)) {
+            if (log.lastIndex() < 0) {
+                log.append(List.of(new Entry(0, TERM, EntryType.CONFIG, Membership.of(seed).encode())));
+            }
+            log.sync();
+        }
+        writeMeta(node, seed, -1);
+        out.printf("rewrite: %s starts with the first entry of %s and no vote of its own until %s replicated the "
+            + "history to it%n", o.selfId(), seed, seed);
+    }
+
+    /** Returns {messages, bytes read}. */
+    private long[] rewrite(ClassicStore src, List<String> voters) {
+        ClassicStore.Scan scan = src.scan();
+        if (scan.messages() > Integer.MAX_VALUE - 8) {
+            throw new MigrationException("source " + src.root() + " holds " + scan.messages() + " messages, more than "
+                + "one rewrite can carry; use --mode bridge");
+        }
+        int fileSize = o.dataFileSize() > 0 ? o.dataFileSize() : src.fileSize();
+        Path node = work.resolve("dledger-" + o.selfId());
+        long[] newOffsets = new long[(int) scan.messages()];
+        Progress p = new Progress(err, "log", src.fileBytes());
+        try (SegmentedLogStore log = SegmentedLogStore.open(node, raftConfig(fileSize))) {
+            log.writeHook(Converter::stampPhysicalOffset);
+            if (log.lastIndex() < 0) {
+                log.append(List.of(new Entry(0, TERM, EntryType.CONFIG, Membership.of(o.selfId()).encode())));
+            } else if (log.info(0).type() != EntryType.CONFIG) {
+                throw new MigrationException("the partial Raft log in " + node + " was not written by this tool: "
+                    + "delete " + work + " and convert again");
+            }
+            long present = log.lastIndex();
+            List<Entry> batch = new ArrayList<>();
+            long[] batchBytes = {0};
+            int[] k = {0};
+            src.scan((offset, m) -> {
+                long index = k[0] + 1L;
+                if (index <= present && log.info(index).type() == EntryType.NORMAL) {
+                    newOffsets[k[0]] = log.position(index) + EntryFormat.HEADER_SIZE;
+                    if (index == present || index == present - 1) {
+                        checkResumed(log, index, m);
+                    }
+                } else {
+                    byte[] body = new byte[m.remaining()];
+                    m.get(0, body);
+                    batch.add(new Entry(index, TERM, EntryType.NORMAL, body));
+                    batchBytes[0] += body.length;
+                    if (batchBytes[0] >= BATCH_BYTES) {
+                        flush(log, batch, newOffsets);
+                        batchBytes[0] = 0;
+                    }
+                }
+                k[0]++;
+            }, p);
+            flush(log, batch, newOffsets);
+            long last = scan.messages();
+            if (log.lastIndex() == last) {
+                Membership all = new Membership(voters);
+                log.append(List.of(new Entry(last + 1, TERM, EntryType.CONFIG, all.encode())));
+            }
+            log.sync();
+            writeMeta(node, o.selfId(), last);
+        }
+        double rate = p.finish();
+        out.printf("rewrite: %d messages written as Raft entries 1..%d of %s (%.1f MB/s)%n", scan.messages(),
+            scan.messages(), o.selfId(), rate);
+        buildQueuesAndIndex(src, newOffsets);
+        copyTree(src.root().resolve(ClassicStore.CONFIG), work.resolve(ClassicStore.CONFIG), null);
+        createDirectories(work.resolve(ClassicStore.COMMITLOG));
+        return new long[] {scan.messages(), src.fileBytes()};
+    }
+
+    /**
+     * Writes the term and vote ({@code currterm}) and the committed index ({@code checkpoint}, unless negative) as
+     * {@link MetaFiles} reads them, without the date line {@code Properties.store} adds, so that a rerun writes the
+     * same bytes.
+     */
+    private static void writeMeta(Path node, String votedFor, long commitIndex) {
+        try {
+            AtomicFiles.write(node.resolve("currterm"), ("currTerm=" + TERM + "\nvoteLeader=" + votedFor + "\n")
+                .getBytes(StandardCharsets.ISO_8859_1));
+            if (commitIndex >= 0) {
+                AtomicFiles.write(node.resolve("checkpoint"), ("commitIndex=" + commitIndex + "\n")
+                    .getBytes(StandardCharsets.ISO_8859_1));
+            }
+        } catch (IOException e) {
+            throw new MigrationException("cannot write the term and checkpoint in " + node + ": " + e.getMessage());
+        }
+        HardState hs = new MetaFiles(node).readHardState();
+        if (hs.term() != TERM || !votedFor.equals(hs.votedFor())) {
+            throw new MigrationException("the term file written in " + node + " reads back as " + hs);
+        }
+    }
+
+    private static void flush(SegmentedLogStore log, List<Entry> batch, long[] newOffsets) {
+        if (batch.isEmpty()) {
+            return;
+        }
+        long[] pos = log.append(batch);
+        for (int i = 0; i < pos.length; i++) {
+            newOffsets[(int) batch.get(i).index() - 1] = pos[i] + EntryFormat.HEADER_SIZE;
+        }
+        batch.clear();
+    }
+
+    /** The last entries of a resumed log must be the source's messages, stamped with their new offsets. */
+    private void checkResumed(SegmentedLogStore log, long index, ByteBuffer m) {
+        byte[] body = new byte[m.remaining()];
+        m.get(0, body);
+        ByteBuffer.wrap(body).putLong(MessageDecoder.PHY_POS_POSITION, log.position(index) + EntryFormat.HEADER_SIZE);
+        if (EntryFormat.bodyCrc(body) != log.info(index).bodyCrc()) {
+            throw new MigrationException("the partial Raft log in " + log.dir() + " differs from the source at entry "
+                + index + ": the source changed since the interrupted run; delete " + work + " and convert again");
+        }
+    }
+
+    /** Writes the message's new physical offset into it (as the broker does for every put). */
+    static void stampPhysicalOffset(Entry e, long pos) {
+        byte[] body = e.data();
+        if (e.type() == EntryType.NORMAL && body.length >= MessageDecoder.PHY_POS_POSITION + 8) {
+            ByteBuffer.wrap(body).putLong(MessageDecoder.PHY_POS_POSITION, pos + EntryFormat.HEADER_SIZE);
+        }
+    }
+
+    /**
+     * Builds the ConsumeQueues (each unit at the message's own queue offset, pointing at its new physical offset,
+     * with the source's tags code) and the index files (unique key, keys and tags, as the broker indexes them).
+     */
+    private void buildQueuesAndIndex(ClassicStore src, long[] newOffsets) {
+        Path cq = work.resolve(ClassicStore.CONSUMEQUEUE);
+        Path idx = work.resolve(ClassicStore.INDEX);
+        deleteTree(cq);
+        deleteTree(idx);
+        createDirectories(cq);
+        createDirectories(idx);
+        int cqFileSize = cqFileSize(src.root().resolve(ClassicStore.CONSUMEQUEUE));
+        checkIndexSize(src.root().resolve(ClassicStore.INDEX));
+        Progress p = new Progress(err, "queues", src.fileBytes());
+        Map<String, FileChannel> open = new HashMap<>();
+        IndexWriter index = new IndexWriter(idx, o.indexSlots(), o.indexItems());
+        int[] k = {0};
+        try {
+            src.scan((offset, m) -> {
+                long phy = newOffsets[k[0]++];
+                MessageExt msg = MessageDecoder.decode(m, false, false, false);
+                if (!StoreCheck.dispatched(msg.getSysFlag())) {
+                    return;
+                }
+                long[] unit = src.queueUnit(msg.getTopic(), msg.getQueueId(), msg.getQueueOffset());
+                long tagsCode = unit != null && unit[0] == offset ? unit[2]
+                    : MessageExtBrokerInner.tagsString2tagsCode(msg.getTags());
+                writeUnit(cq, open, cqFileSize, msg.getTopic(), msg.getQueueId(), msg.getQueueOffset(), phy,
+                    m.limit(), tagsCode);
+                index.add(msg, phy);
+            }, p);
+        } finally {
+            for (FileChannel ch : open.values()) {
+                close(ch);
+            }
+            index.close();
+        }
+        p.finish();
+    }
+
+    private static void writeUnit(Path cq, Map<String, FileChannel> open, int fileSize, String topic, int queueId,
+                                  long queueOffset, long phy, int size, long tagsCode) {
+        long byteOffset = queueOffset * ClassicStore.CQ_UNIT;
+        long fileStart = byteOffset - byteOffset % fileSize;
+        String key = topic + "/" + queueId + "/" + fileStart;
+        FileChannel ch = open.get(key);
+        try {
+            if (ch == null) {
+                Path dir = cq.resolve(topic).resolve(Integer.toString(queueId));
+                Files.createDirectories(dir);
+                String prefix = topic + "/" + queueId + "/";
+                open.entrySet().removeIf(e -> {
+                    if (e.getKey().startsWith(prefix)) {
+                        close(e.getValue());
+                        return true;
+                    }
+                    return false;
+                });
+                try (RandomAccessFile raf = new RandomAccessFile(dir.resolve(CommitLogName.of(fileStart)).toFile(),
+                    "rw")) {
+                    raf.setLength(fileSize);
+                }
+                ch = FileChannel.open(dir.resolve(CommitLogName.of(fileStart)), java.nio.file.StandardOpenOption.WRITE);
+                open.put(key, ch);
+            }
+            ByteBuffer b = ByteBuffer.allocate(ClassicStore.CQ_UNIT).putLong(phy).putInt(size).putLong(tagsCode);
+            b.flip();
+            ch.write(b, byteOffset - fileStart);
+        } catch (IOException e) {
+            throw new MigrationException("cannot write the ConsumeQueue of " + topic + "/" + queueId + " in " + cq
+                + ": " + e.getMessage());
+        }
+    }
+
+    private static int cqFileSize(Path cqRoot) {
+        for (Map<Integer, Path> qs : ClassicStore.queues(cqRoot).values()) {
+            for (Path q : qs.values()) {
+                var files = ClassicStore.dataFiles(q);
+                if (!files.isEmpty()) {
+                    try {
+                        return (int) Files.size(files.firstEntry().getValue());
+                    } catch (IOException e) {
+                        throw new MigrationException("cannot read " + files.firstEntry().getValue() + ": "
+                            + e.getMessage());
+                    }
+                }
+            }
+        }
+        return DEFAULT_CQ_FILE_SIZE;
+    }
+
+    private void checkIndexSize(Path idxRoot) {
+        long expected = 40L + 4L * o.indexSlots() + 20L * o.indexItems();
+        if (!Files.isDirectory(idxRoot)) {
+            return;
+        }
+        try (Stream<Path> s = Files.list(idxRoot)) {
+            for (Path f : s.filter(Files::isRegularFile).toList()) {
+                long size = Files.size(f);
+                if (size != expected) {
+                    throw new MigrationException("index file " + f + " has " + size + " bytes, not the " + expected
+                        + " of --index-hash-slots " + o.indexSlots() + " and --index-max-items " + o.indexItems()
+                        + ": pass the broker's maxHashSlotNum and maxIndexNum");
+                }
+            }
+        } catch (IOException e) {
+            throw new MigrationException("cannot list " + idxRoot + ": " + e.getMessage());
+        }
+    }
+
+    /** Index files as the broker's IndexService builds them, named by the store time of their first message. */
+    private static final class IndexWriter {
+        private final Path dir;
+        private final int slots;
+        private final int items;
+        private IndexFile current;
+
+        IndexWriter(Path dir, int slots, int items) {
+            this.dir = dir;
+            this.slots = slots;
+            this.items = items;
+        }
+
+        void add(MessageExt msg, long phy) {
+            String topic = msg.getTopic();
+            String uniq = msg.getProperty(MessageConst.PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX);
+            if (uniq != null) {
+                put(topic + "#" + uniq, msg, phy);
+            }
+            String keys = msg.getKeys();
+            if (keys != null) {
+                for (String key : keys.split(MessageConst.KEY_SEPARATOR)) {
+                    if (!key.isEmpty()) {
+                        put(topic + "#" + key, msg, phy);
+                    }
+                }
+            }
+            String tags = msg.getTags();
+            if (tags != null && !tags.isEmpty()) {
+                put(topic + "#" + MessageConst.INDEX_TAG_TYPE + "#" + tags, msg, phy);
+            }
+        }
+
+        private void put(String key, MessageExt msg, long phy) {
+            long ts = msg.getStoreTimestamp();
+            if (current == null || !current.putKey(key, phy, ts)) {
+                long endPhy = 0;
+                long endTs = 0;
+                if (current != null) {
+                    endPhy = current.getEndPhyOffset();
+                    endTs = current.getEndTimestamp();
+                    current.shutdown();
+                }
+                long nameTs = ts;
+                while (Files.exists(dir.resolve(UtilAll.timeMillisToHumanString(nameTs)))) {
+                    nameTs++;
+                }
+                try {
+                    current = new IndexFile(dir.resolve(UtilAll.timeMillisToHumanString(nameTs)).toString(), slots,
+                        items, endPhy, endTs);
+                } catch (IOException e) {
+                    throw new MigrationException("cannot create an index file in " + dir + ": " + e.getMessage());
+                }
+                if (!current.putKey(key, phy, ts)) {
+                    throw new MigrationException("cannot index key " + key + " in a new index file of " + dir);
+                }
+            }
+        }
+
+        void close() {
+            if (current != null) {
+                current.shutdown();
+                current = null;
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // files
+
+    private void moveIntoPlace() {
+        try (Stream<Path> s = Files.list(work)) {
+            for (Path p : s.sorted().toList()) {
+                if (p.getFileName().toString().equals(DONE)) {
+                    continue;
+                }
+                Files.move(p, o.to().resolve(p.getFileName().toString()));
+            }
+            Files.delete(work.resolve(DONE));
+            Files.delete(work);
+        } catch (IOException e) {
+            throw new MigrationException("cannot move the converted store from " + work + " into " + o.to() + ": "
+                + e.getMessage() + " (run convert again to finish)");
+        }
+    }
+
+    static long treeBytes(Path root) {
+        if (!Files.isDirectory(root)) {
+            return 0;
+        }
+        try (Stream<Path> s = Files.walk(root)) {
+            return s.filter(Files::isRegularFile).mapToLong(p -> {
+                try {
+                    return Files.size(p);
+                } catch (IOException e) {
+                    return 0;
+                }
+            }).sum();
+        } catch (IOException e) {
+            throw new MigrationException("cannot list " + root + ": " + e.getMessage());
+        }
+    }
+
+    private static void copyTree(Path from, Path to, Progress p) {
+        if (!Files.isDirectory(from)) {
+            return;
+        }
+        try (Stream<Path> s = Files.walk(from)) {
+            for (Path f : s.sorted().toList()) {
+                Path dst = to.resolve(from.relativize(f).toString());
+                if (Files.isDirectory(f)) {
+                    Files.createDirectories(dst);
+                } else if (Files.isRegularFile(f)) {
+                    Files.copy(f, dst, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                    if (p != null) {
+                        p.advance(Files.size(f));
+                    }
+                }
+            }
+        } catch (IOException e) {
+            throw new MigrationException("cannot copy " + from + " to " + to + ": " + e.getMessage());
+        }
+    }
+
+    private static void copyFile(Path from, Path to) {
+        if (!Files.exists(from)) {
+            return;
+        }
+        try {
+            Files.copy(from, to, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            throw new MigrationException("cannot copy " + from + " to " + to + ": " + e.getMessage());
+        }
+    }
+
+    static void deleteTree(Path root) {
+        if (!Files.exists(root)) {
+            return;
+        }
+        try (Stream<Path> s = Files.walk(root)) {
+            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
+                Files.delete(p);
+            }
+        } catch (IOException e) {
+            throw new MigrationException("cannot delete " + root + ": " + e.getMessage());
+        }
+    }
+
+    private static void createDirectories(Path dir) {
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new MigrationException("cannot create " + dir + ": " + e.getMessage());
+        }
+    }
+
+    private static void writeFile(Path f, String text) {
+        try {
+            Files.writeString(f, text);
+        } catch (IOException e) {
+            throw new MigrationException("cannot write " + f + ": " + e.getMessage());
+        }
+    }
+
+    private static void close(FileChannel ch) {
+        try {
+            ch.close();
+        } catch (IOException e) {
+            throw new MigrationException("cannot close a ConsumeQueue file: " + e.getMessage());
+        }
+    }
+}
