@@ -34,7 +34,8 @@ echo
 
 rc=0
 # shellcheck disable=SC2046
-"$JAVA" $(tools_jvm_opts) ${JAVA_OPT_EXT:-} -cp "$DLEDGER_CLASSPATH" dev.dledger.distribution.FailoverDemo \
+"$JAVA" $(tools_jvm_opts) -Ddledger.tools.log.level=OFF ${JAVA_OPT_EXT:-} -cp "$DLEDGER_CLASSPATH" \
+    dev.dledger.distribution.FailoverDemo \
     --namesrv "$(conf_value "$conf" namesrvAddr)" --group "$(conf_value "$conf" dLegerGroup)" \
     --peers "$(conf_value "$conf" dLegerPeers)" --pid-dir "$DLEDGER_HOME/run" --messages "$messages" || rc=$?
 echo

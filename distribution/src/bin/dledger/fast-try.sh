@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A nameserver and the three brokers of conf/dledger (one Raft group) on this machine, in the background.
 #
-#   bin/dledger/fast-try.sh start    start what is not running, wait until the Raft leader is registered as brokerId 0
+#   bin/dledger/fast-try.sh start    start what is not running, wait until the three brokers are registered with the
+#                                    nameserver, the Raft leader as brokerId 0
 #   bin/dledger/fast-try.sh status   each process, and each broker's Raft role, term, commit index and lag
 #   bin/dledger/fast-try.sh stop     stop the processes this script started (SIGTERM, then SIGKILL) and wait for them
 #   bin/dledger/fast-try.sh clean    delete the store folders (only while stopped)
@@ -156,10 +157,13 @@ check_alive() {
     done
 }
 
-# The address of brokerId 0 of our broker name in the nameserver's cluster list, or nothing.
+# The address of brokerId 0 of our broker name in the nameserver's cluster list once every broker of the group is
+# registered (the leader as 0, the others as slaves), else nothing.
 registered_leader() {
     "$DLEDGER_HOME/bin/mqadmin" clusterList -n "$NAMESRV_ADDR" 2> /dev/null \
-        | awk -v name="$BROKER_NAME" '$2 == name && $3 == "0" { print $4; exit }' || true
+        | awk -v name="$BROKER_NAME" -v want="${#BROKERS[@]}" '
+            $2 == name { n++; if ($3 == "0") { leader = $4 } }
+            END { if (n == want && leader != "") { print leader } }' || true
 }
 
 do_start() {
@@ -186,7 +190,7 @@ do_start() {
             echo "broker $name is running (pid $(running_pid "$name"))"
         fi
     done
-    echo -n "waiting for the Raft leader to register as brokerId 0 of $BROKER_NAME"
+    echo -n "waiting for the three brokers to register, the Raft leader as brokerId 0 of $BROKER_NAME"
     leader=""
     while [ -z "$leader" ]; do
         echo -n "."
@@ -196,7 +200,7 @@ do_start() {
         [ -n "$leader" ] || sleep 1
     done
     echo
-    echo "leader registered as brokerId 0 at $leader, $(($(date +%s) - began)) s after start"
+    echo "all registered, the leader as brokerId 0 at $leader, $(($(date +%s) - began)) s after start"
     echo
     print_roles || true
     echo
@@ -238,11 +242,13 @@ print_roles() {
 
 do_status() {
     local name pid rc=0 routes
-    for name in namesrv; do
-        pid="$(running_pid "$name")"
-        echo "namesrv $NAMESRV_ADDR: ${pid:+running, pid $pid}${pid:-not running}"
-    done
-    [ -n "$(running_pid namesrv)" ] || rc=1
+    pid="$(running_pid namesrv)"
+    if [ -n "$pid" ]; then
+        echo "namesrv $NAMESRV_ADDR: running, pid $pid"
+    else
+        echo "namesrv $NAMESRV_ADDR: not running"
+        rc=1
+    fi
     for name in "${BROKERS[@]}"; do
         [ -n "$(running_pid "$name")" ] || rc=1
     done

@@ -146,7 +146,9 @@ public final class FailoverDemo {
         Set<String> read = readBack(acked);
         say("read back %d of %d acknowledged", countIn(read, acked), acked.size());
 
-        // 2. Kill the leader while a producer keeps sending.
+        // 2. Kill the leader while a producer keeps sending (once every member is up, so the others form a quorum).
+        waitFor("every member of " + peers.keySet() + " to answer",
+            () -> peers.keySet().stream().noneMatch(id -> "DOWN".equals(role(id))));
         leader = findLeader(peers.keySet());
         long pid = leaderPid(leader);
         FailoverSender sender = new FailoverSender(producer);
