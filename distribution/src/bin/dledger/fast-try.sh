@@ -209,7 +209,9 @@ do_start() {
     for name in namesrv "${BROKERS[@]}"; do
         echo "  $name: $(log_dir "$name")/"
     done
-    echo "status: $0 status    stop: $0 stop    delete the stores: $0 clean (after stop)"
+    echo "status: $0 status"
+    echo "stop:   $0 stop"
+    echo "clean:  $0 clean    (deletes the stores; after stop)"
 }
 
 # One line per broker: its pid, Raft address, role, term, commit index and lag, from `dledger-cli status`.

@@ -256,7 +256,7 @@ class FastTryIT {
             "DLEDGER_NAMESRV_HEAP", "128m",
             "DLEDGER_BROKER_HEAP", "256m",
             "DLEDGER_BROKER_DIRECT", "128m",
-            "JAVA_OPT_EXT", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+            "JAVA_OPT_EXT", "-XX:TieredStopAtLevel=1",
             "DLEDGER_START_TIMEOUT", "180");
     }
 
