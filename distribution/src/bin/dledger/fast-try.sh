@@ -144,6 +144,7 @@ fail_start() {
         echo "fast-try: stopping what this start started: ${STARTED[*]}" >&2
         stop_processes "${STARTED[@]}"
     fi
+    echo "fast-try: the logs named above say more; '$0 clean' deletes the stores to start over from empty ones" >&2
     exit 1
 }
 
