@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Shared by the scripts in bin/: finds the package folder and a Java 17+, and reads keys of conf files.
+# Not meant to be run by itself.
+#
+# Environment (all optional):
+#   JAVA_HOME             the JDK/JRE to use (else `java` on the PATH); it must be Java 17 or newer
+#   JAVA_OPT_EXT          extra JVM options appended last, so they win (e.g. "-Xmx1g" or a debugger agent)
+#   DLEDGER_NAMESRV_HEAP  nameserver heap, default 256m
+#   DLEDGER_BROKER_HEAP   broker heap, default 512m
+#   DLEDGER_BROKER_DIRECT broker direct (off-heap) memory limit, default 256m; the memory-mapped log files do not
+#                         count toward it
+#   DLEDGER_TOOLS_HEAP    heap of mqadmin, dledger, dledger-migrate and the demo, default 256m
+
+DLEDGER_HOME="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export DLEDGER_HOME
+DLEDGER_CLASSPATH="$DLEDGER_HOME/lib/*"
+
+die() {
+    echo "$(basename "$0"): $*" >&2
+    exit 2
+}
+
+# Sets JAVA to a Java 17+ executable or stops with a message saying what was found.
+find_java() {
+    if [ -n "${JAVA_HOME:-}" ]; then
+        JAVA="$JAVA_HOME/bin/java"
+        [ -x "$JAVA" ] || die "JAVA_HOME=$JAVA_HOME has no bin/java; point JAVA_HOME at a JDK 17 or newer"
+    elif command -v java > /dev/null 2>&1; then
+        JAVA="$(command -v java)"
+    else
+        die "no java found: install JDK 17 or newer, or set JAVA_HOME"
+    fi
+    local version major
+    version="$("$JAVA" -version 2>&1 | awk -F '"' '/version/ { print $2; exit }')"
+    major="${version%%[.-]*}"
+    if [ "$major" = "1" ]; then
+        major="$(echo "$version" | cut -d. -f2)"
+    fi
+    case "$major" in
+        '' | *[!0-9]*) die "cannot tell the version of $JAVA (it printed '$version'); Java 17 or newer is needed" ;;
+    esac
+    if [ "$major" -lt 17 ]; then
+        die "$JAVA is Java $version; Java 17 or newer is needed (set JAVA_HOME)"
+    fi
+    export JAVA
+}
+
+# conf_value FILE KEY: the value of KEY in a key=value file (the last one wins, as in java.util.Properties), trimmed;
+# empty when absent.
+conf_value() {
+    awk -v key="$2" '
+        /^[ \t]*[#!]/ { next }
+        {
+            line = $0
+            sub(/^[ \t]+/, "", line)
+            eq = index(line, "=")
+            if (eq == 0) { next }
+            k = substr(line, 1, eq - 1)
+            sub(/[ \t]+$/, "", k)
+            if (k == key) {
+                v = substr(line, eq + 1)
+                sub(/^[ \t]+/, "", v)
+                sub(/[ \t\r]+$/, "", v)
+                found = v
+            }
+        }
+        END { print found }' "$1"
+}
+
+# abs_path PATH [BASE]: PATH made absolute against BASE (default: the current folder); the file need not exist.
+abs_path() {
+    case "$1" in
+        /*) echo "$1" ;;
+        *) echo "${2:-$PWD}/$1" ;;
+    esac
+}
+
+# The JVM options of the servers' shared part: crash-friendly stack traces, IPv4, the package folder as RocketMQ home.
+server_jvm_opts() {
+    echo "-server -XX:+UseG1GC -XX:-OmitStackTraceInFastThrow -Djava.net.preferIPv4Stack=true" \
+        "-Drocketmq.home.dir=$DLEDGER_HOME"
+}
+
+# The JVM options of the short-lived tools: a small heap, a fast start, warnings only on the console.
+tools_jvm_opts() {
+    echo "-Xms32m -Xmx${DLEDGER_TOOLS_HEAP:-256m} -XX:+UseSerialGC -XX:TieredStopAtLevel=1" \
+        "-Djava.net.preferIPv4Stack=true -Drocketmq.home.dir=$DLEDGER_HOME" \
+        "-Drmq.logback.configurationFile=$DLEDGER_HOME/conf/rmq.tools.logback.xml"
+}

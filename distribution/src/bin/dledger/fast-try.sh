@@ -1,0 +1,355 @@
+#!/usr/bin/env bash
+# A nameserver and the three brokers of conf/dledger (one Raft group) on this machine, in the background.
+#
+#   bin/dledger/fast-try.sh start    start what is not running, wait until the three brokers are registered with the
+#                                    nameserver, the Raft leader as brokerId 0
+#   bin/dledger/fast-try.sh status   each process, and each broker's Raft role, term, commit index and lag
+#   bin/dledger/fast-try.sh stop     stop the processes this script started (SIGTERM, then SIGKILL) and wait for them
+#   bin/dledger/fast-try.sh clean    delete the store folders (only while stopped)
+#
+# Works from any folder. Ports, store folders and the group come from conf/dledger/namesrv.conf and
+# broker-n0.conf ... broker-n2.conf. Pid files are kept in run/ of the package folder.
+#
+# Environment (all optional; memory settings: see bin/common.sh):
+#   DLEDGER_START_TIMEOUT  seconds start waits for the nameserver and a registered leader, default 120
+#   DLEDGER_STOP_TIMEOUT   seconds stop waits after SIGTERM before SIGKILL, default 60
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
+
+cd "$DLEDGER_HOME"
+CONF_DIR="$DLEDGER_HOME/conf/dledger"
+RUN_DIR="$DLEDGER_HOME/run"
+NAMESRV_CONF="$CONF_DIR/namesrv.conf"
+BROKERS=(n0 n1 n2)
+START_TIMEOUT="${DLEDGER_START_TIMEOUT:-120}"
+STOP_TIMEOUT="${DLEDGER_STOP_TIMEOUT:-60}"
+
+usage() {
+    echo "usage: $0 start|status|stop|clean" >&2
+    exit 2
+}
+
+broker_conf() {
+    echo "$CONF_DIR/broker-$1.conf"
+}
+
+check_conf() {
+    local f
+    for f in "$NAMESRV_CONF" $(for b in "${BROKERS[@]}"; do broker_conf "$b"; done); do
+        [ -f "$f" ] || die "missing $f"
+    done
+    NAMESRV_PORT="$(conf_value "$NAMESRV_CONF" listenPort)"
+    NAMESRV_PORT="${NAMESRV_PORT:-9876}"
+    local n0
+    n0="$(broker_conf n0)"
+    NAMESRV_ADDR="$(conf_value "$n0" namesrvAddr)"
+    GROUP="$(conf_value "$n0" dLegerGroup)"
+    PEERS="$(conf_value "$n0" dLegerPeers)"
+    BROKER_NAME="$(conf_value "$n0" brokerName)"
+    [ -n "$NAMESRV_ADDR" ] || die "namesrvAddr is missing in $n0"
+    [ -n "$GROUP" ] || die "dLegerGroup is missing in $n0"
+    [ -n "$PEERS" ] || die "dLegerPeers is missing in $n0"
+    [ -n "$BROKER_NAME" ] || die "brokerName is missing in $n0"
+}
+
+# The folder of a process's logs: ${storePathRootDir}/logs of a broker, the folder of kvConfigPath plus /logs of
+# the nameserver (where bin/mqbroker and bin/mqnamesrv put them).
+log_dir() {
+    local root
+    if [ "$1" = namesrv ]; then
+        root="$(conf_value "$NAMESRV_CONF" kvConfigPath)"
+        root="$(dirname "$(abs_path "${root:-store/namesrv/kvConfig.json}" "$DLEDGER_HOME")")"
+    else
+        root="$(store_root "$1")"
+    fi
+    echo "$root/logs"
+}
+
+store_root() {
+    local root
+    root="$(conf_value "$(broker_conf "$1")" storePathRootDir)"
+    abs_path "${root:-$HOME/store}" "$DLEDGER_HOME"
+}
+
+pid_file() {
+    echo "$RUN_DIR/$1.pid"
+}
+
+main_class() {
+    if [ "$1" = namesrv ]; then
+        echo org.apache.rocketmq.namesrv.NamesrvStartup
+    else
+        echo dev.dledger.rocketmq.RaftBrokerStartup
+    fi
+}
+
+launcher() {
+    if [ "$1" = namesrv ]; then
+        echo "$DLEDGER_HOME/bin/mqnamesrv"
+    else
+        echo "$DLEDGER_HOME/bin/mqbroker"
+    fi
+}
+
+# The pid of a process this script started and that still runs (its pid file names a live process whose command line
+# is ours: the main class and this package folder, or for its first moments the launcher script), else nothing.
+running_pid() {
+    local f pid cmd
+    f="$(pid_file "$1")"
+    [ -f "$f" ] || return 0
+    pid="$(cat "$f")"
+    case "$pid" in '' | *[!0-9]*) return 0 ;; esac
+    kill -0 "$pid" 2> /dev/null || return 0
+    if [ -r "/proc/$pid/cmdline" ]; then
+        cmd="$(tr '\0' ' ' < "/proc/$pid/cmdline")"
+    else
+        cmd="$(ps -o args= -p "$pid" 2> /dev/null || true)"
+    fi
+    case "$cmd" in
+        *"$(launcher "$1") "*) echo "$pid" ;;
+        *"-Drocketmq.home.dir=$DLEDGER_HOME "*"$(main_class "$1")"*) echo "$pid" ;;
+    esac
+}
+
+port_open() {
+    (exec 3<> "/dev/tcp/$1/$2") 2> /dev/null
+}
+
+# start_process NAME: starts the nameserver or a broker in the background, output to its console.log.
+start_process() {
+    local name="$1" dir console
+    dir="$(log_dir "$name")"
+    mkdir -p "$dir" "$RUN_DIR"
+    console="$dir/console.log"
+    echo "=== $(date '+%Y-%m-%d %H:%M:%S') started by fast-try.sh" >> "$console"
+    if [ "$name" = namesrv ]; then
+        nohup "$(launcher "$name")" -c "$NAMESRV_CONF" >> "$console" 2>&1 < /dev/null &
+    else
+        nohup "$(launcher "$name")" -c "$(broker_conf "$name")" >> "$console" 2>&1 < /dev/null &
+    fi
+    echo $! > "$(pid_file "$name")"
+    STARTED+=("$name")
+    echo "started $name (pid $!), console output in $console"
+}
+
+# Stops what this run of start started, after a failure, and exits.
+fail_start() {
+    echo "fast-try: $*" >&2
+    local name
+    for name in "${STARTED[@]+"${STARTED[@]}"}"; do
+        echo "--- last lines of $(log_dir "$name")/console.log:" >&2
+        tail -n 15 "$(log_dir "$name")/console.log" >&2 || true
+    done
+    if [ "${#STARTED[@]}" -gt 0 ]; then
+        echo "fast-try: stopping what this start started: ${STARTED[*]}" >&2
+        stop_processes "${STARTED[@]}"
+    fi
+    echo "fast-try: the logs named above say more; '$0 clean' deletes the stores to start over from empty ones" >&2
+    exit 1
+}
+
+# Fails the start when one of the processes is gone (by pid alone: a process just started may still be the shell
+# that is about to run its launcher).
+check_alive() {
+    local name pid
+    for name in "$@"; do
+        pid="$(cat "$(pid_file "$name")" 2> /dev/null || true)"
+        [ -n "$pid" ] && kill -0 "$pid" 2> /dev/null || fail_start "$name exited during start"
+    done
+}
+
+# The address of brokerId 0 of our broker name in the nameserver's cluster list once every broker of the group is
+# registered (the leader as 0, the others as slaves), else nothing.
+registered_leader() {
+    "$DLEDGER_HOME/bin/mqadmin" clusterList -n "$NAMESRV_ADDR" 2> /dev/null \
+        | awk -v name="$BROKER_NAME" -v want="${#BROKERS[@]}" '
+            $2 == name { n++; if ($3 == "0") { leader = $4 } }
+            END { if (n == want && leader != "") { print leader } }' || true
+}
+
+do_start() {
+    find_java
+    STARTED=()
+    local began deadline name leader
+    began=$(date +%s)
+    deadline=$((began + START_TIMEOUT))
+    if [ -z "$(running_pid namesrv)" ]; then
+        port_open 127.0.0.1 "$NAMESRV_PORT" && fail_start "port $NAMESRV_PORT (listenPort of $NAMESRV_CONF) is in use"
+        start_process namesrv
+    else
+        echo "namesrv is running (pid $(running_pid namesrv))"
+    fi
+    until port_open 127.0.0.1 "$NAMESRV_PORT"; do
+        check_alive namesrv
+        [ "$(date +%s)" -lt "$deadline" ] || fail_start "the nameserver did not open port $NAMESRV_PORT in ${START_TIMEOUT} s"
+        sleep 0.2
+    done
+    for name in "${BROKERS[@]}"; do
+        if [ -z "$(running_pid "$name")" ]; then
+            start_process "$name"
+        else
+            echo "broker $name is running (pid $(running_pid "$name"))"
+        fi
+    done
+    echo -n "waiting for the three brokers to register, the Raft leader as brokerId 0 of $BROKER_NAME"
+    leader=""
+    while [ -z "$leader" ]; do
+        echo -n "."
+        check_alive namesrv "${BROKERS[@]}"
+        [ "$(date +%s)" -lt "$deadline" ] || { echo; fail_start "no leader registered in ${START_TIMEOUT} s"; }
+        leader="$(registered_leader)"
+        [ -n "$leader" ] || sleep 1
+    done
+    echo
+    echo "all registered, the leader as brokerId 0 at $leader, $(($(date +%s) - began)) s after start"
+    echo
+    print_roles || true
+    echo
+    echo "nameserver: $NAMESRV_ADDR (cluster $(conf_value "$(broker_conf n0)" brokerClusterName), broker $BROKER_NAME)"
+    echo "logs:"
+    for name in namesrv "${BROKERS[@]}"; do
+        echo "  $name: $(log_dir "$name")/"
+    done
+    echo "status: $0 status"
+    echo "stop:   $0 stop"
+    echo "clean:  $0 clean    (deletes the stores; after stop)"
+}
+
+# One line per broker: its pid, Raft address, role, term, commit index and lag, from `dledger-cli status`.
+print_roles() {
+    local out rc=0 name
+    out="$("$DLEDGER_HOME/bin/dledger-cli" status -g "$GROUP" -p "$PEERS" --timeout-ms 1500 2>&1)" || rc=$?
+    printf '%-7s %-8s %-22s %-10s %-6s %-10s %s\n' broker pid raft role term commit lag
+    for name in "${BROKERS[@]}"; do
+        echo "$out" | awk -v id="$name" -v pid="$(running_pid "$name")" '
+            function val(key,   i, kv) {
+                for (i = 1; i <= NF; i++) {
+                    if (index($i, key "=") == 1) { return substr($i, length(key) + 2) }
+                }
+                return ""
+            }
+            $1 == id && $3 ~ /^role=/ { role = val("role"); term = val("term"); commit = val("commit")
+                                        addr = $2; sub(/^[^\/]*\//, "", addr); up = 1 }
+            $1 == id && $3 == "unreachable:" { addr = $2; sub(/^[^\/]*\//, "", addr) }
+            $1 == "follower" && $2 == id { lag = $4; sub(/^lag=/, "", lag) }
+            END {
+                if (pid == "") { pid = "-" }
+                if (!up) { role = "DOWN"; term = "-"; commit = "-"; lag = "-" }
+                else if (role == "LEADER") { lag = 0 }
+                else if (lag == "") { lag = "?" }
+                printf "%-7s %-8s %-22s %-10s %-6s %-10s %s\n", id, pid, addr, role, term, commit, lag
+            }'
+    done
+    return $rc
+}
+
+do_status() {
+    local name pid rc=0 routes
+    pid="$(running_pid namesrv)"
+    if [ -n "$pid" ]; then
+        echo "namesrv $NAMESRV_ADDR: running, pid $pid"
+    else
+        echo "namesrv $NAMESRV_ADDR: not running"
+        rc=1
+    fi
+    for name in "${BROKERS[@]}"; do
+        [ -n "$(running_pid "$name")" ] || rc=1
+    done
+    find_java
+    echo
+    print_roles || rc=1
+    if [ -n "$(running_pid namesrv)" ]; then
+        echo
+        echo "nameserver route of $BROKER_NAME (brokerId 0 is the Raft leader, n0/n1/n2 are 1/2/3):"
+        routes="$("$DLEDGER_HOME/bin/mqadmin" clusterList -n "$NAMESRV_ADDR" 2> /dev/null \
+            | awk -v name="$BROKER_NAME" '$2 == name { printf "  brokerId %s at %s\n", $3, $4 }' || true)"
+        echo "${routes:-  (none registered)}"
+    fi
+    return $rc
+}
+
+# stop_processes NAME...: SIGTERM to each running one, wait up to STOP_TIMEOUT, then SIGKILL, and wait until gone.
+stop_processes() {
+    local name pid pids=() names=() deadline alive killed=""
+    for name in "$@"; do
+        pid="$(running_pid "$name")"
+        if [ -n "$pid" ]; then
+            kill -TERM "$pid" 2> /dev/null || true
+            pids+=("$pid")
+            names+=("$name")
+            echo "stopping $name (pid $pid)"
+        fi
+    done
+    deadline=$(($(date +%s) + STOP_TIMEOUT))
+    while :; do
+        alive=()
+        for pid in "${pids[@]+"${pids[@]}"}"; do
+            if kill -0 "$pid" 2> /dev/null; then
+                alive+=("$pid")
+            fi
+        done
+        [ "${#alive[@]}" -gt 0 ] || break
+        if [ "$(date +%s)" -ge "$deadline" ]; then
+            [ -z "$killed" ] || die "pids ${alive[*]} survived SIGKILL for 30 s"
+            echo "still running ${STOP_TIMEOUT} s after SIGTERM, killing (SIGKILL): ${alive[*]}"
+            kill -KILL "${alive[@]}" 2> /dev/null || true
+            killed=1
+            deadline=$(($(date +%s) + 30))
+        fi
+        sleep 0.2
+    done
+    for name in "$@"; do
+        rm -f "$(pid_file "$name")"
+    done
+    if [ "${#names[@]}" -gt 0 ]; then
+        echo "stopped ${names[*]}"
+    fi
+}
+
+do_stop() {
+    local name any=""
+    for name in namesrv "${BROKERS[@]}"; do
+        [ -z "$(running_pid "$name")" ] || any=1
+    done
+    if [ -z "$any" ]; then
+        rm -f "$RUN_DIR"/*.pid
+        echo "nothing to stop: no process started by $0 is running"
+        return 0
+    fi
+    # Brokers first, so they do not keep trying to register with a nameserver that is gone.
+    stop_processes "${BROKERS[@]}"
+    stop_processes namesrv
+}
+
+remove_dir() {
+    local dir="$1"
+    case "$dir" in
+        '' | / | "$HOME" | "$DLEDGER_HOME") die "refusing to delete '$dir'" ;;
+    esac
+    if [ -e "$dir" ]; then
+        rm -rf -- "$dir"
+        echo "deleted $dir"
+    fi
+}
+
+do_clean() {
+    local name
+    for name in namesrv "${BROKERS[@]}"; do
+        [ -z "$(running_pid "$name")" ] || die "$name is running (pid $(running_pid "$name")); run $0 stop first"
+    done
+    for name in "${BROKERS[@]}"; do
+        remove_dir "$(store_root "$name")"
+    done
+    remove_dir "$(dirname "$(log_dir namesrv)")"
+    remove_dir "$RUN_DIR"
+}
+
+[ $# -eq 1 ] || usage
+check_conf
+case "$1" in
+    start) do_start ;;
+    status) do_status ;;
+    stop) do_stop ;;
+    clean) do_clean ;;
+    *) usage ;;
+esac

@@ -1,0 +1,323 @@
+package dev.dledger.distribution;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.File;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.apache.rocketmq.client.consumer.DefaultLitePullConsumer;
+import org.apache.rocketmq.client.producer.DefaultMQProducer;
+import org.apache.rocketmq.client.producer.SendResult;
+import org.apache.rocketmq.client.producer.SendStatus;
+import org.apache.rocketmq.common.message.Message;
+import org.apache.rocketmq.common.message.MessageExt;
+import org.apache.rocketmq.common.message.MessageQueue;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.CleanupMode;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The package end to end: unpacks the tar.gz the build just made into a temporary folder, gives its confs free ports
+ * (the only change, as a user moving the group would make), runs {@code bin/dledger/fast-try.sh start} from another
+ * folder, sends and reads messages with RocketMQ's own client, checks {@code status}, runs {@code stop}, and checks
+ * that no process of the package is left. Also checks the package's layout and that {@code dledger-migrate} says
+ * clearly when the migration tool is missing.
+ */
+class FastTryIT {
+
+    private static final int MESSAGES = 300;
+    private static final Duration SCRIPT_WAIT = Duration.ofSeconds(240);
+
+    @TempDir(cleanup = CleanupMode.ON_SUCCESS)
+    Path tmp;
+
+    private Path home;
+    private final List<Long> pids = new ArrayList<>();
+    private final List<Runnable> shutdowns = new ArrayList<>();
+
+    @AfterEach
+    void killLeftovers() {
+        for (Runnable r : shutdowns) {
+            try {
+                r.run();
+            } catch (RuntimeException e) {
+                System.err.println("client shutdown: " + e);
+            }
+        }
+        if (home != null) {
+            for (ProcessHandle p : packageProcesses()) {
+                System.err.println("killing a leftover process of the package: " + p.pid());
+                p.destroyForcibly();
+            }
+        }
+        for (long pid : pids) {
+            ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+        }
+    }
+
+    @Test
+    @Timeout(value = 600, unit = TimeUnit.SECONDS)
+    void fastTryStartsAGroupThatServesTheClientAndStopLeavesNoProcess() throws Exception {
+        long began = System.nanoTime();
+        unpack();
+        checkLayout();
+        String namesrv = movePorts();
+
+        Result start = run("start");
+        assertEquals(0, start.exit, "fast-try.sh start failed:\n" + start.output);
+        assertTrue(start.output.contains("the leader as brokerId 0 at 127.0.0.1:"), start.output);
+        for (String name : List.of("namesrv", "n0", "n1", "n2")) {
+            long pid = Long.parseLong(Files.readString(home.resolve("run").resolve(name + ".pid")).trim());
+            pids.add(pid);
+            assertTrue(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false), name + " (pid " + pid
+                + ") is not running after start");
+        }
+        for (String log : List.of("store/n0/logs/broker.log", "store/n0/logs/raft.log", "store/namesrv/logs/namesrv.log")) {
+            assertTrue(Files.size(home.resolve(log)) > 0, log + " is empty or missing");
+        }
+        System.out.println("fast-try start: group up " + sinceMs(began) + " ms after the test began");
+
+        roundTrip(namesrv);
+        System.out.println("fast-try: " + MESSAGES + " messages sent and read back (at " + sinceMs(began) + " ms)");
+
+        Result status = run("status");
+        assertEquals(0, status.exit, "fast-try.sh status failed:\n" + status.output);
+        long leaders = status.output.lines().filter(l -> l.matches("n[0-2] .* LEADER .*")).count();
+        long followers = status.output.lines().filter(l -> l.matches("n[0-2] .* FOLLOWER .*")).count();
+        assertEquals(1, leaders, "one LEADER line expected:\n" + status.output);
+        assertEquals(2, followers, "two FOLLOWER lines expected:\n" + status.output);
+        assertTrue(status.output.contains("brokerId 0 at 127.0.0.1:"), status.output);
+
+        Result stop = run("stop");
+        assertEquals(0, stop.exit, "fast-try.sh stop failed:\n" + stop.output);
+        for (long pid : pids) {
+            assertTrue(ProcessHandle.of(pid).map(p -> !p.isAlive()).orElse(true), "pid " + pid + " still runs after stop");
+        }
+        assertEquals(List.of(), packageProcesses().stream().map(ProcessHandle::pid).toList(),
+            "processes of the package still run after stop");
+        try (Stream<Path> left = Files.list(home.resolve("run"))) {
+            assertEquals(List.of(), left.filter(p -> p.toString().endsWith(".pid")).toList(), "pid files left");
+        }
+        Result again = run("stop");
+        assertEquals(0, again.exit, again.output);
+        assertTrue(again.output.contains("nothing to stop"), again.output);
+
+        Result clean = run("clean");
+        assertEquals(0, clean.exit, clean.output);
+        assertTrue(!Files.exists(home.resolve("store/n0")), "clean left store/n0");
+        System.out.println("fast-try: start, round trip, status, stop and clean in " + sinceMs(began) + " ms");
+    }
+
+    // ----------------------------------------------------------------------------------------------------------------
+
+    private void unpack() throws Exception {
+        Path tarball = Path.of(System.getProperty("dist.tarball", "target/missing.tar.gz"));
+        assertTrue(Files.isRegularFile(tarball), "no package at " + tarball + " (run mvn package first)");
+        Result untar = exec(List.of("tar", "xzf", tarball.toString(), "-C", tmp.toString()), tmp, Map.of());
+        assertEquals(0, untar.exit, "tar failed: " + untar.output);
+        home = tmp.resolve(System.getProperty("dist.name", "dledger-rocketmq"));
+        assertTrue(Files.isDirectory(home), "the package does not unpack to " + home.getFileName());
+    }
+
+    private void checkLayout() throws Exception {
+        for (String script : List.of("bin/mqnamesrv", "bin/mqbroker", "bin/mqadmin", "bin/dledger-cli",
+            "bin/dledger-migrate", "bin/dledger/fast-try.sh", "bin/dledger/demo.sh")) {
+            assertTrue(Files.isExecutable(home.resolve(script)), script + " is missing or not executable");
+        }
+        for (String file : List.of("LICENSE", "README", "conf/dledger/namesrv.conf", "conf/dledger/broker-n0.conf",
+            "conf/dledger/broker-n1.conf", "conf/dledger/broker-n2.conf", "conf/rmq.broker.logback.xml",
+            "conf/rmq.namesrv.logback.xml", "conf/rmq.tools.logback.xml")) {
+            assertTrue(Files.isRegularFile(home.resolve(file)), file + " is missing");
+        }
+        try (Stream<Path> jars = Files.list(home.resolve("lib"))) {
+            Set<String> names = jars.map(p -> p.getFileName().toString()).collect(Collectors.toSet());
+            for (String prefix : List.of("dledger-raft-", "rocketmq-dledger-commitlog-", "rocketmq-broker-5.5.1",
+                "rocketmq-namesrv-5.5.0", "rocketmq-tools-5.5.0", "dledger-rocketmq-demo-", "migration-tool-")) {
+                assertTrue(names.stream().anyMatch(n -> n.startsWith(prefix)), "lib/ has no " + prefix + "*.jar");
+            }
+        }
+        Result migrate = exec(List.of(home.resolve("bin/dledger-migrate").toString(), "--help"), tmp, env());
+        if (migrate.exit == 3) {
+            assertTrue(migrate.output.contains("not built yet"), migrate.output);
+        } else {
+            assertTrue(!migrate.output.contains("Could not find or load main class"), migrate.output);
+        }
+    }
+
+    /** Gives the confs free ports (the nameserver, three listenPorts with their neighbours, three Raft ports). */
+    private String movePorts() throws IOException {
+        Set<Integer> taken = new HashSet<>();
+        int namesrvPort = freePort(taken);
+        String namesrv = "127.0.0.1:" + namesrvPort;
+        Path conf = home.resolve("conf/dledger");
+        setKey(conf.resolve("namesrv.conf"), "listenPort", Integer.toString(namesrvPort));
+        List<Integer> raft = List.of(freePort(taken), freePort(taken), freePort(taken));
+        String peers = "n0-127.0.0.1:" + raft.get(0) + ";n1-127.0.0.1:" + raft.get(1) + ";n2-127.0.0.1:" + raft.get(2);
+        for (int i = 0; i < 3; i++) {
+            Path broker = conf.resolve("broker-n" + i + ".conf");
+            setKey(broker, "listenPort", Integer.toString(brokerPort(taken)));
+            setKey(broker, "namesrvAddr", namesrv);
+            setKey(broker, "dLegerPeers", peers);
+        }
+        return namesrv;
+    }
+
+    private static void setKey(Path file, String key, String value) throws IOException {
+        List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+        boolean found = false;
+        for (int i = 0; i < lines.size(); i++) {
+            if (lines.get(i).startsWith(key + "=")) {
+                lines.set(i, key + "=" + value);
+                found = true;
+            }
+        }
+        assertTrue(found, file.getFileName() + " has no " + key + "= line");
+        Files.write(file, lines, StandardCharsets.UTF_8);
+    }
+
+    private void roundTrip(String namesrv) throws Exception {
+        String topic = "FastTryTopic";
+        DefaultMQProducer producer = new DefaultMQProducer("fast-try-it-producer");
+        producer.setNamesrvAddr(namesrv);
+        producer.setSendMsgTimeout(5000);
+        producer.start();
+        shutdowns.add(producer::shutdown);
+        Set<String> sent = new HashSet<>();
+        for (int i = 0; i < MESSAGES; i++) {
+            String key = "k-" + i;
+            SendResult r = producer.send(new Message(topic, "it", key, body(key)));
+            assertEquals(SendStatus.SEND_OK, r.getSendStatus(), "send " + i);
+            sent.add(key);
+        }
+
+        DefaultLitePullConsumer consumer = new DefaultLitePullConsumer("fast-try-it-consumer");
+        consumer.setNamesrvAddr(namesrv);
+        consumer.setAutoCommit(false);
+        consumer.start();
+        shutdowns.add(consumer::shutdown);
+        List<Collection<MessageQueue>> found = new ArrayList<>();
+        await("the route of " + topic).atMost(Duration.ofSeconds(30)).ignoreExceptions()
+            .until(() -> found.add(consumer.fetchMessageQueues(topic)));
+        consumer.assign(found.get(0));
+        for (MessageQueue mq : found.get(0)) {
+            consumer.seek(mq, 0);
+        }
+        Map<String, byte[]> read = new HashMap<>();
+        await("every sent message read back").atMost(Duration.ofSeconds(60)).until(() -> {
+            for (MessageExt m : consumer.poll(200)) {
+                read.put(m.getKeys(), m.getBody());
+            }
+            return read.keySet().containsAll(sent);
+        });
+        for (String key : sent) {
+            assertArrayEquals(body(key), read.get(key), "body of " + key);
+        }
+    }
+
+    private static byte[] body(String key) {
+        return ("message " + key + " through the packaged group").getBytes(StandardCharsets.UTF_8);
+    }
+
+    // ----------------------------------------------------------------------------------------------------------------
+
+    private record Result(int exit, String output) {
+    }
+
+    /** Runs fast-try.sh with {@code action} from the temporary folder (not the package's), printing its output. */
+    private Result run(String action) throws Exception {
+        Result r = exec(List.of(home.resolve("bin/dledger/fast-try.sh").toString(), action), tmp, env());
+        System.out.println("---- fast-try.sh " + action + " (exit " + r.exit + ")\n" + r.output);
+        return r;
+    }
+
+    /** This JVM's Java, small heaps and C1 only: the servers start faster on a small shared machine. */
+    private static Map<String, String> env() {
+        return Map.of("JAVA_HOME", System.getProperty("java.home"),
+            "DLEDGER_NAMESRV_HEAP", "128m",
+            "DLEDGER_BROKER_HEAP", "256m",
+            "DLEDGER_BROKER_DIRECT", "128m",
+            "JAVA_OPT_EXT", "-XX:TieredStopAtLevel=1",
+            "DLEDGER_START_TIMEOUT", "180");
+    }
+
+    private Result exec(List<String> command, Path dir, Map<String, String> env) throws Exception {
+        Path out = Files.createTempFile(tmp, "out", ".txt");
+        ProcessBuilder pb = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true)
+            .redirectOutput(out.toFile()).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+        pb.environment().putAll(env);
+        Process p = pb.start();
+        if (!p.waitFor(SCRIPT_WAIT.toSeconds(), TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new AssertionError(command + " did not finish in " + SCRIPT_WAIT + ":\n" + Files.readString(out));
+        }
+        return new Result(p.exitValue(), Files.readString(out));
+    }
+
+    /** Every live process whose command line names the unpacked package's folder. */
+    private List<ProcessHandle> packageProcesses() {
+        String marker = home.toString();
+        return ProcessHandle.allProcesses()
+            .filter(p -> p.pid() != ProcessHandle.current().pid())
+            .filter(p -> p.info().commandLine().map(c -> c.contains(marker)).orElse(false))
+            .toList();
+    }
+
+    private static long sinceMs(long startNanos) {
+        return TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos);
+    }
+
+    private static int freePort(Set<Integer> taken) throws IOException {
+        while (true) {
+            try (ServerSocket s = new ServerSocket(0)) {
+                if (taken.add(s.getLocalPort())) {
+                    return s.getLocalPort();
+                }
+            }
+        }
+    }
+
+    /** A broker listenPort p with p - 2 (the VIP channel) and p + 1 (HA) free as well. */
+    private static int brokerPort(Set<Integer> taken) {
+        while (true) {
+            int base = ThreadLocalRandom.current().nextInt(20_000, 40_000);
+            boolean free = true;
+            for (int p = base; p < base + 4 && free; p++) {
+                free = !taken.contains(p) && isFree(p);
+            }
+            if (free) {
+                for (int p = base; p < base + 4; p++) {
+                    taken.add(p);
+                }
+                return base + 2;
+            }
+        }
+    }
+
+    private static boolean isFree(int port) {
+        try (ServerSocket s = new ServerSocket(port)) {
+            return s.getLocalPort() == port;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+}
