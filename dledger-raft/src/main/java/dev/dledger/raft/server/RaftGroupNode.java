@@ -727,6 +727,10 @@ public final class RaftGroupNode implements AutoCloseable {
             dedup.applied(e, now);
         }
         long last = committed.get(committed.size() - 1).index();
+        if (!pending.isEmpty() && pending.firstKey() <= last) {
+            // Whoever sees an append acknowledged sees a status with it committed.
+            publishStatus();
+        }
         Iterator<Map.Entry<Long, Pending>> it = pending.entrySet().iterator();
         while (it.hasNext()) {
             Pending p = it.next().getValue();
