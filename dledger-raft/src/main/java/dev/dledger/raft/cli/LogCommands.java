@@ -8,6 +8,8 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -32,19 +34,45 @@ final class LogCommands implements Callable<Integer> {
         @Option(names = "--dir", required = true, description = "the folder that holds data/ and index/")
         Path dir;
 
+        @Option(names = "--data-paths", paramLabel = "DIR[,DIR...]", description = "the data folders of a multi-path "
+            + "store, DLedger's dataStorePath (default: DIR/data)")
+        String dataPaths;
+
+        @Option(names = "--read-only-dirs", paramLabel = "DIR[,DIR...]", description = "folders of read-only data "
+            + "files, DLedger's readOnlyDataStoreDirs (default: none)")
+        String readOnlyDirs;
+
         @Spec
         picocli.CommandLine.Model.CommandSpec spec;
 
         @Override
         public Integer call() {
             PrintWriter err = spec.commandLine().getErr();
-            if (!Files.isDirectory(dir.resolve("data")) || !Files.isDirectory(dir.resolve("index"))) {
-                err.println("error: " + dir + " is not a store: it must hold data/ and index/ (for stock DLedger, "
-                    + "the dledger-<selfId> folder)");
+            List<Path> data;
+            List<Path> readOnly;
+            try {
+                data = StoreConfig.splitPaths(dataPaths);
+                readOnly = StoreConfig.splitPaths(readOnlyDirs);
+            } catch (IllegalArgumentException e) {
+                err.println("error: " + e.getMessage());
                 return 2;
             }
-            try (SegmentedLogStore store = SegmentedLogStore.open(dir, StoreConfig.detect(dir,
-                StoreConfig.defaults()))) {
+            if (!Files.isDirectory(dir.resolve("index"))) {
+                err.println("error: " + dir + " is not a store: it must hold index/ and data/ (or the folders of "
+                    + "--data-paths); for stock DLedger, the dledger-<selfId> folder");
+                return 2;
+            }
+            List<Path> folders = new ArrayList<>(data.isEmpty() ? List.of(dir.resolve("data")) : data);
+            folders.addAll(readOnly);
+            for (Path folder : folders) {
+                if (!Files.isDirectory(folder)) {
+                    err.println("error: data folder " + folder + " of store " + dir + " does not exist"
+                        + (data.isEmpty() ? " (a multi-path store needs --data-paths)" : ""));
+                    return 2;
+                }
+            }
+            StoreConfig layout = StoreConfig.defaults().withDataStorePaths(data).withReadOnlyDataStoreDirs(readOnly);
+            try (SegmentedLogStore store = SegmentedLogStore.open(dir, StoreConfig.detect(dir, layout))) {
                 return run(store, spec.commandLine().getOut());
             } catch (StoreCorruptedException | StoreIoException e) {
                 err.println("error: " + e.getMessage());

@@ -98,4 +98,50 @@ class LogCommandsTest {
         String[] r = run(2, "log", "verify", "--dir", dir.resolve("nothing").toString());
         assertTrue(r[1].contains("is not a store"), r[1]);
     }
+
+    @Test
+    void multiPathStoreIsVerifiedAndDumpedWithItsFolders() {
+        Path a = dir.resolve("a");
+        Path b = dir.resolve("b");
+        Path node = dir.resolve("node");
+        List<dev.dledger.raft.core.Entry> entries = new ArrayList<>();
+        for (int i = 0; i < 300; i++) {
+            entries.add(new dev.dledger.raft.core.Entry(i, 1, dev.dledger.raft.core.EntryType.NORMAL,
+                ("multi-" + i + "-" + "y".repeat(i % 50)).getBytes()));
+        }
+        try (SegmentedLogStore s = SegmentedLogStore.open(node, SMALL.withDataStorePaths(List.of(a, b)))) {
+            s.append(entries);
+            s.sync();
+        }
+        String paths = a + "," + b;
+        String out = run(0, "log", "verify", "--dir", node.toString(), "--data-paths", paths)[0];
+        assertTrue(out.contains("verify: 300 entries, indexes 0..299, OK"), out);
+        List<String> lines = run(0, "log", "dump", "--dir", node.toString(), "--data-paths", paths, "--from", "295")[0]
+            .lines().toList();
+        assertEquals(5, lines.size(), lines.toString());
+        assertTrue(lines.get(4).startsWith("index=299 term=1 "), lines.get(4));
+        String err = run(2, "log", "verify", "--dir", node.toString())[1];
+        assertTrue(err.contains("a multi-path store needs --data-paths"), err);
+        err = run(2, "log", "verify", "--dir", node.toString(), "--data-paths", a + ",," + b)[1];
+        assertTrue(err.contains("empty folder in the path list"), err);
+    }
+
+    @Test
+    void readOnlyFolderIsReadByVerify() throws IOException {
+        Path node = dir.resolve("node");
+        List<dev.dledger.raft.core.Entry> entries = new ArrayList<>();
+        for (int i = 0; i < 200; i++) {
+            entries.add(new dev.dledger.raft.core.Entry(i, 1, dev.dledger.raft.core.EntryType.NORMAL,
+                ("ro-" + i + "-" + "x".repeat(i % 60)).getBytes()));
+        }
+        try (SegmentedLogStore s = SegmentedLogStore.open(node, SMALL)) {
+            s.append(entries);
+            s.sync();
+        }
+        Path ro = dir.resolve("ro");
+        java.nio.file.Files.move(node.resolve("data"), ro);
+        java.nio.file.Files.createDirectories(node.resolve("data"));
+        String out = run(0, "log", "verify", "--dir", node.toString(), "--read-only-dirs", ro.toString())[0];
+        assertTrue(out.contains("verify: 200 entries, indexes 0..199, OK"), out);
+    }
 }
