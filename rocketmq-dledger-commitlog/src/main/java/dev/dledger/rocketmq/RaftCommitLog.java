@@ -874,7 +874,7 @@ public class RaftCommitLog extends CommitLog {
             case OK -> PutMessageStatus.PUT_OK;
             case TIMEOUT -> PutMessageStatus.IN_SYNC_REPLICAS_NOT_ENOUGH;
             case OVERLOADED -> PutMessageStatus.OS_PAGE_CACHE_BUSY;
-            case NOT_LEADER, TRANSFERRING, LOST, STOPPED, EXPIRED -> PutMessageStatus.SERVICE_NOT_AVAILABLE;
+            case NOT_LEADER, TRANSFERRING, LOST, STOPPED, EXPIRED, DISK_FULL -> PutMessageStatus.SERVICE_NOT_AVAILABLE;
         };
     }
 

@@ -33,7 +33,12 @@ public record AppendResult(Status status, long index, long term, long[] position
          * it remembers of the client, or only the head of the batch is in the log. Nothing was appended; whether the
          * original was applied is unknown.
          */
-        EXPIRED
+        EXPIRED,
+        /**
+         * The leader's disk is above the full ratio of its retention policy ({@code diskSpaceRatioToForceClean} + 5%,
+         * at most 95%); nothing was appended. DLedger's DISK_FULL.
+         */
+        DISK_FULL
     }
 
     /** A result without log position. */

@@ -114,6 +114,9 @@ final class ClientService implements RequestHandler {
             case EXPIRED:
                 s = Status.EXPIRED;
                 break;
+            case DISK_FULL:
+                s = Status.DISK_FULL;
+                break;
             default:
                 s = Status.TIMEOUT;
                 break;

@@ -250,6 +250,12 @@ public final class FileNodeStorage implements NodeStorage {
         configEntries.removeIf(e -> e.index() < log.firstIndex());
     }
 
+    /** The retention's last verdict on disk use ({@link LogRetention#diskFull()}); null without retention. */
+    @Override
+    public String diskFull() {
+        return retention == null ? null : retention.diskFull();
+    }
+
     private static void guard(Runnable r) {
         try {
             r.run();

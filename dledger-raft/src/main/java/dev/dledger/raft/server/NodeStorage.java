@@ -76,6 +76,14 @@ public interface NodeStorage extends AutoCloseable {
     default void retain(long safeIndex, LongFunction<Membership> membershipAt) {
     }
 
+    /**
+     * Why the leader must refuse new appends for lack of disk space, or null when it may take them. Read on the
+     * driver thread before each proposal; the default never refuses.
+     */
+    default String diskFull() {
+        return null;
+    }
+
     @Override
     void close();
 

@@ -300,6 +300,10 @@ public final class RaftGroupNode implements AutoCloseable {
             f.complete(AppendResult.of(AppendResult.Status.OVERLOADED, null));
             return;
         }
+        if (node.role() == Role.LEADER && storage.diskFull() != null) {
+            f.complete(AppendResult.of(AppendResult.Status.DISK_FULL, null));
+            return;
+        }
         if (id != null && node.role() == Role.LEADER) {
             if (!judgesRetries()) {
                 waitingAppends.add(new WaitingAppend(bodies, id, deadline, f));

@@ -54,6 +54,7 @@ public final class LogRetention {
     private final AtomicBoolean forceNext = new AtomicBoolean();
     private final AtomicLong deletedFiles = new AtomicLong();
     private boolean toldReadOnly;
+    private volatile String diskFull;
 
     /**
      * What the owner of the store adds to retention. Every method is called on the store's writer thread, during
@@ -123,6 +124,14 @@ public final class LogRetention {
         forceNext.set(true);
     }
 
+    /**
+     * Why new appends must be refused, or null: set by a run that saw the disk use above
+     * {@link RetentionPolicy#diskFullRatio()}, cleared by a run that saw it below. Any thread.
+     */
+    public String diskFull() {
+        return diskFull;
+    }
+
     /** Data files deleted by every run so far. Any thread. */
     public long deletedFiles() {
         return deletedFiles.get();
@@ -156,6 +165,7 @@ public final class LogRetention {
         long now = clock.millis();
         int hour = Instant.ofEpochMilli(now).atZone(clock.getZone()).getHour();
         double ratio = usedRatio(store, policy);
+        noteDiskFull(store, ratio, policy.diskFullRatio());
         boolean timeUp = policy.deleteHours().contains(hour);
         boolean checkExpired = ratio > policy.diskSpaceRatioToCheckExpired();
         boolean asked = forceNext.getAndSet(false);
@@ -208,6 +218,21 @@ public final class LogRetention {
         }
         guard.deleted(doomed.size(), store.firstIndex(), keepPosition);
         return new Result(doomed.size(), store.firstIndex(), ratio, timeUp, force);
+    }
+
+    private void noteDiskFull(SegmentedLogStore store, double ratio, double limit) {
+        String was = diskFull;
+        if (ratio > limit) {
+            diskFull = String.format("disk full: the store %s is on a disk %.0f%% used, above the %.0f%% at which "
+                + "appends are refused (diskSpaceRatioToForceClean + 5%%)", store.dir(), ratio * 100, limit * 100);
+            if (was == null) {
+                LOG.warn("store {}: {}; appends are refused until retention frees space", store.dir(), diskFull);
+            }
+        } else if (was != null) {
+            diskFull = null;
+            LOG.info("store {}: disk use {}% is below {}% again; appends are taken", store.dir(),
+                Math.round(ratio * 100), Math.round(limit * 100));
+        }
     }
 
     private double usedRatio(SegmentedLogStore store, RetentionPolicy policy) {

@@ -16,7 +16,8 @@ import java.util.TreeSet;
  *                                     Default 0.70
  * @param diskSpaceRatioToForceClean   above this share of the disk used (0-1), files are deleted whether expired or
  *                                     not (when {@code enableDiskForceClean}), and new data files avoid the folders
- *                                     above it. Default 0.85
+ *                                     above it. Default 0.85. Above it plus 0.05 (at most 0.95), appends are refused:
+ *                                     see {@link #diskFullRatio()}
  * @param enableDiskForceClean         whether files that have not expired are deleted above
  *                                     {@code diskSpaceRatioToForceClean}. Default true
  */
@@ -52,6 +53,14 @@ public record RetentionPolicy(int fileReservedHours, String deleteWhen, double d
     /** A copy with other disk-use ratios. */
     public RetentionPolicy withDiskSpaceRatios(double checkExpired, double forceClean) {
         return new RetentionPolicy(fileReservedHours, deleteWhen, checkExpired, forceClean, enableDiskForceClean);
+    }
+
+    /**
+     * Above this share of the disk used, a leader refuses new appends (DISK_FULL) until retention frees space, as
+     * DLedger: {@link #diskSpaceRatioToForceClean()} plus 0.05, at most 0.95.
+     */
+    public double diskFullRatio() {
+        return Math.min(diskSpaceRatioToForceClean + 0.05, 0.95);
     }
 
     /** The hours of {@link #deleteWhen()}. */

@@ -31,7 +31,9 @@ public final class ClientProtocol {
     public enum Status {
         OK, NOT_LEADER, TRANSFERRING, OVERLOADED, TIMEOUT, LOST, STOPPED, NOT_FOUND, INVALID,
         /** A retried append the leader cannot match with certainty; nothing was appended (see the server's). */
-        EXPIRED
+        EXPIRED,
+        /** The leader's disk is too full to take appends; nothing was appended. */
+        DISK_FULL
     }
 
     /**

@@ -89,4 +89,34 @@ class FileNodeStorageRetentionTest {
             transport.close();
         }
     }
+
+    @Test
+    void leaderRefusesAppendsWhileTheDiskIsAboveTheFullRatio() throws Exception {
+        // Files are fresh (nothing may go), so only the disk use decides; the full ratio is 0.85 + 0.05.
+        java.util.concurrent.atomic.AtomicReference<Double> used = new java.util.concurrent.atomic.AtomicReference<>(0.5);
+        LogRetention retention = new LogRetention(RetentionPolicy.defaults(), Clock.systemUTC(), folder -> used.get());
+        NettyTransport transport = new NettyTransport(new InetSocketAddress("127.0.0.1", 0), 1, 1 << 24);
+        try {
+            RaftGroupNode node = start(transport, Membership.of("n0"), retention);
+            AppendResult before = node.append(List.of(body(1))).get();
+            assertEquals(AppendResult.Status.OK, before.status());
+
+            used.set(0.91);
+            await().atMost(Duration.ofSeconds(10)).until(() -> retention.diskFull() != null);
+            assertTrue(retention.diskFull().contains("91% used, above the 90%"), retention.diskFull());
+            AppendResult refused = node.append(List.of(body(2))).get();
+            assertEquals(AppendResult.Status.DISK_FULL, refused.status());
+            assertEquals(before.index(), node.status().commitIndex(), "nothing was appended");
+            assertArrayEquals(body(1), node.get(before.index()).get().data(), "what was stored stays readable");
+
+            used.set(0.89);
+            await().atMost(Duration.ofSeconds(10)).until(() -> retention.diskFull() == null);
+            AppendResult after = node.append(List.of(body(3))).get();
+            assertEquals(AppendResult.Status.OK, after.status());
+            assertEquals(before.index() + 1, after.index(), "the refused append left no entry behind");
+            node.close();
+        } finally {
+            transport.close();
+        }
+    }
 }
