@@ -642,9 +642,12 @@ public final class RaftGroupNode implements AutoCloseable {
             }
             node.advance(rd, syncer == null);
             serveReads();
-            if (rd.commitIndex() > lastCheckpoint) {
-                storage.checkpointCommit(rd.commitIndex());
-                lastCheckpoint = rd.commitIndex();
+            // The checkpoint never covers entries not durable here: after a power loss the log could hold older
+            // entries at those indexes (their truncation unsynced too), and a restart would apply them as committed.
+            long checkpoint = Math.min(rd.commitIndex(), durableIndex);
+            if (checkpoint > lastCheckpoint) {
+                storage.checkpointCommit(checkpoint);
+                lastCheckpoint = checkpoint;
             }
             maybeSnapshot();
         }
@@ -710,6 +713,12 @@ public final class RaftGroupNode implements AutoCloseable {
             durableIndex = index;
         }
         node.logDurable(index, term);
+        sendHeldAcks();
+        return true;
+    }
+
+    /** Sends the held acknowledgements that the durable log now covers. */
+    private void sendHeldAcks() {
         Iterator<Message> it = heldAcks.iterator();
         while (it.hasNext()) {
             Message m = it.next();
@@ -718,7 +727,6 @@ public final class RaftGroupNode implements AutoCloseable {
                 send(m);
             }
         }
-        return true;
     }
 
     private void apply(List<Entry> committed) {
@@ -788,6 +796,14 @@ public final class RaftGroupNode implements AutoCloseable {
         long term = storage.log().term(index);
         storage.saveSnapshot(new SnapshotMeta(index, term, node.membershipAt(index)), out.toByteArray());
         lastSnapshotIndex = index;
+        if (syncer != null && index > durableIndex) {
+            // Applied entries may not be synced here yet (a quorum of others committed them). The snapshot is durable
+            // and replaces the log up to its index, so that much is durable now, and a sync of the dropped entries
+            // can no longer report them.
+            durableIndex = index;
+            node.logDurable(index, term);
+            sendHeldAcks();
+        }
         LOG.info("[{} {} t{}] snapshot at {}", group, id, node.term(), index);
     }
 

@@ -36,7 +36,8 @@ import java.util.TreeMap;
  *   <li>{@code leader-completeness}: a new leader of term T holds every entry known committed in a term below T
  *   (or its snapshot covers it).</li>
  *   <li>{@code committed-truncated}, {@code committed-discarded}, {@code committed-mismatch}: an entry at or below a
- *   node's commit index never changes or disappears, and equals the group's committed entry there.</li>
+ *   node's commit index never changes or disappears, and equals the group's committed entry there. Across a crash the
+ *   node keeps what it knew committed as far as its durable log holds the committed entries.</li>
  *   <li>{@code commit-monotonic}, {@code commit-below-snapshot}, {@code commit-beyond-log}: within a lifetime the
  *   commit index never decreases; it is never below the snapshot nor beyond the log.</li>
  *   <li>{@code applied-le-committed}, {@code state-machine-safety}: applied never exceeds committed; every node
@@ -218,7 +219,17 @@ public final class InvariantChecker implements NodeObserver {
 
     @Override
     public void onCrash(SimulatedNode node, String why) {
-        track(node.id()).pending.clear();
+        Track t = track(node.id());
+        t.pending.clear();
+        // What a node knew committed survives a crash only as far as its durable log holds those committed entries: a
+        // driver that syncs in the background may lose committed entries it had not synced, and the older entries
+        // under them (their truncation was not synced either) are not committed and may be truncated again.
+        SimulatedLogStore log = node.log();
+        long keep = Math.min(t.maxCommitEver, log.lastIndex());
+        while (keep >= log.firstIndex() && !committed.get((int) keep).equals(log.entry(keep))) {
+            keep--;
+        }
+        t.maxCommitEver = Math.max(keep, Math.min(t.maxCommitEver, log.snapshot().index()));
     }
 
     private void checkSnapshotState(String node, String how, SnapshotMeta meta, byte[] data) {

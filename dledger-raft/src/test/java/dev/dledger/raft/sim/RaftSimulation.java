@@ -115,19 +115,28 @@ public final class RaftSimulation implements NodeObserver {
         long slowMaxDelay = random.nextInt(4) == 0 ? 1000 + random.nextInt(3000) : 300 + random.nextInt(500);
         network.setDelays(2, maxDelay, slowMaxDelay);
         snapshotFailure = new double[] {0, 0, 0.2}[random.nextInt(3)];
-        nodeSettings = new SimulatedNode.Settings(new int[] {2, 4, 8, 16, 64}[random.nextInt(5)], snapshotFailure,
-            random.nextBoolean());
+        int snapshotEvery = new int[] {2, 4, 8, 16, 64}[random.nextInt(5)];
+        boolean fromCheckpoint = random.nextBoolean();
+        // A third of the runs sync log writes in the background, as the production driver in sync flush mode.
+        boolean backgroundSync = random.nextInt(3) == 0;
+        int maxSyncDelay = new int[] {1, 5, 30, 200}[random.nextInt(4)];
+        nodeSettings = new SimulatedNode.Settings(snapshotEvery, snapshotFailure, fromCheckpoint, backgroundSync,
+            maxSyncDelay);
         profile = "nodes=" + initialNodes + " election=" + electionTicks + " heartbeat=" + heartbeatTicks
             + " preVote=" + preVote + " checkQuorum=" + checkQuorum + " preferred=" + preferredLeader
             + " perMsg=" + maxEntriesPerMessage + "/" + maxBytesPerMessage + "B inflight=" + maxInflightMessages
             + "/" + maxInflightBytes + "B apply=" + maxApplyBytes + "B delay<=" + maxDelay + " drop=" + drop
             + " dup=" + dup + " slow=" + slow + "(<=" + slowMaxDelay + ")"
             + " snapshotEvery=" + nodeSettings.snapshotEveryEntries() + " snapshotFailure=" + snapshotFailure
-            + " checkpoint=" + nodeSettings.restartFromCheckpoint();
+            + " checkpoint=" + nodeSettings.restartFromCheckpoint()
+            + (backgroundSync ? " backgroundSync<=" + maxSyncDelay : "");
         for (String f : new String[] {"elections", "transfers", "config-changes", "snapshots-installed",
             "reads-served", "lease-reads-served", "crashes", "torn-writes", "fsync-failures", "crash-mid-ready",
-            "partitions", "one-way-partitions", "truncations", "snapshot-failures"}) {
+            "partitions", "one-way-partitions", "truncations", "snapshot-failures", "background-sync"}) {
             coverage.declare(f);
+        }
+        if (backgroundSync) {
+            coverage.hit("background-sync");
         }
     }
 

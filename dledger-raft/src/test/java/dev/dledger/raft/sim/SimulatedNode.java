@@ -1,9 +1,11 @@
 package dev.dledger.raft.sim;
 
+import dev.dledger.raft.core.AppendEntriesResponse;
 import dev.dledger.raft.core.Entry;
 import dev.dledger.raft.core.EntryType;
 import dev.dledger.raft.core.InitialState;
 import dev.dledger.raft.core.InstallSnapshotRequest;
+import dev.dledger.raft.core.InstallSnapshotResponse;
 import dev.dledger.raft.core.Membership;
 import dev.dledger.raft.core.Message;
 import dev.dledger.raft.core.RaftConfig;
@@ -22,8 +24,10 @@ import java.util.TreeMap;
  * The simulated driver of one node: it owns the node's stores, state machine and {@link RaftNode}, feeds the core its
  * inputs (ticks on the node's own period, delivered messages, client calls) and handles each {@link Ready} in the
  * order of the contract: persist (term/vote, snapshot, truncation, entries, each synced), then send, then apply and
- * serve reads, then {@code advance}. It injects the {@link DiskFault} armed on it at the matching step, and after
- * applying it may take a snapshot and compact its log.
+ * serve reads, then {@code advance}. With {@link Settings#backgroundSync()} it drives the core as the production
+ * driver does in sync flush mode: log writes are synced by a later event ({@code advance(rd, false)}, then
+ * {@code logDurable}), and acknowledgements of entries not yet durable wait for that event. It injects the
+ * {@link DiskFault} armed on it at the matching step, and after applying it may take a snapshot and compact its log.
  *
  * <p>A crash drops everything volatile (the core, the state machine, pending reads, received snapshot bytes) and
  * whatever was not synced; {@link #restart()} rebuilds the core from the durable stores. All randomness comes from
@@ -37,9 +41,17 @@ public final class SimulatedNode {
      * @param snapshotEveryEntries       take a snapshot once this many entries were applied since the last one
      * @param snapshotFailureProbability probability that sending a snapshot fails (reported to the core)
      * @param restartFromCheckpoint      pass the commit checkpoint to the core at restart (else -1)
+     * @param backgroundSync             sync log writes in a later event, up to {@code maxSyncDelay} clock units
+     *                                   after the write, instead of before the Ready's messages
+     * @param maxSyncDelay               the longest a background sync takes (at least 1)
      */
     public record Settings(int snapshotEveryEntries, double snapshotFailureProbability,
-                           boolean restartFromCheckpoint) {
+                           boolean restartFromCheckpoint, boolean backgroundSync, int maxSyncDelay) {
+
+        /** Settings that sync every Ready's log writes before its messages. */
+        public Settings(int snapshotEveryEntries, double snapshotFailureProbability, boolean restartFromCheckpoint) {
+            this(snapshotEveryEntries, snapshotFailureProbability, restartFromCheckpoint, false, 1);
+        }
     }
 
     private final String id;
@@ -66,6 +78,9 @@ public final class SimulatedNode {
     private boolean shutDown;
     private boolean inReady;
     private double snapshotFailureProbability;
+    /** With background sync: the last index known durable here, and acknowledgements waiting for it to grow. */
+    private long durableIndex = -1;
+    private final List<Message> heldAcks = new ArrayList<>();
 
     /**
      * A node that has never run. Call {@link #start()} to create its core.
@@ -135,6 +150,11 @@ public final class SimulatedNode {
         coreLog.driver("start incarnation " + (incarnation + 1) + " from " + initial.hardState() + " " + log
             + " membership=" + membership.voters() + " commit=" + commit);
         incarnation++;
+        if (log.pendingOps() > 0) {
+            throw new InvariantViolation("harness", id + " restarts with unsynced log writes " + log);
+        }
+        durableIndex = log.lastIndex();
+        heldAcks.clear();
         raft = new RaftNode(config, log, initial, random::nextInt, coreLog);
         long durableCommit = Math.max(commit, snap.index());
         if (raft.commitIndex() < durableCommit) {
@@ -205,8 +225,14 @@ public final class SimulatedNode {
         if (rd.snapshot() != null) {
             installSnapshot(rd.snapshot());
         }
+        if (rd.snapshot() != null) {
+            durableIndex = rd.snapshot().index();
+            dropHeldAcksAbove(durableIndex);
+        }
         if (rd.truncateFrom() >= 0) {
             log.truncateFrom(rd.truncateFrom());
+            durableIndex = Math.min(durableIndex, rd.truncateFrom() - 1);
+            dropHeldAcksAbove(durableIndex);
         }
         if (!rd.entries().isEmpty()) {
             if (rd.entries().get(0).index() != log.lastIndex() + 1) {
@@ -216,22 +242,35 @@ public final class SimulatedNode {
             }
             log.append(rd.entries());
         }
-        if (log.pendingOps() > 0) {
-            if (!rd.entries().isEmpty() && fire(DiskFault.TORN_WRITE)) {
-                return;
+        boolean wrote = rd.truncateFrom() >= 0 || !rd.entries().isEmpty();
+        if (settings.backgroundSync()) {
+            if (wrote) {
+                long last = log.lastIndex();
+                syncLater(last, last >= 0 ? log.term(last) : 0);
             }
-            if (fire(DiskFault.LOG_FSYNC_FAILURE)) {
-                return;
+        } else {
+            if (log.pendingOps() > 0) {
+                if (!rd.entries().isEmpty() && fire(DiskFault.TORN_WRITE)) {
+                    return;
+                }
+                if (fire(DiskFault.LOG_FSYNC_FAILURE)) {
+                    return;
+                }
+                log.sync();
             }
-            log.sync();
+            durableIndex = log.lastIndex();
         }
         observer.onPersisted(this, rd);
         if (!rd.messages().isEmpty() && fire(DiskFault.CRASH_BEFORE_SEND)) {
             return;
         }
-        // 2. Send, now that everything the messages may depend on is durable.
+        // 2. Send what the durable state allows; with background sync, acknowledgements beyond it wait for a sync.
         for (Message m : rd.messages()) {
-            send(m);
+            if (ackIndex(m) > durableIndex) {
+                heldAcks.add(m);
+            } else {
+                send(m);
+            }
         }
         if (!rd.committedEntries().isEmpty() && fire(DiskFault.CRASH_BEFORE_APPLY)) {
             return;
@@ -245,8 +284,10 @@ public final class SimulatedNode {
             stateMachine.apply(e);
             observer.onApplied(this, e);
         }
-        if (rd.commitIndex() >= 0 && rd.commitIndex() <= log.lastIndex()) {
-            meta.writeCheckpoint(rd.commitIndex());
+        // The checkpoint never covers entries that are not durable here: a crash could bring back older ones.
+        long checkpoint = Math.min(rd.commitIndex(), durableIndex);
+        if (checkpoint >= 0 && checkpoint > meta.checkpoint()) {
+            meta.writeCheckpoint(checkpoint);
         }
         for (ReadState rs : rd.readStates()) {
             observer.onReadState(this, rs);
@@ -254,8 +295,61 @@ public final class SimulatedNode {
         }
         serveReads();
         // 4. Hand the batch back.
-        raft.advance(rd);
+        raft.advance(rd, !settings.backgroundSync());
         maybeSnapshot();
+    }
+
+    /**
+     * With background sync: a sync of every log write so far, some time later, that then reports the write that ended
+     * at {@code index} (with {@code term}) durable. Torn writes and fsync failures fire here.
+     */
+    private void syncLater(long index, long term) {
+        int inc = incarnation;
+        scheduler.schedule(1 + random.nextInt(settings.maxSyncDelay()), "SYNC", id, null, () -> {
+            if (raft == null || inc != incarnation) {
+                return;
+            }
+            if (log.pendingOps() > 0) {
+                if (fire(DiskFault.TORN_WRITE) || fire(DiskFault.LOG_FSYNC_FAILURE)) {
+                    return;
+                }
+                log.sync();
+            }
+            // Log matching: the write is still this log's only if its last entry is; a later sync reports the rest.
+            if (index > durableIndex && index <= log.lastIndex() && index >= log.firstIndex()
+                && log.term(index) == term) {
+                durableIndex = index;
+            }
+            raft.logDurable(index, term);
+            sendHeldAcks();
+            processReady();
+        });
+    }
+
+    private void sendHeldAcks() {
+        Iterator<Message> it = heldAcks.iterator();
+        while (it.hasNext()) {
+            Message m = it.next();
+            if (ackIndex(m) <= durableIndex) {
+                it.remove();
+                send(m);
+            }
+        }
+    }
+
+    /** The index a message tells its receiver is durable here, or -1 when it claims nothing. */
+    private static long ackIndex(Message m) {
+        if (m instanceof AppendEntriesResponse r) {
+            return r.success() ? r.matchIndex() : -1;
+        }
+        if (m instanceof InstallSnapshotResponse r) {
+            return r.matchIndex();
+        }
+        return -1;
+    }
+
+    private void dropHeldAcksAbove(long index) {
+        heldAcks.removeIf(m -> ackIndex(m) > index);
     }
 
     private void installSnapshot(SnapshotMeta snap) {
@@ -272,7 +366,7 @@ public final class SimulatedNode {
     }
 
     private void send(Message m) {
-        if (log.pendingOps() > 0 || meta.hasPending()) {
+        if ((!settings.backgroundSync() && log.pendingOps() > 0) || meta.hasPending()) {
             throw new InvariantViolation("persist-before-send", id + " would send " + m + " with "
                 + log.pendingOps() + " log writes and " + (meta.hasPending() ? "a" : "no") + " term/vote write not"
                 + " yet durable");
@@ -328,6 +422,12 @@ public final class SimulatedNode {
         log.compactTo(snap);
         log.sync();
         observer.onSnapshotTaken(this, snap);
+        if (applied > durableIndex) {
+            // The durable snapshot replaces the log up to its index; a pending sync can no longer report that range.
+            durableIndex = applied;
+            raft.logDurable(applied, snap.term());
+            sendHeldAcks();
+        }
     }
 
     /** If {@code fault} is armed, fires it: the node goes down at this point. */
@@ -358,6 +458,7 @@ public final class SimulatedNode {
         stateMachine = null;
         pendingReads.clear();
         receivedSnapshots.clear();
+        heldAcks.clear();
         incarnation++;
         coreLog.driver("down: " + why + "; durable " + meta.hardState() + " " + log);
         observer.onCrash(this, why);
