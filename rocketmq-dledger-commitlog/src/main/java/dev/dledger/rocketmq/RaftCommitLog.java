@@ -345,8 +345,20 @@ public class RaftCommitLog extends CommitLog {
         public void snapshot(long lastIndex, OutputStream out) {
         }
 
+        /**
+         * A snapshot was installed: this node fell behind what the leader's retention kept. The log now starts after
+         * it, at the leader's position (the library keeps positions equal), so the offsets of later messages are the
+         * leader's; messages below were expired on the leader and are not served here. Reput, below the new minimum
+         * offset, moves up to it.
+         */
         @Override
         public void restore(long lastIndex, InputStream in) {
+            SegmentedLogStore log = storage.store();
+            long start = log.lastIndex() >= log.firstIndex() ? log.position(log.firstIndex()) : log.writePosition();
+            LOG.warn("raft commit log {}: caught up by a snapshot at index {}; offsets below {} are gone here",
+                storage.store().dir(), lastIndex, start);
+            minOffset = start;
+            committedEnd = start;
         }
     }
 

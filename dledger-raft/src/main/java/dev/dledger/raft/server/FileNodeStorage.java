@@ -28,6 +28,8 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongFunction;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A node's durable state in one folder laid out as DLedger lays out {@code dledger-<selfId>}: {@code data/},
@@ -37,6 +39,8 @@ import java.util.function.LongFunction;
  * committed and says it no longer needs.
  */
 public final class FileNodeStorage implements NodeStorage {
+
+    private static final Logger LOG = LoggerFactory.getLogger(FileNodeStorage.class);
 
     private final Path dir;
     private final SegmentedLogStore log;
@@ -190,7 +194,15 @@ public final class FileNodeStorage implements NodeStorage {
         try {
             return Files.readAllBytes(dir.resolve("snapshot").resolve("data"));
         } catch (NoSuchFileException e) {
-            return null;
+            // Compacted by retention, with no state-machine snapshot: a follower installing this starts its log at the
+            // position where this log goes on, so that positions stay equal on every node.
+            synchronized (lock) {
+                if (log.snapshot().index() < 0) {
+                    return null;
+                }
+                long first = log.firstIndex();
+                return SnapshotPosition.encode(first <= log.lastIndex() ? log.position(first) : log.writePosition());
+            }
         } catch (IOException e) {
             throw new StorageException("cannot read the snapshot in " + dir + ": " + e.getMessage(), e);
         }
@@ -205,9 +217,36 @@ public final class FileNodeStorage implements NodeStorage {
         configEntries.removeIf(e -> e.index() <= snap.index());
     }
 
+    /**
+     * Installs a snapshot from the leader. When it holds only the position at which the leader's log goes on (the
+     * leader's log was compacted by retention), the log here starts at that position too, if it is a data-file
+     * boundary (retention deletes whole files, so it is) and nothing is left in the data files.
+     */
     @Override
     public void installSnapshot(SnapshotMeta snap, byte[] data) {
-        saveSnapshot(snap, data);
+        if (!SnapshotPosition.isPosition(data)) {
+            saveSnapshot(snap, data);
+            return;
+        }
+        long pos = SnapshotPosition.decode(data);
+        try {
+            Files.deleteIfExists(dir.resolve("snapshot").resolve("data"));
+        } catch (IOException e) {
+            throw new StorageException("cannot delete the old snapshot in " + dir + ": " + e.getMessage(), e);
+        }
+        synchronized (lock) {
+            guard(() -> {
+                log.compactPrefix(snap);
+                boolean empty = log.lastIndex() < log.firstIndex() && log.dataFiles().isEmpty();
+                if (empty && pos >= 0 && pos % log.config().dataFileSizeBytes() == 0) {
+                    log.startAt(pos);
+                } else if (log.writePosition() != pos) {
+                    LOG.warn("store {}: the leader's log goes on at position {} after snapshot {}, this one at {}; "
+                        + "positions of later entries will differ", dir, pos, snap.index(), log.writePosition());
+                }
+            });
+        }
+        configEntries.removeIf(e -> e.index() <= snap.index());
     }
 
     private void writeSnapshot(byte[] data) {

@@ -591,7 +591,9 @@ public final class RaftGroupNode implements AutoCloseable {
             if (rd.snapshot() != null) {
                 dedup.logReset();
                 storage.installSnapshot(rd.snapshot(), receivedSnapshot);
-                restoreStateMachine(rd.snapshot().index(), receivedSnapshot);
+                // A snapshot that only says where the log goes on holds no state: the state machine starts empty.
+                restoreStateMachine(rd.snapshot().index(),
+                    SnapshotPosition.isPosition(receivedSnapshot) ? new byte[0] : receivedSnapshot);
                 lastSnapshotIndex = rd.snapshot().index();
                 positions.clear();
                 durableIndex = rd.snapshot().index();

@@ -237,6 +237,11 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         return config.dataFileSizeBytes() - EntryFormat.HEADER_SIZE - EntryFormat.MIN_BLANK;
     }
 
+    /** The layout settings the store was opened with. */
+    public StoreConfig config() {
+        return config;
+    }
+
     /** The store's folder. */
     public Path dir() {
         return dir;

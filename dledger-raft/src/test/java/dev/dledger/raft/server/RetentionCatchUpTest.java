@@ -1,0 +1,124 @@
+package dev.dledger.raft.server;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.dledger.raft.core.Membership;
+import dev.dledger.raft.core.Role;
+import dev.dledger.raft.statemachine.StateMachine;
+import dev.dledger.raft.store.LogRetention;
+import dev.dledger.raft.store.RetentionPolicy;
+import dev.dledger.raft.store.SegmentedLogStore;
+import dev.dledger.raft.store.StoreConfig;
+import dev.dledger.raft.transport.NettyTransport;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A follower that fell behind what retention left of the leader's log is caught up by InstallSnapshot, and its log
+ * goes on at the leader's positions: each later entry sits at the same data position on every node, which RocketMQ's
+ * physical offsets and message ids are built from.
+ */
+class RetentionCatchUpTest {
+
+    private static final String[] IDS = {"n0", "n1", "n2"};
+    private static final StoreConfig CONFIG = StoreConfig.defaults().withFileSizes(4096, 32 * 64);
+
+    @TempDir
+    Path base;
+
+    private final Map<String, NettyTransport> transports = new LinkedHashMap<>();
+    private final Map<String, FileNodeStorage> stores = new LinkedHashMap<>();
+    private final Map<String, RaftGroupNode> nodes = new LinkedHashMap<>();
+    private final Map<String, InetSocketAddress> addresses = new LinkedHashMap<>();
+
+    private void start(String id, boolean retain) {
+        // Files look ten days old and the disk looks 75% full: expired files go at any hour, as far as committed.
+        LogRetention retention = retain ? new LogRetention(RetentionPolicy.defaults(),
+            Clock.offset(Clock.systemUTC(), Duration.ofDays(10)), folder -> 0.75) : null;
+        FileNodeStorage storage = new FileNodeStorage(base.resolve("dledger-" + id), CONFIG, FlushMode.ASYNC, 100,
+            retention);
+        stores.put(id, storage);
+        nodes.put(id, new RaftGroupNode(NodeOptions.defaults("g", id), Membership.of(IDS), storage, StateMachine.NONE,
+            transports.get(id)));
+        transports.get(id).setPeers("g", addresses);
+    }
+
+    @AfterEach
+    void stop() {
+        nodes.values().forEach(RaftGroupNode::close);
+        transports.values().forEach(NettyTransport::close);
+    }
+
+    private static byte[] body(int i) {
+        return ("entry-" + i + "-" + "p".repeat(i % 90)).getBytes(StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void followerBehindRetentionGoesOnAtTheLeadersPositions() throws Exception {
+        for (String id : IDS) {
+            NettyTransport t = new NettyTransport(new InetSocketAddress("127.0.0.1", 0), 1, 1 << 24);
+            transports.put(id, t);
+            addresses.put(id, t.localAddress());
+        }
+        // n0 and n1 elect one of them; n2 joins after, so it is a follower.
+        start("n0", true);
+        start("n1", true);
+        await().atMost(Duration.ofSeconds(30)).until(() -> nodes.values().stream()
+            .anyMatch(n -> n.status().role() == Role.LEADER));
+        start("n2", false);
+        // n2 writes a few entries of its own size, then stops: its positions from here on would be its own.
+        RaftGroupNode leader = nodes.values().stream().filter(n -> n.status().role() == Role.LEADER).findFirst()
+            .orElseThrow();
+        for (int i = 0; i < 5; i++) {
+            assertEquals(AppendResult.Status.OK, leader.append(List.of(body(i))).get().status());
+        }
+        await().atMost(Duration.ofSeconds(10)).until(() -> nodes.get("n2").status().appliedIndex()
+            >= leader.status().commitIndex());
+        nodes.remove("n2").close();
+        stores.remove("n2");
+
+        for (int i = 5; i < 600; i++) {
+            assertEquals(AppendResult.Status.OK, leader.append(List.of(body(i))).get().status());
+        }
+        SegmentedLogStore leaderLog = stores.get(leader.id()).store();
+        await().atMost(Duration.ofSeconds(20)).until(() -> leaderLog.firstIndex() > 100);
+        byte[] carried = stores.get(leader.id()).snapshotData();
+        assertTrue(SnapshotPosition.isPosition(carried), "a log compacted by retention sends where it goes on");
+
+        start("n2", false);
+        long target = leader.status().commitIndex();
+        await().atMost(Duration.ofSeconds(30)).until(() -> nodes.get("n2").status().appliedIndex() >= target);
+        SegmentedLogStore followerLog = stores.get("n2").store();
+        assertTrue(followerLog.snapshot().index() > 5, "n2 was caught up by a snapshot: " + followerLog.snapshot());
+        long first = followerLog.firstIndex();
+        long last = Math.min(followerLog.lastIndex(), leaderLog.lastIndex());
+        assertTrue(last - first >= 20, "entries after the snapshot: " + first + ".." + last);
+        for (long i = first; i <= last; i++) {
+            assertEquals(leaderLog.position(i), followerLog.position(i), "position of entry " + i);
+            assertArrayEquals(leaderLog.entries(i, i + 1, Long.MAX_VALUE).get(0).data(),
+                followerLog.entries(i, i + 1, Long.MAX_VALUE).get(0).data(), "entry " + i);
+        }
+        assertNull(followerLog.verify().problem());
+
+        // The start survives a restart of the follower, and new entries still land at equal positions.
+        nodes.remove("n2").close();
+        start("n2", false);
+        AppendResult more = leader.append(List.of(body(600))).get();
+        assertEquals(AppendResult.Status.OK, more.status());
+        await().atMost(Duration.ofSeconds(20)).until(() -> nodes.get("n2").status().appliedIndex() >= more.index());
+        assertEquals(leaderLog.position(more.index()), stores.get("n2").store().position(more.index()));
+    }
+}
