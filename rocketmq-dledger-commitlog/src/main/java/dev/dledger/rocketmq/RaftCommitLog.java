@@ -181,7 +181,10 @@ public class RaftCommitLog extends CommitLog {
                     + config.dataFileSizeBytes() + " bytes but mappedFileSizeCommitLog is "
                     + settings.dataFileSizeBytes());
             }
-            retention = new RaftRetention(store.getMessageStoreConfig(), store::getReputFromOffset, start -> {
+            // Nothing of the Raft log goes while CommitLog files from before it remain: they are older and go first,
+            // so the offsets stay one unbroken range from the min offset up.
+            retention = new RaftRetention(store.getMessageStoreConfig(),
+                () -> hasOldFiles() ? Long.MIN_VALUE : store.getReputFromOffset(), start -> {
                 // On the node's thread, the only writer of the min offset once the log is open.
                 if (start > minOffset) {
                     minOffset = start;

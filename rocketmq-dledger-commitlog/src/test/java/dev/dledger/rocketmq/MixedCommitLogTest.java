@@ -8,9 +8,14 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
+import java.util.stream.Stream;
 import org.apache.rocketmq.common.UtilAll;
 import org.apache.rocketmq.common.message.MessageDecoder;
 import org.apache.rocketmq.common.message.MessageExt;
@@ -144,6 +149,49 @@ class MixedCommitLogTest {
             long earliestNew = s.getEarliestMessageTime();
             assertTrue(earliestNew >= earliestOld, earliestOld + " then " + earliestNew);
             assertEquals("new1000" + PAD, bodies(s, "M", 0, maxInQueue(s, 0) - 5, 1).get(0));
+        }
+    }
+
+    @Test
+    void raftLogFilesWaitWhileOldFilesRemain() throws Exception {
+        try (StoreGroup g = new StoreGroup(dir, 1)) {
+            DefaultMessageStore s = g.startClassic("n0");
+            put(s, "old", 0, 1000);
+            await().atMost(Duration.ofSeconds(10)).until(() -> maxInQueue(s, 0) + maxInQueue(s, 1) == 1000);
+        }
+        try (StoreGroup g = StoreGroup.reopen(dir)) {
+            // Expired files may go at any hour; the Raft log's own retention runs about once a second.
+            g.configure = c -> c.setDeleteWhen(IntStream.range(0, 24)
+                .mapToObj(h -> String.format("%02d", h)).collect(Collectors.joining(";")));
+            DefaultMessageStore s = g.start("n0", false);
+            RaftCommitLog log = StoreGroup.log(s);
+            long divided = log.dividedOffset();
+            g.awaitLeader();
+            put(s, "new", 1000, 2600);
+            await().atMost(Duration.ofSeconds(20)).until(() -> maxInQueue(s, 0) + maxInQueue(s, 1) == 3600);
+            Path data = dir.resolve("n0").resolve("dledger-n0").resolve("data");
+            List<Path> raftFiles;
+            try (Stream<Path> files = Files.list(data)) {
+                raftFiles = files.sorted().toList();
+            }
+            assertTrue(raftFiles.size() >= 3, "raft data files: " + raftFiles);
+            // The Raft log's files but the newest are past fileReservedTime (72 h); the old files are not.
+            FileTime longAgo = FileTime.from(
+                Instant.now().minus(Duration.ofHours(100)));
+            for (Path f : raftFiles.subList(0, raftFiles.size() - 1)) {
+                Files.setLastModifiedTime(f, longAgo);
+            }
+            await().during(Duration.ofSeconds(3)).atMost(Duration.ofSeconds(6)).until(() ->
+                log.getMinOffset() < divided && Files.exists(raftFiles.get(0)));
+
+            // Once the old files are gone, the expired Raft log files go too.
+            for (int i = 0; i < 100 && s.getCommitLog().getMinOffset() < divided; i++) {
+                s.getCommitLog().deleteExpiredFile(0, 0, 0, true, 10);
+            }
+            assertEquals(divided, log.getMinOffset(), "the old files are gone");
+            await().atMost(Duration.ofSeconds(20)).until(() -> Files.notExists(raftFiles.get(0))
+                && log.getMinOffset() > divided);
+            assertEquals("new" + (3600 - 2) + PAD, bodies(s, "M", 0, maxInQueue(s, 0) - 1, 1).get(0));
         }
     }
 }
