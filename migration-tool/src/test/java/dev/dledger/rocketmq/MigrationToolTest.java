@@ -387,6 +387,11 @@ class MigrationToolTest {
                 }
                 Run r = run(args.toArray(String[]::new));
                 assertEquals(0, r.code(), r.err());
+                // Without --from a joining node gets no config/: the consumer offsets come only from the master.
+                assertEquals(!id.equals("n0"), r.err().contains("warning: without --from, " + id + " gets no config/"),
+                    r.err());
+                assertEquals(id.equals("n0"), Files.exists(base.resolve(id).resolve("config")
+                    .resolve("consumerOffset.json")));
             }
             double secs = (System.nanoTime() - t0) / 1e9;
             long bytes = Files.size(master.resolve("commitlog").resolve("00000000000000000000"))
