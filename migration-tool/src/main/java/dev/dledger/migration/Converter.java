@@ -154,6 +154,8 @@ final class Converter {
                 joinLater(seed, src);
                 if (src != null) {
                     copyTree(src.root().resolve(ClassicStore.CONFIG), work.resolve(ClassicStore.CONFIG), null);
+                } else {
+                    err.println(noConfigWarning(o.selfId()));
                 }
                 messages = 0;
                 bytes = 0;
@@ -260,6 +262,17 @@ final class Converter {
         writeMeta(node, seed, -1);
         out.printf("rewrite: %s starts with the first entry of %s and no vote of its own until %s replicated the "
             + "history to it%n", o.selfId(), seed, seed);
+    }
+
+    /**
+     * The warning for a node converted without {@code --from}: it gets no {@code config/} (topics, subscription
+     * groups, consumer offsets) and copies it from the master only once it runs as a slave; elected before that (a
+     * small history replicates in seconds), it would serve consumer groups without their offsets.
+     */
+    static String noConfigWarning(String selfId) {
+        return "warning: without --from, " + selfId + " gets no config/ (topics, subscription groups, consumer "
+            + "offsets) until it copies them from the master after it joined; if it were elected before that, "
+            + "consumer groups would lose their offsets: pass --from to copy config/";
     }
 
     /** Returns {messages, bytes read}. */

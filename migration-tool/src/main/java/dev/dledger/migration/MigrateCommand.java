@@ -171,6 +171,9 @@ public final class MigrateCommand implements Callable<Integer> {
                 out.printf("1. write %s/dledger-%s: the first entry of %s (term 1), vote for %s%n", to, selfId, seed,
                     seed);
                 out.printf("2. copy %s/config/*.json%n", from == null ? "(nothing: no --from)" : from);
+                if (from == null) {
+                    out.println(Converter.noConfigWarning(selfId));
+                }
                 out.printf("disk space: about %d bytes until replication%n", 2L * (1 << 20));
                 out.printf("then: start the broker; %s replicates the history to it%n", seed);
                 return EXIT_OK;

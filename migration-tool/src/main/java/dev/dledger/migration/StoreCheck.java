@@ -218,8 +218,15 @@ final class StoreCheck {
                     + m.endOffset() + "): it holds messages the master lacks");
                 return;
             }
+            // Messages the slave lacks at its end; a slave attached late also lacks the master's oldest files.
+            long[] behind = {0};
+            ms.scan((offset, msg) -> behind[0] += offset >= sl.endOffset() ? 1 : 0, null);
             out.printf("slave is a prefix of the master: equal bytes in [%d, %d), the slave lags %d bytes (%d "
-                + "messages)%n", from, to, m.endOffset() - sl.endOffset(), m.messages() - sl.messages());
+                + "messages)%n", from, to, m.endOffset() - sl.endOffset(), behind[0]);
+            if (sl.minOffset() > m.minOffset()) {
+                out.printf("  the slave starts at offset %d: it never held the master's first %d bytes (it was "
+                    + "attached later or they expired)%n", sl.minOffset(), sl.minOffset() - m.minOffset());
+            }
         }
     }
 

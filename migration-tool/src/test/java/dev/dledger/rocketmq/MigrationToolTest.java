@@ -217,6 +217,19 @@ class MigrationToolTest {
     }
 
     @Test
+    void checkCountsTheLagOfASlaveAttachedLate() throws IOException {
+        // A stock slave attached to a master that already wrote data starts at the master's last file.
+        Path s = dir.resolve("late");
+        copyTree(slave, s);
+        Files.delete(s.resolve("commitlog").resolve("00000000000000000000"));
+        Run r = run("check", "--master", master.toString(), "--slave", s.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("slave is a prefix of the master") && r.out().contains("(99 messages)"),
+            "the lag counts the messages after the slave's end only: " + r.out());
+        assertTrue(r.out().contains("the slave starts at offset " + StoreGroup.FILE_SIZE), r.out());
+    }
+
+    @Test
     void checkFindsWhereTheSlaveDiffersAndAnUncleanShutdown() throws IOException {
         Path s = dir.resolve("slave");
         copyTree(slave, s);
@@ -374,6 +387,11 @@ class MigrationToolTest {
                 }
                 Run r = run(args.toArray(String[]::new));
                 assertEquals(0, r.code(), r.err());
+                // Without --from a joining node gets no config/: the consumer offsets come only from the master.
+                assertEquals(!id.equals("n0"), r.err().contains("warning: without --from, " + id + " gets no config/"),
+                    r.err());
+                assertEquals(id.equals("n0"), Files.exists(base.resolve(id).resolve("config")
+                    .resolve("consumerOffset.json")));
             }
             double secs = (System.nanoTime() - t0) / 1e9;
             long bytes = Files.size(master.resolve("commitlog").resolve("00000000000000000000"))

@@ -76,6 +76,24 @@ final class ChildJvm implements AutoCloseable {
         }
     }
 
+    /**
+     * Stops the process gracefully (SIGTERM, so its shutdown hooks run) and waits until it is gone.
+     *
+     * @return the exit code (143 for a JVM that ended on SIGTERM)
+     * @throws IllegalStateException if it did not end within {@code seconds}; it is then killed
+     */
+    int terminate(long seconds) throws InterruptedException {
+        if (process == null) {
+            throw new IllegalStateException(name + " was never started");
+        }
+        process.destroy();
+        if (!process.waitFor(seconds, TimeUnit.SECONDS)) {
+            kill();
+            throw new IllegalStateException(name + " did not end within " + seconds + " s of SIGTERM");
+        }
+        return process.exitValue();
+    }
+
     /** The last {@code lines} lines of the process output, for a failure report. */
     String tail(int lines) {
         return tailOf(output, lines);
