@@ -316,7 +316,8 @@ public final class NettyTransport implements Transport {
     /** One outbound connection, opened lazily and again after it fails. */
     private final class Outbound {
         private final OutKey key;
-        private volatile Channel channel;
+        /** The usable connection's writer, or null. */
+        private volatile BatchingWriter writer;
         private volatile ChannelFuture connecting;
         private volatile long retryAfterNanos;
 
@@ -325,14 +326,14 @@ public final class NettyTransport implements Transport {
         }
 
         void write(byte[] frame) {
-            Channel ch = channel;
-            if (ch != null && ch.isActive()) {
-                if (!ch.isWritable()) {
+            BatchingWriter w = writer;
+            if (w != null && w.channel().isActive()) {
+                if (!w.channel().isWritable()) {
                     dropped.incrementAndGet();
                     return;
                 }
                 bytesOut.addAndGet(frame.length);
-                ch.writeAndFlush(Unpooled.wrappedBuffer(frame), ch.voidPromise());
+                w.write(frame);
                 return;
             }
             dropped.incrementAndGet();
@@ -345,7 +346,7 @@ public final class NettyTransport implements Transport {
             if (busy || System.nanoTime() - retryAfterNanos < 0) {
                 return;
             }
-            channel = null;
+            writer = null;
             InetSocketAddress address = key.address();
             Bootstrap b = new Bootstrap().group(workers).channel(NioSocketChannel.class)
                 .option(ChannelOption.TCP_NODELAY, true)
@@ -369,7 +370,7 @@ public final class NettyTransport implements Transport {
                 if (!f.isSuccess()) {
                     LOG.debug("cannot connect to {}: {}", address, f.cause().toString());
                 } else if (key.group() == null) {
-                    channel = cf.channel();
+                    writer = new BatchingWriter(cf.channel());
                     LOG.info("connected to {}", address);
                 } else {
                     cf.channel().pipeline().get(ReplyHandler.class).hello(cf.channel());
@@ -379,7 +380,7 @@ public final class NettyTransport implements Transport {
 
         /** The handshake passed: frames may flow. */
         void ready(Channel ch) {
-            channel = ch;
+            writer = new BatchingWriter(ch);
         }
 
         /** The peer refused us or failed to prove the secret: wait a little before trying again. */
@@ -499,6 +500,8 @@ public final class NettyTransport implements Transport {
         private byte[] pendingNonce;
         /** Client requests taken and not yet answered; completed on other threads. */
         private final AtomicInteger inflight = new AtomicInteger();
+        /** Writes the answers to client requests, which complete on the driver's thread; made on first use. */
+        private BatchingWriter replies;
 
         @Override
         protected void channelRead0(ChannelHandlerContext ctx, ByteBuf msg) {
@@ -685,6 +688,10 @@ public final class NettyTransport implements Transport {
                 return;
             }
             inflight.incrementAndGet();
+            if (replies == null) {
+                replies = new BatchingWriter(ctx.channel());
+            }
+            BatchingWriter out = replies;
             CompletableFuture<byte[]> reply;
             try {
                 reply = h.handle(f.body());
@@ -703,8 +710,7 @@ public final class NettyTransport implements Transport {
                         ? error.getCause() : error;
                     refuse(ctx, f, String.valueOf(cause.getMessage()));
                 } else {
-                    ctx.writeAndFlush(Unpooled.wrappedBuffer(
-                        new Frame(Frame.Kind.RESPONSE, f.requestId(), f.group(), body).encode()));
+                    out.write(new Frame(Frame.Kind.RESPONSE, f.requestId(), f.group(), body).encode());
                 }
             });
         }
