@@ -11,6 +11,7 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.channel.WriteBufferWaterMark;
@@ -31,6 +32,7 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -278,6 +280,41 @@ public final class NettyTransport implements Transport {
         OutKey key = options.groupSecret() == null ? new OutKey(to, null, null, null)
             : new OutKey(to, group, g.selfId(), peer);
         outbound.computeIfAbsent(key, Outbound::new).write(frame);
+    }
+
+    /**
+     * One of the worker threads, in turn. With one worker thread (the default of a single group's process) a driver
+     * there also reads and writes every connection of its node.
+     */
+    @Override
+    public IoThread driverThread() {
+        EventLoop loop = workers.next();
+        return new IoThread() {
+            @Override
+            public boolean inThread() {
+                return loop.inEventLoop();
+            }
+
+            @Override
+            public boolean execute(Runnable task) {
+                try {
+                    loop.execute(task);
+                    return true;
+                } catch (RejectedExecutionException e) {
+                    return false;
+                }
+            }
+
+            @Override
+            public boolean schedule(Runnable task, long delayNanos) {
+                try {
+                    loop.schedule(task, delayNanos, TimeUnit.NANOSECONDS);
+                    return true;
+                } catch (RejectedExecutionException e) {
+                    return false;
+                }
+            }
+        };
     }
 
     @Override
