@@ -446,6 +446,8 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
                     + " is at or before read-only data file " + dataPath(ro));
             }
         }
+        // Forgotten first: if the truncation fails half way, no removed entry is served from memory.
+        recent.truncateFrom(from);
         try {
             long end = writePos;
             indexSyncDue = true;
@@ -455,7 +457,6 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
             dropFilesFrom(data, null, fileStart(pos, config.dataFileSizeBytes()) + config.dataFileSizeBytes());
             dropFilesFrom(index, indexDir, fileStart(from * EntryFormat.INDEX_UNIT_SIZE, config.indexFileSizeBytes())
                 + config.indexFileSizeBytes());
-            recent.truncateFrom(from);
             writePos = pos;
             lastIndex = from - 1;
             // Past a compaction the chain restarts from 0, as for the first entry of our range.
