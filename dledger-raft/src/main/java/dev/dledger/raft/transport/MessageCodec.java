@@ -88,11 +88,13 @@ public final class MessageCodec {
         return w.toByteArray();
     }
 
+    /** The exact size of an AppendEntries body (so that no copy is made of it), an upper estimate of others. */
     private static int estimate(Message m) {
         int size = 96;
         if (m instanceof AppendEntriesRequest a) {
+            size = 1 + WireWriter.stringBytes(m.from()) + WireWriter.stringBytes(m.to()) + 8 + 4 * 8 + 4;
             for (Entry e : a.entries()) {
-                size += MIN_ENTRY_BYTES + RequestId.BYTES + e.data().length;
+                size += MIN_ENTRY_BYTES + (e.requestId() == null ? 0 : RequestId.BYTES) + e.data().length;
             }
         } else if (m instanceof InstallSnapshotRequest s && s.data() != null) {
             size += s.data().length;

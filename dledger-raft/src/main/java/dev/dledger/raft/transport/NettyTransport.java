@@ -543,10 +543,21 @@ public final class NettyTransport implements Transport {
         @Override
         protected void channelRead0(ChannelHandlerContext ctx, ByteBuf msg) {
             Frame f;
-            Message m;
             bytesIn.addAndGet(msg.readableBytes() + 4L);
             try {
-                f = Frame.decode(msg.nioBuffer());
+                ByteBuffer nio = msg.nioBuffer();
+                f = Frame.decodeHeader(nio);
+                if (f.kind() == Frame.Kind.RAFT) {
+                    // The Raft body is decoded where it lies; the entries' payloads are its only copy.
+                    if (!peerAllowed(ctx, f)) {
+                        return;
+                    }
+                    deliver(ctx, f, MessageCodec.decode(nio.slice()));
+                    return;
+                }
+                byte[] body = new byte[nio.remaining()];
+                nio.get(body);
+                f = new Frame(f.kind(), f.requestId(), f.group(), body);
                 switch (f.kind()) {
                     case HELLO:
                         hello(ctx, f);
@@ -567,12 +578,6 @@ public final class NettyTransport implements Transport {
                             chunk(ctx, f, SnapshotChunk.decode(ByteBuffer.wrap(f.body())));
                         }
                         return;
-                    case RAFT:
-                        if (!peerAllowed(ctx, f)) {
-                            return;
-                        }
-                        m = MessageCodec.decode(ByteBuffer.wrap(f.body()));
-                        break;
                     default:
                         refuse(ctx, f, "frame kind " + f.kind() + " is not served here");
                         return;
@@ -581,8 +586,11 @@ public final class NettyTransport implements Transport {
                 LOG.warn("closing connection from {}: malformed frame: {}", ctx.channel().remoteAddress(),
                     e.getMessage());
                 ctx.close();
-                return;
             }
+        }
+
+        /** Hands a Raft message to its group, or refuses it: wrong group, wrong node, unknown or other sender. */
+        private void deliver(ChannelHandlerContext ctx, Frame f, Message m) {
             GroupBinding g = groups.get(f.group());
             if (g == null) {
                 refuse(ctx, f, "unknown group '" + f.group() + "'");
@@ -590,9 +598,7 @@ public final class NettyTransport implements Transport {
                 refuse(ctx, f, "group '" + f.group() + "' here is node " + g.selfId() + ", not " + m.to());
             } else if (!g.peers().containsKey(m.from())) {
                 refuse(ctx, f, "unknown peer '" + m.from() + "' in group '" + f.group() + "'");
-            } else if (!sameAsAuthenticated(ctx, f, m.from())) {
-                return;
-            } else {
+            } else if (sameAsAuthenticated(ctx, f, m.from())) {
                 g.inbound().accept(m);
             }
         }
