@@ -50,6 +50,24 @@ public final class MessageCodec {
     /** Encodes {@code m} into a new array. */
     public static byte[] encode(Message m) {
         WireWriter w = new WireWriter(estimate(m));
+        write(w, m);
+        return w.toByteArray();
+    }
+
+    /**
+     * Encodes {@code m} as the body of a whole {@link Frame.Kind#RAFT} frame of {@code group}, length field included:
+     * the same bytes as {@code new Frame(RAFT, 0, group, encode(m)).encode()}, written once.
+     */
+    static byte[] encodeFrame(String group, Message m) {
+        WireWriter w = new WireWriter(Frame.HEADER_BYTES - 2 + WireWriter.stringBytes(group) + estimate(m));
+        w.writeInt(0).writeByte(Frame.VERSION).writeByte(Frame.Kind.RAFT.code()).writeLong(0).writeString(group);
+        write(w, m);
+        byte[] out = w.toByteArray();
+        ByteBuffer.wrap(out).putInt(0, out.length - 4);
+        return out;
+    }
+
+    private static void write(WireWriter w, Message m) {
         if (m instanceof VoteRequest v) {
             head(w, VOTE_REQUEST, m);
             w.writeLong(v.lastLogIndex()).writeLong(v.lastLogTerm()).writeBoolean(v.preVote())
@@ -85,7 +103,6 @@ public final class MessageCodec {
         } else {
             throw new IllegalArgumentException("no encoding for " + m.getClass().getName());
         }
-        return w.toByteArray();
     }
 
     /** The exact size of an AppendEntries body (so that no copy is made of it), an upper estimate of others. */

@@ -260,7 +260,7 @@ public final class NettyTransport implements Transport {
 
     @Override
     public void send(String group, Message m) {
-        sendFrame(group, m.to(), new Frame(Frame.Kind.RAFT, 0, group, MessageCodec.encode(m)).encode());
+        sendFrame(group, m.to(), MessageCodec.encodeFrame(group, m));
     }
 
     private void sendFrame(String group, String peer, byte[] frame) {

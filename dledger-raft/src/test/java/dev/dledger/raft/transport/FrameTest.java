@@ -50,4 +50,15 @@ class FrameTest {
         assertEquals(new RequestId(5, 6), back.entries().get(0).requestId());
         assertArrayEquals(new byte[1024], back.entries().get(2).data());
     }
+
+    @Test
+    void aRaftFrameWrittenAtOnceHasTheBytesOfItsBodyWrappedInAFrame() {
+        AppendEntriesRequest a = new AppendEntriesRequest("n0", "n1", 3, 9, 2,
+            List.of(new Entry(10, 3, EntryType.NORMAL, new byte[] {1, 2}, new RequestId(5, 6)),
+                new Entry(11, 3, EntryType.CONFIG, new byte[] {4})), 8, 77);
+        for (String group : List.of("g", "grüppe")) {
+            assertArrayEquals(new Frame(Frame.Kind.RAFT, 0, group, MessageCodec.encode(a)).encode(),
+                MessageCodec.encodeFrame(group, a), "group " + group);
+        }
+    }
 }
