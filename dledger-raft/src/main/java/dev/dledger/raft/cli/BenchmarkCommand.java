@@ -36,7 +36,8 @@ final class BenchmarkCommand implements Callable<Integer> {
     @Option(names = "--flush", defaultValue = "async", description = "sync or async (default: ${DEFAULT-VALUE})")
     FlushMode flush;
 
-    @Option(names = "--store-dir", description = "where the three nodes keep their logs (default: a new temp folder)")
+    @Option(names = "--store-dir",
+        description = "where the three nodes keep their logs (default: a new temp folder, deleted after the run)")
     Path storeDir;
 
     @Spec
@@ -51,7 +52,15 @@ final class BenchmarkCommand implements Callable<Integer> {
         }
         Path dir = storeDir != null ? storeDir : Files.createTempDirectory("dledger-bench");
         GroupBenchmark.Settings s = new GroupBenchmark.Settings(threads, size, warmup, seconds, flush, pipeline);
-        GroupBenchmark.Result r = GroupBenchmark.run(s, onDisk(dir, flush));
+        GroupBenchmark.Result r;
+        try {
+            r = GroupBenchmark.run(s, onDisk(dir, flush));
+        } finally {
+            if (storeDir == null) {
+                // A folder of our own making holds gigabytes after a run: it goes with the run.
+                deleteTree(dir);
+            }
+        }
         spec.commandLine().getOut().println(r.line());
         return r.errors() == 0 ? 0 : 1;
     }
@@ -59,5 +68,13 @@ final class BenchmarkCommand implements Callable<Integer> {
     /** Each node's storage in {@code dir/dledger-<id>}, DLedger's file sizes, flushed as {@code flush} says. */
     static java.util.function.Function<String, dev.dledger.raft.server.NodeStorage> onDisk(Path dir, FlushMode flush) {
         return id -> new FileNodeStorage(dir.resolve("dledger-" + id), StoreConfig.defaults(), flush, 10);
+    }
+
+    private static void deleteTree(Path dir) throws java.io.IOException {
+        try (java.util.stream.Stream<Path> files = Files.walk(dir)) {
+            for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
     }
 }

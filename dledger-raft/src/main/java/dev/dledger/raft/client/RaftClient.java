@@ -5,6 +5,7 @@ import dev.dledger.raft.transport.ClientProtocol;
 import dev.dledger.raft.transport.ClientProtocol.Request;
 import dev.dledger.raft.transport.ClientProtocol.Response;
 import dev.dledger.raft.transport.ClientProtocol.Status;
+import dev.dledger.raft.transport.BatchingWriter;
 import dev.dledger.raft.transport.Frame;
 import dev.dledger.raft.transport.Handshake;
 import dev.dledger.raft.transport.TlsSettings;
@@ -128,6 +129,16 @@ public final class RaftClient implements AutoCloseable {
         this.maxAttempts = maxAttempts;
         this.token = token;
         this.ssl = tls == null ? null : tls.clientContext();
+        long sweepMs = Math.max(1, Math.min(100, requestTimeoutMs / 10));
+        io.scheduleAtFixedRate(this::expire, sweepMs, sweepMs, TimeUnit.MILLISECONDS);
+    }
+
+    /** Fails the requests that waited longer than the request timeout for their answer; on the I/O thread. */
+    private void expire() {
+        long now = System.nanoTime();
+        for (Connection c : connections.values()) {
+            c.expire(now);
+        }
     }
 
     /** The leader this client last found, or null. */
@@ -266,47 +277,80 @@ public final class RaftClient implements AutoCloseable {
         }
     }
 
+    /** A request sent and not yet answered: its future and when it times out ({@link System#nanoTime()}). */
+    private record Waiting(CompletableFuture<Response> future, long deadlineNanos) {
+    }
+
     private final class Connection {
         private final String node;
         private final InetSocketAddress address;
-        private final Map<Long, CompletableFuture<Response>> inflight = new ConcurrentHashMap<>();
+        private final Map<Long, Waiting> inflight = new ConcurrentHashMap<>();
         /** The channel once connected (and past TLS and the token handshake when set); replaced after a failure. */
         private CompletableFuture<Channel> ready;
         private Channel channel;
+        /** The writer of the usable channel, or null before the first one is usable. */
+        private volatile BatchingWriter writer;
 
         Connection(String node, InetSocketAddress address) {
             this.node = node;
             this.address = address;
         }
 
-        synchronized void send(byte[] body, CompletableFuture<Response> f) {
-            boolean broken = ready == null || ready.isCompletedExceptionally()
-                || ready.isDone() && !ready.getNow(null).isActive();
-            if (broken) {
-                ready = open();
+        void send(byte[] body, CompletableFuture<Response> f) {
+            BatchingWriter w = writer;
+            if (w != null && w.channel().isActive()) {
+                // The usual case: connected; no lock, and the frame joins the others on their way out.
+                sendOn(w, body, f);
+                return;
             }
-            long rid = requestIds.incrementAndGet();
-            ready.whenComplete((ch, error) -> {
+            CompletableFuture<Channel> usable;
+            synchronized (this) {
+                boolean broken = ready == null || ready.isCompletedExceptionally()
+                    || ready.isDone() && !ready.getNow(null).isActive();
+                if (broken) {
+                    ready = open();
+                }
+                usable = ready;
+            }
+            usable.whenComplete((ch, error) -> {
                 if (error != null) {
                     f.completeExceptionally(error instanceof ClientException ? error
                         : new ClientException("cannot reach " + address + ": " + error.getMessage(), false, false));
                     return;
                 }
-                inflight.put(rid, f);
-                ch.writeAndFlush(Unpooled.wrappedBuffer(new Frame(Frame.Kind.REQUEST, rid, group, body).encode()))
-                    .addListener(w -> {
-                        if (!w.isSuccess() && inflight.remove(rid) != null) {
-                            f.completeExceptionally(new ClientException("write to " + address + " failed", false,
-                                false));
-                        }
-                    });
-                io.schedule(() -> {
-                    if (inflight.remove(rid) != null) {
-                        f.completeExceptionally(new ClientException("no answer from " + address + " within "
-                            + requestTimeoutMs + " ms", true, false));
-                    }
-                }, requestTimeoutMs, TimeUnit.MILLISECONDS);
+                sendOn(writerOf(ch), body, f);
             });
+        }
+
+        /** The writer of {@code ch}, made once per channel. */
+        private synchronized BatchingWriter writerOf(Channel ch) {
+            BatchingWriter w = writer;
+            if (w == null || w.channel() != ch) {
+                w = new BatchingWriter(ch);
+                writer = w;
+            }
+            return w;
+        }
+
+        private void sendOn(BatchingWriter w, byte[] body, CompletableFuture<Response> f) {
+            long rid = requestIds.incrementAndGet();
+            inflight.put(rid, new Waiting(f, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(requestTimeoutMs)));
+            w.write(new Frame(Frame.Kind.REQUEST, rid, group, body).encode(), done -> {
+                if (!done.isSuccess() && inflight.remove(rid) != null) {
+                    f.completeExceptionally(new ClientException("write to " + address + " failed", false, false));
+                }
+            });
+        }
+
+        /** Fails the requests whose deadline passed. */
+        void expire(long now) {
+            for (Map.Entry<Long, Waiting> e : inflight.entrySet()) {
+                Waiting waiting = e.getValue();
+                if (now - waiting.deadlineNanos() >= 0 && inflight.remove(e.getKey(), waiting)) {
+                    waiting.future().completeExceptionally(new ClientException("no answer from " + address
+                        + " within " + requestTimeoutMs + " ms", true, false));
+                }
+            }
         }
 
         /** Connects, then runs TLS and the token handshake when configured; the future gives the usable channel. */
@@ -360,7 +404,7 @@ public final class RaftClient implements AutoCloseable {
 
         void failAll(String why) {
             inflight.entrySet().removeIf(e -> {
-                e.getValue().completeExceptionally(new ClientException(why, true, false));
+                e.getValue().future().completeExceptionally(new ClientException(why, true, false));
                 return true;
             });
         }
@@ -398,7 +442,8 @@ public final class RaftClient implements AutoCloseable {
                     challenge(ctx, frame);
                     return;
                 }
-                CompletableFuture<Response> f = inflight.remove(frame.requestId());
+                Waiting waiting = inflight.remove(frame.requestId());
+                CompletableFuture<Response> f = waiting == null ? null : waiting.future();
                 if (f == null) {
                     if (frame.kind() == Frame.Kind.ERROR) {
                         // A refusal of the connection itself (handshake, limits): fail what waits on it.

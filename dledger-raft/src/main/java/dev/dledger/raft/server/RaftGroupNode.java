@@ -15,6 +15,7 @@ import dev.dledger.raft.core.RequestId;
 import dev.dledger.raft.core.Role;
 import dev.dledger.raft.core.SnapshotMeta;
 import dev.dledger.raft.statemachine.StateMachine;
+import dev.dledger.raft.transport.IoThread;
 import dev.dledger.raft.transport.Transport;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
@@ -68,7 +69,7 @@ public final class RaftGroupNode implements AutoCloseable {
     private final SnapshotTransfers snapshots;
     private final BlockingQueue<Input> inbox;
     private final RaftLoops ownLoops;
-    private final RaftLoops.Loop loop;
+    private final DriverLoop loop;
     private final long tickNanos;
     private long nextTick;
     private long nextRetain;
@@ -191,8 +192,11 @@ public final class RaftGroupNode implements AutoCloseable {
         this.tickNanos = TimeUnit.MILLISECONDS.toNanos(options.tickMs());
         this.nextTick = System.nanoTime() + tickNanos;
         this.nextRetain = nextTick + RETAIN_INTERVAL_NANOS;
-        this.ownLoops = loops == null ? RaftLoops.dedicated("raft-" + group + "-" + id) : null;
-        this.loop = (loops == null ? ownLoops : loops).assign();
+        // Without shared loops the driver runs on the transport's thread when it offers one (no hand-off between
+        // reading a message and stepping it, nor between a pass and its sends), else on a thread of its own.
+        IoThread io = loops == null ? transport.driverThread() : null;
+        this.ownLoops = loops == null && io == null ? RaftLoops.dedicated("raft-" + group + "-" + id) : null;
+        this.loop = io != null ? new IoThreadLoop(io) : (loops == null ? ownLoops : loops).assign();
         this.syncer = options.flush() == FlushMode.SYNC
             ? new LogSyncer("sync-" + group + "-" + id, storage, loop::wake) : null;
         this.snapshots = new SnapshotTransfers(group, id, transport, options.snapshotChunkBytes());
@@ -904,14 +908,17 @@ public final class RaftGroupNode implements AutoCloseable {
             stop(failed);
             done.countDown();
         };
-        if (loop.onLoopThread()) {
+        if (loop.onLoopThread() || loop.dead()) {
+            // A dead loop (its transport closed first, which waits for its threads to end) runs no pass any more.
             shutdown.run();
         } else if (!stopped) {
             // Not through post(): it refuses inputs of a stopped node, and a full queue must not block the stop.
             boolean queued = !stopped && inbox.offer(shutdown);
             loop.wake();
             try {
-                if (!queued || !done.await(5, TimeUnit.SECONDS)) {
+                if (loop.dead()) {
+                    shutdown.run();
+                } else if (!queued || !done.await(5, TimeUnit.SECONDS)) {
                     LOG.warn("[{} {}] driver did not stop in time", group, id);
                 }
             } catch (InterruptedException e) {

@@ -65,26 +65,35 @@ public final class RaftLoops implements AutoCloseable {
     }
 
     /** One driver thread and the groups pinned to it. */
-    static final class Loop implements Runnable {
+    static final class Loop implements Runnable, DriverLoop {
         private final List<RaftGroupNode> nodes = new CopyOnWriteArrayList<>();
         private volatile boolean running = true;
         private volatile Thread thread;
 
-        void add(RaftGroupNode node) {
+        @Override
+        public void add(RaftGroupNode node) {
             nodes.add(node);
             wake();
         }
 
-        void remove(RaftGroupNode node) {
+        @Override
+        public void remove(RaftGroupNode node) {
             nodes.remove(node);
         }
 
-        void wake() {
+        @Override
+        public void wake() {
             LockSupport.unpark(thread);
         }
 
-        boolean onLoopThread() {
+        @Override
+        public boolean onLoopThread() {
             return Thread.currentThread() == thread;
+        }
+
+        @Override
+        public boolean dead() {
+            return false;
         }
 
         @Override

@@ -206,6 +206,21 @@ public final class EntryFormat {
 
     /** The 20-digit name of a file that starts at {@code offset}, as DLedger names them. */
     public static String fileName(long offset) {
-        return String.format("%020d", offset);
+        if (offset < 0) {
+            return String.format("%020d", offset);
+        }
+        String digits = Long.toString(offset);
+        return "0".repeat(20 - digits.length()) + digits;
+    }
+
+    /**
+     * {@code e} as {@link #entry(Header, byte[])} would read it back after {@link #encode}: the same entry, except that
+     * an empty NOOP or CONFIG payload stored as its filler byte reads back empty.
+     */
+    static Entry asRead(Entry e) {
+        if (e.requestId() == null && e.type() != EntryType.NORMAL && e.data().length == 1 && e.data()[0] == 0) {
+            return new Entry(e.index(), e.term(), e.type(), new byte[0]);
+        }
+        return e;
     }
 }

@@ -50,6 +50,9 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     private static final String COMPACTED = "compacted";
     /** Bytes encoded before they are written out, at most (a larger entry gets a buffer of its own size). */
     private static final int WRITE_BUFFER_BYTES = 4 << 20;
+    /** The newest entries kept as written, at most: 8192 entries and 32 MiB (see {@link RecentEntries}). */
+    private static final int RECENT_ENTRIES = 1 << 13;
+    private static final long RECENT_BYTES = 32L << 20;
 
     private final Path dir;
     /** Folders new data files may go to, sorted by name (DLedger's rotation order). */
@@ -80,6 +83,12 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     /** Terms of the tail of the log, {@code [cacheBase, lastIndex]}, so the core's term lookups do not touch disk. */
     private long[] terms = new long[1024];
     private long cacheBase;
+    /**
+     * The newest entries as written: replication and apply read what was just written, and take it from here instead
+     * of the files. Reading it back would give the same entry: what is written is the entry's bytes after the
+     * {@link WriteHook}, and an entry held here is that same object.
+     */
+    private final RecentEntries recent = new RecentEntries(RECENT_ENTRIES, RECENT_BYTES);
 
     private SegmentedLogStore(Path dir, StoreConfig config, FileOpener opener) {
         this.dir = dir;
@@ -362,6 +371,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
             lastChainCrc = chain;
             for (Entry e : entries) {
                 cacheTerm(e.index(), e.term());
+                recent.add(EntryFormat.asRead(e));
             }
             lastIndex = entries.get(entries.size() - 1).index();
             return positions;
@@ -441,6 +451,8 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
                     + " is at or before read-only data file " + dataPath(ro));
             }
         }
+        // Forgotten first: if the truncation fails half way, no removed entry is served from memory.
+        recent.truncateFrom(from);
         try {
             long end = writePos;
             indexSyncDue = true;
@@ -531,6 +543,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
             }
             firstIndex = meta.index() + 1;
             snapshot = meta;
+            recent.dropBelow(firstIndex);
             if (cacheBase < firstIndex) {
                 dropCacheBelow(firstIndex);
             }
@@ -744,8 +757,12 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         }
     }
 
-    /** Reads and checks entry {@code i}. */
+    /** Reads and checks entry {@code i}, or takes it from the recent entries. */
     private Entry read(long i) {
+        Entry held = recent.get(i);
+        if (held != null) {
+            return held;
+        }
         EntryFormat.IndexUnit u = readUnit(i);
         Path file = dataPath(fileStart(u.pos(), config.dataFileSizeBytes()));
         ByteBuffer b = readData(u.pos(), u.size());
@@ -777,7 +794,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
                 + " for entry " + i + " is missing");
         }
         ByteBuffer b = ByteBuffer.allocate(EntryFormat.INDEX_UNIT_SIZE);
-        readFully(ch, b, at - start, indexDir.resolve(EntryFormat.fileName(start)));
+        readFully(ch, b, at - start, indexDir, start);
         b.flip();
         return EntryFormat.IndexUnit.read(b);
     }
@@ -801,6 +818,25 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         readFully(ch, b, pos - start, file);
         b.flip();
         return b;
+    }
+
+    /** {@link #readFully(FileChannel, ByteBuffer, long, Path)} of the file named {@code start} in {@code folder}. */
+    private static void readFully(FileChannel ch, ByteBuffer b, long at, Path folder, long start) {
+        try {
+            long off = at;
+            while (b.hasRemaining()) {
+                int n = ch.read(b, off);
+                if (n < 0) {
+                    // The file name is made only when needed: this runs for every index unit read.
+                    throw new StoreCorruptedException(folder.resolve(EntryFormat.fileName(start)) + " ends at " + off
+                        + ", before " + (at + b.capacity()));
+                }
+                off += n;
+            }
+        } catch (IOException e) {
+            throw new StoreIoException("read of " + folder.resolve(EntryFormat.fileName(start)) + " at " + at
+                + " failed: " + e.getMessage(), e);
+        }
     }
 
     private static void readFully(FileChannel ch, ByteBuffer b, long at, Path file) {

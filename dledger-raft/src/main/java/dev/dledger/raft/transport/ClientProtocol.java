@@ -132,7 +132,11 @@ public final class ClientProtocol {
 
     /** Encodes a request body. */
     public static byte[] encode(Request r) {
-        WireWriter w = new WireWriter(64);
+        int size = 64;
+        for (byte[] b : r.bodies()) {
+            size += 4 + b.length;
+        }
+        WireWriter w = new WireWriter(size);
         w.writeByte(r.op().ordinal());
         switch (r.op()) {
             case APPEND:

@@ -1,6 +1,7 @@
 package dev.dledger.raft.transport;
 
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.util.Objects;
 
 /**
@@ -28,6 +29,7 @@ public record Frame(Kind kind, long requestId, String group, byte[] body) {
     public static final int MAX_GROUP_BYTES = 255;
     /** Bytes of a frame around the body (length field included) for a group name of {@code n} bytes. */
     static final int HEADER_BYTES = 4 + 1 + 1 + 8 + 2;
+    private static final byte[] NO_BODY = new byte[0];
 
     /** What a frame carries. */
     public enum Kind {
@@ -74,15 +76,15 @@ public record Frame(Kind kind, long requestId, String group, byte[] body) {
         Objects.requireNonNull(body, "body");
     }
 
-    /** Encodes the whole frame, length field included. */
+    /** Encodes the whole frame, length field included, into one array of its exact size. */
     public byte[] encode() {
-        WireWriter w = new WireWriter(HEADER_BYTES + group.length() + body.length);
-        w.writeInt(0).writeByte(VERSION).writeByte(kind.code()).writeLong(requestId).writeString(group);
-        byte[] head = w.toByteArray();
-        byte[] out = new byte[head.length + body.length];
-        System.arraycopy(head, 0, out, 0, head.length);
-        System.arraycopy(body, 0, out, head.length, body.length);
-        ByteBuffer.wrap(out).putInt(0, out.length - 4);
+        byte[] name = group.getBytes(StandardCharsets.UTF_8);
+        if (name.length > Short.MAX_VALUE) {
+            throw new IllegalArgumentException("string too long for the wire: " + name.length + " bytes");
+        }
+        byte[] out = new byte[HEADER_BYTES + name.length + body.length];
+        ByteBuffer.wrap(out).putInt(out.length - 4).put(VERSION).put(kind.code()).putLong(requestId)
+            .putShort((short) name.length).put(name).put(body);
         return out;
     }
 
@@ -92,6 +94,20 @@ public record Frame(Kind kind, long requestId, String group, byte[] body) {
      * @throws CodecException if the version, kind or group is bad
      */
     public static Frame decode(ByteBuffer afterLength) {
+        Frame head = decodeHeader(afterLength);
+        byte[] body = new byte[afterLength.remaining()];
+        afterLength.get(body);
+        return new Frame(head.kind(), head.requestId(), head.group(), body);
+    }
+
+    /**
+     * Decodes the header of a frame from the bytes after its length field and leaves {@code afterLength} at the
+     * body, which the returned frame does not hold (its body is empty): a receiver that decodes the body itself
+     * needs no copy of it.
+     *
+     * @throws CodecException if the version, kind or group is bad
+     */
+    public static Frame decodeHeader(ByteBuffer afterLength) {
         WireReader r = new WireReader(afterLength);
         byte version = r.readByte("version");
         if (version != VERSION) {
@@ -103,8 +119,6 @@ public record Frame(Kind kind, long requestId, String group, byte[] body) {
         if (group == null || group.isEmpty()) {
             throw new CodecException("frame without a group");
         }
-        byte[] body = new byte[afterLength.remaining()];
-        afterLength.get(body);
-        return new Frame(kind, requestId, group, body);
+        return new Frame(kind, requestId, group, NO_BODY);
     }
 }

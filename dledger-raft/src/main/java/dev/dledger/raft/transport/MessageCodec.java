@@ -50,6 +50,24 @@ public final class MessageCodec {
     /** Encodes {@code m} into a new array. */
     public static byte[] encode(Message m) {
         WireWriter w = new WireWriter(estimate(m));
+        write(w, m);
+        return w.toByteArray();
+    }
+
+    /**
+     * Encodes {@code m} as the body of a whole {@link Frame.Kind#RAFT} frame of {@code group}, length field included:
+     * the same bytes as {@code new Frame(RAFT, 0, group, encode(m)).encode()}, written once.
+     */
+    static byte[] encodeFrame(String group, Message m) {
+        WireWriter w = new WireWriter(Frame.HEADER_BYTES - 2 + WireWriter.stringBytes(group) + estimate(m));
+        w.writeInt(0).writeByte(Frame.VERSION).writeByte(Frame.Kind.RAFT.code()).writeLong(0).writeString(group);
+        write(w, m);
+        byte[] out = w.toByteArray();
+        ByteBuffer.wrap(out).putInt(0, out.length - 4);
+        return out;
+    }
+
+    private static void write(WireWriter w, Message m) {
         if (m instanceof VoteRequest v) {
             head(w, VOTE_REQUEST, m);
             w.writeLong(v.lastLogIndex()).writeLong(v.lastLogTerm()).writeBoolean(v.preVote())
@@ -85,14 +103,15 @@ public final class MessageCodec {
         } else {
             throw new IllegalArgumentException("no encoding for " + m.getClass().getName());
         }
-        return w.toByteArray();
     }
 
+    /** The exact size of an AppendEntries body (so that no copy is made of it), an upper estimate of others. */
     private static int estimate(Message m) {
         int size = 96;
         if (m instanceof AppendEntriesRequest a) {
+            size = 1 + WireWriter.stringBytes(m.from()) + WireWriter.stringBytes(m.to()) + 8 + 4 * 8 + 4;
             for (Entry e : a.entries()) {
-                size += MIN_ENTRY_BYTES + RequestId.BYTES + e.data().length;
+                size += MIN_ENTRY_BYTES + (e.requestId() == null ? 0 : RequestId.BYTES) + e.data().length;
             }
         } else if (m instanceof InstallSnapshotRequest s && s.data() != null) {
             size += s.data().length;

@@ -11,6 +11,7 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.channel.WriteBufferWaterMark;
@@ -31,6 +32,7 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -258,7 +260,7 @@ public final class NettyTransport implements Transport {
 
     @Override
     public void send(String group, Message m) {
-        sendFrame(group, m.to(), new Frame(Frame.Kind.RAFT, 0, group, MessageCodec.encode(m)).encode());
+        sendFrame(group, m.to(), MessageCodec.encodeFrame(group, m));
     }
 
     private void sendFrame(String group, String peer, byte[] frame) {
@@ -278,6 +280,41 @@ public final class NettyTransport implements Transport {
         OutKey key = options.groupSecret() == null ? new OutKey(to, null, null, null)
             : new OutKey(to, group, g.selfId(), peer);
         outbound.computeIfAbsent(key, Outbound::new).write(frame);
+    }
+
+    /**
+     * One of the worker threads, in turn. With one worker thread (the default of a single group's process) a driver
+     * there also reads and writes every connection of its node.
+     */
+    @Override
+    public IoThread driverThread() {
+        EventLoop loop = workers.next();
+        return new IoThread() {
+            @Override
+            public boolean inThread() {
+                return loop.inEventLoop();
+            }
+
+            @Override
+            public boolean execute(Runnable task) {
+                try {
+                    loop.execute(task);
+                    return true;
+                } catch (RejectedExecutionException e) {
+                    return false;
+                }
+            }
+
+            @Override
+            public boolean schedule(Runnable task, long delayNanos) {
+                try {
+                    loop.schedule(task, delayNanos, TimeUnit.NANOSECONDS);
+                    return true;
+                } catch (RejectedExecutionException e) {
+                    return false;
+                }
+            }
+        };
     }
 
     @Override
@@ -316,7 +353,8 @@ public final class NettyTransport implements Transport {
     /** One outbound connection, opened lazily and again after it fails. */
     private final class Outbound {
         private final OutKey key;
-        private volatile Channel channel;
+        /** The usable connection's writer, or null. */
+        private volatile BatchingWriter writer;
         private volatile ChannelFuture connecting;
         private volatile long retryAfterNanos;
 
@@ -325,14 +363,14 @@ public final class NettyTransport implements Transport {
         }
 
         void write(byte[] frame) {
-            Channel ch = channel;
-            if (ch != null && ch.isActive()) {
-                if (!ch.isWritable()) {
+            BatchingWriter w = writer;
+            if (w != null && w.channel().isActive()) {
+                if (!w.channel().isWritable()) {
                     dropped.incrementAndGet();
                     return;
                 }
                 bytesOut.addAndGet(frame.length);
-                ch.writeAndFlush(Unpooled.wrappedBuffer(frame), ch.voidPromise());
+                w.write(frame);
                 return;
             }
             dropped.incrementAndGet();
@@ -345,7 +383,7 @@ public final class NettyTransport implements Transport {
             if (busy || System.nanoTime() - retryAfterNanos < 0) {
                 return;
             }
-            channel = null;
+            writer = null;
             InetSocketAddress address = key.address();
             Bootstrap b = new Bootstrap().group(workers).channel(NioSocketChannel.class)
                 .option(ChannelOption.TCP_NODELAY, true)
@@ -369,7 +407,7 @@ public final class NettyTransport implements Transport {
                 if (!f.isSuccess()) {
                     LOG.debug("cannot connect to {}: {}", address, f.cause().toString());
                 } else if (key.group() == null) {
-                    channel = cf.channel();
+                    writer = new BatchingWriter(cf.channel());
                     LOG.info("connected to {}", address);
                 } else {
                     cf.channel().pipeline().get(ReplyHandler.class).hello(cf.channel());
@@ -379,7 +417,7 @@ public final class NettyTransport implements Transport {
 
         /** The handshake passed: frames may flow. */
         void ready(Channel ch) {
-            channel = ch;
+            writer = new BatchingWriter(ch);
         }
 
         /** The peer refused us or failed to prove the secret: wait a little before trying again. */
@@ -499,14 +537,27 @@ public final class NettyTransport implements Transport {
         private byte[] pendingNonce;
         /** Client requests taken and not yet answered; completed on other threads. */
         private final AtomicInteger inflight = new AtomicInteger();
+        /** Writes the answers to client requests, which complete on the driver's thread; made on first use. */
+        private BatchingWriter replies;
 
         @Override
         protected void channelRead0(ChannelHandlerContext ctx, ByteBuf msg) {
             Frame f;
-            Message m;
             bytesIn.addAndGet(msg.readableBytes() + 4L);
             try {
-                f = Frame.decode(msg.nioBuffer());
+                ByteBuffer nio = msg.nioBuffer();
+                f = Frame.decodeHeader(nio);
+                if (f.kind() == Frame.Kind.RAFT) {
+                    // The Raft body is decoded where it lies; the entries' payloads are its only copy.
+                    if (!peerAllowed(ctx, f)) {
+                        return;
+                    }
+                    deliver(ctx, f, MessageCodec.decode(nio.slice()));
+                    return;
+                }
+                byte[] body = new byte[nio.remaining()];
+                nio.get(body);
+                f = new Frame(f.kind(), f.requestId(), f.group(), body);
                 switch (f.kind()) {
                     case HELLO:
                         hello(ctx, f);
@@ -527,12 +578,6 @@ public final class NettyTransport implements Transport {
                             chunk(ctx, f, SnapshotChunk.decode(ByteBuffer.wrap(f.body())));
                         }
                         return;
-                    case RAFT:
-                        if (!peerAllowed(ctx, f)) {
-                            return;
-                        }
-                        m = MessageCodec.decode(ByteBuffer.wrap(f.body()));
-                        break;
                     default:
                         refuse(ctx, f, "frame kind " + f.kind() + " is not served here");
                         return;
@@ -541,8 +586,11 @@ public final class NettyTransport implements Transport {
                 LOG.warn("closing connection from {}: malformed frame: {}", ctx.channel().remoteAddress(),
                     e.getMessage());
                 ctx.close();
-                return;
             }
+        }
+
+        /** Hands a Raft message to its group, or refuses it: wrong group, wrong node, unknown or other sender. */
+        private void deliver(ChannelHandlerContext ctx, Frame f, Message m) {
             GroupBinding g = groups.get(f.group());
             if (g == null) {
                 refuse(ctx, f, "unknown group '" + f.group() + "'");
@@ -550,9 +598,7 @@ public final class NettyTransport implements Transport {
                 refuse(ctx, f, "group '" + f.group() + "' here is node " + g.selfId() + ", not " + m.to());
             } else if (!g.peers().containsKey(m.from())) {
                 refuse(ctx, f, "unknown peer '" + m.from() + "' in group '" + f.group() + "'");
-            } else if (!sameAsAuthenticated(ctx, f, m.from())) {
-                return;
-            } else {
+            } else if (sameAsAuthenticated(ctx, f, m.from())) {
                 g.inbound().accept(m);
             }
         }
@@ -685,6 +731,10 @@ public final class NettyTransport implements Transport {
                 return;
             }
             inflight.incrementAndGet();
+            if (replies == null) {
+                replies = new BatchingWriter(ctx.channel());
+            }
+            BatchingWriter out = replies;
             CompletableFuture<byte[]> reply;
             try {
                 reply = h.handle(f.body());
@@ -703,8 +753,7 @@ public final class NettyTransport implements Transport {
                         ? error.getCause() : error;
                     refuse(ctx, f, String.valueOf(cause.getMessage()));
                 } else {
-                    ctx.writeAndFlush(Unpooled.wrappedBuffer(
-                        new Frame(Frame.Kind.RESPONSE, f.requestId(), f.group(), body).encode()));
+                    out.write(new Frame(Frame.Kind.RESPONSE, f.requestId(), f.group(), body).encode());
                 }
             });
         }

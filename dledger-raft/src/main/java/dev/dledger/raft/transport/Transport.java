@@ -33,6 +33,14 @@ public interface Transport extends AutoCloseable {
     /** Stops delivering messages of {@code group}. */
     void unregister(String group);
 
+    /**
+     * A thread of this transport on which a node's driver may run, or null when the transport offers none (the
+     * driver then runs on a thread of its own). The default offers none.
+     */
+    default IoThread driverThread() {
+        return null;
+    }
+
     @Override
     void close();
 }

@@ -79,7 +79,29 @@ final class WireWriter {
         return buf.position();
     }
 
+    /** The bytes written; the buffer itself, without a copy, when they fill it exactly (the writer is then spent). */
     byte[] toByteArray() {
+        if (buf.position() == buf.capacity()) {
+            return buf.array();
+        }
         return Arrays.copyOf(buf.array(), buf.position());
+    }
+
+    /** Bytes {@link #writeString} writes for {@code s}. */
+    static int stringBytes(String s) {
+        if (s == null) {
+            return 2;
+        }
+        int n = 0;
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c < 0x80) {
+                n++;
+            } else {
+                // Rare (ids are ASCII in practice): let the encoder count.
+                return 2 + s.getBytes(StandardCharsets.UTF_8).length;
+            }
+        }
+        return 2 + n;
     }
 }
