@@ -8,6 +8,7 @@ import dev.dledger.raft.core.SnapshotMeta;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -149,7 +150,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     @Override
     public long term(long i) {
         if (i == firstIndex - 1) {
-            return i == -1 ? 0 : snapshot.index() == i ? snapshot.term() : readUnit(i).term();
+            return i == -1 ? 0 : snapshot.index() == i ? snapshot.term() : checkedUnit(i).term();
         }
         if (i < firstIndex || i > lastIndex) {
             return -1;
@@ -157,7 +158,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         if (i >= cacheBase) {
             return terms[(int) (i - cacheBase)];
         }
-        return readUnit(i).term();
+        return checkedUnit(i).term();
     }
 
     @Override
@@ -187,7 +188,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     /** The data-file position of entry {@code i} (DLedger's {@code pos}). */
     public long position(long i) {
         checkRange(i);
-        return readUnit(i).pos();
+        return checkedUnit(i).pos();
     }
 
     /** The first index written by this store's code: entries from here on carry CRCs. */
@@ -429,7 +430,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         if (from < firstIndex) {
             throw new IllegalArgumentException("truncate at " + from + " below the first index " + firstIndex);
         }
-        long pos = readUnit(from).pos();
+        long pos = checkedUnit(from).pos();
         for (long ro : readOnlyData) {
             if (ro + config.dataFileSizeBytes() > pos) {
                 throw new IllegalStateException("cannot truncate " + dir + " at index " + from + ": position " + pos
@@ -448,7 +449,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
             writePos = pos;
             lastIndex = from - 1;
             // Past a compaction the chain restarts from 0, as for the first entry of our range.
-            lastChainCrc = lastIndex >= firstIndex ? readHeader(readUnit(lastIndex).pos()).chainCrc() : 0;
+            lastChainCrc = lastIndex >= firstIndex ? readHeader(checkedUnit(lastIndex).pos()).chainCrc() : 0;
             if (lastIndex < cacheBase) {
                 cacheBase = lastIndex + 1;
             }
@@ -512,7 +513,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
                     keepFromPos = writePos;
                 }
             } else {
-                keepFromPos = readUnit(meta.index() + 1).pos();
+                keepFromPos = checkedUnit(meta.index() + 1).pos();
             }
             writeCompacted(meta, meta.index() >= lastIndex ? keepFromPos : -1);
             dropFilesBelow(data, null, keepFromPos, config.dataFileSizeBytes());
@@ -658,14 +659,14 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     /** The data-file position just after entry {@code i}, from its index unit alone. */
     public long endPosition(long i) {
         checkRange(i);
-        EntryFormat.IndexUnit u = readUnit(i);
+        EntryFormat.IndexUnit u = checkedUnit(i);
         return u.pos() + u.size();
     }
 
     /** Reads the header of entry {@code i} without its body. */
     public EntryInfo info(long i) {
         checkRange(i);
-        EntryFormat.IndexUnit u = readUnit(i);
+        EntryFormat.IndexUnit u = checkedUnit(i);
         EntryFormat.Header h = readHeader(u.pos());
         return new EntryInfo(h.index(), h.term(), h.pos(), h.size(), h.bodyCrc(), h.type());
     }
@@ -709,7 +710,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
                             + " is " + h.bodyCrc() + ", the body hashes to " + EntryFormat.bodyCrc(body));
                     }
                     if (!chainKnown && i > crcFrom && i - 1 >= firstIndex) {
-                        chain = readHeader(readUnit(i - 1).pos()).chainCrc();
+                        chain = readHeader(checkedUnit(i - 1).pos()).chainCrc();
                     }
                     if ((chainKnown || i == crcFrom || i - 1 >= firstIndex)
                         && EntryFormat.chainCrc(chain, header, h.bodyCrc()) != h.chainCrc()) {
@@ -775,6 +776,26 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         readFully(ch, b, at - start, indexDir.resolve(EntryFormat.fileName(start)));
         b.flip();
         return EntryFormat.IndexUnit.read(b);
+    }
+
+    /**
+     * The index unit of entry {@code i}, checked against the header of the record it points to: the index carries no
+     * CRC, so a unit is trusted only where its record agrees with it (a damaged unit must not give the protocol a
+     * wrong term, or a truncation a wrong position).
+     *
+     * @throws StoreCorruptedException naming the index file and the unit's offset in it when they disagree
+     */
+    private EntryFormat.IndexUnit checkedUnit(long i) {
+        EntryFormat.IndexUnit u = readUnit(i);
+        EntryFormat.Header h = readHeader(u.pos());
+        if (h.type() == null || h.index() != i || h.term() != u.term() || h.pos() != u.pos() || h.size() != u.size()) {
+            long at = i * EntryFormat.INDEX_UNIT_SIZE;
+            long start = fileStart(at, config.indexFileSizeBytes());
+            throw new StoreCorruptedException(indexDir.resolve(EntryFormat.fileName(start)) + " at " + (at - start)
+                + ": index unit " + u + " of entry " + i + " disagrees with the record at position " + u.pos() + " of "
+                + dataPath(fileStart(u.pos(), config.dataFileSizeBytes())) + ": " + h);
+        }
+        return u;
     }
 
     private EntryFormat.Header readHeader(long pos) {
@@ -908,23 +929,30 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     private void recover() throws IOException {
         loadDataFiles();
         loadFiles(index, indexDir, config.indexFileSizeBytes(), "index");
-        Properties compacted = AtomicFiles.readProperties(dir.resolve(COMPACTED));
+        Path compactedFile = dir.resolve(COMPACTED);
+        Properties compacted = AtomicFiles.readStoreProperties(compactedFile);
         long compactedNextPos = -1;
         if (compacted != null) {
+            long index = AtomicFiles.longProperty(compactedFile, compacted, "index", null);
+            long term = AtomicFiles.longProperty(compactedFile, compacted, "term", null);
             String voters = compacted.getProperty("voters", "");
-            snapshot = new SnapshotMeta(Long.parseLong(compacted.getProperty("index")),
-                Long.parseLong(compacted.getProperty("term")),
-                voters.isEmpty() ? Membership.EMPTY : Membership.decode(voters.getBytes()));
-            compactedNextPos = Long.parseLong(compacted.getProperty("nextPos", "-1"));
+            try {
+                snapshot = new SnapshotMeta(index, term,
+                    voters.isEmpty() ? Membership.EMPTY : Membership.decode(voters.getBytes(StandardCharsets.UTF_8)));
+            } catch (IllegalArgumentException e) {
+                throw new StoreCorruptedException(compactedFile + " holds no valid snapshot: " + e.getMessage());
+            }
+            compactedNextPos = AtomicFiles.longProperty(compactedFile, compacted, "nextPos", -1L);
         }
-        Properties from = AtomicFiles.readProperties(dir.resolve(CRC_FROM));
+        Path fromFile = dir.resolve(CRC_FROM);
+        Properties from = AtomicFiles.readStoreProperties(fromFile);
         if (data.isEmpty()) {
             firstIndex = snapshot.index() + 1;
             lastIndex = snapshot.index();
             writePos = Math.max(0, compactedNextPos);
             cacheBase = firstIndex;
             lastChainCrc = 0;
-            crcFrom = from != null ? Long.parseLong(from.getProperty("index")) : firstIndex;
+            crcFrom = from != null ? AtomicFiles.longProperty(fromFile, from, "index", null) : firstIndex;
             if (from == null) {
                 writeCrcFrom(crcFrom);
             }
@@ -936,7 +964,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         if (snapshot.index() < 0 && firstFileIndex < 0) {
             firstIndex = 0;
         }
-        crcFrom = from != null ? Long.parseLong(from.getProperty("index")) : -1;
+        crcFrom = from != null ? AtomicFiles.longProperty(fromFile, from, "index", null) : -1;
         List<Long> starts = new ArrayList<>(data.keySet());
         int scanFrom = Math.max(0, starts.size() - 3);
         long scanStart = starts.get(scanFrom);
@@ -950,7 +978,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         // first entry of our range; otherwise checking starts with the entry after it.
         boolean chainKnown = expected - 1 >= firstIndex || (crcFrom >= 0 && expected <= crcFrom);
         if (expected - 1 >= firstIndex) {
-            EntryFormat.IndexUnit prev = readUnit(expected - 1);
+            EntryFormat.IndexUnit prev = checkedUnit(expected - 1);
             EntryFormat.Header ph = readHeader(prev.pos());
             chain = ph.chainCrc();
             prevTerm = ph.term();

@@ -396,4 +396,23 @@ class SegmentedLogStoreTest {
             assertArrayEquals(entries(3, 1, 1).get(0).data(), s.entries(3, 4, 1).get(0).data());
         }
     }
+
+    @Test
+    void aDamagedIndexUnitOfAnOldEntryIsCorruptionNotAWrongTerm() throws IOException {
+        try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
+            s.append(entries(0, 300, 1));
+        }
+        // Entry 5 is in the first data file, which recovery does not scan; the term is the last field of its unit.
+        try (RandomAccessFile f = new RandomAccessFile(files(dir.resolve("index")).get(0).toFile(), "rw")) {
+            f.seek(5 * 32 + 24);
+            f.writeLong(65537);
+        }
+        try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
+            StoreCorruptedException e = assertThrows(StoreCorruptedException.class, () -> s.term(5));
+            assertTrue(e.getMessage().contains(files(dir.resolve("index")).get(0) + " at 160: index unit")
+                && e.getMessage().contains("disagrees with the record"), e.getMessage());
+            assertThrows(StoreCorruptedException.class, () -> s.position(5));
+            assertEquals(1, s.term(6), "the units around it are fine");
+        }
+    }
 }
