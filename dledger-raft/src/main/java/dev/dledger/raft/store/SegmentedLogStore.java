@@ -743,6 +743,10 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     /** Reads and checks entry {@code i}. */
     private Entry read(long i) {
         EntryFormat.IndexUnit u = readUnit(i);
+        if (u.size() < EntryFormat.HEADER_SIZE) {
+            throw new StoreCorruptedException(unitLocation(i) + ": index unit " + u + " of entry " + i
+                + " gives a record smaller than its header");
+        }
         Path file = dataPath(fileStart(u.pos(), config.dataFileSizeBytes()));
         ByteBuffer b = readData(u.pos(), u.size());
         EntryFormat.Header h = EntryFormat.Header.read(b);
@@ -789,13 +793,18 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         EntryFormat.IndexUnit u = readUnit(i);
         EntryFormat.Header h = readHeader(u.pos());
         if (h.type() == null || h.index() != i || h.term() != u.term() || h.pos() != u.pos() || h.size() != u.size()) {
-            long at = i * EntryFormat.INDEX_UNIT_SIZE;
-            long start = fileStart(at, config.indexFileSizeBytes());
-            throw new StoreCorruptedException(indexDir.resolve(EntryFormat.fileName(start)) + " at " + (at - start)
-                + ": index unit " + u + " of entry " + i + " disagrees with the record at position " + u.pos() + " of "
+            throw new StoreCorruptedException(unitLocation(i) + ": index unit " + u + " of entry " + i
+                + " disagrees with the record at position " + u.pos() + " of "
                 + dataPath(fileStart(u.pos(), config.dataFileSizeBytes())) + ": " + h);
         }
         return u;
+    }
+
+    /** The index file of entry {@code i} and the offset of its unit in it, for messages. */
+    private String unitLocation(long i) {
+        long at = i * EntryFormat.INDEX_UNIT_SIZE;
+        long start = fileStart(at, config.indexFileSizeBytes());
+        return indexDir.resolve(EntryFormat.fileName(start)) + " at " + (at - start);
     }
 
     private EntryFormat.Header readHeader(long pos) {

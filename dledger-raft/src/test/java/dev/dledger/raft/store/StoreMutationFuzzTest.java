@@ -50,14 +50,15 @@ class StoreMutationFuzzTest {
     static void writeStore() throws IOException {
         Path dir = StoreFuzzing.scratch("store-base");
         try (SegmentedLogStore s = SegmentedLogStore.open(dir, StoreFuzzing.CONFIG)) {
-            s.append(entries(0, 200, 1));
-            s.compactPrefix(new SnapshotMeta(60, 1, Membership.of("n0", "n1", "n2")));
-            s.append(entries(200, 100, 2));
+            // About 25 entries a data file: a few files for the scan at recovery, a few before them.
+            s.append(entries(0, 100, 1));
+            s.compactPrefix(new SnapshotMeta(30, 1, Membership.of("n0", "n1", "n2")));
+            s.append(entries(100, 50, 2));
             s.sync();
         }
         MetaFiles meta = new MetaFiles(dir);
         meta.writeHardState(new HardState(2, "n1"));
-        meta.writeCommitCheckpoint(250);
+        meta.writeCommitCheckpoint(120);
         try (Stream<Path> files = Files.walk(dir)) {
             for (Path p : files.filter(Files::isRegularFile).toList()) {
                 BASE.put(dir.relativize(p).toString(), Files.readAllBytes(p));
@@ -76,7 +77,7 @@ class StoreMutationFuzzTest {
             } else if (i % 41 == 0) {
                 e = new Entry(i, term, EntryType.CONFIG, Membership.of("n0", "n1", "n2").encode());
             } else {
-                byte[] body = ("entry " + i + " " + "x".repeat((int) (i * 7 % 60))).getBytes(StandardCharsets.UTF_8);
+                byte[] body = ("entry " + i + " " + "x".repeat((int) (40 + i * 37 % 120))).getBytes(StandardCharsets.UTF_8);
                 e = new Entry(i, term, EntryType.NORMAL, body, i % 3 == 0 ? new RequestId(7, i) : null);
             }
             out.add(e);
