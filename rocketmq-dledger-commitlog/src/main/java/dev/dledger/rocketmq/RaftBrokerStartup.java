@@ -46,14 +46,12 @@ public final class RaftBrokerStartup {
      */
     public static BrokerController create(String[] args) throws Exception {
         ConfigContext ctx = BrokerStartup.parseCmdLine(args);
-        MessageStoreConfig msc = ctx.getMessageStoreConfig();
-        if (!msc.isEnableDLegerCommitLog()) {
+        RaftStoreSettings settings = settings(ctx);
+        if (settings == null) {
             return null;
         }
+        MessageStoreConfig msc = ctx.getMessageStoreConfig();
         BrokerConfig bc = ctx.getBrokerConfig();
-        Properties props = ctx.getProperties() == null ? new Properties() : ctx.getProperties();
-        NettyServerConfig server = ctx.getNettyServerConfig();
-        RaftStoreSettings settings = check(bc, msc, server, props);
         // The stock DLedger code never runs: our log replaces the CommitLog, and every node starts as a slave.
         msc.setEnableDLegerCommitLog(false);
         msc.setDuplicationEnable(false);
@@ -71,6 +69,21 @@ public final class RaftBrokerStartup {
             throw new IllegalStateException("the broker could not load its store (see the broker log)");
         }
         return broker;
+    }
+
+    /**
+     * The checked Raft settings of a broker config read as the stock broker reads it, or null when the config does not
+     * enable the Raft log.
+     *
+     * @throws IllegalArgumentException naming the key when the config is wrong
+     */
+    static RaftStoreSettings settings(ConfigContext ctx) {
+        MessageStoreConfig msc = ctx.getMessageStoreConfig();
+        if (!msc.isEnableDLegerCommitLog()) {
+            return null;
+        }
+        Properties props = ctx.getProperties() == null ? new Properties() : ctx.getProperties();
+        return check(ctx.getBrokerConfig(), msc, ctx.getNettyServerConfig(), props);
     }
 
     /** Checks the keys the Raft log depends on; throws naming the first wrong one. */

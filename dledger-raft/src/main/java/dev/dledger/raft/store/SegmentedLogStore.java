@@ -1021,6 +1021,14 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
                     pos = fStart + config.dataFileSizeBytes();
                     continue;
                 }
+                Long later = firstFileWithRecordsAfter(fStart);
+                if (later != null) {
+                    // The end of the log, yet a later file holds records: a hole, not a torn tail (taking it for one
+                    // would drop the entries after it, and the next appends would overwrite them).
+                    throw new StoreCorruptedException(file + " at " + (pos - fStart) + " (position " + pos + "): the "
+                        + "log ends here, but the later data file " + dataPath(later) + " holds records; it is not the "
+                        + "tail of the log, so the store will not open");
+                }
                 break;
             }
             if (magic == EntryFormat.BLANK_MAGIC) {
@@ -1192,6 +1200,21 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         if (end > start + config.indexFileSizeBytes()) {
             dropFilesFrom(index, indexDir, start + config.indexFileSizeBytes());
         }
+    }
+
+    /**
+     * The first data file after {@code fileStart} that does not begin with the end-of-log mark (zeros), or null. Files
+     * past the end of the log are empty: created, then a crash before their first record.
+     */
+    private Long firstFileWithRecordsAfter(long fileStart) {
+        for (Map.Entry<Long, FileChannel> f : data.tailMap(fileStart, false).entrySet()) {
+            ByteBuffer head = ByteBuffer.allocate(8);
+            readFully(f.getValue(), head, 0, dataPath(f.getKey()));
+            if (head.getInt(0) != 0 || head.getInt(4) != 0) {
+                return f.getKey();
+            }
+        }
+        return null;
     }
 
     /** The index of the entry at the start of the data file at {@code fileStart}, or -1 when none is there. */

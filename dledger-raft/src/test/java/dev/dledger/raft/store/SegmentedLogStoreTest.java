@@ -415,4 +415,21 @@ class SegmentedLogStoreTest {
             assertEquals(1, s.term(6), "the units around it are fine");
         }
     }
+
+    @Test
+    void theEndOfTheLogBeforeAFileWithRecordsIsAHoleNotATornTail() throws IOException {
+        try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
+            s.append(entries(0, 300, 1));
+        }
+        List<Path> data = files(dir.resolve("data"));
+        // The first file recovery scans loses its first record header: it reads as the end of the log.
+        Path hole = data.get(data.size() - 3);
+        try (RandomAccessFile f = new RandomAccessFile(hole.toFile(), "rw")) {
+            f.write(new byte[48]);
+        }
+        StoreCorruptedException e = assertThrows(StoreCorruptedException.class, () -> SegmentedLogStore.open(dir, SMALL),
+            "the entries in the files after it must not be dropped, nor overwritten by the next appends");
+        assertTrue(e.getMessage().startsWith(hole + " at 0 (position ") && e.getMessage().contains("the log ends here, "
+            + "but the later data file " + data.get(data.size() - 2) + " holds records"), e.getMessage());
+    }
 }
