@@ -694,6 +694,11 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
                     return new VerifyReport(checked, firstIndex, i - 1, quirks, where + ": entry " + i + " record "
                         + h + " disagrees with its index unit " + u);
                 }
+                if (h.size() < EntryFormat.HEADER_SIZE || h.bodyLength() != h.size() - EntryFormat.HEADER_SIZE) {
+                    // Checked before the body is allocated: its length field must not size a buffer on its own.
+                    return new VerifyReport(checked, firstIndex, i - 1, quirks, where + ": entry " + i + " record "
+                        + h + " has a body length that does not fit its size");
+                }
                 if (u.magic() != h.magic()) {
                     if (i < crcFrom && h.magic() == EntryType.NOOP.magic() && u.magic() == EntryFormat.ENTRY_MAGIC) {
                         quirks++;
