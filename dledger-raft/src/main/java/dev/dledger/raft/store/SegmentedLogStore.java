@@ -169,13 +169,16 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         }
         List<Entry> out = new ArrayList<>();
         long bytes = 0;
+        Integer chain = null;
         for (long i = lo; i < hi; i++) {
-            Entry e = read(i);
+            Read r = read(i, chain);
+            Entry e = r.entry();
             if (!out.isEmpty() && bytes + e.sizeBytes() > maxBytes) {
                 break;
             }
             out.add(e);
             bytes += e.sizeBytes();
+            chain = r.chainCrc();
         }
         return out;
     }
@@ -745,8 +748,16 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         }
     }
 
-    /** Reads and checks entry {@code i}. */
-    private Entry read(long i) {
+    /** An entry read back, and the chain CRC of its record. */
+    private record Read(Entry entry, int chainCrc) {
+    }
+
+    /**
+     * Reads and checks entry {@code i}: its record against its index unit and, in our range, its body CRC and its
+     * chain CRC (which covers the header fields the body CRC does not: term, channel). {@code previousChain} is the
+     * chain CRC of entry {@code i - 1} when the caller has just read it, else null (it is read here then).
+     */
+    private Read read(long i, Integer previousChain) {
         EntryFormat.IndexUnit u = readUnit(i);
         if (u.size() < EntryFormat.HEADER_SIZE) {
             throw new StoreCorruptedException(unitLocation(i) + ": index unit " + u + " of entry " + i
@@ -766,8 +777,19 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
             throw new StoreCorruptedException(file + " at " + u.pos() + ": body CRC of entry " + i + " is "
                 + h.bodyCrc() + ", the body hashes to " + EntryFormat.bodyCrc(body));
         }
+        // The chain starts at 0 with the first entry of our range; the first entry after a compaction chains from an
+        // entry that is gone, so its chain is taken as it is.
+        if (i >= crcFrom && (i == crcFrom || i - 1 >= firstIndex)) {
+            int previous = i == crcFrom ? 0 : previousChain != null ? previousChain
+                : readHeader(checkedUnit(i - 1).pos()).chainCrc();
+            b.rewind();
+            if (EntryFormat.chainCrc(previous, b, h.bodyCrc()) != h.chainCrc()) {
+                throw new StoreCorruptedException(file + " at " + u.pos() + ": chain CRC of entry " + i
+                    + " breaks the chain (its header was changed)");
+            }
+        }
         try {
-            return EntryFormat.entry(h, body);
+            return new Read(EntryFormat.entry(h, body), h.chainCrc());
         } catch (IllegalArgumentException e) {
             throw new StoreCorruptedException(file + " at " + u.pos() + ": " + e.getMessage());
         }

@@ -432,4 +432,26 @@ class SegmentedLogStoreTest {
         assertTrue(e.getMessage().startsWith(hole + " at 0 (position ") && e.getMessage().contains("the log ends here, "
             + "but the later data file " + data.get(data.size() - 2) + " holds records"), e.getMessage());
     }
+
+    @Test
+    void aChangedHeaderOfAnOldEntryBreaksTheChainWhenItIsRead() throws IOException {
+        long pos;
+        try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
+            s.append(entries(0, 300, 1));
+            pos = s.position(20);
+        }
+        // Entry 20's term, in its record header only: its body CRC still holds, recovery does not scan its file.
+        Path file = dir.resolve("data").resolve(EntryFormat.fileName(pos - pos % 4096));
+        try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+            f.seek(pos % 4096 + 16);
+            f.writeLong(7);
+        }
+        try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
+            StoreCorruptedException e = assertThrows(StoreCorruptedException.class,
+                () -> s.entries(18, 22, Long.MAX_VALUE));
+            assertTrue(e.getMessage().startsWith(file + " at " + pos + ": chain CRC of entry 20 breaks the chain"),
+                e.getMessage());
+            assertEquals(entries(22, 1, 1), s.entries(22, 23, Long.MAX_VALUE), "the entries after it read");
+        }
+    }
 }
