@@ -37,10 +37,11 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Writes use positional {@link FileChannel} writes; {@link #prepareSync()} makes the data durable and the index
  * at file rolls, truncations and {@link #sync()} (the data is the truth: recovery rebuilds index units that did not
- * reach the disk). Reads check the body CRC of every entry of our range. Recovery scans the last three data files: a
- * torn record at the end of the last file is cut off (and the index follows the data), a missing or zero index unit
- * is rebuilt from its entry; a bad record before the tail, a broken chain, an index unit that disagrees with the
- * data, or a missing file fails with {@link StoreCorruptedException} naming the file and position.
+ * reach the disk). Reads check the body and chain CRCs of every entry of our range, and an index unit is used only
+ * where its record agrees with it. Recovery scans the last three data files: a torn record at the end of the last
+ * file is cut off (and the index follows the data), a missing or zero index unit is rebuilt from its entry; a bad
+ * record before the tail, the end of the log before a data file that holds records, a broken chain, an index unit that
+ * disagrees with the data, or a missing file fails with {@link StoreCorruptedException} naming the file and position.
  *
  * <p>Not thread-safe: one writer (the node's driver thread) calls every method.
  */
