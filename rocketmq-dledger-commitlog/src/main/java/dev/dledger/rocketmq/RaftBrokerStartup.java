@@ -1,5 +1,6 @@
 package dev.dledger.rocketmq;
 
+import java.util.Arrays;
 import java.util.Properties;
 import org.apache.rocketmq.broker.BrokerController;
 import org.apache.rocketmq.broker.BrokerStartup;
@@ -45,15 +46,13 @@ public final class RaftBrokerStartup {
      * @throws IllegalArgumentException naming the key when the config is wrong
      */
     public static BrokerController create(String[] args) throws Exception {
-        ConfigContext ctx = BrokerStartup.parseCmdLine(args);
-        MessageStoreConfig msc = ctx.getMessageStoreConfig();
-        if (!msc.isEnableDLegerCommitLog()) {
+        ConfigContext ctx = parse(args);
+        RaftStoreSettings settings = settings(ctx);
+        if (settings == null) {
             return null;
         }
+        MessageStoreConfig msc = ctx.getMessageStoreConfig();
         BrokerConfig bc = ctx.getBrokerConfig();
-        Properties props = ctx.getProperties() == null ? new Properties() : ctx.getProperties();
-        NettyServerConfig server = ctx.getNettyServerConfig();
-        RaftStoreSettings settings = check(bc, msc, server, props);
         // The stock DLedger code never runs: our log replaces the CommitLog, and every node starts as a slave.
         msc.setEnableDLegerCommitLog(false);
         msc.setDuplicationEnable(false);
@@ -71,6 +70,60 @@ public final class RaftBrokerStartup {
             throw new IllegalStateException("the broker could not load its store (see the broker log)");
         }
         return broker;
+    }
+
+    /**
+     * Reads the command line and the config file as the stock broker does.
+     *
+     * @throws IllegalArgumentException naming the file when it is not a properties file (the stock reader's own
+     *                                  message names nothing)
+     */
+    static ConfigContext parse(String[] args) throws Exception {
+        try {
+            return BrokerStartup.parseCmdLine(args);
+        } catch (IllegalArgumentException e) {
+            int c = Arrays.asList(args).indexOf("-c");
+            String file = c >= 0 && c + 1 < args.length ? args[c + 1] : "(none given)";
+            throw new IllegalArgumentException("config file " + file + " cannot be read: " + oneLine(e.getMessage())
+                + "; it must be a properties file (key=value per line)", e);
+        }
+    }
+
+    /**
+     * The checked Raft settings of a broker config read as the stock broker reads it, or null when the config does not
+     * enable the Raft log.
+     *
+     * @throws IllegalArgumentException naming the key when the config is wrong
+     */
+    static RaftStoreSettings settings(ConfigContext ctx) {
+        MessageStoreConfig msc = ctx.getMessageStoreConfig();
+        if (!msc.isEnableDLegerCommitLog()) {
+            return null;
+        }
+        Properties props = ctx.getProperties() == null ? new Properties() : ctx.getProperties();
+        try {
+            return check(ctx.getBrokerConfig(), msc, ctx.getNettyServerConfig(), props);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(oneLine(e.getMessage()), e);
+        }
+    }
+
+    /** The refusal as one line: a line break or other control character in a quoted value is shown escaped. */
+    private static String oneLine(String s) {
+        StringBuilder out = new StringBuilder(s.length());
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == '\n') {
+                out.append("\\n");
+            } else if (c == '\r') {
+                out.append("\\r");
+            } else if (Character.isISOControl(c)) {
+                out.append(String.format("\\u%04x", (int) c));
+            } else {
+                out.append(c);
+            }
+        }
+        return out.toString();
     }
 
     /** Checks the keys the Raft log depends on; throws naming the first wrong one. */

@@ -8,6 +8,7 @@ import dev.dledger.raft.transport.TransportOptions;
 import java.io.File;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -66,6 +67,9 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
         dataStorePaths = List.copyOf(dataStorePaths);
         readOnlyDataStoreDirs = List.copyOf(readOnlyDataStoreDirs);
     }
+
+    /** The smallest data file the store takes ({@link StoreConfig}). */
+    private static final int MIN_DATA_FILE_BYTES = 4096;
 
     /** Our own keys, with their defaults. */
     public static final Map<String, String> OWN_KEYS = Map.of(
@@ -133,7 +137,11 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
             throw new IllegalArgumentException("preferredLeaderId=" + preferred + " is not among dLegerPeers "
                 + peers.keySet());
         }
-        Path dir = Path.of(msc.getStorePathRootDir(), "dledger-" + selfId);
+        Path dir = path("storePathRootDir", msc.getStorePathRootDir()).resolve("dledger-" + selfId);
+        if (msc.getMappedFileSizeCommitLog() < MIN_DATA_FILE_BYTES) {
+            throw new IllegalArgumentException("mappedFileSizeCommitLog=" + msc.getMappedFileSizeCommitLog()
+                + " must be at least " + MIN_DATA_FILE_BYTES + " bytes");
+        }
         List<Path> dataPaths = paths("storePathDLedgerCommitLog", msc.getStorePathDLedgerCommitLog());
         List<Path> readOnly = paths("readOnlyCommitLogStorePaths", msc.getReadOnlyCommitLogStorePaths());
         for (Path p : readOnly) {
@@ -155,9 +163,9 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
             default -> throw new IllegalArgumentException("raftFlushMode=" + own(props, "raftFlushMode")
                 + " must be sync or async");
         };
-        long appendTimeoutMs = positive(props, "raftAppendTimeoutMs");
-        int electionTimeoutMs = (int) positive(props, "raftElectionTimeoutMs");
-        int tickMs = (int) positive(props, "raftTickMs");
+        long appendTimeoutMs = positive(props, "raftAppendTimeoutMs", 3_600_000);
+        int electionTimeoutMs = (int) positive(props, "raftElectionTimeoutMs", 600_000);
+        int tickMs = (int) positive(props, "raftTickMs", 1000);
         if (electionTimeoutMs < 4 * tickMs) {
             throw new IllegalArgumentException("raftElectionTimeoutMs=" + electionTimeoutMs
                 + " must be at least 4 ticks (raftTickMs=" + tickMs + ")");
@@ -186,7 +194,8 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
         if (password == null) {
             throw new IllegalArgumentException("raftTlsKeyStore is set without raftTlsKeyStorePassword");
         }
-        TlsSettings tls = new TlsSettings(Path.of(keyStore), password, trustStore == null ? null : Path.of(trustStore),
+        TlsSettings tls = new TlsSettings(path("raftTlsKeyStore", keyStore), password,
+            trustStore == null ? null : path("raftTlsTrustStore", trustStore),
             blankToNull(own(props, "raftTlsTrustStorePassword")));
         try {
             tls.serverContext();
@@ -210,12 +219,25 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
                 throw new IllegalArgumentException(key + "=" + value + " has an empty folder (folders are separated by \""
                     + MessageStoreConfig.MULTI_PATH_SPLITTER + "\")");
             }
-            Path path = Path.of(p.trim()).toAbsolutePath().normalize();
+            Path path = path(key, p.trim()).toAbsolutePath().normalize();
             if (!out.contains(path)) {
                 out.add(path);
             }
         }
         return out;
+    }
+
+    /**
+     * {@code value} of {@code key} as a path.
+     *
+     * @throws IllegalArgumentException naming the key when it is not one (a NUL in it)
+     */
+    private static Path path(String key, String value) {
+        try {
+            return Path.of(value);
+        } catch (InvalidPathException e) {
+            throw new IllegalArgumentException(key + "=" + value + " is not a path: " + e.getReason(), e);
+        }
     }
 
     private static String require(String key, String value) {
@@ -234,12 +256,16 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
         return v == null || v.isBlank() ? OWN_KEYS.get(key) : v.trim();
     }
 
-    private static long positive(Properties props, String key) {
+    /** A whole number in {@code [1, max]}; the limits keep the int settings from wrapping around. */
+    private static long positive(Properties props, String key, long max) {
         String v = own(props, key);
         try {
             long n = Long.parseLong(v);
             if (n <= 0) {
                 throw new IllegalArgumentException(key + "=" + v + " must be positive");
+            }
+            if (n > max) {
+                throw new IllegalArgumentException(key + "=" + v + " is more than " + max);
             }
             return n;
         } catch (NumberFormatException e) {

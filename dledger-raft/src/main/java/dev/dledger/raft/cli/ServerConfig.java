@@ -14,6 +14,7 @@ import java.net.NetworkInterface;
 import java.net.SocketException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -39,12 +40,32 @@ import java.util.stream.Collectors;
  */
 final class ServerConfig {
 
-    /** A setting that is wrong, as one line: what is wrong, where it came from, and what to do. */
+    /**
+     * A setting that is wrong, as one line: what is wrong, where it came from, and what to do. A line break or other
+     * control character in a value it quotes is shown escaped ({@code \n}, {@code \u0000}), so the line stays one.
+     */
     static final class ConfigException extends RuntimeException {
         private static final long serialVersionUID = 1L;
 
         ConfigException(String message) {
-            super(message);
+            super(oneLine(message));
+        }
+
+        private static String oneLine(String s) {
+            StringBuilder out = new StringBuilder(s.length());
+            for (int i = 0; i < s.length(); i++) {
+                char c = s.charAt(i);
+                if (c == '\n') {
+                    out.append("\\n");
+                } else if (c == '\r') {
+                    out.append("\\r");
+                } else if (Character.isISOControl(c)) {
+                    out.append(String.format("\\u%04x", (int) c));
+                } else {
+                    out.append(c);
+                }
+            }
+            return out.toString();
         }
     }
 
@@ -265,7 +286,7 @@ final class ServerConfig {
     }
 
     private List<GroupSpec> groups(CommandDefaults defaults) {
-        Path base = Path.of(get("storeBaseDir", "/tmp/dledgerstore"));
+        Path base = path("storeBaseDir", "/tmp/dledgerstore");
         Set<String> names = splitGroups(get("groups", ""));
         List<GroupSpec> out = new ArrayList<>();
         if (names.isEmpty()) {
@@ -421,12 +442,12 @@ final class ServerConfig {
             throw bad("tlsKeyStore", "is set without tlsKeyStorePassword; give the store's password");
         }
         for (String key : List.of("tlsKeyStore", "tlsTrustStore")) {
-            String file = get(key, null);
-            if (file != null && !Files.isRegularFile(Path.of(file))) {
+            Path file = path(key, null);
+            if (file != null && !Files.isRegularFile(file)) {
                 throw bad(key, "is " + file + ", not a file; give the path of a PKCS12 or JKS store");
             }
         }
-        TlsSettings tls = new TlsSettings(Path.of(keyStore), password, trustStore == null ? null : Path.of(trustStore),
+        TlsSettings tls = new TlsSettings(path("tlsKeyStore", null), password, path("tlsTrustStore", null),
             get("tlsTrustStorePassword", null));
         try {
             tls.serverContext();
@@ -451,16 +472,32 @@ final class ServerConfig {
         return v == null || v.isEmpty() ? fallback : v;
     }
 
+    /** The path under {@code key}, or {@code fallback}'s (null when that is null). */
+    private Path path(String key, String fallback) {
+        String v = get(key, fallback);
+        if (v == null) {
+            return null;
+        }
+        try {
+            return Path.of(v);
+        } catch (InvalidPathException e) {
+            throw bad(key, "is '" + v + "', not a path: " + e.getReason());
+        }
+    }
+
+    /**
+     * The number under {@code key}, or {@code fallback}; either must lie in {@code [min, max]}. A default is checked too:
+     * its range may depend on another setting (the heartbeat's default of 30 ms is below a tick of 43 ms).
+     */
     private long number(String key, long fallback, long min, long max) {
         String v = values.get(key);
-        if (v == null || v.isEmpty()) {
-            return fallback;
-        }
-        long n;
-        try {
-            n = Long.parseLong(v);
-        } catch (NumberFormatException e) {
-            throw bad(key, "is '" + v + "', not a whole number");
+        long n = fallback;
+        if (v != null && !v.isEmpty()) {
+            try {
+                n = Long.parseLong(v);
+            } catch (NumberFormatException e) {
+                throw bad(key, "is '" + v + "', not a whole number");
+            }
         }
         if (n < min || n > max) {
             throw bad(key, "is " + n + ", outside " + min + ".." + max);

@@ -75,6 +75,40 @@ public final class AtomicFiles {
         return p;
     }
 
+    /**
+     * The properties in the store's own file {@code file}, or null when it does not exist.
+     *
+     * @throws StoreCorruptedException naming the file when it is not a properties file
+     */
+    static Properties readStoreProperties(Path file) throws IOException {
+        try {
+            return readProperties(file);
+        } catch (IllegalArgumentException e) {
+            throw new StoreCorruptedException(file + " is not a properties file: " + e.getMessage());
+        }
+    }
+
+    /**
+     * The whole number under {@code key} in {@code p}, read from {@code file}; {@code fallback} when the key is absent.
+     *
+     * @throws StoreCorruptedException naming the file and the key when the key is absent without a fallback, or is not
+     *                                 a whole number
+     */
+    static long longProperty(Path file, Properties p, String key, Long fallback) {
+        String v = p.getProperty(key);
+        if (v == null) {
+            if (fallback == null) {
+                throw new StoreCorruptedException(file + " has no " + key);
+            }
+            return fallback;
+        }
+        try {
+            return Long.parseLong(v.trim());
+        } catch (NumberFormatException e) {
+            throw new StoreCorruptedException(file + ": " + key + " is not a whole number");
+        }
+    }
+
     /** Makes the folder's entries (created, renamed, deleted files) durable. */
     public static void syncFolder(Path folder) throws IOException {
         try (FileChannel ch = FileChannel.open(folder, StandardOpenOption.READ)) {

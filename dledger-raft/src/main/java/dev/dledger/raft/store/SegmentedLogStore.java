@@ -8,6 +8,7 @@ import dev.dledger.raft.core.SnapshotMeta;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -36,10 +37,11 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Writes use positional {@link FileChannel} writes; {@link #prepareSync()} makes the data durable and the index
  * at file rolls, truncations and {@link #sync()} (the data is the truth: recovery rebuilds index units that did not
- * reach the disk). Reads check the body CRC of every entry of our range. Recovery scans the last three data files: a
- * torn record at the end of the last file is cut off (and the index follows the data), a missing or zero index unit
- * is rebuilt from its entry; a bad record before the tail, a broken chain, an index unit that disagrees with the
- * data, or a missing file fails with {@link StoreCorruptedException} naming the file and position.
+ * reach the disk). Reads check the body and chain CRCs of every entry of our range, and an index unit is used only
+ * where its record agrees with it. Recovery scans the last three data files: a torn record at the end of the last
+ * file is cut off (and the index follows the data), a missing or zero index unit is rebuilt from its entry; a bad
+ * record before the tail, the end of the log before a data file that holds records, a broken chain, an index unit that
+ * disagrees with the data, or a missing file fails with {@link StoreCorruptedException} naming the file and position.
  *
  * <p>Not thread-safe: one writer (the node's driver thread) calls every method.
  */
@@ -158,7 +160,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     @Override
     public long term(long i) {
         if (i == firstIndex - 1) {
-            return i == -1 ? 0 : snapshot.index() == i ? snapshot.term() : readUnit(i).term();
+            return i == -1 ? 0 : snapshot.index() == i ? snapshot.term() : checkedUnit(i).term();
         }
         if (i < firstIndex || i > lastIndex) {
             return -1;
@@ -166,7 +168,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         if (i >= cacheBase) {
             return terms[(int) (i - cacheBase)];
         }
-        return readUnit(i).term();
+        return checkedUnit(i).term();
     }
 
     @Override
@@ -177,13 +179,16 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         }
         List<Entry> out = new ArrayList<>();
         long bytes = 0;
+        Integer chain = null;
         for (long i = lo; i < hi; i++) {
-            Entry e = read(i);
+            Read r = read(i, chain);
+            Entry e = r.entry();
             if (!out.isEmpty() && bytes + e.sizeBytes() > maxBytes) {
                 break;
             }
             out.add(e);
             bytes += e.sizeBytes();
+            chain = r.chainCrc();
         }
         return out;
     }
@@ -196,7 +201,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     /** The data-file position of entry {@code i} (DLedger's {@code pos}). */
     public long position(long i) {
         checkRange(i);
-        return readUnit(i).pos();
+        return checkedUnit(i).pos();
     }
 
     /** The first index written by this store's code: entries from here on carry CRCs. */
@@ -444,7 +449,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         if (from < firstIndex) {
             throw new IllegalArgumentException("truncate at " + from + " below the first index " + firstIndex);
         }
-        long pos = readUnit(from).pos();
+        long pos = checkedUnit(from).pos();
         for (long ro : readOnlyData) {
             if (ro + config.dataFileSizeBytes() > pos) {
                 throw new IllegalStateException("cannot truncate " + dir + " at index " + from + ": position " + pos
@@ -465,7 +470,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
             writePos = pos;
             lastIndex = from - 1;
             // Past a compaction the chain restarts from 0, as for the first entry of our range.
-            lastChainCrc = lastIndex >= firstIndex ? readHeader(readUnit(lastIndex).pos()).chainCrc() : 0;
+            lastChainCrc = lastIndex >= firstIndex ? readHeader(checkedUnit(lastIndex).pos()).chainCrc() : 0;
             if (lastIndex < cacheBase) {
                 cacheBase = lastIndex + 1;
             }
@@ -529,7 +534,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
                     keepFromPos = writePos;
                 }
             } else {
-                keepFromPos = readUnit(meta.index() + 1).pos();
+                keepFromPos = checkedUnit(meta.index() + 1).pos();
             }
             writeCompacted(meta, meta.index() >= lastIndex ? keepFromPos : -1);
             dropFilesBelow(data, null, keepFromPos, config.dataFileSizeBytes());
@@ -676,14 +681,14 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     /** The data-file position just after entry {@code i}, from its index unit alone. */
     public long endPosition(long i) {
         checkRange(i);
-        EntryFormat.IndexUnit u = readUnit(i);
+        EntryFormat.IndexUnit u = checkedUnit(i);
         return u.pos() + u.size();
     }
 
     /** Reads the header of entry {@code i} without its body. */
     public EntryInfo info(long i) {
         checkRange(i);
-        EntryFormat.IndexUnit u = readUnit(i);
+        EntryFormat.IndexUnit u = checkedUnit(i);
         EntryFormat.Header h = readHeader(u.pos());
         return new EntryInfo(h.index(), h.term(), h.pos(), h.size(), h.bodyCrc(), h.type());
     }
@@ -711,6 +716,11 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
                     return new VerifyReport(checked, firstIndex, i - 1, quirks, where + ": entry " + i + " record "
                         + h + " disagrees with its index unit " + u);
                 }
+                if (h.size() < EntryFormat.HEADER_SIZE || h.bodyLength() != h.size() - EntryFormat.HEADER_SIZE) {
+                    // Checked before the body is allocated: its length field must not size a buffer on its own.
+                    return new VerifyReport(checked, firstIndex, i - 1, quirks, where + ": entry " + i + " record "
+                        + h + " has a body length that does not fit its size");
+                }
                 if (u.magic() != h.magic()) {
                     if (i < crcFrom && h.magic() == EntryType.NOOP.magic() && u.magic() == EntryFormat.ENTRY_MAGIC) {
                         quirks++;
@@ -727,7 +737,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
                             + " is " + h.bodyCrc() + ", the body hashes to " + EntryFormat.bodyCrc(body));
                     }
                     if (!chainKnown && i > crcFrom && i - 1 >= firstIndex) {
-                        chain = readHeader(readUnit(i - 1).pos()).chainCrc();
+                        chain = readHeader(checkedUnit(i - 1).pos()).chainCrc();
                     }
                     if ((chainKnown || i == crcFrom || i - 1 >= firstIndex)
                         && EntryFormat.chainCrc(chain, header, h.bodyCrc()) != h.chainCrc()) {
@@ -757,13 +767,26 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         }
     }
 
-    /** Reads and checks entry {@code i}, or takes it from the recent entries. */
-    private Entry read(long i) {
+    /** An entry read back, and the chain CRC of its record (null for an entry served from the recent entries). */
+    private record Read(Entry entry, Integer chainCrc) {
+    }
+
+    /**
+     * Reads and checks entry {@code i}, or takes it from the recent entries (written by this store, so checked
+     * already): its record against its index unit and, in our range, its body CRC and its chain CRC (which covers
+     * the header fields the body CRC does not: term, channel). {@code previousChain} is the chain CRC of entry
+     * {@code i - 1} when the caller has just read it, else null (it is read here then).
+     */
+    private Read read(long i, Integer previousChain) {
         Entry held = recent.get(i);
         if (held != null) {
-            return held;
+            return new Read(held, null);
         }
         EntryFormat.IndexUnit u = readUnit(i);
+        if (u.size() < EntryFormat.HEADER_SIZE) {
+            throw new StoreCorruptedException(unitLocation(i) + ": index unit " + u + " of entry " + i
+                + " gives a record smaller than its header");
+        }
         Path file = dataPath(fileStart(u.pos(), config.dataFileSizeBytes()));
         ByteBuffer b = readData(u.pos(), u.size());
         EntryFormat.Header h = EntryFormat.Header.read(b);
@@ -778,8 +801,19 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
             throw new StoreCorruptedException(file + " at " + u.pos() + ": body CRC of entry " + i + " is "
                 + h.bodyCrc() + ", the body hashes to " + EntryFormat.bodyCrc(body));
         }
+        // The chain starts at 0 with the first entry of our range; the first entry after a compaction chains from an
+        // entry that is gone, so its chain is taken as it is.
+        if (i >= crcFrom && (i == crcFrom || i - 1 >= firstIndex)) {
+            int previous = i == crcFrom ? 0 : previousChain != null ? previousChain
+                : readHeader(checkedUnit(i - 1).pos()).chainCrc();
+            b.rewind();
+            if (EntryFormat.chainCrc(previous, b, h.bodyCrc()) != h.chainCrc()) {
+                throw new StoreCorruptedException(file + " at " + u.pos() + ": chain CRC of entry " + i
+                    + " breaks the chain (its header was changed)");
+            }
+        }
         try {
-            return EntryFormat.entry(h, body);
+            return new Read(EntryFormat.entry(h, body), h.chainCrc());
         } catch (IllegalArgumentException e) {
             throw new StoreCorruptedException(file + " at " + u.pos() + ": " + e.getMessage());
         }
@@ -797,6 +831,31 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         readFully(ch, b, at - start, indexDir, start);
         b.flip();
         return EntryFormat.IndexUnit.read(b);
+    }
+
+    /**
+     * The index unit of entry {@code i}, checked against the header of the record it points to: the index carries no
+     * CRC, so a unit is trusted only where its record agrees with it (a damaged unit must not give the protocol a
+     * wrong term, or a truncation a wrong position).
+     *
+     * @throws StoreCorruptedException naming the index file and the unit's offset in it when they disagree
+     */
+    private EntryFormat.IndexUnit checkedUnit(long i) {
+        EntryFormat.IndexUnit u = readUnit(i);
+        EntryFormat.Header h = readHeader(u.pos());
+        if (h.type() == null || h.index() != i || h.term() != u.term() || h.pos() != u.pos() || h.size() != u.size()) {
+            throw new StoreCorruptedException(unitLocation(i) + ": index unit " + u + " of entry " + i
+                + " disagrees with the record at position " + u.pos() + " of "
+                + dataPath(fileStart(u.pos(), config.dataFileSizeBytes())) + ": " + h);
+        }
+        return u;
+    }
+
+    /** The index file of entry {@code i} and the offset of its unit in it, for messages. */
+    private String unitLocation(long i) {
+        long at = i * EntryFormat.INDEX_UNIT_SIZE;
+        long start = fileStart(at, config.indexFileSizeBytes());
+        return indexDir.resolve(EntryFormat.fileName(start)) + " at " + (at - start);
     }
 
     private EntryFormat.Header readHeader(long pos) {
@@ -949,23 +1008,30 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     private void recover() throws IOException {
         loadDataFiles();
         loadFiles(index, indexDir, config.indexFileSizeBytes(), "index");
-        Properties compacted = AtomicFiles.readProperties(dir.resolve(COMPACTED));
+        Path compactedFile = dir.resolve(COMPACTED);
+        Properties compacted = AtomicFiles.readStoreProperties(compactedFile);
         long compactedNextPos = -1;
         if (compacted != null) {
+            long index = AtomicFiles.longProperty(compactedFile, compacted, "index", null);
+            long term = AtomicFiles.longProperty(compactedFile, compacted, "term", null);
             String voters = compacted.getProperty("voters", "");
-            snapshot = new SnapshotMeta(Long.parseLong(compacted.getProperty("index")),
-                Long.parseLong(compacted.getProperty("term")),
-                voters.isEmpty() ? Membership.EMPTY : Membership.decode(voters.getBytes()));
-            compactedNextPos = Long.parseLong(compacted.getProperty("nextPos", "-1"));
+            try {
+                snapshot = new SnapshotMeta(index, term,
+                    voters.isEmpty() ? Membership.EMPTY : Membership.decode(voters.getBytes(StandardCharsets.UTF_8)));
+            } catch (IllegalArgumentException e) {
+                throw new StoreCorruptedException(compactedFile + " holds no valid snapshot: " + e.getMessage());
+            }
+            compactedNextPos = AtomicFiles.longProperty(compactedFile, compacted, "nextPos", -1L);
         }
-        Properties from = AtomicFiles.readProperties(dir.resolve(CRC_FROM));
+        Path fromFile = dir.resolve(CRC_FROM);
+        Properties from = AtomicFiles.readStoreProperties(fromFile);
         if (data.isEmpty()) {
             firstIndex = snapshot.index() + 1;
             lastIndex = snapshot.index();
             writePos = Math.max(0, compactedNextPos);
             cacheBase = firstIndex;
             lastChainCrc = 0;
-            crcFrom = from != null ? Long.parseLong(from.getProperty("index")) : firstIndex;
+            crcFrom = from != null ? AtomicFiles.longProperty(fromFile, from, "index", null) : firstIndex;
             if (from == null) {
                 writeCrcFrom(crcFrom);
             }
@@ -977,7 +1043,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         if (snapshot.index() < 0 && firstFileIndex < 0) {
             firstIndex = 0;
         }
-        crcFrom = from != null ? Long.parseLong(from.getProperty("index")) : -1;
+        crcFrom = from != null ? AtomicFiles.longProperty(fromFile, from, "index", null) : -1;
         List<Long> starts = new ArrayList<>(data.keySet());
         int scanFrom = Math.max(0, starts.size() - 3);
         long scanStart = starts.get(scanFrom);
@@ -991,7 +1057,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         // first entry of our range; otherwise checking starts with the entry after it.
         boolean chainKnown = expected - 1 >= firstIndex || (crcFrom >= 0 && expected <= crcFrom);
         if (expected - 1 >= firstIndex) {
-            EntryFormat.IndexUnit prev = readUnit(expected - 1);
+            EntryFormat.IndexUnit prev = checkedUnit(expected - 1);
             EntryFormat.Header ph = readHeader(prev.pos());
             chain = ph.chainCrc();
             prevTerm = ph.term();
@@ -1024,6 +1090,14 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
                     // A read-only file that was the newest when written to last: the log went on in the next file.
                     pos = fStart + config.dataFileSizeBytes();
                     continue;
+                }
+                Long later = firstFileWithRecordsAfter(fStart);
+                if (later != null) {
+                    // The end of the log, yet a later file holds records: a hole, not a torn tail (taking it for one
+                    // would drop the entries after it, and the next appends would overwrite them).
+                    throw new StoreCorruptedException(file + " at " + (pos - fStart) + " (position " + pos + "): the "
+                        + "log ends here, but the later data file " + dataPath(later) + " holds records; it is not the "
+                        + "tail of the log, so the store will not open");
                 }
                 break;
             }
@@ -1196,6 +1270,21 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         if (end > start + config.indexFileSizeBytes()) {
             dropFilesFrom(index, indexDir, start + config.indexFileSizeBytes());
         }
+    }
+
+    /**
+     * The first data file after {@code fileStart} that does not begin with the end-of-log mark (zeros), or null. Files
+     * past the end of the log are empty: created, then a crash before their first record.
+     */
+    private Long firstFileWithRecordsAfter(long fileStart) {
+        for (Map.Entry<Long, FileChannel> f : data.tailMap(fileStart, false).entrySet()) {
+            ByteBuffer head = ByteBuffer.allocate(8);
+            readFully(f.getValue(), head, 0, dataPath(f.getKey()));
+            if (head.getInt(0) != 0 || head.getInt(4) != 0) {
+                return f.getKey();
+            }
+        }
+        return null;
     }
 
     /** The index of the entry at the start of the data file at {@code fileStart}, or -1 when none is there. */

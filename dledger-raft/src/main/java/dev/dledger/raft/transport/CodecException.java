@@ -2,8 +2,8 @@ package dev.dledger.raft.transport;
 
 /**
  * A frame that cannot be decoded: truncated, oversized, of an unknown version or type, or with a field out of range.
- * The message says what was wrong and at which byte offset of the frame body, so the connection that sent it can be
- * closed with a logged reason.
+ * The message says what was wrong and, for a bad field, at which byte offset of the frame body, so the connection that
+ * sent it can be closed with a logged reason.
  */
 public final class CodecException extends RuntimeException {
 

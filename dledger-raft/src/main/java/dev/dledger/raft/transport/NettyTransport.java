@@ -11,6 +11,7 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
+import io.netty.channel.ChannelPipeline;
 import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.SimpleChannelInboundHandler;
@@ -19,11 +20,13 @@ import io.netty.channel.nio.NioEventLoopGroup;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.channel.socket.nio.NioSocketChannel;
+import io.netty.handler.codec.DecoderException;
 import io.netty.handler.codec.LengthFieldBasedFrameDecoder;
 import io.netty.handler.codec.TooLongFrameException;
 import io.netty.handler.flush.FlushConsolidationHandler;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslHandshakeCompletionEvent;
+import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
@@ -90,6 +93,7 @@ public final class NettyTransport implements Transport {
     private final AtomicLong overloaded = new AtomicLong();
     private final AtomicLong bytesIn = new AtomicLong();
     private final AtomicLong bytesOut = new AtomicLong();
+    private final AtomicLong internalErrors = new AtomicLong();
     private volatile Consumer<String> errorListener = reason -> { };
 
     private record GroupBinding(String selfId, Map<String, InetSocketAddress> peers, Consumer<Message> inbound,
@@ -139,9 +143,7 @@ public final class NettyTransport implements Transport {
                     if (serverSsl != null) {
                         ch.pipeline().addLast(serverSsl.newHandler(ch.alloc()));
                     }
-                    ch.pipeline().addLast(new FlushConsolidationHandler(256, true))
-                        .addLast(new LengthFieldBasedFrameDecoder(maxFrameBytes, 0, 4, 0, 4))
-                        .addLast(new InboundHandler());
+                    addInboundHandlers(ch.pipeline());
                 }
             });
         try {
@@ -197,6 +199,14 @@ public final class NettyTransport implements Transport {
     /** Client requests answered OVERLOADED because their connection had the most unanswered requests allowed. */
     public long overloadedRequests() {
         return overloaded.get();
+    }
+
+    /**
+     * Connections closed because their handler failed in a way it does not expect from any input: a bug of ours, logged
+     * at ERROR with its stack trace. A malformed frame, a failed TLS handshake or an I/O error is not counted here.
+     */
+    public long internalErrors() {
+        return internalErrors.get();
     }
 
     /** Receives the reason of every ERROR frame a peer sends back (for logs and tests). */
@@ -327,6 +337,46 @@ public final class NettyTransport implements Transport {
         workers.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
     }
 
+    /** The handlers of an accepted connection, after TLS: framing, then the checks and the dispatch of frames. */
+    void addInboundHandlers(ChannelPipeline pipeline) {
+        pipeline.addLast(new FlushConsolidationHandler(256, true))
+            .addLast(new LengthFieldBasedFrameDecoder(maxFrameBytes, 0, 4, 0, 4))
+            .addLast(new InboundHandler());
+    }
+
+    private void addOutboundHandlers(ChannelPipeline pipeline, Outbound out) {
+        pipeline.addLast(new FlushConsolidationHandler(256, true))
+            .addLast(new LengthFieldBasedFrameDecoder(maxFrameBytes, 0, 4, 0, 4))
+            .addLast(new ReplyHandler(out));
+    }
+
+    /**
+     * Puts the handlers of an outbound connection to peer {@code peerId} of {@code group} at {@code address} on
+     * {@code ch}, a channel this transport did not open (tests feed it what a peer would send), and with a group
+     * secret sends the HELLO, as after a connect. Nothing is ever sent on it.
+     */
+    void attachOutbound(Channel ch, InetSocketAddress address, String group, String selfId, String peerId) {
+        OutKey key = options.groupSecret() == null ? new OutKey(address, null, null, null)
+            : new OutKey(address, group, selfId, peerId);
+        addOutboundHandlers(ch.pipeline(), new Outbound(key));
+        if (key.group() != null) {
+            ch.pipeline().get(ReplyHandler.class).hello(ch);
+        }
+    }
+
+    /**
+     * What a connection's handler may meet from a misbehaving peer or network (bad framing, TLS, I/O); anything else
+     * is a fault of ours.
+     */
+    private boolean expected(ChannelHandlerContext ctx, Throwable cause) {
+        if (cause instanceof DecoderException || cause instanceof IOException || cause instanceof CodecException) {
+            return true;
+        }
+        internalErrors.incrementAndGet();
+        LOG.error("closing connection with {}: unexpected failure of its handler", ctx.channel().remoteAddress(), cause);
+        return false;
+    }
+
     /** Counts an accepted connection against its address's limit; refuses and closes it beyond the limit. */
     private boolean admit(SocketChannel ch) {
         InetAddress from = ch.remoteAddress().getAddress();
@@ -396,9 +446,7 @@ public final class NettyTransport implements Transport {
                             ch.pipeline().addLast(clientSsl.newHandler(ch.alloc(), address.getHostString(),
                                 address.getPort()));
                         }
-                        ch.pipeline().addLast(new FlushConsolidationHandler(256, true))
-                            .addLast(new LengthFieldBasedFrameDecoder(maxFrameBytes, 0, 4, 0, 4))
-                            .addLast(new ReplyHandler(Outbound.this));
+                        addOutboundHandlers(ch.pipeline(), Outbound.this);
                     }
                 });
             ChannelFuture cf = b.connect(address);
@@ -517,7 +565,9 @@ public final class NettyTransport implements Transport {
 
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-            LOG.warn("closing connection to {}: {}", ctx.channel().remoteAddress(), cause.toString());
+            if (expected(ctx, cause)) {
+                LOG.warn("closing connection to {}: {}", ctx.channel().remoteAddress(), cause.toString());
+            }
             ctx.close();
         }
     }
@@ -792,7 +842,7 @@ public final class NettyTransport implements Transport {
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
             if (cause instanceof TooLongFrameException) {
                 LOG.warn("closing connection from {}: {}", ctx.channel().remoteAddress(), cause.getMessage());
-            } else {
+            } else if (expected(ctx, cause)) {
                 LOG.warn("closing connection from {}: {}", ctx.channel().remoteAddress(), cause.toString());
             }
             ctx.close();

@@ -396,4 +396,62 @@ class SegmentedLogStoreTest {
             assertArrayEquals(entries(3, 1, 1).get(0).data(), s.entries(3, 4, 1).get(0).data());
         }
     }
+
+    @Test
+    void aDamagedIndexUnitOfAnOldEntryIsCorruptionNotAWrongTerm() throws IOException {
+        try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
+            s.append(entries(0, 300, 1));
+        }
+        // Entry 5 is in the first data file, which recovery does not scan; the term is the last field of its unit.
+        try (RandomAccessFile f = new RandomAccessFile(files(dir.resolve("index")).get(0).toFile(), "rw")) {
+            f.seek(5 * 32 + 24);
+            f.writeLong(65537);
+        }
+        try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
+            StoreCorruptedException e = assertThrows(StoreCorruptedException.class, () -> s.term(5));
+            assertTrue(e.getMessage().contains(files(dir.resolve("index")).get(0) + " at 160: index unit")
+                && e.getMessage().contains("disagrees with the record"), e.getMessage());
+            assertThrows(StoreCorruptedException.class, () -> s.position(5));
+            assertEquals(1, s.term(6), "the units around it are fine");
+        }
+    }
+
+    @Test
+    void theEndOfTheLogBeforeAFileWithRecordsIsAHoleNotATornTail() throws IOException {
+        try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
+            s.append(entries(0, 300, 1));
+        }
+        List<Path> data = files(dir.resolve("data"));
+        // The first file recovery scans loses its first record header: it reads as the end of the log.
+        Path hole = data.get(data.size() - 3);
+        try (RandomAccessFile f = new RandomAccessFile(hole.toFile(), "rw")) {
+            f.write(new byte[48]);
+        }
+        StoreCorruptedException e = assertThrows(StoreCorruptedException.class, () -> SegmentedLogStore.open(dir, SMALL),
+            "the entries in the files after it must not be dropped, nor overwritten by the next appends");
+        assertTrue(e.getMessage().startsWith(hole + " at 0 (position ") && e.getMessage().contains("the log ends here, "
+            + "but the later data file " + data.get(data.size() - 2) + " holds records"), e.getMessage());
+    }
+
+    @Test
+    void aChangedHeaderOfAnOldEntryBreaksTheChainWhenItIsRead() throws IOException {
+        long pos;
+        try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
+            s.append(entries(0, 300, 1));
+            pos = s.position(20);
+        }
+        // Entry 20's term, in its record header only: its body CRC still holds, recovery does not scan its file.
+        Path file = dir.resolve("data").resolve(EntryFormat.fileName(pos - pos % 4096));
+        try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+            f.seek(pos % 4096 + 16);
+            f.writeLong(7);
+        }
+        try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
+            StoreCorruptedException e = assertThrows(StoreCorruptedException.class,
+                () -> s.entries(18, 22, Long.MAX_VALUE));
+            assertTrue(e.getMessage().startsWith(file + " at " + pos + ": chain CRC of entry 20 breaks the chain"),
+                e.getMessage());
+            assertEquals(entries(22, 1, 1), s.entries(22, 23, Long.MAX_VALUE), "the entries after it read");
+        }
+    }
 }
