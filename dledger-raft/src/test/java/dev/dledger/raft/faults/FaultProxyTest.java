@@ -65,8 +65,10 @@ class FaultProxyTest {
             assertEquals("ping", receive(target, 4));
             send(target, "pong");
             assertEquals("pong", receive(client, 4));
-            assertEquals(4, proxy.bytesForwarded(FaultProxy.Direction.TO_TARGET));
-            assertEquals(4, proxy.bytesForwarded(FaultProxy.Direction.FROM_TARGET));
+            // the counters move right after the bytes were written
+            Awaitility.await().atMost(Duration.ofSeconds(10)).until(() ->
+                proxy.bytesForwarded(FaultProxy.Direction.TO_TARGET) == 4
+                    && proxy.bytesForwarded(FaultProxy.Direction.FROM_TARGET) == 4);
             assertTrue(proxy.healed());
         }
     }
