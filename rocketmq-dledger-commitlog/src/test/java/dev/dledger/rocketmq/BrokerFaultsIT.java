@@ -32,7 +32,7 @@ import org.junit.jupiter.api.io.TempDir;
  * producers' sends; D the seconds of faults), and also when a key is stored twice for no reason a client gives, when
  * a queue offset is held by two messages, when the group does not serve or does not converge after the heal.
  *
- * <p>System properties: {@code faults.seconds} (seconds of faults, default 45), {@code faults.seed} (default a
+ * <p>System properties: {@code faults.seconds} (seconds of faults, default 40), {@code faults.seed} (default a
  * random one, printed; the same seed replays the same schedule). A broker group is always three brokers:
  * {@code faults.nodes} does not apply here.
  */
@@ -67,7 +67,7 @@ class BrokerFaultsIT {
 
     @Test
     void everyAcknowledgedMessageIsConsumedAndTheReplicasAgreeUnderFaults() throws Exception {
-        long seconds = longProperty("faults.seconds", 45);
+        long seconds = longProperty("faults.seconds", 40);
         long seed = seed();
         String nodes = System.getProperty("faults.nodes");
         PrintStream out = System.out;

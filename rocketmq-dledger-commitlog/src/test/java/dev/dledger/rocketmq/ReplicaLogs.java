@@ -8,6 +8,7 @@ import dev.dledger.raft.store.StoreConfig;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.OpenOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -58,6 +59,9 @@ final class ReplicaLogs implements AutoCloseable {
         List<SegmentedLogStore> stores = new ArrayList<>();
         for (Path dir : dirs) {
             try {
+                if (!Files.isDirectory(dir.resolve("data")) || !Files.isDirectory(dir.resolve("index"))) {
+                    throw new IllegalStateException(dir + " holds no raft log (no data/ and index/ folders)");
+                }
                 stores.add(SegmentedLogStore.open(dir, StoreConfig.detect(dir, StoreConfig.defaults()), READ_ONLY));
             } catch (IOException | RuntimeException e) {
                 for (SegmentedLogStore s : stores) {
