@@ -27,10 +27,11 @@ import org.junit.jupiter.api.io.TempDir;
  * leadership on a schedule drawn from a seed. Then everything is healed, the group must serve again, the consumers
  * drain, the brokers stop cleanly and their Raft logs are compared entry by entry, read-only.
  *
- * <p>It prints one line, {@code faults: seed S, D s, F faults, O operations, lost L, duplicated U, divergent V, stale
- * reads R}, and fails when L, V or R is not 0 (see {@link BrokerFaultsCheck} for what each counts; O is the
- * producers' sends; D the seconds of faults), and also when a key is stored twice for no reason a client gives, when
- * a queue offset is held by two messages, when the group does not serve or does not converge after the heal.
+ * <p>It prints one line (the only one starting {@code faults:}), {@code faults: seed S, D s, F faults, O operations,
+ * lost L, duplicated U, divergent V, stale reads R}, and fails when L, V or R is not 0 (see {@link BrokerFaultsCheck}
+ * for what each counts; O is the producers' sends, D the seconds of faults), and also when a key is stored twice for
+ * no reason a client gives, when a queue offset is held by two messages, when the group does not serve or does not
+ * converge after the heal.
  *
  * <p>System properties: {@code faults.seconds} (seconds of faults, default 40), {@code faults.seed} (default a
  * random one, printed; the same seed replays the same schedule). A broker group is always three brokers:
@@ -71,16 +72,16 @@ class BrokerFaultsIT {
         long seed = seed();
         String nodes = System.getProperty("faults.nodes");
         PrintStream out = System.out;
-        out.println("faults: broker target, seed " + seed + ", " + seconds + " s of faults (replay: -Dfaults.seed="
+        out.println("fault run: broker target, seed " + seed + ", " + seconds + " s of faults (replay: -Dfaults.seed="
             + seed + " -Dfaults.seconds=" + seconds + ")");
         if (nodes != null && !nodes.isBlank() && !nodes.trim().equals(String.valueOf(BrokerGroup.SIZE))) {
-            out.println("faults: faults.nodes=" + nodes + " does not apply to the broker target: a broker group is "
+            out.println("fault run: faults.nodes=" + nodes + " does not apply to the broker target: a broker group is "
                 + BrokerGroup.SIZE + " brokers");
         }
         try {
             run(seconds, seed, out);
         } catch (Throwable t) {
-            out.println("faults: FAILED with seed " + seed + " (replay: -Dfaults.seed=" + seed + " -Dfaults.seconds="
+            out.println("fault run: FAILED with seed " + seed + " (replay: -Dfaults.seed=" + seed + " -Dfaults.seconds="
                 + seconds + ")");
             if (group != null) {
                 group.printOutputs(System.err);
@@ -96,7 +97,7 @@ class BrokerFaultsIT {
         group.start(links::route);
         Set<Integer> all = Set.of(0, 1, 2);
         int leader = group.awaitRoles(all, ROLE_WAIT);
-        out.println("faults: group up after " + sinceMs(began) + " ms, leader n" + leader);
+        out.println("fault run: group up after " + sinceMs(began) + " ms, leader n" + leader);
 
         FaultWorkload w = new FaultWorkload(group, TOPIC, PRODUCERS, BODY_BYTES);
         w.createTopic(QUEUES);
@@ -142,7 +143,7 @@ class BrokerFaultsIT {
         }
         for (int i = 0; i < BrokerGroup.SIZE; i++) {
             if (!group.broker(i).awaitExit(STOP_WAIT)) {
-                out.println("faults: n" + i + " did not stop within " + STOP_WAIT.toSeconds() + " s of SIGTERM; killed");
+                out.println("fault run: n" + i + " did not stop within " + STOP_WAIT.toSeconds() + " s of SIGTERM; killed");
             }
         }
 
@@ -175,7 +176,7 @@ class BrokerFaultsIT {
             + "duplicated %d, divergent %d, stale reads %d", seed, Math.round(faultSeconds), nemesis.faults(),
             w.sendCalls(), r.lost(), r.duplicated(), cmp.divergentEntries(), r.staleReads());
         out.println(line);
-        out.println("faults: whole run " + sinceMs(began) / 1000 + " s");
+        out.println("fault run: whole run " + sinceMs(began) / 1000 + " s");
 
         if (r.unexplained() > 0) {
             failures.add(r.unexplained() + " keys stored twice with no client retry or resend to explain it");

@@ -290,7 +290,7 @@ public final class RaftNode {
         if (batch.isEmpty()) {
             throw new IllegalArgumentException("empty batch");
         }
-        ProposeResult refused = refuseProposal();
+        ProposeResult refused = proposalRefusal();
         if (refused != null) {
             return refused;
         }
@@ -316,7 +316,7 @@ public final class RaftNode {
 
     private ProposeResult proposeMembership(String peer, boolean add) {
         Objects.requireNonNull(peer, "peer");
-        ProposeResult refused = refuseProposal();
+        ProposeResult refused = proposalRefusal();
         if (refused != null) {
             return refused;
         }
@@ -832,7 +832,13 @@ public final class RaftNode {
     // ------------------------------------------------------------------------------------------------------------
     // Replication: leader side
 
-    private ProposeResult refuseProposal() {
+    /**
+     * Why a proposal made now would be refused ({@link ProposeResult.Status#NOT_LEADER}, or
+     * {@link ProposeResult.Status#TRANSFERRING} while leadership is being handed over), or null when it would be
+     * accepted. A driver asks before it builds entries whose content depends on being taken (the next proposal in
+     * this state is accepted, as nothing else runs in between).
+     */
+    public ProposeResult proposalRefusal() {
         if (role != Role.LEADER) {
             return new ProposeResult(ProposeResult.Status.NOT_LEADER, -1, term, leaderId);
         }
