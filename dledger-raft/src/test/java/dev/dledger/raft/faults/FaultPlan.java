@@ -3,6 +3,7 @@ package dev.dledger.raft.faults;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.Set;
 
 /**
  * The faults of a run, drawn from its seed before the run starts: the same seed, node count and duration give the
@@ -105,18 +106,23 @@ final class FaultPlan {
      * @param seed       the run's seed
      * @param nodes      the node ids
      * @param durationMs how long faults are injected; steps start only before that
+     * @param kinds      the kinds to draw from (all for a normal run)
      * @return the plan
+     * @throws IllegalArgumentException if {@code kinds} is empty
      */
-    static FaultPlan draw(long seed, List<String> nodes, long durationMs) {
+    static FaultPlan draw(long seed, List<String> nodes, long durationMs, Set<Kind> kinds) {
+        if (kinds.isEmpty()) {
+            throw new IllegalArgumentException("no fault kinds to draw from");
+        }
         Random random = new Random(seed);
         List<Step> steps = new ArrayList<>();
         long at = 1_000 + random.nextInt(1_000);
         while (at < durationMs) {
             List<Fault> faults = new ArrayList<>();
-            Fault first = fault(random, nodes, null);
+            Fault first = fault(random, nodes, kinds, null);
             faults.add(first);
-            if (random.nextInt(100) < 30) {
-                faults.add(fault(random, nodes, first.kind()));
+            if (random.nextInt(100) < 30 && kinds.size() > 1) {
+                faults.add(fault(random, nodes, kinds, first.kind()));
             }
             long hold = 0;
             for (Fault f : faults) {
@@ -129,15 +135,15 @@ final class FaultPlan {
         return new FaultPlan(seed, steps);
     }
 
-    private static Fault fault(Random random, List<String> nodes, Kind not) {
-        Kind[] kinds = Kind.values();
+    private static Fault fault(Random random, List<String> nodes, Set<Kind> kinds, Kind not) {
+        Kind[] all = Kind.values();
         Kind kind;
         do {
             // Weighted: process and network faults most, the rest less often.
             int r = random.nextInt(100);
             kind = r < 16 ? Kind.KILL : r < 30 ? Kind.PAUSE : r < 46 ? Kind.PARTITION : r < 56 ? Kind.BRIDGE
-                : r < 68 ? Kind.ONE_WAY : r < 78 ? Kind.DELAY : r < 88 ? Kind.REMOVE_MEMBER : kinds[kinds.length - 1];
-        } while (kind == not);
+                : r < 68 ? Kind.ONE_WAY : r < 78 ? Kind.DELAY : r < 88 ? Kind.REMOVE_MEMBER : all[all.length - 1];
+        } while (kind == not || !kinds.contains(kind));
         List<String> order = new ArrayList<>(nodes);
         java.util.Collections.shuffle(order, random);
         String fallback = order.get(0);

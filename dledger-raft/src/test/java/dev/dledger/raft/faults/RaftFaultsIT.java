@@ -21,10 +21,13 @@ import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.awaitility.Awaitility;
@@ -44,7 +47,8 @@ import org.junit.jupiter.api.Test;
  * {@code target/faults/}.
  *
  * <p>System properties: {@code faults.nodes} (default 3), {@code faults.seconds} of faults (default 35),
- * {@code faults.seed} (default: a random one, printed). {@code verify} runs it with the defaults; the {@code faults}
+ * {@code faults.seed} (default: a random one, printed), {@code faults.kinds} (default: all; e.g. {@code pause,kill} to
+ * draw from those only, to chase one kind of fault). {@code verify} runs it with the defaults; the {@code faults}
  * Maven profile runs it (alone) for longer, see the README. Slow or failing disks are not injected here: the nodes
  * are separate processes on the real file system, and the store's fault-injection hooks are per-instance decorators
  * of the simulation and store tests (see {@code StorageFailureTest}, {@code SimulatedLogStore}).
@@ -58,7 +62,7 @@ class RaftFaultsIT {
     private static final long CONVERGE_MS = 90_000;
 
     /** The run's settings from the system properties, checked. */
-    record Settings(int nodes, int seconds, long seed, boolean seedGiven) {
+    record Settings(int nodes, int seconds, long seed, boolean seedGiven, Set<FaultPlan.Kind> kinds) {
 
         static Settings fromSystemProperties() {
             int nodes = intProperty("faults.nodes", 3, 3, 9);
@@ -67,12 +71,25 @@ class RaftFaultsIT {
             if (!target.isEmpty() && !target.equals("raft") && !target.equals("broker")) {
                 throw new IllegalArgumentException("-Dfaults.target=" + target + ": must be raft or broker");
             }
+            Set<FaultPlan.Kind> kinds = EnumSet.allOf(FaultPlan.Kind.class);
+            String kindsText = System.getProperty("faults.kinds", "").trim();
+            if (!kindsText.isEmpty()) {
+                kinds.clear();
+                for (String k : kindsText.split(",")) {
+                    try {
+                        kinds.add(FaultPlan.Kind.valueOf(k.trim().toUpperCase(Locale.ROOT).replace('-', '_')));
+                    } catch (IllegalArgumentException e) {
+                        throw new IllegalArgumentException("-Dfaults.kinds=" + kindsText + ": unknown kind '" + k
+                            + "'; the kinds are " + EnumSet.allOf(FaultPlan.Kind.class));
+                    }
+                }
+            }
             String seedText = System.getProperty("faults.seed", "").trim();
             if (seedText.isEmpty()) {
-                return new Settings(nodes, seconds, new SecureRandom().nextLong(), false);
+                return new Settings(nodes, seconds, new SecureRandom().nextLong(), false, kinds);
             }
             try {
-                return new Settings(nodes, seconds, Long.parseLong(seedText), true);
+                return new Settings(nodes, seconds, Long.parseLong(seedText), true, kinds);
             } catch (NumberFormatException e) {
                 throw new IllegalArgumentException("-Dfaults.seed=" + seedText + ": not a whole number (a seed "
                     + "printed by an earlier run)");
@@ -114,12 +131,13 @@ class RaftFaultsIT {
         Random setup = new Random(settings.seed());
         boolean syncFlush = setup.nextBoolean();
         long durationMs = TimeUnit.SECONDS.toMillis(settings.seconds());
-        FaultPlan plan = FaultPlan.draw(settings.seed(), ids, durationMs);
+        FaultPlan plan = FaultPlan.draw(settings.seed(), ids, durationMs, settings.kinds());
         Path dir = Path.of("target", "faults", "raft-" + settings.nodes() + "n-" + settings.seed()).toAbsolutePath();
         deleteTree(dir);
         System.out.printf("faults: raft, %d nodes, %d s of faults, seed %d (replay: -Dfaults.seed=%d), flush %s, "
-            + "%d planned steps, run folder %s%n", settings.nodes(), settings.seconds(), settings.seed(),
-            settings.seed(), syncFlush ? "sync" : "async", plan.steps().size(), dir);
+            + "%d planned steps%s, run folder %s%n", settings.nodes(), settings.seconds(), settings.seed(),
+            settings.seed(), syncFlush ? "sync" : "async", plan.steps().size(),
+            settings.kinds().size() == FaultPlan.Kind.values().length ? "" : " of " + settings.kinds(), dir);
 
         History history = new History();
         List<String> report = new ArrayList<>();
@@ -145,14 +163,27 @@ class RaftFaultsIT {
                         + verdict.staleReads() + " (see the problems and the fault schedule above)");
                 }
             } catch (Throwable t) {
+                writeSchedule(nemesis, dir);
                 if (!(t instanceof AssertionError && String.valueOf(t.getMessage()).startsWith("faults: seed"))) {
                     report.forEach(System.out::println);
                     printForReplay(settings, plan, nemesis, processes, ids, dir);
                 }
                 throw t;
             }
+            writeSchedule(nemesis, dir);
         }
         deleteTree(dir);
+    }
+
+    /** Keeps the schedule as run next to the run folder (which is deleted after a clean run). */
+    private static void writeSchedule(Nemesis nemesis, Path dir) {
+        Path file = dir.resolveSibling(dir.getFileName() + "-schedule.txt");
+        try {
+            Files.createDirectories(dir.getParent());
+            Files.write(file, nemesis.events());
+        } catch (IOException e) {
+            System.out.println("faults: cannot write " + file + ": " + e.getMessage());
+        }
     }
 
     private HistoryChecker.Verdict runAndCheck(Settings settings, Map<String, InetSocketAddress> real, History history,

@@ -9,15 +9,18 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * The clients of a fault run against a key-value register group: writers set keys to values unique over the run
  * (one entry per append, sometimes a batch of a few), readers read keys with the linearizable query (with and
  * without the leader lease). Each client is a thread with its own {@link RaftClient} (its own client id, so its
- * retries are recognised), talking to the nodes directly. Every operation goes into the {@link History}.
+ * retries are recognised), talking to the nodes directly. Besides the readers that look for the leader, one reader
+ * per node asks only that node, once per read with a short timeout, as a client that keeps to the node it believes
+ * leads: a deposed or paused leader gets reads sent after a new leader took writes. Every operation goes into the
+ * {@link History}.
  *
  * <p>A client waits for each answer before the next operation; the client library retries an operation on other
  * nodes (same request id) within its attempts, and an operation that ends without an acknowledgement is recorded as
@@ -29,6 +32,10 @@ final class Workload {
     static final long REQUEST_TIMEOUT_MS = 4_000;
     /** Attempts per operation, across nodes and redirects. */
     static final int MAX_ATTEMPTS = 6;
+    /** Per read of a reader that asks one node only. */
+    static final long DIRECT_READ_TIMEOUT_MS = 1_000;
+    /** Pause of a client after an operation that failed. */
+    static final long BACKOFF_MS = 50;
 
     private final String group;
     private final Map<String, InetSocketAddress> nodes;
@@ -37,7 +44,7 @@ final class Workload {
     private final int readers;
     private final int keys;
     private final long seed;
-    private final AtomicBoolean stop = new AtomicBoolean();
+    private final CountDownLatch stop = new CountDownLatch(1);
     private final List<Thread> threads = new ArrayList<>();
     private final List<Throwable> failures = new java.util.concurrent.CopyOnWriteArrayList<>();
 
@@ -52,12 +59,24 @@ final class Workload {
         this.seed = seed;
     }
 
-    /** Starts every client thread. */
+    /** Starts every client thread: the writers, the readers, and one reader per node that asks only that node. */
     void start() {
-        for (int i = 0; i < writers + readers; i++) {
+        List<String> ids = new ArrayList<>(new java.util.TreeSet<>(nodes.keySet()));
+        for (int i = 0; i < writers + readers + ids.size(); i++) {
             int client = i;
-            boolean writer = i < writers;
-            Thread t = new Thread(() -> runClient(client, writer), (writer ? "writer-" : "reader-") + i);
+            String name;
+            Runnable body;
+            if (i < writers + readers) {
+                boolean writer = i < writers;
+                name = (writer ? "writer-" : "reader-") + i;
+                body = () -> runClient(client, writer, new RaftClient(group, nodes, REQUEST_TIMEOUT_MS, MAX_ATTEMPTS));
+            } else {
+                String id = ids.get(i - writers - readers);
+                name = "reader-" + i + "-of-" + id;
+                body = () -> runClient(client, false, new RaftClient(group, Map.of(id, nodes.get(id)),
+                    DIRECT_READ_TIMEOUT_MS, 1));
+            }
+            Thread t = new Thread(body, name);
             t.setDaemon(true);
             threads.add(t);
             t.start();
@@ -66,7 +85,7 @@ final class Workload {
 
     /** Asks every client to stop after its current operation. */
     void stop() {
-        stop.set(true);
+        stop.countDown();
     }
 
     /**
@@ -90,11 +109,12 @@ final class Workload {
         return failures;
     }
 
-    private void runClient(int client, boolean writer) {
+    private void runClient(int client, boolean writer, RaftClient raft) {
         Random random = new Random(seed * 31 + client);
-        try (RaftClient raft = new RaftClient(group, nodes, REQUEST_TIMEOUT_MS, MAX_ATTEMPTS)) {
+        try (raft) {
             long seq = 0;
-            while (!stop.get()) {
+            boolean answered;
+            while (stop.getCount() > 0) {
                 String key = "k" + random.nextInt(keys);
                 if (writer) {
                     int batch = random.nextInt(100) < 15 ? 2 + random.nextInt(3) : 1;
@@ -105,9 +125,13 @@ final class Workload {
                         values.add(value);
                         bodies.add(KeyValueStateMachine.set(key, value));
                     }
-                    write(raft, client, key, values, bodies);
+                    answered = write(raft, client, key, values, bodies);
                 } else {
-                    read(raft, client, key, random.nextBoolean());
+                    answered = read(raft, client, key, random.nextBoolean());
+                }
+                if (!answered) {
+                    // Back off a little after a failure (a stopped node refuses connections at once); ends on stop.
+                    stop.await(BACKOFF_MS, TimeUnit.MILLISECONDS);
                 }
             }
         } catch (InterruptedException e) {
@@ -117,7 +141,7 @@ final class Workload {
         }
     }
 
-    private void write(RaftClient raft, int client, String key, List<String> values, List<byte[]> bodies)
+    private boolean write(RaftClient raft, int client, String key, List<String> values, List<byte[]> bodies)
         throws InterruptedException {
         long start = System.nanoTime();
         ClientProtocol.Response r = null;
@@ -132,9 +156,10 @@ final class Workload {
             history.write(new History.Write(client, key, values.get(i), start, end,
                 ok ? History.Outcome.OK : History.Outcome.UNKNOWN, ok ? r.index() + i : -1));
         }
+        return ok;
     }
 
-    private void read(RaftClient raft, int client, String key, boolean lease) throws InterruptedException {
+    private boolean read(RaftClient raft, int client, String key, boolean lease) throws InterruptedException {
         long start = System.nanoTime();
         ClientProtocol.Response r = null;
         try {
@@ -151,6 +176,8 @@ final class Workload {
             history.read(new History.Read(client, key, null, start, end, detail));
         } else {
             history.failedRead(start);
+            return false;
         }
+        return true;
     }
 }
