@@ -215,8 +215,8 @@ class RaftFaultsIT {
         List<String> notBack = nemesis.healAll(healStart + TimeUnit.SECONDS.toNanos(60));
         long ackedAtHeal = history.acknowledged();
         boolean writesAgain = awaitQuietly(Duration.ofSeconds(60), () -> history.acknowledged() >= ackedAtHeal + 20);
-        report.add(String.format("faults: healed; %s writes acknowledged again %d ms after the heal",
-            writesAgain ? "" : "NO", ms(System.nanoTime() - healStart)));
+        report.add(String.format(writesAgain ? "faults: healed; writes acknowledged again %d ms after the heal"
+            : "faults: healed; NO write acknowledged in the %d ms after the heal", ms(System.nanoTime() - healStart)));
         workload.stop();
         boolean clientsDone = workload.awaitStopped(Workload.REQUEST_TIMEOUT_MS * Workload.MAX_ATTEMPTS + 30_000);
         String converged = converge(real, probe);
