@@ -1,6 +1,7 @@
 package dev.dledger.raft.faults;
 
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Random;
 import java.util.Set;
@@ -145,7 +146,7 @@ final class FaultPlan {
                 : r < 68 ? Kind.ONE_WAY : r < 78 ? Kind.DELAY : r < 88 ? Kind.REMOVE_MEMBER : all[all.length - 1];
         } while (kind == not || !kinds.contains(kind));
         List<String> order = new ArrayList<>(nodes);
-        java.util.Collections.shuffle(order, random);
+        Collections.shuffle(order, random);
         String fallback = order.get(0);
         String target = random.nextInt(100) < 55 ? LEADER : fallback;
         if (kind == Kind.TRANSFER) {

@@ -38,7 +38,8 @@ import java.util.concurrent.locks.ReentrantLock;
  *   <li>{@link #delay(long)}: every chunk of bytes is forwarded that many milliseconds after it was read, in order,
  *   in both directions (latency, not a throughput limit).</li>
  * </ul>
- * A connection whose target cannot be reached (a stopped node) is closed at once; the caller retries as it would
+ * {@link #set(State)} puts a combination in force at once (what {@link ProxyMesh} uses to compose overlapping
+ * faults). A connection whose target cannot be reached (a stopped node) is closed at once; the caller retries as it would
  * against the node itself.
  *
  * <p>Thread safety: every method may be called from any thread. Each connection uses four daemon threads (a reader

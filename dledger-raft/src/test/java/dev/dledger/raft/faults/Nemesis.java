@@ -9,6 +9,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.awaitility.Awaitility;
@@ -261,7 +262,7 @@ final class Nemesis {
     }
 
     private interface AdminCall {
-        java.util.concurrent.CompletableFuture<ClientProtocol.Response> call();
+        CompletableFuture<ClientProtocol.Response> call();
     }
 
     private static ClientProtocol.Response adminCall(AdminCall c) {

@@ -3,8 +3,10 @@ package dev.dledger.raft.faults;
 import dev.dledger.raft.cli.DledgerCommand;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -73,8 +75,7 @@ final class NodeProcesses implements AutoCloseable {
         try {
             Files.createDirectories(dir);
             Files.writeString(log(id), "===== start " + (starts + 1) + " of the run: " + String.join(" ", cmd)
-                + System.lineSeparator(), java.nio.file.StandardOpenOption.CREATE,
-                java.nio.file.StandardOpenOption.APPEND);
+                + System.lineSeparator(), StandardOpenOption.CREATE, StandardOpenOption.APPEND);
             Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log(id).toFile())).start();
             processes.put(id, p);
@@ -135,7 +136,7 @@ final class NodeProcesses implements AutoCloseable {
                 .start();
             if (!k.waitFor(10, TimeUnit.SECONDS) || k.exitValue() != 0) {
                 throw new IllegalStateException("kill -" + signal + " " + p.pid() + " (node " + id + ") failed: "
-                    + new String(k.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8));
+                    + new String(k.getInputStream().readAllBytes(), StandardCharsets.UTF_8));
             }
         } catch (IOException e) {
             throw new UncheckedIOException("cannot run kill -" + signal + " for node " + id, e);

@@ -28,6 +28,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
 import java.util.Set;
+import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.awaitility.Awaitility;
@@ -60,6 +61,11 @@ class RaftFaultsIT {
     private static final int READERS = 2;
     private static final int KEYS = 5;
     private static final long CONVERGE_MS = 90_000;
+    /** After the heal, writes should be acknowledged again within this; a longer wait is reported (not failed). */
+    private static final long SLOW_RECOVERY_MS = 10_000;
+    private static final long SAMPLE_NANOS = TimeUnit.SECONDS.toNanos(2);
+
+    private boolean keepRunFolder;
 
     /** The run's settings from the system properties, checked. */
     record Settings(int nodes, int seconds, long seed, boolean seedGiven, Set<FaultPlan.Kind> kinds) {
@@ -134,9 +140,11 @@ class RaftFaultsIT {
         FaultPlan plan = FaultPlan.draw(settings.seed(), ids, durationMs, settings.kinds());
         Path dir = Path.of("target", "faults", "raft-" + settings.nodes() + "n-" + settings.seed()).toAbsolutePath();
         deleteTree(dir);
-        System.out.printf("faults: raft, %d nodes, %d s of faults, seed %d (replay: -Dfaults.seed=%d), flush %s, "
-            + "%d planned steps%s, run folder %s%n", settings.nodes(), settings.seconds(), settings.seed(),
-            settings.seed(), syncFlush ? "sync" : "async", plan.steps().size(),
+        System.out.printf("faults: raft, %d nodes, %d s of faults, %s seed %d (replay: -Dfaults.seed=%d), "
+            + "flush %s, "
+            + "%d planned steps%s, run folder %s%n", settings.nodes(), settings.seconds(),
+            settings.seedGiven() ? "given" : "random", settings.seed(), settings.seed(), syncFlush ? "sync" : "async",
+            plan.steps().size(),
             settings.kinds().size() == FaultPlan.Kind.values().length ? "" : " of " + settings.kinds(), dir);
 
         History history = new History();
@@ -172,7 +180,11 @@ class RaftFaultsIT {
             }
             writeSchedule(nemesis, dir);
         }
-        deleteTree(dir);
+        if (keepRunFolder) {
+            System.out.println("faults: run folder kept: " + dir);
+        } else {
+            deleteTree(dir);
+        }
     }
 
     /** Keeps the schedule as run next to the run folder (which is deleted after a clean run). */
@@ -213,10 +225,29 @@ class RaftFaultsIT {
         // Heal everything, then the group must take writes again and converge.
         long healStart = System.nanoTime();
         List<String> notBack = nemesis.healAll(healStart + TimeUnit.SECONDS.toNanos(60));
+        long healed = System.nanoTime();
         long ackedAtHeal = history.acknowledged();
-        boolean writesAgain = awaitQuietly(Duration.ofSeconds(60), () -> history.acknowledged() >= ackedAtHeal + 20);
-        report.add(String.format(writesAgain ? "faults: healed; writes acknowledged again %d ms after the heal"
-            : "faults: healed; NO write acknowledged in the %d ms after the heal", ms(System.nanoTime() - healStart)));
+        List<String> samples = new ArrayList<>();
+        long[] nextSample = {healed + SAMPLE_NANOS};
+        boolean writesAgain = awaitQuietly(Duration.ofSeconds(60), () -> {
+            if (System.nanoTime() - nextSample[0] > 0) {
+                nextSample[0] += SAMPLE_NANOS;
+                samples.add(String.format("  %5.1f s after the heal: %d more acknowledged; %s",
+                    (System.nanoTime() - healed) / 1e9, history.acknowledged() - ackedAtHeal,
+                    GroupProbe.describe(probe.views())));
+            }
+            return history.acknowledged() >= ackedAtHeal + 20;
+        });
+        long recoveredMs = ms(System.nanoTime() - healed);
+        report.add(String.format(writesAgain ? "faults: healed in %d ms; writes acknowledged again %d ms later"
+            : "faults: healed in %d ms; NO write acknowledged in the %d ms after", ms(healed - healStart), recoveredMs));
+        if (recoveredMs > SLOW_RECOVERY_MS) {
+            // Not a safety problem, but worth a look: keep the node logs.
+            keepRunFolder = true;
+            report.add("faults: the group took more than " + SLOW_RECOVERY_MS + " ms to take writes again after the "
+                + "heal; the run folder is kept. Samples:");
+            report.addAll(samples);
+        }
         workload.stop();
         boolean clientsDone = workload.awaitStopped(Workload.REQUEST_TIMEOUT_MS * Workload.MAX_ATTEMPTS + 30_000);
         String converged = converge(real, probe);
@@ -229,6 +260,7 @@ class RaftFaultsIT {
             replicas.put(id, readLog(processes.storeDir(id)));
         }
         HistoryChecker.Verdict verdict = new HistoryChecker(RaftFaultsIT::decodeSet).check(history, replicas);
+        report.add(longestWithoutAcknowledgement(history, faultsStart));
         long unknown = history.writes().size() - history.acknowledged();
         report.add(String.format("faults: %d writes acknowledged, %d of unknown outcome, %d reads answered, %d "
                 + "entries in the longest log, %d process starts%s", history.acknowledged(), unknown,
@@ -241,6 +273,22 @@ class RaftFaultsIT {
         assertTrue(converged == null, "the group did not converge after the heal: " + converged);
         assertTrue(history.acknowledged() > 0, "no write was acknowledged at all");
         return verdict;
+    }
+
+    /** The longest time no write was acknowledged, from the first acknowledgement to the last. */
+    private static String longestWithoutAcknowledgement(History history, long faultsStart) {
+        long[] ends = history.writes().stream().filter(w -> w.outcome() == History.Outcome.OK)
+            .mapToLong(History.Write::endNanos).sorted().toArray();
+        long longest = 0;
+        long at = 0;
+        for (int i = 1; i < ends.length; i++) {
+            if (ends[i] - ends[i - 1] > longest) {
+                longest = ends[i] - ends[i - 1];
+                at = ends[i];
+            }
+        }
+        return String.format("faults: longest time without an acknowledged write: %d ms (ending at t=%.1f s)",
+            ms(longest), (at - faultsStart) / 1e9);
     }
 
     /**
@@ -282,7 +330,7 @@ class RaftFaultsIT {
         }
     }
 
-    private static boolean awaitQuietly(Duration atMost, java.util.concurrent.Callable<Boolean> condition) {
+    private static boolean awaitQuietly(Duration atMost, Callable<Boolean> condition) {
         try {
             Awaitility.await().atMost(atMost).pollDelay(Duration.ZERO).pollInterval(Duration.ofMillis(100))
                 .until(condition);

@@ -9,6 +9,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.TreeSet;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -46,7 +48,7 @@ final class Workload {
     private final long seed;
     private final CountDownLatch stop = new CountDownLatch(1);
     private final List<Thread> threads = new ArrayList<>();
-    private final List<Throwable> failures = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final List<Throwable> failures = new CopyOnWriteArrayList<>();
 
     Workload(String group, Map<String, InetSocketAddress> nodes, History history, int writers, int readers, int keys,
              long seed) {
@@ -61,7 +63,7 @@ final class Workload {
 
     /** Starts every client thread: the writers, the readers, and one reader per node that asks only that node. */
     void start() {
-        List<String> ids = new ArrayList<>(new java.util.TreeSet<>(nodes.keySet()));
+        List<String> ids = new ArrayList<>(new TreeSet<>(nodes.keySet()));
         for (int i = 0; i < writers + readers + ids.size(); i++) {
             int client = i;
             String name;
