@@ -3,13 +3,16 @@ package dev.dledger.rocketmq;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import dev.dledger.raft.faults.ProxyMesh;
 import dev.dledger.raft.transport.ClientProtocol;
+import java.net.InetSocketAddress;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -22,7 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Broker-level fault run: a nameserver and three brokers on the Raft commit log as real processes, every Raft link
- * through a fault-injecting proxy ({@link FaultLinks}), RocketMQ's own producers and push consumers working all the
+ * through its own fault-injecting proxy ({@link ProxyMesh}), RocketMQ's own producers and push consumers working all the
  * time, while {@link BrokerNemesis} kills (-9), pauses (SIGSTOP) and cuts off leaders and followers and moves the
  * leadership on a schedule drawn from a seed. Then everything is healed, the group must serve again, the consumers
  * drain, the brokers stop cleanly and their Raft logs are compared entry by entry, read-only.
@@ -34,8 +37,9 @@ import org.junit.jupiter.api.io.TempDir;
  * does not converge after the heal.
  *
  * <p>System properties: {@code faults.seconds} (seconds of faults, default 40), {@code faults.seed} (default a
- * random one, printed; the same seed replays the same schedule). A broker group is always three brokers:
- * {@code faults.nodes} does not apply here.
+ * random one, printed; the same seed replays the same schedule), {@code faults.kinds} (the fault families to draw
+ * from, e.g. {@code kill,pause}; default all, see {@link BrokerNemesis.Kind#of}). A broker group is always three
+ * brokers: {@code faults.nodes} does not apply here.
  */
 class BrokerFaultsIT {
 
@@ -54,7 +58,7 @@ class BrokerFaultsIT {
     Path tmp;
 
     private BrokerGroup group;
-    private FaultLinks links;
+    private ProxyMesh links;
 
     @AfterEach
     void stopAll() throws InterruptedException {
@@ -70,19 +74,22 @@ class BrokerFaultsIT {
     void everyAcknowledgedMessageIsConsumedAndTheReplicasAgreeUnderFaults() throws Exception {
         long seconds = longProperty("faults.seconds", 40);
         long seed = seed();
+        List<BrokerNemesis.Kind> kinds = BrokerNemesis.Kind.of(System.getProperty("faults.kinds"));
         String nodes = System.getProperty("faults.nodes");
         PrintStream out = System.out;
-        out.println("fault run: broker target, seed " + seed + ", " + seconds + " s of faults (replay: -Dfaults.seed="
-            + seed + " -Dfaults.seconds=" + seconds + ")");
+        String kindsGiven = System.getProperty("faults.kinds", "").trim();
+        String replay = "-Dfaults.target=broker -Dfaults.seed=" + seed + " -Dfaults.seconds=" + seconds
+            + (kindsGiven.isEmpty() ? "" : " -Dfaults.kinds=" + kindsGiven);
+        out.println("fault run: broker target, seed " + seed + ", " + seconds + " s of faults, kinds " + kinds
+            + " (replay: " + replay + ")");
         if (nodes != null && !nodes.isBlank() && !nodes.trim().equals(String.valueOf(BrokerGroup.SIZE))) {
             out.println("fault run: faults.nodes=" + nodes + " does not apply to the broker target: a broker group is "
                 + BrokerGroup.SIZE + " brokers");
         }
         try {
-            run(seconds, seed, out);
+            run(seconds, seed, kinds, out);
         } catch (Throwable t) {
-            out.println("fault run: FAILED with seed " + seed + " (replay: -Dfaults.seed=" + seed + " -Dfaults.seconds="
-                + seconds + ")");
+            out.println("fault run: FAILED with seed " + seed + " (replay: " + replay + ")");
             if (group != null) {
                 group.printOutputs(System.err);
             }
@@ -90,11 +97,16 @@ class BrokerFaultsIT {
         }
     }
 
-    private void run(long seconds, long seed, PrintStream out) throws Exception {
+    private void run(long seconds, long seed, List<BrokerNemesis.Kind> kinds, PrintStream out) throws Exception {
         long began = System.nanoTime();
         group = new BrokerGroup(tmp);
-        links = new FaultLinks(group, BrokerGroup.SIZE);
-        group.start(links::route);
+        Map<String, InetSocketAddress> real = new LinkedHashMap<>();
+        for (int i = 0; i < BrokerGroup.SIZE; i++) {
+            real.put("n" + i, group.raftAddress(i));
+        }
+        links = new ProxyMesh(real);
+        // Broker i reaches peer j through the proxy of the link i->j.
+        group.start((from, to, address) -> links.link("n" + from, "n" + to).address());
         Set<Integer> all = Set.of(0, 1, 2);
         int leader = group.awaitRoles(all, ROLE_WAIT);
         out.println("fault run: group up after " + sinceMs(began) + " ms, leader n" + leader);
@@ -107,7 +119,7 @@ class BrokerFaultsIT {
 
         // Faults.
         long faultsBegan = System.nanoTime();
-        BrokerNemesis nemesis = new BrokerNemesis(group, links, BrokerGroup.SIZE, seed, began, out);
+        BrokerNemesis nemesis = new BrokerNemesis(group, links, BrokerGroup.SIZE, kinds, seed, began, out);
         nemesis.run(Duration.ofSeconds(seconds));
         nemesis.healAll();
         double faultSeconds = (System.nanoTime() - faultsBegan) / 1e9;

@@ -1,6 +1,7 @@
 package dev.dledger.rocketmq;
 
 import dev.dledger.raft.client.RaftClient;
+import dev.dledger.raft.faults.ProxyMesh;
 import dev.dledger.raft.transport.ClientProtocol;
 import java.io.PrintStream;
 import java.net.InetSocketAddress;
@@ -11,15 +12,17 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 
 /**
  * Injects faults into a running broker group, one after another, on a schedule drawn from one seed: kill -9 and
  * restart (the leader, a follower, two nodes, the whole group), SIGSTOP and SIGCONT (a paused leader or follower),
- * network partitions through {@link FaultLinks} (the leader or a follower isolated as a minority of one, a bridge
- * node that alone reaches both others, one-way cuts out of or into the leader), slow links, and leadership
- * transfers. Each fault is held for a while, then healed, then the group gets a quiet gap.
+ * network partitions through the {@link ProxyMesh} between the brokers (the leader or a follower isolated as a
+ * minority of one, a bridge node that alone reaches both others, one-way cuts out of or into the leader), slow links,
+ * and leadership transfers. Each fault is held for a while, then healed, then the group gets a quiet gap.
  *
  * <p>Replay: everything the schedule decides (the kind of each fault, its length, the gap after it, which follower,
  * which end of a bridge, how a link fails, how slow) comes from the seed, drawn in a fixed order, the same for the
@@ -30,25 +33,65 @@ import java.util.concurrent.locks.LockSupport;
  */
 final class BrokerNemesis {
 
-    /** The faults, with how often each is drawn (out of the sum of weights). */
+    /**
+     * The faults, with how often each is drawn (out of the sum of the weights of the kinds in use) and the family that
+     * {@code faults.kinds} names them by (the Raft target's names).
+     */
     enum Kind {
-        KILL_LEADER(12), KILL_FOLLOWER(8), PAUSE_LEADER(12), PAUSE_FOLLOWER(6), ISOLATE_LEADER(12),
-        ISOLATE_FOLLOWER(6), BRIDGE(8), CUT_OUT_OF_LEADER(6), CUT_INTO_LEADER(6), SLOW_LINKS(4), TRANSFER(10),
-        KILL_TWO(4), KILL_ALL(3);
+        KILL_LEADER(12, "kill"), KILL_FOLLOWER(8, "kill"), PAUSE_LEADER(12, "pause"), PAUSE_FOLLOWER(6, "pause"),
+        ISOLATE_LEADER(12, "partition"), ISOLATE_FOLLOWER(6, "partition"), BRIDGE(8, "bridge"),
+        CUT_OUT_OF_LEADER(6, "one_way"), CUT_INTO_LEADER(6, "one_way"), SLOW_LINKS(4, "delay"), TRANSFER(10, "transfer"),
+        KILL_TWO(4, "kill"), KILL_ALL(3, "kill");
 
         final int weight;
+        final String family;
 
-        Kind(int weight) {
+        Kind(int weight, String family) {
             this.weight = weight;
+            this.family = family;
         }
 
         String label() {
             return name().toLowerCase(Locale.ROOT).replace('_', '-');
         }
+
+        /**
+         * The kinds of the families named in {@code list} (comma-separated, e.g. {@code kill,pause}); every kind when
+         * it is blank. {@code remove_member} is known but does not apply to brokers.
+         *
+         * @throws IllegalArgumentException naming a family that is not known, or when none of those named applies
+         */
+        static List<Kind> of(String list) {
+            if (list == null || list.isBlank()) {
+                return List.of(values());
+            }
+            Set<String> known = new TreeSet<>();
+            for (Kind k : values()) {
+                known.add(k.family);
+            }
+            List<Kind> out = new ArrayList<>();
+            for (String f : list.split(",")) {
+                String family = f.trim().toLowerCase(Locale.ROOT);
+                if (!known.contains(family) && !family.equals("remove_member")) {
+                    throw new IllegalArgumentException("faults.kinds=" + list + ": no fault kind " + family
+                        + " (known: " + String.join(", ", known) + ", remove_member)");
+                }
+                for (Kind k : values()) {
+                    if (k.family.equals(family) && !out.contains(k)) {
+                        out.add(k);
+                    }
+                }
+            }
+            if (out.isEmpty()) {
+                throw new IllegalArgumentException("faults.kinds=" + list + ": none of these applies to a broker group "
+                    + "(its membership is fixed by dLegerPeers)");
+            }
+            return out;
+        }
     }
 
     /** Everything one fault draws from the seed, drawn before it starts. */
-    private record Plan(Kind kind, long holdMs, long gapMs, int pick, int pick2, FaultLinks.CutMode mode, long delayMs) {
+    private record Plan(Kind kind, long holdMs, long gapMs, int pick, int pick2, ProxyMesh.LinkMode mode, long delayMs) {
     }
 
     private static final long MIN_HOLD_MS = 1_000;
@@ -57,21 +100,25 @@ final class BrokerNemesis {
     private static final long MAX_GAP_MS = 4_000;
 
     private final BrokerGroup group;
-    private final FaultLinks links;
+    private final ProxyMesh links;
     private final int size;
     private final Random random;
     private final long startNanos;
     private final PrintStream out;
     private final boolean[] killed;
     private final boolean[] paused;
+    private final List<Kind> kinds;
     private final Map<String, Integer> counts = new LinkedHashMap<>();
     private int faults;
 
     /**
+     * @param kinds      the kinds to draw from
      * @param startNanos the run's start ({@link System#nanoTime()}), which every printed time counts from
      */
-    BrokerNemesis(BrokerGroup group, FaultLinks links, int size, long seed, long startNanos, PrintStream out) {
+    BrokerNemesis(BrokerGroup group, ProxyMesh links, int size, List<Kind> kinds, long seed, long startNanos,
+                  PrintStream out) {
         this.group = group;
+        this.kinds = List.copyOf(kinds);
         this.links = links;
         this.size = size;
         this.random = new Random(seed);
@@ -106,12 +153,12 @@ final class BrokerNemesis {
 
     private Plan draw() {
         int total = 0;
-        for (Kind k : Kind.values()) {
+        for (Kind k : kinds) {
             total += k.weight;
         }
         int r = random.nextInt(total);
         Kind kind = null;
-        for (Kind k : Kind.values()) {
+        for (Kind k : kinds) {
             r -= k.weight;
             if (r < 0) {
                 kind = k;
@@ -122,7 +169,7 @@ final class BrokerNemesis {
         long gap = MIN_GAP_MS + (long) (random.nextDouble() * (MAX_GAP_MS - MIN_GAP_MS));
         int pick = random.nextInt(size);
         int pick2 = random.nextInt(size);
-        FaultLinks.CutMode mode = random.nextBoolean() ? FaultLinks.CutMode.RESET : FaultLinks.CutMode.STALL;
+        ProxyMesh.LinkMode mode = random.nextBoolean() ? ProxyMesh.LinkMode.DROP : ProxyMesh.LinkMode.BLACKHOLE;
         long delay = 20 + random.nextInt(130);
         return new Plan(kind, hold, gap, pick, pick2, mode, delay);
     }
@@ -145,12 +192,12 @@ final class BrokerNemesis {
             case PAUSE_LEADER -> pause(l, who, hold);
             case PAUSE_FOLLOWER -> pause(follower, " (follower)", hold);
             case ISOLATE_LEADER -> {
-                links.isolate(l, p.mode());
+                cut(isolating(l, p.mode()));
                 log("partition: n" + l + who + " cut off from both others (" + p.mode() + "), " + hold + " ms");
                 hold(hold);
             }
             case ISOLATE_FOLLOWER -> {
-                links.isolate(follower, p.mode());
+                cut(isolating(follower, p.mode()));
                 log("partition: n" + follower + " (follower) cut off from both others (" + p.mode() + "), " + hold
                     + " ms");
                 hold(hold);
@@ -160,33 +207,60 @@ final class BrokerNemesis {
                 int bridge = p.pick2();
                 int a = (bridge + 1) % size;
                 int b = (bridge + 2) % size;
-                links.cutBothWays(a, b, p.mode());
+                cut(List.of(link(a, b, p.mode()), link(b, a, p.mode())));
                 log("partition: bridge n" + bridge + ", n" + a + " and n" + b + " cut off from each other (leader "
                     + name(leader) + ", " + p.mode() + "), " + hold + " ms");
                 hold(hold);
             }
             case CUT_OUT_OF_LEADER -> {
-                links.cut(l, follower, p.mode());
-                links.cut(l, third, p.mode());
+                cut(List.of(link(l, follower, p.mode()), link(l, third, p.mode())));
                 log("partition: one-way, n" + l + who + " cannot send to n" + follower + " and n" + third
                     + " but hears them (" + p.mode() + "), " + hold + " ms");
                 hold(hold);
             }
             case CUT_INTO_LEADER -> {
-                links.cut(follower, l, p.mode());
-                links.cut(third, l, p.mode());
+                cut(List.of(link(follower, l, p.mode()), link(third, l, p.mode())));
                 log("partition: one-way, n" + follower + " and n" + third + " cannot send to n" + l + who
                     + " but hear it (" + p.mode() + "), " + hold + " ms");
                 hold(hold);
             }
             case SLOW_LINKS -> {
-                links.delayAll(p.delayMs());
+                List<ProxyMesh.LinkFault> slow = new ArrayList<>();
+                for (int from = 0; from < size; from++) {
+                    for (int to = 0; to < size; to++) {
+                        if (from != to) {
+                            slow.add(new ProxyMesh.LinkFault("n" + from, "n" + to, ProxyMesh.LinkMode.DELAY, p.delayMs()));
+                        }
+                    }
+                }
+                cut(slow);
                 log("slow network: every link delayed by " + p.delayMs() + " ms, " + hold + " ms");
                 hold(hold);
             }
             case TRANSFER -> transfer(leader, follower);
             default -> throw new IllegalStateException("no such fault " + p.kind());
         }
+    }
+
+    /** Puts the links' faults in force, named after this fault. */
+    private void cut(List<ProxyMesh.LinkFault> faultyLinks) {
+        links.add("fault " + faults + " (" + faultyLinks.size() + " links)", faultyLinks);
+    }
+
+    private static ProxyMesh.LinkFault link(int from, int to, ProxyMesh.LinkMode mode) {
+        return new ProxyMesh.LinkFault("n" + from, "n" + to, mode, 0);
+    }
+
+    /** Every link to and from {@code node}. */
+    private List<ProxyMesh.LinkFault> isolating(int node, ProxyMesh.LinkMode mode) {
+        List<ProxyMesh.LinkFault> out = new ArrayList<>();
+        for (int other = 0; other < size; other++) {
+            if (other != node) {
+                out.add(link(node, other, mode));
+                out.add(link(other, node, mode));
+            }
+        }
+        return out;
     }
 
     private void kill(List<Integer> nodes, String who, long holdMs) throws Exception {
@@ -237,10 +311,10 @@ final class BrokerNemesis {
                 done.add("SIGCONT n" + n);
             }
         }
-        List<String> faulty = links.faulty();
+        List<String> faulty = links.activeFaults();
         links.healAll();
         if (!faulty.isEmpty()) {
-            done.add("healed " + faulty.size() + " links");
+            done.add("healed " + String.join(", ", faulty));
         }
         for (int n = 0; n < size; n++) {
             if (killed[n]) {

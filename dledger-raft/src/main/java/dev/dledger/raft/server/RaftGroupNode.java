@@ -58,6 +58,8 @@ public final class RaftGroupNode implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(RaftGroupNode.class);
     /** How often the storage's housekeeping ({@link NodeStorage#retain}) runs: every second. */
     private static final long RETAIN_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(1);
+    /** Ticks the driver may fall behind and then replay one per pass; more are skipped (see catchUpClock). */
+    static final int MAX_LATE_TICKS = 10;
 
     private final String group;
     private final String id;
@@ -572,10 +574,14 @@ public final class RaftGroupNode implements AutoCloseable {
         }
         boolean worked = false;
         try {
+            catchUpClock(now);
             worked = collectSynced();
             Input in;
             int taken = 0;
             while (taken < 4096 && (in = inbox.poll()) != null) {
+                // The process may have stood still since the pass began: an input that arrived after a pause
+                // (a lease read, above all) must see the clock moved on.
+                catchUpClock(System.nanoTime());
                 in.run();
                 taken++;
                 if (stopped) {
@@ -586,10 +592,6 @@ public final class RaftGroupNode implements AutoCloseable {
             if (now - nextTick >= 0) {
                 node.tick();
                 nextTick += tickNanos;
-                if (now - nextTick > 10 * tickNanos) {
-                    // The thread was starved (GC, a slow disk); do not replay a burst of ticks.
-                    nextTick = now + tickNanos;
-                }
                 expire(now);
                 worked = true;
             }
@@ -618,6 +620,25 @@ public final class RaftGroupNode implements AutoCloseable {
             stop(true);
         }
         return worked;
+    }
+
+    /**
+     * Keeps the core's clock within {@link #MAX_LATE_TICKS} ticks of real time, on the loop thread. Ticks late by more
+     * than that (the loop thread was starved, or the process stood still: a long GC, SIGSTOP, a stalled disk) are
+     * not replayed as a burst; the core is told that it skipped them ({@link RaftNode#skipTicks}), so that its
+     * leader lease does not outlive the pause, and the next tick is due at once.
+     */
+    private void catchUpClock(long now) {
+        long late = now - nextTick;
+        if (late > MAX_LATE_TICKS * tickNanos) {
+            long skipped = late / tickNanos;
+            node.skipTicks(skipped);
+            nextTick = now;
+            if (skipped >= options.raft().electionTimeoutTicks()) {
+                LOG.warn("[{} {} t{}] the node stood still for {} ms (a pause or a starved thread): {} ticks skipped",
+                    group, id, node.term(), TimeUnit.NANOSECONDS.toMillis(late), skipped);
+            }
+        }
     }
 
     /** Nanoseconds until this node's next tick is due. */

@@ -38,7 +38,8 @@ import java.util.concurrent.locks.ReentrantLock;
  *   <li>{@link #delay(long)}: every chunk of bytes is forwarded that many milliseconds after it was read, in order,
  *   in both directions (latency, not a throughput limit).</li>
  * </ul>
- * A connection whose target cannot be reached (a stopped node) is closed at once; the caller retries as it would
+ * {@link #set(State)} puts a combination in force at once (what {@link ProxyMesh} uses to compose overlapping
+ * faults). A connection whose target cannot be reached (a stopped node) is closed at once; the caller retries as it would
  * against the node itself.
  *
  * <p>Thread safety: every method may be called from any thread. Each connection uses four daemon threads (a reader
@@ -60,10 +61,24 @@ public final class FaultProxy implements AutoCloseable {
     private static final int CHUNK_BYTES = 64 * 1024;
     private static final int CONNECT_TIMEOUT_MS = 1_000;
 
-    /** The faults in force; replaced as a whole under {@link #lock}. */
-    private record State(boolean dropping, boolean stallTo, boolean stallFrom, long delayMs) {
+    /**
+     * The faults of a proxy, as a whole (see {@link #set(State)}).
+     *
+     * @param dropping  reset connections (the stalls and delay are then moot)
+     * @param stallTo   hold the bytes toward the target
+     * @param stallFrom hold the bytes from the target
+     * @param delayMs   milliseconds of latency per chunk, both ways; 0 for none
+     */
+    public record State(boolean dropping, boolean stallTo, boolean stallFrom, long delayMs) {
 
-        static final State HEALED = new State(false, false, false, 0);
+        /** Nothing in force. */
+        public static final State HEALED = new State(false, false, false, 0);
+
+        public State {
+            if (delayMs < 0) {
+                throw new IllegalArgumentException("negative delay " + delayMs + " ms");
+            }
+        }
 
         boolean stalled(Direction d) {
             return d == Direction.TO_TARGET ? stallTo : stallFrom;
@@ -173,10 +188,7 @@ public final class FaultProxy implements AutoCloseable {
 
     /** Resets every open connection and resets new ones as soon as they are accepted, until {@link #heal()}. */
     public void drop() {
-        update(new State(true, false, false, 0));
-        for (Link l : links) {
-            l.close(true);
-        }
+        set(new State(true, false, false, 0));
     }
 
     /** Stalls one direction only (the other one still passes, with the current delay). */
@@ -202,6 +214,24 @@ public final class FaultProxy implements AutoCloseable {
         }
         State s = state;
         update(new State(s.dropping, s.stallTo, s.stallFrom, delayMs));
+    }
+
+    /**
+     * Puts exactly these faults in force, at once: open connections are reset if {@code state} drops, and bytes
+     * held by a stall that {@code state} lifts are delivered.
+     */
+    public void set(State next) {
+        update(next);
+        if (next.dropping) {
+            for (Link l : links) {
+                l.close(true);
+            }
+        }
+    }
+
+    /** The faults in force now. */
+    public State state() {
+        return state;
     }
 
     /** True while nothing is in force (the state after {@link #heal()}). */
