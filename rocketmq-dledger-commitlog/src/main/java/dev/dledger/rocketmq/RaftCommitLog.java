@@ -27,6 +27,7 @@ import java.util.Collections;
 import java.util.List;
 import java.util.Properties;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
@@ -60,10 +61,13 @@ import org.slf4j.LoggerFactory;
  * {@code wroteOffset} point at the message itself. Scanners (reput, recovery) see the headers and step over them.
  * The max and confirm offsets are the committed end: nothing beyond it is readable or dispatched.
  *
- * <p>Puts: only the leader takes them (the broker also refuses puts while this node is a SLAVE); the future
+ * <p>Puts: only the leader takes them, and only in the term the role handler opened them for
+ * ({@link #openForPuts}, once the queue offset table was rebuilt from everything committed); the broker also refuses
+ * puts while this node is a SLAVE. A message's queue offset is taken on the Raft node's thread when its entry is
+ * certain to be appended, so a refused put takes none and a queue's offsets in the log have no gap. The future
  * completes once the entry is committed by a quorum. Outcomes map to {@link PutMessageStatus}: no quorum in time is
- * {@code IN_SYNC_REPLICAS_NOT_ENOUGH}, not leader (or leadership lost meanwhile) is {@code SERVICE_NOT_AVAILABLE},
- * too many puts waiting is {@code OS_PAGE_CACHE_BUSY}.
+ * {@code IN_SYNC_REPLICAS_NOT_ENOUGH}, not leader (or leadership lost meanwhile, or puts not open) is
+ * {@code SERVICE_NOT_AVAILABLE}, too many puts waiting is {@code OS_PAGE_CACHE_BUSY}.
  *
  * <p>Raft NOOP and CONFIG entries are dispatched as rolled-back transaction records of no topic a consumer can see,
  * so every dispatcher skips them and reput moves over them.
@@ -100,6 +104,8 @@ public class RaftCommitLog extends CommitLog {
     /** The first start on a store of old files only: their classic recovery runs, then the Raft log starts after. */
     private boolean firstStartOnOldFiles;
     private volatile long beginTimeInLock;
+    /** The term puts are open for (the role handler's), -1 while they are not: see {@link #openForPuts}. */
+    private volatile long putTerm = -1;
     private volatile boolean shutdown;
 
     /**
@@ -742,6 +748,32 @@ public class RaftCommitLog extends CommitLog {
     // ------------------------------------------------------------------------------------------------------------
     // Writes
 
+    /**
+     * Lets puts in for {@code term}: this node leads it, has applied and dispatched everything in its log, and its
+     * queue offset table was rebuilt from the consume queues since. The role handler calls it before the broker
+     * becomes master; a put is refused (SERVICE_NOT_AVAILABLE) unless the node's term is the one opened here.
+     */
+    public void openForPuts(long term) {
+        putTerm = term;
+    }
+
+    /** Refuses puts from now on, until {@link #openForPuts} (a node that stops leading calls it first). */
+    public void closeForPuts() {
+        putTerm = -1;
+    }
+
+    /** The term puts are open for, or -1. */
+    public long putTerm() {
+        return putTerm;
+    }
+
+    /**
+     * Puts one message. Its queue offset is taken on the Raft node's thread, in log order, only once the entry is
+     * certain to go into the log ({@link RaftGroupNode#append(dev.dledger.raft.server.EntryBuilder)}): a put refused
+     * (not leader, leadership being transferred, too many pending, puts not open for this term) takes no offset, so a
+     * queue's offsets in the log have no gap, and the consume queues (which place entries one after another) agree
+     * with the offsets written in the messages.
+     */
     @Override
     public CompletableFuture<PutMessageResult> asyncPutMessage(MessageExtBrokerInner msg) {
         RaftGroupNode n = node;
@@ -750,40 +782,11 @@ public class RaftCommitLog extends CommitLog {
         }
         prepare(msg);
         msg.setBodyCRC(UtilAll.crc32(msg.getBody()));
-        MessageExtEncoder encoder = encoders.get();
-        String key = generateKey(keyBuilders.get(), msg);
-        CompletableFuture<AppendResult> appended;
-        byte[] body;
-        long queueOffset;
-        topicQueueLock.lock(key);
-        try {
-            store.assignOffset(msg);
-            PutMessageResult illegal = encoder.encode(msg);
-            if (illegal != null) {
-                return CompletableFuture.completedFuture(illegal);
-            }
-            ByteBuffer encoded = encoder.getEncoderBuffer();
-            body = new byte[encoded.getInt(0)];
-            encoded.get(0, body);
-            queueOffset = msg.getQueueOffset();
-            int tranType = MessageSysFlag.getTransactionValue(msg.getSysFlag());
-            if (tranType == MessageSysFlag.TRANSACTION_PREPARED_TYPE || tranType == MessageSysFlag.TRANSACTION_ROLLBACK_TYPE) {
-                queueOffset = 0;
-                ByteBuffer.wrap(body).putLong(MessageDecoder.QUEUE_OFFSET_POSITION, 0);
-            }
-            beginTimeInLock = store.now();
-            appended = n.append(List.of(body));
-            beginTimeInLock = 0;
-            store.increaseOffset(msg, getMessageNum(msg));
-        } catch (Exception e) {
-            LOG.error("put of a message to {} failed", msg.getTopic(), e);
-            return done(PutMessageStatus.UNKNOWN_ERROR);
-        } finally {
-            topicQueueLock.unlock(key);
-        }
-        return completion(appended, msg, queueOffset, body.length);
+        Put put = new Put();
+        return completion(n.append(term -> put.single(term, msg)), msg, put);
     }
 
+    /** Puts a batch as consecutive entries, its queue offsets taken as for {@link #asyncPutMessage}. */
     @Override
     public CompletableFuture<PutMessageResult> asyncPutMessages(MessageExtBatch batch) {
         RaftGroupNode n = node;
@@ -795,45 +798,114 @@ public class RaftCommitLog extends CommitLog {
             return done(PutMessageStatus.MESSAGE_ILLEGAL);
         }
         prepare(batch);
-        MessageExtEncoder encoder = encoders.get();
-        String key = generateKey(keyBuilders.get(), batch);
-        List<byte[]> bodies = new ArrayList<>();
-        CompletableFuture<AppendResult> appended;
-        long firstQueueOffset;
-        int bytes = 0;
-        topicQueueLock.lock(key);
-        try {
-            ByteBuffer all;
-            try {
-                all = encoder.encode(batch, new PutMessageContext(key));
-            } catch (RuntimeException e) {
-                return done(PutMessageStatus.MESSAGE_ILLEGAL);
-            }
-            store.assignOffset(batch);
-            firstQueueOffset = batch.getQueueOffset();
-            long queueOffset = firstQueueOffset;
-            while (all.hasRemaining()) {
-                int len = all.getInt(all.position());
-                byte[] body = new byte[len];
-                all.get(body);
-                ByteBuffer.wrap(body).putLong(MessageDecoder.QUEUE_OFFSET_POSITION, queueOffset++);
-                bodies.add(body);
-                bytes += len;
-            }
-            if (bodies.isEmpty()) {
-                return done(PutMessageStatus.MESSAGE_ILLEGAL);
-            }
-            beginTimeInLock = store.now();
-            appended = n.append(bodies);
-            beginTimeInLock = 0;
-            store.increaseOffset(batch, (short) bodies.size());
-        } catch (Exception e) {
-            LOG.error("batch put to {} failed", batch.getTopic(), e);
-            return done(PutMessageStatus.UNKNOWN_ERROR);
-        } finally {
-            topicQueueLock.unlock(key);
+        Put put = new Put();
+        return completion(n.append(term -> put.batch(term, batch)), batch, put);
+    }
+
+    /** A put refused while its entries were being built: nothing was appended and no queue offset taken. */
+    private static final class PutRefused extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+        final transient PutMessageResult result;
+
+        PutRefused(PutMessageResult result) {
+            super(result.getPutMessageStatus().name(), null, false, false);
+            this.result = result;
         }
-        return completion(appended, batch, firstQueueOffset, bytes);
+    }
+
+    /**
+     * One put's entries, built on the Raft node's thread when they are proposed (so every queue offset table change
+     * happens there, one put at a time, in log order): the queue offsets are assigned, the messages encoded, and the
+     * table moved on only when everything is right; otherwise {@link PutRefused} leaves the table as it was.
+     */
+    private final class Put {
+        /** Set by the builder, read once the append completed (which happens after it ran). */
+        private long firstQueueOffset;
+        private int bytes;
+
+        List<byte[]> single(long term, MessageExtBrokerInner msg) {
+            checkOpen(term);
+            beginTimeInLock = store.now();
+            try {
+                MessageExtEncoder encoder = encoders.get();
+                assignOffset(msg);
+                PutMessageResult illegal = encoder.encode(msg);
+                if (illegal != null) {
+                    throw new PutRefused(illegal);
+                }
+                ByteBuffer encoded = encoder.getEncoderBuffer();
+                byte[] body = new byte[encoded.getInt(0)];
+                encoded.get(0, body);
+                checkSize(body);
+                firstQueueOffset = msg.getQueueOffset();
+                int tranType = MessageSysFlag.getTransactionValue(msg.getSysFlag());
+                if (tranType == MessageSysFlag.TRANSACTION_PREPARED_TYPE
+                    || tranType == MessageSysFlag.TRANSACTION_ROLLBACK_TYPE) {
+                    firstQueueOffset = 0;
+                    ByteBuffer.wrap(body).putLong(MessageDecoder.QUEUE_OFFSET_POSITION, 0);
+                }
+                store.increaseOffset(msg, getMessageNum(msg));
+                bytes = body.length;
+                return List.of(body);
+            } finally {
+                beginTimeInLock = 0;
+            }
+        }
+
+        List<byte[]> batch(long term, MessageExtBatch batch) {
+            checkOpen(term);
+            beginTimeInLock = store.now();
+            try {
+                ByteBuffer all;
+                try {
+                    all = encoders.get().encode(batch, new PutMessageContext(generateKey(keyBuilders.get(), batch)));
+                } catch (RuntimeException e) {
+                    throw new PutRefused(new PutMessageResult(PutMessageStatus.MESSAGE_ILLEGAL, null));
+                }
+                assignOffset(batch);
+                firstQueueOffset = batch.getQueueOffset();
+                long queueOffset = firstQueueOffset;
+                List<byte[]> bodies = new ArrayList<>();
+                while (all.hasRemaining()) {
+                    byte[] body = new byte[all.getInt(all.position())];
+                    all.get(body);
+                    checkSize(body);
+                    ByteBuffer.wrap(body).putLong(MessageDecoder.QUEUE_OFFSET_POSITION, queueOffset++);
+                    bodies.add(body);
+                    bytes += body.length;
+                }
+                if (bodies.isEmpty()) {
+                    throw new PutRefused(new PutMessageResult(PutMessageStatus.MESSAGE_ILLEGAL, null));
+                }
+                store.increaseOffset(batch, (short) bodies.size());
+                return bodies;
+            } finally {
+                beginTimeInLock = 0;
+            }
+        }
+
+        /** Reads the message's queue offset(s) from the table, which moves on only with {@code increaseOffset}. */
+        private void assignOffset(MessageExtBrokerInner m) {
+            try {
+                store.assignOffset(m);
+            } catch (Exception e) {
+                LOG.error("no queue offset for a message to {}", m.getTopic(), e);
+                throw new PutRefused(new PutMessageResult(PutMessageStatus.UNKNOWN_ERROR, null));
+            }
+        }
+
+        /** Puts go in only in the term the role handler opened them for (its queue offset table is that term's). */
+        private void checkOpen(long term) {
+            if (term != putTerm) {
+                throw new PutRefused(new PutMessageResult(PutMessageStatus.SERVICE_NOT_AVAILABLE, null));
+            }
+        }
+
+        private void checkSize(byte[] body) {
+            if (body.length > storage.maxEntryBytes()) {
+                throw new PutRefused(new PutMessageResult(PutMessageStatus.MESSAGE_ILLEGAL, null));
+            }
+        }
     }
 
     /** Sets what a put sets before encoding: the store time, the message version, the IPv6 flags. */
@@ -854,14 +926,22 @@ public class RaftCommitLog extends CommitLog {
      * (comma-joined, as stock batch puts answer), the queue offset of the first message and the bytes written.
      */
     private CompletableFuture<PutMessageResult> completion(CompletableFuture<AppendResult> appended,
-                                                           MessageExtBrokerInner m, long firstQueueOffset, int bytes) {
+                                                           MessageExtBrokerInner m, Put put) {
         long storeTimestamp = m.getStoreTimestamp();
         long started = System.currentTimeMillis();
         String topic = m.getTopic();
         InetSocketAddress storeHost = (InetSocketAddress) m.getStoreHost();
         return appended.handle((r, error) -> {
-            if (error != null || r.status() != AppendResult.Status.OK) {
-                return new PutMessageResult(error != null ? PutMessageStatus.MESSAGE_ILLEGAL : map(r.status()), null);
+            if (error != null) {
+                Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+                if (cause instanceof PutRefused refused) {
+                    return refused.result;
+                }
+                LOG.error("put of a message to {} failed", topic, cause);
+                return new PutMessageResult(PutMessageStatus.UNKNOWN_ERROR, null);
+            }
+            if (r.status() != AppendResult.Status.OK) {
+                return new PutMessageResult(map(r.status()), null);
             }
             long[] pos = r.positions();
             // Built only when asked for, as stock does: most callers never read the ids.
@@ -874,11 +954,11 @@ public class RaftCommitLog extends CommitLog {
                 }
                 return ids.toString();
             };
-            AppendMessageResult ar = new AppendMessageResult(AppendMessageStatus.PUT_OK, pos[0] + BODY_OFFSET, bytes,
-                msgIds, storeTimestamp, firstQueueOffset, System.currentTimeMillis() - started);
+            AppendMessageResult ar = new AppendMessageResult(AppendMessageStatus.PUT_OK, pos[0] + BODY_OFFSET,
+                put.bytes, msgIds, storeTimestamp, put.firstQueueOffset, System.currentTimeMillis() - started);
             ar.setMsgNum(pos.length);
             store.getStoreStatsService().getSinglePutMessageTopicTimesTotal(topic).add(pos.length);
-            store.getStoreStatsService().getSinglePutMessageTopicSizeTotal(topic).add(bytes);
+            store.getStoreStatsService().getSinglePutMessageTopicSizeTotal(topic).add(put.bytes);
             return new PutMessageResult(PutMessageStatus.PUT_OK, ar);
         });
     }

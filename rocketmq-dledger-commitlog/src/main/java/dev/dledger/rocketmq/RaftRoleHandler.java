@@ -17,8 +17,11 @@ import org.slf4j.LoggerFactory;
 /**
  * Turns the Raft role into the broker's role. A follower or candidate is a SLAVE with brokerId = its index among
  * the peers plus one. A new leader first waits until everything committed is applied and dispatched to the
- * ConsumeQueues, rebuilds the queue offset table from them, then becomes SYNC_MASTER with brokerId 0, starts the
- * special services (schedule, transaction check, timer, pop revive) and registers with the nameserver at once.
+ * ConsumeQueues, rebuilds the queue offset table from them, opens the commit log for puts in its term
+ * ({@link RaftCommitLog#openForPuts}), then becomes SYNC_MASTER with brokerId 0, starts the special services
+ * (schedule, transaction check, timer, pop revive) and registers with the nameserver at once. A leader of a new term
+ * that is still SYNC_MASTER from an earlier one (it lost and won leadership between two runs of this handler) gets
+ * its table rebuilt and its puts opened for the new term the same way.
  *
  * <p>Role changes arrive on the Raft node's thread and are handled, in order, on a thread of their own; a handler run
  * always acts on the node's latest status, so a burst of changes ends in the right role.
@@ -78,19 +81,31 @@ final class RaftRoleHandler implements Consumer<NodeStatus>, AutoCloseable {
     private void becomeMasterWhenCaughtUp() {
         long started = System.currentTimeMillis();
         while (!closed && log.node().status().role() == Role.LEADER) {
+            long term = log.node().status().term();
             if (log.readyForMaster()) {
-                if (broker.getMessageStoreConfig().getBrokerRole() == BrokerRole.SYNC_MASTER
-                    && broker.getBrokerConfig().getBrokerId() == MixAll.MASTER_ID) {
+                boolean master = broker.getMessageStoreConfig().getBrokerRole() == BrokerRole.SYNC_MASTER
+                    && broker.getBrokerConfig().getBrokerId() == MixAll.MASTER_ID;
+                if (master && log.putTerm() == term) {
                     return;
                 }
+                // The queue offsets of this term start from what this node committed; an earlier term's table (a
+                // leader that lost and won again before this handler saw it step down) may be behind or ahead of it.
+                // Puts stay refused while the table is rebuilt.
+                log.closeForPuts();
                 store.recoverTopicQueueTable();
+                log.openForPuts(term);
+                if (master) {
+                    LOG.info("broker {} stays SYNC_MASTER at raft term {}, queue offsets rebuilt",
+                        broker.getBrokerConfig().getBrokerName(), term);
+                    return;
+                }
                 broker.getSlaveSynchronize().setMasterAddr(null);
                 broker.changeSpecialServiceStatus(true);
                 broker.getBrokerConfig().setBrokerId(MixAll.MASTER_ID);
                 broker.getMessageStoreConfig().setBrokerRole(BrokerRole.SYNC_MASTER);
                 register();
-                LOG.info("broker {} is SYNC_MASTER (brokerId 0), {} ms after it became raft leader",
-                    broker.getBrokerConfig().getBrokerName(), System.currentTimeMillis() - started);
+                LOG.info("broker {} is SYNC_MASTER (brokerId 0) at raft term {}, {} ms after it became raft leader",
+                    broker.getBrokerConfig().getBrokerName(), term, System.currentTimeMillis() - started);
                 return;
             }
             pause();
@@ -102,6 +117,8 @@ final class RaftRoleHandler implements Consumer<NodeStatus>, AutoCloseable {
     }
 
     private void becomeSlave() {
+        // Puts stop first: the commit log refuses them from here on, whatever the broker's role says.
+        log.closeForPuts();
         if (broker.getMessageStoreConfig().getBrokerRole() == BrokerRole.SLAVE
             && broker.getBrokerConfig().getBrokerId() == followerBrokerId) {
             return;

@@ -7,17 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.dledger.raft.client.RaftClient;
-import java.net.InetSocketAddress;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Collection;
-import java.util.HashMap;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -30,9 +23,6 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
-import java.util.function.Predicate;
-import org.apache.rocketmq.client.consumer.DefaultLitePullConsumer;
-import org.apache.rocketmq.client.exception.MQClientException;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
 import org.apache.rocketmq.client.producer.LocalTransactionState;
 import org.apache.rocketmq.client.producer.SendResult;
@@ -43,8 +33,6 @@ import org.apache.rocketmq.client.producer.TransactionSendResult;
 import org.apache.rocketmq.common.message.Message;
 import org.apache.rocketmq.common.message.MessageExt;
 import org.apache.rocketmq.common.message.MessageQueue;
-import org.apache.rocketmq.remoting.protocol.body.ClusterInfo;
-import org.apache.rocketmq.remoting.protocol.route.BrokerData;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -61,40 +49,20 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class BrokerFailoverTest {
 
-    private static final String CLUSTER = "RaftCluster";
-    private static final String BROKER_NAME = "broker-raft";
-    private static final int BROKERS = 3;
     private static final int BODY_BYTES = 1024;
     private static final int FIRST_BATCH = 2000;
     private static final Duration ROLE_WAIT = Duration.ofSeconds(60);
     private static final Duration CONSUME_WAIT = Duration.ofSeconds(60);
-    private static final AtomicInteger GROUPS = new AtomicInteger();
 
     @TempDir(cleanup = CleanupMode.ON_SUCCESS)
     Path tmp;
 
-    private ChildJvm namesrv;
-    private final List<ChildJvm> brokers = new ArrayList<>();
-    private final List<Integer> listenPorts = new ArrayList<>();
-    private final Map<String, InetSocketAddress> raftPeers = new LinkedHashMap<>();
-    private final List<Runnable> shutdowns = new ArrayList<>();
-    private String namesrvAddr;
-    private DefaultMQProducer routeReader;
+    private BrokerGroup group;
 
     @AfterEach
     void stopAll() throws InterruptedException {
-        for (Runnable r : shutdowns) {
-            try {
-                r.run();
-            } catch (RuntimeException e) {
-                System.err.println("client shutdown: " + e);
-            }
-        }
-        for (ChildJvm b : brokers) {
-            b.kill();
-        }
-        if (namesrv != null) {
-            namesrv.kill();
+        if (group != null) {
+            group.close();
         }
     }
 
@@ -104,21 +72,24 @@ class BrokerFailoverTest {
         try {
             scenario();
         } catch (Throwable t) {
-            printOutputs();
+            if (group != null) {
+                group.printOutputs(System.err);
+            }
             throw t;
         }
     }
 
     private void scenario() throws Exception {
         long began = System.nanoTime();
-        startCluster();
-        int leader = awaitRoles(Set.of(0, 1, 2));
+        group = new BrokerGroup(tmp);
+        group.start();
+        int leader = group.awaitRoles(Set.of(0, 1, 2), ROLE_WAIT);
         System.out.println("broker group up after " + sinceMs(began) + " ms: raft leader n" + leader
-            + " is brokerId 0 at " + brokerAddr(leader));
+            + " is brokerId 0 at " + group.brokerAddr(leader));
 
         // 1. Round trip on a healthy group.
         String topic = "RaftTopic";
-        DefaultMQProducer producer = producer("p-main");
+        DefaultMQProducer producer = group.producer("p-main");
         Map<String, Boolean> acked = new ConcurrentHashMap<>();
         AtomicInteger sent = new AtomicInteger();
         ExecutorService senders = Executors.newFixedThreadPool(8);
@@ -139,8 +110,9 @@ class BrokerFailoverTest {
             f.get(120, TimeUnit.SECONDS);
         }
         senders.shutdown();
-        List<MessageExt> first = drain(topic, null, got -> keysOf(got).containsAll(acked.keySet()));
-        Set<String> firstKeys = checkBodies(first);
+        List<MessageExt> first = group.drain(topic, null, got -> BrokerGroup.keysOf(got).containsAll(acked.keySet()),
+            CONSUME_WAIT);
+        Set<String> firstKeys = BrokerGroup.checkBodies(first, BODY_BYTES);
         Set<String> firstLost = new HashSet<>(acked.keySet());
         firstLost.removeAll(firstKeys);
         System.out.println("broker round trip: sent " + sent + ", acked " + acked.size() + ", consumed "
@@ -149,14 +121,14 @@ class BrokerFailoverTest {
         assertEquals(Set.of(), firstLost, "acknowledged messages not consumed");
 
         // 2. Kill the leader while a producer keeps sending.
-        DefaultMQProducer failoverProducer = producer("p-failover");
+        DefaultMQProducer failoverProducer = group.producer("p-failover");
         FailoverSender sender = new FailoverSender(failoverProducer, topic);
         Thread senderThread = new Thread(sender, "failover-sender");
         senderThread.start();
         await().atMost(Duration.ofSeconds(30)).until(() -> sender.acked.size() >= 200);
         long killedAt = System.nanoTime();
         sender.killedAt.set(killedAt);
-        brokers.get(leader).kill();
+        group.broker(leader).kill();
         await("a send acknowledged after the leader was killed").atMost(Duration.ofSeconds(30))
             .until(() -> sender.firstOkAfterKill.get() != 0);
         long failoverMs = TimeUnit.NANOSECONDS.toMillis(sender.firstOkAfterKill.get() - killedAt);
@@ -169,13 +141,13 @@ class BrokerFailoverTest {
 
         Set<Integer> alive = new HashSet<>(Set.of(0, 1, 2));
         alive.remove(leader);
-        int newLeader = awaitRoles(alive);
+        int newLeader = group.awaitRoles(alive, ROLE_WAIT);
         assertNotEquals(leader, newLeader);
 
         Set<String> allAcked = new HashSet<>(acked.keySet());
         allAcked.addAll(sender.acked);
-        List<MessageExt> all = drain(topic, null, got -> keysOf(got).containsAll(allAcked));
-        Set<String> consumed = checkBodies(all);
+        List<MessageExt> all = group.drain(topic, null, got -> BrokerGroup.keysOf(got).containsAll(allAcked), CONSUME_WAIT);
+        Set<String> consumed = BrokerGroup.checkBodies(all, BODY_BYTES);
         Set<String> lost = new HashSet<>(allAcked);
         lost.removeAll(consumed);
         int duplicates = all.size() - consumed.size();
@@ -187,10 +159,10 @@ class BrokerFailoverTest {
         assertTrue(failoverMs < 30_000, "sends failed for " + failoverMs + " ms after the leader was killed");
 
         // 3. The killed broker comes back as a slave.
-        brokers.get(leader).start();
-        int leaderAfterRestart = awaitRoles(Set.of(0, 1, 2));
+        group.broker(leader).start();
+        int leaderAfterRestart = group.awaitRoles(Set.of(0, 1, 2), ROLE_WAIT);
         assertNotEquals(leader, leaderAfterRestart, "the restarted broker took the lead back");
-        assertEquals(brokerAddr(leader), brokerAddrs().get((long) leader + 1),
+        assertEquals(group.brokerAddr(leader), group.brokerAddrs().get((long) leader + 1),
             "the restarted broker is not registered as a slave with brokerId " + (leader + 1));
         System.out.println("n" + leader + " rejoined as brokerId " + (leader + 1) + " (at " + sinceMs(began) + " ms)");
 
@@ -214,7 +186,7 @@ class BrokerFailoverTest {
         m.setDelayTimeLevel(1);
         SendResult r = producer.send(m);
         assertEquals(SendStatus.SEND_OK, r.getSendStatus());
-        List<MessageExt> got = drain(topic, null, l -> keysOf(l).contains("d-1"));
+        List<MessageExt> got = group.drain(topic, null, l -> BrokerGroup.keysOf(l).contains("d-1"), CONSUME_WAIT);
         MessageExt d = got.stream().filter(x -> "d-1".equals(x.getKeys())).findFirst().orElse(null);
         assertNotNull(d, "the delayed message never arrived");
         assertArrayEquals(body("d-1"), d.getBody());
@@ -225,8 +197,8 @@ class BrokerFailoverTest {
 
     private void checkTransactionalMessage() throws Exception {
         String topic = "RaftTxTopic";
-        TransactionMQProducer tx = new TransactionMQProducer("p-tx-" + GROUPS.incrementAndGet());
-        tx.setNamesrvAddr(namesrvAddr);
+        TransactionMQProducer tx = new TransactionMQProducer(BrokerGroup.clientGroup("p-tx"));
+        tx.setNamesrvAddr(group.namesrvAddr());
         tx.setPollNameServerInterval(1000);
         tx.setTransactionListener(new TransactionListener() {
             @Override
@@ -240,11 +212,11 @@ class BrokerFailoverTest {
             }
         });
         tx.start();
-        shutdowns.add(tx::shutdown);
+        group.onClose(tx::shutdown);
         TransactionSendResult r = tx.sendMessageInTransaction(new Message(topic, "tx", "t-1", body("t-1")), null);
         assertEquals(SendStatus.SEND_OK, r.getSendStatus());
         assertEquals(LocalTransactionState.COMMIT_MESSAGE, r.getLocalTransactionState());
-        List<MessageExt> got = drain(topic, null, l -> keysOf(l).contains("t-1"));
+        List<MessageExt> got = group.drain(topic, null, l -> BrokerGroup.keysOf(l).contains("t-1"), CONSUME_WAIT);
         MessageExt t = got.stream().filter(x -> "t-1".equals(x.getKeys())).findFirst().orElse(null);
         assertNotNull(t, "the committed transactional message never arrived");
         assertArrayEquals(body("t-1"), t.getBody());
@@ -267,8 +239,8 @@ class BrokerFailoverTest {
             assertEquals(queue, r.getMessageQueue(), "ordered send " + i + " went to another queue");
             order.add(key);
         }
-        List<MessageExt> got = drain(topic, List.of(queue), l -> keysOf(l).containsAll(order));
-        checkBodies(got);
+        List<MessageExt> got = group.drain(topic, List.of(queue), l -> BrokerGroup.keysOf(l).containsAll(order), CONSUME_WAIT);
+        BrokerGroup.checkBodies(got, BODY_BYTES);
         List<String> consumedOrder = got.stream().map(MessageExt::getKeys).toList();
         assertEquals(order, consumedOrder, "ordered messages came back out of order");
         for (int i = 1; i < got.size(); i++) {
@@ -324,214 +296,8 @@ class BrokerFailoverTest {
         }
     }
 
-    private DefaultMQProducer producer(String group) throws MQClientException {
-        DefaultMQProducer p = new DefaultMQProducer(group + "-" + GROUPS.incrementAndGet());
-        p.setNamesrvAddr(namesrvAddr);
-        p.setPollNameServerInterval(1000);
-        p.setSendMsgTimeout(3000);
-        p.setRetryTimesWhenSendFailed(2);
-        p.start();
-        shutdowns.add(p::shutdown);
-        return p;
-    }
-
-    /**
-     * Reads {@code topic} from offset 0 of {@code queues} (all of the topic's queues when null) until {@code done}
-     * holds for what was read or the wait runs out, then reads on until a poll comes back empty (so duplicates show).
-     */
-    private List<MessageExt> drain(String topic, Collection<MessageQueue> queues, Predicate<List<MessageExt>> done)
-        throws MQClientException {
-        DefaultLitePullConsumer c = new DefaultLitePullConsumer("c-" + GROUPS.incrementAndGet());
-        c.setNamesrvAddr(namesrvAddr);
-        c.setAutoCommit(false);
-        c.setPullBatchSize(64);
-        c.setPollNameServerInterval(1000);
-        c.start();
-        try {
-            Collection<MessageQueue> mqs = queues;
-            if (mqs == null) {
-                List<Collection<MessageQueue>> found = new ArrayList<>();
-                await("the route of " + topic).atMost(Duration.ofSeconds(30)).ignoreExceptions()
-                    .until(() -> found.add(c.fetchMessageQueues(topic)));
-                mqs = found.get(0);
-            }
-            c.assign(mqs);
-            for (MessageQueue mq : mqs) {
-                c.seek(mq, 0);
-            }
-            List<MessageExt> got = new ArrayList<>();
-            long deadline = System.nanoTime() + CONSUME_WAIT.toNanos();
-            while (!done.test(got) && System.nanoTime() < deadline) {
-                got.addAll(c.poll(200));
-            }
-            if (done.test(got)) {
-                List<MessageExt> more;
-                while (!(more = c.poll(500)).isEmpty()) {
-                    got.addAll(more);
-                }
-            }
-            return got;
-        } finally {
-            c.shutdown();
-        }
-    }
-
-    private static Set<String> keysOf(List<MessageExt> messages) {
-        Set<String> keys = new HashSet<>();
-        for (MessageExt m : messages) {
-            keys.add(m.getKeys());
-        }
-        return keys;
-    }
-
-    /** Checks every message's body against its key; returns the distinct keys. */
-    private static Set<String> checkBodies(List<MessageExt> messages) {
-        Set<String> keys = new HashSet<>();
-        for (MessageExt m : messages) {
-            assertArrayEquals(body(m.getKeys()), m.getBody(), "body of message " + m.getKeys() + " at queue offset "
-                + m.getQueueOffset() + " of " + m.getQueueId());
-            keys.add(m.getKeys());
-        }
-        return keys;
-    }
-
     /** A 1 KiB body made from the key, so a body read back can be checked against its key. */
     private static byte[] body(String key) {
-        byte[] unit = (key + "|").getBytes(StandardCharsets.UTF_8);
-        byte[] b = new byte[BODY_BYTES];
-        for (int i = 0; i < b.length; i++) {
-            b[i] = unit[i % unit.length];
-        }
-        return b;
-    }
-
-    // ----------------------------------------------------------------------------------------------------------------
-    // The cluster
-
-    private void startCluster() throws Exception {
-        Set<Integer> taken = new HashSet<>();
-        int namesrvPort = LoopbackPorts.freePort(taken);
-        namesrvAddr = "127.0.0.1:" + namesrvPort;
-        Path nsDir = tmp.resolve("namesrv");
-        Files.createDirectories(nsDir);
-        Path nsConf = nsDir.resolve("namesrv.conf");
-        Files.writeString(nsConf, "listenPort=" + namesrvPort + "\n");
-        namesrv = new ChildJvm("namesrv", jvmArgs(nsDir), "org.apache.rocketmq.namesrv.NamesrvStartup",
-            List.of("-c", nsConf.toString()), nsDir.resolve("out.log")).start();
-
-        StringBuilder peers = new StringBuilder();
-        for (int i = 0; i < BROKERS; i++) {
-            int raftPort = LoopbackPorts.freePort(taken);
-            raftPeers.put("n" + i, new InetSocketAddress("127.0.0.1", raftPort));
-            peers.append(i == 0 ? "" : ";").append("n").append(i).append("-127.0.0.1:").append(raftPort);
-            listenPorts.add(LoopbackPorts.brokerPort(taken));
-        }
-        for (int i = 0; i < BROKERS; i++) {
-            Path dir = tmp.resolve("broker-n" + i);
-            Files.createDirectories(dir);
-            Path conf = dir.resolve("broker.conf");
-            Files.writeString(conf, String.join("\n",
-                "brokerClusterName=" + CLUSTER,
-                "brokerName=" + BROKER_NAME,
-                "brokerIP1=127.0.0.1",
-                "listenPort=" + listenPorts.get(i),
-                "namesrvAddr=" + namesrvAddr,
-                "storePathRootDir=" + dir.resolve("store"),
-                "storePathCommitLog=" + dir.resolve("store").resolve("commitlog"),
-                "enableDLegerCommitLog=true",
-                "dLegerGroup=" + BROKER_NAME,
-                "dLegerPeers=" + peers,
-                "dLegerSelfId=n" + i,
-                "mappedFileSizeCommitLog=" + (64 << 20),
-                "mappedFileSizeConsumeQueue=" + (20 * 20_000),
-                "mappedFileSizeTimerLog=" + (8 << 20),
-                "autoCreateTopicEnable=true",
-                "flushDiskType=ASYNC_FLUSH",
-                "diskMaxUsedSpaceRatio=95",
-                "") + "\n");
-            brokers.add(new ChildJvm("broker n" + i, jvmArgs(dir), RaftBrokerStartup.class.getName(),
-                List.of("-c", conf.toString()), dir.resolve("out.log")).start());
-        }
-        routeReader = producer("route-reader");
-    }
-
-    private static List<String> jvmArgs(Path dir) {
-        // C1 only: the servers start much faster on a small shared machine, and the test runs them for seconds.
-        return List.of("-Xmx256m", "-Xms64m", "-XX:MaxDirectMemorySize=256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-            "-Drocketmq.home.dir=" + dir, "-Duser.home=" + dir, "-Djava.net.preferIPv4Stack=true");
-    }
-
-    private String brokerAddr(int index) {
-        return "127.0.0.1:" + listenPorts.get(index);
-    }
-
-    /** The nameserver's brokerId to address table of our broker name (empty while it knows none). */
-    private Map<Long, String> brokerAddrs() {
-        try {
-            ClusterInfo info = routeReader.getDefaultMQProducerImpl().getMqClientFactory().getMQClientAPIImpl()
-                .getBrokerClusterInfo(2000);
-            BrokerData data = info.getBrokerAddrTable().get(BROKER_NAME);
-            return data == null ? Map.of() : new HashMap<>(data.getBrokerAddrs());
-        } catch (Exception e) {
-            return Map.of();
-        }
-    }
-
-    /** The Raft role of node {@code index} as it reports it, or "DOWN" when it does not answer. */
-    private String raftRole(int index) {
-        String id = "n" + index;
-        try (RaftClient c = new RaftClient(BROKER_NAME, Map.of(id, raftPeers.get(id)), 1000, 1)) {
-            return c.metadata(id).get(2, TimeUnit.SECONDS).role();
-        } catch (Exception e) {
-            return "DOWN";
-        }
-    }
-
-    /**
-     * Waits until exactly one of {@code alive} leads the Raft group, the nameserver lists it as brokerId 0, and every
-     * other live broker as a slave with brokerId = index + 1; returns the leader's index.
-     */
-    private int awaitRoles(Set<Integer> alive) {
-        int[] leader = {-1};
-        await("raft leader registered as master, followers as slaves").atMost(ROLE_WAIT)
-            .pollInterval(Duration.ofMillis(200)).untilAsserted(() -> {
-                List<Integer> leaders = new ArrayList<>();
-                for (int i : alive) {
-                    if ("LEADER".equals(raftRole(i))) {
-                        leaders.add(i);
-                    }
-                }
-                assertEquals(1, leaders.size(), "raft leaders among " + alive + ": " + leaders);
-                int l = leaders.get(0);
-                Map<Long, String> addrs = brokerAddrs();
-                Map<Long, String> expected = new HashMap<>();
-                expected.put(0L, brokerAddr(l));
-                for (int i : alive) {
-                    if (i != l) {
-                        expected.put((long) i + 1, brokerAddr(i));
-                    }
-                }
-                assertEquals(expected, addrs, "nameserver route of " + BROKER_NAME);
-                leader[0] = l;
-            });
-        return leader[0];
-    }
-
-    private void printOutputs() {
-        List<ChildJvm> all = new ArrayList<>();
-        if (namesrv != null) {
-            all.add(namesrv);
-        }
-        all.addAll(brokers);
-        for (ChildJvm c : all) {
-            System.err.println("===== " + c.name() + " output (tail) =====");
-            System.err.println(c.tail(60));
-        }
-        for (int i = 0; i < brokers.size(); i++) {
-            Path log = tmp.resolve("broker-n" + i).resolve("logs").resolve("rocketmqlogs").resolve("broker.log");
-            System.err.println("===== broker n" + i + " broker.log (tail) =====");
-            System.err.println(ChildJvm.tailOf(log, 40));
-        }
-        System.err.println("the processes' files are kept in " + tmp);
+        return BrokerGroup.body(key, BODY_BYTES);
     }
 }

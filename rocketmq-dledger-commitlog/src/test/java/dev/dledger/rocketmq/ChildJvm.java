@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -86,12 +87,69 @@ final class ChildJvm implements AutoCloseable {
         if (process == null) {
             throw new IllegalStateException(name + " was never started");
         }
-        process.destroy();
-        if (!process.waitFor(seconds, TimeUnit.SECONDS)) {
-            kill();
-            throw new IllegalStateException(name + " did not end within " + seconds + " s of SIGTERM");
+        try {
+            if (!stop(Duration.ofSeconds(seconds))) {
+                throw new IllegalStateException(name + " did not end within " + seconds + " s of SIGTERM");
+            }
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
         }
         return process.exitValue();
+    }
+
+    /**
+     * Asks the process to stop (SIGTERM, after SIGCONT in case it is paused) and waits up to {@code timeout} for it;
+     * kills it (SIGKILL) when it does not end in time.
+     *
+     * @return true when it ended by itself within the time
+     */
+    boolean stop(Duration timeout) throws IOException, InterruptedException {
+        terminate();
+        return awaitExit(timeout);
+    }
+
+    /** Asks the process to stop (SIGCONT in case it is paused, then SIGTERM) without waiting. */
+    void terminate() throws IOException, InterruptedException {
+        if (process == null || !process.isAlive()) {
+            return;
+        }
+        resume();
+        process.destroy();
+    }
+
+    /**
+     * Waits up to {@code timeout} for the process to end; kills it (SIGKILL) when it does not.
+     *
+     * @return true when it ended by itself within the time
+     */
+    boolean awaitExit(Duration timeout) throws InterruptedException {
+        if (process == null || process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+            return true;
+        }
+        kill();
+        return false;
+    }
+
+    /** Freezes the process (SIGSTOP): it keeps its sockets and memory but runs nothing until {@link #resume()}. */
+    void pause() throws IOException, InterruptedException {
+        signal("STOP");
+    }
+
+    /** Lets a paused process run again (SIGCONT); nothing happens to a running one. */
+    void resume() throws IOException, InterruptedException {
+        signal("CONT");
+    }
+
+    private void signal(String name) throws IOException, InterruptedException {
+        if (process == null || !process.isAlive()) {
+            return;
+        }
+        Process kill = new ProcessBuilder("kill", "-" + name, Long.toString(process.pid()))
+            .redirectErrorStream(true).start();
+        String said = new String(kill.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+        if (kill.waitFor() != 0 && process.isAlive()) {
+            throw new IOException("kill -" + name + " " + process.pid() + " (" + this.name + ") failed: " + said);
+        }
     }
 
     /** The last {@code lines} lines of the process output, for a failure report. */

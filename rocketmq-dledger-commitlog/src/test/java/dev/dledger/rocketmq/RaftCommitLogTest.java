@@ -121,6 +121,70 @@ class RaftCommitLogTest {
         }
     }
 
+    /**
+     * A put the Raft node refuses after the broker let it in (here: while the leader hands its leadership to a peer
+     * that is down, until that times out) must take no queue offset. A gap in a queue's offsets is not harmless: the
+     * consume queue places entries one after another whatever offset they carry, so after a gap a message's offset no
+     * longer names its slot, and the next leader, whose table comes from the consume queue, hands the same offsets
+     * out again (two messages at one queue offset, consumers confused). The broker fault run found this.
+     */
+    @Test
+    void aPutRefusedDuringALeadershipTransferTakesNoQueueOffset() throws Exception {
+        try (StoreGroup g = new StoreGroup(dir, 3)) {
+            for (String id : List.of("n0", "n1", "n2")) {
+                g.start(id, false);
+            }
+            DefaultMessageStore s = g.awaitLeader();
+            for (int i = 0; i < 5; i++) {
+                assertEquals(PutMessageStatus.PUT_OK, s.putMessage(StoreGroup.message("G", 0, "g" + i))
+                    .getPutMessageStatus(), "put " + i);
+            }
+            String leader = StoreGroup.log(s).settings().selfId();
+            String down = leader.equals("n2") ? "n1" : "n2";
+            g.stop(down);
+            // The transfer to a node that is down lasts until it times out; puts are refused meanwhile.
+            assertTrue(StoreGroup.log(s).node().transferLeadership(down).get(5, TimeUnit.SECONDS).accepted());
+            PutMessageResult refused = s.putMessage(StoreGroup.message("G", 0, "refused"));
+            assertEquals(PutMessageStatus.SERVICE_NOT_AVAILABLE, refused.getPutMessageStatus());
+            PutMessageResult[] after = new PutMessageResult[1];
+            await("a put taken once the transfer timed out").atMost(Duration.ofSeconds(20)).until(() -> {
+                after[0] = s.putMessage(StoreGroup.message("G", 0, "after"));
+                return after[0].getPutMessageStatus() == PutMessageStatus.PUT_OK;
+            });
+            assertEquals(5, after[0].getAppendMessageResult().getLogicsOffset(), "the refused put took an offset");
+            await().atMost(Duration.ofSeconds(5)).until(() -> s.getMaxOffsetInQueue("G", 0) == 6);
+            List<MessageExt> got = read(s, "G", 0, 0, 16);
+            assertEquals(6, got.size());
+            for (int i = 0; i < got.size(); i++) {
+                assertEquals(i, got.get(i).getQueueOffset(), "the message in slot " + i + " of the consume queue");
+            }
+            assertEquals("after", body(got.get(5)));
+        }
+    }
+
+    /** A put while the commit log is not open for the node's term is refused and takes no queue offset. */
+    @Test
+    void aPutOutsideTheOpenTermIsRefusedWithoutTakingAnOffset() throws Exception {
+        try (StoreGroup g = new StoreGroup(dir, 1)) {
+            DefaultMessageStore s = g.start("n0", false);
+            g.awaitLeader();
+            RaftCommitLog log = StoreGroup.log(s);
+            assertEquals(PutMessageStatus.PUT_OK, s.putMessage(StoreGroup.message("O", 0, "o0")).getPutMessageStatus());
+            long term = log.putTerm();
+            assertEquals(log.node().status().term(), term);
+            log.openForPuts(term - 1);
+            assertEquals(PutMessageStatus.SERVICE_NOT_AVAILABLE,
+                s.putMessage(StoreGroup.message("O", 0, "stale")).getPutMessageStatus());
+            log.closeForPuts();
+            assertEquals(PutMessageStatus.SERVICE_NOT_AVAILABLE,
+                s.putMessage(StoreGroup.message("O", 0, "closed")).getPutMessageStatus());
+            log.openForPuts(term);
+            PutMessageResult r = s.putMessage(StoreGroup.message("O", 0, "o1"));
+            assertEquals(PutMessageStatus.PUT_OK, r.getPutMessageStatus());
+            assertEquals(1, r.getAppendMessageResult().getLogicsOffset());
+        }
+    }
+
     @Test
     void normalAndAbnormalRestartsKeepEveryMessageAndRebuildMissingQueues() throws Exception {
         long max;

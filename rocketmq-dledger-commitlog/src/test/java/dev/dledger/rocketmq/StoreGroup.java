@@ -103,14 +103,18 @@ final class StoreGroup implements AutoCloseable {
         // rebuilt the queue offsets.
         log.onRoleChange(st -> {
             if (st.role() != Role.LEADER) {
+                log.closeForPuts();
                 c.setBrokerRole(BrokerRole.SLAVE);
                 return;
             }
             Thread t = new Thread(() -> {
                 await().atMost(Duration.ofSeconds(30)).until(() -> !log.node().status().role().equals(Role.LEADER)
                     || log.readyForMaster());
-                if (log.node().status().role() == Role.LEADER) {
+                long term = st.term();
+                if (log.node().status().role() == Role.LEADER && log.node().status().term() == term) {
+                    log.closeForPuts();
                     store.recoverTopicQueueTable();
+                    log.openForPuts(term);
                     c.setBrokerRole(BrokerRole.SYNC_MASTER);
                 }
             });

@@ -156,6 +156,28 @@ public final class RaftNode {
         }
     }
 
+    /**
+     * Tells the node that {@code ticks} ticks of real time went by that the driver did not tick and will not replay
+     * (its thread was starved, or the process stood still: a long GC, SIGSTOP, a stalled disk). The clock moves on by
+     * that much so that what it measures stays true in real time; the timers (election, heartbeat, transfer) do not,
+     * so no burst of heartbeats or elections follows.
+     *
+     * <p>This matters for the leader lease (thesis section 6.4.1): it holds for {@code leaseTicks} after a quorum
+     * acknowledged a heartbeat, on the assumption that this node's ticks keep pace with its followers'. A leader
+     * that stood still for longer than an election timeout may have been replaced meanwhile; without the skipped
+     * ticks its lease would still look valid and a lease read would return a state older than writes the new leader
+     * acknowledged. With them the lease has lapsed, and reads wait for a heartbeat round acknowledged after the pause.
+     *
+     * @param ticks how many ticks were skipped, 0 or more
+     * @throws IllegalArgumentException if {@code ticks} is negative
+     */
+    public void skipTicks(long ticks) {
+        if (ticks < 0) {
+            throw new IllegalArgumentException("cannot skip a negative number of ticks: " + ticks);
+        }
+        now += ticks;
+    }
+
     private void tickLeader() {
         heartbeatElapsed++;
         if (electionElapsed >= config.electionTimeoutTicks()) {
@@ -290,7 +312,7 @@ public final class RaftNode {
         if (batch.isEmpty()) {
             throw new IllegalArgumentException("empty batch");
         }
-        ProposeResult refused = refuseProposal();
+        ProposeResult refused = proposalRefusal();
         if (refused != null) {
             return refused;
         }
@@ -316,7 +338,7 @@ public final class RaftNode {
 
     private ProposeResult proposeMembership(String peer, boolean add) {
         Objects.requireNonNull(peer, "peer");
-        ProposeResult refused = refuseProposal();
+        ProposeResult refused = proposalRefusal();
         if (refused != null) {
             return refused;
         }
@@ -832,7 +854,13 @@ public final class RaftNode {
     // ------------------------------------------------------------------------------------------------------------
     // Replication: leader side
 
-    private ProposeResult refuseProposal() {
+    /**
+     * Why a proposal made now would be refused ({@link ProposeResult.Status#NOT_LEADER}, or
+     * {@link ProposeResult.Status#TRANSFERRING} while leadership is being handed over), or null when it would be
+     * accepted. A driver asks before it builds entries whose content depends on being taken (the next proposal in
+     * this state is accepted, as nothing else runs in between).
+     */
+    public ProposeResult proposalRefusal() {
         if (role != Role.LEADER) {
             return new ProposeResult(ProposeResult.Status.NOT_LEADER, -1, term, leaderId);
         }

@@ -32,6 +32,7 @@ import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.function.LongConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -58,6 +59,8 @@ public final class RaftGroupNode implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(RaftGroupNode.class);
     /** How often the storage's housekeeping ({@link NodeStorage#retain}) runs: every second. */
     private static final long RETAIN_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(1);
+    /** Ticks the driver may fall behind and then replay one per pass; more are skipped (see catchUpClock). */
+    static final int MAX_LATE_TICKS = 10;
 
     private final String group;
     private final String id;
@@ -271,21 +274,51 @@ public final class RaftGroupNode implements AutoCloseable {
      */
     public CompletableFuture<AppendResult> append(List<byte[]> bodies, RequestId firstId) {
         CompletableFuture<AppendResult> f = new CompletableFuture<>();
-        if (bodies.isEmpty()) {
-            f.completeExceptionally(new IllegalArgumentException("empty append"));
+        String wrong = checkBodies(bodies);
+        if (wrong != null) {
+            f.completeExceptionally(new IllegalArgumentException(wrong));
             return f;
+        }
+        submit(f, deadline -> proposeNow(bodies, firstId, f, deadline));
+        return f;
+    }
+
+    /**
+     * Appends entries built on the driver thread once it is certain they will be taken: this node leads, no
+     * leadership transfer is under way and there is room for another pending append. Only then {@code builder} runs,
+     * once; an append refused (NOT_LEADER, TRANSFERRING, OVERLOADED, STOPPED, completed as for {@link #append(List)})
+     * never runs it. Builders run one at a time in log order, so a caller can number its entries there without gaps.
+     * Completes as {@link #append(List)} once the entries are committed and applied here; exceptionally with what the
+     * builder threw (nothing appended), or with an IllegalArgumentException when what it built is empty or does not
+     * fit a data file (nothing appended either, but the builder ran). The entries carry no request id.
+     */
+    public CompletableFuture<AppendResult> append(EntryBuilder builder) {
+        Objects.requireNonNull(builder, "builder");
+        CompletableFuture<AppendResult> f = new CompletableFuture<>();
+        submit(f, deadline -> proposeBuilt(builder, f, deadline));
+        return f;
+    }
+
+    /** Why {@code bodies} cannot be appended (empty, or an entry too large for a data file), or null. */
+    private String checkBodies(List<byte[]> bodies) {
+        if (bodies.isEmpty()) {
+            return "empty append";
         }
         for (byte[] b : bodies) {
             if (b.length > storage.maxEntryBytes()) {
-                f.completeExceptionally(new IllegalArgumentException("an entry of " + b.length
-                    + " bytes is larger than the " + storage.maxEntryBytes() + " bytes a data file can hold"));
-                return f;
+                return "an entry of " + b.length + " bytes is larger than the " + storage.maxEntryBytes()
+                    + " bytes a data file can hold";
             }
         }
+        return null;
+    }
+
+    /** Queues a proposal for the driver thread, which runs it with the append's deadline (nanoTime) from then. */
+    private void submit(CompletableFuture<AppendResult> f, LongConsumer propose) {
         Input in = new Input() {
             @Override
             public void run() {
-                proposeNow(bodies, firstId, f, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(options.appendTimeoutMs()));
+                propose.accept(System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(options.appendTimeoutMs()));
             }
 
             @Override
@@ -296,7 +329,6 @@ public final class RaftGroupNode implements AutoCloseable {
         if (!post(in)) {
             f.complete(AppendResult.of(running && !failed ? AppendResult.Status.OVERLOADED : AppendResult.Status.STOPPED, null));
         }
-        return f;
     }
 
     private void proposeNow(List<byte[]> bodies, RequestId id, CompletableFuture<AppendResult> f, long deadline) {
@@ -331,16 +363,51 @@ public final class RaftGroupNode implements AutoCloseable {
             }
         }
         ProposeResult r = node.propose(bodies, id);
+        settle(r, bodies.size(), f, deadline);
+        if (r.accepted() && id != null) {
+            // Known at once, so that a retry taken in this same pass finds it.
+            for (int i = 0; i < bodies.size(); i++) {
+                dedup.logged(id.plus(i), r.index() + i, r.term());
+            }
+        }
+    }
+
+    private void proposeBuilt(EntryBuilder builder, CompletableFuture<AppendResult> f, long deadline) {
+        if (pending.size() >= options.maxPendingAppends()) {
+            f.complete(AppendResult.of(AppendResult.Status.OVERLOADED, null));
+            return;
+        }
+        ProposeResult refused = node.proposalRefusal();
+        if (refused != null) {
+            settle(refused, 0, f, deadline);
+            return;
+        }
+        List<byte[]> bodies;
+        try {
+            bodies = List.copyOf(builder.build(node.term()));
+        } catch (RuntimeException e) {
+            f.completeExceptionally(e);
+            return;
+        }
+        String wrong = checkBodies(bodies);
+        if (wrong != null) {
+            f.completeExceptionally(new IllegalArgumentException(wrong));
+            return;
+        }
+        ProposeResult r = node.propose(bodies, null);
+        if (!r.accepted()) {
+            // Nothing ran between the check and the proposal on this thread: the core broke its word.
+            throw new IllegalStateException("a proposal the core would take was refused: " + r);
+        }
+        settle(r, bodies.size(), f, deadline);
+    }
+
+    /** An accepted proposal becomes pending until committed; a refused one completes with why. */
+    private void settle(ProposeResult r, int count, CompletableFuture<AppendResult> f, long deadline) {
         switch (r.status()) {
             case ACCEPTED:
-                pending.put(r.index(), new Pending(r.index(), r.index() + bodies.size() - 1, r.term(), System.nanoTime(),
+                pending.put(r.index(), new Pending(r.index(), r.index() + count - 1, r.term(), System.nanoTime(),
                     deadline, f));
-                if (id != null) {
-                    // Known at once, so that a retry taken in this same pass finds it.
-                    for (int i = 0; i < bodies.size(); i++) {
-                        dedup.logged(id.plus(i), r.index() + i, r.term());
-                    }
-                }
                 break;
             case TRANSFERRING:
                 f.complete(AppendResult.of(AppendResult.Status.TRANSFERRING, r.leaderHint()));
@@ -515,10 +582,14 @@ public final class RaftGroupNode implements AutoCloseable {
         }
         boolean worked = false;
         try {
+            catchUpClock(now);
             worked = collectSynced();
             Input in;
             int taken = 0;
             while (taken < 4096 && (in = inbox.poll()) != null) {
+                // The process may have stood still since the pass began: an input that arrived after a pause
+                // (a lease read, above all) must see the clock moved on.
+                catchUpClock(System.nanoTime());
                 in.run();
                 taken++;
                 if (stopped) {
@@ -529,10 +600,6 @@ public final class RaftGroupNode implements AutoCloseable {
             if (now - nextTick >= 0) {
                 node.tick();
                 nextTick += tickNanos;
-                if (now - nextTick > 10 * tickNanos) {
-                    // The thread was starved (GC, a slow disk); do not replay a burst of ticks.
-                    nextTick = now + tickNanos;
-                }
                 expire(now);
                 worked = true;
             }
@@ -561,6 +628,25 @@ public final class RaftGroupNode implements AutoCloseable {
             stop(true);
         }
         return worked;
+    }
+
+    /**
+     * Keeps the core's clock within {@link #MAX_LATE_TICKS} ticks of real time, on the loop thread. Ticks late by more
+     * than that (the loop thread was starved, or the process stood still: a long GC, SIGSTOP, a stalled disk) are
+     * not replayed as a burst; the core is told that it skipped them ({@link RaftNode#skipTicks}), so that its
+     * leader lease does not outlive the pause, and the next tick is due at once.
+     */
+    private void catchUpClock(long now) {
+        long late = now - nextTick;
+        if (late > MAX_LATE_TICKS * tickNanos) {
+            long skipped = late / tickNanos;
+            node.skipTicks(skipped);
+            nextTick = now;
+            if (skipped >= options.raft().electionTimeoutTicks()) {
+                LOG.warn("[{} {} t{}] the node stood still for {} ms (a pause or a starved thread): {} ticks skipped",
+                    group, id, node.term(), TimeUnit.NANOSECONDS.toMillis(late), skipped);
+            }
+        }
     }
 
     /** Nanoseconds until this node's next tick is due. */

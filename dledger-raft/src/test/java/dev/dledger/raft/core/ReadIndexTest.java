@@ -1,6 +1,7 @@
 package dev.dledger.raft.core;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
@@ -50,6 +51,40 @@ class ReadIndexTest {
         c.drop = m -> false;
         c.tick(3);
         assertEquals(1, c.reads.get(leader.id()).size());
+    }
+
+    @Test
+    void leaseDoesNotOutliveTicksTheDriverSkipped() {
+        // A leader whose process stood still (SIGSTOP, a long GC) for longer than an election timeout may have been
+        // replaced meanwhile; the driver skips those ticks rather than replaying them, and says so. The lease, still
+        // fresh in ticks before, must have lapsed: a lease read then waits for a heartbeat round.
+        CoreCluster c = CoreCluster.ofThree();
+        RaftNode leader = c.electLeader();
+        c.tick(2);
+        leader.skipTicks(40);
+        int before = c.delivered.size();
+        leader.readIndex(5, true);
+        c.flush();
+        assertTrue(c.reads.get(leader.id()).isEmpty(), "the lease lapsed while the leader stood still");
+        c.deliverAll();
+        assertEquals(1, c.reads.get(leader.id()).size(), "confirmed by a heartbeat round sent after the pause");
+        assertTrue(c.delivered.size() > before, "a round trip");
+        assertEquals(Role.LEADER, leader.role());
+    }
+
+    @Test
+    void skippedTicksDoNotFireTheTimers() {
+        CoreCluster c = CoreCluster.ofThree();
+        RaftNode leader = c.electLeader();
+        RaftNode follower = c.followersOf(leader).get(0);
+        long term = leader.term();
+        follower.skipTicks(1_000);
+        leader.skipTicks(1_000);
+        c.flush();
+        assertEquals(Role.FOLLOWER, follower.role(), "no election from skipped ticks");
+        assertEquals(Role.LEADER, leader.role());
+        assertEquals(term, follower.term());
+        assertThrows(IllegalArgumentException.class, () -> leader.skipTicks(-1));
     }
 
     @Test

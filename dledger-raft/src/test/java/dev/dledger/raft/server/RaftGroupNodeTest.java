@@ -3,6 +3,7 @@ package dev.dledger.raft.server;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.dledger.raft.client.RaftClient;
@@ -21,6 +22,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -115,6 +117,59 @@ class RaftGroupNodeTest {
         AppendResult r = follower.append(List.of(body(0))).get();
         assertEquals(AppendResult.Status.NOT_LEADER, r.status());
         assertEquals(leader.id(), r.leaderHint());
+    }
+
+    @Test
+    void builtAppendsRunTheirBuilderOnlyWhenTakenInLogOrder() throws Exception {
+        startGroup();
+        RaftGroupNode leader = awaitLeader();
+        RaftGroupNode follower = nodes.values().stream().filter(n -> n != leader).findFirst().orElseThrow();
+        await().atMost(Duration.ofSeconds(5)).until(() -> leader.id().equals(follower.status().leaderId()));
+        // Each builder numbers its entry from one counter, as a caller numbering a queue's messages would.
+        int[] next = {0};
+        List<Long> terms = new ArrayList<>();
+        EntryBuilder numbered = term -> {
+            terms.add(term);
+            return List.of(body(next[0]++));
+        };
+
+        // Refused at a follower: the builder never runs, nothing is numbered.
+        assertEquals(AppendResult.Status.NOT_LEADER, follower.append(numbered).get().status());
+        // Refused while the leadership is being handed over (to a node that will not take it in time).
+        String down = follower.id();
+        nodes.remove(down).close();
+        assertTrue(leader.transferLeadership(down).get().accepted());
+        assertEquals(AppendResult.Status.TRANSFERRING, leader.append(numbered).get().status());
+        assertEquals(0, next[0]);
+
+        // Taken once the transfer timed out: builders run once each, in log order, with the leader's term.
+        List<CompletableFuture<AppendResult>> taken = new ArrayList<>();
+        await("the transfer timed out").atMost(Duration.ofSeconds(10)).until(() -> {
+            CompletableFuture<AppendResult> f = leader.append(numbered);
+            if (f.get().status() == AppendResult.Status.OK) {
+                taken.add(f);
+                return true;
+            }
+            return false;
+        });
+        // A builder that throws refuses its append: nothing is appended, and the counter does not move.
+        IllegalStateException no = new IllegalStateException("no");
+        CompletableFuture<AppendResult> thrown = leader.append(term -> {
+            throw no;
+        });
+        assertEquals(no, assertThrows(ExecutionException.class, thrown::get).getCause());
+        for (int i = 0; i < 20; i++) {
+            taken.add(leader.append(numbered));
+        }
+        long first = taken.get(0).get().index();
+        for (int i = 0; i < taken.size(); i++) {
+            AppendResult r = taken.get(i).get();
+            assertEquals(AppendResult.Status.OK, r.status());
+            assertEquals(first + i, r.index());
+            assertArrayEquals(body(i), leader.get(r.index()).get().data(), "entry " + r.index());
+        }
+        assertEquals(taken.size(), next[0]);
+        assertEquals(List.of(leader.status().term()), terms.stream().distinct().toList());
     }
 
     @Test

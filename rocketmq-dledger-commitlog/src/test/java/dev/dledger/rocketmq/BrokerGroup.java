@@ -1,0 +1,354 @@
+package dev.dledger.rocketmq;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.dledger.raft.client.RaftClient;
+import dev.dledger.raft.transport.ClientProtocol;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Predicate;
+import org.apache.rocketmq.client.consumer.DefaultLitePullConsumer;
+import org.apache.rocketmq.client.exception.MQClientException;
+import org.apache.rocketmq.client.producer.DefaultMQProducer;
+import org.apache.rocketmq.common.message.MessageExt;
+import org.apache.rocketmq.common.message.MessageQueue;
+import org.apache.rocketmq.remoting.protocol.body.ClusterInfo;
+import org.apache.rocketmq.remoting.protocol.route.BrokerData;
+
+/**
+ * A broker group on the Raft commit log as real processes on loopback: a nameserver and three brokers
+ * ({@link RaftBrokerStartup}) as child JVMs, each in its own folder under one test folder, plus the client-side
+ * pieces the end-to-end tests share (producers, a reader of whole topics, message bodies that carry their key).
+ *
+ * <p>Ports are reserved when the group is built, so a test can put something between the brokers before they start:
+ * {@link #start(PeerRoutes)} gives each broker its own {@code dLegerPeers}, in which broker i's entry for peer j may
+ * be any address (a fault-injecting proxy of the link i-&gt;j); a broker's own entry is always its real Raft port.
+ *
+ * <p>Not thread-safe, except the read-only queries ({@link #raftStatus}, {@link #brokerAddrs}) and the process
+ * controls of one broker ({@link #broker(int)}), which the fault injector calls from its own thread.
+ */
+final class BrokerGroup implements AutoCloseable {
+
+    static final String CLUSTER = "RaftCluster";
+    static final String BROKER_NAME = "broker-raft";
+    static final int SIZE = 3;
+    private static final AtomicInteger CLIENT_GROUPS = new AtomicInteger();
+
+    /** How broker {@code from} reaches peer {@code to}: at the peer's real Raft address, or somewhere in between. */
+    @FunctionalInterface
+    interface PeerRoutes {
+        InetSocketAddress address(int from, int to, InetSocketAddress real);
+    }
+
+    private final Path dir;
+    private final Set<Integer> taken = new HashSet<>();
+    private final List<InetSocketAddress> raftAddresses = new ArrayList<>();
+    private final List<Integer> listenPorts = new ArrayList<>();
+    private final List<ChildJvm> brokers = new ArrayList<>();
+    private final List<Runnable> shutdowns = new CopyOnWriteArrayList<>();
+    private final String namesrvAddr;
+    private ChildJvm namesrv;
+    private DefaultMQProducer routeReader;
+
+    /** Reserves the ports of a nameserver and three brokers; nothing runs yet. */
+    BrokerGroup(Path dir) throws IOException {
+        this.dir = dir;
+        this.namesrvAddr = "127.0.0.1:" + LoopbackPorts.freePort(taken);
+        for (int i = 0; i < SIZE; i++) {
+            raftAddresses.add(new InetSocketAddress("127.0.0.1", LoopbackPorts.freePort(taken)));
+            listenPorts.add(LoopbackPorts.brokerPort(taken));
+        }
+    }
+
+    /** Starts the nameserver and the brokers, each broker reaching its peers directly. */
+    void start() throws Exception {
+        start((from, to, real) -> real);
+    }
+
+    /** Starts the nameserver and the brokers, broker i reaching peer j at {@code routes.address(i, j, real)}. */
+    void start(PeerRoutes routes) throws Exception {
+        Path nsDir = dir.resolve("namesrv");
+        Files.createDirectories(nsDir);
+        Path nsConf = nsDir.resolve("namesrv.conf");
+        Files.writeString(nsConf, "listenPort=" + namesrvAddr.substring(namesrvAddr.indexOf(':') + 1) + "\n");
+        namesrv = new ChildJvm("namesrv", jvmArgs(nsDir), "org.apache.rocketmq.namesrv.NamesrvStartup",
+            List.of("-c", nsConf.toString()), nsDir.resolve("out.log")).start();
+        for (int i = 0; i < SIZE; i++) {
+            StringBuilder peers = new StringBuilder();
+            for (int j = 0; j < SIZE; j++) {
+                InetSocketAddress real = raftAddresses.get(j);
+                InetSocketAddress a = i == j ? real : routes.address(i, j, real);
+                peers.append(j == 0 ? "" : ";").append("n").append(j).append("-127.0.0.1:").append(a.getPort());
+            }
+            Path brokerDir = brokerDir(i);
+            Files.createDirectories(brokerDir);
+            Path conf = brokerDir.resolve("broker.conf");
+            Files.writeString(conf, String.join("\n",
+                "brokerClusterName=" + CLUSTER,
+                "brokerName=" + BROKER_NAME,
+                "brokerIP1=127.0.0.1",
+                "listenPort=" + listenPorts.get(i),
+                "namesrvAddr=" + namesrvAddr,
+                "storePathRootDir=" + brokerDir.resolve("store"),
+                "storePathCommitLog=" + brokerDir.resolve("store").resolve("commitlog"),
+                "enableDLegerCommitLog=true",
+                "dLegerGroup=" + BROKER_NAME,
+                "dLegerPeers=" + peers,
+                "dLegerSelfId=n" + i,
+                "mappedFileSizeCommitLog=" + (64 << 20),
+                "mappedFileSizeConsumeQueue=" + (20 * 20_000),
+                "mappedFileSizeTimerLog=" + (8 << 20),
+                "autoCreateTopicEnable=true",
+                "flushDiskType=ASYNC_FLUSH",
+                "diskMaxUsedSpaceRatio=95",
+                "") + "\n");
+            brokers.add(new ChildJvm("broker n" + i, jvmArgs(brokerDir), RaftBrokerStartup.class.getName(),
+                List.of("-c", conf.toString()), brokerDir.resolve("out.log")).start());
+        }
+        routeReader = producer("route-reader");
+    }
+
+    private static List<String> jvmArgs(Path dir) {
+        // C1 only: the servers start much faster on a small shared machine, and the tests run them for seconds.
+        return List.of("-Xmx256m", "-Xms64m", "-XX:MaxDirectMemorySize=256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+            "-Drocketmq.home.dir=" + dir, "-Duser.home=" + dir, "-Djava.net.preferIPv4Stack=true");
+    }
+
+    Path brokerDir(int index) {
+        return dir.resolve("broker-n" + index);
+    }
+
+    /** The folder of broker {@code index}'s Raft log (DLedger's {@code dledger-<selfId>} under the store root). */
+    Path raftLogDir(int index) {
+        return brokerDir(index).resolve("store").resolve("dledger-n" + index);
+    }
+
+    ChildJvm broker(int index) {
+        return brokers.get(index);
+    }
+
+    String namesrvAddr() {
+        return namesrvAddr;
+    }
+
+    /** Broker {@code index}'s real Raft address (its own entry in its peers). */
+    InetSocketAddress raftAddress(int index) {
+        return raftAddresses.get(index);
+    }
+
+    /** Broker {@code index}'s client address. */
+    String brokerAddr(int index) {
+        return "127.0.0.1:" + listenPorts.get(index);
+    }
+
+    /** The nameserver's brokerId to address table of our broker name (empty while it knows none). */
+    Map<Long, String> brokerAddrs() {
+        try {
+            ClusterInfo info = routeReader.getDefaultMQProducerImpl().getMqClientFactory().getMQClientAPIImpl()
+                .getBrokerClusterInfo(2000);
+            BrokerData data = info.getBrokerAddrTable().get(BROKER_NAME);
+            return data == null ? Map.of() : new HashMap<>(data.getBrokerAddrs());
+        } catch (Exception e) {
+            return Map.of();
+        }
+    }
+
+    /** Node {@code index}'s own view (role, term, commit and last index), asked at its real Raft port; null if none. */
+    ClientProtocol.Response raftStatus(int index) {
+        String id = "n" + index;
+        try (RaftClient c = new RaftClient(BROKER_NAME, Map.of(id, raftAddresses.get(index)), 1000, 1)) {
+            return c.metadata(id).get(2, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            return null;
+        }
+    }
+
+    /** The Raft role of node {@code index} as it reports it, or "DOWN" when it does not answer. */
+    String raftRole(int index) {
+        ClientProtocol.Response r = raftStatus(index);
+        return r == null ? "DOWN" : r.role();
+    }
+
+    /**
+     * Waits until exactly one of {@code alive} leads the Raft group, the nameserver lists it as brokerId 0, and every
+     * other live broker as a slave with brokerId = index + 1; returns the leader's index.
+     */
+    int awaitRoles(Set<Integer> alive, Duration atMost) {
+        int[] leader = {-1};
+        await("raft leader registered as master, followers as slaves").atMost(atMost)
+            .pollInterval(Duration.ofMillis(200)).untilAsserted(() -> {
+                List<Integer> leaders = new ArrayList<>();
+                for (int i : alive) {
+                    if ("LEADER".equals(raftRole(i))) {
+                        leaders.add(i);
+                    }
+                }
+                assertEquals(1, leaders.size(), "raft leaders among " + alive + ": " + leaders);
+                int l = leaders.get(0);
+                Map<Long, String> expected = new HashMap<>();
+                expected.put(0L, brokerAddr(l));
+                for (int i : alive) {
+                    if (i != l) {
+                        expected.put((long) i + 1, brokerAddr(i));
+                    }
+                }
+                assertEquals(expected, brokerAddrs(), "nameserver route of " + BROKER_NAME);
+                leader[0] = l;
+            });
+        return leader[0];
+    }
+
+    // ----------------------------------------------------------------------------------------------------------------
+    // Clients
+
+    /** A started producer of a new group (named from {@code group}) that polls the nameserver every second. */
+    DefaultMQProducer producer(String group) throws MQClientException {
+        DefaultMQProducer p = new DefaultMQProducer(group + "-" + CLIENT_GROUPS.incrementAndGet());
+        p.setNamesrvAddr(namesrvAddr);
+        p.setPollNameServerInterval(1000);
+        p.setSendMsgTimeout(3000);
+        p.setRetryTimesWhenSendFailed(2);
+        p.start();
+        onClose(p::shutdown);
+        return p;
+    }
+
+    /** A new, unique client group name starting with {@code prefix}. */
+    static String clientGroup(String prefix) {
+        return prefix + "-" + CLIENT_GROUPS.incrementAndGet();
+    }
+
+    /** Runs {@code shutdown} when the group closes, before the processes stop (for clients). */
+    void onClose(Runnable shutdown) {
+        shutdowns.add(shutdown);
+    }
+
+    /**
+     * Reads {@code topic} from offset 0 of {@code queues} (all of the topic's queues when null) until {@code done}
+     * holds for what was read or {@code atMost} runs out, then reads on until a poll comes back empty (so duplicates
+     * show).
+     */
+    List<MessageExt> drain(String topic, Collection<MessageQueue> queues, Predicate<List<MessageExt>> done,
+                           Duration atMost) throws MQClientException {
+        DefaultLitePullConsumer c = new DefaultLitePullConsumer(clientGroup("c"));
+        c.setNamesrvAddr(namesrvAddr);
+        c.setAutoCommit(false);
+        c.setPullBatchSize(64);
+        c.setPollNameServerInterval(1000);
+        c.start();
+        try {
+            Collection<MessageQueue> mqs = queues;
+            if (mqs == null) {
+                List<Collection<MessageQueue>> found = new ArrayList<>();
+                await("the route of " + topic).atMost(Duration.ofSeconds(30)).ignoreExceptions()
+                    .until(() -> found.add(c.fetchMessageQueues(topic)));
+                mqs = found.get(0);
+            }
+            c.assign(mqs);
+            for (MessageQueue mq : mqs) {
+                c.seek(mq, 0);
+            }
+            List<MessageExt> got = new ArrayList<>();
+            long deadline = System.nanoTime() + atMost.toNanos();
+            while (!done.test(got) && System.nanoTime() < deadline) {
+                got.addAll(c.poll(200));
+            }
+            if (done.test(got)) {
+                List<MessageExt> more;
+                while (!(more = c.poll(500)).isEmpty()) {
+                    got.addAll(more);
+                }
+            }
+            return got;
+        } finally {
+            c.shutdown();
+        }
+    }
+
+    static Set<String> keysOf(List<MessageExt> messages) {
+        Set<String> keys = new HashSet<>();
+        for (MessageExt m : messages) {
+            keys.add(m.getKeys());
+        }
+        return keys;
+    }
+
+    /** Checks every message's body against its key ({@link #body}, {@code bytes} long); returns the distinct keys. */
+    static Set<String> checkBodies(List<MessageExt> messages, int bytes) {
+        Set<String> keys = new HashSet<>();
+        for (MessageExt m : messages) {
+            assertArrayEquals(body(m.getKeys(), bytes), m.getBody(), "body of message " + m.getKeys()
+                + " at queue offset " + m.getQueueOffset() + " of " + m.getQueueId());
+            keys.add(m.getKeys());
+        }
+        return keys;
+    }
+
+    /** A body of {@code bytes} made from the key, so a body read back can be checked against its key. */
+    static byte[] body(String key, int bytes) {
+        byte[] unit = (key + "|").getBytes(StandardCharsets.UTF_8);
+        byte[] b = new byte[bytes];
+        for (int i = 0; i < b.length; i++) {
+            b[i] = unit[i % unit.length];
+        }
+        return b;
+    }
+
+    // ----------------------------------------------------------------------------------------------------------------
+    // Reports and shutdown
+
+    /** Prints the tail of every process's output and broker log, and where the files are. */
+    void printOutputs(PrintStream out) {
+        List<ChildJvm> all = new ArrayList<>();
+        if (namesrv != null) {
+            all.add(namesrv);
+        }
+        all.addAll(brokers);
+        for (ChildJvm c : all) {
+            out.println("===== " + c.name() + " output (tail) =====");
+            out.println(c.tail(60));
+        }
+        for (int i = 0; i < brokers.size(); i++) {
+            Path log = brokerDir(i).resolve("logs").resolve("rocketmqlogs").resolve("broker.log");
+            out.println("===== broker n" + i + " broker.log (tail) =====");
+            out.println(ChildJvm.tailOf(log, 40));
+        }
+        out.println("the processes' files are kept in " + dir);
+    }
+
+    /** Shuts the clients down, then kills every process (SIGKILL). */
+    @Override
+    public void close() throws InterruptedException {
+        for (Runnable r : shutdowns) {
+            try {
+                r.run();
+            } catch (RuntimeException e) {
+                System.err.println("client shutdown: " + e);
+            }
+        }
+        shutdowns.clear();
+        for (ChildJvm b : brokers) {
+            b.kill();
+        }
+        if (namesrv != null) {
+            namesrv.kill();
+        }
+    }
+}
