@@ -609,12 +609,13 @@ public final class RaftGroupNode implements AutoCloseable {
                 boolean snapshots = stateMachine.canSnapshot() && options.snapshotThreshold() > 0;
                 storage.retain(snapshots ? lastSnapshotIndex : node.appliedIndex(), node::membershipAt);
             }
+            boolean yielded = false;
             if (node.hasReady()) {
-                handleReady();
+                yielded = handleReady();
                 worked = true;
             }
             releaseWaitingAppends();
-            if (node.hasReady()) {
+            if (!yielded && node.hasReady()) {
                 handleReady();
             }
             if (worked) {
@@ -668,7 +669,15 @@ public final class RaftGroupNode implements AutoCloseable {
         failAll();
     }
 
-    private void handleReady() {
+    /**
+     * Hands the core's Readys in order, each in full, until none is left, or until one applied entries and more
+     * committed entries wait to be applied. A Ready applies at most the core's maxApplyBytes; a backlog of many of
+     * them (a restarted node applies its whole log again when it has no snapshot) is applied one batch per pass, so
+     * that the node keeps ticking and answering in between instead of standing still until all is applied.
+     *
+     * @return whether it stopped with more to apply (the next pass, which comes at once, goes on)
+     */
+    private boolean handleReady() {
         while (node.hasReady()) {
             Ready rd = node.ready();
             // 1. Durable state first: nothing below is sent before it is stored (Ready's contract).
@@ -742,7 +751,11 @@ public final class RaftGroupNode implements AutoCloseable {
                 lastCheckpoint = checkpoint;
             }
             maybeSnapshot();
+            if (!rd.committedEntries().isEmpty() && node.appliedIndex() < node.commitIndex()) {
+                return true;
+            }
         }
+        return false;
     }
 
     private void send(Message m) {
