@@ -285,12 +285,13 @@ public final class RaftGroupNode implements AutoCloseable {
 
     /**
      * Appends entries built on the driver thread once it is certain they will be taken: this node leads, no
-     * leadership transfer is under way and there is room for another pending append. Only then {@code builder} runs,
-     * once; an append refused (NOT_LEADER, TRANSFERRING, OVERLOADED, STOPPED, completed as for {@link #append(List)})
-     * never runs it. Builders run one at a time in log order, so a caller can number its entries there without gaps.
-     * Completes as {@link #append(List)} once the entries are committed and applied here; exceptionally with what the
-     * builder threw (nothing appended), or with an IllegalArgumentException when what it built is empty or does not
-     * fit a data file (nothing appended either, but the builder ran). The entries carry no request id.
+     * leadership transfer is under way, there is room for another pending append and the disk is not full. Only then
+     * {@code builder} runs, once; an append refused (NOT_LEADER, TRANSFERRING, OVERLOADED, DISK_FULL, STOPPED,
+     * completed as for {@link #append(List)}) never runs it. Builders run one at a time in log order, so a caller can
+     * number its entries there without gaps. Completes as {@link #append(List)} once the entries are committed and
+     * applied here; exceptionally with what the builder threw (nothing appended), or with an IllegalArgumentException
+     * when what it built is empty or does not fit a data file (nothing appended either, but the builder ran). The
+     * entries carry no request id.
      */
     public CompletableFuture<AppendResult> append(EntryBuilder builder) {
         Objects.requireNonNull(builder, "builder");
@@ -331,13 +332,21 @@ public final class RaftGroupNode implements AutoCloseable {
         }
     }
 
-    private void proposeNow(List<byte[]> bodies, RequestId id, CompletableFuture<AppendResult> f, long deadline) {
+    /** Refuses an append before anything else when too many are pending or the disk is full; whether it did. */
+    private boolean refusedUpFront(CompletableFuture<AppendResult> f) {
         if (pending.size() >= options.maxPendingAppends()) {
             f.complete(AppendResult.of(AppendResult.Status.OVERLOADED, null));
-            return;
+            return true;
         }
         if (node.role() == Role.LEADER && storage.diskFull() != null) {
             f.complete(AppendResult.of(AppendResult.Status.DISK_FULL, null));
+            return true;
+        }
+        return false;
+    }
+
+    private void proposeNow(List<byte[]> bodies, RequestId id, CompletableFuture<AppendResult> f, long deadline) {
+        if (refusedUpFront(f)) {
             return;
         }
         if (id != null && node.role() == Role.LEADER) {
@@ -373,8 +382,7 @@ public final class RaftGroupNode implements AutoCloseable {
     }
 
     private void proposeBuilt(EntryBuilder builder, CompletableFuture<AppendResult> f, long deadline) {
-        if (pending.size() >= options.maxPendingAppends()) {
-            f.complete(AppendResult.of(AppendResult.Status.OVERLOADED, null));
+        if (refusedUpFront(f)) {
             return;
         }
         ProposeResult refused = node.proposalRefusal();

@@ -106,6 +106,14 @@ class FileNodeStorageRetentionTest {
             assertTrue(retention.diskFull().contains("91% used, above the 90%"), retention.diskFull());
             AppendResult refused = node.append(List.of(body(2))).get();
             assertEquals(AppendResult.Status.DISK_FULL, refused.status());
+            // An append built on the driver thread (as the broker's puts are) is refused the same way, unbuilt.
+            boolean[] built = {false};
+            AppendResult refusedBuilt = node.append(term -> {
+                built[0] = true;
+                return List.of(body(2));
+            }).get();
+            assertEquals(AppendResult.Status.DISK_FULL, refusedBuilt.status());
+            assertTrue(!built[0], "the builder of a refused append ran");
             assertEquals(before.index(), node.status().commitIndex(), "nothing was appended");
             assertArrayEquals(body(1), node.get(before.index()).get().data(), "what was stored stays readable");
 
