@@ -263,7 +263,13 @@ final class BrokerGroup implements AutoCloseable {
             }
             c.assign(mqs);
             for (MessageQueue mq : mqs) {
-                c.seek(mq, 0);
+                // Seeking asks the queue's broker for its min offset: a broker that just lost the leadership (or a
+                // route not yet updated) fails it, and the client's next try goes where the route now points.
+                await("seek " + mq).atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(500))
+                    .ignoreExceptionsInstanceOf(MQClientException.class).until(() -> {
+                        c.seek(mq, 0);
+                        return true;
+                    });
             }
             List<MessageExt> got = new ArrayList<>();
             long deadline = System.nanoTime() + atMost.toNanos();

@@ -134,16 +134,22 @@ class RaftCommitLogTest {
             for (String id : List.of("n0", "n1", "n2")) {
                 g.start(id, false);
             }
-            DefaultMessageStore s = g.awaitLeader();
+            DefaultMessageStore first = g.awaitLeader();
             for (int i = 0; i < 5; i++) {
-                assertEquals(PutMessageStatus.PUT_OK, s.putMessage(StoreGroup.message("G", 0, "g" + i))
+                assertEquals(PutMessageStatus.PUT_OK, first.putMessage(StoreGroup.message("G", 0, "g" + i))
                     .getPutMessageStatus(), "put " + i);
             }
-            String leader = StoreGroup.log(s).settings().selfId();
+            String leader = StoreGroup.log(first).settings().selfId();
             String down = leader.equals("n2") ? "n1" : "n2";
             g.stop(down);
-            // The transfer to a node that is down lasts until it times out; puts are refused meanwhile.
-            assertTrue(StoreGroup.log(s).node().transferLeadership(down).get(5, TimeUnit.SECONDS).accepted());
+            // The transfer to a node that is down lasts until it times out; puts are refused meanwhile. On a busy
+            // machine the leadership may move between the two live nodes first: ask whichever leads.
+            DefaultMessageStore[] leading = new DefaultMessageStore[1];
+            await("a transfer to the stopped node").atMost(Duration.ofSeconds(30)).until(() -> {
+                leading[0] = g.awaitLeader();
+                return StoreGroup.log(leading[0]).node().transferLeadership(down).get(5, TimeUnit.SECONDS).accepted();
+            });
+            DefaultMessageStore s = leading[0];
             PutMessageResult refused = s.putMessage(StoreGroup.message("G", 0, "refused"));
             assertEquals(PutMessageStatus.SERVICE_NOT_AVAILABLE, refused.getPutMessageStatus());
             PutMessageResult[] after = new PutMessageResult[1];
