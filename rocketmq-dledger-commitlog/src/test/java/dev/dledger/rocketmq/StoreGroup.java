@@ -111,7 +111,8 @@ final class StoreGroup implements AutoCloseable {
                 await().atMost(Duration.ofSeconds(30)).until(() -> !log.node().status().role().equals(Role.LEADER)
                     || log.readyForMaster());
                 long term = st.term();
-                if (log.node().status().role() == Role.LEADER && log.node().status().term() == term) {
+                if (log.node().status().role() == Role.LEADER && log.node().status().term() == term
+                    && log.putTerm() != term) {
                     log.closeForPuts();
                     store.recoverTopicQueueTable();
                     log.openForPuts(term);
