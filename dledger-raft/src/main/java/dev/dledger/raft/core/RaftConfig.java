@@ -21,7 +21,10 @@ import java.util.Objects;
  * @param maxBytesPerMessage      at most about this many bytes of entries in one AppendEntries. Default 1 MiB
  * @param maxInflightMessages     at most this many unacknowledged AppendEntries per follower. Default 256
  * @param maxInflightBytes        at most about this many unacknowledged bytes per follower. Default 32 MiB
- * @param maxApplyBytes           at most about this many bytes of committed entries in one Ready. Default 4 MiB
+ * @param maxApplyBytes           at most about this many bytes of committed entries in one Ready. Default 1 MiB: the
+ *                                driver applies a Ready in one go, so a batch must take well under an election
+ *                                timeout, or a follower working off a backlog (after a restart) answers its leader too
+ *                                late for check-quorum
  * @param preferredLeader         the id that should lead when it is caught up, or null. Default null
  * @param replicationTimeoutTicks a pipelined follower that answered nothing for this long is probed again.
  *                                Default {@code 2 * heartbeatTicks}
@@ -53,7 +56,7 @@ public record RaftConfig(String id, int electionTimeoutTicks, int heartbeatTicks
 
     /** The defaults listed above for node {@code id}. */
     public static RaftConfig defaults(String id) {
-        return new RaftConfig(id, 30, 3, true, true, 15, 256, 1 << 20, 256, 32L << 20, 4L << 20, null, 6);
+        return new RaftConfig(id, 30, 3, true, true, 15, 256, 1 << 20, 256, 32L << 20, 1L << 20, null, 6);
     }
 
     /** A copy with other election and heartbeat timeouts (lease and replication timeout follow the defaults). */

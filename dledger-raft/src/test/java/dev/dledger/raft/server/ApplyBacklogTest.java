@@ -85,7 +85,7 @@ class ApplyBacklogTest {
 
     @Test
     void aNodeApplyingALongBacklogStillAnswersInputs() throws Exception {
-        // Some 12 MiB committed: three batches of the core's 4 MiB apply limit.
+        // Some 12 MiB committed: several batches of the core's apply limit (maxApplyBytes).
         MemoryNodeStorage storage = new MemoryNodeStorage();
         List<Entry> entries = new ArrayList<>();
         for (long i = 0; i < 3_000; i++) {
