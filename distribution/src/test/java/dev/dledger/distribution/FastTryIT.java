@@ -205,8 +205,15 @@ class FastTryIT {
         Set<String> sent = new HashSet<>();
         for (int i = 0; i < MESSAGES; i++) {
             String key = "k-" + i;
-            SendResult r = producer.send(new Message(topic, "it", key, body(key)));
-            assertEquals(SendStatus.SEND_OK, r.getSendStatus(), "send " + i);
+            // A leader that just took over answers "system busy" until it may take puts: the send is tried again.
+            SendResult[] r = new SendResult[1];
+            await("send " + i).atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(500))
+                .ignoreExceptionsInstanceOf(org.apache.rocketmq.client.exception.MQClientException.class)
+                .until(() -> {
+                    r[0] = producer.send(new Message(topic, "it", key, body(key)));
+                    return true;
+                });
+            assertEquals(SendStatus.SEND_OK, r[0].getSendStatus(), "send " + i);
             sent.add(key);
         }
 
