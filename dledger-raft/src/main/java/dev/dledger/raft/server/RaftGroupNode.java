@@ -867,9 +867,15 @@ public final class RaftGroupNode implements AutoCloseable {
             }
             it.remove();
             // The batch's last entry decides for all of it: same index and term means the same leader's entries up
-            // to there (log matching). It is in this batch because the batch was not complete after the last one.
-            Entry e = committed.get((int) (p.lastIndex - committed.get(0).index()));
-            if (e.term() != p.term) {
+            // to there (log matching). It is in this batch when the append waited since before the previous apply;
+            // a retry attached later may name entries applied before this batch: the log still has their term.
+            long first = committed.get(0).index();
+            long lastTerm = p.lastIndex >= first ? committed.get((int) (p.lastIndex - first)).term()
+                : storage.log().term(p.lastIndex);
+            if (lastTerm == -1) {
+                // Compacted away: whether these were the entries committed there cannot be told any more.
+                p.future.complete(AppendResult.of(AppendResult.Status.EXPIRED, node.leaderId()));
+            } else if (lastTerm != p.term) {
                 p.future.complete(AppendResult.of(AppendResult.Status.LOST, node.leaderId()));
             } else {
                 long[] pos = new long[(int) (p.lastIndex - p.firstIndex + 1)];

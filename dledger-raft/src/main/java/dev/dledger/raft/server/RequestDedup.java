@@ -113,11 +113,21 @@ final class RequestDedup {
         logged.put(id, new long[] {index, term});
     }
 
-    /** Records the entries written to this node's log; those without request ids are skipped. */
+    /**
+     * Records the entries written to this node's log. An entry without a request id (a no-op, a configuration, a
+     * plain append) still replaces what was recorded at its index: a leader records its proposals before they are
+     * written, and the core may drop such an entry unwritten when a new leader's entries take its place, with no
+     * truncation to report; a new leader's first entry there is typically its no-op.
+     */
     void logged(Iterable<Entry> entries) {
         for (Entry e : entries) {
             if (e.requestId() != null) {
                 logged(e.requestId(), e.index(), e.term());
+            } else {
+                RequestId previous = loggedByIndex.remove(e.index());
+                if (previous != null) {
+                    logged.remove(previous);
+                }
             }
         }
     }

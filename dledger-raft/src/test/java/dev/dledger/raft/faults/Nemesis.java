@@ -37,6 +37,7 @@ final class Nemesis {
     private final List<String> events = new ArrayList<>();
     private final Map<FaultPlan.Kind, Integer> applied = new EnumMap<>(FaultPlan.Kind.class);
     private final Set<String> removed = new LinkedHashSet<>();
+    private final List<String> crashes = new ArrayList<>();
     private long startNanos;
 
     Nemesis(FaultPlan plan, NodeProcesses processes, ProxyMesh mesh, RaftClient admin, GroupProbe probe) {
@@ -101,6 +102,24 @@ final class Nemesis {
                     readd(id, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(2_000));
                 }
             }
+            restartCrashed("step " + step.number() + ": ");
+        }
+    }
+
+    /** Nodes that exited on their own (not killed here), restarts included. */
+    synchronized List<String> crashes() {
+        return new ArrayList<>(crashes);
+    }
+
+    /** Restarts the nodes whose process exited on its own, and records each. */
+    private void restartCrashed(String prefix) {
+        for (Map.Entry<String, Integer> e : processes.exitedOnTheirOwn().entrySet()) {
+            String what = e.getKey() + " exited on its own with code " + e.getValue();
+            synchronized (this) {
+                crashes.add(what);
+            }
+            log(prefix + what + " (see its log); restarted");
+            processes.start(e.getKey());
         }
     }
 
@@ -321,6 +340,7 @@ final class Nemesis {
      * @return the voters that could not be added back
      */
     List<String> healAll(long deadlineNanos) {
+        restartCrashed("final heal: ");
         for (String id : mesh.ids()) {
             if (processes.paused(id)) {
                 processes.resume(id);

@@ -8,9 +8,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -18,17 +20,29 @@ import java.util.concurrent.TimeUnit;
  * {@link ProxyMesh} (its own real address, and a proxy toward every peer). Each node appends its output to
  * {@code <dir>/<id>.log} across restarts and keeps its store in {@code <dir>/store/dledger-<id>}.
  *
- * <p>Process faults: {@link #kill} (SIGKILL), {@link #pause} and {@link #resume} (SIGSTOP and SIGCONT, sent with
- * the {@code kill} command since Java has no API for them), {@link #start} again with the same command line. Calls
- * are synchronized; a process is killed or stopped only by its own handle, never by name.
+ * <p>Each node runs with {@code -XX:+ExitOnOutOfMemoryError}: a node out of memory crashes (and is seen by
+ * {@link #exitedOnTheirOwn}) rather than living on with a stopped driver. Process faults: {@link #kill} (SIGKILL),
+ * {@link #pause} and {@link #resume} (SIGSTOP and SIGCONT, sent with the {@code kill} command since Java has no API
+ * for them), {@link #start} again with the same command line. Calls are synchronized; a process is killed or stopped
+ * only by its own handle, never by name.
  */
 final class NodeProcesses implements AutoCloseable {
+
+    /**
+     * Heap of each node. The default flow control lets a leader keep 32 MiB in flight to each follower, which a
+     * catching-up follower may hold decoded in its queue while it applies; 128 MiB was seen to run out.
+     */
+    static final String HEAP = "256m";
 
     private final Path dir;
     private final ProxyMesh mesh;
     private final List<String> extraArgs;
     private final Map<String, Process> processes = new LinkedHashMap<>();
     private final Map<String, Boolean> paused = new LinkedHashMap<>();
+    /** The processes this class killed or stopped (their exit is expected). */
+    private final Set<Process> ended = new HashSet<>();
+    /** Processes that exited on their own, already reported. */
+    private final Set<Process> reported = new HashSet<>();
     private int starts;
 
     /**
@@ -68,7 +82,8 @@ final class NodeProcesses implements AutoCloseable {
             throw new IllegalStateException(id + " is running (pid " + running.pid() + ")");
         }
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-            "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"),
+            "-Xmx" + HEAP, "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:+ExitOnOutOfMemoryError", "-cp",
+            System.getProperty("java.class.path"),
             DledgerCommand.class.getName(), "server", "--id", id, "--peers", mesh.peerListFor(id), "--store-dir",
             dir.resolve("store").toString(), "--bind", "127.0.0.1", "--state-machine", "kv"));
         cmd.addAll(extraArgs);
@@ -109,9 +124,25 @@ final class NodeProcesses implements AutoCloseable {
         if (p == null || !p.isAlive()) {
             return;
         }
+        ended.add(p);
         p.destroyForcibly();
         await(p, id, "SIGKILL");
         paused.put(id, false);
+    }
+
+    /**
+     * The nodes whose process exited without being killed or stopped here (a crash, e.g. out of memory) since the
+     * last call, each with its exit code; each such exit is reported once.
+     */
+    synchronized Map<String, Integer> exitedOnTheirOwn() {
+        Map<String, Integer> exited = new LinkedHashMap<>();
+        for (Map.Entry<String, Process> e : processes.entrySet()) {
+            Process p = e.getValue();
+            if (!p.isAlive() && !ended.contains(p) && reported.add(p)) {
+                exited.put(e.getKey(), p.exitValue());
+            }
+        }
+        return exited;
     }
 
     /** SIGSTOP: the process stays, frozen (threads, timers and sockets included). */
@@ -159,6 +190,7 @@ final class NodeProcesses implements AutoCloseable {
             }
         }
         for (Process p : processes.values()) {
+            ended.add(p);
             p.destroy();
         }
         List<String> killed = new ArrayList<>();

@@ -274,6 +274,14 @@ class RaftFaultsIT {
                 + "entries in the longest log, %d process starts%s", history.acknowledged(), unknown,
             history.reads().size(), verdict.compared(), processes.starts(),
             killed.isEmpty() ? "" : ", killed after SIGTERM timed out: " + killed));
+        List<String> crashes = nemesis.crashes();
+        crashes.addAll(processes.exitedOnTheirOwn().entrySet().stream()
+            .map(e -> e.getKey() + " exited on its own with code " + e.getValue()).toList());
+        if (!crashes.isEmpty()) {
+            // Not a safety problem by itself (a crash is a fault the group must survive), but a bug to look at.
+            keepRunFolder = true;
+            report.add("faults: NODES CRASHED (the run folder is kept): " + crashes);
+        }
         assertTrue(workload.failures().isEmpty(), "client threads failed: " + workload.failures());
         assertTrue(clientsDone, "the clients did not finish their last operation after the heal");
         assertTrue(notBack.isEmpty(), "voters not added back after the heal: " + notBack);

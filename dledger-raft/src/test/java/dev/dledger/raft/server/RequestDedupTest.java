@@ -44,6 +44,19 @@ class RequestDedupTest {
     }
 
     @Test
+    void aProposalDroppedUnwrittenIsForgottenWhenAnEntryWithoutIdTakesItsIndex() {
+        // A leader records its proposal at once; it steps down before writing it, and the new leader's no-op takes
+        // the index (the core reports no truncation: nothing was written). A retry must not wait for entry 10 as if
+        // it were the proposal (found by the fault runs: a driver failed completing such a retry).
+        RequestDedup d = new RequestDedup();
+        d.logged(new RequestId(C, 5), 10, 3);
+        assertEquals(Verdict.IN_FLIGHT, lookup(d, 5, 1).verdict());
+        d.logged(List.of(new Entry(10, 4, EntryType.NOOP, new byte[0])));
+        assertEquals(Verdict.NEW, lookup(d, 5, 1).verdict());
+        assertEquals(0, d.loggedCount());
+    }
+
+    @Test
     void aTruncatedEntryIsNewAgainUnlessTheHeadOfItsBatchSurvived() {
         RequestDedup d = new RequestDedup();
         d.logged(List.of(entry(10, 3, 5), entry(11, 3, 6)));
