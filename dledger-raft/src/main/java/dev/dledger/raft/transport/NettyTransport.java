@@ -37,6 +37,7 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
@@ -67,8 +68,8 @@ import org.slf4j.LoggerFactory;
  * are refused and closed).
  */
 public final class NettyTransport implements Transport {
-
     private static final Logger LOG = LoggerFactory.getLogger(NettyTransport.class);
+    private final AtomicBoolean closed = new AtomicBoolean();
 
     /** Default largest frame: 32 MiB. */
     public static final int DEFAULT_MAX_FRAME_BYTES = TransportOptions.DEFAULT_MAX_FRAME_BYTES;
@@ -327,8 +328,15 @@ public final class NettyTransport implements Transport {
         };
     }
 
+    /**
+     * Closes the connections and stops the event loops, once: a second call (a node and its owner both closing the
+     * transport they share) returns at once.
+     */
     @Override
     public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
         for (Outbound o : outbound.values()) {
             o.close();
         }

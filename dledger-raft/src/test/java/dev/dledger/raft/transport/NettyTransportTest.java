@@ -1,6 +1,7 @@
 package dev.dledger.raft.transport;
 
 import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -57,6 +58,14 @@ class NettyTransportTest {
         VoteRequest m = new VoteRequest("n0", "n1", 3, 10, 2, true, false);
         sendUntilReceived(m, 1);
         assertEquals(m, receivedByB.get(0));
+    }
+
+    @Test
+    void closingTwiceIsHarmless() {
+        sendUntilReceived(new VoteRequest("n0", "n1", 1, -1, 0, false, false), 1);
+        a.close();
+        assertDoesNotThrow(a::close, "a second close must return quietly");
+        assertDoesNotThrow(b::close);
     }
 
     @Test
