@@ -136,17 +136,23 @@ final class StoreGroup implements AutoCloseable {
     }
 
     DefaultMessageStore awaitLeader() {
+        DefaultMessageStore now = leader();
+        if (now != null) {
+            return now;
+        }
         DefaultMessageStore[] out = new DefaultMessageStore[1];
-        await().atMost(Duration.ofSeconds(20)).until(() -> {
-            for (DefaultMessageStore s : stores.values()) {
-                if (log(s).leaderCaughtUp() && s.getMessageStoreConfig().getBrokerRole() == BrokerRole.SYNC_MASTER) {
-                    out[0] = s;
-                    return true;
-                }
-            }
-            return false;
-        });
+        await().atMost(Duration.ofSeconds(20)).until(() -> (out[0] = leader()) != null);
         return out[0];
+    }
+
+    /** The store that leads and took over as master, or null. */
+    private DefaultMessageStore leader() {
+        for (DefaultMessageStore s : stores.values()) {
+            if (log(s).leaderCaughtUp() && s.getMessageStoreConfig().getBrokerRole() == BrokerRole.SYNC_MASTER) {
+                return s;
+            }
+        }
+        return null;
     }
 
     void stop(String id) {
