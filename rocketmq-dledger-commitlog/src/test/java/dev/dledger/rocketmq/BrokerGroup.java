@@ -265,7 +265,8 @@ final class BrokerGroup implements AutoCloseable {
             for (MessageQueue mq : mqs) {
                 // Seeking asks the queue's broker for its min offset: a broker that just lost the leadership (or a
                 // route not yet updated) fails it, and the client's next try goes where the route now points.
-                await("seek " + mq).atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(500))
+                await("seek " + mq).atMost(Duration.ofSeconds(30)).pollDelay(Duration.ZERO)
+                    .pollInterval(Duration.ofMillis(500))
                     .ignoreExceptionsInstanceOf(MQClientException.class).until(() -> {
                         c.seek(mq, 0);
                         return true;
