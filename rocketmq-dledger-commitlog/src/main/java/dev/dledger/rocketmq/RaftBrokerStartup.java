@@ -1,5 +1,6 @@
 package dev.dledger.rocketmq;
 
+import dev.dledger.raft.cli.OneLine;
 import java.util.Arrays;
 import java.util.Properties;
 import org.apache.rocketmq.broker.BrokerController;
@@ -84,7 +85,7 @@ public final class RaftBrokerStartup {
         } catch (IllegalArgumentException e) {
             int c = Arrays.asList(args).indexOf("-c");
             String file = c >= 0 && c + 1 < args.length ? args[c + 1] : "(none given)";
-            throw new IllegalArgumentException("config file " + file + " cannot be read: " + oneLine(e.getMessage())
+            throw new IllegalArgumentException("config file " + file + " cannot be read: " + OneLine.of(e.getMessage())
                 + "; it must be a properties file (key=value per line)", e);
         }
     }
@@ -104,26 +105,8 @@ public final class RaftBrokerStartup {
         try {
             return check(ctx.getBrokerConfig(), msc, ctx.getNettyServerConfig(), props);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(oneLine(e.getMessage()), e);
+            throw new IllegalArgumentException(OneLine.of(e.getMessage()), e);
         }
-    }
-
-    /** The refusal as one line: a line break or other control character in a quoted value is shown escaped. */
-    private static String oneLine(String s) {
-        StringBuilder out = new StringBuilder(s.length());
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            if (c == '\n') {
-                out.append("\\n");
-            } else if (c == '\r') {
-                out.append("\\r");
-            } else if (Character.isISOControl(c)) {
-                out.append(String.format("\\u%04x", (int) c));
-            } else {
-                out.append(c);
-            }
-        }
-        return out.toString();
     }
 
     /** Checks the keys the Raft log depends on; throws naming the first wrong one. */

@@ -48,24 +48,7 @@ final class ServerConfig {
         private static final long serialVersionUID = 1L;
 
         ConfigException(String message) {
-            super(oneLine(message));
-        }
-
-        private static String oneLine(String s) {
-            StringBuilder out = new StringBuilder(s.length());
-            for (int i = 0; i < s.length(); i++) {
-                char c = s.charAt(i);
-                if (c == '\n') {
-                    out.append("\\n");
-                } else if (c == '\r') {
-                    out.append("\\r");
-                } else if (Character.isISOControl(c)) {
-                    out.append(String.format("\\u%04x", (int) c));
-                } else {
-                    out.append(c);
-                }
-            }
-            return out.toString();
+            super(OneLine.of(message));
         }
     }
 
