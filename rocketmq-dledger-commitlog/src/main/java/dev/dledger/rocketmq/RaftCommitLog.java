@@ -80,6 +80,8 @@ public class RaftCommitLog extends CommitLog {
     public static final String RAFT_ENTRY_TOPIC = "RMQ_SYS_RAFT_ENTRY";
 
     private static final Logger LOG = LoggerFactory.getLogger(RaftCommitLog.class);
+    /** A put's entries built on the raft thread for longer than this are logged. */
+    private static final long SLOW_BUILD_MS = 500;
 
     private final DefaultMessageStore store;
     private final RaftStoreSettings settings;
@@ -848,7 +850,7 @@ public class RaftCommitLog extends CommitLog {
                 bytes = body.length;
                 return List.of(body);
             } finally {
-                beginTimeInLock = 0;
+                built(msg.getTopic());
             }
         }
 
@@ -880,7 +882,21 @@ public class RaftCommitLog extends CommitLog {
                 store.increaseOffset(batch, (short) bodies.size());
                 return bodies;
             } finally {
-                beginTimeInLock = 0;
+                built(batch.getTopic());
+            }
+        }
+
+        /**
+         * Ends the time RocketMQ reads as "in the lock": past {@code osPageCacheBusyTimeOutMills} (1 s) the broker
+         * refuses sends as busy, so a build that took over 500 ms is logged, as the stock CommitLog logs a slow lock.
+         */
+        private void built(String topic) {
+            long took = store.now() - beginTimeInLock;
+            beginTimeInLock = 0;
+            if (took > SLOW_BUILD_MS) {
+                LOG.warn("building a put to {} took {} ms on the raft thread; while a build takes longer than "
+                    + "osPageCacheBusyTimeOutMills ({} ms) the broker refuses sends as busy", topic, took,
+                    store.getMessageStoreConfig().getOsPageCacheBusyTimeOutMills());
             }
         }
 
