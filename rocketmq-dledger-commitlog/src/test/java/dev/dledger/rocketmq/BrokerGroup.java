@@ -264,9 +264,10 @@ final class BrokerGroup implements AutoCloseable {
             c.assign(mqs);
             for (MessageQueue mq : mqs) {
                 // Seeking asks the queue's broker for its min offset: a broker that just lost the leadership (or a
-                // route not yet updated) fails it, and the client's next try goes where the route now points.
-                await("seek " + mq).atMost(Duration.ofSeconds(30)).pollDelay(Duration.ZERO)
-                    .pollInterval(Duration.ofMillis(500))
+                // route not yet updated) fails it, and the client's next try goes where the route now points. The
+                // first try waits one interval too: a seek while the pull task that assign started has a pull in
+                // flight can lose that pull's batch (seen: offsets 0-63 of a queue never delivered).
+                await("seek " + mq).atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(500))
                     .ignoreExceptionsInstanceOf(MQClientException.class).until(() -> {
                         c.seek(mq, 0);
                         return true;
