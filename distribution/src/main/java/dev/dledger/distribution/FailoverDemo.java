@@ -29,6 +29,7 @@ import org.apache.rocketmq.client.consumer.DefaultLitePullConsumer;
 import org.apache.rocketmq.client.exception.MQClientException;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
 import org.apache.rocketmq.client.producer.SendStatus;
+import org.apache.rocketmq.common.consumer.ConsumeFromWhere;
 import org.apache.rocketmq.common.message.Message;
 import org.apache.rocketmq.common.message.MessageExt;
 import org.apache.rocketmq.common.message.MessageQueue;
@@ -274,6 +275,9 @@ public final class FailoverDemo {
         c.setAutoCommit(false);
         c.setPullBatchSize(256);
         c.setPollNameServerInterval(1000);
+        // A new group with nothing committed starts at each queue's first message; no seek (a seek while the pull
+        // that assign starts is in flight can drop that pull's batch).
+        c.setConsumeFromWhere(ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET);
         c.start();
         try {
             Collection<MessageQueue> queues = null;
@@ -289,9 +293,6 @@ public final class FailoverDemo {
                 }
             }
             c.assign(queues);
-            for (MessageQueue mq : queues) {
-                c.seek(mq, 0);
-            }
             Set<String> seen = new HashSet<>();
             int missing = want.size();
             int step = Math.max(1, want.size() / 5);

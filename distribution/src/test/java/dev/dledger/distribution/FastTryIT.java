@@ -27,6 +27,7 @@ import org.apache.rocketmq.client.consumer.DefaultLitePullConsumer;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
 import org.apache.rocketmq.client.producer.SendResult;
 import org.apache.rocketmq.client.producer.SendStatus;
+import org.apache.rocketmq.common.consumer.ConsumeFromWhere;
 import org.apache.rocketmq.common.message.Message;
 import org.apache.rocketmq.common.message.MessageExt;
 import org.apache.rocketmq.common.message.MessageQueue;
@@ -222,15 +223,13 @@ class FastTryIT {
         DefaultLitePullConsumer consumer = new DefaultLitePullConsumer("fast-try-it-consumer");
         consumer.setNamesrvAddr(namesrv);
         consumer.setAutoCommit(false);
+        consumer.setConsumeFromWhere(ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET);
         consumer.start();
         shutdowns.add(consumer::shutdown);
         List<Collection<MessageQueue>> found = new ArrayList<>();
         await("the route of " + topic).atMost(Duration.ofSeconds(30)).ignoreExceptions()
             .until(() -> found.add(consumer.fetchMessageQueues(topic)));
         consumer.assign(found.get(0));
-        for (MessageQueue mq : found.get(0)) {
-            consumer.seek(mq, 0);
-        }
         Map<String, byte[]> read = new HashMap<>();
         await("every sent message read back").atMost(Duration.ofSeconds(60)).until(() -> {
             for (MessageExt m : consumer.poll(200)) {
