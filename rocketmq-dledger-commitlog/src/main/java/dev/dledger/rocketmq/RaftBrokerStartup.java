@@ -1,6 +1,6 @@
 package dev.dledger.rocketmq;
 
-import dev.dledger.raft.cli.OneLine;
+import dev.dledger.raft.core.OneLine;
 import java.util.Arrays;
 import java.util.Properties;
 import org.apache.rocketmq.broker.BrokerController;

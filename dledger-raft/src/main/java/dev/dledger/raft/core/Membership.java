@@ -22,10 +22,10 @@ public record Membership(List<String> voters) {
         TreeSet<String> sorted = new TreeSet<>();
         for (String v : voters) {
             if (v == null || v.isEmpty() || v.indexOf(',') >= 0) {
-                throw new IllegalArgumentException("bad voter id '" + v + "'");
+                throw new IllegalArgumentException("bad voter id '" + (v == null ? null : OneLine.of(v)) + "'");
             }
             if (!sorted.add(v)) {
-                throw new IllegalArgumentException("duplicate voter id '" + v + "'");
+                throw new IllegalArgumentException("duplicate voter id '" + OneLine.of(v) + "'");
             }
         }
         voters = Collections.unmodifiableList(new ArrayList<>(sorted));

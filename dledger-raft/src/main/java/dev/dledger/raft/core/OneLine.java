@@ -1,6 +1,6 @@
-package dev.dledger.raft.cli;
+package dev.dledger.raft.core;
 
-/** Error messages that quote configuration values, kept to one line. */
+/** Error messages that quote values from outside (configuration, frames), kept to one line. */
 public final class OneLine {
 
     private OneLine() {
