@@ -469,8 +469,14 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
                 + config.indexFileSizeBytes());
             writePos = pos;
             lastIndex = from - 1;
-            // Past a compaction the chain restarts from 0, as for the first entry of our range.
-            lastChainCrc = lastIndex >= firstIndex ? readHeader(checkedUnit(lastIndex).pos()).chainCrc() : 0;
+            if (from < crcFrom) {
+                // The entries written from here on carry our CRCs: our range starts with them, its chain at 0.
+                crcFrom = from;
+                writeCrcFrom(crcFrom);
+            }
+            // Past a compaction, and at the start of our range, the chain restarts from 0.
+            lastChainCrc = lastIndex >= firstIndex && lastIndex >= crcFrom
+                ? readHeader(checkedUnit(lastIndex).pos()).chainCrc() : 0;
             if (lastIndex < cacheBase) {
                 cacheBase = lastIndex + 1;
             }
@@ -1130,7 +1136,9 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
                     if (EntryFormat.bodyCrc(body) != h.bodyCrc()) {
                         problem = "body CRC of entry " + h.index() + " is " + h.bodyCrc() + ", the body hashes to "
                             + EntryFormat.bodyCrc(body);
-                    } else if (chainKnown && EntryFormat.chainCrc(chain, hb, h.bodyCrc()) != h.chainCrc()) {
+                    } else if ((chainKnown || h.index() == crcFrom)
+                        && EntryFormat.chainCrc(h.index() == crcFrom ? 0 : chain, hb, h.bodyCrc()) != h.chainCrc()) {
+                        // The first entry of our range chains from 0, never from the stock entry before it.
                         problem = "chain CRC of entry " + h.index() + " breaks the chain";
                     }
                 }
@@ -1172,6 +1180,11 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         }
         if (crcFromUnknown) {
             crcFrom = lastIndex + 1;
+        }
+        if (lastIndex + 1 <= crcFrom) {
+            // The next entry starts our CRC range, whose chain starts at 0: an entry before it is stock (its chain
+            // field unchecked, possibly damaged) and never a chain predecessor.
+            lastChainCrc = 0;
         }
         if (from == null) {
             writeCrcFrom(crcFrom);

@@ -385,6 +385,35 @@ class SegmentedLogStoreTest {
     }
 
     @Test
+    void aStockEntryWithAStrayChainFieldIsNotTheChainPredecessorOfTheFirstEntryOfOurRange() throws IOException {
+        // Fuzz finding (store-bytes, kept as damaged-entry-kept-as-chain-predecessor): a stock entry (no valid CRCs)
+        // whose chain field holds stray bytes. The first entry appended after recovery starts our CRC range, which
+        // chains from 0; it was chained from the stray field, so the next open refused the store.
+        Files.createDirectories(dir.resolve("data"));
+        Files.createDirectories(dir.resolve("index"));
+        java.nio.ByteBuffer data = java.nio.ByteBuffer.allocate(4096);
+        java.nio.ByteBuffer index = java.nio.ByteBuffer.allocate(2048);
+        byte[] body = "a".getBytes(StandardCharsets.UTF_8);
+        data.putInt(1).putInt(48 + body.length).putLong(0).putLong(1).putLong(0).putInt(0)
+            .putInt(0x0fc70000).putInt(0x3825f93a).putInt(body.length).put(body);
+        index.putInt(1).putLong(0).putInt(48 + body.length).putLong(0).putLong(1);
+        Files.write(dir.resolve("data").resolve(EntryFormat.fileName(0)), data.array());
+        Files.write(dir.resolve("index").resolve(EntryFormat.fileName(0)), index.array());
+        Entry appended = new Entry(1, 1, EntryType.NORMAL, "b".getBytes(StandardCharsets.UTF_8));
+        try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
+            assertEquals(0, s.lastIndex());
+            s.append(List.of(appended));
+            s.sync();
+        }
+        try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
+            assertEquals(1, s.lastIndex());
+            assertEquals(1, s.crcFrom());
+            assertArrayEquals(appended.data(), s.entries(1, 2, Long.MAX_VALUE).get(0).data());
+            assertEquals(null, s.verify().problem());
+        }
+    }
+
+    @Test
     void oversizedEntryIsRefusedAndNothingIsWritten() {
         try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
             s.append(entries(0, 3, 1));
