@@ -442,6 +442,16 @@ public final class RaftNode {
     // ------------------------------------------------------------------------------------------------------------
     // Output
 
+    /**
+     * The snapshot this node accepted for installation and has not handed out in a {@link Ready} yet, or null. It is
+     * the very {@link SnapshotMeta} instance of the {@link InstallSnapshotRequest} the core accepted, so a driver that
+     * holds the bytes of several requests can tell which one the next Ready's snapshot is (the others were answered
+     * without being installed: stale, or already covered).
+     */
+    public SnapshotMeta pendingSnapshot() {
+        return log.unstableSnapshot();
+    }
+
     /** Whether {@link #ready()} has anything for the driver. */
     public boolean hasReady() {
         return broadcastPending || log.hasUnstable() || !msgs.isEmpty() || !readStates.isEmpty()

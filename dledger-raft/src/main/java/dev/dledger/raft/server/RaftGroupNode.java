@@ -16,6 +16,7 @@ import dev.dledger.raft.core.Role;
 import dev.dledger.raft.core.SnapshotMeta;
 import dev.dledger.raft.statemachine.StateMachine;
 import dev.dledger.raft.transport.IoThread;
+import dev.dledger.raft.transport.SnapshotChunk;
 import dev.dledger.raft.transport.Transport;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
@@ -82,7 +83,8 @@ public final class RaftGroupNode implements AutoCloseable {
     private final TreeMap<Long, Long> positions = new TreeMap<>();
     private long nextReadId;
     private long lastSnapshotIndex;
-    private byte[] receivedSnapshot;
+    /** The bytes of the snapshot the core accepted and will hand out in a Ready, or null. */
+    private ReceivedSnapshot receivedSnapshot;
     private long lastCheckpoint = -1;
     private volatile boolean running = true;
     private volatile boolean failed;
@@ -129,6 +131,10 @@ public final class RaftGroupNode implements AutoCloseable {
             this.deadlineNanos = deadlineNanos;
             this.future = f;
         }
+    }
+
+    /** A snapshot's bytes, bound to the transfer (leader, term) and the exact snapshot the core accepted. */
+    private record ReceivedSnapshot(String leader, long term, SnapshotMeta snapshot, byte[] data) {
     }
 
     private record PendingRead(long deadlineNanos, CompletableFuture<Long> future, long[] index) {
@@ -206,7 +212,7 @@ public final class RaftGroupNode implements AutoCloseable {
         transport.register(group, id, this::onMessage);
         transport.serveRequests(group, new ClientService(this));
         transport.onChunks(group, c -> {
-            if (inbox.offer(() -> snapshots.receive(c, this::stepInbound))) {
+            if (inbox.offer(() -> receiveChunk(c))) {
                 loop.wake();
             }
         });
@@ -244,9 +250,29 @@ public final class RaftGroupNode implements AutoCloseable {
 
     private void stepInbound(Message m) {
         if (m instanceof InstallSnapshotRequest s && s.data() != null) {
-            receivedSnapshot = s.data();
+            SnapshotMeta before = node.pendingSnapshot();
+            node.step(m);
+            SnapshotMeta accepted = node.pendingSnapshot();
+            // Only the bytes of the request the core accepted, bound to its snapshot: a stale one (a deposed
+            // leader's) or one the core answered without installing never takes the slot (issue 16, B1).
+            if (accepted != before && accepted == s.snapshot()) {
+                receivedSnapshot = new ReceivedSnapshot(s.from(), s.term(), accepted, s.data());
+            }
+        } else {
+            node.step(m);
         }
-        node.step(m);
+    }
+
+    /**
+     * A snapshot chunk or acknowledgement from the network. Only the leader of the transfer's term goes on with a
+     * transfer: a deposed leader drops its transfers and answers no acknowledgement (issue 16, B1).
+     */
+    private void receiveChunk(SnapshotChunk c) {
+        if (c.ack() && (node.role() != Role.LEADER || c.request().term() != node.term())) {
+            snapshots.reset();
+            return;
+        }
+        snapshots.receive(c, this::stepInbound);
     }
 
     /**
@@ -694,13 +720,25 @@ public final class RaftGroupNode implements AutoCloseable {
             }
             if (rd.role() == Role.LEADER) {
                 judgesRetries();
+            } else {
+                // Transfers of a leadership that ended are dropped with it.
+                snapshots.reset();
             }
             if (rd.snapshot() != null) {
+                ReceivedSnapshot received = receivedSnapshot;
+                if (received == null || received.snapshot() != rd.snapshot()) {
+                    throw new IllegalStateException("snapshot " + rd.snapshot().index() + "@" + rd.snapshot().term()
+                        + " to install, but the bytes held are " + (received == null ? "none" : "those of "
+                        + received.snapshot().index() + "@" + received.snapshot().term() + " from " + received.leader()
+                        + " in term " + received.term()));
+                }
+                receivedSnapshot = null;
+                byte[] bytes = received.data();
                 dedup.logReset();
-                storage.installSnapshot(rd.snapshot(), receivedSnapshot);
+                storage.installSnapshot(rd.snapshot(), bytes);
                 // A snapshot that only says where the log goes on holds no state: the state machine starts empty.
                 restoreStateMachine(rd.snapshot().index(),
-                    SnapshotPosition.isPosition(receivedSnapshot) ? new byte[0] : receivedSnapshot);
+                    SnapshotPosition.isPosition(bytes) ? new byte[0] : bytes);
                 lastSnapshotIndex = rd.snapshot().index();
                 positions.clear();
                 durableIndex = rd.snapshot().index();
