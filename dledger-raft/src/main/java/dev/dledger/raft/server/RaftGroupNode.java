@@ -186,8 +186,9 @@ public final class RaftGroupNode implements AutoCloseable {
         this.durableIndex = storage.log().lastIndex();
         SnapshotMeta snap = storage.log().snapshot();
         if (snap.index() >= 0) {
-            byte[] data = storage.snapshotData();
-            restoreStateMachine(snap.index(), data);
+            // The state machine and the request table as of the snapshot; a position-only record (a log compacted
+            // by retention) holds neither (issue 16, B2 and B6).
+            restoreSnapshot(snap.index(), storage.snapshotData());
         }
         lastSnapshotIndex = snap.index();
         // After a restart (a term on disk) the node keeps quiet for an election timeout: see leaseQuietTicks.
@@ -734,11 +735,9 @@ public final class RaftGroupNode implements AutoCloseable {
                 }
                 receivedSnapshot = null;
                 byte[] bytes = received.data();
-                dedup.logReset();
                 storage.installSnapshot(rd.snapshot(), bytes);
                 // A snapshot that only says where the log goes on holds no state: the state machine starts empty.
-                restoreStateMachine(rd.snapshot().index(),
-                    SnapshotPosition.isPosition(bytes) ? new byte[0] : bytes);
+                restoreSnapshot(rd.snapshot().index(), bytes);
                 lastSnapshotIndex = rd.snapshot().index();
                 positions.clear();
                 durableIndex = rd.snapshot().index();
@@ -951,7 +950,10 @@ public final class RaftGroupNode implements AutoCloseable {
             throw new StorageException("snapshot at " + index + " failed: " + e.getMessage(), e);
         }
         long term = storage.log().term(index);
-        storage.saveSnapshot(new SnapshotMeta(index, term, node.membershipAt(index)), out.toByteArray());
+        // The request table goes with the state: a node that restarts from this snapshot, or installs it, still
+        // recognizes retries of the entries it covers (issue 16, B2).
+        storage.saveSnapshot(new SnapshotMeta(index, term, node.membershipAt(index)),
+            NodeSnapshot.encode(dedup.encode(), out.toByteArray()));
         lastSnapshotIndex = index;
         if (syncer != null && index > durableIndex) {
             // Applied entries may not be synced here yet (a quorum of others committed them). The snapshot is durable
@@ -964,9 +966,17 @@ public final class RaftGroupNode implements AutoCloseable {
         LOG.info("[{} {} t{}] snapshot at {}", group, id, node.term(), index);
     }
 
-    private void restoreStateMachine(long index, byte[] data) {
+    /** Restores the state machine and the request table from a node snapshot's bytes (see {@link NodeSnapshot}). */
+    private void restoreSnapshot(long index, byte[] data) {
+        NodeSnapshot snap;
         try {
-            stateMachine.restore(index, new ByteArrayInputStream(data == null ? new byte[0] : data));
+            snap = NodeSnapshot.decode(data);
+            dedup.restore(snap.table(), System.nanoTime());
+        } catch (IllegalArgumentException e) {
+            throw new StorageException("restoring snapshot " + index + " failed: " + e.getMessage(), e);
+        }
+        try {
+            stateMachine.restore(index, new ByteArrayInputStream(snap.stateMachine()));
         } catch (IOException e) {
             throw new StorageException("restoring snapshot " + index + " failed: " + e.getMessage(), e);
         }

@@ -21,10 +21,17 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>The applied table keeps, per client id, the last {@code maxSeqsPerClient} applied seqs with their index and
  * term, and remembers below which seq it forgot ({@code floor}); a retry at or below the floor cannot be matched and
- * is answered {@link Verdict#UNKNOWN}. Clients are dropped whole, least recently used first, when the table tracks
- * more than {@code maxTracked} seqs or a client was not seen for {@code maxAgeNanos}: a client must not retry an
- * append after being idle that long (a {@code RaftClient} retries within seconds). A node that restarts from a
- * snapshot knows only the entries applied since the snapshot.
+ * is answered {@link Verdict#UNKNOWN}. A client's seqs are dropped, least recently used first, when the table tracks
+ * more than {@code maxTracked} seqs or the client was not seen for {@code maxAgeNanos}; what stays of it is a
+ * tombstone, its highest seq, so that a late retry of any of its forgotten seqs is still answered UNKNOWN, never
+ * taken as new (issue 16, B2). At most {@code maxTombstones} are kept; beyond that, and after a start or snapshot
+ * install that brought no table ({@link #restore(byte[], long)} with null), the table is <em>incomplete</em>: a client
+ * it does not know whose first request has a seq above 0 may have had earlier requests it forgot, so that request
+ * (and every lower seq of the client) is answered UNKNOWN, and the client's later seqs are new.
+ *
+ * <p>The applied table is part of the node's snapshots ({@link #encode()}, {@link #restore(byte[], long)}): a node
+ * that restarts from a snapshot, or installs one, judges retries of entries the snapshot covers as the node that
+ * took it did.
  *
  * <p>Only the driver thread uses an instance; times are {@link System#nanoTime()} values passed in.
  */
@@ -70,9 +77,19 @@ final class RequestDedup {
         long seenNanos;
     }
 
+    /** Default tombstones (clients whose seqs were dropped) kept: 65536. */
+    static final int DEFAULT_MAX_TOMBSTONES = 1 << 16;
+    /** The first bytes of an {@link #encode() encoded} table. */
+    private static final int TABLE_MAGIC = 0x44445550;
+
     private final int maxSeqsPerClient;
     private final int maxTracked;
     private final long maxAgeNanos;
+    private final int maxTombstones;
+    /** Client id -> its highest seq, of the clients whose seqs were dropped; the oldest first. */
+    private final LinkedHashMap<Long, Long> tombstones = new LinkedHashMap<>();
+    /** Whether clients may have been forgotten without a tombstone (see the class comment). */
+    private boolean incomplete;
     /** In access order: the least recently seen client first. */
     private final LinkedHashMap<Long, Client> clients = new LinkedHashMap<>(16, 0.75f, true);
     private final Map<RequestId, long[]> logged = new HashMap<>();
@@ -90,13 +107,23 @@ final class RequestDedup {
      * @throws IllegalArgumentException if a bound is below 1
      */
     RequestDedup(int maxSeqsPerClient, int maxTracked, long maxAgeNanos) {
-        if (maxSeqsPerClient < 1 || maxTracked < 1 || maxAgeNanos < 1) {
+        this(maxSeqsPerClient, maxTracked, maxAgeNanos, DEFAULT_MAX_TOMBSTONES);
+    }
+
+    /**
+     * A table with the given bounds.
+     *
+     * @throws IllegalArgumentException if a bound is below 1
+     */
+    RequestDedup(int maxSeqsPerClient, int maxTracked, long maxAgeNanos, int maxTombstones) {
+        if (maxSeqsPerClient < 1 || maxTracked < 1 || maxAgeNanos < 1 || maxTombstones < 1) {
             throw new IllegalArgumentException("dedup bounds must be >= 1: " + maxSeqsPerClient + " seqs per client, "
-                + maxTracked + " tracked, " + maxAgeNanos + " ns");
+                + maxTracked + " tracked, " + maxAgeNanos + " ns, " + maxTombstones + " tombstones");
         }
         this.maxSeqsPerClient = maxSeqsPerClient;
         this.maxTracked = maxTracked;
         this.maxAgeNanos = maxAgeNanos;
+        this.maxTombstones = maxTombstones;
     }
 
     /** Records that {@code id} was written to this node's log at {@code index} in {@code term}. */
@@ -157,11 +184,7 @@ final class RequestDedup {
         if (at != null) {
             loggedByIndex.remove(at[0]);
         }
-        Client c = clients.get(id.clientId());
-        if (c == null) {
-            c = new Client();
-            clients.put(id.clientId(), c);
-        }
+        Client c = client(id.clientId());
         c.seenNanos = nowNanos;
         if (id.seq() > c.floor && c.applied.put(id.seq(), new long[] {e.index(), e.term()}) == null) {
             tracked++;
@@ -173,15 +196,46 @@ final class RequestDedup {
         evict(nowNanos);
     }
 
+    /** The client's entry, made when missing: its floor is its tombstone when it has one. */
+    private Client client(long clientId) {
+        Client c = clients.get(clientId);
+        if (c == null) {
+            c = new Client();
+            Long dropped = tombstones.remove(clientId);
+            if (dropped != null) {
+                c.floor = dropped;
+            }
+            clients.put(clientId, c);
+        }
+        return c;
+    }
+
     private void evict(long nowNanos) {
-        Iterator<Client> it = clients.values().iterator();
+        Iterator<Map.Entry<Long, Client>> it = clients.entrySet().iterator();
         while (it.hasNext()) {
-            Client eldest = it.next();
-            if (tracked <= maxTracked && nowNanos - eldest.seenNanos <= maxAgeNanos) {
+            Map.Entry<Long, Client> eldest = it.next();
+            Client c = eldest.getValue();
+            if (tracked <= maxTracked && nowNanos - c.seenNanos <= maxAgeNanos) {
                 return;
             }
-            tracked -= eldest.applied.size();
+            tracked -= c.applied.size();
             it.remove();
+            bury(eldest.getKey(), c.applied.isEmpty() ? c.floor : Math.max(c.floor, c.applied.lastKey()));
+        }
+    }
+
+    /** Keeps a tombstone of a dropped client: its seqs at or below {@code highestSeq} can no longer be told. */
+    private void bury(long clientId, long highestSeq) {
+        if (highestSeq < 0) {
+            return;
+        }
+        tombstones.put(clientId, highestSeq);
+        Iterator<Long> it = tombstones.keySet().iterator();
+        while (tombstones.size() > maxTombstones) {
+            it.next();
+            it.remove();
+            // That client is now forgotten without a trace.
+            incomplete = true;
         }
     }
 
@@ -215,10 +269,97 @@ final class RequestDedup {
             // The head of the batch is known but not its end: it was cut; appending it again would duplicate the head.
             return UNKNOWN;
         }
-        if (c != null && last.seq() <= c.floor) {
+        if (c != null && first.seq() <= c.floor) {
+            // The batch reaches down to seqs the table forgot (the floor).
             return UNKNOWN;
         }
+        if (c == null) {
+            Long dropped = tombstones.get(first.clientId());
+            if (dropped != null && first.seq() <= dropped) {
+                return UNKNOWN;
+            }
+            if (dropped == null && incomplete && first.seq() > 0) {
+                // A client this table may have forgotten: its earlier seqs, and this one, cannot be told; its later
+                // seqs can.
+                bury(first.clientId(), last.seq());
+                return UNKNOWN;
+            }
+        }
         return NEW;
+    }
+
+    /**
+     * The applied table (clients, their applied seqs with index and term, tombstones), for a snapshot taken once
+     * the entries up to the snapshot's index were applied. The logged entries are not in it: a snapshot replaces
+     * the log.
+     */
+    byte[] encode() {
+        int size = 4 + 1 + 4 + 4;
+        for (Client c : clients.values()) {
+            size += 8 + 8 + 4 + c.applied.size() * 24;
+        }
+        size += tombstones.size() * 16;
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(size);
+        b.putInt(TABLE_MAGIC).put((byte) (incomplete ? 1 : 0)).putInt(clients.size());
+        for (Map.Entry<Long, Client> e : clients.entrySet()) {
+            Client c = e.getValue();
+            b.putLong(e.getKey()).putLong(c.floor).putInt(c.applied.size());
+            for (Map.Entry<Long, long[]> a : c.applied.entrySet()) {
+                b.putLong(a.getKey()).putLong(a.getValue()[0]).putLong(a.getValue()[1]);
+            }
+        }
+        b.putInt(tombstones.size());
+        for (Map.Entry<Long, Long> t : tombstones.entrySet()) {
+            b.putLong(t.getKey()).putLong(t.getValue());
+        }
+        return b.array();
+    }
+
+    /**
+     * Replaces the applied table with one {@link #encode() encoded} at a snapshot, or, for null (a snapshot that
+     * holds no table: taken before tables were kept in snapshots, or a position-only one), empties it and marks it
+     * incomplete. The logged entries are forgotten too. Every client counts as seen at {@code nowNanos}.
+     *
+     * @throws IllegalArgumentException if {@code table} is not an encoded table, naming what is wrong
+     */
+    void restore(byte[] table, long nowNanos) {
+        clients.clear();
+        tombstones.clear();
+        tracked = 0;
+        logReset();
+        if (table == null) {
+            incomplete = true;
+            return;
+        }
+        try {
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(table);
+            if (b.getInt() != TABLE_MAGIC) {
+                throw new IllegalArgumentException("request table: bad magic");
+            }
+            incomplete = b.get() != 0;
+            int n = b.getInt();
+            for (int i = 0; i < n; i++) {
+                Client c = new Client();
+                long id = b.getLong();
+                c.floor = b.getLong();
+                int seqs = b.getInt();
+                for (int k = 0; k < seqs; k++) {
+                    c.applied.put(b.getLong(), new long[] {b.getLong(), b.getLong()});
+                }
+                c.seenNanos = nowNanos;
+                tracked += seqs;
+                clients.put(id, c);
+            }
+            int t = b.getInt();
+            for (int i = 0; i < t; i++) {
+                tombstones.put(b.getLong(), b.getLong());
+            }
+            if (b.hasRemaining()) {
+                throw new IllegalArgumentException("request table: " + b.remaining() + " bytes after its end");
+            }
+        } catch (java.nio.BufferUnderflowException | NegativeArraySizeException e) {
+            throw new IllegalArgumentException("request table of " + table.length + " bytes ends early");
+        }
     }
 
     /** Seqs remembered over all clients (for tests and metrics). */

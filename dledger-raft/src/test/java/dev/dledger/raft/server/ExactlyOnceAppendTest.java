@@ -138,4 +138,35 @@ class ExactlyOnceAppendTest {
         assertEquals(first.index() + 2, fresh.index());
         assertEquals(2, stores.get(leader.id()).count(batch.get(0)));
     }
+
+    @Test
+    void aRetryAfterARestartFromASnapshotIsAnsweredWithTheOriginalNotAppendedAgain() throws Exception {
+        // One voter, so that it leads alone; snapshots every 5 entries, so that the original is under one.
+        NettyTransport t = new NettyTransport(new InetSocketAddress("127.0.0.1", 0), 1, 1 << 24);
+        transports.put("n0", t);
+        MemoryNodeStorage storage = new MemoryNodeStorage();
+        NodeOptions options = NodeOptions.defaults("g", "n0").withSnapshotThreshold(5);
+        SnapshotInstallBindingTest.RestoreRecorder machine = new SnapshotInstallBindingTest.RestoreRecorder();
+        RaftGroupNode node = new RaftGroupNode(options, Membership.of("n0"), storage, machine, t);
+        nodes.put("n0", node);
+        await().atMost(Duration.ofSeconds(10)).until(() -> node.status().role() == Role.LEADER);
+        RequestId id = new RequestId(7, 0);
+        List<byte[]> body = List.of("once".getBytes(StandardCharsets.UTF_8));
+        AppendResult original = node.append(body, id).get();
+        assertEquals(AppendResult.Status.OK, original.status());
+        for (int i = 0; i < 10; i++) {
+            assertEquals(AppendResult.Status.OK, node.append(List.of(new byte[] {(byte) i})).get().status());
+        }
+        assertTrue(storage.snapshot().index() > original.index(), "the original is under the snapshot");
+
+        nodes.remove("n0").close();
+        RaftGroupNode restarted = new RaftGroupNode(options, Membership.of("n0"), storage, machine, t);
+        nodes.put("n0", restarted);
+        await().atMost(Duration.ofSeconds(10)).until(() -> restarted.status().role() == Role.LEADER);
+        long last = storage.lastIndex();
+        AppendResult retry = restarted.append(body, id).get();
+        assertEquals(AppendResult.Status.OK, retry.status());
+        assertEquals(original.index(), retry.index(), "the retry is answered with the original's index");
+        assertEquals(last, storage.lastIndex(), "nothing appended for the retry");
+    }
 }

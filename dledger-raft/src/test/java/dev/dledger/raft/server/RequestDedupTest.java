@@ -110,7 +110,10 @@ class RequestDedupTest {
             }
         }
         assertEquals(4, d.tracked());
-        assertEquals(Verdict.NEW, d.lookup(new RequestId(1, 0), 1, 0).verdict(), "client 1 was dropped");
+        // Client 1's seqs were dropped: a late retry of them cannot be told, and is never taken as new (B2).
+        assertEquals(Verdict.UNKNOWN, d.lookup(new RequestId(1, 0), 1, 0).verdict(), "client 1 was dropped");
+        assertEquals(Verdict.UNKNOWN, d.lookup(new RequestId(1, 1), 1, 0).verdict());
+        assertEquals(Verdict.NEW, d.lookup(new RequestId(1, 2), 1, 0).verdict(), "its later seqs are new");
         assertEquals(Verdict.APPLIED, d.lookup(new RequestId(2, 1), 1, 0).verdict());
         assertEquals(Verdict.APPLIED, d.lookup(new RequestId(3, 1), 1, 0).verdict());
     }
@@ -123,9 +126,43 @@ class RequestDedupTest {
         assertEquals(Verdict.APPLIED, d.lookup(new RequestId(1, 0), 1, 900).verdict());
         // Seen at 900, so client 1 lives until 1900; client 2 too. At 2000 both are gone once something is applied.
         d.applied(new Entry(3, 1, EntryType.NORMAL, null, new RequestId(3, 0)), 2_000);
-        assertEquals(Verdict.NEW, d.lookup(new RequestId(1, 0), 1, 2_000).verdict());
-        assertEquals(Verdict.NEW, d.lookup(new RequestId(2, 0), 1, 2_000).verdict());
+        assertEquals(Verdict.UNKNOWN, d.lookup(new RequestId(1, 0), 1, 2_000).verdict());
+        assertEquals(Verdict.UNKNOWN, d.lookup(new RequestId(2, 0), 1, 2_000).verdict());
+        assertEquals(Verdict.NEW, d.lookup(new RequestId(2, 1), 1, 2_000).verdict());
         assertEquals(1, d.tracked());
+    }
+
+    @Test
+    void theAppliedTableSurvivesASnapshotAndARestoreWithoutOneRefusesWhatItCannotTell() {
+        RequestDedup d = new RequestDedup(3, 100, Long.MAX_VALUE);
+        for (long s = 0; s < 5; s++) {
+            d.applied(entry(10 + s, 2, s), 0);
+        }
+        RequestDedup restored = new RequestDedup(3, 100, Long.MAX_VALUE);
+        restored.restore(d.encode(), 0);
+        assertEquals(new Lookup(Verdict.APPLIED, 14, 2), lookup(restored, 4, 1));
+        assertEquals(Verdict.UNKNOWN, lookup(restored, 1, 1).verdict(), "below the window, as before");
+        assertEquals(Verdict.NEW, lookup(restored, 5, 1).verdict());
+        assertThrows(IllegalArgumentException.class, () -> restored.restore(new byte[] {1, 2, 3}, 0));
+
+        // No table (an old snapshot, a position-only one): an unknown client's first seq above 0 may be a late retry.
+        RequestDedup blind = new RequestDedup();
+        blind.restore(null, 0);
+        assertEquals(Verdict.UNKNOWN, lookup(blind, 4, 1).verdict());
+        assertEquals(Verdict.UNKNOWN, lookup(blind, 3, 1).verdict(), "and every lower seq of that client");
+        assertEquals(Verdict.NEW, lookup(blind, 5, 1).verdict(), "its later seqs are new");
+        assertEquals(Verdict.NEW, blind.lookup(new RequestId(99, 0), 1, 0).verdict(), "a new client starts at 0");
+    }
+
+    @Test
+    void beyondItsTombstonesTheTableTurnsIncomplete() {
+        RequestDedup d = new RequestDedup(10, 1, Long.MAX_VALUE, 1);
+        for (long client = 1; client <= 3; client++) {
+            d.applied(new Entry(client, 1, EntryType.NORMAL, null, new RequestId(client, 3)), 0);
+        }
+        // Client 1's tombstone gave way to client 2's: client 1 is forgotten without a trace.
+        assertEquals(Verdict.UNKNOWN, d.lookup(new RequestId(1, 3), 1, 0).verdict());
+        assertEquals(Verdict.NEW, d.lookup(new RequestId(1, 4), 1, 0).verdict());
     }
 
     @Test
