@@ -57,6 +57,8 @@ public final class FileNodeStorage implements NodeStorage {
     public static final String LOCK_FILE = "lock";
     /** The highest commit index known: the checkpoint at open, then every one the driver reports. */
     private long commitIndex;
+    /** See {@link #betweenSnapshotSteps(Runnable)}. */
+    private Runnable betweenSnapshotSteps = () -> { };
 
     /**
      * Opens the node folder {@code dir}, without retention: the log is only compacted by snapshots.
@@ -88,6 +90,7 @@ public final class FileNodeStorage implements NodeStorage {
             this.log = SegmentedLogStore.open(dir, config);
             // Room for the payload whether or not the entry carries a request id in front of it.
             this.maxEntryBytes = log.maxBodyBytes() - RequestId.BYTES;
+            reconcileSnapshot();
             this.meta = new MetaFiles(dir);
             this.commitIndex = meta.readCommitCheckpoint();
             this.hardState = meta.readHardState();
@@ -189,28 +192,85 @@ public final class FileNodeStorage implements NodeStorage {
         return List.copyOf(configEntries);
     }
 
-    @Override
-    public byte[] snapshotData() {
+    /** The snapshot file, or null when there is none. */
+    private SnapshotFile readSnapshotFile() {
+        Path file = dir.resolve("snapshot").resolve("data");
         try {
-            return Files.readAllBytes(dir.resolve("snapshot").resolve("data"));
+            return SnapshotFile.decode(Files.readAllBytes(file), file.toString());
         } catch (NoSuchFileException e) {
-            // Compacted by retention, with no state-machine snapshot: a follower installing this starts its log at the
-            // position where this log goes on, so that positions stay equal on every node.
-            synchronized (lock) {
-                if (log.snapshot().index() < 0) {
-                    return null;
-                }
-                long first = log.firstIndex();
-                return SnapshotPosition.encode(first <= log.lastIndex() ? log.position(first) : log.writePosition());
-            }
+            return null;
         } catch (IOException e) {
-            throw new StorageException("cannot read the snapshot in " + dir + ": " + e.getMessage(), e);
+            throw new StorageException("cannot read the snapshot " + file + ": " + e.getMessage(), e);
+        } catch (IllegalArgumentException e) {
+            throw new StorageException(e.getMessage(), e);
+        }
+    }
+
+    /**
+     * At open: makes the log's compaction and the snapshot file agree, whichever step a crash interrupted. A file
+     * newer than the compaction (the crash came after the file was written) finishes the compaction to it; a file
+     * older than the compaction (a position-only snapshot was installed, or retention went past it) no longer
+     * stands for anything and is deleted; a file at the compaction's index in another term is corruption.
+     */
+    private void reconcileSnapshot() {
+        SnapshotFile f = readSnapshotFile();
+        if (f == null || f.meta() == null) {
+            return;
+        }
+        SnapshotMeta compacted = log.snapshot();
+        Path file = dir.resolve("snapshot").resolve("data");
+        if (f.meta().index() > compacted.index()) {
+            LOG.info("store {}: snapshot {}@{} was written but the log not compacted to it (a crash in between); "
+                + "compacting now", dir, f.meta().index(), f.meta().term());
+            log.compactPrefix(f.meta());
+        } else if (f.meta().index() < compacted.index()) {
+            LOG.warn("store {}: snapshot {}@{} is older than the log's compaction to {}; deleting it", dir,
+                f.meta().index(), f.meta().term(), compacted.index());
+            try {
+                Files.delete(file);
+                AtomicFiles.syncFolder(file.getParent());
+            } catch (IOException e) {
+                throw new StorageException("cannot delete the stale snapshot " + file + ": " + e.getMessage(), e);
+            }
+        } else if (f.meta().term() != compacted.term()) {
+            throw new StorageException(file + " holds snapshot " + f.meta().index() + "@" + f.meta().term()
+                + " but the log was compacted to " + compacted.index() + "@" + compacted.term());
         }
     }
 
     @Override
+    public byte[] snapshotData() {
+        SnapshotFile f = readSnapshotFile();
+        if (f != null) {
+            return f.data();
+        }
+        // Compacted by retention, with no state-machine snapshot: a follower installing this starts its log at the
+        // position where this log goes on, so that positions stay equal on every node.
+        synchronized (lock) {
+            if (log.snapshot().index() < 0) {
+                return null;
+            }
+            long first = log.firstIndex();
+            return SnapshotPosition.encode(first <= log.lastIndex() ? log.position(first) : log.writePosition());
+        }
+    }
+
+    /**
+     * Tests only: runs between the durable write of a snapshot's file and the log's compaction to it, where a crash
+     * test throws to stop this storage as a crash would.
+     */
+    void betweenSnapshotSteps(Runnable hook) {
+        this.betweenSnapshotSteps = hook;
+    }
+
+    /**
+     * Saves a snapshot: one atomic write of a file that holds its metadata and bytes, then the log's compaction to
+     * it. A crash in between is finished at the next open (see {@link #reconcileSnapshot()}).
+     */
+    @Override
     public void saveSnapshot(SnapshotMeta snap, byte[] data) {
-        writeSnapshot(data);
+        writeSnapshot(SnapshotFile.encode(snap, data == null ? new byte[0] : data));
+        betweenSnapshotSteps.run();
         synchronized (lock) {
             guard(() -> log.compactPrefix(snap));
         }
@@ -229,11 +289,8 @@ public final class FileNodeStorage implements NodeStorage {
             return;
         }
         long pos = SnapshotPosition.decode(data);
-        try {
-            Files.deleteIfExists(dir.resolve("snapshot").resolve("data"));
-        } catch (IOException e) {
-            throw new StorageException("cannot delete the old snapshot in " + dir + ": " + e.getMessage(), e);
-        }
+        // The compaction first, then the old snapshot file goes: a crash in between leaves a file older than the
+        // compaction, which the next open deletes (the node then starts empty at the new snapshot, as it would now).
         synchronized (lock) {
             guard(() -> {
                 log.compactPrefix(snap);
@@ -245,6 +302,11 @@ public final class FileNodeStorage implements NodeStorage {
                         + "positions of later entries will differ", dir, pos, snap.index(), log.writePosition());
                 }
             });
+        }
+        try {
+            Files.deleteIfExists(dir.resolve("snapshot").resolve("data"));
+        } catch (IOException e) {
+            throw new StorageException("cannot delete the old snapshot in " + dir + ": " + e.getMessage(), e);
         }
         configEntries.removeIf(e -> e.index() <= snap.index());
     }

@@ -1,0 +1,69 @@
+package dev.dledger.raft.server;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import dev.dledger.raft.core.Entry;
+import dev.dledger.raft.core.EntryType;
+import dev.dledger.raft.core.Membership;
+import dev.dledger.raft.core.SnapshotMeta;
+import dev.dledger.raft.store.StoreConfig;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A snapshot's state and the index it stands for are one durable unit (issue 16, B3): a crash between writing the
+ * snapshot and compacting the log to it never pairs one snapshot's state with another's index.
+ */
+class SnapshotCrashTest {
+
+    private static final StoreConfig CONFIG = StoreConfig.defaults().withFileSizes(4096, 32 * 64);
+    private static final Membership VOTERS = Membership.of("n0");
+
+    @TempDir
+    Path dir;
+
+    private static List<Entry> entries(long from, int count) {
+        List<Entry> out = new ArrayList<>();
+        for (long i = from; i < from + count; i++) {
+            out.add(new Entry(i, 1, EntryType.NORMAL, ("e" + i).getBytes(StandardCharsets.UTF_8)));
+        }
+        return out;
+    }
+
+    private static byte[] state(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void aCrashBetweenTheSnapshotFileAndTheCompactionRestoresOneSnapshotWhole() {
+        FileNodeStorage storage = new FileNodeStorage(dir, CONFIG, FlushMode.SYNC, 0);
+        storage.append(entries(0, 20));
+        storage.sync();
+        storage.saveSnapshot(new SnapshotMeta(5, 1, VOTERS), state("state after 5"));
+        storage.betweenSnapshotSteps(() -> {
+            throw new IllegalStateException("crash");
+        });
+        assertThrows(IllegalStateException.class,
+            () -> storage.saveSnapshot(new SnapshotMeta(15, 1, VOTERS), state("state after 15")));
+        storage.close();
+
+        FileNodeStorage reopened = new FileNodeStorage(dir, CONFIG, FlushMode.SYNC, 0);
+        try {
+            long index = reopened.log().snapshot().index();
+            String data = new String(reopened.snapshotData(), StandardCharsets.UTF_8);
+            // Either snapshot whole, never the state of one at the index of the other.
+            assertEquals("state after " + index, data, "snapshot at " + index);
+            assertEquals(index + 1, reopened.log().firstIndex());
+            assertEquals(19, reopened.log().lastIndex());
+            assertArrayEquals(state("e19"), reopened.log().entries(19, 20, Long.MAX_VALUE).get(0).data());
+        } finally {
+            reopened.close();
+        }
+    }
+}
