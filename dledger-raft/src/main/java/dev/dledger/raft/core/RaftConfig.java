@@ -59,11 +59,15 @@ public record RaftConfig(String id, int electionTimeoutTicks, int heartbeatTicks
         return new RaftConfig(id, 30, 3, true, true, 15, 256, 1 << 20, 256, 32L << 20, 1L << 20, null, 6);
     }
 
-    /** A copy with other election and heartbeat timeouts (lease and replication timeout follow the defaults). */
+    /**
+     * A copy with other election and heartbeat timeouts. The lease is half the election timeout, but leaves at least
+     * one tick below it for a driver that runs a tick late (none with 2 ticks); the replication timeout is two
+     * heartbeats.
+     */
     public RaftConfig withTimeouts(int electionTicks, int heartbeat) {
-        return new RaftConfig(id, electionTicks, heartbeat, preVote, checkQuorum, electionTicks / 2,
-            maxEntriesPerMessage, maxBytesPerMessage, maxInflightMessages, maxInflightBytes, maxApplyBytes,
-            preferredLeader, 2 * heartbeat);
+        int lease = Math.max(0, Math.min(electionTicks / 2, electionTicks - 2));
+        return new RaftConfig(id, electionTicks, heartbeat, preVote, checkQuorum, lease, maxEntriesPerMessage,
+            maxBytesPerMessage, maxInflightMessages, maxInflightBytes, maxApplyBytes, preferredLeader, 2 * heartbeat);
     }
 
     /** A copy with another preferred leader. */

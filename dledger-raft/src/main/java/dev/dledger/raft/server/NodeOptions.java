@@ -32,6 +32,13 @@ public record NodeOptions(String group, RaftConfig raft, int tickMs, FlushMode f
                 + " ms timeout, " + maxPendingAppends + " pending, " + maxQueuedInputs + " queued, "
                 + snapshotThreshold + " snapshot threshold");
         }
+        if (raft.leaseTicks() > 0 && raft.leaseTicks() + 1 >= raft.electionTimeoutTicks()) {
+            // The driver serves a lease read only while leaseTicks plus its late ticks stay below the election
+            // timeout (issue 16, B4); a lease that leaves no room for one late tick is a setting that cannot work.
+            throw new IllegalArgumentException("leaseTicks " + raft.leaseTicks() + " leaves no tick below "
+                + "electionTimeoutTicks " + raft.electionTimeoutTicks() + " for a late tick of the driver: use at most "
+                + (raft.electionTimeoutTicks() - 2) + ", or 0 for no lease reads");
+        }
     }
 
     /** The defaults listed above. */

@@ -510,7 +510,12 @@ public final class RaftGroupNode implements AutoCloseable {
             @Override
             public void run() {
                 long rid = nextReadId++;
-                ProposeResult r = node.readIndex(rid, lease);
+                // The core's clock is behind real time by the ticks due and not replayed yet: its lease counts those
+                // ticks too, or a leader late by a few ticks serves a read after a new leader may have been elected
+                // (issue 16, B4). Otherwise the read takes a heartbeat round.
+                boolean useLease = lease
+                    && lateTicks(System.nanoTime()) + options.raft().leaseTicks() < options.raft().electionTimeoutTicks();
+                ProposeResult r = node.readIndex(rid, useLease);
                 if (!r.accepted()) {
                     f.completeExceptionally(new NotLeaderException(r.leaderHint()));
                     return;
@@ -683,6 +688,12 @@ public final class RaftGroupNode implements AutoCloseable {
                     group, id, node.term(), TimeUnit.NANOSECONDS.toMillis(late), skipped);
             }
         }
+    }
+
+    /** The ticks due at {@code now} and not given to the core yet (0 when none is due). */
+    private long lateTicks(long now) {
+        long late = now - nextTick;
+        return late < 0 ? 0 : late / tickNanos + 1;
     }
 
     /** Nanoseconds until this node's next tick is due. */
