@@ -452,6 +452,14 @@ public final class RaftNode {
         return log.unstableSnapshot();
     }
 
+    /**
+     * Whether the next {@link #ready()} holds a term or vote to persist: a driver that must not block its thread
+     * (an event loop shared with other work) hands that Ready to a thread that may.
+     */
+    public boolean hardStateChanged() {
+        return !currentHardState().equals(persistedHardState);
+    }
+
     /** Whether {@link #ready()} has anything for the driver. */
     public boolean hasReady() {
         return broadcastPending || log.hasUnstable() || !msgs.isEmpty() || !readStates.isEmpty()

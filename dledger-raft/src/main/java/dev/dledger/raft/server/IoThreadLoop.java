@@ -67,8 +67,16 @@ final class IoThreadLoop implements DriverLoop {
         long sleep = IDLE_NANOS;
         boolean worked = false;
         for (RaftGroupNode n : nodes) {
+            if (n.offLoop()) {
+                // Its pass runs on its blocking-work thread, which wakes this loop when done.
+                continue;
+            }
             try {
                 worked |= n.pass(now);
+                if (n.wantsBlockingPass()) {
+                    n.passOffLoop(this::wake);
+                    continue;
+                }
                 sleep = Math.min(sleep, n.nanosToNextTick(now));
             } catch (RuntimeException | Error e) {
                 LOG.error("driver of {} failed", n.id(), e);

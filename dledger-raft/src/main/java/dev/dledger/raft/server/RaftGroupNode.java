@@ -74,6 +74,16 @@ public final class RaftGroupNode implements AutoCloseable {
     private final BlockingQueue<Input> inbox;
     private final RaftLoops ownLoops;
     private final DriverLoop loop;
+    /**
+     * With the driver on a transport's event loop: the thread that runs the passes whose Ready blocks (a term/vote
+     * fsync, a snapshot to build), so that the event loop and the other groups on it never wait for a disk (issue 16,
+     * B7). Null with a driver thread of its own.
+     */
+    private final java.util.concurrent.ExecutorService blockingWork;
+    /** A pass asked to run off the event loop ({@link #wantsBlockingPass()}). */
+    private volatile boolean blockingPassWanted;
+    /** A pass runs on {@link #blockingWork}: the event loop leaves this node alone meanwhile. */
+    private volatile boolean offLoop;
     private final long tickNanos;
     private long nextTick;
     private long nextRetain;
@@ -207,6 +217,12 @@ public final class RaftGroupNode implements AutoCloseable {
         IoThread io = loops == null ? transport.driverThread() : null;
         this.ownLoops = loops == null && io == null ? RaftLoops.dedicated("raft-" + group + "-" + id) : null;
         this.loop = io != null ? new IoThreadLoop(io) : (loops == null ? ownLoops : loops).assign();
+        this.blockingWork = io == null || !io.offloadsBlockingWork() ? null
+            : java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+                Thread t = new Thread(r, "raft-io-" + group + "-" + id);
+                t.setDaemon(true);
+                return t;
+            });
         this.syncer = options.flush() == FlushMode.SYNC
             ? new LogSyncer("sync-" + group + "-" + id, storage, loop::wake) : null;
         this.snapshots = new SnapshotTransfers(group, id, transport, options.snapshotChunkBytes());
@@ -621,6 +637,7 @@ public final class RaftGroupNode implements AutoCloseable {
             return false;
         }
         boolean worked = false;
+        blockingPassWanted = false;
         try {
             catchUpClock(now);
             worked = collectSynced();
@@ -648,6 +665,12 @@ public final class RaftGroupNode implements AutoCloseable {
                 // With snapshots the log must keep what the last one does not cover; without, what is not applied.
                 boolean snapshots = stateMachine.canSnapshot() && options.snapshotThreshold() > 0;
                 storage.retain(snapshots ? lastSnapshotIndex : node.appliedIndex(), node::membershipAt);
+            }
+            if (blockingWork != null && loop.onLoopThread() && node.hasReady() && blockingWorkDue()) {
+                // The Ready blocks: the event loop hands this node's pass to its blocking-work thread and goes on
+                // with its other work; the Ready is handled there in full, in order (persist, send, apply).
+                blockingPassWanted = true;
+                return true;
             }
             boolean yielded = false;
             if (node.hasReady()) {
@@ -687,6 +710,43 @@ public final class RaftGroupNode implements AutoCloseable {
                 LOG.warn("[{} {} t{}] the node stood still for {} ms (a pause or a starved thread): {} ticks skipped",
                     group, id, node.term(), TimeUnit.NANOSECONDS.toMillis(late), skipped);
             }
+        }
+    }
+
+    /** Whether the next Ready writes the term or vote, or may take a snapshot: work that blocks on a disk. */
+    private boolean blockingWorkDue() {
+        return node.hardStateChanged() || (stateMachine.canSnapshot() && options.snapshotThreshold() > 0
+            && node.commitIndex() - lastSnapshotIndex >= options.snapshotThreshold());
+    }
+
+    /** Whether the last pass stopped before a Ready that blocks, to be handled by {@link #passOffLoop}. */
+    boolean wantsBlockingPass() {
+        return blockingPassWanted;
+    }
+
+    /** Whether a pass runs off the event loop now: the loop must not pass this node meanwhile. */
+    boolean offLoop() {
+        return offLoop;
+    }
+
+    /**
+     * Runs the next pass on this node's blocking-work thread, then {@code after} (which wakes the event loop). Only
+     * one pass of the node runs at a time: the loop skips the node while {@link #offLoop()}.
+     */
+    void passOffLoop(Runnable after) {
+        offLoop = true;
+        try {
+            blockingWork.execute(() -> {
+                try {
+                    pass(System.nanoTime());
+                } finally {
+                    offLoop = false;
+                    after.run();
+                }
+            });
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            // Closed: the node is stopping.
+            offLoop = false;
         }
     }
 
@@ -1098,6 +1158,9 @@ public final class RaftGroupNode implements AutoCloseable {
             }
         }
         running = false;
+        if (blockingWork != null) {
+            blockingWork.shutdown();
+        }
         if (syncer != null) {
             syncer.close();
         }

@@ -25,4 +25,13 @@ public interface IoThread {
      * @return false when the thread is shut down (the task will not run)
      */
     boolean schedule(Runnable task, long delayNanos);
+
+    /**
+     * Whether a driver on this thread must hand work that blocks on a disk (a term/vote fsync, building a snapshot)
+     * to a thread of its own: true for an event loop that serves other connections and groups (the default); a
+     * thread that serves nothing else may answer false.
+     */
+    default boolean offloadsBlockingWork() {
+        return true;
+    }
 }

@@ -86,12 +86,12 @@ class LateTickLeaseTest {
             + stillMs + " ms; the late ticks were skipped, not replayed");
         assertFalse(read.isDone(), "a lease read was served " + stillMs + " ms (over 4 election-timeout ticks of "
             + TICK_MS + " ms) after the lease was last renewed");
-        // Answered once a quorum acknowledged a heartbeat sent after the read.
+        // Then answered after a heartbeat round, or refused when the leader, finding itself without a quorum for an
+        // election timeout once its ticks caught up, stepped down: either way not on the old lease.
         await().pollInterval(Duration.ofMillis(2)).atMost(Duration.ofSeconds(10)).until(() -> {
             runAndAnswer();
             return read.isDone();
         });
-        assertFalse(read.isCompletedExceptionally());
     }
 
     @Test

@@ -45,6 +45,12 @@ final class ScriptedTransport implements Transport {
             tasks.addLast(task);
             return true;
         }
+
+        @Override
+        public boolean offloadsBlockingWork() {
+            // Everything runs on the test's thread, in the order the test gives.
+            return false;
+        }
     };
 
     /** Runs the queued tasks (driver passes) until none is left, at most {@code limit} of them. */
