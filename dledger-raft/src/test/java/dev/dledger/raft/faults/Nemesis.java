@@ -36,6 +36,8 @@ final class Nemesis {
     private final CountDownLatch stop = new CountDownLatch(1);
     private final List<String> events = new ArrayList<>();
     private final Map<FaultPlan.Kind, Integer> applied = new EnumMap<>(FaultPlan.Kind.class);
+    /** The kinds of the faults of every step started. */
+    private final Set<FaultPlan.Kind> drawn = java.util.EnumSet.noneOf(FaultPlan.Kind.class);
     private final Set<String> removed = new LinkedHashSet<>();
     private final List<String> crashes = new ArrayList<>();
     private long startNanos;
@@ -56,6 +58,17 @@ final class Nemesis {
     /** Faults put in force so far. */
     synchronized int appliedCount() {
         return applied.values().stream().mapToInt(Integer::intValue).sum();
+    }
+
+    /**
+     * The kinds drawn in the steps started but never put in force (every try skipped or refused): a run that ends
+     * with any such kind tested less than it says, and fails.
+     */
+    synchronized Set<FaultPlan.Kind> neverApplied() {
+        Set<FaultPlan.Kind> out = java.util.EnumSet.noneOf(FaultPlan.Kind.class);
+        out.addAll(drawn);
+        out.removeAll(applied.keySet());
+        return out;
     }
 
     /** Faults put in force so far, by kind. */
@@ -87,6 +100,9 @@ final class Nemesis {
             List<Runnable> lifts = new ArrayList<>();
             List<String> readds = new ArrayList<>();
             Set<String> busy = new LinkedHashSet<>();
+            synchronized (this) {
+                step.faults().forEach(f -> drawn.add(f.kind()));
+            }
             for (FaultPlan.Fault f : step.faults()) {
                 apply(step, f, busy, lifts, readds);
             }

@@ -166,6 +166,13 @@ class RaftFaultsIT {
                         + "divergent %d, stale reads %d%n", settings.seed(), settings.seconds(), nemesis.appliedCount(),
                     history.operations(), verdict.lost(), verdict.duplicated(), verdict.divergent(),
                     verdict.staleReads());
+                // A run in which a drawn kind of fault never took effect (or no fault at all) did not test what it
+                // reports: it fails, whatever the history says.
+                if (nemesis.appliedCount() == 0 || !nemesis.neverApplied().isEmpty()) {
+                    printForReplay(settings, plan, nemesis, processes, ids, dir);
+                    fail("faults: seed " + settings.seed() + ": " + nemesis.appliedCount() + " faults applied ("
+                        + nemesis.appliedByKind() + "); drawn but never applied: " + nemesis.neverApplied());
+                }
                 if (!verdict.clean()) {
                     verdict.problems().forEach(p -> System.out.println("  " + p));
                     printForReplay(settings, plan, nemesis, processes, ids, dir);

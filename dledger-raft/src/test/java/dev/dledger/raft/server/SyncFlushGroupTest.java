@@ -84,10 +84,16 @@ class SyncFlushGroupTest {
         long x = before + 1;
         await().atMost(Duration.ofSeconds(5)).until(() -> match(leader, free) >= x);
         await().atMost(Duration.ofSeconds(5)).until(() -> stores.get(blocked).log().lastIndex() >= x);
-        // One durable copy of two needed: nothing may commit, however long we look.
-        await().during(Duration.ofMillis(500)).atMost(Duration.ofSeconds(2)).until(() ->
-            leader.status().commitIndex() < x && match(leader, blocked) < x);
+        // One durable copy of two needed: nothing may commit. Shown without a timed wait: a later entry appended
+        // and acknowledged by the free follower proves the leader handled everything the free follower said about x,
+        // and the blocked follower holds its acknowledgement until its sync, so no other news about x can come.
+        CompletableFuture<AppendResult> later = leader.append(List.of("x2".getBytes(StandardCharsets.UTF_8)));
+        await().atMost(Duration.ofSeconds(5)).until(() -> match(leader, free) >= x + 1);
+        assertTrue(leader.status().commitIndex() < x, "committed " + leader.status().commitIndex() + " with one "
+            + "durable copy");
+        assertTrue(match(leader, blocked) < x, "the blocked follower acknowledged " + x + " before its sync");
         assertFalse(f.isDone(), "not acknowledged to the client");
+        assertFalse(later.isDone());
         for (RaftGroupNode n : nodes.values()) {
             assertTrue(n.status().commitIndex() < x, n.id() + " thinks " + x + " is committed");
         }
@@ -98,6 +104,7 @@ class SyncFlushGroupTest {
         assertEquals(AppendResult.Status.OK, r.status());
         assertEquals(x, r.index());
         assertTrue(leader.status().commitIndex() >= x);
+        assertEquals(AppendResult.Status.OK, later.get().status());
 
         // The leader's own disk still has not synced; once it does, appends go on as before.
         stores.get(leader.id()).blockSyncs(false);

@@ -24,6 +24,8 @@ public final class StoreAppenderMain {
     public static void main(String[] args) {
         Path dir = Path.of(args[0]);
         Random random = new Random(Long.parseLong(args[1]));
+        // The harness's negative control: a child that ends on its own once this index is durable (never by default).
+        long exitAfter = args.length > 2 ? Long.parseLong(args[2]) : Long.MAX_VALUE;
         try (SegmentedLogStore s = SegmentedLogStore.open(dir, StoreKillTest.CONFIG)) {
             long next = s.lastIndex() + 1;
             System.out.println("opened " + s.lastIndex());
@@ -39,6 +41,11 @@ public final class StoreAppenderMain {
                 next += n;
                 System.out.println("durable " + (next - 1));
                 System.out.flush();
+                if (next - 1 >= exitAfter) {
+                    System.out.println("exiting on my own");
+                    System.out.flush();
+                    return;
+                }
             }
         }
     }

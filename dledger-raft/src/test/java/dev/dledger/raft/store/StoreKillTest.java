@@ -3,7 +3,9 @@ package dev.dledger.raft.store;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 import dev.dledger.raft.core.Entry;
 import java.io.BufferedReader;
@@ -17,6 +19,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.awaitility.Awaitility;
 import org.junit.jupiter.api.Test;
+import org.opentest4j.AssertionFailedError;
 import org.junit.jupiter.api.io.TempDir;
 
 /** kill -9 of a child JVM in the middle of appends, many times: every entry it reported durable survives. */
@@ -30,14 +33,33 @@ class StoreKillTest {
     @Test
     void everyDurableEntrySurvivesRepeatedKillMinusNine() throws Exception {
         long seed = Long.getLong("kill.seed", System.nanoTime());
-        Random random = new Random(seed);
         int kills = Integer.getInteger("kill.count", 8);
+        assertEquals(kills, killRepeatedly(seed, kills, Long.MAX_VALUE), "seed " + seed + ": children killed");
+    }
+
+    /** Negative control: a child that ends on its own was not killed, and the harness must say so. */
+    @Test
+    void aChildThatEndsOnItsOwnIsNotCountedAsKilled() {
+        AssertionFailedError e = assertThrows(AssertionFailedError.class, () -> killRepeatedly(1, 1, 30));
+        assertTrue(e.getMessage().contains("ended on its own"), e.getMessage());
+    }
+
+    /**
+     * Starts a child appender {@code kills} times and kills it with SIGKILL each time, once it made some entries
+     * durable; after each kill the store must hold every durable entry.
+     *
+     * @param childExitsAfter passed to the child: it ends on its own once this index is durable
+     * @return the children killed (every one)
+     */
+    private int killRepeatedly(long seed, int kills, long childExitsAfter) throws Exception {
+        Random random = new Random(seed);
         long maxDurable = -1;
         long checked = 0;
+        int killed = 0;
         for (int k = 0; k < kills; k++) {
             ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-cp", System.getProperty("java.class.path"), StoreAppenderMain.class.getName(), dir.toString(),
-                Long.toString(random.nextLong()));
+                Long.toString(random.nextLong()), Long.toString(childExitsAfter));
             pb.redirectErrorStream(true);
             Process p = pb.start();
             AtomicLong durable = new AtomicLong(-1);
@@ -60,8 +82,17 @@ class StoreKillTest {
             reader.start();
             long target = maxDurable + 20 + random.nextInt(400);
             Awaitility.await().atMost(Duration.ofSeconds(30)).until(() -> durable.get() >= target || !p.isAlive());
+            // Only a child still running when the kill comes counts: one that ended on its own (a crash, an exit)
+            // proves nothing about surviving a kill.
+            if (!p.isAlive()) {
+                reader.join(5000);
+                fail("seed " + seed + ", kill " + k + ": the child ended on its own with exit code " + p.exitValue()
+                    + " before the kill, at durable index " + durable.get());
+            }
             p.destroyForcibly();
             assertTrue(p.waitFor(10, TimeUnit.SECONDS));
+            assertEquals(137, p.exitValue(), "seed " + seed + ": the child died of SIGKILL");
+            killed++;
             reader.join(5000);
             assertTrue(reopenedAt.get() >= maxDurable, "seed " + seed + ": the child reopened at "
                 + reopenedAt.get() + " but " + maxDurable + " was durable");
@@ -80,7 +111,8 @@ class StoreKillTest {
                 checked += all.size();
             }
         }
-        System.out.println("kill test: seed " + seed + ", " + kills + " kills, last durable index " + maxDurable
+        System.out.println("kill test: seed " + seed + ", " + killed + " kills, last durable index " + maxDurable
             + ", " + checked + " entries checked");
+        return killed;
     }
 }
