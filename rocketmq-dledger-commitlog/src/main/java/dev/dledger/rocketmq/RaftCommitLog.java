@@ -242,6 +242,12 @@ public class RaftCommitLog extends CommitLog {
         return dividedOffset;
     }
 
+    /** Retention runs of the Raft log that would have deleted files (for tests); 0 before it opened. */
+    long retentionRuns() {
+        RaftRetention r = retention;
+        return r == null ? 0 : r.runs();
+    }
+
     /**
      * After the classic recovery of old files on the first start: pads the last old file with a BLANK record
      * (unless full), marks it full, and starts the Raft log at the next file boundary, so that physical offsets stay

@@ -36,6 +36,7 @@ final class RaftRetention implements LogRetention.Guard {
     private final DataFiles files;
     private final LogRetention retention;
     private final AtomicLong reported = new AtomicLong();
+    private final AtomicLong runs = new AtomicLong();
     private volatile RetentionPolicy lastPolicy;
 
     /**
@@ -107,7 +108,13 @@ final class RaftRetention implements LogRetention.Guard {
 
     @Override
     public long safePosition() {
+        runs.incrementAndGet();
         return dispatched.getAsLong();
+    }
+
+    /** The retention runs that would have deleted files (their time or disk use says so), whether or not they did. */
+    long runs() {
+        return runs.get();
     }
 
     @Override

@@ -126,6 +126,14 @@ class BrokerFaultsIT {
         nemesis.log("faults over: " + nemesis.faults() + " faults (" + nemesis.summary() + ")");
 
         List<String> failures = new ArrayList<>();
+        // A run in which no fault, or not every drawn kind, took effect did not test what it reports.
+        if (nemesis.faults() == 0) {
+            failures.add("no fault was injected");
+        }
+        if (!nemesis.neverApplied().isEmpty()) {
+            failures.add("fault kinds drawn but never applied: " + nemesis.neverApplied() + " (drawn: "
+                + nemesis.summary() + ")");
+        }
         // The group must serve again: one leader registered as master, and sends acknowledged.
         try {
             leader = group.awaitRoles(all, ROLE_WAIT);

@@ -109,6 +109,10 @@ final class BrokerNemesis {
     private final boolean[] paused;
     private final List<Kind> kinds;
     private final Map<String, Integer> counts = new LinkedHashMap<>();
+    /** Faults that took effect (a kill, a SIGSTOP, links cut, a transfer the leader took), by kind. */
+    private final Map<String, Integer> applied = new LinkedHashMap<>();
+    /** The kind of the fault being injected. */
+    private Kind current;
     private int faults;
 
     /**
@@ -142,6 +146,20 @@ final class BrokerNemesis {
     /** Faults injected so far. */
     int faults() {
         return faults;
+    }
+
+    /**
+     * The kinds drawn but never put in force (each try skipped or refused): a run that ends with any tested less than
+     * it reports, and fails.
+     */
+    List<String> neverApplied() {
+        List<String> out = new ArrayList<>(counts.keySet());
+        out.removeAll(applied.keySet());
+        return out;
+    }
+
+    private void applied() {
+        applied.merge(current.label(), 1, Integer::sum);
     }
 
     /** How many of each kind were injected, e.g. {@code kill-leader 3, transfer 2}. */
@@ -184,6 +202,7 @@ final class BrokerNemesis {
         long hold = Math.min(p.holdMs(), Math.max(0, TimeUnit.NANOSECONDS.toMillis(runEnd - System.nanoTime())));
         faults++;
         counts.merge(p.kind().label(), 1, Integer::sum);
+        current = p.kind();
         switch (p.kind()) {
             case KILL_LEADER -> kill(List.of(l), who, hold);
             case KILL_FOLLOWER -> kill(List.of(follower), " (follower)", hold);
@@ -245,6 +264,7 @@ final class BrokerNemesis {
     /** Puts the links' faults in force, named after this fault. */
     private void cut(List<ProxyMesh.LinkFault> faultyLinks) {
         links.add("fault " + faults + " (" + faultyLinks.size() + " links)", faultyLinks);
+        applied();
     }
 
     private static ProxyMesh.LinkFault link(int from, int to, ProxyMesh.LinkMode mode) {
@@ -272,6 +292,7 @@ final class BrokerNemesis {
             group.broker(n).kill();
             killed[n] = true;
         }
+        applied();
         log("kill -9 " + names(nodes) + who + ", restart after " + holdMs + " ms");
         hold(holdMs);
     }
@@ -279,6 +300,7 @@ final class BrokerNemesis {
     private void pause(int node, String who, long holdMs) throws Exception {
         group.broker(node).pause();
         paused[node] = true;
+        applied();
         log("SIGSTOP n" + node + who + ", SIGCONT after " + holdMs + " ms");
         hold(holdMs);
     }
@@ -297,6 +319,9 @@ final class BrokerNemesis {
             answer = c.leadershipTransfer("n" + target).get(10, TimeUnit.SECONDS).status().name();
         } catch (Exception e) {
             answer = e.toString();
+        }
+        if ("OK".equals(answer)) {
+            applied();
         }
         log("leadership transfer n" + leader + " -> n" + target + ": " + answer);
     }

@@ -181,8 +181,12 @@ class MixedCommitLogTest {
             for (Path f : raftFiles.subList(0, raftFiles.size() - 1)) {
                 Files.setLastModifiedTime(f, longAgo);
             }
-            await().during(Duration.ofSeconds(3)).atMost(Duration.ofSeconds(6)).until(() ->
-                log.getMinOffset() < divided && Files.exists(raftFiles.get(0)));
+            // Two whole retention runs after the files expired (the run under way may have looked before) would
+            // have deleted them, had the old files not held them: shown by a count, not by a timed wait.
+            long runs = log.retentionRuns();
+            await().atMost(Duration.ofSeconds(20)).until(() -> log.retentionRuns() >= runs + 2);
+            assertTrue(log.getMinOffset() < divided, "the old files are still there");
+            assertTrue(Files.exists(raftFiles.get(0)), "an expired Raft log file went while old files remain");
 
             // Once the old files are gone, the expired Raft log files go too.
             for (int i = 0; i < 100 && s.getCommitLog().getMinOffset() < divided; i++) {
