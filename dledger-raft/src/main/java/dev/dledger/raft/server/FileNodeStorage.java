@@ -256,8 +256,9 @@ public final class FileNodeStorage implements NodeStorage {
     }
 
     /**
-     * Tests only: runs between the durable write of a snapshot's file and the log's compaction to it, where a crash
-     * test throws to stop this storage as a crash would.
+     * Tests only: runs between the two steps of saving a snapshot (its file, then the compaction) or of installing a
+     * position-only one (the compaction, then the deletion of the old file), where a crash test throws to stop this
+     * storage as a crash would.
      */
     void betweenSnapshotSteps(Runnable hook) {
         this.betweenSnapshotSteps = hook;
@@ -303,6 +304,7 @@ public final class FileNodeStorage implements NodeStorage {
                 }
             });
         }
+        betweenSnapshotSteps.run();
         try {
             Files.deleteIfExists(dir.resolve("snapshot").resolve("data"));
         } catch (IOException e) {

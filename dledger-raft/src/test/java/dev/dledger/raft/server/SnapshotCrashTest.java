@@ -3,6 +3,7 @@ package dev.dledger.raft.server;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.dledger.raft.core.Entry;
 import dev.dledger.raft.core.EntryType;
@@ -62,6 +63,30 @@ class SnapshotCrashTest {
             assertEquals(index + 1, reopened.log().firstIndex());
             assertEquals(19, reopened.log().lastIndex());
             assertArrayEquals(state("e19"), reopened.log().entries(19, 20, Long.MAX_VALUE).get(0).data());
+        } finally {
+            reopened.close();
+        }
+    }
+
+    @Test
+    void aCrashWhileInstallingAPositionOnlySnapshotNeverPairsTheOldStateWithAnIndex() {
+        FileNodeStorage storage = new FileNodeStorage(dir, CONFIG, FlushMode.SYNC, 0);
+        storage.append(entries(0, 20));
+        storage.sync();
+        storage.saveSnapshot(new SnapshotMeta(5, 1, VOTERS), state("state after 5"));
+        storage.betweenSnapshotSteps(() -> {
+            throw new IllegalStateException("crash");
+        });
+        // The leader's log was compacted by retention: its snapshot says only where its log goes on.
+        assertThrows(IllegalStateException.class, () -> storage.installSnapshot(new SnapshotMeta(50, 2, VOTERS),
+            SnapshotPosition.encode(4096 * 3)));
+        storage.close();
+
+        FileNodeStorage reopened = new FileNodeStorage(dir, CONFIG, FlushMode.SYNC, 0);
+        try {
+            assertEquals(50, reopened.log().snapshot().index());
+            assertTrue(SnapshotPosition.isPosition(reopened.snapshotData()),
+                "no state at 50, not the state after 5: " + new String(reopened.snapshotData(), StandardCharsets.UTF_8));
         } finally {
             reopened.close();
         }
