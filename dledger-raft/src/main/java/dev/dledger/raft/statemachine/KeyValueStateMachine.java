@@ -171,9 +171,8 @@ public final class KeyValueStateMachine implements StateMachine {
                 + Integer.toHexString(SNAPSHOT_MAGIC));
         }
         try {
-            // The index written is for people reading the file; the node's snapshot meta is the authority (the data
-            // may be one snapshot newer after a crash between writing it and recording its meta: replaying the
-            // sets and deletes of the tail over it converges to the same state).
+            // The index written is for people reading the file; the node's snapshot meta is the authority (a node
+            // folder keeps the meta and the data in one file, so they always belong to the same snapshot).
             d.readLong();
             int n = d.readInt();
             if (n < 0) {
