@@ -1,18 +1,27 @@
 package dev.dledger.raft.server;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import dev.dledger.raft.core.AppendEntriesRequest;
+import dev.dledger.raft.core.AppendEntriesResponse;
 import dev.dledger.raft.core.Entry;
+import dev.dledger.raft.core.HardState;
 import dev.dledger.raft.core.InstallSnapshotRequest;
 import dev.dledger.raft.core.Membership;
+import dev.dledger.raft.core.Message;
+import dev.dledger.raft.core.Role;
 import dev.dledger.raft.core.SnapshotMeta;
+import dev.dledger.raft.core.VoteRequest;
+import dev.dledger.raft.core.VoteResponse;
 import dev.dledger.raft.statemachine.StateMachine;
 import dev.dledger.raft.transport.SnapshotChunk;
-import java.io.InputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -103,28 +112,28 @@ class SnapshotInstallBindingTest {
     void aDeposedLeaderAnswersNoChunkAcknowledgement() {
         byte[] state = "twelve bytes".getBytes(StandardCharsets.UTF_8);
         storage.installSnapshot(new SnapshotMeta(10, 1, VOTERS), state);
-        storage.saveHardState(new dev.dledger.raft.core.HardState(1, null));
+        storage.saveHardState(new HardState(1, null));
         NodeOptions options = NodeOptions.defaults("g", "n1").withSnapshotChunkBytes(4);
         node = new RaftGroupNode(options, VOTERS, storage, machine, transport);
         // Campaign: ticks follow the driver's clock; answer the (pre-)votes until it leads.
-        org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(10)).until(() -> {
+        await().atMost(Duration.ofSeconds(10)).until(() -> {
             transport.runTasks();
-            for (dev.dledger.raft.core.Message m : List.copyOf(transport.sent)) {
-                if (m instanceof dev.dledger.raft.core.VoteRequest v && v.to().equals("n0")) {
+            for (Message m : List.copyOf(transport.sent)) {
+                if (m instanceof VoteRequest v && v.to().equals("n0")) {
                     transport.sent.remove(m);
-                    transport.deliver(new dev.dledger.raft.core.VoteResponse("n0", "n1", v.term(), true, v.preVote()));
+                    transport.deliver(new VoteResponse("n0", "n1", v.term(), true, v.preVote()));
                 }
             }
-            return node.status().role() == dev.dledger.raft.core.Role.LEADER;
+            return node.status().role() == Role.LEADER;
         });
         long term = node.status().term();
         // n2 has nothing: the leader must send it the snapshot, in chunks of 4 bytes.
-        dev.dledger.raft.core.AppendEntriesRequest probe = transport.sent.stream()
-            .filter(m -> m instanceof dev.dledger.raft.core.AppendEntriesRequest a && a.to().equals("n2"))
-            .map(m -> (dev.dledger.raft.core.AppendEntriesRequest) m).reduce((a, b) -> b).orElseThrow();
-        transport.deliver(new dev.dledger.raft.core.AppendEntriesResponse("n2", "n1", term, false, -1,
+        AppendEntriesRequest probe = transport.sent.stream()
+            .filter(m -> m instanceof AppendEntriesRequest a && a.to().equals("n2"))
+            .map(m -> (AppendEntriesRequest) m).reduce((a, b) -> b).orElseThrow();
+        transport.deliver(new AppendEntriesResponse("n2", "n1", term, false, -1,
             probe.prevLogIndex(), 0, -1, probe.seq()));
-        org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(10)).until(() -> {
+        await().atMost(Duration.ofSeconds(10)).until(() -> {
             transport.runTasks();
             return transport.chunksSent.stream().anyMatch(c -> c.to().equals("n2") && !c.ack());
         });
@@ -132,10 +141,10 @@ class SnapshotInstallBindingTest {
             .findFirst().orElseThrow();
         assertEquals(0, first.offset());
         // A new leader of a later term deposes n1; then n2's acknowledgement of the first chunk arrives.
-        transport.deliver(new dev.dledger.raft.core.AppendEntriesRequest("n0", "n1", term + 1, 11, 1, List.of(),
+        transport.deliver(new AppendEntriesRequest("n0", "n1", term + 1, 11, 1, List.of(),
             10, 1));
         transport.runTasks();
-        assertEquals(dev.dledger.raft.core.Role.FOLLOWER, node.status().role());
+        assertEquals(Role.FOLLOWER, node.status().role());
         transport.chunksSent.clear();
         transport.deliver(new SnapshotChunk("n2", "n1", first.request(), first.total(), first.crc(), 4,
             new byte[0], true));
