@@ -109,6 +109,11 @@ public class RaftCommitLog extends CommitLog {
     /** The term puts are open for (the role handler's), -1 while they are not: see {@link #openForPuts}. */
     private volatile long putTerm = -1;
     private volatile boolean shutdown;
+    /** Positions of the malformed entries logged already: each is logged once, however often it is scanned. */
+    private final java.util.Set<Long> malformedLogged = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private final java.util.concurrent.atomic.AtomicLong malformedSkipped = new java.util.concurrent.atomic.AtomicLong();
+    /** Beyond this many malformed entries, further ones are skipped without a line (a flood must not fill the disk). */
+    private static final int MAX_MALFORMED_REMEMBERED = 10_000;
 
     /**
      * Builds the commit log of {@code store} from the store's config and the broker properties (for our own keys).
@@ -626,22 +631,85 @@ public class RaftCommitLog extends CommitLog {
                 return new DispatchRequest(-1, false);
             }
             if (type != EntryType.NORMAL) {
-                byteBuffer.position(start + size);
-                DispatchRequest skip = new DispatchRequest(RAFT_ENTRY_TOPIC, 0, start, size - BODY_OFFSET, 0,
-                    System.currentTimeMillis(), 0, null, null, MessageSysFlag.TRANSACTION_ROLLBACK_TYPE, 0, null);
-                skip.setBufferSize(size);
-                return skip;
+                return skipEntry(byteBuffer, start, size);
+            }
+            String malformed = malformedMessage(byteBuffer, start, size);
+            if (malformed != null) {
+                return skipMalformed(byteBuffer, start, h, malformed);
             }
             byteBuffer.position(start + BODY_OFFSET);
             DispatchRequest r = super.checkMessageAndReturnSize(byteBuffer, checkCRC, checkDupInfo, readBody);
-            if (r.getMsgSize() > 0) {
-                r.setBufferSize(r.getMsgSize() + BODY_OFFSET);
+            if (!r.isSuccess()) {
+                return skipMalformed(byteBuffer, start, h, "its message does not parse");
             }
+            if (r.getMsgSize() != size - BODY_OFFSET || r.getTopic() == null || r.getTopic().isEmpty()) {
+                return skipMalformed(byteBuffer, start, h, r.getMsgSize() != size - BODY_OFFSET ? "its message is "
+                    + r.getMsgSize() + " bytes in an entry body of " + (size - BODY_OFFSET) : "its message has no topic");
+            }
+            r.setBufferSize(r.getMsgSize() + BODY_OFFSET);
             return r;
         } catch (RuntimeException e) {
             LOG.warn("cannot parse the entry at buffer position {}: {}", start, e.toString());
             return new DispatchRequest(-1, false);
         }
+    }
+
+    /**
+     * A request every dispatcher skips (no topic a consumer sees, a rolled-back transaction record) that moves reput
+     * and recovery over the whole entry at {@code start}.
+     */
+    private static DispatchRequest skipEntry(ByteBuffer byteBuffer, int start, int size) {
+        byteBuffer.position(start + size);
+        DispatchRequest skip = new DispatchRequest(RAFT_ENTRY_TOPIC, 0, start, size - BODY_OFFSET, 0,
+            System.currentTimeMillis(), 0, null, null, MessageSysFlag.TRANSACTION_ROLLBACK_TYPE, 0, null);
+        skip.setBufferSize(size);
+        return skip;
+    }
+
+    /**
+     * Why the body of the NORMAL entry at {@code start} cannot be a broker message, checked before the stock parser
+     * sees it (which would log its own lines): its total size must be the body's and its magic a message's. Null when
+     * it may be one.
+     */
+    private static String malformedMessage(ByteBuffer b, int start, int size) {
+        int body = size - BODY_OFFSET;
+        if (body < 8 || start + size > b.limit()) {
+            return "its body of " + body + " bytes is too short for a message or runs past its file";
+        }
+        int totalSize = b.getInt(start + BODY_OFFSET);
+        int magic = b.getInt(start + BODY_OFFSET + 4);
+        if (magic != MessageDecoder.MESSAGE_MAGIC_CODE && magic != MessageDecoder.MESSAGE_MAGIC_CODE_V2) {
+            return "its body does not start with a message (magic code 0x" + Integer.toHexString(magic) + ")";
+        }
+        if (totalSize != body) {
+            return "its message says " + totalSize + " bytes but the entry body is " + body;
+        }
+        return null;
+    }
+
+    /**
+     * Steps over a NORMAL entry whose body is not a broker message (no entry that is not a broker's own should reach
+     * the log; this is the defence behind the closed Raft port): never dispatched to a ConsumeQueue, never stopping
+     * reput or recovery. Logs one ERROR line per entry, naming its index, position and why.
+     */
+    private DispatchRequest skipMalformed(ByteBuffer byteBuffer, int start, EntryFormat.Header h, String why) {
+        if (malformedLogged.size() < MAX_MALFORMED_REMEMBERED && malformedLogged.add(h.pos())) {
+            malformedSkipped.incrementAndGet();
+            LOG.error("[{} {} t{}] skipped the raft log entry at index {}, position {}, term {}: not a broker message, "
+                + "so never dispatched to a consume queue: {}", settings.group(), settings.selfId(),
+                currentTerm(), h.index(), h.pos(), h.term(), why);
+        }
+        return skipEntry(byteBuffer, start, h.size());
+    }
+
+    private long currentTerm() {
+        RaftGroupNode n = node;
+        return n == null ? -1 : n.status().term();
+    }
+
+    /** Malformed entries skipped at dispatch (each counted once, however often it is scanned). */
+    public long malformedEntriesSkipped() {
+        return malformedSkipped.get();
     }
 
     // ------------------------------------------------------------------------------------------------------------
