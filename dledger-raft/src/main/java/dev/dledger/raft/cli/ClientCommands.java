@@ -32,7 +32,8 @@ final class ClientCommands {
         @Option(names = "--timeout-ms", defaultValue = "3000", description = "per request (default: ${DEFAULT-VALUE})")
         long timeoutMs;
 
-        @Option(names = "--token", description = "the nodes' client token (their clientToken), proved, never sent")
+        @Option(names = "--token", description = "the nodes' client token (their clientToken; a broker's "
+            + "raftAdminToken), proved, never sent")
         String token;
 
         @Option(names = "--tls-key-store", description = "PKCS12/JKS file with this client's key and certificate, "
@@ -193,7 +194,9 @@ final class ClientCommands {
                     }
                 } catch (ExecutionException | java.util.concurrent.TimeoutException e) {
                     unreachable++;
-                    out().printf("%s %s unreachable: %s%n", peer.getKey(), peer.getValue(),
+                    // A node that answered with a refusal (no or wrong --token, status not served) is up: say so.
+                    boolean refused = e.getCause() instanceof RaftClient.ClientException ce && ce.authenticationFailed();
+                    out().printf("%s %s %s: %s%n", peer.getKey(), peer.getValue(), refused ? "refused" : "unreachable",
                         e.getCause() == null ? e.toString() : e.getCause().getMessage());
                 }
             }
