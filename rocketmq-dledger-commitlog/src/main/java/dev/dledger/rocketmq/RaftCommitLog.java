@@ -93,6 +93,8 @@ public class RaftCommitLog extends CommitLog {
     /** The log's expiry, built by {@link #load()}. */
     private RaftRetention retention;
     private NettyTransport transport;
+    /** The Raft metrics' HTTP server ({@code raftMetricsPort}), or null. */
+    private io.prometheus.metrics.exporter.httpserver.HTTPServer metricsServer;
     private volatile RaftGroupNode node;
     /** End of the last committed (and applied) entry: everything below is readable and dispatchable. */
     private volatile long committedEnd;
@@ -308,7 +310,65 @@ public class RaftCommitLog extends CommitLog {
         for (Consumer<NodeStatus> l : roleListeners) {
             n.onRoleChange(l);
         }
+        if (settings.metricsPort() > 0) {
+            serveMetrics(n);
+        }
         LOG.info("raft commit log started: {}", settings);
+    }
+
+    /**
+     * Serves the node's and the transport's metrics at {@code /metrics} on {@code raftMetricsPort}, all interfaces, in
+     * the Prometheus text format. A port that cannot be bound is logged in one line; the broker runs on without it.
+     */
+    private void serveMetrics(RaftGroupNode n) {
+        dev.dledger.raft.server.RaftMetrics metrics = new dev.dledger.raft.server.RaftMetrics();
+        metrics.add(n);
+        metrics.add(transport);
+        try {
+            metricsServer = metrics.serve(settings.metricsPort());
+            LOG.info("[{} {}] raft metrics served at http://0.0.0.0:{}/metrics", settings.group(), settings.selfId(),
+                metricsServer.getPort());
+        } catch (IOException | RuntimeException e) {
+            LOG.error("[{} {}] raftMetricsPort={}: cannot serve the raft metrics there: {}; the broker runs without "
+                + "them", settings.group(), settings.selfId(), settings.metricsPort(), e.toString());
+        }
+    }
+
+    /** The port the Raft metrics are served on, or -1 when they are not. */
+    public int metricsPort() {
+        io.prometheus.metrics.exporter.httpserver.HTTPServer m = metricsServer;
+        return m == null ? -1 : m.getPort();
+    }
+
+    /** Bytes the Raft log's files take on disk: data files (every data folder) and the index. */
+    public long raftLogDiskBytes() {
+        java.nio.file.Path dir = settings.dir().toAbsolutePath().normalize();
+        long total = diskBytes(dir);
+        for (java.nio.file.Path folder : settings.dataFolders()) {
+            java.nio.file.Path f = folder.toAbsolutePath().normalize();
+            if (!f.startsWith(dir)) {
+                total += diskBytes(f);
+            }
+        }
+        return total;
+    }
+
+    /** Bytes the regular files under {@code folder} take (allocated size of sparse files, where the JDK tells). */
+    private static long diskBytes(java.nio.file.Path folder) {
+        if (!java.nio.file.Files.isDirectory(folder)) {
+            return 0;
+        }
+        try (java.util.stream.Stream<java.nio.file.Path> walk = java.nio.file.Files.walk(folder)) {
+            return walk.filter(java.nio.file.Files::isRegularFile).mapToLong(p -> {
+                try {
+                    return java.nio.file.Files.size(p);
+                } catch (IOException e) {
+                    return 0;
+                }
+            }).sum();
+        } catch (IOException | java.io.UncheckedIOException e) {
+            return 0;
+        }
     }
 
     @Override
@@ -317,6 +377,9 @@ public class RaftCommitLog extends CommitLog {
             return;
         }
         shutdown = true;
+        if (metricsServer != null) {
+            metricsServer.close();
+        }
         for (Consumer<NodeStatus> l : roleListeners) {
             if (l instanceof AutoCloseable c) {
                 try {

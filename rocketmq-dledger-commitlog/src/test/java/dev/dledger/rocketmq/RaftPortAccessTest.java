@@ -270,6 +270,22 @@ class RaftPortAccessTest {
             assertEquals(target, group.awaitRoles(Set.of(0, 1, 2), UP), "n" + target + " leads after the transfer");
             await("n" + target + " registered as master").atMost(UP)
                 .until(() -> group.brokerAddr(target).equals(group.brokerAddrs().get(0L)));
+
+            // mqadmin brokerStatus asks GET_BROKER_RUNTIME_INFO: each broker adds its Raft log's folder and disk use.
+            DefaultMQProducer admin = group.producer("p-status");
+            for (int i = 0; i < BrokerGroup.SIZE; i++) {
+                Map<String, String> info = admin.getDefaultMQProducerImpl().getMqClientFactory().getMQClientAPIImpl()
+                    .getBrokerRuntimeInfo(group.brokerAddr(i), 5000).getTable();
+                System.out.println("brokerStatus n" + i + ": raftLogDir=" + info.get("raftLogDir") + " raftLogDiskBytes="
+                    + info.get("raftLogDiskBytes") + " raftLogDiskRatio=" + info.get("raftLogDiskRatio") + " raftRole="
+                    + info.get("raftRole") + " raftTerm=" + info.get("raftTerm") + " commitLogDiskRatio="
+                    + info.get("commitLogDiskRatio"));
+                assertEquals(group.raftLogDir(i).toAbsolutePath().toString(), info.get("raftLogDir"));
+                assertTrue(Long.parseLong(info.get("raftLogDiskBytes")) > 0, String.valueOf(info));
+                double ratio = Double.parseDouble(info.get("raftLogDiskRatio"));
+                assertTrue(ratio > 0 && ratio <= 1, String.valueOf(info));
+                assertEquals(i == target ? "LEADER" : "FOLLOWER", info.get("raftRole"), String.valueOf(info));
+            }
         } catch (Throwable e) {
             group.printOutputs(System.err);
             throw e;
