@@ -172,8 +172,9 @@ public final class NettyTransport implements Transport {
         }
         LOG.info("listening on {} ({})", serverChannel.localAddress(), options);
         if (options.groupSecret() == null) {
-            LOG.warn("peers are not authenticated on {}: no group secret is set, so anyone who reaches this port can "
-                + "send Raft messages under a known peer id; set the same secret on every node", localAddress());
+            LOG.warn("peers are not authenticated on {}: no group secret is set, so anyone who reaches this port{} can "
+                + "send Raft messages under a known peer id; set the same secret on every node", localAddress(),
+                options.peerHostsOnly() ? " from a peer's host" : "");
         }
     }
 
