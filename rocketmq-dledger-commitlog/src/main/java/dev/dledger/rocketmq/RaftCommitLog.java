@@ -747,7 +747,49 @@ public class RaftCommitLog extends CommitLog {
         if (totalSize != body) {
             return "its message says " + totalSize + " bytes but the entry body is " + body;
         }
+        int fields = messageFieldsLength(b, start + BODY_OFFSET, body, magic);
+        if (fields != body) {
+            return fields < 0 ? "its message's fields run past its " + body + " bytes"
+                : "its message's fields take " + fields + " bytes, not its " + body;
+        }
         return null;
+    }
+
+    /**
+     * The length a stored message's fields add up to (the stock layout: fixed fields, born and store hosts of 8 or 20
+     * bytes by the sys flag, then body, topic and properties with their lengths), or -1 when a length runs past
+     * {@code size}. The stock parser checks the same and logs a line of its own when they differ.
+     */
+    private static int messageFieldsLength(ByteBuffer b, int at, int size, int magic) {
+        int sysFlag = b.getInt(at + 36);
+        int pos = 36 + 4 + 8;
+        pos += (sysFlag & MessageSysFlag.BORNHOST_V6_FLAG) == 0 ? 8 : 20;
+        pos += 8;
+        pos += (sysFlag & MessageSysFlag.STOREHOSTADDRESS_V6_FLAG) == 0 ? 8 : 20;
+        pos += 4 + 8;
+        if (pos + 4 > size) {
+            return -1;
+        }
+        int bodyLength = b.getInt(at + pos);
+        pos += 4;
+        if (bodyLength < 0 || bodyLength > size - pos) {
+            return -1;
+        }
+        pos += bodyLength;
+        int topicLengthSize = MessageVersion.valueOfMagicCode(magic).getTopicLengthSize();
+        if (pos + topicLengthSize > size) {
+            return -1;
+        }
+        // Signed, as the stock parser reads them: a negative length is never a message's.
+        int topicLength = topicLengthSize == 1 ? b.get(at + pos) : b.getShort(at + pos);
+        pos += topicLengthSize;
+        if (topicLength < 0 || pos + topicLength + 2 > size) {
+            return -1;
+        }
+        pos += topicLength;
+        int propertiesLength = b.getShort(at + pos);
+        pos += 2;
+        return propertiesLength < 0 ? -1 : pos + propertiesLength;
     }
 
     /**
