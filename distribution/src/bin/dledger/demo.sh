@@ -33,11 +33,14 @@ conf="$DLEDGER_HOME/conf/dledger/broker-n0.conf"
 echo
 
 rc=0
+# The demo asks each broker's Raft role: an admin request, served only to the brokers' raftAdminToken.
+admin_token="$(conf_value "$conf" raftAdminToken)"
 # shellcheck disable=SC2046
 "$JAVA" $(tools_jvm_opts) -Ddledger.tools.log.level=OFF ${JAVA_OPT_EXT:-} -cp "$DLEDGER_CLASSPATH" \
     dev.dledger.distribution.FailoverDemo \
     --namesrv "$(conf_value "$conf" namesrvAddr)" --group "$(conf_value "$conf" dLegerGroup)" \
-    --peers "$(conf_value "$conf" dLegerPeers)" --pid-dir "$DLEDGER_HOME/run" --messages "$messages" || rc=$?
+    --peers "$(conf_value "$conf" dLegerPeers)" --pid-dir "$DLEDGER_HOME/run" --messages "$messages" \
+    ${admin_token:+--token "$admin_token"} || rc=$?
 echo
 
 if [ -n "$keep" ]; then

@@ -217,8 +217,11 @@ do_start() {
 
 # One line per broker: its pid, Raft address, role, term, commit index and lag, from `dledger-cli status`.
 print_roles() {
-    local out rc=0 name
-    out="$("$DLEDGER_HOME/bin/dledger-cli" status -g "$GROUP" -p "$PEERS" --timeout-ms 1500 2>&1)" || rc=$?
+    local out rc=0 name token
+    # The status is an admin request: served only to the raftAdminToken of the brokers' conf (none: no Raft columns).
+    token="$(conf_value "$(broker_conf n0)" raftAdminToken)"
+    out="$("$DLEDGER_HOME/bin/dledger-cli" status -g "$GROUP" -p "$PEERS" --timeout-ms 1500 \
+        ${token:+--token "$token"} 2>&1)" || rc=$?
     printf '%-7s %-8s %-22s %-10s %-6s %-10s %s\n' broker pid raft role term commit lag
     for name in "${BROKERS[@]}"; do
         echo "$out" | awk -v id="$name" -v pid="$(running_pid "$name")" '
@@ -230,7 +233,7 @@ print_roles() {
             }
             $1 == id && $3 ~ /^role=/ { role = val("role"); term = val("term"); commit = val("commit")
                                         addr = $2; sub(/^[^\/]*\//, "", addr); up = 1 }
-            $1 == id && $3 == "unreachable:" { addr = $2; sub(/^[^\/]*\//, "", addr) }
+            $1 == id && ($3 == "unreachable:" || $3 == "refused:") { addr = $2; sub(/^[^\/]*\//, "", addr) }
             $1 == "follower" && $2 == id { lag = $4; sub(/^lag=/, "", lag) }
             END {
                 if (pid == "") { pid = "-" }

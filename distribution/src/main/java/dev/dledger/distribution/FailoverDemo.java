@@ -43,7 +43,8 @@ import org.apache.rocketmq.common.message.MessageQueue;
  * something was or the group did not recover, 2 on bad arguments.
  *
  * <p>Arguments: {@code --namesrv HOST:PORT --group RAFT_GROUP --peers n0-host:port;... --pid-dir DIR
- * [--messages N]} (N default 3000, 1 KiB each). Each run writes to a new topic, {@code DemoTopic_<run id>}.
+ * [--messages N] [--token TOKEN]} (N default 3000, 1 KiB each; TOKEN: the brokers' raftAdminToken, which the Raft
+ * role queries prove: without it a broker's Raft port answers none). Each run writes to a new topic, {@code DemoTopic_<run id>}.
  */
 public final class FailoverDemo {
 
@@ -56,11 +57,15 @@ public final class FailoverDemo {
     private final Map<String, InetSocketAddress> peers;
     private final Path pidDir;
     private final int messages;
+    /** The brokers' raftAdminToken, or null. */
+    private final String token;
     private final String runId = Long.toString(System.currentTimeMillis(), 36);
     private final String topic = "DemoTopic_" + runId;
     private final List<Runnable> shutdowns = new ArrayList<>();
 
-    private FailoverDemo(String namesrv, String group, Map<String, InetSocketAddress> peers, Path pidDir, int messages) {
+    private FailoverDemo(String namesrv, String group, Map<String, InetSocketAddress> peers, Path pidDir, int messages,
+                         String token) {
+        this.token = token;
         this.namesrv = namesrv;
         this.group = group;
         this.peers = peers;
@@ -71,7 +76,7 @@ public final class FailoverDemo {
     /**
      * Runs the demo and exits the JVM with its result (see the class comment).
      *
-     * @param args {@code --namesrv --group --peers --pid-dir [--messages]}
+     * @param args {@code --namesrv --group --peers --pid-dir [--messages] [--token]}
      */
     public static void main(String[] args) {
         FailoverDemo demo;
@@ -80,7 +85,7 @@ public final class FailoverDemo {
         } catch (IllegalArgumentException e) {
             System.err.println("demo: " + e.getMessage());
             System.err.println("usage: FailoverDemo --namesrv HOST:PORT --group RAFT_GROUP --peers 'n0-host:port;...' "
-                + "--pid-dir DIR [--messages N]");
+                + "--pid-dir DIR [--messages N] [--token TOKEN]");
             System.exit(2);
             return;
         }
@@ -100,7 +105,7 @@ public final class FailoverDemo {
         Map<String, String> opts = new HashMap<>();
         for (int i = 0; i < args.length; i++) {
             String key = args[i];
-            if (!Set.of("--namesrv", "--group", "--peers", "--pid-dir", "--messages").contains(key)) {
+            if (!Set.of("--namesrv", "--group", "--peers", "--pid-dir", "--messages", "--token").contains(key)) {
                 throw new IllegalArgumentException("unknown argument '" + key + "'");
             }
             if (i + 1 >= args.length) {
@@ -129,7 +134,7 @@ public final class FailoverDemo {
             throw new IllegalArgumentException("--messages must be at least 1, not " + messages);
         }
         return new FailoverDemo(opts.get("--namesrv"), opts.get("--group"), peers, Path.of(opts.get("--pid-dir")),
-            messages);
+            messages, opts.get("--token"));
     }
 
     private int run() throws Exception {
@@ -364,7 +369,7 @@ public final class FailoverDemo {
     }
 
     private String role(String id) {
-        try (RaftClient c = new RaftClient(group, Map.of(id, peers.get(id)), 1000, 1)) {
+        try (RaftClient c = new RaftClient(group, Map.of(id, peers.get(id)), 1000, 1, token, null)) {
             return c.metadata(id).get(2, TimeUnit.SECONDS).role();
         } catch (Exception e) {
             return "DOWN";

@@ -77,6 +77,8 @@ class MigrationProcessIT {
 
     private static final String CLUSTER = "DefaultCluster";
     private static final String BROKER_NAME = "broker-a";
+    private static final String RAFT_SECRET = "migration-test-group-secret";
+    private static final String RAFT_ADMIN_TOKEN = "migration-admin-token";
     private static final String GROUP = "cg-migration";
     private static final int N = 3000;
     private static final int NEW_MESSAGES = 70;
@@ -669,6 +671,9 @@ class MigrationProcessIT {
         conf.add("dLegerSelfId=" + id);
         // Longer than the default 300 ms: on this shared 2-core machine the JVMs stall for that long at times.
         conf.add("raftElectionTimeoutMs=1000");
+        // The status this test polls is an admin request: served only with the group secret and the admin token.
+        conf.add("raftSecret=" + RAFT_SECRET);
+        conf.add("raftAdminToken=" + RAFT_ADMIN_TOKEN);
         Path file = dir.resolve("broker.conf");
         Files.writeString(file, String.join("\n", conf) + "\n");
         ChildJvm jvm = new ChildJvm("raft " + dir.getParent().getFileName() + " " + id, jvmArgs(dir),
@@ -803,7 +808,7 @@ class MigrationProcessIT {
     }
 
     private static String raftRole(Broker b) {
-        try (RaftClient c = new RaftClient(BROKER_NAME, Map.of(b.id(), b.raft()), 1000, 1)) {
+        try (RaftClient c = new RaftClient(BROKER_NAME, Map.of(b.id(), b.raft()), 1000, 1, RAFT_ADMIN_TOKEN, null)) {
             return c.metadata(b.id()).get(2, TimeUnit.SECONDS).role();
         } catch (Exception e) {
             return "DOWN";

@@ -93,6 +93,8 @@ public class RaftCommitLog extends CommitLog {
     /** The log's expiry, built by {@link #load()}. */
     private RaftRetention retention;
     private NettyTransport transport;
+    /** The Raft metrics' HTTP server ({@code raftMetricsPort}), or null. */
+    private io.prometheus.metrics.exporter.httpserver.HTTPServer metricsServer;
     private volatile RaftGroupNode node;
     /** End of the last committed (and applied) entry: everything below is readable and dispatchable. */
     private volatile long committedEnd;
@@ -109,6 +111,11 @@ public class RaftCommitLog extends CommitLog {
     /** The term puts are open for (the role handler's), -1 while they are not: see {@link #openForPuts}. */
     private volatile long putTerm = -1;
     private volatile boolean shutdown;
+    /** Positions of the malformed entries logged already: each is logged once, however often it is scanned. */
+    private final java.util.Set<Long> malformedLogged = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private final java.util.concurrent.atomic.AtomicLong malformedSkipped = new java.util.concurrent.atomic.AtomicLong();
+    /** Beyond this many malformed entries, further ones are skipped without a line (a flood must not fill the disk). */
+    private static final int MAX_MALFORMED_REMEMBERED = 10_000;
 
     /**
      * Builds the commit log of {@code store} from the store's config and the broker properties (for our own keys).
@@ -309,7 +316,65 @@ public class RaftCommitLog extends CommitLog {
         for (Consumer<NodeStatus> l : roleListeners) {
             n.onRoleChange(l);
         }
+        if (settings.metricsPort() > 0) {
+            serveMetrics(n);
+        }
         LOG.info("raft commit log started: {}", settings);
+    }
+
+    /**
+     * Serves the node's and the transport's metrics at {@code /metrics} on {@code raftMetricsPort}, all interfaces, in
+     * the Prometheus text format. A port that cannot be bound is logged in one line; the broker runs on without it.
+     */
+    private void serveMetrics(RaftGroupNode n) {
+        dev.dledger.raft.server.RaftMetrics metrics = new dev.dledger.raft.server.RaftMetrics();
+        metrics.add(n);
+        metrics.add(transport);
+        try {
+            metricsServer = metrics.serve(settings.metricsPort());
+            LOG.info("[{} {}] raft metrics served at http://0.0.0.0:{}/metrics", settings.group(), settings.selfId(),
+                metricsServer.getPort());
+        } catch (IOException | RuntimeException e) {
+            LOG.error("[{} {}] raftMetricsPort={}: cannot serve the raft metrics there: {}; the broker runs without "
+                + "them", settings.group(), settings.selfId(), settings.metricsPort(), e.toString());
+        }
+    }
+
+    /** The port the Raft metrics are served on, or -1 when they are not. */
+    public int metricsPort() {
+        io.prometheus.metrics.exporter.httpserver.HTTPServer m = metricsServer;
+        return m == null ? -1 : m.getPort();
+    }
+
+    /** Bytes the Raft log's files take on disk: data files (every data folder) and the index. */
+    public long raftLogDiskBytes() {
+        java.nio.file.Path dir = settings.dir().toAbsolutePath().normalize();
+        long total = diskBytes(dir);
+        for (java.nio.file.Path folder : settings.dataFolders()) {
+            java.nio.file.Path f = folder.toAbsolutePath().normalize();
+            if (!f.startsWith(dir)) {
+                total += diskBytes(f);
+            }
+        }
+        return total;
+    }
+
+    /** Bytes the regular files under {@code folder} take (allocated size of sparse files, where the JDK tells). */
+    private static long diskBytes(java.nio.file.Path folder) {
+        if (!java.nio.file.Files.isDirectory(folder)) {
+            return 0;
+        }
+        try (java.util.stream.Stream<java.nio.file.Path> walk = java.nio.file.Files.walk(folder)) {
+            return walk.filter(java.nio.file.Files::isRegularFile).mapToLong(p -> {
+                try {
+                    return java.nio.file.Files.size(p);
+                } catch (IOException e) {
+                    return 0;
+                }
+            }).sum();
+        } catch (IOException | java.io.UncheckedIOException e) {
+            return 0;
+        }
     }
 
     @Override
@@ -318,6 +383,9 @@ public class RaftCommitLog extends CommitLog {
             return;
         }
         shutdown = true;
+        if (metricsServer != null) {
+            metricsServer.close();
+        }
         for (Consumer<NodeStatus> l : roleListeners) {
             if (l instanceof AutoCloseable c) {
                 try {
@@ -632,22 +700,127 @@ public class RaftCommitLog extends CommitLog {
                 return new DispatchRequest(-1, false);
             }
             if (type != EntryType.NORMAL) {
-                byteBuffer.position(start + size);
-                DispatchRequest skip = new DispatchRequest(RAFT_ENTRY_TOPIC, 0, start, size - BODY_OFFSET, 0,
-                    System.currentTimeMillis(), 0, null, null, MessageSysFlag.TRANSACTION_ROLLBACK_TYPE, 0, null);
-                skip.setBufferSize(size);
-                return skip;
+                return skipEntry(byteBuffer, start, size);
+            }
+            String malformed = malformedMessage(byteBuffer, start, size);
+            if (malformed != null) {
+                return skipMalformed(byteBuffer, start, h, malformed);
             }
             byteBuffer.position(start + BODY_OFFSET);
             DispatchRequest r = super.checkMessageAndReturnSize(byteBuffer, checkCRC, checkDupInfo, readBody);
-            if (r.getMsgSize() > 0) {
-                r.setBufferSize(r.getMsgSize() + BODY_OFFSET);
+            if (!r.isSuccess()) {
+                return skipMalformed(byteBuffer, start, h, "its message does not parse");
             }
+            if (r.getMsgSize() != size - BODY_OFFSET || r.getTopic() == null || r.getTopic().isEmpty()) {
+                return skipMalformed(byteBuffer, start, h, r.getMsgSize() != size - BODY_OFFSET ? "its message is "
+                    + r.getMsgSize() + " bytes in an entry body of " + (size - BODY_OFFSET) : "its message has no topic");
+            }
+            r.setBufferSize(r.getMsgSize() + BODY_OFFSET);
             return r;
         } catch (RuntimeException e) {
             LOG.warn("cannot parse the entry at buffer position {}: {}", start, e.toString());
             return new DispatchRequest(-1, false);
         }
+    }
+
+    /**
+     * A request every dispatcher skips (no topic a consumer sees, a rolled-back transaction record) that moves reput
+     * and recovery over the whole entry at {@code start}.
+     */
+    private static DispatchRequest skipEntry(ByteBuffer byteBuffer, int start, int size) {
+        byteBuffer.position(start + size);
+        DispatchRequest skip = new DispatchRequest(RAFT_ENTRY_TOPIC, 0, start, size - BODY_OFFSET, 0,
+            System.currentTimeMillis(), 0, null, null, MessageSysFlag.TRANSACTION_ROLLBACK_TYPE, 0, null);
+        skip.setBufferSize(size);
+        return skip;
+    }
+
+    /**
+     * Why the body of the NORMAL entry at {@code start} cannot be a broker message, checked before the stock parser
+     * sees it (which would log its own lines): its total size must be the body's and its magic a message's. Null when
+     * it may be one.
+     */
+    private static String malformedMessage(ByteBuffer b, int start, int size) {
+        int body = size - BODY_OFFSET;
+        if (body < 8 || start + size > b.limit()) {
+            return "its body of " + body + " bytes is too short for a message or runs past its file";
+        }
+        int totalSize = b.getInt(start + BODY_OFFSET);
+        int magic = b.getInt(start + BODY_OFFSET + 4);
+        if (magic != MessageDecoder.MESSAGE_MAGIC_CODE && magic != MessageDecoder.MESSAGE_MAGIC_CODE_V2) {
+            return "its body does not start with a message (magic code 0x" + Integer.toHexString(magic) + ")";
+        }
+        if (totalSize != body) {
+            return "its message says " + totalSize + " bytes but the entry body is " + body;
+        }
+        int fields = messageFieldsLength(b, start + BODY_OFFSET, body, magic);
+        if (fields != body) {
+            return fields < 0 ? "its message's fields run past its " + body + " bytes"
+                : "its message's fields take " + fields + " bytes, not its " + body;
+        }
+        return null;
+    }
+
+    /**
+     * The length a stored message's fields add up to (the stock layout: fixed fields, born and store hosts of 8 or 20
+     * bytes by the sys flag, then body, topic and properties with their lengths), or -1 when a length runs past
+     * {@code size}. The stock parser checks the same and logs a line of its own when they differ.
+     */
+    private static int messageFieldsLength(ByteBuffer b, int at, int size, int magic) {
+        int sysFlag = b.getInt(at + 36);
+        int pos = 36 + 4 + 8;
+        pos += (sysFlag & MessageSysFlag.BORNHOST_V6_FLAG) == 0 ? 8 : 20;
+        pos += 8;
+        pos += (sysFlag & MessageSysFlag.STOREHOSTADDRESS_V6_FLAG) == 0 ? 8 : 20;
+        pos += 4 + 8;
+        if (pos + 4 > size) {
+            return -1;
+        }
+        int bodyLength = b.getInt(at + pos);
+        pos += 4;
+        if (bodyLength < 0 || bodyLength > size - pos) {
+            return -1;
+        }
+        pos += bodyLength;
+        int topicLengthSize = MessageVersion.valueOfMagicCode(magic).getTopicLengthSize();
+        if (pos + topicLengthSize > size) {
+            return -1;
+        }
+        // Signed, as the stock parser reads them: a negative length is never a message's.
+        int topicLength = topicLengthSize == 1 ? b.get(at + pos) : b.getShort(at + pos);
+        pos += topicLengthSize;
+        if (topicLength < 0 || pos + topicLength + 2 > size) {
+            return -1;
+        }
+        pos += topicLength;
+        int propertiesLength = b.getShort(at + pos);
+        pos += 2;
+        return propertiesLength < 0 ? -1 : pos + propertiesLength;
+    }
+
+    /**
+     * Steps over a NORMAL entry whose body is not a broker message (no entry that is not a broker's own should reach
+     * the log; this is the defence behind the closed Raft port): never dispatched to a ConsumeQueue, never stopping
+     * reput or recovery. Logs one ERROR line per entry, naming its index, position and why.
+     */
+    private DispatchRequest skipMalformed(ByteBuffer byteBuffer, int start, EntryFormat.Header h, String why) {
+        if (malformedLogged.size() < MAX_MALFORMED_REMEMBERED && malformedLogged.add(h.pos())) {
+            malformedSkipped.incrementAndGet();
+            LOG.error("[{} {} t{}] skipped the raft log entry at index {}, position {}, term {}: not a broker message, "
+                + "so never dispatched to a consume queue: {}", settings.group(), settings.selfId(),
+                currentTerm(), h.index(), h.pos(), h.term(), why);
+        }
+        return skipEntry(byteBuffer, start, h.size());
+    }
+
+    private long currentTerm() {
+        RaftGroupNode n = node;
+        return n == null ? -1 : n.status().term();
+    }
+
+    /** Malformed entries skipped at dispatch (each counted once, however often it is scanned). */
+    public long malformedEntriesSkipped() {
+        return malformedSkipped.get();
     }
 
     // ------------------------------------------------------------------------------------------------------------

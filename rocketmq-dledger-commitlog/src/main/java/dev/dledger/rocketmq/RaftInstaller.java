@@ -13,7 +13,8 @@ import org.apache.rocketmq.store.plugin.AbstractPluginMessageStore;
 /**
  * Puts a {@link RaftCommitLog} under a broker whose store was built but not loaded: it replaces the store's CommitLog
  * (and the compaction service's reference to it) and its master/slave HA service, checks that nothing still holds
- * the stock CommitLog, and wires the Raft role into the broker's role.
+ * the stock CommitLog, wires the Raft role into the broker's role, and adds the Raft log's state to the broker's
+ * runtime info ({@link RaftRuntimeInfo}).
  *
  * <p>RocketMQ 5.5 offers no factory for the CommitLog, so the swap sets the fields by reflection. It must happen
  * after {@code initializeMessageStore()} and before {@code recoverAndInitService()} (which loads the store).
@@ -46,6 +47,8 @@ public final class RaftInstaller {
         RaftCommitLog log = install(store, new RaftCommitLog(store, settings));
         RaftRoleHandler roles = new RaftRoleHandler(broker, store, log);
         log.onRoleChange(roles);
+        // mqadmin brokerStatus: the Raft log's folder, its disk use and the node's role (see RaftRuntimeInfo).
+        broker.getBrokerAttachedPlugins().add(new RaftRuntimeInfo(log));
         return log;
     }
 

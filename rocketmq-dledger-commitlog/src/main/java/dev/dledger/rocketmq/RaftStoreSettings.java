@@ -40,7 +40,15 @@ import org.apache.rocketmq.store.config.MessageStoreConfig;
  * are not authenticated, as in stock DLedger, and the start logs a WARN), {@code raftTlsKeyStore} and
  * {@code raftTlsKeyStorePassword} (a PKCS12 or JKS file with this node's key and certificate: mutual TLS between the
  * nodes; default none), {@code raftTlsTrustStore} and {@code raftTlsTrustStorePassword} (the certificates to trust;
- * default the JDK's).
+ * default the JDK's), {@code raftAdminToken} (default none; at least 8 characters, needs {@code raftSecret}: a client
+ * that proves it, e.g. {@code dledger-cli --token}, may run the admin commands on this broker's Raft port: status,
+ * leadership transfer, member add/remove), {@code raftMetricsPort} (default 0 = off: the port of an HTTP server that
+ * serves this broker's Raft metrics at {@code /metrics} in the Prometheus text format).
+ *
+ * <p>Who this broker's Raft port serves ({@link #transportOptions()}): peer connections from the hosts of
+ * {@code dLegerPeers} only (a loopback peer admits loopback only), which with {@code raftSecret} must also prove it;
+ * no client request at all, unless {@code raftAdminToken} is set: then the admin requests of a client that proves it.
+ * Appending or reading entries is never served: only the broker itself writes its log.
  *
  * @param group             the Raft group
  * @param selfId            this node's id
@@ -57,11 +65,13 @@ import org.apache.rocketmq.store.config.MessageStoreConfig;
  * @param tickMs            length of a Raft tick, in ms
  * @param secret            the group secret, or null
  * @param tls               mutual TLS between the nodes, or null
+ * @param adminToken        the admin token of the Raft port, or null (admin requests refused)
+ * @param metricsPort       the port of the Raft metrics' HTTP server, 0 for none
  */
 public record RaftStoreSettings(String group, String selfId, Map<String, InetSocketAddress> peers, String preferredLeader,
                                 Path dir, List<Path> dataStorePaths, List<Path> readOnlyDataStoreDirs,
                                 int dataFileSizeBytes, FlushMode flush, long appendTimeoutMs, int electionTimeoutMs,
-                                int tickMs, String secret, TlsSettings tls) {
+                                int tickMs, String secret, TlsSettings tls, String adminToken, int metricsPort) {
 
     public RaftStoreSettings {
         dataStorePaths = List.copyOf(dataStorePaths);
@@ -72,20 +82,31 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
     private static final int MIN_DATA_FILE_BYTES = 4096;
 
     /** Our own keys, with their defaults. */
-    public static final Map<String, String> OWN_KEYS = Map.of(
-        "raftFlushMode", "async",
-        "raftAppendTimeoutMs", "3000",
-        "raftElectionTimeoutMs", "300",
-        "raftTickMs", "10",
-        "raftSecret", "",
-        "raftTlsKeyStore", "",
-        "raftTlsKeyStorePassword", "",
-        "raftTlsTrustStore", "",
-        "raftTlsTrustStorePassword", "");
+    public static final Map<String, String> OWN_KEYS = Map.ofEntries(
+        Map.entry("raftFlushMode", "async"),
+        Map.entry("raftAppendTimeoutMs", "3000"),
+        Map.entry("raftElectionTimeoutMs", "300"),
+        Map.entry("raftTickMs", "10"),
+        Map.entry("raftSecret", ""),
+        Map.entry("raftTlsKeyStore", ""),
+        Map.entry("raftTlsKeyStorePassword", ""),
+        Map.entry("raftTlsTrustStore", ""),
+        Map.entry("raftTlsTrustStorePassword", ""),
+        Map.entry("raftAdminToken", ""),
+        Map.entry("raftMetricsPort", "0"));
 
-    /** The transport's settings: the default limits, and the secret and TLS when set. */
+    /**
+     * The transport's settings: the default limits, the secret and TLS when set, and who the port serves: peer frames
+     * from the peers' hosts only, always; with a secret, peers also prove it. Client requests: none, or with an admin
+     * token the admin requests of a client that proves it (then clients may connect from any host).
+     */
     public TransportOptions transportOptions() {
-        return TransportOptions.defaults().withGroupSecret(secret).withTls(tls);
+        TransportOptions o = TransportOptions.defaults().withGroupSecret(secret).withTls(tls)
+            .withPeerHostsOnly(true);
+        if (adminToken != null) {
+            return o.withClientToken(adminToken).withClientApi(TransportOptions.ClientApi.ADMIN);
+        }
+        return o.withClientApi(TransportOptions.ClientApi.OFF);
     }
 
     /** The position of this node among the peers (n0 first): brokerId of a follower is this plus one. */
@@ -175,9 +196,19 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
             throw new IllegalArgumentException("raftSecret has " + secret.length() + " characters; use at least "
                 + TransportOptions.MIN_SECRET_CHARS + " (a random string, the same on every node of the group)");
         }
+        String adminToken = blankToNull(own(props, "raftAdminToken"));
+        if (adminToken != null && secret == null) {
+            throw new IllegalArgumentException("raftAdminToken is set without raftSecret: the admin commands are served "
+                + "only on a port whose peers prove the group secret; set raftSecret on every node too");
+        }
+        if (adminToken != null && adminToken.length() < TransportOptions.MIN_TOKEN_CHARS) {
+            throw new IllegalArgumentException("raftAdminToken has " + adminToken.length() + " characters; use at least "
+                + TransportOptions.MIN_TOKEN_CHARS);
+        }
+        int metricsPort = portOrOff(props, "raftMetricsPort");
         return new RaftStoreSettings(group, selfId, Collections.unmodifiableMap(peers), preferred, dir, dataPaths,
             readOnly, msc.getMappedFileSizeCommitLog(), flush, appendTimeoutMs, electionTimeoutMs, tickMs, secret,
-            tls(props));
+            tls(props), adminToken, metricsPort);
     }
 
     private static TlsSettings tls(Properties props) {
@@ -256,6 +287,20 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
         return v == null || v.isBlank() ? OWN_KEYS.get(key) : v.trim();
     }
 
+    /** A TCP port in {@code [0, 65535]}, 0 for off. */
+    private static int portOrOff(Properties props, String key) {
+        String v = own(props, key);
+        try {
+            int n = Integer.parseInt(v);
+            if (n < 0 || n > 65535) {
+                throw new IllegalArgumentException(key + "=" + v + " is not a port (0 for off, up to 65535)");
+            }
+            return n;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(key + "=" + v + " is not a number (a port, 0 for off)");
+        }
+    }
+
     /** A whole number in {@code [1, max]}; the limits keep the int settings from wrapping around. */
     private static long positive(Properties props, String key, long max) {
         String v = own(props, key);
@@ -279,7 +324,8 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
             + (dataStorePaths.isEmpty() ? "" : ", data folders " + dataStorePaths)
             + (readOnlyDataStoreDirs.isEmpty() ? "" : ", read-only data folders " + readOnlyDataStoreDirs)
             + ", flush " + flush + ", append timeout " + appendTimeoutMs + " ms, election timeout "
-            + electionTimeoutMs + " ms, peers " + (secret == null ? "not authenticated" : "authenticated by secret")
-            + (tls == null ? "" : ", " + tls);
+            + electionTimeoutMs + " ms, peers " + (secret == null ? "from their hosts only, not authenticated"
+            : "authenticated by secret") + ", admin requests " + (adminToken == null ? "off" : "with the admin token")
+            + (tls == null ? "" : ", " + tls) + (metricsPort == 0 ? "" : ", metrics on port " + metricsPort);
     }
 }

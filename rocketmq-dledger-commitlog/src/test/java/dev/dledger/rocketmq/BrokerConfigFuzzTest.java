@@ -36,7 +36,8 @@ class BrokerConfigFuzzTest {
         "dLegerSelfId", "dLegerPeers", "preferredLeaderId", "storePathRootDir", "storePathDLedgerCommitLog",
         "readOnlyCommitLogStorePaths", "mappedFileSizeCommitLog", "listenPort", "haListenPort", "raftFlushMode",
         "raftAppendTimeoutMs", "raftElectionTimeoutMs", "raftTickMs", "raftSecret", "raftTlsKeyStore",
-        "raftTlsKeyStorePassword", "raftTlsTrustStore", "raftTlsTrustStorePassword");
+        "raftTlsKeyStorePassword", "raftTlsTrustStore", "raftTlsTrustStorePassword", "raftAdminToken",
+        "raftMetricsPort");
     private static final Path FILE = file();
 
     private static Path file() {
@@ -52,7 +53,7 @@ class BrokerConfigFuzzTest {
         "storePathRootDir=", "storePathDLedgerCommitLog=", "readOnlyCommitLogStorePaths=", "mappedFileSizeCommitLog=",
         "listenPort=", "haListenPort=", "raftFlushMode=sync", "raftAppendTimeoutMs=", "raftElectionTimeoutMs=",
         "raftTickMs=", "raftSecret=", "raftTlsKeyStore=", "raftTlsKeyStorePassword=", "raftTlsTrustStore=",
-        "raftTlsTrustStorePassword="})
+        "raftTlsTrustStorePassword=", "raftAdminToken=", "raftMetricsPort="})
     @FuzzTest
     void brokerConfigsPassOrAreRefusedNamingTheKey(byte[] conf) {
         TALLY.run(() -> checkConfig(conf));

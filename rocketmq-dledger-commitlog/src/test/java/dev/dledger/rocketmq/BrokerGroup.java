@@ -49,6 +49,10 @@ final class BrokerGroup implements AutoCloseable {
     static final String CLUSTER = "RaftCluster";
     static final String BROKER_NAME = "broker-raft";
     static final int SIZE = 3;
+    /** The group secret of a secured group: its brokers' raftSecret. */
+    static final String RAFT_SECRET = "broker-group-test-secret";
+    /** The admin token of a secured group: its brokers' raftAdminToken, which the status and transfer calls prove. */
+    static final String RAFT_ADMIN_TOKEN = "broker-admin-token";
     private static final AtomicInteger CLIENT_GROUPS = new AtomicInteger();
 
     /** How broker {@code from} reaches peer {@code to}: at the peer's real Raft address, or somewhere in between. */
@@ -64,12 +68,26 @@ final class BrokerGroup implements AutoCloseable {
     private final List<ChildJvm> brokers = new ArrayList<>();
     private final List<Runnable> shutdowns = new CopyOnWriteArrayList<>();
     private final String namesrvAddr;
+    /** Whether the brokers run with {@link #RAFT_SECRET} and {@link #RAFT_ADMIN_TOKEN}; else a stock broker.conf. */
+    private final boolean secured;
     private ChildJvm namesrv;
     private DefaultMQProducer routeReader;
 
-    /** Reserves the ports of a nameserver and three brokers; nothing runs yet. */
+    /** Reserves the ports of a nameserver and three secured brokers; nothing runs yet. */
     BrokerGroup(Path dir) throws IOException {
+        this(dir, true);
+    }
+
+    /**
+     * Reserves the ports of a nameserver and three brokers; nothing runs yet.
+     *
+     * @param secured true: the brokers share {@link #RAFT_SECRET} and admit {@link #RAFT_ADMIN_TOKEN}, so the Raft
+     *                status ({@link #raftStatus}) can be asked; false: only the stock DLedger keys, whose Raft port
+     *                answers no client request
+     */
+    BrokerGroup(Path dir, boolean secured) throws IOException {
         this.dir = dir;
+        this.secured = secured;
         this.namesrvAddr = "127.0.0.1:" + LoopbackPorts.freePort(taken);
         for (int i = 0; i < SIZE; i++) {
             raftAddresses.add(new InetSocketAddress("127.0.0.1", LoopbackPorts.freePort(taken)));
@@ -118,6 +136,8 @@ final class BrokerGroup implements AutoCloseable {
                 "autoCreateTopicEnable=true",
                 "flushDiskType=ASYNC_FLUSH",
                 "diskMaxUsedSpaceRatio=95",
+                secured ? "raftSecret=" + RAFT_SECRET : "",
+                secured ? "raftAdminToken=" + RAFT_ADMIN_TOKEN : "",
                 "") + "\n");
             brokers.add(new ChildJvm("broker n" + i, jvmArgs(brokerDir), RaftBrokerStartup.class.getName(),
                 List.of("-c", conf.toString()), brokerDir.resolve("out.log")).start());
@@ -170,10 +190,19 @@ final class BrokerGroup implements AutoCloseable {
         }
     }
 
-    /** Node {@code index}'s own view (role, term, commit and last index), asked at its real Raft port; null if none. */
+    /** The admin token the group's Raft ports take, or null for a group on a stock broker.conf. */
+    String adminToken() {
+        return secured ? RAFT_ADMIN_TOKEN : null;
+    }
+
+    /**
+     * Node {@code index}'s own view (role, term, commit and last index), asked at its real Raft port with the admin
+     * token; null if none (always on a group without the token: its ports serve no status).
+     */
     ClientProtocol.Response raftStatus(int index) {
         String id = "n" + index;
-        try (RaftClient c = new RaftClient(BROKER_NAME, Map.of(id, raftAddresses.get(index)), 1000, 1)) {
+        try (RaftClient c = new RaftClient(BROKER_NAME, Map.of(id, raftAddresses.get(index)), 1000, 1, adminToken(),
+            null)) {
             return c.metadata(id).get(2, TimeUnit.SECONDS);
         } catch (Exception e) {
             return null;

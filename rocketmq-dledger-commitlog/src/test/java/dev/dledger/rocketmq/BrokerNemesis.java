@@ -315,7 +315,7 @@ final class BrokerNemesis {
             peers.put("n" + i, group.raftAddress(i));
         }
         String answer;
-        try (RaftClient c = new RaftClient(BrokerGroup.BROKER_NAME, peers, 3000, 2)) {
+        try (RaftClient c = new RaftClient(BrokerGroup.BROKER_NAME, peers, 3000, 2, group.adminToken(), null)) {
             answer = c.leadershipTransfer("n" + target).get(10, TimeUnit.SECONDS).status().name();
         } catch (Exception e) {
             answer = e.toString();

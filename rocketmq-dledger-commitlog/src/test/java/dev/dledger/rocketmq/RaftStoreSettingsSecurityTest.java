@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.dledger.raft.transport.TransportOptions;
+import dev.dledger.raft.transport.TransportOptions.ClientApi;
 import java.util.Properties;
 import org.apache.rocketmq.store.config.MessageStoreConfig;
 import org.junit.jupiter.api.Test;
@@ -24,12 +25,58 @@ class RaftStoreSettingsSecurityTest {
     }
 
     @Test
-    void withoutKeysPeersAreNotAuthenticatedAsInStockDledger() {
+    void withoutKeysThePortTakesPeersFromTheirHostsOnlyAndServesNoClient() {
         RaftStoreSettings s = RaftStoreSettings.from(store(), new Properties());
         assertNull(s.secret());
         assertNull(s.tls());
-        assertEquals(TransportOptions.defaults(), s.transportOptions());
-        assertTrue(s.toString().contains("peers not authenticated"), s.toString());
+        assertNull(s.adminToken());
+        assertEquals(TransportOptions.defaults().withPeerHostsOnly(true).withClientApi(ClientApi.OFF),
+            s.transportOptions());
+        assertTrue(s.toString().contains("peers from their hosts only, not authenticated, admin requests off"),
+            s.toString());
+    }
+
+    @Test
+    void adminTokenWithTheSecretOpensTheAdminRequestsOnly() {
+        Properties p = new Properties();
+        p.setProperty("raftSecret", "broker-group-secret-42");
+        p.setProperty("raftAdminToken", "admin-token-7");
+        RaftStoreSettings s = RaftStoreSettings.from(store(), p);
+        TransportOptions o = s.transportOptions();
+        assertEquals(ClientApi.ADMIN, o.clientApi());
+        assertEquals("admin-token-7", o.clientToken());
+        assertTrue(o.peerHostsOnly());
+        assertFalse(s.toString().contains("admin-token-7"), s.toString());
+        Properties secretOnly = new Properties();
+        secretOnly.setProperty("raftSecret", "broker-group-secret-42");
+        assertEquals(ClientApi.OFF, RaftStoreSettings.from(store(), secretOnly).transportOptions().clientApi());
+    }
+
+    @Test
+    void adminTokenWithoutSecretOrTooShortIsRefusedByName() {
+        Properties noSecret = new Properties();
+        noSecret.setProperty("raftAdminToken", "admin-token-7");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+            () -> RaftStoreSettings.from(store(), noSecret));
+        assertEquals("raftAdminToken is set without raftSecret: the admin commands are served only on a port whose "
+            + "peers prove the group secret; set raftSecret on every node too", e.getMessage());
+        Properties shortToken = new Properties();
+        shortToken.setProperty("raftSecret", "broker-group-secret-42");
+        shortToken.setProperty("raftAdminToken", "abc");
+        e = assertThrows(IllegalArgumentException.class, () -> RaftStoreSettings.from(store(), shortToken));
+        assertEquals("raftAdminToken has 3 characters; use at least 8", e.getMessage());
+    }
+
+    @Test
+    void metricsPortIsOffByDefaultAndCheckedByName() {
+        assertEquals(0, RaftStoreSettings.from(store(), new Properties()).metricsPort());
+        Properties p = new Properties();
+        p.setProperty("raftMetricsPort", "40999");
+        assertEquals(40999, RaftStoreSettings.from(store(), p).metricsPort());
+        p.setProperty("raftMetricsPort", "70000");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+            () -> RaftStoreSettings.from(store(), p));
+        assertEquals("raftMetricsPort=70000 is not a port (0 for off, up to 65535)", e.getMessage());
     }
 
     @Test

@@ -32,7 +32,8 @@ final class ClientCommands {
         @Option(names = "--timeout-ms", defaultValue = "3000", description = "per request (default: ${DEFAULT-VALUE})")
         long timeoutMs;
 
-        @Option(names = "--token", description = "the nodes' client token (their clientToken), proved, never sent")
+        @Option(names = "--token", description = "the nodes' client token (their clientToken; a broker's "
+            + "raftAdminToken), proved, never sent")
         String token;
 
         @Option(names = "--tls-key-store", description = "PKCS12/JKS file with this client's key and certificate, "
@@ -193,7 +194,9 @@ final class ClientCommands {
                     }
                 } catch (ExecutionException | java.util.concurrent.TimeoutException e) {
                     unreachable++;
-                    out().printf("%s %s unreachable: %s%n", peer.getKey(), peer.getValue(),
+                    // A node that answered with a refusal (no or wrong --token, status not served) is up: say so.
+                    boolean refused = e.getCause() instanceof RaftClient.ClientException ce && ce.authenticationFailed();
+                    out().printf("%s %s %s: %s%n", peer.getKey(), peer.getValue(), refused ? "refused" : "unreachable",
                         e.getCause() == null ? e.toString() : e.getCause().getMessage());
                 }
             }
@@ -210,6 +213,47 @@ final class ClientCommands {
         @Override
         int run(RaftClient client) throws Exception {
             return report(client.leadershipTransfer(to).get(), "transfer to " + to + " started");
+        }
+    }
+
+    @Command(name = "preferred-leader", mixinStandardHelpOptions = true,
+        description = "Hand leadership back to the preferred node (a broker group's preferredLeaderId) once it is "
+            + "caught up: nothing to do when it leads (exit 0); refused while it lags the leader (exit 1).")
+    static final class PreferredLeader extends Base {
+        @Option(names = "--id", required = true, description = "the preferred node")
+        String id;
+
+        @Override
+        int run(RaftClient client) throws Exception {
+            if (!Peers.parse(peers).containsKey(id)) {
+                spec.commandLine().getErr().println("error: --id " + id + " is not one of --peers");
+                return 2;
+            }
+            ClientProtocol.Response mine = client.metadata(id).get(timeoutMs, TimeUnit.MILLISECONDS);
+            if (id.equals(mine.leaderHint()) && "LEADER".equals(mine.role())) {
+                out().println(id + " leads already (term " + mine.term() + ")");
+                return 0;
+            }
+            String leader = mine.leaderHint();
+            if (leader == null || !Peers.parse(peers).containsKey(leader)) {
+                spec.commandLine().getErr().println("error: " + id + " knows no leader now; try again after the "
+                    + "election");
+                return 1;
+            }
+            ClientProtocol.Response at = client.metadata(leader).get(timeoutMs, TimeUnit.MILLISECONDS);
+            long lag = -1;
+            for (ClientProtocol.PeerLag p : at.followers()) {
+                if (p.id().equals(id)) {
+                    lag = Math.max(0, at.lastIndex() - p.match());
+                }
+            }
+            if (lag != 0) {
+                spec.commandLine().getErr().println("error: " + id + " is not caught up with leader " + leader
+                    + (lag < 0 ? " (the leader reports no progress for it)" : " (lag " + lag + " entries)")
+                    + "; try again when its lag is 0");
+                return 1;
+            }
+            return report(client.leadershipTransfer(id).get(), "transfer from " + leader + " to " + id + " started");
         }
     }
 

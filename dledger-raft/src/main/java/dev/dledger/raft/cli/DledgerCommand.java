@@ -9,7 +9,8 @@ import picocli.CommandLine.Command;
     description = "A Raft replicated log in DLedger's on-disk format.",
     subcommands = {ServerCommand.Server.class, ServerCommand.Appender.class, ServerCommand.Register.class,
         ClientCommands.Append.class, ClientCommands.Get.class, ClientCommands.Write.class, ClientCommands.Read.class,
-        ClientCommands.Status.class, ClientCommands.Transfer.class, ClientCommands.Member.class, LogCommands.class,
+        ClientCommands.Status.class, ClientCommands.Transfer.class,
+        ClientCommands.PreferredLeader.class, ClientCommands.Member.class, LogCommands.class,
         BenchmarkCommand.class, DemoCommand.class})
 public final class DledgerCommand implements Callable<Integer> {
 

@@ -85,8 +85,9 @@ public final class RaftClient implements AutoCloseable {
         }
 
         /**
-         * Whether a node refused this client's credentials (missing or wrong token, TLS refused): not retried, as
-         * another node would refuse them too.
+         * Whether a node refused this client's credentials (missing or wrong token, TLS refused) or refused to serve
+         * the request to it at all (its client API is off or admin only): not retried, as another node would refuse
+         * it too.
          */
         public boolean authenticationFailed() {
             return authentication;
@@ -463,7 +464,7 @@ public final class RaftClient implements AutoCloseable {
 
             private ClientException refusal(String reason) {
                 return new ClientException(address + " refused: " + reason, false,
-                    reason.startsWith(Handshake.REFUSAL_PREFIX));
+                    reason.startsWith(Handshake.REFUSAL_PREFIX) || reason.startsWith(Handshake.NOT_SERVED_PREFIX));
             }
 
             private void challenge(ChannelHandlerContext ctx, Frame frame) {

@@ -103,6 +103,14 @@ public final class RaftGroupNode implements AutoCloseable {
     private volatile boolean stopped;
     private volatile NodeStatus status;
     private volatile java.util.function.DoubleConsumer appendLatencySeconds = s -> { };
+    private volatile java.util.function.DoubleConsumer storeLatencySeconds = s -> { };
+    /** Elections this node started (it became a candidate), snapshots it sent and installed; see {@link #counters}. */
+    private final java.util.concurrent.atomic.AtomicLong electionsStarted = new java.util.concurrent.atomic.AtomicLong();
+    /** The last term this node voted for itself in; node thread only. */
+    private long electionTerm;
+    private final java.util.concurrent.atomic.AtomicLong snapshotsSent = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong snapshotsInstalled =
+        new java.util.concurrent.atomic.AtomicLong();
     /** The background fsync with {@link FlushMode#SYNC}; null with {@link FlushMode#ASYNC}. */
     private final LogSyncer syncer;
     /** With a syncer: the number of the last log write handed to it. */
@@ -185,6 +193,7 @@ public final class RaftGroupNode implements AutoCloseable {
         this.options = Objects.requireNonNull(options, "options");
         this.group = options.group();
         this.id = options.raft().id();
+        this.electionTerm = storage.hardState().term();
         this.storage = storage;
         this.stateMachine = stateMachine;
         this.transport = transport;
@@ -236,9 +245,35 @@ public final class RaftGroupNode implements AutoCloseable {
         loop.add(this);
     }
 
-    /** Receives the latency of every committed append, in seconds, on the driver thread. */
-    public void recordAppendLatency(java.util.function.DoubleConsumer seconds) {
+    /**
+     * Receives, on the node's thread, the seconds from each append's arrival at the leader until it is committed and
+     * applied (when its client is answered); must not block.
+     */
+    public void recordCommitLatency(java.util.function.DoubleConsumer seconds) {
         this.appendLatencySeconds = seconds;
+    }
+
+    /**
+     * Receives, on the node's thread, the seconds from each append's arrival at the leader until its entries are
+     * written to the leader's own log (before the quorum and before any fsync of {@code flush=sync}); must not block.
+     */
+    public void recordAppendLatency(java.util.function.DoubleConsumer seconds) {
+        this.storeLatencySeconds = seconds;
+    }
+
+    /**
+     * Counts since this node started.
+     *
+     * @param electionsStarted   times it became a candidate (pre-votes that did not lead to one not counted)
+     * @param snapshotsSent      InstallSnapshot transfers it started to a follower
+     * @param snapshotsInstalled snapshots it received from a leader and installed
+     */
+    public record Counters(long electionsStarted, long snapshotsSent, long snapshotsInstalled) {
+    }
+
+    /** The node's counters; thread-safe. */
+    public Counters counters() {
+        return new Counters(electionsStarted.get(), snapshotsSent.get(), snapshotsInstalled.get());
     }
 
     /** This node's id. */
@@ -788,6 +823,11 @@ public final class RaftGroupNode implements AutoCloseable {
             Ready rd = node.ready();
             // 1. Durable state first: nothing below is sent before it is stored (Ready's contract).
             if (rd.hardState() != null) {
+                if (id.equals(rd.hardState().votedFor()) && rd.hardState().term() > electionTerm) {
+                    // A candidate persists its new term with its vote for itself first (Raft §5.2): one election.
+                    electionTerm = rd.hardState().term();
+                    electionsStarted.incrementAndGet();
+                }
                 storage.saveHardState(rd.hardState());
             }
             if (rd.role() == Role.LEADER) {
@@ -797,6 +837,7 @@ public final class RaftGroupNode implements AutoCloseable {
                 snapshots.reset();
             }
             if (rd.snapshot() != null) {
+                snapshotsInstalled.incrementAndGet();
                 ReceivedSnapshot received = receivedSnapshot;
                 if (received == null || received.snapshot() != rd.snapshot()) {
                     throw new IllegalStateException("snapshot " + rd.snapshot().index() + "@" + rd.snapshot().term()
@@ -828,6 +869,14 @@ public final class RaftGroupNode implements AutoCloseable {
                 if (rd.role() == Role.LEADER || !pending.isEmpty()) {
                     for (int i = 0; i < pos.length; i++) {
                         positions.put(rd.entries().get(i).index(), pos[i]);
+                    }
+                }
+                if (!pending.isEmpty()) {
+                    long now = System.nanoTime();
+                    long lo = rd.entries().get(0).index();
+                    long hi = rd.entries().get(rd.entries().size() - 1).index();
+                    for (Pending p : pending.subMap(lo, true, hi, true).values()) {
+                        storeLatencySeconds.accept((now - p.startNanos) / 1e9);
                     }
                 }
             }
@@ -876,6 +925,7 @@ public final class RaftGroupNode implements AutoCloseable {
 
     private void send(Message m) {
         if (m instanceof InstallSnapshotRequest s) {
+            snapshotsSent.incrementAndGet();
             snapshots.send(s, storage.snapshotData());
         } else {
             transport.send(group, m);

@@ -17,8 +17,10 @@ import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
  * The metrics of every group and transport of a process, in one Prometheus registry: role, term, commit, apply and
- * last index per node; match index and lag per follower on a leader; append latency; bytes in and out. Served in the
- * Prometheus text format by {@link #serve(int)}. Thread-safe.
+ * last index per node; match index and lag per follower on a leader; append latency (arrival at the leader until
+ * written to the leader's own log) and commit latency (until committed by a quorum and applied); elections started, snapshots
+ * sent and installed; bytes in and out, connections and requests the port refused. Served in the Prometheus text
+ * format by {@link #serve(int)}. Thread-safe.
  */
 public final class RaftMetrics {
 
@@ -26,6 +28,7 @@ public final class RaftMetrics {
     private final List<RaftGroupNode> nodes = new CopyOnWriteArrayList<>();
     private final List<NettyTransport> transports = new CopyOnWriteArrayList<>();
     private final Histogram appendLatency;
+    private final Histogram commitLatency;
 
     public RaftMetrics() {
         GaugeWithCallback.builder().name("dledger_role").help("1 for the node's current role, by role")
@@ -71,8 +74,31 @@ public final class RaftMetrics {
                     cb.call(t.bytesOut(), t.localAddress().toString());
                 }
             }).register(registry);
+        nodeCounter("dledger_elections_started", "elections this node started as a candidate",
+            RaftGroupNode.Counters::electionsStarted);
+        nodeCounter("dledger_snapshots_sent", "InstallSnapshot transfers this node started to followers",
+            RaftGroupNode.Counters::snapshotsSent);
+        nodeCounter("dledger_snapshots_installed", "snapshots this node received from a leader and installed",
+            RaftGroupNode.Counters::snapshotsInstalled);
+        CounterWithCallback.builder().name("dledger_transport_refused_connections")
+            .help("inbound connections closed at once: from a host that is no peer's, or over the per-address limit")
+            .labelNames("address").callback(cb -> {
+                for (NettyTransport t : transports) {
+                    cb.call(t.refusedHosts() + t.refusedConnections(), t.localAddress().toString());
+                }
+            }).register(registry);
+        CounterWithCallback.builder().name("dledger_transport_refused_requests")
+            .help("client requests the port does not serve (client API off, or admin only)")
+            .labelNames("address").callback(cb -> {
+                for (NettyTransport t : transports) {
+                    cb.call(t.refusedRequests(), t.localAddress().toString());
+                }
+            }).register(registry);
         appendLatency = Histogram.builder().name("dledger_append_latency_seconds")
-            .help("time from an append's arrival at the leader to its commit and apply")
+            .help("time from an append's arrival at the leader until it is written to the leader's own log")
+            .labelNames("group", "node").register(registry);
+        commitLatency = Histogram.builder().name("dledger_commit_latency_seconds")
+            .help("time from an append's arrival at the leader to its commit by a quorum and apply")
             .labelNames("group", "node").register(registry);
     }
 
@@ -85,10 +111,20 @@ public final class RaftMetrics {
         }).register(registry);
     }
 
-    /** Exports a node's metrics and records its append latencies. */
+    private void nodeCounter(String name, String help,
+                             java.util.function.ToLongFunction<RaftGroupNode.Counters> value) {
+        CounterWithCallback.builder().name(name).help(help).labelNames("group", "node").callback(cb -> {
+            for (RaftGroupNode n : nodes) {
+                cb.call(value.applyAsLong(n.counters()), n.group(), n.id());
+            }
+        }).register(registry);
+    }
+
+    /** Exports a node's metrics and records its append and commit latencies. */
     public void add(RaftGroupNode node) {
         nodes.add(node);
         node.recordAppendLatency(appendLatency.labelValues(node.group(), node.id())::observe);
+        node.recordCommitLatency(commitLatency.labelValues(node.group(), node.id())::observe);
     }
 
     /** Stops exporting a node. */

@@ -27,6 +27,30 @@ public final class ClientProtocol {
         QUERY
     }
 
+    /**
+     * Whether {@code op} is an admin request: status (METADATA), leadership transfer, member add or remove. These change
+     * which node leads or who votes, never an entry; a port may serve them alone ({@code TransportOptions.ClientApi}).
+     */
+    public static boolean isAdmin(Op op) {
+        return op == Op.METADATA || op == Op.TRANSFER || op == Op.ADD_VOTER || op == Op.REMOVE_VOTER;
+    }
+
+    /**
+     * The op of a request body, read from its first byte only.
+     *
+     * @throws CodecException if the body is empty or the op unknown
+     */
+    public static Op opOf(byte[] body) {
+        if (body.length == 0) {
+            throw new CodecException("empty request");
+        }
+        int code = body[0] & 0xff;
+        if (code >= Op.values().length) {
+            throw new CodecException("unknown op " + code);
+        }
+        return Op.values()[code];
+    }
+
     /** The outcome of a request, as the client sees it. */
     public enum Status {
         OK, NOT_LEADER, TRANSFERRING, OVERLOADED, TIMEOUT, LOST, STOPPED, NOT_FOUND, INVALID,

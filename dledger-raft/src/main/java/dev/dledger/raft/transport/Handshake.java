@@ -34,6 +34,12 @@ public final class Handshake {
     /** Every refusal of a handshake or of an unauthenticated frame starts with this, so callers can tell it apart. */
     public static final String REFUSAL_PREFIX = "authentication failed: ";
 
+    /**
+     * Every refusal of a client request the port does not serve to this client (its client API is off, or admin only)
+     * starts with this; like {@link #REFUSAL_PREFIX} it is final, a client does not retry it elsewhere.
+     */
+    public static final String NOT_SERVED_PREFIX = "not served: ";
+
     private static final SecureRandom RANDOM = new SecureRandom();
     private static final int MAX_ID_BYTES = 255;
 

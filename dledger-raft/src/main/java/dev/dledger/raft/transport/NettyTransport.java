@@ -31,7 +31,10 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
@@ -63,6 +66,14 @@ import org.slf4j.LoggerFactory;
  * close the connection; the refused side gets an ERROR frame whose reason starts with
  * {@link Handshake#REFUSAL_PREFIX}. Without any of these the wire is DLedger-era compatible, as before.
  *
+ * <p>Who may connect and ask ({@link TransportOptions#peerHostsOnly()}, {@link TransportOptions#clientApi()}): with
+ * peer hosts only, Raft and snapshot frames and the peer handshake are taken only from an IP address of a registered
+ * group's peers (their names are resolved when the peers are set; a loopback peer admits loopback addresses only);
+ * with the client API also off, a connection from any other address is logged and closed at once. A
+ * client request the port does not serve (client API OFF, or not an admin op under ADMIN) is answered with an ERROR
+ * frame whose reason starts with {@link Handshake#NOT_SERVED_PREFIX}; the first one of a connection is logged at WARN,
+ * the rest at DEBUG.
+ *
  * <p>Limits: at most {@code maxInflightRequestsPerConnection} unanswered client requests per connection (more are
  * answered OVERLOADED at once) and {@code maxConnectionsPerAddress} inbound connections per remote IP address (more
  * are refused and closed).
@@ -88,6 +99,10 @@ public final class NettyTransport implements Transport {
     private final Map<String, GroupBinding> groups = new ConcurrentHashMap<>();
     private final Map<OutKey, Outbound> outbound = new ConcurrentHashMap<>();
     private final Map<InetAddress, Integer> connectionsByAddress = new ConcurrentHashMap<>();
+    /** The peers' hosts of every registered group, resolved when they were set; see {@link #peerHostAllowed}. */
+    private volatile Set<InetAddress> peerHosts = Set.of();
+    private final AtomicLong refusedHosts = new AtomicLong();
+    private final AtomicLong refusedRequests = new AtomicLong();
     private final AtomicLong dropped = new AtomicLong();
     private final AtomicLong refused = new AtomicLong();
     private final AtomicLong refusedConnections = new AtomicLong();
@@ -157,8 +172,9 @@ public final class NettyTransport implements Transport {
         }
         LOG.info("listening on {} ({})", serverChannel.localAddress(), options);
         if (options.groupSecret() == null) {
-            LOG.warn("peers are not authenticated on {}: no group secret is set, so anyone who reaches this port can "
-                + "send Raft messages under a known peer id; set the same secret on every node", localAddress());
+            LOG.warn("peers are not authenticated on {}: no group secret is set, so anyone who reaches this port{} can "
+                + "send Raft messages under a known peer id; set the same secret on every node", localAddress(),
+                options.peerHostsOnly() ? " from a peer's host" : "");
         }
     }
 
@@ -195,6 +211,16 @@ public final class NettyTransport implements Transport {
     /** Inbound connections closed at once: over the per-address limit. */
     public long refusedConnections() {
         return refusedConnections.get();
+    }
+
+    /** Inbound connections closed at once because they came from a host that is not a peer's (peer hosts only). */
+    public long refusedHosts() {
+        return refusedHosts.get();
+    }
+
+    /** Client requests refused because the port does not serve them (client API off, or admin only). */
+    public long refusedRequests() {
+        return refusedRequests.get();
     }
 
     /** Client requests answered OVERLOADED because their connection had the most unanswered requests allowed. */
@@ -262,11 +288,60 @@ public final class NettyTransport implements Transport {
         }
         g.peers().clear();
         g.peers().putAll(peers);
+        resolvePeerHosts();
     }
 
     @Override
     public void unregister(String group) {
         groups.remove(group);
+        resolvePeerHosts();
+    }
+
+    /**
+     * Learns the IP addresses of every registered group's peers. A name that does not resolve now admits nothing (it
+     * is logged); it is resolved again at the next {@link #setPeers}.
+     */
+    private void resolvePeerHosts() {
+        Set<InetAddress> hosts = new HashSet<>();
+        for (Map.Entry<String, GroupBinding> g : groups.entrySet()) {
+            for (Map.Entry<String, InetSocketAddress> p : g.getValue().peers().entrySet()) {
+                InetSocketAddress a = p.getValue();
+                if (a.getAddress() != null) {
+                    hosts.add(a.getAddress());
+                    continue;
+                }
+                try {
+                    hosts.addAll(List.of(InetAddress.getAllByName(a.getHostString())));
+                } catch (IOException e) {
+                    LOG.warn("[{}] cannot resolve the host of peer {} ({}): no connection from it is accepted until "
+                        + "the peers are set again", g.getKey(), p.getKey(), a.getHostString());
+                }
+            }
+        }
+        peerHosts = Set.copyOf(hosts);
+    }
+
+    /**
+     * Whether a connection from {@code from} may be accepted: always without {@code peerHostsOnly}; else when it is a
+     * peer's host, or a loopback address while a peer is on loopback (a node reaches a loopback peer from whichever
+     * loopback address the kernel picks).
+     */
+    boolean peerHostAllowed(InetAddress from) {
+        if (!options.peerHostsOnly()) {
+            return true;
+        }
+        Set<InetAddress> hosts = peerHosts;
+        if (hosts.contains(from)) {
+            return true;
+        }
+        if (from.isLoopbackAddress()) {
+            for (InetAddress h : hosts) {
+                if (h.isLoopbackAddress()) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     @Override
@@ -388,6 +463,20 @@ public final class NettyTransport implements Transport {
     /** Counts an accepted connection against its address's limit; refuses and closes it beyond the limit. */
     private boolean admit(SocketChannel ch) {
         InetAddress from = ch.remoteAddress().getAddress();
+        if (options.clientApi() == TransportOptions.ClientApi.OFF && !peerHostAllowed(from)) {
+            refusedHosts.incrementAndGet();
+            LOG.warn("refused connection from {}: {} is not the host of a peer of {} (this port serves its groups' "
+                + "peers only)", ch.remoteAddress(), from.getHostAddress(), groups.keySet());
+            if (serverSsl == null) {
+                String reason = Handshake.NOT_SERVED_PREFIX + from.getHostAddress() + " is not the host of a peer "
+                    + "of this node's groups; this port serves their peers only";
+                ch.writeAndFlush(Unpooled.wrappedBuffer(new Frame(Frame.Kind.ERROR, 0, "-",
+                    reason.getBytes(StandardCharsets.UTF_8)).encode())).addListener(ChannelFutureListener.CLOSE);
+            } else {
+                ch.close();
+            }
+            return false;
+        }
         int limit = options.maxConnectionsPerAddress();
         int now = connectionsByAddress.merge(from, 1, Integer::sum);
         if (now > limit) {
@@ -595,6 +684,10 @@ public final class NettyTransport implements Transport {
         private byte[] pendingNonce;
         /** Client requests taken and not yet answered; completed on other threads. */
         private final AtomicInteger inflight = new AtomicInteger();
+        /** Whether the remote address is a peer's host: null until first asked. */
+        private Boolean peerHost;
+        /** Whether a client request was refused as not served on this connection already (logged once). */
+        private boolean notServedLogged;
         /** Writes the answers to client requests, which complete on the driver's thread; made on first use. */
         private BatchingWriter replies;
 
@@ -627,7 +720,7 @@ public final class NettyTransport implements Transport {
                         if (options.clientToken() != null && authenticated == null) {
                             deny(ctx, f, "this node requires a client token: give the client the node's token "
                                 + "(--token)");
-                        } else {
+                        } else if (clientRequestServed(ctx, f)) {
                             serve(ctx, f);
                         }
                         return;
@@ -647,6 +740,58 @@ public final class NettyTransport implements Transport {
             }
         }
 
+        /** Whether the connection comes from a peer's host ({@link #peerHostAllowed}); learned once. */
+        private boolean fromPeerHost(ChannelHandlerContext ctx) {
+            if (peerHost == null) {
+                peerHost = !(ctx.channel().remoteAddress() instanceof InetSocketAddress a)
+                    || a.getAddress() == null || peerHostAllowed(a.getAddress());
+            }
+            return peerHost;
+        }
+
+        private String remoteHost(ChannelHandlerContext ctx) {
+            return ctx.channel().remoteAddress() instanceof InetSocketAddress a && a.getAddress() != null
+                ? a.getAddress().getHostAddress() : String.valueOf(ctx.channel().remoteAddress());
+        }
+
+        /**
+         * Whether this port serves the request to this connection ({@link TransportOptions#clientApi()}); refuses it
+         * with a {@link Handshake#NOT_SERVED_PREFIX} ERROR frame when not.
+         */
+        private boolean clientRequestServed(ChannelHandlerContext ctx, Frame f) {
+            String why;
+            switch (options.clientApi()) {
+                case OPEN:
+                    return true;
+                case ADMIN:
+                    ClientProtocol.Op op = ClientProtocol.opOf(f.body());
+                    if (ClientProtocol.isAdmin(op)) {
+                        return true;
+                    }
+                    why = "request " + op + " of group '" + f.group() + "': this port serves the admin requests only "
+                        + "(status, leadership transfer, member add/remove); entries are never appended or read "
+                        + "here";
+                    break;
+                default:
+                    why = "request of group '" + f.group() + "': the client API of this port is off (it serves its "
+                        + "group's peers only; admin requests need the group secret and an admin token)";
+                    break;
+            }
+            refusedRequests.incrementAndGet();
+            String reason = Handshake.NOT_SERVED_PREFIX + why;
+            if (!notServedLogged) {
+                notServedLogged = true;
+                LOG.warn("[{}] refused a client request from {} (further ones on this connection are logged at "
+                    + "DEBUG): {}", f.group(), ctx.channel().remoteAddress(), reason);
+            } else {
+                LOG.debug("[{}] refused a client request from {}: {}", f.group(), ctx.channel().remoteAddress(),
+                    reason);
+            }
+            ctx.writeAndFlush(Unpooled.wrappedBuffer(new Frame(Frame.Kind.ERROR, f.requestId(), f.group(),
+                reason.getBytes(StandardCharsets.UTF_8)).encode()));
+            return false;
+        }
+
         /** Hands a Raft message to its group, or refuses it: wrong group, wrong node, unknown or other sender. */
         private void deliver(ChannelHandlerContext ctx, Frame f, Message m) {
             GroupBinding g = groups.get(f.group());
@@ -661,8 +806,16 @@ public final class NettyTransport implements Transport {
             }
         }
 
-        /** With a group secret, only a connection that proved it may carry peer frames. */
+        /**
+         * With peer hosts only, only a connection from a peer's host may carry peer frames; with a group secret, only
+         * one that proved it.
+         */
         private boolean peerAllowed(ChannelHandlerContext ctx, Frame f) {
+            if (!fromPeerHost(ctx)) {
+                deny(ctx, f, "peer frames are taken from the hosts of the group's peers only, and "
+                    + remoteHost(ctx) + " is none of them");
+                return false;
+            }
             if (options.groupSecret() == null || authenticated == Handshake.Role.PEER) {
                 return true;
             }
@@ -689,6 +842,11 @@ public final class NettyTransport implements Transport {
             GroupBinding g = groups.get(f.group());
             String key;
             if (h.role() == Handshake.Role.PEER) {
+                if (!fromPeerHost(ctx)) {
+                    deny(ctx, f, "peer " + h.from() + " connects from " + remoteHost(ctx) + ", which is not the host "
+                        + "of a peer of this node's groups");
+                    return;
+                }
                 if (options.groupSecret() == null) {
                     deny(ctx, f, "peer " + h.from() + " sent a group secret handshake but this node has no secret; "
                         + "set the same secret on every node");

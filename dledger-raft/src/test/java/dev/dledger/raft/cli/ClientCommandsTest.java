@@ -77,6 +77,31 @@ class ClientCommandsTest {
     }
 
     @Test
+    void preferredLeaderHandsLeadershipBackOnceCaughtUp() {
+        run(0, "append", "-g", "g", "-p", peers, "-d", "x", "-c", "2");
+        RaftGroupNode leader = nodes.stream().filter(n -> n.status().role() == Role.LEADER).findFirst().orElseThrow();
+        String[] already = run(0, "preferred-leader", "-g", "g", "-p", peers, "--id", leader.id());
+        assertEquals(leader.id() + " leads already (term " + leader.status().term() + ")", already[0].strip());
+        String target = nodes.stream().map(RaftGroupNode::id).filter(id -> !id.equals(leader.id())).findFirst()
+            .orElseThrow();
+        String[] last = new String[2];
+        await("preferred-leader " + target).atMost(Duration.ofSeconds(20)).until(() -> {
+            StringWriter out = new StringWriter();
+            StringWriter err = new StringWriter();
+            int code = DledgerCommand.execute(new PrintWriter(out, true), new PrintWriter(err, true),
+                "preferred-leader", "-g", "g", "-p", peers, "--id", target);
+            last[0] = out.toString();
+            last[1] = err.toString();
+            return code == 0;
+        });
+        System.out.println("preferred-leader said: " + last[0].strip() + last[1].strip());
+        await().atMost(Duration.ofSeconds(10)).until(() -> nodes.stream()
+            .anyMatch(n -> n.id().equals(target) && n.status().role() == Role.LEADER));
+        String[] unknown = run(2, "preferred-leader", "-g", "g", "-p", peers, "--id", "n9");
+        assertEquals("error: --id n9 is not one of --peers", unknown[1].strip());
+    }
+
+    @Test
     void wrongInputGetsAOneLineError() {
         String[] bad = run(2, "member", "-g", "g", "-p", peers, "promote", "n1");
         assertTrue(bad[1].contains("action must be add or remove"), bad[1]);

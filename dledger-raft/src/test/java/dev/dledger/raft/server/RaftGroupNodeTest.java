@@ -232,9 +232,17 @@ class RaftGroupNodeTest {
                 assertEquals(1, java.util.regex.Pattern.compile("dledger_role\\{group=\"g\",node=\"" + id
                     + "\",role=\"[A-Z_]+\"} 1").matcher(text).results().count(), text);
             }
-            long latencies = java.util.regex.Pattern.compile("dledger_append_latency_seconds_count\\{[^}]*} (\\d+)")
+            for (String histogram : List.of("dledger_append_latency_seconds", "dledger_commit_latency_seconds")) {
+                long latencies = java.util.regex.Pattern.compile(histogram + "_count\\{[^}]*} (\\d+)")
+                    .matcher(text).results().mapToLong(m -> Long.parseLong(m.group(1))).sum();
+                assertEquals(10, latencies, histogram + ":\n" + text);
+            }
+            long elections = java.util.regex.Pattern.compile("dledger_elections_started_total\\{[^}]*} (\\d+)")
                 .matcher(text).results().mapToLong(m -> Long.parseLong(m.group(1))).sum();
-            assertEquals(10, latencies, text);
+            assertTrue(elections >= 1, "the leader was elected: someone started an election\n" + text);
+            assertTrue(text.contains("dledger_snapshots_sent_total{group=\"g\""), text);
+            assertTrue(text.contains("dledger_snapshots_installed_total{group=\"g\""), text);
+            assertTrue(text.contains("dledger_transport_refused_requests_total{"), text);
             assertTrue(text.contains("dledger_follower_lag_entries{"), text);
             assertTrue(text.contains("dledger_transport_bytes_out_total{"), text);
         }
