@@ -175,6 +175,30 @@ class FastTryIT {
             "processes of the package still run after stop");
     }
 
+    /**
+     * A broker conf that no longer puts its broker on the Raft log (as an earlier version's updateBrokerConfig left
+     * it) is refused by {@code start}, naming the file and the key, before anything starts.
+     */
+    @Test
+    @Timeout(value = 120, unit = TimeUnit.SECONDS)
+    void startRefusesABrokerConfThatLeftTheRaftLogBeforeStartingAnything() throws Exception {
+        unpack();
+        movePorts();
+        Path n1Conf = home.resolve("conf/dledger/broker-n1.conf");
+        setKey(n1Conf, "enableDLegerCommitLog", "false");
+        Result start = run("start");
+        assertEquals(2, start.exit, start.output);
+        assertTrue(start.output.contains(n1Conf + ": enableDLegerCommitLog=false, so n1 would start as a stock broker"),
+            start.output);
+        assertTrue(!start.output.contains("started namesrv"), start.output);
+        assertEquals(List.of(), packageProcesses().stream().map(ProcessHandle::pid).toList(), "processes after start");
+        setKey(n1Conf, "enableDLegerCommitLog", "true");
+        setKey(n1Conf, "dLegerSelfId", "n2");
+        Result wrongId = run("start");
+        assertEquals(2, wrongId.exit, wrongId.output);
+        assertTrue(wrongId.output.contains(n1Conf + ": dLegerSelfId=n2, expected n1"), wrongId.output);
+    }
+
     /** Runs {@code bin/mqadmin} of the package with {@code args}, printing its output. */
     private Result mqadmin(String... args) throws Exception {
         List<String> cmd = new ArrayList<>();
