@@ -52,6 +52,25 @@ check_conf() {
     [ -n "$BROKER_NAME" ] || die "brokerName is missing in $n0"
 }
 
+# Each broker conf must still put its broker on the Raft log as the node it names. A conf rewritten by the stock
+# updateBrokerConfig of an earlier version (enableDLegerCommitLog=false, the launcher's brokerId and brokerRole)
+# starts a stock broker outside the group, and `start` then waits in vain for the group.
+check_raft_conf() {
+    local b f flag self group
+    for b in "${BROKERS[@]}"; do
+        f="$(broker_conf "$b")"
+        flag="$(conf_value "$f" enableDLegerCommitLog)"
+        self="$(conf_value "$f" dLegerSelfId)"
+        group="$(conf_value "$f" dLegerGroup)"
+        case "$flag" in
+            [Tt][Rr][Uu][Ee]) ;;
+            *) die "$f: enableDLegerCommitLog=${flag:-(missing)}, so $b would start as a stock broker outside the Raft group; set enableDLegerCommitLog=true (if updateBrokerConfig of an earlier version rewrote the file, $f.bak holds the one before)" ;;
+        esac
+        [ "$self" = "$b" ] || die "$f: dLegerSelfId=${self:-(missing)}, expected $b"
+        [ "$group" = "$GROUP" ] || die "$f: dLegerGroup=${group:-(missing)}, but broker-n0.conf has $GROUP"
+    done
+}
+
 # The folder of a process's logs: ${storePathRootDir}/logs of a broker, the folder of kvConfigPath plus /logs of
 # the nameserver (where bin/mqbroker and bin/mqnamesrv put them).
 log_dir() {
@@ -168,6 +187,7 @@ registered_leader() {
 }
 
 do_start() {
+    check_raft_conf
     find_java
     STARTED=()
     local began deadline name leader

@@ -129,6 +129,95 @@ class FastTryIT {
         System.out.println("fast-try: start, round trip, status, stop and clean in " + sinceMs(began) + " ms");
     }
 
+    /**
+     * Issue 14, items 1 and 3: {@code bin/mqadmin updateBrokerConfig} on a broker of the running group, then
+     * {@code stop} and {@code start}: the group comes back whole (the updated broker is still a Raft node), the
+     * nameserver runs, and the update is kept. A Raft key is refused, the tool printing why.
+     */
+    @Test
+    @Timeout(value = 600, unit = TimeUnit.SECONDS)
+    void stopThenStartAfterUpdateBrokerConfigKeepsTheGroupAndTheNameserverRunning() throws Exception {
+        unpack();
+        String namesrv = movePorts();
+        Result start = run("start");
+        assertEquals(0, start.exit, "fast-try.sh start failed:\n" + start.output);
+        Path n0Conf = home.resolve("conf/dledger/broker-n0.conf");
+        String n0 = "127.0.0.1:" + confValue(n0Conf, "listenPort");
+
+        Result update = mqadmin("updateBrokerConfig", "-n", namesrv, "-b", n0, "-k", "fileReservedTime", "-v", "48");
+        assertTrue(update.output.contains("update broker config success"), update.output);
+
+        Result stop = run("stop");
+        assertEquals(0, stop.exit, "fast-try.sh stop failed:\n" + stop.output);
+        Result again = run("start");
+        Result status = run("status");
+        assertTrue(status.output.contains("namesrv " + namesrv + ": running"), "the nameserver is not running after "
+            + "stop and start:\n" + status.output + "\n---- the start said:\n" + again.output);
+        assertEquals(0, again.exit, "fast-try.sh start after stop failed:\n" + again.output);
+        assertEquals(0, status.exit, "fast-try.sh status failed:\n" + status.output);
+        long leaders = status.output.lines().filter(l -> l.matches("n[0-2] .* LEADER .*")).count();
+        long followers = status.output.lines().filter(l -> l.matches("n[0-2] .* FOLLOWER .*")).count();
+        assertEquals(1, leaders, "one LEADER line expected:\n" + status.output);
+        assertEquals(2, followers, "two FOLLOWER lines expected:\n" + status.output);
+        Result config = mqadmin("getBrokerConfig", "-n", namesrv, "-b", n0);
+        assertTrue(config.output.matches("(?s).*fileReservedTime\\s*=\\s*48.*"), config.output);
+        assertTrue(config.output.matches("(?s).*enableDLegerCommitLog\\s*=\\s*true.*"), config.output);
+        assertEquals("48", confValue(n0Conf, "fileReservedTime"), "fileReservedTime in broker-n0.conf");
+        assertEquals("true", confValue(n0Conf, "enableDLegerCommitLog"), "enableDLegerCommitLog in broker-n0.conf");
+        String kept = Files.readString(n0Conf);
+        Result refused = mqadmin("updateBrokerConfig", "-n", namesrv, "-b", n0, "-k", "dLegerPeers", "-v", "n0-x:1");
+        assertTrue(refused.output.contains("updateBrokerConfig refused: dLegerPeers"), refused.output);
+        assertEquals(kept, Files.readString(n0Conf), "broker-n0.conf after a refused update");
+
+        Result last = run("stop");
+        assertEquals(0, last.exit, "fast-try.sh stop failed:\n" + last.output);
+        assertEquals(List.of(), packageProcesses().stream().map(ProcessHandle::pid).toList(),
+            "processes of the package still run after stop");
+    }
+
+    /**
+     * A broker conf that no longer puts its broker on the Raft log (as an earlier version's updateBrokerConfig left
+     * it) is refused by {@code start}, naming the file and the key, before anything starts.
+     */
+    @Test
+    @Timeout(value = 120, unit = TimeUnit.SECONDS)
+    void startRefusesABrokerConfThatLeftTheRaftLogBeforeStartingAnything() throws Exception {
+        unpack();
+        movePorts();
+        Path n1Conf = home.resolve("conf/dledger/broker-n1.conf");
+        setKey(n1Conf, "enableDLegerCommitLog", "false");
+        Result start = run("start");
+        assertEquals(2, start.exit, start.output);
+        assertTrue(start.output.contains(n1Conf + ": enableDLegerCommitLog=false, so n1 would start as a stock broker"),
+            start.output);
+        assertTrue(!start.output.contains("started namesrv"), start.output);
+        assertEquals(List.of(), packageProcesses().stream().map(ProcessHandle::pid).toList(), "processes after start");
+        setKey(n1Conf, "enableDLegerCommitLog", "true");
+        setKey(n1Conf, "dLegerSelfId", "n2");
+        Result wrongId = run("start");
+        assertEquals(2, wrongId.exit, wrongId.output);
+        assertTrue(wrongId.output.contains(n1Conf + ": dLegerSelfId=n2, expected n1"), wrongId.output);
+    }
+
+    /** Runs {@code bin/mqadmin} of the package with {@code args}, printing its output. */
+    private Result mqadmin(String... args) throws Exception {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(home.resolve("bin/mqadmin").toString());
+        cmd.addAll(List.of(args));
+        Result r = exec(cmd, tmp, env());
+        System.out.println("---- mqadmin " + String.join(" ", args) + " (exit " + r.exit + ")\n" + r.output);
+        return r;
+    }
+
+    /** The value of {@code key} in a properties file, as RocketMQ reads it. */
+    private static String confValue(Path file, String key) throws IOException {
+        java.util.Properties p = new java.util.Properties();
+        try (var in = Files.newInputStream(file)) {
+            p.load(in);
+        }
+        return p.getProperty(key);
+    }
+
     // ----------------------------------------------------------------------------------------------------------------
 
     private void unpack() throws Exception {

@@ -1,13 +1,20 @@
 package dev.dledger.rocketmq;
 
 import dev.dledger.raft.core.OneLine;
+import java.lang.reflect.Field;
+import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Properties;
 import org.apache.rocketmq.broker.BrokerController;
 import org.apache.rocketmq.broker.BrokerStartup;
 import org.apache.rocketmq.broker.ConfigContext;
 import org.apache.rocketmq.common.BrokerConfig;
+import org.apache.rocketmq.common.MQVersion;
+import org.apache.rocketmq.common.MixAll;
 import org.apache.rocketmq.remoting.netty.NettyServerConfig;
+import org.apache.rocketmq.store.DefaultMessageStore;
 import org.apache.rocketmq.store.config.BrokerRole;
 import org.apache.rocketmq.store.config.MessageStoreConfig;
 
@@ -28,7 +35,8 @@ public final class RaftBrokerStartup {
         try {
             broker = create(args);
         } catch (IllegalArgumentException e) {
-            System.err.println("broker config: " + e.getMessage());
+            System.err.println((e instanceof UnsupportedRocketMqException ? "broker: " : "broker config: ")
+                + e.getMessage());
             System.exit(2);
             return;
         }
@@ -52,6 +60,7 @@ public final class RaftBrokerStartup {
         if (settings == null) {
             return null;
         }
+        checkRocketMqVersion();
         MessageStoreConfig msc = ctx.getMessageStoreConfig();
         BrokerConfig bc = ctx.getBrokerConfig();
         // The stock DLedger code never runs: our log replaces the CommitLog, and every node starts as a slave.
@@ -61,6 +70,7 @@ public final class RaftBrokerStartup {
         msc.setBrokerRole(BrokerRole.SLAVE);
         bc.setBrokerId(settings.selfIndex() + 1);
         BrokerController broker = BrokerStartup.buildBrokerController(ctx);
+        RaftBrokerConfiguration configuration = installConfiguration(broker, ctx, settings);
         if (!broker.initializeMetadata() || !broker.initializeMessageStore()) {
             broker.shutdown();
             throw new IllegalStateException("the broker could not initialize its metadata or store");
@@ -70,7 +80,95 @@ public final class RaftBrokerStartup {
             broker.shutdown();
             throw new IllegalStateException("the broker could not load its store (see the broker log)");
         }
+        UpdateBrokerConfigGuard.install(broker, configuration);
         return broker;
+    }
+
+    /**
+     * Replaces the broker's stock {@link org.apache.rocketmq.remoting.Configuration} (a private field, set in its
+     * constructor; nothing has taken a reference to it before {@code initializeMessageStore}) with one that keeps
+     * {@code broker.conf} the user's ({@link RaftBrokerConfiguration}).
+     */
+    static RaftBrokerConfiguration installConfiguration(BrokerController broker, ConfigContext ctx,
+                                                        RaftStoreSettings settings) {
+        String path = ctx.getConfigFilePath();
+        Properties fileKeys = ctx.getProperties() == null ? new Properties() : ctx.getProperties();
+        RaftBrokerConfiguration configuration = new RaftBrokerConfiguration(
+            path == null || path.isBlank() ? null : Path.of(path), fileKeys,
+            "[" + settings.group() + " " + settings.selfId() + "]", broker.getBrokerConfig(),
+            broker.getNettyServerConfig(), broker.getNettyClientConfig(), broker.getMessageStoreConfig());
+        try {
+            Field f = BrokerController.class.getDeclaredField("configuration");
+            f.setAccessible(true);
+            f.set(broker, configuration);
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            throw new IllegalStateException("cannot replace BrokerController.configuration (is this RocketMQ "
+                + SUPPORTED_ROCKETMQ + "?): " + e, e);
+        }
+        if (broker.getConfiguration() != configuration) {
+            throw new IllegalStateException("BrokerController.configuration was not replaced");
+        }
+        return configuration;
+    }
+
+    /** The RocketMQ release this launcher is built and tested against. */
+    static final String SUPPORTED_ROCKETMQ = "5.5.1";
+
+    /**
+     * Checks the RocketMQ on the classpath: the version each broker-side jar declares (rocketmq-broker, -store,
+     * -common, -remoting; their manifests' {@code Implementation-Version}) and {@code MQVersion.CURRENT_VERSION} (read
+     * at run time: the constant is inlined into our classes at compile time).
+     *
+     * @throws UnsupportedRocketMqException one line naming what was found and what is supported
+     */
+    static void checkRocketMqVersion() {
+        Map<String, String> found = new LinkedHashMap<>();
+        found.put("rocketmq-broker", BrokerController.class.getPackage().getImplementationVersion());
+        found.put("rocketmq-store", DefaultMessageStore.class.getPackage().getImplementationVersion());
+        found.put("rocketmq-common", MixAll.class.getPackage().getImplementationVersion());
+        found.put("rocketmq-remoting", NettyServerConfig.class.getPackage().getImplementationVersion());
+        String mqVersion;
+        try {
+            int v = MQVersion.class.getField("CURRENT_VERSION").getInt(null);
+            mqVersion = MQVersion.getVersionDesc(v);
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            mqVersion = "unknown (" + e + ")";
+        }
+        found.put("MQVersion", mqVersion);
+        String problem = versionProblem(found);
+        if (problem != null) {
+            throw new UnsupportedRocketMqException(problem);
+        }
+    }
+
+    /** The RocketMQ on the classpath is not the one this launcher supports. */
+    static final class UnsupportedRocketMqException extends IllegalArgumentException {
+        private static final long serialVersionUID = 1L;
+
+        UnsupportedRocketMqException(String message) {
+            super(message);
+        }
+    }
+
+    /**
+     * Null when every version in {@code found} (jar or {@code MQVersion} name to its version, null when the jar does
+     * not say) is {@link #SUPPORTED_ROCKETMQ}, else one line naming the first that is not.
+     */
+    static String versionProblem(Map<String, String> found) {
+        String want = "V" + SUPPORTED_ROCKETMQ.replace('.', '_');
+        for (Map.Entry<String, String> e : found.entrySet()) {
+            String v = e.getValue();
+            if (v == null) {
+                continue;
+            }
+            boolean ok = "MQVersion".equals(e.getKey()) ? v.equals(want) : v.equals(SUPPORTED_ROCKETMQ);
+            if (!ok) {
+                return "RocketMQ on the classpath is not the supported one: " + e.getKey() + " is " + OneLine.of(v)
+                    + "; this launcher supports RocketMQ " + SUPPORTED_ROCKETMQ + " only (rocketmq-broker, "
+                    + "rocketmq-store, rocketmq-common and rocketmq-remoting " + SUPPORTED_ROCKETMQ + ")";
+            }
+        }
+        return null;
     }
 
     /**

@@ -18,6 +18,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
 import java.util.regex.Pattern;
+import org.apache.rocketmq.store.config.FlushDiskType;
 import org.apache.rocketmq.store.config.MessageStoreConfig;
 
 /**
@@ -32,12 +33,14 @@ import org.apache.rocketmq.store.config.MessageStoreConfig;
  * {@code storePathDLedgerCommitLog} (optional: the data folder, which must then be that same path),
  * {@code mappedFileSizeCommitLog} (the data file size, default 1 GiB, as stock).
  *
- * <p>Our keys: {@code raftFlushMode} ({@code async}, the default, or {@code sync}: an entry counts toward the quorum
- * only once fsynced), {@code raftAppendTimeoutMs} (how long a put waits for a quorum before it answers
- * {@code IN_SYNC_REPLICAS_NOT_ENOUGH}; default 3000), {@code raftElectionTimeoutMs} (default 300; a dead leader is
- * replaced after one to two of these), {@code raftTickMs} (default 10), {@code raftSecret} (the secret every node of
- * the group shares, at least 16 characters: nodes prove it to each other when they connect; default none, then peers
- * are not authenticated, as in stock DLedger, and the start logs a WARN), {@code raftTlsKeyStore} and
+ * <p>Our keys: {@code raftFlushMode} ({@code sync}: an entry counts toward the quorum only once fsynced, or
+ * {@code async}; when it is not given, stock {@code flushDiskType} decides: {@code SYNC_FLUSH} gives {@code sync},
+ * {@code ASYNC_FLUSH}, stock's default, gives {@code async}; given, it wins), {@code raftAppendTimeoutMs} (how long
+ * a put waits for a quorum before it answers {@code IN_SYNC_REPLICAS_NOT_ENOUGH}; default 3000),
+ * {@code raftElectionTimeoutMs} (default 300; a dead leader is replaced after one to two of these),
+ * {@code raftTickMs} (default 10), {@code raftSecret} (the secret every node of the group shares, at least 16
+ * characters: nodes prove it to each other when they connect; default none, then peers are not authenticated, as
+ * in stock DLedger, and the start logs a WARN), {@code raftTlsKeyStore} and
  * {@code raftTlsKeyStorePassword} (a PKCS12 or JKS file with this node's key and certificate: mutual TLS between the
  * nodes; default none), {@code raftTlsTrustStore} and {@code raftTlsTrustStorePassword} (the certificates to trust;
  * default the JDK's), {@code raftAdminToken} (default none; at least 8 characters, needs {@code raftSecret}: a client
@@ -81,7 +84,7 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
     /** The smallest data file the store takes ({@link StoreConfig}). */
     private static final int MIN_DATA_FILE_BYTES = 4096;
 
-    /** Our own keys, with their defaults. */
+    /** Our own keys, with their defaults ({@code raftFlushMode}'s follows {@code flushDiskType}, see {@link #flushMode}). */
     public static final Map<String, String> OWN_KEYS = Map.ofEntries(
         Map.entry("raftFlushMode", "async"),
         Map.entry("raftAppendTimeoutMs", "3000"),
@@ -178,12 +181,7 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
             throw new IllegalArgumentException("storePathDLedgerCommitLog=" + msc.getStorePathDLedgerCommitLog()
                 + ": every data folder is also in readOnlyCommitLogStorePaths; new entries need a writable one");
         }
-        FlushMode flush = switch (own(props, "raftFlushMode").toLowerCase(Locale.ROOT)) {
-            case "async" -> FlushMode.ASYNC;
-            case "sync" -> FlushMode.SYNC;
-            default -> throw new IllegalArgumentException("raftFlushMode=" + own(props, "raftFlushMode")
-                + " must be sync or async");
-        };
+        FlushMode flush = flushMode(msc, props);
         long appendTimeoutMs = positive(props, "raftAppendTimeoutMs", 3_600_000);
         int electionTimeoutMs = (int) positive(props, "raftElectionTimeoutMs", 600_000);
         int tickMs = (int) positive(props, "raftTickMs", 1000);
@@ -209,6 +207,23 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
         return new RaftStoreSettings(group, selfId, Collections.unmodifiableMap(peers), preferred, dir, dataPaths,
             readOnly, msc.getMappedFileSizeCommitLog(), flush, appendTimeoutMs, electionTimeoutMs, tickMs, secret,
             tls(props), adminToken, metricsPort);
+    }
+
+    /**
+     * The Raft log's flush mode: {@code raftFlushMode} when it is given; else stock {@code flushDiskType}'s meaning,
+     * {@code SYNC_FLUSH} giving {@code sync} (an entry is fsynced before it counts toward the quorum, so before the
+     * send is acknowledged) and {@code ASYNC_FLUSH} (stock's default) giving {@code async}.
+     */
+    static FlushMode flushMode(MessageStoreConfig msc, Properties props) {
+        String given = props == null ? null : blankToNull(props.getProperty("raftFlushMode"));
+        if (given == null) {
+            return msc.getFlushDiskType() == FlushDiskType.SYNC_FLUSH ? FlushMode.SYNC : FlushMode.ASYNC;
+        }
+        return switch (given.toLowerCase(Locale.ROOT)) {
+            case "async" -> FlushMode.ASYNC;
+            case "sync" -> FlushMode.SYNC;
+            default -> throw new IllegalArgumentException("raftFlushMode=" + given + " must be sync or async");
+        };
     }
 
     private static TlsSettings tls(Properties props) {

@@ -8,6 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.dledger.raft.server.FlushMode;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Properties;
 import org.apache.rocketmq.common.BrokerConfig;
 import org.apache.rocketmq.remoting.netty.NettyServerConfig;
@@ -93,6 +95,29 @@ class RaftBrokerStartupTest {
         assertTrue(refusal().startsWith("enableControllerMode=true cannot be combined"), refusal());
         broker = new BrokerConfig();
         assertTrue(refusal().startsWith("namesrvAddr is missing"), refusal());
+    }
+
+    @Test
+    void theRocketMqOnTheClasspathIsTheSupportedOne() {
+        RaftBrokerStartup.checkRocketMqVersion();
+        assertEquals("5.5.1", RaftBrokerStartup.SUPPORTED_ROCKETMQ);
+    }
+
+    @Test
+    void anUntestedRocketMqIsRefusedInOneLineNamingTheSupportedVersion() {
+        Map<String, String> found = new LinkedHashMap<>();
+        found.put("rocketmq-broker", "5.5.1");
+        found.put("rocketmq-store", null);
+        found.put("MQVersion", "V5_5_1");
+        assertNull(RaftBrokerStartup.versionProblem(found), "5.5.1 everywhere, one jar without a version");
+        found.put("rocketmq-store", "5.4.0");
+        assertEquals("RocketMQ on the classpath is not the supported one: rocketmq-store is 5.4.0; this launcher "
+            + "supports RocketMQ 5.5.1 only (rocketmq-broker, rocketmq-store, rocketmq-common and rocketmq-remoting "
+            + "5.5.1)", RaftBrokerStartup.versionProblem(found));
+        found.put("rocketmq-store", "5.5.1");
+        found.put("MQVersion", "V5_6_0");
+        String said = RaftBrokerStartup.versionProblem(found);
+        assertTrue(said.contains("MQVersion is V5_6_0") && said.contains("5.5.1 only") && !said.contains("\n"), said);
     }
 
     @Test

@@ -4,11 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.dledger.raft.server.FlushMode;
 import dev.dledger.raft.store.RetentionPolicy;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Properties;
+import org.apache.rocketmq.store.config.FlushDiskType;
 import org.apache.rocketmq.store.config.MessageStoreConfig;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -25,6 +27,20 @@ class RaftStoreSettingsTest {
         c.setdLegerPeers("n0-127.0.0.1:40911;n1-127.0.0.1:40912");
         c.setdLegerSelfId("n1");
         return c;
+    }
+
+    @Test
+    void flushDiskTypeSyncFlushMeansASyncRaftLogUnlessRaftFlushModeSaysOtherwise() {
+        MessageStoreConfig c = config();
+        assertEquals(FlushMode.ASYNC, RaftStoreSettings.from(c, new Properties()).flush(), "stock default ASYNC_FLUSH");
+        c.setFlushDiskType(FlushDiskType.SYNC_FLUSH);
+        assertEquals(FlushMode.SYNC, RaftStoreSettings.from(c, new Properties()).flush(), "SYNC_FLUSH alone");
+        Properties explicit = new Properties();
+        explicit.setProperty("raftFlushMode", "async");
+        assertEquals(FlushMode.ASYNC, RaftStoreSettings.from(c, explicit).flush(), "raftFlushMode=async wins");
+        c.setFlushDiskType(FlushDiskType.ASYNC_FLUSH);
+        explicit.setProperty("raftFlushMode", "sync");
+        assertEquals(FlushMode.SYNC, RaftStoreSettings.from(c, explicit).flush(), "raftFlushMode=sync wins");
     }
 
     @Test
