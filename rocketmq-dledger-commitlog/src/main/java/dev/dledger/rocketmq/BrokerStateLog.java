@@ -3,16 +3,25 @@ package dev.dledger.rocketmq;
 import dev.dledger.raft.core.Role;
 import dev.dledger.raft.server.AppendResult;
 import dev.dledger.raft.server.RaftGroupNode;
+import java.io.IOException;
+import java.io.Reader;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Properties;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.apache.rocketmq.broker.BrokerController;
+import org.apache.rocketmq.broker.BrokerPathConfigHelper;
 import org.apache.rocketmq.broker.offset.ConsumerOffsetManager;
 import org.apache.rocketmq.broker.subscription.SubscriptionGroupManager;
 import org.apache.rocketmq.broker.topic.TopicConfigManager;
@@ -46,6 +55,10 @@ import org.slf4j.LoggerFactory;
 public final class BrokerStateLog {
 
     private static final Logger LOG = LoggerFactory.getLogger(BrokerStateLog.class);
+    /** The checkpoint's file name, next to the managers' files in {@code ${storePathRootDir}/config}. */
+    static final String CHECKPOINT_FILE = "brokerState.checkpoint";
+    /** How often the managers' files and the checkpoint are written while state entries are applied. */
+    static final long CHECKPOINT_INTERVAL_MS = 5000;
     /** Offset commits carried by one entry at most. */
     static final int MAX_OFFSETS_PER_ENTRY = 4096;
 
@@ -57,9 +70,23 @@ public final class BrokerStateLog {
     private volatile RaftTopicConfigManager topicManager;
     private volatile RaftSubscriptionGroupManager groupManager;
     private Thread batcher;
+    /** Set when a snapshot replaced state entries this node never applied: see {@link #fullCopyNeeded()}. */
+    private volatile boolean fullCopyNeeded;
+    /** The checkpoint file: the last state entry whose effect the managers' files hold. */
+    private final Path checkpointFile;
+    /** The checkpoint read at start: entries up to it are in the files and are not applied again; -1 for none. */
+    private long checkpointIndex = -1;
+    private long checkpointTerm;
+    private boolean checkpointChecked;
+    private long skippedAtStart;
+    /** The last state entry applied (index, term), for the next checkpoint. */
+    private volatile long[] lastApplied = {-1, 0};
+    private long checkpointWritten = -1;
+    private Thread checkpointer;
 
-    BrokerStateLog(String name) {
+    BrokerStateLog(String name, Path checkpointFile) {
         this.name = name;
+        this.checkpointFile = checkpointFile;
     }
 
     /**
@@ -70,7 +97,9 @@ public final class BrokerStateLog {
      * which the broker log says.
      */
     public static BrokerStateLog install(BrokerController broker) {
-        BrokerStateLog state = new BrokerStateLog(broker.getBrokerConfig().getBrokerName());
+        BrokerStateLog state = new BrokerStateLog(broker.getBrokerConfig().getBrokerName(), Path.of(
+            BrokerPathConfigHelper.getConsumerOffsetPath(broker.getMessageStoreConfig().getStorePathRootDir()))
+            .resolveSibling(CHECKPOINT_FILE));
         if (broker.getConsumerOffsetManager().getClass() == ConsumerOffsetManager.class
             && broker.getTopicConfigManager().getClass() == TopicConfigManager.class
             && broker.getSubscriptionGroupManager().getClass() == SubscriptionGroupManager.class) {
@@ -81,7 +110,7 @@ public final class BrokerStateLog {
             broker.setTopicConfigManager(state.topicManager);
             broker.setSubscriptionGroupManager(state.groupManager);
             // The slave no longer copies what the log carries.
-            replaceSlaveSynchronize(broker, new StateSlaveSynchronize(broker));
+            replaceSlaveSynchronize(broker, new StateSlaveSynchronize(broker, state));
         } else {
             LOG.warn("[{}] the broker's config managers are {}, {}, {} (LMQ, RocksDB or V2 storage): consumer offsets, "
                     + "topics and subscription groups are not carried by the raft log", state.name,
@@ -106,6 +135,19 @@ public final class BrokerStateLog {
         }
     }
 
+    /**
+     * Whether this node must copy topics, groups and offsets from its master once, as stock slaves do: the commit
+     * log's snapshots hold only a position, so a node caught up by InstallSnapshot never applied the state entries
+     * the snapshot replaced. Cleared by {@link #fullCopyDone()}.
+     */
+    boolean fullCopyNeeded() {
+        return fullCopyNeeded;
+    }
+
+    void fullCopyDone() {
+        fullCopyNeeded = false;
+    }
+
     /** Whether the managers were replaced (the state rides the log). */
     public boolean covers() {
         return offsetManager != null;
@@ -120,11 +162,29 @@ public final class BrokerStateLog {
             throw new IllegalStateException("the broker state log is already attached");
         }
         log = commitLog;
-        commitLog.onStateEntry(this::apply);
+        commitLog.onStateEntry(new RaftCommitLog.StateApplier() {
+            @Override
+            public void apply(long index, long term, byte[] body) {
+                BrokerStateLog.this.apply(index, term, body);
+            }
+
+            @Override
+            public void snapshotInstalled(long lastIndex) {
+                if (covers()) {
+                    LOG.warn("[{}] the raft log starts after snapshot {}, which carries no broker state: topics, groups "
+                        + "and offsets are copied once from the master", name, lastIndex);
+                    fullCopyNeeded = true;
+                }
+            }
+        });
         if (covers()) {
+            readCheckpoint();
             batcher = new Thread(this::batchOffsets, "BrokerStateOffsets-" + commitLog.settings().selfId());
             batcher.setDaemon(true);
             batcher.start();
+            checkpointer = new Thread(this::writeCheckpoints, "BrokerStateCheckpoint-" + commitLog.settings().selfId());
+            checkpointer.setDaemon(true);
+            checkpointer.start();
         }
     }
 
@@ -246,8 +306,28 @@ public final class BrokerStateLog {
      * Applies one committed state entry to the managers, on the Raft node's apply thread, in log order. An entry this
      * broker cannot read is logged and skipped (it changes nothing here); it never stops the apply path.
      */
-    void apply(long index, byte[] body) {
+    void apply(long index, long term, byte[] body) {
         applyThread = Thread.currentThread();
+        if (!checkpointChecked) {
+            checkpointChecked = true;
+            if (checkpointIndex >= 0 && log != null && !log.holdsEntry(checkpointIndex, checkpointTerm)) {
+                LOG.warn("[{}] {} names entry {} of term {}, which this raft log does not hold: the whole log is "
+                    + "applied again", name, checkpointFile, checkpointIndex, checkpointTerm);
+                checkpointIndex = -1;
+            }
+        }
+        if (index <= checkpointIndex) {
+            // Its effect is in the managers' files already (written after it was applied).
+            if (++skippedAtStart % 100_000 == 1) {
+                LOG.info("[{}] state entries up to {} are in the config files; skipping them", name, checkpointIndex);
+            }
+            return;
+        }
+        applyEntry(index, body);
+        lastApplied = new long[] {index, term};
+    }
+
+    private void applyEntry(long index, byte[] body) {
         BrokerStateEntry entry;
         try {
             entry = BrokerStateEntry.decode(body);
@@ -295,6 +375,84 @@ public final class BrokerStateLog {
         } else if (op instanceof BrokerStateEntry.OffsetsRemoveTopic t) {
             offsetManager.applyRemoveTopic(t.topic());
         }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Checkpoint
+
+    /** State entries skipped at start because the config files held them already. */
+    long skippedAtStart() {
+        return skippedAtStart;
+    }
+
+    /** Stops the batcher and the checkpoint writer (queued commits fail); the threads are daemons otherwise. */
+    void close() {
+        for (Thread t : new Thread[] {batcher, checkpointer}) {
+            if (t != null) {
+                t.interrupt();
+            }
+        }
+        fail(new ArrayList<>(offsets), new IllegalStateException("the broker state log is closed"));
+    }
+
+    void readCheckpoint() {
+        if (!Files.exists(checkpointFile)) {
+            return;
+        }
+        try {
+            Properties p = new Properties();
+            try (Reader r = Files.newBufferedReader(checkpointFile)) {
+                p.load(r);
+            }
+            checkpointIndex = Long.parseLong(p.getProperty("index", "-1").trim());
+            checkpointTerm = Long.parseLong(p.getProperty("term", "0").trim());
+            checkpointWritten = checkpointIndex;
+            LOG.info("[{}] broker state checkpoint: entries up to {} (term {}) are in the config files", name,
+                checkpointIndex, checkpointTerm);
+        } catch (IOException | RuntimeException e) {
+            checkpointIndex = -1;
+            LOG.warn("[{}] {} cannot be read ({}): the whole log is applied again", name, checkpointFile,
+                e.toString());
+        }
+    }
+
+    /**
+     * Every {@link #CHECKPOINT_INTERVAL_MS} while state entries are applied: takes the last applied entry, writes
+     * the three managers' files (which then hold its effect and everything before it), then records that entry in
+     * the checkpoint file (written to a temporary file and moved over it). A restart applies only the entries after.
+     */
+    private void writeCheckpoints() {
+        while (!Thread.currentThread().isInterrupted()) {
+            try {
+                TimeUnit.MILLISECONDS.sleep(CHECKPOINT_INTERVAL_MS);
+            } catch (InterruptedException e) {
+                return;
+            }
+            try {
+                checkpoint();
+            } catch (IOException | RuntimeException e) {
+                LOG.warn("[{}] broker state checkpoint not written: {}", name, e.toString());
+            }
+        }
+    }
+
+    /** Writes the managers' files and the checkpoint when entries were applied since the last one. */
+    void checkpoint() throws IOException {
+        long[] applied = lastApplied;
+        if (applied[0] <= checkpointWritten) {
+            return;
+        }
+        offsetManager.persist();
+        topicManager.persist();
+        groupManager.persist();
+        Path tmp = checkpointFile.resolveSibling(CHECKPOINT_FILE + ".tmp");
+        Files.createDirectories(checkpointFile.getParent());
+        Files.writeString(tmp, "index=" + applied[0] + "\nterm=" + applied[1] + "\n");
+        try (FileChannel c = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
+            c.force(true);
+        }
+        Files.move(tmp, checkpointFile, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        checkpointWritten = applied[0];
     }
 
     /** The JSON a config travels as (RocketMQ's own serialization of it). */

@@ -89,7 +89,7 @@ public class RaftCommitLog extends CommitLog {
     private final ThreadLocal<StringBuilder> keyBuilders = ThreadLocal.withInitial(StringBuilder::new);
     private final List<Consumer<NodeStatus>> roleListeners = new CopyOnWriteArrayList<>();
     /** Where committed broker state entries go ({@link BrokerStateLog}); none until one is set. */
-    private volatile StateApplier stateApplier = (index, body) -> { };
+    private volatile StateApplier stateApplier = (index, term, body) -> { };
     private final DataFiles files;
     private FileNodeStorage storage;
     /** The log's expiry, built by {@link #load()}. */
@@ -143,8 +143,15 @@ public class RaftCommitLog extends CommitLog {
     /** Receives the committed broker state entries ({@link BrokerStateEntry}) on the node's apply thread. */
     @FunctionalInterface
     public interface StateApplier {
-        /** Applies the state entry at {@code index}; must not wait for the node. */
-        void apply(long index, byte[] body);
+        /** Applies the state entry at {@code index} (of {@code term}); must not wait for the node. */
+        void apply(long index, long term, byte[] body);
+
+        /**
+         * This node's log now starts after a snapshot up to {@code lastIndex} (installed from the leader, or found at
+         * start): the state entries up to there were never applied here, as the snapshot holds only a position.
+         */
+        default void snapshotInstalled(long lastIndex) {
+        }
     }
 
     /**
@@ -153,6 +160,22 @@ public class RaftCommitLog extends CommitLog {
      */
     public void onStateEntry(StateApplier applier) {
         stateApplier = applier;
+    }
+
+    /**
+     * Whether this node's log holds, or held before it was compacted, the entry {@code index} of {@code term}: false
+     * when the log ends before it or has another term there. Call on the node's apply thread (a state applier).
+     */
+    public boolean holdsEntry(long index, long term) {
+        SegmentedLogStore log = storage.store();
+        if (index > log.lastIndex()) {
+            return false;
+        }
+        if (index < log.firstIndex() - 1) {
+            // Compacted away: it was applied here before (the log only drops applied entries).
+            return true;
+        }
+        return log.term(index) == term;
     }
 
     /**
@@ -365,7 +388,7 @@ public class RaftCommitLog extends CommitLog {
             StateApplier applier = stateApplier;
             for (Entry e : committed) {
                 if (e.type() == EntryType.NORMAL && BrokerStateEntry.isStateEntry(e.data())) {
-                    applier.apply(e.index(), e.data());
+                    applier.apply(e.index(), e.term(), e.data());
                 }
             }
             long last = committed.get(committed.size() - 1).index();
@@ -394,6 +417,7 @@ public class RaftCommitLog extends CommitLog {
                 storage.store().dir(), lastIndex, start);
             minOffset = start;
             committedEnd = start;
+            stateApplier.snapshotInstalled(lastIndex);
         }
     }
 

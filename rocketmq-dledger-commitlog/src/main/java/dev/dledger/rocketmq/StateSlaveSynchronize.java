@@ -11,7 +11,9 @@ import org.slf4j.LoggerFactory;
  * The slave's copying from its master, without what the Raft log carries ({@link BrokerStateLog}): topic configs,
  * consumer offsets and subscription groups are applied from the log and are never copied. What the log does not
  * carry yet is still copied as stock does: the delay offsets and the message request modes (every 60 s), the timer
- * metrics (with them) and the timer checkpoint (every 3 s, {@link #syncTimerCheckPoint()}, unchanged).
+ * metrics (with them) and the timer checkpoint (every 3 s, {@link #syncTimerCheckPoint()}, unchanged). A node whose
+ * log was caught up by a snapshot ({@link BrokerStateLog#fullCopyNeeded()}: the commit log's snapshot carries no state
+ * yet) copies topics, offsets and groups once more, as stock does, at its next run.
  *
  * <p>The stock copy methods are private; they are called by reflection, checked when this is built.
  */
@@ -23,11 +25,19 @@ final class StateSlaveSynchronize extends SlaveSynchronize {
     private final Method syncDelayOffset;
     private final Method syncMessageRequestMode;
     private final Method syncTimerMetrics;
+    private final Method syncTopicConfig;
+    private final Method syncConsumerOffset;
+    private final Method syncSubscriptionGroupConfig;
+    private final BrokerStateLog state;
 
     /** @throws IllegalStateException naming the method when this RocketMQ has not the expected ones */
-    StateSlaveSynchronize(BrokerController broker) {
+    StateSlaveSynchronize(BrokerController broker, BrokerStateLog state) {
         super(broker);
         this.broker = broker;
+        this.state = state;
+        this.syncTopicConfig = method("syncTopicConfig");
+        this.syncConsumerOffset = method("syncConsumerOffset");
+        this.syncSubscriptionGroupConfig = method("syncSubscriptionGroupConfig");
         this.syncDelayOffset = method("syncDelayOffset");
         this.syncMessageRequestMode = method("syncMessageRequestMode");
         this.syncTimerMetrics = method("syncTimerMetrics");
@@ -46,6 +56,13 @@ final class StateSlaveSynchronize extends SlaveSynchronize {
 
     @Override
     public void syncAll() {
+        String master = getMasterAddr();
+        if (state.fullCopyNeeded() && master != null && !master.equals(broker.getBrokerAddr())) {
+            call(syncTopicConfig);
+            call(syncConsumerOffset);
+            call(syncSubscriptionGroupConfig);
+            state.fullCopyDone();
+        }
         call(syncDelayOffset);
         call(syncMessageRequestMode);
         if (broker.getMessageStoreConfig().isTimerWheelEnable()) {

@@ -75,7 +75,7 @@ class BrokerStateLogTest {
         SubscriptionGroupConfig g = new SubscriptionGroupConfig();
         g.setGroupName("G");
         g.setRetryMaxTimes(7);
-        state.apply(5, entry(new BrokerStateEntry.TopicPut("T", json(t)), new BrokerStateEntry.GroupPut("G", json(g),
+        state.apply(5, 1, entry(new BrokerStateEntry.TopicPut("T", json(t)), new BrokerStateEntry.GroupPut("G", json(g),
             false), new BrokerStateEntry.OffsetCommit("G", "T", 0, 10), new BrokerStateEntry.OffsetCommit("G", "T", 1,
             11)));
         assertEquals(4, b.getTopicConfigManager().selectTopicConfig("T").getReadQueueNums());
@@ -91,7 +91,7 @@ class BrokerStateLogTest {
         // An auto-created group (ifAbsent) does not replace one that exists; a later offset replaces the earlier.
         SubscriptionGroupConfig auto = new SubscriptionGroupConfig();
         auto.setGroupName("G");
-        state.apply(6, entry(new BrokerStateEntry.GroupPut("G", json(auto), true),
+        state.apply(6, 1, entry(new BrokerStateEntry.GroupPut("G", json(auto), true),
             new BrokerStateEntry.OffsetCommit("G", "T", 0, 20)));
         assertEquals(7, b.getSubscriptionGroupManager().getSubscriptionGroupTable().get("G").getRetryMaxTimes());
         assertEquals(20, b.getConsumerOffsetManager().queryOffset("G", "T", 0));
@@ -99,17 +99,17 @@ class BrokerStateLogTest {
         // A damaged entry changes nothing and does not throw (the apply path goes on).
         byte[] damaged = entry(new BrokerStateEntry.TopicDelete("T"));
         damaged[14] = 99;
-        state.apply(7, damaged);
+        state.apply(7, 1, damaged);
         assertNotNull(b.getTopicConfigManager().selectTopicConfig("T"));
 
         // An operation that cannot be applied (a config naming another topic) is skipped; the next one still applies.
-        state.apply(8, entry(new BrokerStateEntry.TopicPut("X", json(new TopicConfig("Y", 1, 1))),
+        state.apply(8, 1, entry(new BrokerStateEntry.TopicPut("X", json(new TopicConfig("Y", 1, 1))),
             new BrokerStateEntry.OffsetCommit("G", "T", 2, 5)));
         assertNull(b.getTopicConfigManager().selectTopicConfig("X"));
         assertNull(b.getTopicConfigManager().selectTopicConfig("Y"));
         assertEquals(5, b.getConsumerOffsetManager().queryOffset("G", "T", 2));
 
-        state.apply(9, entry(new BrokerStateEntry.OffsetsRemoveTopic("T"), new BrokerStateEntry.TopicDelete("T"),
+        state.apply(9, 1, entry(new BrokerStateEntry.OffsetsRemoveTopic("T"), new BrokerStateEntry.TopicDelete("T"),
             new BrokerStateEntry.GroupDelete("G")));
         assertNull(b.getTopicConfigManager().selectTopicConfig("T"));
         assertNull(b.getSubscriptionGroupManager().getSubscriptionGroupTable().get("G"));
@@ -126,7 +126,7 @@ class BrokerStateLogTest {
     void stateEntriesRideBetweenMessagesWithoutTakingQueueOffsetsOrMovingMessages() throws Exception {
         List<BrokerStateEntry> applied = new CopyOnWriteArrayList<>();
         try (StoreGroup g = new StoreGroup(dir.resolve("group"), 1)) {
-            g.beforeStart = s -> StoreGroup.log(s).onStateEntry((index, body) ->
+            g.beforeStart = s -> StoreGroup.log(s).onStateEntry((index, term, body) ->
                 applied.add(BrokerStateEntry.decode(body)));
             DefaultMessageStore s = g.start("n0", false);
             g.awaitLeader();
@@ -181,8 +181,8 @@ class BrokerStateLogTest {
             g.beforeStart = s -> {
                 state.attach(StoreGroup.log(s));
                 // Watch the entries too, behind the state log's own applier.
-                RaftCommitLog.StateApplier mine = (index, body) -> {
-                    state.apply(index, body);
+                RaftCommitLog.StateApplier mine = (index, term, body) -> {
+                    state.apply(index, term, body);
                     applied.add(BrokerStateEntry.decode(body));
                 };
                 StoreGroup.log(s).onStateEntry(mine);
@@ -228,11 +228,44 @@ class BrokerStateLogTest {
             assertEquals(commits, carried, "every commit is in exactly one entry");
             assertTrue(entries <= commits);
 
+            // A checkpoint: the files now hold everything applied; what comes after is replayed at the restart.
+            state.checkpoint();
+            b.getConsumerOffsetManager().commitOffset("client", "Made", "Late", 0, 77);
             b.getTopicConfigManager().deleteTopicConfig("Created");
             assertNull(b.getTopicConfigManager().selectTopicConfig("Created"));
             b.getConsumerOffsetManager().cleanOffsetByTopic("Created");
             assertEquals(-1, b.getConsumerOffsetManager().queryOffset("Made", "Created", 0));
             assertTrue(applied.get(applied.size() - 1).ops().get(0) instanceof BrokerStateEntry.OffsetsRemoveTopic);
+            // The offsets are persisted by the broker's periodic flush, which is not running here: the file has the
+            // checkpoint's.
+            state.close();
+            g.stop("n0");
+
+            // A restart: the files up to the checkpoint, then only the entries after it.
+            BrokerController again = broker("leader");
+            BrokerStateLog restarted = BrokerStateLog.install(again);
+            assertTrue(again.getTopicConfigManager().load() && again.getConsumerOffsetManager().load()
+                && again.getSubscriptionGroupManager().load());
+            assertEquals(1000, again.getConsumerOffsetManager().queryOffset("Made", "Created", 0), "from the file");
+            List<Long> replayed = new CopyOnWriteArrayList<>();
+            g.beforeStart = s -> {
+                restarted.attach(StoreGroup.log(s));
+                StoreGroup.log(s).onStateEntry((index, term, body) -> {
+                    restarted.apply(index, term, body);
+                    replayed.add(index);
+                });
+            };
+            g.start("n0", false);
+            g.awaitLeader();
+            await().atMost(Duration.ofSeconds(10)).until(() -> again.getConsumerOffsetManager()
+                .queryOffset("Made", "Late", 0) == 77);
+            await().atMost(Duration.ofSeconds(10)).until(() -> again.getConsumerOffsetManager()
+                .queryOffset("Made", "Created", 0) == -1);
+            assertNull(again.getTopicConfigManager().selectTopicConfig("Created"), "the deletion after the checkpoint");
+            assertNotNull(again.getSubscriptionGroupManager().getSubscriptionGroupTable().get("Made"), "from the file");
+            assertTrue(restarted.skippedAtStart() >= entries, "entries up to the checkpoint are not applied again: "
+                + restarted.skippedAtStart() + " skipped of " + replayed.size());
+            restarted.close();
         }
     }
 
