@@ -81,7 +81,9 @@ public final class BrokerStateLog {
     private long skippedAtStart;
     /** The last state entry applied (index, term), for the next checkpoint. */
     private volatile long[] lastApplied = {-1, 0};
+    /** Guarded by {@link #checkpointLock}. */
     private long checkpointWritten = -1;
+    private final java.util.concurrent.locks.ReentrantLock checkpointLock = new java.util.concurrent.locks.ReentrantLock();
     private Thread checkpointer;
 
     BrokerStateLog(String name, Path checkpointFile) {
@@ -185,6 +187,8 @@ public final class BrokerStateLog {
             checkpointer = new Thread(this::writeCheckpoints, "BrokerStateCheckpoint-" + commitLog.settings().selfId());
             checkpointer.setDaemon(true);
             checkpointer.start();
+            // The commit log closes its role listeners first when it shuts down, while the node still runs.
+            commitLog.onRoleChange(new ShutdownHook());
         }
     }
 
@@ -385,6 +389,24 @@ public final class BrokerStateLog {
         return skippedAtStart;
     }
 
+    /** Closed with the commit log: writes a last checkpoint, so that a clean restart applies nothing again. */
+    private final class ShutdownHook implements java.util.function.Consumer<dev.dledger.raft.server.NodeStatus>,
+        AutoCloseable {
+        @Override
+        public void accept(dev.dledger.raft.server.NodeStatus status) {
+        }
+
+        @Override
+        public void close() {
+            BrokerStateLog.this.close();
+            try {
+                checkpoint();
+            } catch (IOException | RuntimeException e) {
+                LOG.warn("[{}] last broker state checkpoint not written: {}", name, e.toString());
+            }
+        }
+    }
+
     /** Stops the batcher and the checkpoint writer (queued commits fail); the threads are daemons otherwise. */
     void close() {
         for (Thread t : new Thread[] {batcher, checkpointer}) {
@@ -438,6 +460,15 @@ public final class BrokerStateLog {
 
     /** Writes the managers' files and the checkpoint when entries were applied since the last one. */
     void checkpoint() throws IOException {
+        checkpointLock.lock();
+        try {
+            writeCheckpoint();
+        } finally {
+            checkpointLock.unlock();
+        }
+    }
+
+    private void writeCheckpoint() throws IOException {
         long[] applied = lastApplied;
         if (applied[0] <= checkpointWritten) {
             return;

@@ -230,16 +230,21 @@ class BrokerStateLogTest {
 
             // A checkpoint: the files now hold everything applied; what comes after is replayed at the restart.
             state.checkpoint();
+            Path config = Path.of(b.getTopicConfigManager().configFilePath()).getParent();
+            Path saved = dir.resolve("config-at-checkpoint");
+            copyFiles(config, saved);
+            long atCheckpoint = checkpointIndex(config);
             b.getConsumerOffsetManager().commitOffset("client", "Made", "Late", 0, 77);
             b.getTopicConfigManager().deleteTopicConfig("Created");
             assertNull(b.getTopicConfigManager().selectTopicConfig("Created"));
             b.getConsumerOffsetManager().cleanOffsetByTopic("Created");
             assertEquals(-1, b.getConsumerOffsetManager().queryOffset("Made", "Created", 0));
             assertTrue(applied.get(applied.size() - 1).ops().get(0) instanceof BrokerStateEntry.OffsetsRemoveTopic);
-            // The offsets are persisted by the broker's periodic flush, which is not running here: the file has the
-            // checkpoint's.
             state.close();
             g.stop("n0");
+            // A clean stop wrote a last checkpoint; a crash would have left the files of the last periodic one.
+            assertTrue(checkpointIndex(config) > atCheckpoint, "a last checkpoint was written at the stop");
+            copyFiles(saved, config);
 
             // A restart: the files up to the checkpoint, then only the entries after it.
             BrokerController again = broker("leader");
@@ -266,6 +271,25 @@ class BrokerStateLogTest {
             assertTrue(restarted.skippedAtStart() >= entries, "entries up to the checkpoint are not applied again: "
                 + restarted.skippedAtStart() + " skipped of " + replayed.size());
             restarted.close();
+        }
+    }
+
+    private static long checkpointIndex(Path config) throws java.io.IOException {
+        java.util.Properties p = new java.util.Properties();
+        try (var r = Files.newBufferedReader(config.resolve(BrokerStateLog.CHECKPOINT_FILE))) {
+            p.load(r);
+        }
+        return Long.parseLong(p.getProperty("index"));
+    }
+
+    private static void copyFiles(Path from, Path to) throws java.io.IOException {
+        Files.createDirectories(to);
+        try (var files = Files.list(from)) {
+            for (Path f : files.toList()) {
+                if (Files.isRegularFile(f) && !f.getFileName().toString().endsWith(".bak")) {
+                    Files.copy(f, to.resolve(f.getFileName()), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                }
+            }
         }
     }
 
