@@ -9,7 +9,7 @@ import java.util.Objects;
 import org.apache.rocketmq.common.message.MessageDecoder;
 
 /**
- * A change of the broker's own state (consumer offsets, topics, subscription groups) as one entry of
+ * A change of the broker's own state (consumer offsets, topics, subscription groups, delay offsets) as one entry of
  * the group's Raft log. It is a NORMAL entry of the DLedger format (so stores stay 0.3.x-compatible and stock DLedger
  * reads it as an ordinary entry), told apart from a message by its body: where a message has its total size and then
  * its magic code, a state entry has its total size and then {@link #MAGIC}, which is none of RocketMQ's message or
@@ -26,7 +26,8 @@ import org.apache.rocketmq.common.message.MessageDecoder;
  * </pre>
  * Operations: {@link OffsetCommit} (group, topic, int queueId, long offset), {@link TopicPut} (topic, TopicConfig as
  * RocketMQ's JSON), {@link TopicDelete} (topic), {@link GroupPut} (group, SubscriptionGroupConfig as JSON, byte
- * ifAbsent), {@link GroupDelete} (group), {@link OffsetsRemoveGroup} (group) and {@link OffsetsRemoveTopic} (topic).
+ * ifAbsent), {@link GroupDelete} (group), {@link OffsetsRemoveGroup} (group), {@link OffsetsRemoveTopic} (topic) and
+ * {@link DelayOffset} (int level, long offset).
  *
  * @param ops the operations, applied in order; at least one
  */
@@ -47,7 +48,7 @@ public record BrokerStateEntry(List<Op> ops) {
 
     /** One change of broker state. */
     public sealed interface Op permits OffsetCommit, TopicPut, TopicDelete, GroupPut, GroupDelete, OffsetsRemoveGroup,
-        OffsetsRemoveTopic {
+        OffsetsRemoveTopic, DelayOffset {
     }
 
     /** A consumer group's committed offset of one queue. */
@@ -105,6 +106,10 @@ public record BrokerStateEntry(List<Op> ops) {
         }
     }
 
+    /** The schedule service's progress in the queue of one delay level (it only moves forward when applied). */
+    public record DelayOffset(int level, long offset) implements Op {
+    }
+
     private static final byte OFFSET_COMMIT = 1;
     private static final byte TOPIC_PUT = 2;
     private static final byte TOPIC_DELETE = 3;
@@ -112,6 +117,7 @@ public record BrokerStateEntry(List<Op> ops) {
     private static final byte GROUP_DELETE = 5;
     private static final byte OFFSETS_REMOVE_GROUP = 6;
     private static final byte OFFSETS_REMOVE_TOPIC = 7;
+    private static final byte DELAY_OFFSET = 8;
 
     /**
      * Whether an entry body is a broker state entry (and not a message): it is long enough for the header and has
@@ -147,6 +153,8 @@ public record BrokerStateEntry(List<Op> ops) {
                 size += string(strings, g.group());
             } else if (op instanceof OffsetsRemoveTopic t) {
                 size += string(strings, t.topic());
+            } else if (op instanceof DelayOffset) {
+                size += 4 + 8;
             }
         }
         ByteBuffer b = ByteBuffer.allocate(size);
@@ -179,6 +187,8 @@ public record BrokerStateEntry(List<Op> ops) {
             } else if (op instanceof OffsetsRemoveTopic) {
                 b.put(OFFSETS_REMOVE_TOPIC);
                 putString(b, strings.get(s++));
+            } else if (op instanceof DelayOffset d) {
+                b.put(DELAY_OFFSET).putInt(d.level()).putLong(d.offset());
             }
         }
         return b.array();
@@ -233,6 +243,7 @@ public record BrokerStateEntry(List<Op> ops) {
                     case GROUP_DELETE -> new GroupDelete(getString(b));
                     case OFFSETS_REMOVE_GROUP -> new OffsetsRemoveGroup(getString(b));
                     case OFFSETS_REMOVE_TOPIC -> new OffsetsRemoveTopic(getString(b));
+                    case DELAY_OFFSET -> new DelayOffset(b.getInt(), b.getLong());
                     default -> throw new IllegalArgumentException("broker state entry operation " + i
                         + " has unknown kind " + kind);
                 });

@@ -23,19 +23,24 @@ import java.util.concurrent.TimeoutException;
 import org.apache.rocketmq.broker.BrokerController;
 import org.apache.rocketmq.broker.BrokerPathConfigHelper;
 import org.apache.rocketmq.broker.offset.ConsumerOffsetManager;
+import org.apache.rocketmq.broker.schedule.DelayOffsetSerializeWrapper;
+import org.apache.rocketmq.broker.schedule.ScheduleMessageService;
 import org.apache.rocketmq.broker.subscription.SubscriptionGroupManager;
 import org.apache.rocketmq.broker.topic.TopicConfigManager;
+import org.apache.rocketmq.common.MixAll;
 import org.apache.rocketmq.common.TopicConfig;
 import org.apache.rocketmq.remoting.protocol.RemotingSerializable;
 import org.apache.rocketmq.remoting.protocol.subscription.SubscriptionGroupConfig;
+import org.apache.rocketmq.store.config.StorePathConfigHelper;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The broker's own state as entries of the group's Raft log ({@link BrokerStateEntry}): the master proposes every
- * change of consumer offsets, topics and subscription groups there and answers its client only once the entry is
- * committed and applied; every node applies the entries in log order, on the Raft node's apply thread, to its
- * managers. A new leader therefore holds exactly the committed state before it becomes master (the role handler
+ * change of consumer offsets, topics and subscription groups there (and its delay offsets every 200 ms) and
+ * answers its client only once the entry is committed and applied; every node applies the entries in log order,
+ * on the Raft node's apply thread, to its managers. A new leader therefore holds exactly the committed state before
+ * it becomes master (the role handler
  * waits until everything committed is applied), with nothing copied from anywhere.
  *
  * <p>Hooks: the broker's three managers are replaced, before they load their files, by subclasses
@@ -59,6 +64,9 @@ public final class BrokerStateLog {
     static final String CHECKPOINT_FILE = "brokerState.checkpoint";
     /** How often the managers' files and the checkpoint are written while state entries are applied. */
     static final long CHECKPOINT_INTERVAL_MS = 5000;
+    /** How often the master proposes the delay offsets that moved (at most this much delivery is repeated after a
+     * failover). */
+    static final long DELAY_OFFSET_INTERVAL_MS = 200;
     /** Offset commits carried by one entry at most. */
     static final int MAX_OFFSETS_PER_ENTRY = 4096;
 
@@ -85,8 +93,13 @@ public final class BrokerStateLog {
     private long checkpointWritten = -1;
     private final java.util.concurrent.locks.ReentrantLock checkpointLock = new java.util.concurrent.locks.ReentrantLock();
     private Thread checkpointer;
+    private Thread delayReplicator;
+    private final BrokerController broker;
+    /** The delay offsets last proposed by this master (level to offset); touched by the replicator thread only. */
+    private final Map<Integer, Long> delayProposed = new java.util.HashMap<>();
 
-    BrokerStateLog(String name, Path checkpointFile) {
+    BrokerStateLog(BrokerController broker, String name, Path checkpointFile) {
+        this.broker = broker;
         this.name = name;
         this.checkpointFile = checkpointFile;
     }
@@ -99,7 +112,7 @@ public final class BrokerStateLog {
      * which the broker log says.
      */
     public static BrokerStateLog install(BrokerController broker) {
-        BrokerStateLog state = new BrokerStateLog(broker.getBrokerConfig().getBrokerName(), Path.of(
+        BrokerStateLog state = new BrokerStateLog(broker, broker.getBrokerConfig().getBrokerName(), Path.of(
             BrokerPathConfigHelper.getConsumerOffsetPath(broker.getMessageStoreConfig().getStorePathRootDir()))
             .resolveSibling(CHECKPOINT_FILE));
         if (broker.getConsumerOffsetManager().getClass() == ConsumerOffsetManager.class
@@ -187,6 +200,9 @@ public final class BrokerStateLog {
             checkpointer = new Thread(this::writeCheckpoints, "BrokerStateCheckpoint-" + commitLog.settings().selfId());
             checkpointer.setDaemon(true);
             checkpointer.start();
+            delayReplicator = new Thread(this::replicateDelayOffsets, "BrokerStateDelay-" + commitLog.settings().selfId());
+            delayReplicator.setDaemon(true);
+            delayReplicator.start();
             // The commit log closes its role listeners first when it shuts down, while the node still runs.
             commitLog.onRoleChange(new ShutdownHook());
         }
@@ -378,6 +394,81 @@ public final class BrokerStateLog {
             offsetManager.applyRemoveGroup(g.group());
         } else if (op instanceof BrokerStateEntry.OffsetsRemoveTopic t) {
             offsetManager.applyRemoveTopic(t.topic());
+        } else if (op instanceof BrokerStateEntry.DelayOffset d) {
+            applyDelayOffset(d);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Delay offsets
+
+    /** The schedule service's offsets (level to offset), read through its JSON (the table is private). */
+    private Map<Integer, Long> delayOffsets() {
+        ScheduleMessageService s = broker.getScheduleMessageService();
+        DelayOffsetSerializeWrapper w = s == null ? null
+            : RemotingSerializable.fromJson(s.encode(), DelayOffsetSerializeWrapper.class);
+        return w == null || w.getOffsetTable() == null ? Map.of() : w.getOffsetTable();
+    }
+
+    /**
+     * The apply path: moves a delay level's offset forward (never back: on the master the running service may be
+     * ahead of what it proposed) and writes the delay offset file, from which the service starts when this node
+     * becomes master.
+     */
+    private void applyDelayOffset(BrokerStateEntry.DelayOffset d) {
+        ScheduleMessageService s = broker.getScheduleMessageService();
+        Long current = delayOffsets().get(d.level());
+        if (s == null || current != null && current >= d.offset()) {
+            return;
+        }
+        DelayOffsetSerializeWrapper w = new DelayOffsetSerializeWrapper();
+        java.util.concurrent.ConcurrentHashMap<Integer, Long> one = new java.util.concurrent.ConcurrentHashMap<>();
+        one.put(d.level(), d.offset());
+        w.setOffsetTable(one);
+        s.decode(w.toJson(false));
+        String file = StorePathConfigHelper.getDelayOffsetStorePath(broker.getMessageStoreConfig().getStorePathRootDir());
+        try {
+            MixAll.string2File(s.encode(), file);
+        } catch (IOException e) {
+            LOG.warn("[{}] cannot write {}: {}", name, file, e.toString());
+        }
+    }
+
+    /**
+     * On the master, every {@link #DELAY_OFFSET_INTERVAL_MS}: the delay levels whose offset moved since the last
+     * proposal go into one entry (the schedule service updates its private table itself, so it is read, not
+     * intercepted). A new master keeps delivering from at most one interval before where the old one stopped.
+     */
+    private void replicateDelayOffsets() {
+        while (!Thread.currentThread().isInterrupted()) {
+            try {
+                TimeUnit.MILLISECONDS.sleep(DELAY_OFFSET_INTERVAL_MS);
+            } catch (InterruptedException e) {
+                return;
+            }
+            ScheduleMessageService s = broker.getScheduleMessageService();
+            if (s == null || !s.isStarted() || !throughLog()) {
+                delayProposed.clear();
+                continue;
+            }
+            List<BrokerStateEntry.Op> moved = new ArrayList<>();
+            for (Map.Entry<Integer, Long> e : delayOffsets().entrySet()) {
+                if (!e.getValue().equals(delayProposed.get(e.getKey()))) {
+                    moved.add(new BrokerStateEntry.DelayOffset(e.getKey(), e.getValue()));
+                }
+            }
+            if (moved.isEmpty()) {
+                continue;
+            }
+            try {
+                propose("delay offsets", moved);
+                for (BrokerStateEntry.Op op : moved) {
+                    BrokerStateEntry.DelayOffset d = (BrokerStateEntry.DelayOffset) op;
+                    delayProposed.put(d.level(), d.offset());
+                }
+            } catch (RuntimeException e) {
+                LOG.warn("[{}] {}", name, e.getMessage());
+            }
         }
     }
 
@@ -409,7 +500,7 @@ public final class BrokerStateLog {
 
     /** Stops the batcher and the checkpoint writer (queued commits fail); the threads are daemons otherwise. */
     void close() {
-        for (Thread t : new Thread[] {batcher, checkpointer}) {
+        for (Thread t : new Thread[] {batcher, checkpointer, delayReplicator}) {
             if (t != null) {
                 t.interrupt();
             }

@@ -9,8 +9,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The slave's copying from its master, without what the Raft log carries ({@link BrokerStateLog}): topic configs,
- * consumer offsets and subscription groups are applied from the log and are never copied. What the log does not
- * carry yet is still copied as stock does: the delay offsets and the message request modes (every 60 s), the timer
+ * consumer offsets, subscription groups and delay offsets are applied from the log and are never copied. What the log
+ * does not carry yet is still copied as stock does: the message request modes (every 60 s), the timer
  * metrics (with them) and the timer checkpoint (every 3 s, {@link #syncTimerCheckPoint()}, unchanged). A node whose
  * log was caught up by a snapshot ({@link BrokerStateLog#fullCopyNeeded()}: the commit log's snapshot carries no state
  * yet) copies topics, offsets and groups once more, as stock does, at its next run.
@@ -56,14 +56,16 @@ final class StateSlaveSynchronize extends SlaveSynchronize {
 
     @Override
     public void syncAll() {
+        // Delay offsets ride the log too (BrokerStateLog proposes them every 200 ms); a snapshot-caught node copies
+        // them with the rest.
         String master = getMasterAddr();
         if (state.fullCopyNeeded() && master != null && !master.equals(broker.getBrokerAddr())) {
             call(syncTopicConfig);
             call(syncConsumerOffset);
             call(syncSubscriptionGroupConfig);
+            call(syncDelayOffset);
             state.fullCopyDone();
         }
-        call(syncDelayOffset);
         call(syncMessageRequestMode);
         if (broker.getMessageStoreConfig().isTimerWheelEnable()) {
             call(syncTimerMetrics);

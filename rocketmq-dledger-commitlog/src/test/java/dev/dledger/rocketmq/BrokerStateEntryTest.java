@@ -24,6 +24,7 @@ class BrokerStateEntryTest {
         new BrokerStateEntry.GroupDelete("Old"),
         new BrokerStateEntry.OffsetsRemoveGroup("Old"),
         new BrokerStateEntry.OffsetsRemoveTopic("Gone"),
+        new BrokerStateEntry.DelayOffset(3, 99),
         new BrokerStateEntry.OffsetCommit("", "", 0, -1)));
 
     @Test

@@ -117,6 +117,15 @@ class BrokerStateLogTest {
         assertTrue(!Files.readString(Path.of(b.getTopicConfigManager().configFilePath())).contains("\"T\""),
             "the deletion is persisted");
 
+        // Delay offsets only move forward, and reach the file the schedule service starts from as master.
+        state.apply(10, 1, entry(new BrokerStateEntry.DelayOffset(1, 50), new BrokerStateEntry.DelayOffset(2, 7)));
+        state.apply(11, 1, entry(new BrokerStateEntry.DelayOffset(1, 40)));
+        String delay = b.getScheduleMessageService().encode();
+        assertTrue(delay.contains("{1:50,2:7}"), delay);
+        String delayFile = Files.readString(Path.of(org.apache.rocketmq.store.config.StorePathConfigHelper
+            .getDelayOffsetStorePath(b.getMessageStoreConfig().getStorePathRootDir())));
+        assertTrue(delayFile.contains("1:50"), delayFile);
+
         // Without a Raft node (loading at start) the managers behave as stock.
         b.getConsumerOffsetManager().commitOffset("client", "H", "U", 0, 3);
         assertEquals(3, b.getConsumerOffsetManager().queryOffset("H", "U", 0));
