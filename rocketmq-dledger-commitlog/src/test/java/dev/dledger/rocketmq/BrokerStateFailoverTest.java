@@ -40,7 +40,8 @@ import org.junit.jupiter.api.io.TempDir;
  * are consumed and their offsets committed with the synchronous {@code updateConsumerOffset}; the leader is killed
  * (SIGKILL) right after the last of those was acknowledged (the last topic, the last group and every offset within
  * 200 ms). The new master must hold every topic, every group and every committed offset, and a consumer of the group
- * resuming there must get nothing again (everything consumed was committed and acknowledged before the kill).
+ * resuming there must get nothing again (everything consumed was committed and acknowledged before the kill). Delayed
+ * messages the old master delivered before the kill must not be delivered again by the new one.
  */
 class BrokerStateFailoverTest {
 
@@ -54,6 +55,31 @@ class BrokerStateFailoverTest {
     Path tmp;
 
     private BrokerGroup group;
+    /** The master that answered the last admin or offset request. */
+    private volatile String lastMaster;
+
+    /** A request to the master; retried (at the master of the moment) until it is answered without error. */
+    @FunctionalInterface
+    private interface MasterCall {
+        void call(String master) throws Exception;
+    }
+
+    /**
+     * Runs {@code call} against the group's master as the nameserver lists it, again on an error (a leader change on
+     * a loaded machine refuses the request at the old master), for up to 60 s.
+     */
+    private void atMaster(String what, MasterCall call) {
+        await(what).atMost(Duration.ofSeconds(60)).pollDelay(Duration.ZERO).pollInterval(Duration.ofMillis(200))
+            .ignoreExceptions().until(() -> {
+                String master = group.brokerAddrs().get(0L);
+                if (master == null) {
+                    return false;
+                }
+                call.call(master);
+                lastMaster = master;
+                return true;
+            });
+    }
 
     @AfterEach
     void stopAll() throws InterruptedException {
@@ -78,8 +104,7 @@ class BrokerStateFailoverTest {
     private void scenario() throws Exception {
         group = new BrokerGroup(tmp);
         group.start();
-        int leader = group.awaitRoles(Set.of(0, 1, 2), ROLE_WAIT);
-        String master = group.brokerAddr(leader);
+        group.awaitRoles(Set.of(0, 1, 2), ROLE_WAIT);
         DefaultMQProducer producer = group.producer("p-state");
         MQClientAPIImpl api = producer.getDefaultMQProducerImpl().getMqClientFactory().getMQClientAPIImpl();
 
@@ -88,9 +113,10 @@ class BrokerStateFailoverTest {
         String consumerGroup = BrokerGroup.clientGroup("state-group");
         List<String> groups = new ArrayList<>(List.of(consumerGroup));
         for (String t : topics) {
-            api.createTopic(master, "TBW102", topicConfig(t), RPC_TIMEOUT_MS);
+            atMaster("create " + t, m -> api.createTopic(m, "TBW102", topicConfig(t), RPC_TIMEOUT_MS));
         }
-        api.createSubscriptionGroup(master, groupConfig(consumerGroup), RPC_TIMEOUT_MS);
+        atMaster("create " + consumerGroup, m -> api.createSubscriptionGroup(m, groupConfig(consumerGroup),
+            RPC_TIMEOUT_MS));
         Map<String, Integer> sentTo = new HashMap<>();
         for (String t : topics) {
             for (int i = 0; i < MESSAGES_PER_TOPIC; i++) {
@@ -114,12 +140,27 @@ class BrokerStateFailoverTest {
             }
         }
 
+        // Delayed messages (level 1, 1 s) delivered by the old master before the kill: the new master must not deliver
+        // them again (it starts its schedule from the delay offsets it holds).
+        String delayTopic = "StateDelayTopic";
+        atMaster("create " + delayTopic, m -> api.createTopic(m, "TBW102", topicConfig(delayTopic), RPC_TIMEOUT_MS));
+        topics.add(delayTopic);
+        int delayed = 5;
+        for (int i = 0; i < delayed; i++) {
+            Message m = new Message(delayTopic, "d", "delayed-" + i, BrokerGroup.body("delayed-" + i, BODY_BYTES));
+            m.setDelayTimeLevel(1);
+            assertEquals(SendStatus.SEND_OK, sendWithRetry(producer, m).getSendStatus());
+        }
+        List<MessageExt> delivered = group.drain(delayTopic, null, l -> BrokerGroup.keysOf(l).size() >= delayed,
+            Duration.ofSeconds(60));
+        assertEquals(delayed, BrokerGroup.keysOf(delivered).size(), "delayed messages delivered before the kill");
+
         // The last topic and group, then every offset, each acknowledged; then the leader dies at once.
         String lateTopic = "StateTopicLate";
         String lateGroup = BrokerGroup.clientGroup("state-late-group");
-        api.createTopic(master, "TBW102", topicConfig(lateTopic), RPC_TIMEOUT_MS);
+        atMaster("create " + lateTopic, m -> api.createTopic(m, "TBW102", topicConfig(lateTopic), RPC_TIMEOUT_MS));
         topics.add(lateTopic);
-        api.createSubscriptionGroup(master, groupConfig(lateGroup), RPC_TIMEOUT_MS);
+        atMaster("create " + lateGroup, m -> api.createSubscriptionGroup(m, groupConfig(lateGroup), RPC_TIMEOUT_MS));
         groups.add(lateGroup);
         for (Map.Entry<MessageQueue, Long> e : consumedTo.entrySet()) {
             UpdateConsumerOffsetRequestHeader h = new UpdateConsumerOffsetRequestHeader();
@@ -128,9 +169,12 @@ class BrokerStateFailoverTest {
             h.setQueueId(e.getKey().getQueueId());
             h.setCommitOffset(e.getValue());
             h.setBrokerName(e.getKey().getBrokerName());
-            api.updateConsumerOffset(master, h, RPC_TIMEOUT_MS);
+            atMaster("commit " + e.getKey(), m -> api.updateConsumerOffset(m, h, RPC_TIMEOUT_MS));
         }
         long acknowledged = System.nanoTime();
+        // The broker that answered last (the leader then) dies.
+        int leader = List.of(0, 1, 2).stream().filter(i -> group.brokerAddr(i).equals(lastMaster)).findFirst()
+            .orElseThrow();
         group.broker(leader).kill();
         long killMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - acknowledged);
         System.out.println("leader n" + leader + " killed " + killMs + " ms after the last acknowledgement");
@@ -144,6 +188,7 @@ class BrokerStateFailoverTest {
 
         // What the new master holds.
         Set<String> topicsThere = api.getAllTopicConfig(newMaster, RPC_TIMEOUT_MS).getTopicConfigTable().keySet();
+        // The delay topic was created early; it counts among the topics.
         Set<String> groupsThere = api.getAllSubscriptionGroup(newMaster, RPC_TIMEOUT_MS).getSubscriptionGroupTable()
             .keySet();
         int topicsFound = (int) topics.stream().filter(topicsThere::contains).count();
@@ -162,6 +207,13 @@ class BrokerStateFailoverTest {
 
         // A consumer of the group resumes on the new master: whatever it gets was consumed before.
         int redelivered = resume(consumerGroup, topics.subList(0, 2), consumed);
+        // By now the new master's schedule service has run for seconds: a delayed message it delivered again would be
+        // in the topic twice.
+        List<MessageExt> delayedAfter = group.drain(delayTopic, null, l -> BrokerGroup.keysOf(l).size() >= delayed,
+            Duration.ofSeconds(30));
+        int twice = delayedAfter.size() - BrokerGroup.keysOf(delayedAfter).size();
+        System.out.println("delayed after failover: delivered " + BrokerGroup.keysOf(delayedAfter).size() + "/" + delayed
+            + ", twice " + twice);
 
         System.out.println("broker state after failover: topics " + topicsFound + "/" + topics.size() + ", groups "
             + groupsFound + "/" + groups.size() + ", offsets " + offsetsFound + "/" + consumedTo.size()
@@ -171,6 +223,8 @@ class BrokerStateFailoverTest {
         assertEquals(List.of(), wrongOffsets, "committed offsets on the new master");
         // Every offset was committed and acknowledged after its messages were consumed: nothing may come again.
         assertEquals(0, redelivered, "messages delivered again to the group on the new master");
+        assertEquals(delayed, BrokerGroup.keysOf(delayedAfter).size(), "delayed messages after the failover");
+        assertEquals(0, twice, "delayed messages the new master delivered again");
     }
 
     private static TopicConfig topicConfig(String topic) {
