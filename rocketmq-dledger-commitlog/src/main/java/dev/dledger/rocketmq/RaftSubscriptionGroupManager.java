@@ -10,7 +10,7 @@ import org.apache.rocketmq.remoting.protocol.subscription.SubscriptionGroupConfi
  * and delete paths ({@code updateSubscriptionGroupConfig} for the admin's {@code updateAndCreateSubscriptionGroup},
  * {@code findSubscriptionGroupConfig}'s auto-creation, {@code deleteSubscriptionGroupConfig}) end in the three table
  * primitives overridden here; on the leader they append an entry and return once it is committed and applied here.
- * Every node changes its table by applying entries (then persists it). Elsewhere (a follower, or before the Raft node
+ * Every node changes its table by applying entries. Elsewhere (a follower, or before the Raft node
  * runs) the stock behaviour applies: a follower auto-creates a group a client's heartbeat names, as stock does, with
  * the default config; the master's entry replaces it.
  */
@@ -70,8 +70,8 @@ final class RaftSubscriptionGroupManager extends SubscriptionGroupManager {
         } else {
             super.putSubscriptionGroupConfig(config);
         }
+        // The file is written by the next checkpoint, off the Raft thread.
         updateDataVersion();
-        persist();
     }
 
     /** The apply path: a committed deletion. */
@@ -79,7 +79,6 @@ final class RaftSubscriptionGroupManager extends SubscriptionGroupManager {
         if (super.removeSubscriptionGroupConfig(group) != null) {
             getForbiddenTable().remove(group);
             updateDataVersion();
-            persist();
         }
     }
 }

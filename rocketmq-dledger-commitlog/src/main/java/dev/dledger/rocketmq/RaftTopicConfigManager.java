@@ -10,7 +10,7 @@ import org.apache.rocketmq.common.TopicConfig;
  * stock manager ({@code updateTopicConfig} for the admin's {@code updateAndCreateTopic}, the auto-creation on send
  * and send-back, {@code deleteTopicConfig}, ...) ends in {@link #putTopicConfig} or {@link #removeTopicConfig}; on
  * the leader those append an entry and return once it is committed and applied here, so the admin or the producer is
- * answered after commit. Every node changes its table by applying entries (then persists it). Elsewhere (a follower,
+ * answered after commit. Every node changes its table by applying entries. Elsewhere (a follower,
  * or before the Raft node runs: the system topics of the constructor, loading the file) the stock behaviour applies.
  */
 final class RaftTopicConfigManager extends TopicConfigManager {
@@ -57,18 +57,19 @@ final class RaftTopicConfigManager extends TopicConfigManager {
         return old;
     }
 
-    /** The apply path: a committed topic config, persisted at once. */
+    /**
+     * The apply path: a committed topic config. The file is written by the next checkpoint
+     * ({@link BrokerStateLog#checkpoint()}), off the Raft thread; a crash before it replays the entry.
+     */
     void applyPut(TopicConfig config) {
         super.putTopicConfig(config);
         updateDataVersion();
-        persist();
     }
 
-    /** The apply path: a committed deletion, persisted at once. */
+    /** The apply path: a committed deletion (written by the next checkpoint). */
     void applyDelete(String topic) {
         if (super.removeTopicConfig(topic) != null) {
             updateDataVersion();
-            persist();
         }
     }
 }

@@ -62,7 +62,7 @@ class BrokerStateLogTest {
     }
 
     @Test
-    void appliedEntriesChangeTheManagersAndPersistThem() throws Exception {
+    void appliedEntriesChangeTheManagersAndTheCheckpointWritesTheirFiles() throws Exception {
         BrokerController b = broker("apply");
         BrokerStateLog state = BrokerStateLog.install(b);
         assertTrue(state.covers());
@@ -83,6 +83,8 @@ class BrokerStateLogTest {
         assertEquals(7, b.getSubscriptionGroupManager().getSubscriptionGroupTable().get("G").getRetryMaxTimes());
         assertEquals(10, b.getConsumerOffsetManager().queryOffset("G", "T", 0));
         assertEquals(11, b.getConsumerOffsetManager().queryOffset("G", "T", 1));
+        // The files are written by the checkpoint (every 5 s; here at once).
+        state.checkpoint();
         String topicsFile = Files.readString(Path.of(b.getTopicConfigManager().configFilePath()));
         assertTrue(topicsFile.contains("\"T\""), "the applied topic is persisted");
         String groupsFile = Files.readString(Path.of(b.getSubscriptionGroupManager().configFilePath()));
@@ -111,6 +113,7 @@ class BrokerStateLogTest {
 
         state.apply(9, 1, entry(new BrokerStateEntry.OffsetsRemoveTopic("T"), new BrokerStateEntry.TopicDelete("T"),
             new BrokerStateEntry.GroupDelete("G")));
+        state.checkpoint();
         assertNull(b.getTopicConfigManager().selectTopicConfig("T"));
         assertNull(b.getSubscriptionGroupManager().getSubscriptionGroupTable().get("G"));
         assertEquals(-1, b.getConsumerOffsetManager().queryOffset("G", "T", 0));
