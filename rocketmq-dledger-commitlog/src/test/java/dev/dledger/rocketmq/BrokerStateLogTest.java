@@ -286,6 +286,46 @@ class BrokerStateLogTest {
         }
     }
 
+    @Test
+    void followersApplyWhatTheLeaderCommitsAndRefuseOffsetCommitsOfTheirOwn() throws Exception {
+        java.util.Map<String, BrokerController> brokers = new java.util.concurrent.ConcurrentHashMap<>();
+        java.util.Map<String, BrokerStateLog> states = new java.util.concurrent.ConcurrentHashMap<>();
+        try (StoreGroup g = new StoreGroup(dir.resolve("three"), 3)) {
+            g.beforeStart = s -> {
+                String id = s.getMessageStoreConfig().getdLegerSelfId();
+                BrokerController b = broker("broker-" + id);
+                BrokerStateLog state = BrokerStateLog.install(b);
+                state.attach(StoreGroup.log(s));
+                brokers.put(id, b);
+                states.put(id, state);
+            };
+            for (String id : List.of("n0", "n1", "n2")) {
+                g.start(id, false);
+            }
+            DefaultMessageStore leaderStore = g.awaitLeader();
+            String leader = leaderStore.getMessageStoreConfig().getdLegerSelfId();
+            BrokerController lb = brokers.get(leader);
+            lb.getTopicConfigManager().updateTopicConfig(new TopicConfig("Everywhere", 2, 2));
+            lb.getConsumerOffsetManager().commitOffset("client", "G", "Everywhere", 1, 42);
+            for (String id : List.of("n0", "n1", "n2")) {
+                BrokerController b = brokers.get(id);
+                await(id + " applied").atMost(Duration.ofSeconds(10)).until(() ->
+                    b.getTopicConfigManager().selectTopicConfig("Everywhere") != null
+                        && b.getConsumerOffsetManager().queryOffset("G", "Everywhere", 1) == 42);
+                if (!id.equals(leader)) {
+                    IllegalStateException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                        () -> b.getConsumerOffsetManager().commitOffset("client", "G", "Everywhere", 1, 50));
+                    assertTrue(e.getMessage().contains("group G on Everywhere/1")
+                        && e.getMessage().contains("not the raft leader"), e.getMessage());
+                    assertEquals(42, b.getConsumerOffsetManager().queryOffset("G", "Everywhere", 1),
+                        "a follower's table holds only committed offsets");
+                }
+            }
+        } finally {
+            states.values().forEach(BrokerStateLog::close);
+        }
+    }
+
     private static long checkpointIndex(Path config) throws java.io.IOException {
         java.util.Properties p = new java.util.Properties();
         try (var r = Files.newBufferedReader(config.resolve(BrokerStateLog.CHECKPOINT_FILE))) {
