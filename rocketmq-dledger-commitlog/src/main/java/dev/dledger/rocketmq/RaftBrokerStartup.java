@@ -71,11 +71,13 @@ public final class RaftBrokerStartup {
         bc.setBrokerId(settings.selfIndex() + 1);
         BrokerController broker = BrokerStartup.buildBrokerController(ctx);
         RaftBrokerConfiguration configuration = installConfiguration(broker, ctx, settings);
+        // Offsets, topics and groups ride the Raft log: their managers are replaced before they load (issue 15).
+        BrokerStateLog state = BrokerStateLog.install(broker);
         if (!broker.initializeMetadata() || !broker.initializeMessageStore()) {
             broker.shutdown();
             throw new IllegalStateException("the broker could not initialize its metadata or store");
         }
-        RaftInstaller.install(broker, settings);
+        state.attach(RaftInstaller.install(broker, settings));
         if (!broker.recoverAndInitService()) {
             broker.shutdown();
             throw new IllegalStateException("the broker could not load its store (see the broker log)");

@@ -88,6 +88,8 @@ public class RaftCommitLog extends CommitLog {
     private final ThreadLocal<MessageExtEncoder> encoders;
     private final ThreadLocal<StringBuilder> keyBuilders = ThreadLocal.withInitial(StringBuilder::new);
     private final List<Consumer<NodeStatus>> roleListeners = new CopyOnWriteArrayList<>();
+    /** Where committed broker state entries go ({@link BrokerStateLog}); none until one is set. */
+    private volatile StateApplier stateApplier = (index, term, body) -> { };
     private final DataFiles files;
     private FileNodeStorage storage;
     /** The log's expiry, built by {@link #load()}. */
@@ -143,6 +145,44 @@ public class RaftCommitLog extends CommitLog {
     /** The Raft node, or null before {@link #start()}. */
     public RaftGroupNode node() {
         return node;
+    }
+
+    /** Receives the committed broker state entries ({@link BrokerStateEntry}) on the node's apply thread. */
+    @FunctionalInterface
+    public interface StateApplier {
+        /** Applies the state entry at {@code index} (of {@code term}); must not wait for the node. */
+        void apply(long index, long term, byte[] body);
+
+        /**
+         * This node's log now starts after a snapshot up to {@code lastIndex} (installed from the leader, or found at
+         * start): the state entries up to there were never applied here, as the snapshot holds only a position.
+         */
+        default void snapshotInstalled(long lastIndex) {
+        }
+    }
+
+    /**
+     * Hands every committed broker state entry to {@code applier}, on the node's apply thread, in log order; set it
+     * before {@link #start()} so that a restart replays the log's entries into it.
+     */
+    public void onStateEntry(StateApplier applier) {
+        stateApplier = applier;
+    }
+
+    /**
+     * Whether this node's log holds, or held before it was compacted, the entry {@code index} of {@code term}: false
+     * when the log ends before it or has another term there. Call on the node's apply thread (a state applier).
+     */
+    public boolean holdsEntry(long index, long term) {
+        SegmentedLogStore log = storage.store();
+        if (index > log.lastIndex()) {
+            return false;
+        }
+        if (index < log.firstIndex() - 1) {
+            // Compacted away: it was applied here before (the log only drops applied entries).
+            return true;
+        }
+        return log.term(index) == term;
     }
 
     /**
@@ -285,7 +325,8 @@ public class RaftCommitLog extends CommitLog {
     /** Writes the message's physical offset into the message, before the entry is stored (and replicated). */
     private static void stampPhysicalOffset(Entry e, long pos) {
         byte[] body = e.data();
-        if (e.type() != EntryType.NORMAL || body.length < MessageDecoder.PHY_POS_POSITION + 8) {
+        if (e.type() != EntryType.NORMAL || body.length < MessageDecoder.PHY_POS_POSITION + 8
+            || BrokerStateEntry.isStateEntry(body)) {
             return;
         }
         ByteBuffer.wrap(body).putLong(MessageDecoder.PHY_POS_POSITION, pos + BODY_OFFSET);
@@ -418,6 +459,12 @@ public class RaftCommitLog extends CommitLog {
     private final class CommitTracker implements StateMachine {
         @Override
         public List<byte[]> apply(List<Entry> committed) {
+            StateApplier applier = stateApplier;
+            for (Entry e : committed) {
+                if (e.type() == EntryType.NORMAL && BrokerStateEntry.isStateEntry(e.data())) {
+                    applier.apply(e.index(), e.term(), e.data());
+                }
+            }
             long last = committed.get(committed.size() - 1).index();
             long end = storage.store().endPosition(last);
             if (end > committedEnd) {
@@ -444,6 +491,7 @@ public class RaftCommitLog extends CommitLog {
                 storage.store().dir(), lastIndex, start);
             minOffset = start;
             committedEnd = start;
+            stateApplier.snapshotInstalled(lastIndex);
         }
     }
 
@@ -642,7 +690,8 @@ public class RaftCommitLog extends CommitLog {
                 return -1;
             }
             EntryFormat.Header h = EntryFormat.Header.read(header);
-            if (h.type() == EntryType.NORMAL) {
+            ByteBuffer magic = h.type() == EntryType.NORMAL ? files.slice(at + BODY_OFFSET, at + BODY_OFFSET + 8) : null;
+            if (magic != null && magic.remaining() == 8 && !BrokerStateEntry.isStateEntry(magic, magic.position())) {
                 at += BODY_OFFSET;
                 break;
             }
@@ -699,7 +748,8 @@ public class RaftCommitLog extends CommitLog {
             if (type == null || size < BODY_OFFSET) {
                 return new DispatchRequest(-1, false);
             }
-            if (type != EntryType.NORMAL) {
+            if (type != EntryType.NORMAL || BrokerStateEntry.isStateEntry(byteBuffer, start + BODY_OFFSET)) {
+                // Raft's own entries and the broker's state entries: no message, no queue.
                 return skipEntry(byteBuffer, start, size);
             }
             String malformed = malformedMessage(byteBuffer, start, size);

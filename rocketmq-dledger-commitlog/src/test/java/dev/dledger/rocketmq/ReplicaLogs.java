@@ -170,7 +170,7 @@ final class ReplicaLogs implements AutoCloseable {
 
     /**
      * The messages of {@code topic} in node {@code node}'s log up to {@code upTo}, by key, in log order. Raft's own
-     * entries and other topics are left out.
+     * entries, the broker's state entries and other topics are left out.
      */
     Map<String, List<Copy>> messagesByKey(int node, long upTo, String topic) {
         SegmentedLogStore s = stores.get(node);
@@ -179,7 +179,7 @@ final class ReplicaLogs implements AutoCloseable {
         for (long at = s.firstIndex(); at <= hi; ) {
             List<Entry> batch = s.entries(at, hi + 1, BATCH_BYTES);
             for (Entry e : batch) {
-                if (e.type() != EntryType.NORMAL) {
+                if (e.type() != EntryType.NORMAL || BrokerStateEntry.isStateEntry(e.data())) {
                     continue;
                 }
                 MessageExt m = MessageDecoder.decode(ByteBuffer.wrap(e.data()), false, false);
