@@ -6,9 +6,10 @@
 #   JAVA_HOME             the JDK/JRE to use (else `java` on the PATH); it must be Java 17 or newer
 #   JAVA_OPT_EXT          extra JVM options appended last, so they win (e.g. "-Xmx1g" or a debugger agent)
 #   DLEDGER_NAMESRV_HEAP  nameserver heap, default 256m
-#   DLEDGER_BROKER_HEAP   broker heap, default 512m
-#   DLEDGER_BROKER_DIRECT broker direct (off-heap) memory limit, default 256m; the memory-mapped log files do not
-#                         count toward it
+#   DLEDGER_BROKER_HEAP   broker heap; default 8g, as stock RocketMQ's runbroker.sh, or a quarter of this machine's
+#                         memory when that is less (at least 1g)
+#   DLEDGER_BROKER_DIRECT broker direct (off-heap) memory limit; default the same as the heap; the memory-mapped
+#                         log files do not count toward it
 #   DLEDGER_TOOLS_HEAP    heap of mqadmin, dledger, dledger-migrate and the demo, default 256m
 
 DLEDGER_HOME="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -79,6 +80,19 @@ abs_path() {
 server_jvm_opts() {
     echo "-server -XX:+UseG1GC -XX:-OmitStackTraceInFastThrow -Djava.net.preferIPv4Stack=true" \
         "-Drocketmq.home.dir=$DLEDGER_HOME"
+}
+
+# The default broker heap in MiB: 8 GiB as a production broker (stock runbroker.sh) has, but never more than a
+# quarter of this machine's memory, and never under 1 GiB.
+default_broker_heap_mb() {
+    local total_kb mb
+    total_kb="$(awk '/^MemTotal:/ { print $2; exit }' /proc/meminfo 2> /dev/null || true)"
+    mb=8192
+    if [ -n "$total_kb" ] && [ $((total_kb / 4096)) -lt "$mb" ]; then
+        mb=$((total_kb / 4096))
+    fi
+    [ "$mb" -ge 1024 ] || mb=1024
+    echo "$mb"
 }
 
 # The JVM options of the short-lived tools: a small heap, a fast start, warnings only on the console.

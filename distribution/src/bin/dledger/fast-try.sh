@@ -11,12 +11,17 @@
 # broker-n0.conf ... broker-n2.conf. Pid files are kept in run/ of the package folder.
 #
 # Environment (all optional; memory settings: see bin/common.sh):
+#   DLEDGER_BROKER_HEAP    each broker's heap, default 1g here (three brokers share this one machine; a broker started
+#                          by bin/mqbroker alone defaults to a production size)
+#   DLEDGER_BROKER_DIRECT  each broker's direct memory limit, default 1g here
 #   DLEDGER_START_TIMEOUT  seconds start waits for the nameserver and a registered leader, default 120
 #   DLEDGER_STOP_TIMEOUT   seconds stop waits after SIGTERM before SIGKILL, default 60
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 
 cd "$DLEDGER_HOME"
+export DLEDGER_BROKER_HEAP="${DLEDGER_BROKER_HEAP:-1g}"
+export DLEDGER_BROKER_DIRECT="${DLEDGER_BROKER_DIRECT:-1g}"
 CONF_DIR="$DLEDGER_HOME/conf/dledger"
 RUN_DIR="$DLEDGER_HOME/run"
 NAMESRV_CONF="$CONF_DIR/namesrv.conf"

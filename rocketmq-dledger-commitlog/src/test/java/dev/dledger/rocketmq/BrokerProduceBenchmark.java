@@ -36,9 +36,13 @@ import org.junit.jupiter.api.io.TempDir;
  * window.
  * <ul>
  * <li>{@code raft}: three brokers on our Raft log ({@link RaftBrokerStartup}, {@code enableDLegerCommitLog=true});</li>
+ * <li>{@code raft-sync}: {@code raft} with {@code raftFlushMode=sync} (fsync before an entry counts);</li>
  * <li>{@code stock-dledger}: three stock RocketMQ 5.5.1 brokers ({@code BrokerStartup}) in DLedger mode, DLedger
  *     0.3.3.4 from rocketmq-store;</li>
- * <li>{@code master-slave}: one stock ASYNC_MASTER and one SLAVE.</li>
+ * <li>{@code master-slave}: one stock ASYNC_MASTER and one SLAVE;</li>
+ * <li>{@code controller}: stock Controller mode (RIP-44), the upstream recommendation: a controller inside the
+ *     nameserver ({@code enableControllerInNamesrv=true}) and three stock brokers with {@code enableControllerMode=true}
+ *     and {@code allAckInSyncStateSet=true} (a send is acknowledged once every replica in the in-sync set has it).</li>
  * </ul>
  * Every process is a child JVM with the same options; a nameserver each. Only under the {@code benchmark} profile:
  *
@@ -47,7 +51,9 @@ import org.junit.jupiter.api.io.TempDir;
  *     -Dsurefire.failIfNoSpecifiedTests=false -Dbench.warmup=60 -Dbench.seconds=30 -Dbench.threads=32
  * </pre>
  *
- * {@code -Dbench.configs=raft,stock-dledger,master-slave} picks the set-ups and their order.
+ * {@code -Dbench.configs=raft,controller,master-slave,stock-dledger,raft-sync} picks the set-ups and their order (that
+ * is the default); {@code -Dbench.brokerJvm="OPTS"} adds JVM options to every broker (for example a JFR recording),
+ * {@code -Dbench.brokerHeap=1g} sets every broker's heap and direct memory (default 1g, the same for every set-up).
  */
 class BrokerProduceBenchmark {
 
@@ -57,9 +63,10 @@ class BrokerProduceBenchmark {
     private static final String BROKER_NAME = "broker-bench";
     private static final String TOPIC = "BenchTopic";
     private static final Duration MASTER_WAIT = Duration.ofSeconds(120);
-    private static final List<String> BROKER_JVM = List.of("-Xms1g", "-Xmx1g", "-XX:MaxDirectMemorySize=1g",
-        "--add-exports", "java.base/sun.nio.ch=ALL-UNNAMED", "--add-opens", "java.base/java.nio=ALL-UNNAMED",
-        "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED", "-Djava.net.preferIPv4Stack=true");
+    private static final String HEAP = System.getProperty("bench.brokerHeap", "1g");
+    private static final List<String> BROKER_JVM = List.of("-Xms" + HEAP, "-Xmx" + HEAP,
+        "-XX:MaxDirectMemorySize=" + HEAP, "--add-exports", "java.base/sun.nio.ch=ALL-UNNAMED", "--add-opens",
+        "java.base/java.nio=ALL-UNNAMED", "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED", "-Djava.net.preferIPv4Stack=true");
 
     @TempDir
     Path tmp;
@@ -69,7 +76,8 @@ class BrokerProduceBenchmark {
         int threads = Integer.getInteger("bench.threads", 32);
         int warmup = Integer.getInteger("bench.warmup", 60);
         int seconds = Integer.getInteger("bench.seconds", 30);
-        List<String> configs = List.of(System.getProperty("bench.configs", "raft,stock-dledger,master-slave")
+        List<String> configs = List.of(System.getProperty("bench.configs",
+            "raft,controller,master-slave,stock-dledger,raft-sync")
             .split(","));
         System.out.printf(Locale.ROOT, "broker bench configuration: threads=%d size=%d warmup=%ds seconds=%ds "
                 + "topic=%s queues=%d sync sends, one DefaultMQProducer, route poll 1000 ms, send timeout 3000 ms, "
@@ -77,6 +85,7 @@ class BrokerProduceBenchmark {
             SIZE, warmup, seconds, TOPIC, QUEUES, String.join(" ", BROKER_JVM),
             Runtime.getRuntime().availableProcessors(), load());
         Map<String, GroupBenchmark.Result> results = new LinkedHashMap<>();
+        Map<String, String> cpuPerSend = new LinkedHashMap<>();
         for (String config : configs) {
             Path dir = Files.createDirectories(tmp.resolve(config.trim()));
             try (BrokerSetup setup = BrokerSetup.start(config.trim(), dir)) {
@@ -88,7 +97,7 @@ class BrokerProduceBenchmark {
                 GroupBenchmark.Result r = setup.measure(threads, warmup, seconds);
                 results.put(config.trim(), r);
                 System.out.println(line(config.trim(), r) + " load=" + load());
-                cpu.print(config.trim(), r);
+                cpuPerSend.put(config.trim(), cpu.print(config.trim(), r));
             } finally {
                 deleteTree(dir);
             }
@@ -96,10 +105,15 @@ class BrokerProduceBenchmark {
         System.out.println("broker bench results (load " + load() + "):");
         results.forEach((config, r) -> System.out.println(line(config, r)));
         GroupBenchmark.Result raft = results.get("raft");
-        for (String other : List.of("stock-dledger", "master-slave")) {
-            if (raft != null && results.containsKey(other)) {
-                System.out.printf(Locale.ROOT, "broker bench ratio raft/%s: sends/s %.2fx, p99 %.2f ms vs %.2f ms%n",
-                    other, raft.tps() / results.get(other).tps(), raft.p99Ms(), results.get(other).p99Ms());
+        for (String ours : List.of("raft", "raft-sync")) {
+            for (String other : List.of("controller", "master-slave", "stock-dledger")) {
+                GroupBenchmark.Result o = results.get(ours);
+                GroupBenchmark.Result t = results.get(other);
+                if (o != null && t != null) {
+                    System.out.printf(Locale.ROOT, "broker bench ratio %s/%s: sends/s %.2fx, p99 %.2f ms vs %.2f ms, "
+                            + "CPU per send %s vs %s us%n", ours, other, o.tps() / t.tps(), o.p99Ms(), t.p99Ms(),
+                        cpuPerSend.getOrDefault(ours, "?"), cpuPerSend.getOrDefault(other, "?"));
+                }
             }
         }
         results.forEach((config, r) -> assertTrue(r.appends() > 0, config + " acknowledged no send"));
@@ -199,11 +213,12 @@ class BrokerProduceBenchmark {
             }
         }
 
-        void print(String config, GroupBenchmark.Result r) throws InterruptedException {
+        /** Prints the account and returns the CPU per send over all processes, in microseconds. */
+        String print(String config, GroupBenchmark.Result r) throws InterruptedException {
             sampler.join(10_000);
             if (windowNanos == 0) {
                 System.out.println("broker bench cpu: config=" + config + " not sampled");
-                return;
+                return "?";
             }
             double sends = r.tps() * windowNanos / 1e9;
             StringBuilder sb = new StringBuilder(String.format(Locale.ROOT,
@@ -217,8 +232,10 @@ class BrokerProduceBenchmark {
                     ticks / 100.0 / (windowNanos / 1e9), 100.0 * e.getValue()[1] / Math.max(1, ticks),
                     ticks * 1e4 / Math.max(1, sends)));
             }
-            sb.append(String.format(Locale.ROOT, " all %.0f us of CPU per send", totalTicks * 1e4 / Math.max(1, sends)));
+            String all = String.format(Locale.ROOT, "%.0f", totalTicks * 1e4 / Math.max(1, sends));
+            sb.append(" all ").append(all).append(" us of CPU per send");
             System.out.println(sb);
+            return all;
         }
     }
 
@@ -229,6 +246,7 @@ class BrokerProduceBenchmark {
         private final String config;
         private final int brokers;
         private String namesrvAddr;
+        private String controllerAddr;
         private DefaultMQProducer producer;
 
         private BrokerSetup(String config, int brokers) {
@@ -238,10 +256,10 @@ class BrokerProduceBenchmark {
 
         static BrokerSetup start(String config, Path dir) throws Exception {
             BrokerSetup s = switch (config) {
-                case "raft", "stock-dledger" -> new BrokerSetup(config, 3);
+                case "raft", "raft-sync", "stock-dledger", "controller" -> new BrokerSetup(config, 3);
                 case "master-slave" -> new BrokerSetup(config, 2);
                 default -> throw new IllegalArgumentException("bench.configs: unknown set-up '" + config
-                    + "', expected raft, stock-dledger or master-slave");
+                    + "', expected raft, raft-sync, controller, master-slave or stock-dledger");
             };
             try {
                 s.startProcesses(dir);
@@ -258,7 +276,17 @@ class BrokerProduceBenchmark {
             namesrvAddr = "127.0.0.1:" + namesrvPort;
             Path nsDir = Files.createDirectories(dir.resolve("namesrv"));
             Path nsConf = nsDir.resolve("namesrv.conf");
-            Files.writeString(nsConf, "listenPort=" + namesrvPort + "\n");
+            List<String> nsKeys = new ArrayList<>(List.of("listenPort=" + namesrvPort));
+            if (config.equals("controller")) {
+                // RIP-44's embedded controller: one controller node in the nameserver. Its port in
+                // controllerDLegerPeers is also where brokers reach it (controllerAddr), not the nameserver's port.
+                controllerAddr = "127.0.0.1:" + LoopbackPorts.freePort(taken);
+                nsKeys.addAll(List.of("enableControllerInNamesrv=true", "controllerDLegerGroup=bench-controller",
+                    "controllerDLegerPeers=c0-" + controllerAddr, "controllerDLegerSelfId=c0",
+                    "controllerStorePath=" + nsDir.resolve("controller"), "enableElectUncleanMaster=false",
+                    "notifyBrokerRoleChanged=true"));
+            }
+            Files.writeString(nsConf, String.join("\n", nsKeys) + "\n");
             processes.add(new ChildJvm("namesrv", jvmArgs(nsDir, "-Xmx256m"),
                 "org.apache.rocketmq.namesrv.NamesrvStartup", List.of("-c", nsConf.toString()),
                 nsDir.resolve("out.log")).start());
@@ -286,7 +314,16 @@ class BrokerProduceBenchmark {
                     "flushDiskType=ASYNC_FLUSH",
                     "diskMaxUsedSpaceRatio=95"));
                 String main;
-                if (config.equals("master-slave")) {
+                if (config.equals("controller")) {
+                    keys.add("enableDLegerCommitLog=false");
+                    keys.add("enableControllerMode=true");
+                    keys.add("controllerAddr=" + controllerAddr);
+                    keys.add("allAckInSyncStateSet=true");
+                    keys.add("brokerId=-1");
+                    keys.add("brokerRole=SLAVE");
+                    keys.add("haListenPort=" + (listenPorts.get(i) + 1));
+                    main = "org.apache.rocketmq.broker.BrokerStartup";
+                } else if (config.equals("master-slave")) {
                     keys.add("enableDLegerCommitLog=false");
                     keys.add("brokerId=" + i);
                     keys.add("brokerRole=" + (i == 0 ? "ASYNC_MASTER" : "SLAVE"));
@@ -297,13 +334,22 @@ class BrokerProduceBenchmark {
                     keys.add("dLegerGroup=" + BROKER_NAME);
                     keys.add("dLegerPeers=" + peers);
                     keys.add("dLegerSelfId=n" + i);
-                    main = config.equals("raft") ? RaftBrokerStartup.class.getName()
+                    if (config.equals("raft-sync")) {
+                        keys.add("raftFlushMode=sync");
+                    }
+                    main = config.startsWith("raft") ? RaftBrokerStartup.class.getName()
                         : "org.apache.rocketmq.broker.BrokerStartup";
                 }
                 Path conf = bdir.resolve("broker.conf");
                 Files.writeString(conf, String.join("\n", keys) + "\n");
                 List<String> jvm = new ArrayList<>(BROKER_JVM);
                 jvm.addAll(jvmArgs(bdir));
+                String extra = System.getProperty("bench.brokerJvm", "").trim();
+                if (!extra.isEmpty()) {
+                    for (String opt : extra.split("\\s+")) {
+                        jvm.add(opt.replace("{dir}", bdir.toString()).replace("{name}", config + "-" + i));
+                    }
+                }
                 processes.add(new ChildJvm(config + " broker " + i, jvm, main, List.of("-c", conf.toString()),
                     bdir.resolve("out.log")).start());
             }

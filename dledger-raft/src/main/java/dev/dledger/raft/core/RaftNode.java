@@ -431,6 +431,36 @@ public final class RaftNode {
         }
     }
 
+    /**
+     * Tells a follower that the driver has strong evidence that {@code leader} is gone: its process no longer
+     * accepts connections (a connection to it closed and its port then refused a new one), as happens when it is
+     * killed. Without this, a follower notices only when an election timeout passes without a heartbeat, and with
+     * leader stickiness (thesis section 4.2.3) it refuses every pre-vote until then.
+     *
+     * <p>If {@code leader} is this follower's leader, the follower forgets it: it grants pre-votes and votes at once
+     * (a node without a leader is not in the leader's lease), and campaigns itself after a short random delay, at most
+     * half an election timeout, so that the followers that all saw the leader go rarely campaign in the same tick
+     * (the etcd-raft "ForgetLeader" idea, with the campaign brought forward). Anything else is ignored: a stale
+     * report, a report about another peer, or one reaching a candidate or a leader.
+     *
+     * <p>Safety does not rest on the evidence being right: votes and terms follow the usual rules, so a wrong report
+     * costs at most an election. What does rest on it is the leader lease: a leader that is still alive and serves
+     * lease reads must not be deposed within its lease, which is why only a refused connection (no process listening)
+     * counts as evidence, never a timeout or a reset.
+     *
+     * @param leader the id of the peer that is gone
+     */
+    public void forgetLeader(String leader) {
+        Objects.requireNonNull(leader, "leader");
+        if (role != Role.FOLLOWER || !leader.equals(leaderId)) {
+            return;
+        }
+        out.info("forgot leader " + leader + ": its process is gone; campaigning soon");
+        leaderId = null;
+        int delay = 1 + random.nextInt(Math.max(1, config.electionTimeoutTicks() / 2));
+        electionElapsed = Math.max(electionElapsed, randomizedElectionTimeout - delay);
+    }
+
     /** Tells the leader that sending a snapshot to {@code peer} failed; replication to it starts over. */
     public void reportSnapshotFailed(String peer) {
         Progress pr = progress.get(peer);

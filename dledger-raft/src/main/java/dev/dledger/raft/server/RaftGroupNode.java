@@ -236,6 +236,7 @@ public final class RaftGroupNode implements AutoCloseable {
             ? new LogSyncer("sync-" + group + "-" + id, storage, loop::wake) : null;
         this.snapshots = new SnapshotTransfers(group, id, transport, options.snapshotChunkBytes());
         transport.register(group, id, this::onMessage);
+        transport.onPeerDown(group, this::onPeerDown);
         transport.serveRequests(group, new ClientService(this));
         transport.onChunks(group, c -> {
             if (inbox.offer(() -> receiveChunk(c))) {
@@ -296,6 +297,16 @@ public final class RaftGroupNode implements AutoCloseable {
         if (!inbox.offer(() -> stepInbound(m))) {
             LOG.debug("[{} {}] inbox full, dropped {}", group, id, m);
         } else {
+            loop.wake();
+        }
+    }
+
+    /**
+     * The transport saw peer {@code peer}'s process go (a connection closed and its port refuses): when it is our
+     * leader, the core forgets it and campaigns soon instead of waiting out an election timeout.
+     */
+    private void onPeerDown(String peer) {
+        if (inbox.offer(() -> node.forgetLeader(peer))) {
             loop.wake();
         }
     }

@@ -103,6 +103,7 @@ public final class NettyTransport implements Transport {
     private volatile Set<InetAddress> peerHosts = Set.of();
     private final AtomicLong refusedHosts = new AtomicLong();
     private final AtomicLong refusedRequests = new AtomicLong();
+    private final Map<String, Consumer<String>> peerDownListeners = new ConcurrentHashMap<>();
     private final AtomicLong dropped = new AtomicLong();
     private final AtomicLong refused = new AtomicLong();
     private final AtomicLong refusedConnections = new AtomicLong();
@@ -241,6 +242,41 @@ public final class NettyTransport implements Transport {
         this.errorListener = listener;
     }
 
+    /**
+     * Tells {@code listener} (on a transport thread; it must not block) the id of each peer of {@code group} whose
+     * process is gone: a live connection to it closed and its port then refused a new one at once. A timeout, a reset
+     * with the port still open, or a peer that never answered is not reported.
+     */
+    @Override
+    public void onPeerDown(String group, Consumer<String> listener) {
+        peerDownListeners.put(group, listener);
+    }
+
+    /** Whether a connect failed because nothing listens on the port (not a timeout, not an unreachable host). */
+    private static boolean refusedAtOnce(Throwable cause) {
+        return cause instanceof java.net.ConnectException && !(cause instanceof io.netty.channel.ConnectTimeoutException)
+            && cause.getMessage() != null && cause.getMessage().startsWith("Connection refused");
+    }
+
+    /** Reports the peers at {@code address} (of {@code group} only, when given) as gone. */
+    private void peerDown(InetSocketAddress address, String group, String peerId) {
+        if (closed.get()) {
+            return;
+        }
+        peerDownListeners.forEach((g, listener) -> {
+            GroupBinding b = groups.get(g);
+            if (b == null || (group != null && !group.equals(g))) {
+                return;
+            }
+            b.peers().forEach((id, a) -> {
+                if (a.equals(address) && (peerId == null || peerId.equals(id)) && !id.equals(b.selfId())) {
+                    LOG.info("[{}] peer {} at {} is gone: its connection closed and its port refuses", g, id, address);
+                    listener.accept(id);
+                }
+            });
+        });
+    }
+
     @Override
     public void register(String group, String selfId, Consumer<Message> inbound) {
         groups.put(group, new GroupBinding(selfId, new ConcurrentHashMap<>(), inbound, new AtomicReference<>(),
@@ -293,6 +329,7 @@ public final class NettyTransport implements Transport {
 
     @Override
     public void unregister(String group) {
+        peerDownListeners.remove(group);
         groups.remove(group);
         resolvePeerHosts();
     }
@@ -504,6 +541,8 @@ public final class NettyTransport implements Transport {
         private volatile BatchingWriter writer;
         private volatile ChannelFuture connecting;
         private volatile long retryAfterNanos;
+        /** Set when a connection that had been open closed: the next refused connect reports the peer gone. */
+        private volatile boolean probing;
 
         Outbound(OutKey key) {
             this.key = key;
@@ -551,7 +590,24 @@ public final class NettyTransport implements Transport {
             cf.addListener(f -> {
                 if (!f.isSuccess()) {
                     LOG.debug("cannot connect to {}: {}", address, f.cause().toString());
-                } else if (key.group() == null) {
+                    if (probing) {
+                        probing = false;
+                        if (refusedAtOnce(f.cause())) {
+                            peerDown(address, key.group(), key.peerId());
+                        }
+                    }
+                    return;
+                }
+                probing = false;
+                cf.channel().closeFuture().addListener(closed -> {
+                    // A peer whose process died closes its connections at once (the kernel does it): try again
+                    // now, and if the port refuses, nobody listens there any more.
+                    if (!NettyTransport.this.closed.get() && !cf.channel().eventLoop().isShuttingDown()) {
+                        probing = true;
+                        connect();
+                    }
+                });
+                if (key.group() == null) {
                     writer = new BatchingWriter(cf.channel());
                     LOG.info("connected to {}", address);
                 } else {

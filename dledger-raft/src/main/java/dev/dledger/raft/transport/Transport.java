@@ -30,6 +30,14 @@ public interface Transport extends AutoCloseable {
     /** Serves the client and admin requests of a registered {@code group} with {@code handler}. */
     void serveRequests(String group, RequestHandler handler);
 
+    /**
+     * Tells {@code listener} the id of each peer of a registered {@code group} that the transport knows to be gone
+     * (its process no longer accepts connections), on a transport thread; the listener must not block. Best effort:
+     * the default reports nothing, and a peer that is unreachable but alive is never reported.
+     */
+    default void onPeerDown(String group, Consumer<String> listener) {
+    }
+
     /** Stops delivering messages of {@code group}. */
     void unregister(String group);
 

@@ -132,7 +132,8 @@ public final class RaftSimulation implements NodeObserver {
             + (backgroundSync ? " backgroundSync<=" + maxSyncDelay : "");
         for (String f : new String[] {"elections", "transfers", "config-changes", "snapshots-installed",
             "reads-served", "lease-reads-served", "crashes", "torn-writes", "fsync-failures", "crash-mid-ready",
-            "partitions", "one-way-partitions", "truncations", "snapshot-failures", "background-sync"}) {
+            "partitions", "one-way-partitions", "truncations", "snapshot-failures", "background-sync",
+            "leaders-forgotten"}) {
             coverage.declare(f);
         }
         if (backgroundSync) {
@@ -359,6 +360,30 @@ public final class RaftSimulation implements NodeObserver {
         });
     }
 
+    /**
+     * What a production transport reports when a process dies (its port refuses the reconnect): some of the live
+     * nodes hear that {@code gone} is gone, each a few ticks later, and forget it if it was their leader.
+     */
+    private void reportGone(String gone) {
+        for (SimulatedNode m : new ArrayList<>(nodes.values())) {
+            if (m.id().equals(gone) || random.nextInt(2) == 0) {
+                continue;
+            }
+            String id = m.id();
+            scheduler.schedule((1 + random.nextInt(3)) * TICK, "PEER-DOWN", id, null, () -> {
+                SimulatedNode to = nodes.get(id);
+                SimulatedNode dead = nodes.get(gone);
+                if (to.isUp() && to.raft() != null && dead != null && !dead.isUp()
+                    && gone.equals(to.raft().leaderId())) {
+                    coverage.hit("leaders-forgotten");
+                    trace.record(clock.now(), "  " + id + " told " + gone + " is gone");
+                    to.raft().forgetLeader(gone);
+                    to.processReady();
+                }
+            });
+        }
+    }
+
     private void chaos() {
         int pick = random.nextInt(100);
         if (pick < 22) {
@@ -367,6 +392,7 @@ public final class RaftSimulation implements NodeObserver {
                 coverage.hit("crashes");
                 trace.record(clock.now(), "  crash " + n.id());
                 n.crash("crash");
+                reportGone(n.id());
             }
         } else if (pick < 44) {
             partition();

@@ -61,6 +61,44 @@ class NettyTransportTest {
     }
 
     @Test
+    void aPeerWhoseProcessIsGoneIsReported() {
+        List<String> downs = new CopyOnWriteArrayList<>();
+        a.onPeerDown("g", downs::add);
+        sendUntilReceived(new VoteRequest("n0", "n1", 1, -1, 0, false, false), 1);
+        assertEquals(List.of(), downs, "nothing reported while n1 is up");
+
+        b.close();
+
+        await("n1 reported gone").atMost(Duration.ofSeconds(10)).until(() -> downs.contains("n1"));
+        assertEquals(List.of("n1"), downs, "reported once");
+    }
+
+    @Test
+    void aConnectionClosedByAPeerThatStillListensIsNotReported() throws Exception {
+        List<String> downs = new CopyOnWriteArrayList<>();
+        a.onPeerDown("g", downs::add);
+        try (java.net.ServerSocket closer = new java.net.ServerSocket(0, 50,
+            java.net.InetAddress.getByName("127.0.0.1"))) {
+            a.setPeers("g", Map.of("n1", new InetSocketAddress("127.0.0.1", closer.getLocalPort())));
+            // It resets the first connection; the transport tries again at once and finds the port open.
+            closer.setSoTimeout(10_000);
+            a.send("g", new VoteRequest("n0", "n1", 1, -1, 0, false, false));
+            try (Socket first = closer.accept()) {
+                // Reset it only once it is in use (a frame arrived), as a real peer's connection would be.
+                await("a frame on the first connection").atMost(Duration.ofSeconds(10)).until(() -> {
+                    a.send("g", new VoteRequest("n0", "n1", 1, -1, 0, false, false));
+                    return first.getInputStream().available() > 0;
+                });
+                first.setSoLinger(true, 0);
+            }
+            try (Socket probe = closer.accept()) {
+                assertTrue(probe.isConnected(), "the transport connected again after the reset");
+            }
+        }
+        assertEquals(List.of(), downs, "a closed connection to a port that still listens is no evidence");
+    }
+
+    @Test
     void closingTwiceIsHarmless() {
         sendUntilReceived(new VoteRequest("n0", "n1", 1, -1, 0, false, false), 1);
         a.close();
