@@ -1206,6 +1206,9 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         if (h.size() + EntryFormat.MIN_BLANK > room) {
             return "a record of " + h.size() + " bytes where " + room + " remain";
         }
+        if (!indexInRange(h.index())) {
+            return "index " + h.index() + " is out of range";
+        }
         if (h.index() != expected) {
             return "index " + h.index() + " where " + expected + " was expected";
         }
@@ -1307,7 +1310,15 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         readFully(ch, head, 0, dataPath(fileStart));
         head.flip();
         EntryFormat.Header h = EntryFormat.Header.read(head);
-        return h.type() == null ? -1 : h.index();
+        return h.type() == null || !indexInRange(h.index()) ? -1 : h.index();
+    }
+
+    /**
+     * Whether an entry index read from a file can be a real one: not negative, and small enough that its index unit's
+     * position ({@code (index + 1) * 32}) does not overflow a long. A header with a larger index is damaged.
+     */
+    static boolean indexInRange(long index) {
+        return index >= 0 && index < Long.MAX_VALUE / EntryFormat.INDEX_UNIT_SIZE - 1;
     }
 
     private void writeCrcFrom(long i) throws IOException {
