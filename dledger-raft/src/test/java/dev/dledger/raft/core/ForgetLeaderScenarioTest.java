@@ -23,14 +23,8 @@ class ForgetLeaderScenarioTest {
         c.run(2);
         c.crash("a");
 
-        c.on("b", r -> {
-            r.forgetLeader("a");
-            return null;
-        });
-        c.on("c", r -> {
-            r.forgetLeader("a");
-            return null;
-        });
+        forget(c, "b", "a");
+        forget(c, "c", "a");
         assertNull(c.raft("b").leaderId());
 
         int rounds = 0;
@@ -66,10 +60,7 @@ class ForgetLeaderScenarioTest {
         c.elect("a");
         c.run(2);
 
-        c.on("b", r -> {
-            r.forgetLeader("a");
-            return null;
-        });
+        forget(c, "b", "a");
         c.run(3 * E);
 
         // b's pre-votes meet c, which still hears from a: nobody's term moves and a keeps leading.
@@ -86,16 +77,18 @@ class ForgetLeaderScenarioTest {
         c.elect("a");
         c.run(2);
 
-        c.on("b", r -> {
-            r.forgetLeader("c");
-            return null;
-        });
-        c.on("a", r -> {
-            r.forgetLeader("a");
-            return null;
-        });
+        forget(c, "b", "c");
+        forget(c, "a", "a");
 
         assertEquals("a", c.raft("b").leaderId());
         assertEquals(Role.LEADER, c.raft("a").role());
+    }
+
+    /** Tells {@code node} that {@code leader}'s process is gone, and handles what that made ready. */
+    private static void forget(TestCluster c, String node, String leader) {
+        c.on(node, r -> {
+            r.forgetLeader(leader);
+            return null;
+        });
     }
 }
