@@ -11,9 +11,18 @@
 #   DLEDGER_BROKER_DIRECT broker direct (off-heap) memory limit; default the same as the heap; the memory-mapped
 #                         log files do not count toward it
 #   DLEDGER_TOOLS_HEAP    heap of mqadmin, dledger, dledger-migrate and the demo, default 256m
+#   DLEDGER_DATA          the data folder: the servers start in it, so relative paths in their confs (stores, logs)
+#                         are relative to it; default ~/dledger-rocketmq. It lies outside the package, so that a new
+#                         version unpacked beside this one and started with the same confs finds the same data.
 
 DLEDGER_HOME="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export DLEDGER_HOME
+DLEDGER_DATA="${DLEDGER_DATA:-$HOME/dledger-rocketmq}"
+case "$DLEDGER_DATA" in
+    /*) ;;
+    *) DLEDGER_DATA="$PWD/$DLEDGER_DATA" ;;
+esac
+export DLEDGER_DATA
 DLEDGER_CLASSPATH="$DLEDGER_HOME/lib/*"
 
 die() {
@@ -100,4 +109,10 @@ tools_jvm_opts() {
     echo "-Xms32m -Xmx${DLEDGER_TOOLS_HEAP:-256m} -XX:+UseSerialGC -XX:TieredStopAtLevel=1" \
         "-Djava.net.preferIPv4Stack=true -Drocketmq.home.dir=$DLEDGER_HOME" \
         "-Drmq.logback.configurationFile=$DLEDGER_HOME/conf/rmq.tools.logback.xml"
+}
+
+# Makes the data folder and enters it: the servers' relative paths resolve against it.
+enter_data_dir() {
+    mkdir -p "$DLEDGER_DATA" || die "cannot create the data folder $DLEDGER_DATA (set DLEDGER_DATA to another)"
+    cd "$DLEDGER_DATA"
 }

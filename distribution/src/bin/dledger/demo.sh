@@ -39,7 +39,7 @@ admin_token="$(conf_value "$conf" raftAdminToken)"
 "$JAVA" $(tools_jvm_opts) -Ddledger.tools.log.level=OFF ${JAVA_OPT_EXT:-} -cp "$DLEDGER_CLASSPATH" \
     dev.dledger.distribution.FailoverDemo \
     --namesrv "$(conf_value "$conf" namesrvAddr)" --group "$(conf_value "$conf" dLegerGroup)" \
-    --peers "$(conf_value "$conf" dLegerPeers)" --pid-dir "$DLEDGER_HOME/run" --messages "$messages" \
+    --peers "$(conf_value "$conf" dLegerPeers)" --pid-dir "$DLEDGER_DATA/run" --messages "$messages" \
     ${admin_token:+--token "$admin_token"} || rc=$?
 echo
 
@@ -51,6 +51,6 @@ if [ -n "$keep" ]; then
     echo "the group keeps running; stop it with: $fast_try stop"
 else
     "$fast_try" stop
-    echo "the group is stopped; its stores stay in $DLEDGER_HOME/store (start it again: $fast_try start)"
+    echo "the group is stopped; its stores stay in $DLEDGER_DATA/store (start it again: $fast_try start)"
 fi
 exit $rc

@@ -8,7 +8,8 @@
 #   bin/dledger/fast-try.sh clean    delete the store folders (only while stopped)
 #
 # Works from any folder. Ports, store folders and the group come from conf/dledger/namesrv.conf and
-# broker-n0.conf ... broker-n2.conf. Pid files are kept in run/ of the package folder.
+# broker-n0.conf ... broker-n2.conf. Their relative paths, and the pid files in run/, are in the data folder
+# (DLEDGER_DATA, default ~/dledger-rocketmq), outside the package: a new version unpacked beside it finds them.
 #
 # Environment (all optional; memory settings: see bin/common.sh):
 #   DLEDGER_BROKER_HEAP    each broker's heap, default 1g here (three brokers share this one machine; a broker started
@@ -19,11 +20,11 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 
-cd "$DLEDGER_HOME"
+enter_data_dir
 export DLEDGER_BROKER_HEAP="${DLEDGER_BROKER_HEAP:-1g}"
 export DLEDGER_BROKER_DIRECT="${DLEDGER_BROKER_DIRECT:-1g}"
 CONF_DIR="$DLEDGER_HOME/conf/dledger"
-RUN_DIR="$DLEDGER_HOME/run"
+RUN_DIR="$DLEDGER_DATA/run"
 NAMESRV_CONF="$CONF_DIR/namesrv.conf"
 BROKERS=(n0 n1 n2)
 START_TIMEOUT="${DLEDGER_START_TIMEOUT:-120}"
@@ -82,7 +83,7 @@ log_dir() {
     local root
     if [ "$1" = namesrv ]; then
         root="$(conf_value "$NAMESRV_CONF" kvConfigPath)"
-        root="$(dirname "$(abs_path "${root:-store/namesrv/kvConfig.json}" "$DLEDGER_HOME")")"
+        root="$(dirname "$(abs_path "${root:-store/namesrv/kvConfig.json}" "$DLEDGER_DATA")")"
     else
         root="$(store_root "$1")"
     fi
@@ -92,7 +93,7 @@ log_dir() {
 store_root() {
     local root
     root="$(conf_value "$(broker_conf "$1")" storePathRootDir)"
-    abs_path "${root:-$HOME/store}" "$DLEDGER_HOME"
+    abs_path "${root:-$HOME/store}" "$DLEDGER_DATA"
 }
 
 pid_file() {
@@ -352,7 +353,7 @@ do_stop() {
 remove_dir() {
     local dir="$1"
     case "$dir" in
-        '' | / | "$HOME" | "$DLEDGER_HOME") die "refusing to delete '$dir'" ;;
+        '' | / | "$HOME" | "$DLEDGER_HOME" | "$DLEDGER_DATA") die "refusing to delete '$dir'" ;;
     esac
     if [ -e "$dir" ]; then
         rm -rf -- "$dir"

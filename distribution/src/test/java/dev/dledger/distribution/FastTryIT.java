@@ -5,12 +5,12 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.File;
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import dev.dledger.distribution.PackageCopies.Result;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -47,7 +47,6 @@ import org.junit.jupiter.api.io.TempDir;
 class FastTryIT {
 
     private static final int MESSAGES = 300;
-    private static final Duration SCRIPT_WAIT = Duration.ofSeconds(240);
 
     @TempDir(cleanup = CleanupMode.ON_SUCCESS)
     Path tmp;
@@ -85,16 +84,16 @@ class FastTryIT {
         String namesrv = movePorts();
 
         Result start = run("start");
-        assertEquals(0, start.exit, "fast-try.sh start failed:\n" + start.output);
-        assertTrue(start.output.contains("the leader as brokerId 0 at 127.0.0.1:"), start.output);
+        assertEquals(0, start.exit(), "fast-try.sh start failed:\n" + start.output());
+        assertTrue(start.output().contains("the leader as brokerId 0 at 127.0.0.1:"), start.output());
         for (String name : List.of("namesrv", "n0", "n1", "n2")) {
-            long pid = Long.parseLong(Files.readString(home.resolve("run").resolve(name + ".pid")).trim());
+            long pid = Long.parseLong(Files.readString(data().resolve("run").resolve(name + ".pid")).trim());
             pids.add(pid);
             assertTrue(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false), name + " (pid " + pid
                 + ") is not running after start");
         }
         for (String log : List.of("store/n0/logs/broker.log", "store/n0/logs/raft.log", "store/namesrv/logs/namesrv.log")) {
-            assertTrue(Files.size(home.resolve(log)) > 0, log + " is empty or missing");
+            assertTrue(Files.size(data().resolve(log)) > 0, log + " is empty or missing");
         }
         System.out.println("fast-try start: group up " + sinceMs(began) + " ms after the test began");
 
@@ -102,30 +101,34 @@ class FastTryIT {
         System.out.println("fast-try: " + MESSAGES + " messages sent and read back (at " + sinceMs(began) + " ms)");
 
         Result status = run("status");
-        assertEquals(0, status.exit, "fast-try.sh status failed:\n" + status.output);
-        long leaders = status.output.lines().filter(l -> l.matches("n[0-2] .* LEADER .*")).count();
-        long followers = status.output.lines().filter(l -> l.matches("n[0-2] .* FOLLOWER .*")).count();
-        assertEquals(1, leaders, "one LEADER line expected:\n" + status.output);
-        assertEquals(2, followers, "two FOLLOWER lines expected:\n" + status.output);
-        assertTrue(status.output.contains("brokerId 0 at 127.0.0.1:"), status.output);
+        assertEquals(0, status.exit(), "fast-try.sh status failed:\n" + status.output());
+        long leaders = status.output().lines().filter(l -> l.matches("n[0-2] .* LEADER .*")).count();
+        long followers = status.output().lines().filter(l -> l.matches("n[0-2] .* FOLLOWER .*")).count();
+        assertEquals(1, leaders, "one LEADER line expected:\n" + status.output());
+        assertEquals(2, followers, "two FOLLOWER lines expected:\n" + status.output());
+        assertTrue(status.output().contains("brokerId 0 at 127.0.0.1:"), status.output());
 
         Result stop = run("stop");
-        assertEquals(0, stop.exit, "fast-try.sh stop failed:\n" + stop.output);
+        assertEquals(0, stop.exit(), "fast-try.sh stop failed:\n" + stop.output());
         for (long pid : pids) {
             assertTrue(ProcessHandle.of(pid).map(p -> !p.isAlive()).orElse(true), "pid " + pid + " still runs after stop");
         }
         assertEquals(List.of(), packageProcesses().stream().map(ProcessHandle::pid).toList(),
             "processes of the package still run after stop");
-        try (Stream<Path> left = Files.list(home.resolve("run"))) {
+        try (Stream<Path> left = Files.list(data().resolve("run"))) {
             assertEquals(List.of(), left.filter(p -> p.toString().endsWith(".pid")).toList(), "pid files left");
         }
         Result again = run("stop");
-        assertEquals(0, again.exit, again.output);
-        assertTrue(again.output.contains("nothing to stop"), again.output);
+        assertEquals(0, again.exit(), again.output());
+        assertTrue(again.output().contains("nothing to stop"), again.output());
 
         Result clean = run("clean");
-        assertEquals(0, clean.exit, clean.output);
-        assertTrue(!Files.exists(home.resolve("store/n0")), "clean left store/n0");
+        assertEquals(0, clean.exit(), clean.output());
+        assertTrue(!Files.exists(data().resolve("store/n0")), "clean left store/n0");
+        for (String inside : List.of("store", "run")) {
+            assertTrue(!Files.exists(home.resolve(inside)), "the package folder has " + inside + "/: the data belongs "
+                + "in DLEDGER_DATA, outside the package");
+        }
         System.out.println("fast-try: start, round trip, status, stop and clean in " + sinceMs(began) + " ms");
     }
 
@@ -140,37 +143,37 @@ class FastTryIT {
         unpack();
         String namesrv = movePorts();
         Result start = run("start");
-        assertEquals(0, start.exit, "fast-try.sh start failed:\n" + start.output);
+        assertEquals(0, start.exit(), "fast-try.sh start failed:\n" + start.output());
         Path n0Conf = home.resolve("conf/dledger/broker-n0.conf");
-        String n0 = "127.0.0.1:" + confValue(n0Conf, "listenPort");
+        String n0 = "127.0.0.1:" + PackageCopies.confValue(n0Conf, "listenPort");
 
         Result update = mqadmin("updateBrokerConfig", "-n", namesrv, "-b", n0, "-k", "fileReservedTime", "-v", "48");
-        assertTrue(update.output.contains("update broker config success"), update.output);
+        assertTrue(update.output().contains("update broker config success"), update.output());
 
         Result stop = run("stop");
-        assertEquals(0, stop.exit, "fast-try.sh stop failed:\n" + stop.output);
+        assertEquals(0, stop.exit(), "fast-try.sh stop failed:\n" + stop.output());
         Result again = run("start");
         Result status = run("status");
-        assertTrue(status.output.contains("namesrv " + namesrv + ": running"), "the nameserver is not running after "
-            + "stop and start:\n" + status.output + "\n---- the start said:\n" + again.output);
-        assertEquals(0, again.exit, "fast-try.sh start after stop failed:\n" + again.output);
-        assertEquals(0, status.exit, "fast-try.sh status failed:\n" + status.output);
-        long leaders = status.output.lines().filter(l -> l.matches("n[0-2] .* LEADER .*")).count();
-        long followers = status.output.lines().filter(l -> l.matches("n[0-2] .* FOLLOWER .*")).count();
-        assertEquals(1, leaders, "one LEADER line expected:\n" + status.output);
-        assertEquals(2, followers, "two FOLLOWER lines expected:\n" + status.output);
+        assertTrue(status.output().contains("namesrv " + namesrv + ": running"), "the nameserver is not running after "
+            + "stop and start:\n" + status.output() + "\n---- the start said:\n" + again.output());
+        assertEquals(0, again.exit(), "fast-try.sh start after stop failed:\n" + again.output());
+        assertEquals(0, status.exit(), "fast-try.sh status failed:\n" + status.output());
+        long leaders = status.output().lines().filter(l -> l.matches("n[0-2] .* LEADER .*")).count();
+        long followers = status.output().lines().filter(l -> l.matches("n[0-2] .* FOLLOWER .*")).count();
+        assertEquals(1, leaders, "one LEADER line expected:\n" + status.output());
+        assertEquals(2, followers, "two FOLLOWER lines expected:\n" + status.output());
         Result config = mqadmin("getBrokerConfig", "-n", namesrv, "-b", n0);
-        assertTrue(config.output.matches("(?s).*fileReservedTime\\s*=\\s*48.*"), config.output);
-        assertTrue(config.output.matches("(?s).*enableDLegerCommitLog\\s*=\\s*true.*"), config.output);
-        assertEquals("48", confValue(n0Conf, "fileReservedTime"), "fileReservedTime in broker-n0.conf");
-        assertEquals("true", confValue(n0Conf, "enableDLegerCommitLog"), "enableDLegerCommitLog in broker-n0.conf");
+        assertTrue(config.output().matches("(?s).*fileReservedTime\\s*=\\s*48.*"), config.output());
+        assertTrue(config.output().matches("(?s).*enableDLegerCommitLog\\s*=\\s*true.*"), config.output());
+        assertEquals("48", PackageCopies.confValue(n0Conf, "fileReservedTime"), "fileReservedTime in broker-n0.conf");
+        assertEquals("true", PackageCopies.confValue(n0Conf, "enableDLegerCommitLog"), "enableDLegerCommitLog in broker-n0.conf");
         String kept = Files.readString(n0Conf);
         Result refused = mqadmin("updateBrokerConfig", "-n", namesrv, "-b", n0, "-k", "dLegerPeers", "-v", "n0-x:1");
-        assertTrue(refused.output.contains("updateBrokerConfig refused: dLegerPeers"), refused.output);
+        assertTrue(refused.output().contains("updateBrokerConfig refused: dLegerPeers"), refused.output());
         assertEquals(kept, Files.readString(n0Conf), "broker-n0.conf after a refused update");
 
         Result last = run("stop");
-        assertEquals(0, last.exit, "fast-try.sh stop failed:\n" + last.output);
+        assertEquals(0, last.exit(), "fast-try.sh stop failed:\n" + last.output());
         assertEquals(List.of(), packageProcesses().stream().map(ProcessHandle::pid).toList(),
             "processes of the package still run after stop");
     }
@@ -185,18 +188,18 @@ class FastTryIT {
         unpack();
         movePorts();
         Path n1Conf = home.resolve("conf/dledger/broker-n1.conf");
-        setKey(n1Conf, "enableDLegerCommitLog", "false");
+        PackageCopies.setKey(n1Conf, "enableDLegerCommitLog", "false");
         Result start = run("start");
-        assertEquals(2, start.exit, start.output);
-        assertTrue(start.output.contains(n1Conf + ": enableDLegerCommitLog=false, so n1 would start as a stock broker"),
-            start.output);
-        assertTrue(!start.output.contains("started namesrv"), start.output);
+        assertEquals(2, start.exit(), start.output());
+        assertTrue(start.output().contains(n1Conf + ": enableDLegerCommitLog=false, so n1 would start as a stock broker"),
+            start.output());
+        assertTrue(!start.output().contains("started namesrv"), start.output());
         assertEquals(List.of(), packageProcesses().stream().map(ProcessHandle::pid).toList(), "processes after start");
-        setKey(n1Conf, "enableDLegerCommitLog", "true");
-        setKey(n1Conf, "dLegerSelfId", "n2");
+        PackageCopies.setKey(n1Conf, "enableDLegerCommitLog", "true");
+        PackageCopies.setKey(n1Conf, "dLegerSelfId", "n2");
         Result wrongId = run("start");
-        assertEquals(2, wrongId.exit, wrongId.output);
-        assertTrue(wrongId.output.contains(n1Conf + ": dLegerSelfId=n2, expected n1"), wrongId.output);
+        assertEquals(2, wrongId.exit(), wrongId.output());
+        assertTrue(wrongId.output().contains(n1Conf + ": dLegerSelfId=n2, expected n1"), wrongId.output());
     }
 
     /** Runs {@code bin/mqadmin} of the package with {@code args}, printing its output. */
@@ -205,28 +208,14 @@ class FastTryIT {
         cmd.add(home.resolve("bin/mqadmin").toString());
         cmd.addAll(List.of(args));
         Result r = exec(cmd, tmp, env());
-        System.out.println("---- mqadmin " + String.join(" ", args) + " (exit " + r.exit + ")\n" + r.output);
+        System.out.println("---- mqadmin " + String.join(" ", args) + " (exit " + r.exit() + ")\n" + r.output());
         return r;
-    }
-
-    /** The value of {@code key} in a properties file, as RocketMQ reads it. */
-    private static String confValue(Path file, String key) throws IOException {
-        java.util.Properties p = new java.util.Properties();
-        try (var in = Files.newInputStream(file)) {
-            p.load(in);
-        }
-        return p.getProperty(key);
     }
 
     // ----------------------------------------------------------------------------------------------------------------
 
     private void unpack() throws Exception {
-        Path tarball = Path.of(System.getProperty("dist.tarball", "target/missing.tar.gz"));
-        assertTrue(Files.isRegularFile(tarball), "no package at " + tarball + " (run mvn package first)");
-        Result untar = exec(List.of("tar", "xzf", tarball.toString(), "-C", tmp.toString()), tmp, Map.of());
-        assertEquals(0, untar.exit, "tar failed: " + untar.output);
-        home = tmp.resolve(System.getProperty("dist.name", "dledger-rocketmq"));
-        assertTrue(Files.isDirectory(home), "the package does not unpack to " + home.getFileName());
+        home = PackageCopies.unpack(tmp);
     }
 
     private void checkLayout() throws Exception {
@@ -247,10 +236,10 @@ class FastTryIT {
             }
         }
         Result migrate = exec(List.of(home.resolve("bin/dledger-migrate").toString(), "--help"), tmp, env());
-        if (migrate.exit == 3) {
-            assertTrue(migrate.output.contains("not built yet"), migrate.output);
+        if (migrate.exit() == 3) {
+            assertTrue(migrate.output().contains("not built yet"), migrate.output());
         } else {
-            assertTrue(!migrate.output.contains("Could not find or load main class"), migrate.output);
+            assertTrue(!migrate.output().contains("Could not find or load main class"), migrate.output());
         }
     }
 
@@ -260,29 +249,16 @@ class FastTryIT {
         int namesrvPort = freePort(taken);
         String namesrv = "127.0.0.1:" + namesrvPort;
         Path conf = home.resolve("conf/dledger");
-        setKey(conf.resolve("namesrv.conf"), "listenPort", Integer.toString(namesrvPort));
+        PackageCopies.setKey(conf.resolve("namesrv.conf"), "listenPort", Integer.toString(namesrvPort));
         List<Integer> raft = List.of(freePort(taken), freePort(taken), freePort(taken));
         String peers = "n0-127.0.0.1:" + raft.get(0) + ";n1-127.0.0.1:" + raft.get(1) + ";n2-127.0.0.1:" + raft.get(2);
         for (int i = 0; i < 3; i++) {
             Path broker = conf.resolve("broker-n" + i + ".conf");
-            setKey(broker, "listenPort", Integer.toString(brokerPort(taken)));
-            setKey(broker, "namesrvAddr", namesrv);
-            setKey(broker, "dLegerPeers", peers);
+            PackageCopies.setKey(broker, "listenPort", Integer.toString(brokerPort(taken)));
+            PackageCopies.setKey(broker, "namesrvAddr", namesrv);
+            PackageCopies.setKey(broker, "dLegerPeers", peers);
         }
         return namesrv;
-    }
-
-    private static void setKey(Path file, String key, String value) throws IOException {
-        List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);
-        boolean found = false;
-        for (int i = 0; i < lines.size(); i++) {
-            if (lines.get(i).startsWith(key + "=")) {
-                lines.set(i, key + "=" + value);
-                found = true;
-            }
-        }
-        assertTrue(found, file.getFileName() + " has no " + key + "= line");
-        Files.write(file, lines, StandardCharsets.UTF_8);
     }
 
     private void roundTrip(String namesrv) throws Exception {
@@ -337,37 +313,24 @@ class FastTryIT {
 
     // ----------------------------------------------------------------------------------------------------------------
 
-    private record Result(int exit, String output) {
-    }
-
     /** Runs fast-try.sh with {@code action} from the temporary folder (not the package's), printing its output. */
     private Result run(String action) throws Exception {
         Result r = exec(List.of(home.resolve("bin/dledger/fast-try.sh").toString(), action), tmp, env());
-        System.out.println("---- fast-try.sh " + action + " (exit " + r.exit + ")\n" + r.output);
+        System.out.println("---- fast-try.sh " + action + " (exit " + r.exit() + ")\n" + r.output());
         return r;
     }
 
-    /** This JVM's Java, small heaps and C1 only: the servers start faster on a small shared machine. */
-    private static Map<String, String> env() {
-        return Map.of("JAVA_HOME", System.getProperty("java.home"),
-            "DLEDGER_NAMESRV_HEAP", "128m",
-            "DLEDGER_BROKER_HEAP", "256m",
-            "DLEDGER_BROKER_DIRECT", "128m",
-            "JAVA_OPT_EXT", "-XX:TieredStopAtLevel=1",
-            "DLEDGER_START_TIMEOUT", "180");
+    private Map<String, String> env() {
+        return PackageCopies.smallServers(data());
+    }
+
+    /** The data folder the scripts are given (DLEDGER_DATA): beside the package, as an operator's would be. */
+    private Path data() {
+        return tmp.resolve("data");
     }
 
     private Result exec(List<String> command, Path dir, Map<String, String> env) throws Exception {
-        Path out = Files.createTempFile(tmp, "out", ".txt");
-        ProcessBuilder pb = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true)
-            .redirectOutput(out.toFile()).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
-        pb.environment().putAll(env);
-        Process p = pb.start();
-        if (!p.waitFor(SCRIPT_WAIT.toSeconds(), TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            throw new AssertionError(command + " did not finish in " + SCRIPT_WAIT + ":\n" + Files.readString(out));
-        }
-        return new Result(p.exitValue(), Files.readString(out));
+        return PackageCopies.exec(command, dir, env);
     }
 
     /** Every live process whose command line names the unpacked package's folder. */
@@ -399,7 +362,7 @@ class FastTryIT {
             int base = ThreadLocalRandom.current().nextInt(20_000, 40_000);
             boolean free = true;
             for (int p = base; p < base + 4 && free; p++) {
-                free = !taken.contains(p) && isFree(p);
+                free = !taken.contains(p) && PackageCopies.isFree("0.0.0.0", p);
             }
             if (free) {
                 for (int p = base; p < base + 4; p++) {
@@ -407,14 +370,6 @@ class FastTryIT {
                 }
                 return base + 2;
             }
-        }
-    }
-
-    private static boolean isFree(int port) {
-        try (ServerSocket s = new ServerSocket(port)) {
-            return s.getLocalPort() == port;
-        } catch (IOException e) {
-            return false;
         }
     }
 }

@@ -349,7 +349,7 @@ public class RaftCommitLog extends CommitLog {
             settings.appendTimeoutMs(), defaults.maxPendingAppends(), defaults.maxQueuedInputs(), 0,
             defaults.snapshotChunkBytes(), defaults.randomSeed());
         InetSocketAddress self = settings.selfAddress();
-        transport = new NettyTransport(new InetSocketAddress(self.getPort()), settings.transportOptions());
+        transport = new NettyTransport(listenAddress(self), settings.transportOptions());
         RaftGroupNode n = new RaftGroupNode(options, Membership.of(settings.peers().keySet().toArray(String[]::new)),
             storage, new CommitTracker(), transport);
         transport.setPeers(settings.group(), settings.peers());
@@ -361,6 +361,29 @@ public class RaftCommitLog extends CommitLog {
             serveMetrics(n);
         }
         LOG.info("raft commit log started: {}", settings);
+    }
+
+    /**
+     * Where the Raft port listens: on this node's host from {@code dLegerPeers} when that address belongs to this
+     * machine (so several brokers of one machine, each on its own address, use the same port, and the port answers on
+     * that address only), else on every address (a host named by an address of a NAT or a proxy), said in one line.
+     */
+    static InetSocketAddress listenAddress(InetSocketAddress self) {
+        java.net.InetAddress host = self.getAddress();
+        boolean own = false;
+        if (host != null) {
+            try {
+                own = host.isLoopbackAddress() || java.net.NetworkInterface.getByInetAddress(host) != null;
+            } catch (java.net.SocketException e) {
+                own = false;
+            }
+        }
+        if (own) {
+            return new InetSocketAddress(host, self.getPort());
+        }
+        LOG.info("raft port {} listens on every address: {} is not an address of this machine", self.getPort(),
+            self.getHostString());
+        return new InetSocketAddress(self.getPort());
     }
 
     /**

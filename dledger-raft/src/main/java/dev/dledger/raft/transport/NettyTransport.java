@@ -253,6 +253,21 @@ public final class NettyTransport implements Transport {
     }
 
     /** Whether a connect failed because nothing listens on the port (not a timeout, not an unreachable host). */
+    /**
+     * The source address of outbound connections to {@code peer}: the address this transport listens on when that is
+     * one address (a host with several, or several "hosts" on loopback), so that peers see the connection come from
+     * the host named for this node; null (the system's choice) when listening on all addresses, or when the peer is
+     * on loopback and this address is not (or the reverse), where that address could not reach it.
+     */
+    private InetAddress sourceFor(InetSocketAddress peer) {
+        InetAddress own = ((InetSocketAddress) serverChannel.localAddress()).getAddress();
+        InetAddress to = peer.getAddress();
+        if (own.isAnyLocalAddress() || to == null || own.isLoopbackAddress() != to.isLoopbackAddress()) {
+            return null;
+        }
+        return own;
+    }
+
     private static boolean refusedAtOnce(Throwable cause) {
         return cause instanceof java.net.ConnectException && !(cause instanceof io.netty.channel.ConnectTimeoutException)
             && cause.getMessage() != null && cause.getMessage().startsWith("Connection refused");
@@ -585,7 +600,8 @@ public final class NettyTransport implements Transport {
                         addOutboundHandlers(ch.pipeline(), Outbound.this);
                     }
                 });
-            ChannelFuture cf = b.connect(address);
+            InetAddress from = sourceFor(address);
+            ChannelFuture cf = from == null ? b.connect(address) : b.connect(address, new InetSocketAddress(from, 0));
             connecting = cf;
             cf.addListener(f -> {
                 if (!f.isSuccess()) {
