@@ -110,7 +110,7 @@ class SnapshotCrashTest {
             // The compaction the crash interrupted is finished: the log starts at the leader's position, and the
             // image is there for the state machine.
             assertEquals(50, reopened.log().snapshot().index());
-            assertEquals(4096 * 3, reopened.log().writePosition());
+            assertEquals(4096 * 3, reopened.store().writePosition());
             assertArrayEquals(sent, reopened.snapshotData());
             assertArrayEquals(state("image after 55"), NodeSnapshot.decode(reopened.snapshotData()).stateMachine());
         } finally {
