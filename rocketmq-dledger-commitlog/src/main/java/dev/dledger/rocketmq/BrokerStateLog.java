@@ -134,6 +134,7 @@ public final class BrokerStateLog {
             broker.setConsumerOffsetManager(state.offsetManager);
             broker.setTopicConfigManager(state.topicManager);
             broker.setSubscriptionGroupManager(state.groupManager);
+            state.registerStockTables();
             // The slave no longer copies what the log carries.
             replaceSlaveSynchronize(broker, new StateSlaveSynchronize(broker, state));
         } else {
@@ -209,7 +210,6 @@ public final class BrokerStateLog {
             }
         });
         if (covers()) {
-            registerStockTables();
             checkImport();
             commitLog.beforeMaster(this::importOnce);
             broker.getBrokerAttachedPlugins().add(new StateRuntimeInfo());
