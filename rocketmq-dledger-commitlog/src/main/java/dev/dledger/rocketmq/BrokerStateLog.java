@@ -162,9 +162,9 @@ public final class BrokerStateLog {
     }
 
     /**
-     * Whether this node must copy topics, groups and offsets from its master once, as stock slaves do: the commit
-     * log's snapshots hold only a position, so a node caught up by InstallSnapshot never applied the state entries
-     * the snapshot replaced. Cleared by {@link #fullCopyDone()}.
+     * Whether this node must copy topics, groups and offsets from its master once, as stock slaves do: it was caught
+     * up by a snapshot without a state image (from a leader of a version before images), so it never applied the
+     * state entries the snapshot replaced. Cleared by {@link #fullCopyDone()}.
      */
     boolean fullCopyNeeded() {
         return fullCopyNeeded;
