@@ -14,6 +14,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Properties;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -89,8 +90,17 @@ public final class BrokerStateLog {
     private long skippedAtStart;
     /** The last state entry applied (index, term), for the next checkpoint. */
     private volatile long[] lastApplied = {-1, 0};
-    /** Guarded by {@link #checkpointLock}. */
-    private long checkpointWritten = -1;
+    /** Written under {@link #checkpointLock}; read by {@link #keepFromIndex()} on the Raft thread. */
+    private volatile long checkpointWritten = -1;
+    /** The marker file: the state of this node's config files went into the log once (see {@link #importOnce()}). */
+    static final String IMPORT_MARKER_FILE = "brokerState.imported";
+    /** Ops per entry of the import at most (and {@link #IMPORT_ENTRY_BYTES} bytes). */
+    static final int IMPORT_OPS_PER_ENTRY = 500;
+    static final int IMPORT_ENTRY_BYTES = 64 * 1024;
+    /** Whether this node's config files were written without the log (stock) and are not imported yet. */
+    private volatile boolean importPending;
+    /** The tables a snapshot's image holds, by name (in name order): see {@link #registerTable}. */
+    private final Map<String, StateTable> tables = new java.util.concurrent.ConcurrentSkipListMap<>();
     private final java.util.concurrent.locks.ReentrantLock checkpointLock = new java.util.concurrent.locks.ReentrantLock();
     private Thread checkpointer;
     private Thread delayReplicator;
@@ -124,6 +134,7 @@ public final class BrokerStateLog {
             broker.setConsumerOffsetManager(state.offsetManager);
             broker.setTopicConfigManager(state.topicManager);
             broker.setSubscriptionGroupManager(state.groupManager);
+            state.registerStockTables();
             // The slave no longer copies what the log carries.
             replaceSlaveSynchronize(broker, new StateSlaveSynchronize(broker, state));
         } else {
@@ -151,9 +162,9 @@ public final class BrokerStateLog {
     }
 
     /**
-     * Whether this node must copy topics, groups and offsets from its master once, as stock slaves do: the commit
-     * log's snapshots hold only a position, so a node caught up by InstallSnapshot never applied the state entries
-     * the snapshot replaced. Cleared by {@link #fullCopyDone()}.
+     * Whether this node must copy topics, groups and offsets from its master once, as stock slaves do: it was caught
+     * up by a snapshot without a state image (from a leader of a version before images), so it never applied the
+     * state entries the snapshot replaced. Cleared by {@link #fullCopyDone()}.
      */
     boolean fullCopyNeeded() {
         return fullCopyNeeded;
@@ -184,15 +195,24 @@ public final class BrokerStateLog {
             }
 
             @Override
-            public void snapshotInstalled(long lastIndex) {
-                if (covers()) {
-                    LOG.warn("[{}] the raft log starts after snapshot {}, which carries no broker state: topics, groups "
-                        + "and offsets are copied once from the master", name, lastIndex);
-                    fullCopyNeeded = true;
-                }
+            public void snapshotInstalled(long lastIndex, byte[] image, boolean atStart) {
+                BrokerStateLog.this.snapshotInstalled(lastIndex, image, atStart);
+            }
+
+            @Override
+            public byte[] image() {
+                return BrokerStateLog.this.image();
+            }
+
+            @Override
+            public long keepFromIndex() {
+                return BrokerStateLog.this.keepFromIndex();
             }
         });
         if (covers()) {
+            checkImport();
+            commitLog.beforeMaster(this::importOnce);
+            broker.getBrokerAttachedPlugins().add(new StateRuntimeInfo());
             readCheckpoint();
             batcher = new Thread(this::batchOffsets, "BrokerStateOffsets-" + commitLog.settings().selfId());
             batcher.setDaemon(true);
@@ -360,6 +380,7 @@ public final class BrokerStateLog {
                 index);
             return;
         }
+        countApplied(entry);
         for (BrokerStateEntry.Op op : entry.ops()) {
             try {
                 applyOne(op);
@@ -397,6 +418,387 @@ public final class BrokerStateLog {
         } else if (op instanceof BrokerStateEntry.DelayOffset d) {
             applyDelayOffset(d);
         }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Import of config files written without the log
+
+    /**
+     * At start: the config files were written without the log (a store of stock DLedger or master/slave mode, whose
+     * slaves copied them from the master) when one of them exists but neither the checkpoint nor the import marker
+     * does; then this node imports its tables when it first leads ({@link #importOnce()}). Otherwise the marker is
+     * written now, if missing: there is nothing to import, now or later.
+     */
+    private void checkImport() {
+        Path marker = checkpointFile.resolveSibling(IMPORT_MARKER_FILE);
+        if (Files.exists(marker)) {
+            return;
+        }
+        String root = broker.getMessageStoreConfig().getStorePathRootDir();
+        boolean files = Files.exists(Path.of(BrokerPathConfigHelper.getTopicConfigPath(root)))
+            || Files.exists(Path.of(BrokerPathConfigHelper.getSubscriptionGroupPath(root)))
+            || Files.exists(Path.of(BrokerPathConfigHelper.getConsumerOffsetPath(root)));
+        if (files && !Files.exists(checkpointFile)) {
+            importPending = true;
+            LOG.info("[{}] the config files in {} were written without the raft log: their topics, groups and offsets "
+                + "go into the log when this node first leads", name, checkpointFile.getParent());
+        } else {
+            writeImportMarker("nothing to import: " + (files ? "the files follow the raft log" : "no config files"));
+        }
+    }
+
+    /**
+     * Before this node first becomes master (it leads and applied everything committed): when its config files were
+     * written without the log, proposes its whole tables (topics, subscription groups, consumer offsets, delay
+     * offsets) as state entries, so that every node holds them, and writes the marker. The tables are the files plus
+     * every state entry applied since, so nothing the log changed meanwhile is undone. On the role handler's thread;
+     * a failed proposal (leadership lost) leaves the import pending for the next time this node leads.
+     */
+    void importOnce() {
+        if (!importPending || !throughLog()) {
+            return;
+        }
+        List<BrokerStateEntry.Op> ops = new ArrayList<>();
+        int topics = 0;
+        int groups = 0;
+        int offsets = 0;
+        for (TopicConfig t : topicManager.getTopicConfigTable().values()) {
+            ops.add(new BrokerStateEntry.TopicPut(t.getTopicName(), json(t)));
+            topics++;
+        }
+        for (SubscriptionGroupConfig g : groupManager.getSubscriptionGroupTable().values()) {
+            ops.add(new BrokerStateEntry.GroupPut(g.getGroupName(), json(g), false));
+            groups++;
+        }
+        for (Map.Entry<String, java.util.concurrent.ConcurrentMap<Integer, Long>> e
+            : offsetManager.getOffsetTable().entrySet()) {
+            int at = e.getKey().indexOf(TOPIC_GROUP_SEPARATOR);
+            if (at <= 0) {
+                continue;
+            }
+            String topic = e.getKey().substring(0, at);
+            String group = e.getKey().substring(at + 1);
+            for (Map.Entry<Integer, Long> q : e.getValue().entrySet()) {
+                ops.add(new BrokerStateEntry.OffsetCommit(group, topic, q.getKey(), q.getValue()));
+                offsets++;
+            }
+        }
+        for (Map.Entry<Integer, Long> d : delayOffsets().entrySet()) {
+            ops.add(new BrokerStateEntry.DelayOffset(d.getKey(), d.getValue()));
+        }
+        try {
+            List<BrokerStateEntry.Op> chunk = new ArrayList<>();
+            int bytes = 0;
+            for (BrokerStateEntry.Op op : ops) {
+                int size = new BrokerStateEntry(List.of(op)).encode().length;
+                if (!chunk.isEmpty() && (chunk.size() >= IMPORT_OPS_PER_ENTRY || bytes + size > IMPORT_ENTRY_BYTES)) {
+                    propose("import of the config files", chunk);
+                    chunk = new ArrayList<>();
+                    bytes = 0;
+                }
+                chunk.add(op);
+                bytes += size;
+            }
+            if (!chunk.isEmpty()) {
+                propose("import of the config files", chunk);
+            }
+        } catch (RuntimeException e) {
+            LOG.warn("[{}] {}; the import is tried again when this node leads next", name, e.getMessage());
+            return;
+        }
+        importPending = false;
+        String what = "imported " + topics + " topics, " + groups + " subscription groups, " + offsets
+            + " consumer offsets and " + delayOffsets().size() + " delay offsets into the raft log";
+        writeImportMarker(what);
+        LOG.info("[{}] the config files' state {}", name, what);
+    }
+
+    private static final char TOPIC_GROUP_SEPARATOR = '@';
+
+    private void writeImportMarker(String what) {
+        Path marker = checkpointFile.resolveSibling(IMPORT_MARKER_FILE);
+        try {
+            Files.createDirectories(marker.getParent());
+            Path tmp = marker.resolveSibling(IMPORT_MARKER_FILE + ".tmp");
+            Files.writeString(tmp, what + "\n");
+            Files.move(tmp, marker, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            LOG.warn("[{}] {} not written ({}): {}", name, marker, what, e.toString());
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Counters
+
+    private final java.util.concurrent.atomic.AtomicLong offsetEntriesApplied = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong offsetCommitsApplied = new java.util.concurrent.atomic.AtomicLong();
+
+    /** Counts an applied entry that carries offset commits, and its commits. */
+    private void countApplied(BrokerStateEntry entry) {
+        long commits = entry.ops().stream().filter(op -> op instanceof BrokerStateEntry.OffsetCommit).count();
+        if (commits > 0) {
+            offsetEntriesApplied.incrementAndGet();
+            offsetCommitsApplied.addAndGet(commits);
+        }
+    }
+
+    /**
+     * Adds to the broker's runtime info ({@code mqadmin brokerStatus}): {@code brokerStateOffsetEntries}, the log
+     * entries carrying offset commits this node applied since it started, and {@code brokerStateOffsetCommits}, the
+     * offset commits they carried (so their rate over a window is the cost of committing consumers).
+     */
+    private final class StateRuntimeInfo implements org.apache.rocketmq.broker.plugin.BrokerAttachedPlugin {
+        @Override
+        public String pluginName() {
+            return "raft-broker-state";
+        }
+
+        @Override
+        public boolean load() {
+            return true;
+        }
+
+        @Override
+        public void start() {
+        }
+
+        @Override
+        public void shutdown() {
+        }
+
+        @Override
+        public void syncMetadata() {
+        }
+
+        @Override
+        public void syncMetadataReverse(String brokerAddr) {
+        }
+
+        @Override
+        public void statusChanged(boolean shouldStart) {
+        }
+
+        @Override
+        public void buildRuntimeInfo(Map<String, String> info) {
+            info.put("brokerStateOffsetEntries", Long.toString(offsetEntriesApplied.get()));
+            info.put("brokerStateOffsetCommits", Long.toString(offsetCommitsApplied.get()));
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Snapshot images
+
+    /**
+     * One table of broker state as a snapshot's image carries it ({@link BrokerStateImage}): its whole content as
+     * text, and the replacement of its whole content by such a text. Register every table the state entries change
+     * ({@link #registerTable}); then a node caught up by a snapshot gets it without further change.
+     */
+    public interface StateTable {
+        /** The table's whole content (e.g. its config file's JSON); null when there is nothing to carry. */
+        String encode();
+
+        /**
+         * Replaces the table's whole content by {@code text} from {@link #encode()} on the leader: entries it lacks
+         * are removed. On the Raft node's apply thread.
+         */
+        void restore(String text);
+
+        /** Writes the table's file, if it has one (called before the checkpoint that says the file holds it). */
+        void persist();
+    }
+
+    /**
+     * Registers a table whose content a snapshot carries under {@code name} (unique, stable across versions: a node
+     * that gets an image with a name it does not know logs it and keeps its own table). Call before the store starts.
+     */
+    public void registerTable(String name, StateTable table) {
+        if (tables.putIfAbsent(Objects.requireNonNull(name, "name"), Objects.requireNonNull(table, "table")) != null) {
+            throw new IllegalArgumentException("a broker state table named " + name + " is registered already");
+        }
+    }
+
+    private void registerStockTables() {
+        registerTable("topics", new StateTable() {
+            @Override
+            public String encode() {
+                return topicManager.encode();
+            }
+
+            @Override
+            public void restore(String text) {
+                topicManager.applyImage(text);
+            }
+
+            @Override
+            public void persist() {
+                topicManager.persist();
+            }
+        });
+        registerTable("subscriptionGroups", new StateTable() {
+            @Override
+            public String encode() {
+                return groupManager.encode();
+            }
+
+            @Override
+            public void restore(String text) {
+                groupManager.applyImage(text);
+            }
+
+            @Override
+            public void persist() {
+                groupManager.persist();
+            }
+        });
+        registerTable("consumerOffsets", new StateTable() {
+            @Override
+            public String encode() {
+                return offsetManager.encode();
+            }
+
+            @Override
+            public void restore(String text) {
+                offsetManager.decode(text);
+            }
+
+            @Override
+            public void persist() {
+                offsetManager.persist();
+            }
+        });
+        registerTable("delayOffsets", new StateTable() {
+            @Override
+            public String encode() {
+                ScheduleMessageService s = broker.getScheduleMessageService();
+                return s == null ? null : s.encode();
+            }
+
+            @Override
+            public void restore(String text) {
+                ScheduleMessageService s = broker.getScheduleMessageService();
+                if (s != null) {
+                    // The levels are fixed by the config: every level's offset is set.
+                    s.decode(text);
+                }
+            }
+
+            @Override
+            public void persist() {
+                ScheduleMessageService s = broker.getScheduleMessageService();
+                if (s != null) {
+                    s.persist();
+                }
+            }
+        });
+    }
+
+    /** The state entry whose effect the tables hold now (index, term): the last applied, or the checkpoint's. */
+    private long[] stateIndex() {
+        long[] applied = lastApplied;
+        return applied[0] >= checkpointIndex ? applied : new long[] {checkpointIndex, checkpointTerm};
+    }
+
+    /**
+     * The image of every registered table after what was applied, on the Raft node's apply thread (so no entry is
+     * half applied); empty when the managers are not replaced. A table that cannot be encoded is left out, logged.
+     */
+    byte[] image() {
+        if (!covers()) {
+            return new byte[0];
+        }
+        long[] at = stateIndex();
+        Map<String, String> texts = new LinkedHashMap<>();
+        for (Map.Entry<String, StateTable> t : tables.entrySet()) {
+            try {
+                String text = t.getValue().encode();
+                if (text != null) {
+                    texts.put(t.getKey(), text);
+                }
+            } catch (RuntimeException e) {
+                LOG.error("[{}] broker state table {} left out of the snapshot image: {}", name, t.getKey(),
+                    e.toString());
+            }
+        }
+        byte[] bytes = new BrokerStateImage(at[0], at[1], texts).encode();
+        LOG.info("[{}] snapshot image of the broker state after entry {}: {} tables, {} bytes", name, at[0],
+            texts.size(), bytes.length);
+        return bytes;
+    }
+
+    /**
+     * A snapshot was installed (or found at start): with an image, the tables are replaced by it and the state entries
+     * it holds are not applied again; the files and the checkpoint are written at once, so a restart finds the image
+     * there (the snapshot file keeps it too, until retention goes past it). At start, an image older than the
+     * checkpoint is ignored (the files are newer). Without an image from a leader (one of a version before images),
+     * the slave copies the state once from its master.
+     */
+    void snapshotInstalled(long lastIndex, byte[] bytes, boolean atStart) {
+        if (!covers()) {
+            return;
+        }
+        if (bytes.length == 0) {
+            if (!atStart) {
+                LOG.warn("[{}] the raft log starts after snapshot {}, which carries no broker state (a leader of an "
+                    + "older version): topics, groups and offsets are copied once from the master", name, lastIndex);
+                fullCopyNeeded = true;
+            }
+            return;
+        }
+        BrokerStateImage image;
+        try {
+            image = BrokerStateImage.decode(bytes);
+        } catch (IllegalArgumentException e) {
+            LOG.error("[{}] snapshot {} carries a broker state image this broker cannot read ({}): topics, groups and "
+                + "offsets are copied once from the master", name, lastIndex, e.getMessage());
+            fullCopyNeeded = !atStart;
+            return;
+        }
+        if (atStart && image.index() <= checkpointIndex) {
+            LOG.info("[{}] snapshot {} holds the broker state after entry {}; the config files hold {}: kept", name,
+                lastIndex, image.index(), checkpointIndex);
+            return;
+        }
+        for (Map.Entry<String, String> t : image.tables().entrySet()) {
+            StateTable table = tables.get(t.getKey());
+            if (table == null) {
+                LOG.warn("[{}] snapshot {} carries broker state table {}, which this broker does not know; skipped",
+                    name, lastIndex, t.getKey());
+                continue;
+            }
+            try {
+                table.restore(t.getValue());
+            } catch (RuntimeException e) {
+                LOG.error("[{}] broker state table {} of snapshot {} could not be restored: {}", name, t.getKey(),
+                    lastIndex, e.toString());
+            }
+        }
+        checkpointIndex = image.index();
+        checkpointTerm = image.term();
+        checkpointChecked = true;
+        lastApplied = new long[] {image.index(), image.term()};
+        fullCopyNeeded = false;
+        LOG.info("[{}] broker state restored from snapshot {}: {} tables, after entry {} (term {}); state entries up to "
+            + "there are not applied again", name, lastIndex, image.tables().size(), image.index(), image.term());
+        checkpointLock.lock();
+        try {
+            writeCheckpointOf(new long[] {image.index(), image.term()});
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("[{}] broker state checkpoint after snapshot {} not written: {}", name, lastIndex, e.toString());
+        } finally {
+            checkpointLock.unlock();
+        }
+    }
+
+    /**
+     * The lowest index whose state entry the config files may not hold yet (retention keeps it); {@link Long#MAX_VALUE}
+     * when every applied state entry is in them. On the Raft node's thread.
+     */
+    long keepFromIndex() {
+        if (!covers()) {
+            return Long.MAX_VALUE;
+        }
+        long written = checkpointWritten;
+        return lastApplied[0] > written ? written + 1 : Long.MAX_VALUE;
     }
 
     // ------------------------------------------------------------------------------------------------------------
@@ -564,9 +966,14 @@ public final class BrokerStateLog {
         if (applied[0] <= checkpointWritten) {
             return;
         }
-        offsetManager.persist();
-        topicManager.persist();
-        groupManager.persist();
+        writeCheckpointOf(applied);
+    }
+
+    /** Writes every table's file, then the checkpoint naming {@code applied} (index, term). */
+    private void writeCheckpointOf(long[] applied) throws IOException {
+        for (Map.Entry<String, StateTable> t : tables.entrySet()) {
+            t.getValue().persist();
+        }
         Path tmp = checkpointFile.resolveSibling(CHECKPOINT_FILE + ".tmp");
         Files.createDirectories(checkpointFile.getParent());
         Files.writeString(tmp, "index=" + applied[0] + "\nterm=" + applied[1] + "\n");

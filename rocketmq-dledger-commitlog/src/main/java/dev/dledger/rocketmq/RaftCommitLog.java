@@ -88,6 +88,7 @@ public class RaftCommitLog extends CommitLog {
     private final ThreadLocal<MessageExtEncoder> encoders;
     private final ThreadLocal<StringBuilder> keyBuilders = ThreadLocal.withInitial(StringBuilder::new);
     private final List<Consumer<NodeStatus>> roleListeners = new CopyOnWriteArrayList<>();
+    private final List<Runnable> beforeMaster = new CopyOnWriteArrayList<>();
     /** Where committed broker state entries go ({@link BrokerStateLog}); none until one is set. */
     private volatile StateApplier stateApplier = (index, term, body) -> { };
     private final DataFiles files;
@@ -154,10 +155,29 @@ public class RaftCommitLog extends CommitLog {
         void apply(long index, long term, byte[] body);
 
         /**
-         * This node's log now starts after a snapshot up to {@code lastIndex} (installed from the leader, or found at
-         * start): the state entries up to there were never applied here, as the snapshot holds only a position.
+         * This node's log now starts after a snapshot up to {@code lastIndex}: installed from the leader
+         * ({@code atStart} false), or found at start ({@code atStart} true). {@code image} is what the leader's
+         * {@link #image()} gave when it sent the snapshot (the state after the entries it names, which may go beyond
+         * {@code lastIndex}); empty when the snapshot carries no state (a snapshot of a leader before images, or a
+         * log compacted by this node's own retention).
          */
-        default void snapshotInstalled(long lastIndex) {
+        default void snapshotInstalled(long lastIndex, byte[] image, boolean atStart) {
+        }
+
+        /**
+         * The image of the broker state after everything applied so far, sent with the position when a follower is
+         * caught up by a snapshot; called on the apply thread. Empty by default (no state).
+         */
+        default byte[] image() {
+            return new byte[0];
+        }
+
+        /**
+         * The lowest log index whose state entry must stay in the log because the config files do not hold its effect
+         * yet (retention never deletes a file holding it); {@link Long#MAX_VALUE} when every applied entry is held.
+         */
+        default long keepFromIndex() {
+            return Long.MAX_VALUE;
         }
     }
 
@@ -205,6 +225,26 @@ public class RaftCommitLog extends CommitLog {
         return leaderCaughtUp() && store.dispatchBehindBytes() == 0;
     }
 
+    /**
+     * Runs {@code task} each time the role handler is about to make this node master (it leads and applied
+     * everything committed; not yet registered as master), on the role handler's thread, before anything else.
+     */
+    public void beforeMaster(Runnable task) {
+        beforeMaster.add(task);
+    }
+
+    /** Runs the {@link #beforeMaster} tasks; one that throws is logged and the others run. */
+    void runBeforeMaster() {
+        for (Runnable r : beforeMaster) {
+            try {
+                r.run();
+            } catch (RuntimeException e) {
+                LOG.error("[{} {}] a task before becoming master failed: {}", settings.group(), settings.selfId(),
+                    e.toString());
+            }
+        }
+    }
+
     /** Whether this node leads and has applied everything in its log. */
     public boolean leaderCaughtUp() {
         RaftGroupNode n = node;
@@ -238,8 +278,10 @@ public class RaftCommitLog extends CommitLog {
             }
             // Nothing of the Raft log goes while CommitLog files from before it remain: they are older and go first,
             // so the offsets stay one unbroken range from the min offset up.
-            retention = new RaftRetention(store.getMessageStoreConfig(),
-                () -> hasOldFiles() ? Long.MIN_VALUE : store.getReputFromOffset(), start -> {
+            // Nor a file holding a message reput has not dispatched, or a state entry the config files lack.
+            java.util.function.LongSupplier safe =
+                () -> hasOldFiles() ? Long.MIN_VALUE : Math.min(store.getReputFromOffset(), stateKeepPosition());
+            retention = new RaftRetention(store.getMessageStoreConfig(), safe, start -> {
                 // On the node's thread, the only writer of the min offset once the log is open.
                 if (start > minOffset) {
                     minOffset = start;
@@ -320,6 +362,20 @@ public class RaftCommitLog extends CommitLog {
         dividedOffset = divided;
         LOG.info("the raft log starts at {}, after the CommitLog files from before it (ending at {})", divided,
             last.getFileFromOffset() + wrote);
+    }
+
+    /**
+     * The data position below which retention may delete as far as the broker state is concerned: the position of
+     * the first state entry whose effect the config files do not hold yet ({@link StateApplier#keepFromIndex()}), so
+     * that a restart finds it in the log. On the node's thread (retention runs there).
+     */
+    private long stateKeepPosition() {
+        long keep = stateApplier.keepFromIndex();
+        SegmentedLogStore log = storage.store();
+        if (keep == Long.MAX_VALUE || keep > log.lastIndex()) {
+            return Long.MAX_VALUE;
+        }
+        return keep < log.firstIndex() ? Long.MIN_VALUE : log.position(keep);
     }
 
     /** Writes the message's physical offset into the message, before the entry is stored (and replicated). */
@@ -500,6 +556,12 @@ public class RaftCommitLog extends CommitLog {
         public void snapshot(long lastIndex, OutputStream out) {
         }
 
+        /** The broker state's image, sent with the position to a follower caught up by a snapshot. */
+        @Override
+        public byte[] retainedImage() {
+            return stateApplier.image();
+        }
+
         /**
          * A snapshot was installed: this node fell behind what the leader's retention kept. The log now starts after
          * it, at the leader's position (the library keeps positions equal), so the offsets of later messages are the
@@ -507,14 +569,22 @@ public class RaftCommitLog extends CommitLog {
          * offset, moves up to it.
          */
         @Override
-        public void restore(long lastIndex, InputStream in) {
+        public void restore(long lastIndex, InputStream in) throws IOException {
+            byte[] image = in.readAllBytes();
+            // In the node's constructor (this.node not set yet) this is the snapshot found at start.
+            boolean atStart = node == null;
             SegmentedLogStore log = storage.store();
             long start = log.lastIndex() >= log.firstIndex() ? log.position(log.firstIndex()) : log.writePosition();
-            LOG.warn("raft commit log {}: caught up by a snapshot at index {}; offsets below {} are gone here",
-                storage.store().dir(), lastIndex, start);
+            if (atStart) {
+                LOG.info("raft commit log {}: the log starts after snapshot {}, at offset {}", storage.store().dir(),
+                    lastIndex, start);
+            } else {
+                LOG.warn("raft commit log {}: caught up by a snapshot at index {}; offsets below {} are gone here",
+                    storage.store().dir(), lastIndex, start);
+            }
             minOffset = start;
             committedEnd = start;
-            stateApplier.snapshotInstalled(lastIndex);
+            stateApplier.snapshotInstalled(lastIndex, image, atStart);
         }
     }
 

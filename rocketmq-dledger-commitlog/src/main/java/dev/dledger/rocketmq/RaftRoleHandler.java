@@ -99,6 +99,8 @@ final class RaftRoleHandler implements Consumer<NodeStatus>, AutoCloseable {
                         broker.getBrokerConfig().getBrokerName(), term);
                     return;
                 }
+                // Before clients see a master: e.g. the first import of config files written without the log.
+                log.runBeforeMaster();
                 broker.getSlaveSynchronize().setMasterAddr(null);
                 broker.changeSpecialServiceStatus(true);
                 broker.getBrokerConfig().setBrokerId(MixAll.MASTER_ID);

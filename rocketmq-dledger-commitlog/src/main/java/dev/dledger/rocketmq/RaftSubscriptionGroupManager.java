@@ -74,6 +74,25 @@ final class RaftSubscriptionGroupManager extends SubscriptionGroupManager {
         updateDataVersion();
     }
 
+    /**
+     * The snapshot path: the table becomes the leader's image ({@link #encode()} there): groups it lacks are removed,
+     * the others put, and the forbidden table likewise. The file is written by the checkpoint that follows.
+     */
+    void applyImage(String json) {
+        SubscriptionGroupManager image = org.apache.rocketmq.remoting.protocol.RemotingSerializable.fromJson(json,
+            SubscriptionGroupManager.class);
+        if (image == null || image.getSubscriptionGroupTable() == null) {
+            throw new IllegalArgumentException("the subscription group table of the image is not a group JSON");
+        }
+        getSubscriptionGroupTable().keySet().retainAll(image.getSubscriptionGroupTable().keySet());
+        getSubscriptionGroupTable().putAll(image.getSubscriptionGroupTable());
+        if (image.getForbiddenTable() != null) {
+            getForbiddenTable().keySet().retainAll(image.getForbiddenTable().keySet());
+            getForbiddenTable().putAll(image.getForbiddenTable());
+        }
+        updateDataVersion();
+    }
+
     /** The apply path: a committed deletion. */
     void applyDelete(String group) {
         if (super.removeSubscriptionGroupConfig(group) != null) {

@@ -66,6 +66,22 @@ final class RaftTopicConfigManager extends TopicConfigManager {
         updateDataVersion();
     }
 
+    /**
+     * The snapshot path: the table becomes the leader's image ({@link #encode()} there): topics it lacks are removed,
+     * the others put. The file is written by the checkpoint that follows.
+     */
+    void applyImage(String json) {
+        org.apache.rocketmq.remoting.protocol.body.TopicConfigSerializeWrapper w =
+            org.apache.rocketmq.remoting.protocol.body.TopicConfigSerializeWrapper.fromJson(json,
+                org.apache.rocketmq.remoting.protocol.body.TopicConfigSerializeWrapper.class);
+        if (w == null || w.getTopicConfigTable() == null) {
+            throw new IllegalArgumentException("the topic table of the image is not a topic config JSON");
+        }
+        getTopicConfigTable().keySet().retainAll(w.getTopicConfigTable().keySet());
+        getTopicConfigTable().putAll(w.getTopicConfigTable());
+        updateDataVersion();
+    }
+
     /** The apply path: a committed deletion (written by the next checkpoint). */
     void applyDelete(String topic) {
         if (super.removeTopicConfig(topic) != null) {

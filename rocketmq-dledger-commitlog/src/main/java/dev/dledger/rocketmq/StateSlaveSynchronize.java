@@ -11,9 +11,10 @@ import org.slf4j.LoggerFactory;
  * The slave's copying from its master, without what the Raft log carries ({@link BrokerStateLog}): topic configs,
  * consumer offsets, subscription groups and delay offsets are applied from the log and are never copied. What the log
  * does not carry yet is still copied as stock does: the message request modes (every 60 s), the timer
- * metrics (with them) and the timer checkpoint (every 3 s, {@link #syncTimerCheckPoint()}, unchanged). A node whose
- * log was caught up by a snapshot ({@link BrokerStateLog#fullCopyNeeded()}: the commit log's snapshot carries no state
- * yet) copies topics, offsets and groups once more, as stock does, at its next run.
+ * metrics (with them) and the timer checkpoint (every 3 s, {@link #syncTimerCheckPoint()}, unchanged). A node caught
+ * up by a snapshot gets the state with it (the snapshot's image); only a snapshot from a leader of a version before
+ * images ({@link BrokerStateLog#fullCopyNeeded()}) makes it copy topics, offsets and groups once more, as stock does,
+ * at its next run.
  *
  * <p>The stock copy methods are private; they are called by reflection, checked when this is built.
  */

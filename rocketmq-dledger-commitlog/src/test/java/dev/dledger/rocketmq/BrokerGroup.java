@@ -72,6 +72,8 @@ final class BrokerGroup implements AutoCloseable {
     private final boolean secured;
     private ChildJvm namesrv;
     private DefaultMQProducer routeReader;
+    /** Lines added to every broker's broker.conf (set before {@link #start}); a later line overrides an earlier. */
+    final List<String> extraConf = new ArrayList<>();
 
     /** Reserves the ports of a nameserver and three secured brokers; nothing runs yet. */
     BrokerGroup(Path dir) throws IOException {
@@ -138,6 +140,7 @@ final class BrokerGroup implements AutoCloseable {
                 "diskMaxUsedSpaceRatio=95",
                 secured ? "raftSecret=" + RAFT_SECRET : "",
                 secured ? "raftAdminToken=" + RAFT_ADMIN_TOKEN : "",
+                String.join("\n", extraConf),
                 "") + "\n");
             brokers.add(new ChildJvm("broker n" + i, jvmArgs(brokerDir), RaftBrokerStartup.class.getName(),
                 List.of("-c", conf.toString()), brokerDir.resolve("out.log")).start());

@@ -52,7 +52,11 @@ import org.junit.jupiter.api.io.TempDir;
  * </pre>
  *
  * {@code -Dbench.configs=raft,controller,master-slave,stock-dledger,raft-sync} picks the set-ups and their order (that
- * is the default); {@code -Dbench.brokerJvm="OPTS"} adds JVM options to every broker (for example a JFR recording),
+ * is the default); {@code -Dbench.consumers=100} measures each set-up twice, side by side: first as above, then with
+ * that many push consumer instances of one group (each its own client instance) consuming the measured topic and
+ * committing their offsets as usual (every 5 s and with every pull), and prints both throughputs, their ratio, and
+ * the offset-commit entries per second the master applied (issue 15: at most 5 % less with 100 consumers);
+ * {@code -Dbench.brokerJvm="OPTS"} adds JVM options to every broker (for example a JFR recording),
  * {@code -Dbench.brokerHeap=1g} sets every broker's heap and direct memory (default 1g, the same for every set-up).
  */
 class BrokerProduceBenchmark {
@@ -84,7 +88,9 @@ class BrokerProduceBenchmark {
                 + "2 retries; brokers: %s, ASYNC_FLUSH, default commit log file size; cores=%d load=%s%n", threads,
             SIZE, warmup, seconds, TOPIC, QUEUES, String.join(" ", BROKER_JVM),
             Runtime.getRuntime().availableProcessors(), load());
+        int consumers = Integer.getInteger("bench.consumers", 0);
         Map<String, GroupBenchmark.Result> results = new LinkedHashMap<>();
+        Map<String, String> withConsumers = new LinkedHashMap<>();
         Map<String, String> cpuPerSend = new LinkedHashMap<>();
         for (String config : configs) {
             Path dir = Files.createDirectories(tmp.resolve(config.trim()));
@@ -98,6 +104,9 @@ class BrokerProduceBenchmark {
                 results.put(config.trim(), r);
                 System.out.println(line(config.trim(), r) + " load=" + load());
                 cpuPerSend.put(config.trim(), cpu.print(config.trim(), r));
+                if (consumers > 0) {
+                    withConsumers.put(config.trim(), setup.measureWithConsumers(consumers, threads, warmup, seconds, r));
+                }
             } finally {
                 deleteTree(dir);
             }
@@ -116,6 +125,7 @@ class BrokerProduceBenchmark {
                 }
             }
         }
+        withConsumers.values().forEach(System.out::println);
         results.forEach((config, r) -> assertTrue(r.appends() > 0, config + " acknowledged no send"));
     }
 
@@ -422,6 +432,78 @@ class BrokerProduceBenchmark {
                 pids.put(name, p.pid());
             }
             return pids;
+        }
+
+        /**
+         * Starts {@code count} push consumers of one group on the measured topic, each its own client instance
+         * (committing as the client does: every 5 s, and with every pull once it has an offset), waits until the
+         * broker knows every one of them, measures again, stops them, and returns the side-by-side line: sends/s
+         * without ({@code without}) and with them, the ratio, and the offset-commit entries per second the master
+         * applied meanwhile (from its runtime info; "n/a" for set-ups not on our log).
+         */
+        String measureWithConsumers(int count, int threads, int warmup, int seconds, GroupBenchmark.Result without)
+            throws Exception {
+            String group = "bench-consumers-" + config;
+            java.util.concurrent.atomic.AtomicLong consumed = new java.util.concurrent.atomic.AtomicLong();
+            List<org.apache.rocketmq.client.consumer.DefaultMQPushConsumer> started = new ArrayList<>();
+            try {
+                for (int i = 0; i < count; i++) {
+                    org.apache.rocketmq.client.consumer.DefaultMQPushConsumer c =
+                        new org.apache.rocketmq.client.consumer.DefaultMQPushConsumer(group);
+                    c.setNamesrvAddr(namesrvAddr);
+                    c.setInstanceName("bench-consumer-" + i);
+                    c.setPollNameServerInterval(1000);
+                    c.setConsumeThreadMin(1);
+                    c.setConsumeThreadMax(1);
+                    c.setConsumeFromWhere(org.apache.rocketmq.common.consumer.ConsumeFromWhere.CONSUME_FROM_LAST_OFFSET);
+                    c.subscribe(TOPIC, "*");
+                    c.registerMessageListener((org.apache.rocketmq.client.consumer.listener.MessageListenerConcurrently)
+                        (msgs, ctx) -> {
+                            consumed.addAndGet(msgs.size());
+                            return org.apache.rocketmq.client.consumer.listener.ConsumeConcurrentlyStatus.CONSUME_SUCCESS;
+                        });
+                    c.start();
+                    started.add(c);
+                }
+                org.apache.rocketmq.client.impl.MQClientAPIImpl api = producer.getDefaultMQProducerImpl()
+                    .getMqClientFactory().getMQClientAPIImpl();
+                await(count + " consumers of " + group + " known to the master").atMost(Duration.ofSeconds(120))
+                    .pollInterval(Duration.ofMillis(500)).ignoreExceptions()
+                    .until(() -> api.getConsumerConnectionList(brokerAddrs().get(0L), group, 3000)
+                        .getConnectionSet().size() >= count);
+                String master = brokerAddrs().get(0L);
+                long[] before = commitCounters(api, master);
+                long consumedBefore = consumed.get();
+                long began = System.nanoTime();
+                GroupBenchmark.Result with = measure(threads, warmup, seconds);
+                double elapsed = (System.nanoTime() - began) / 1e9;
+                long[] after = commitCounters(api, master);
+                String entries = before == null || after == null ? "n/a"
+                    : String.format(Locale.ROOT, "%.1f", (after[0] - before[0]) / elapsed);
+                String commits = before == null || after == null ? "n/a"
+                    : String.format(Locale.ROOT, "%.1f", (after[1] - before[1]) / elapsed);
+                return String.format(Locale.ROOT, "broker bench consumers: config=%s consumers=%d sends/s without=%.0f "
+                        + "with=%.0f ratio=%.3f (%.1f%% change) p99_ms without=%.2f with=%.2f offset-commit entries/s=%s "
+                        + "offset commits/s=%s consumed/s=%.0f (warm-up and window, %.0f s)", config, count,
+                    without.tps(), with.tps(), with.tps() / without.tps(), 100.0 * (with.tps() / without.tps() - 1),
+                    without.p99Ms(), with.p99Ms(), entries, commits, (consumed.get() - consumedBefore) / elapsed,
+                    elapsed);
+            } finally {
+                started.parallelStream().forEach(org.apache.rocketmq.client.consumer.DefaultMQPushConsumer::shutdown);
+            }
+        }
+
+        /** {offset-commit entries, offset commits} the broker at {@code addr} applied, or null if it tells none. */
+        private static long[] commitCounters(org.apache.rocketmq.client.impl.MQClientAPIImpl api, String addr) {
+            try {
+                Map<String, String> info = api.getBrokerRuntimeInfo(addr, 3000).getTable();
+                String entries = info.get("brokerStateOffsetEntries");
+                String commits = info.get("brokerStateOffsetCommits");
+                return entries == null || commits == null ? null
+                    : new long[] {Long.parseLong(entries), Long.parseLong(commits)};
+            } catch (Exception e) {
+                return null;
+            }
         }
 
         GroupBenchmark.Result measure(int threads, int warmup, int seconds) throws InterruptedException {

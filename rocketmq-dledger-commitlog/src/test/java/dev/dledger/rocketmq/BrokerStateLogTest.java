@@ -62,6 +62,62 @@ class BrokerStateLogTest {
     }
 
     @Test
+    void aSnapshotImageReplacesTheTablesAndTheEntriesItHoldsAreNotAppliedAgain() throws Exception {
+        BrokerController leader = broker("image-leader");
+        BrokerStateLog leaderState = BrokerStateLog.install(leader);
+        SubscriptionGroupConfig g = new SubscriptionGroupConfig();
+        g.setGroupName("G");
+        g.setRetryMaxTimes(7);
+        leaderState.apply(5, 1, entry(new BrokerStateEntry.TopicPut("T", json(new TopicConfig("T", 4, 4))),
+            new BrokerStateEntry.GroupPut("G", json(g), false), new BrokerStateEntry.OffsetCommit("G", "T", 0, 10),
+            new BrokerStateEntry.DelayOffset(1, 50)));
+        leaderState.apply(7, 2, entry(new BrokerStateEntry.OffsetCommit("G", "T", 0, 12)));
+        byte[] image = leaderState.image();
+        BrokerStateImage read = BrokerStateImage.decode(image);
+        assertEquals(7, read.index());
+        assertEquals(2, read.term());
+        assertEquals(java.util.Set.of("topics", "subscriptionGroups", "consumerOffsets", "delayOffsets"),
+            read.tables().keySet());
+
+        // A follower far behind, with a topic and an offset the leader no longer has.
+        BrokerController follower = broker("image-follower");
+        BrokerStateLog followerState = BrokerStateLog.install(follower);
+        followerState.apply(2, 1, entry(new BrokerStateEntry.TopicPut("Old", json(new TopicConfig("Old", 1, 1))),
+            new BrokerStateEntry.OffsetCommit("G", "Old", 0, 1)));
+        followerState.snapshotInstalled(4, image, false);
+        assertNotNull(follower.getTopicConfigManager().selectTopicConfig("T"));
+        assertNull(follower.getTopicConfigManager().selectTopicConfig("Old"), "the image replaces the whole table");
+        assertEquals(7, follower.getSubscriptionGroupManager().getSubscriptionGroupTable().get("G").getRetryMaxTimes());
+        assertEquals(12, follower.getConsumerOffsetManager().queryOffset("G", "T", 0));
+        assertEquals(-1, follower.getConsumerOffsetManager().queryOffset("G", "Old", 0));
+        assertTrue(follower.getScheduleMessageService().encode().contains("1:50"));
+        // The files and a checkpoint naming the image's entry are written at once.
+        Path checkpoint = Path.of(follower.getMessageStoreConfig().getStorePathRootDir(), "config",
+            BrokerStateLog.CHECKPOINT_FILE);
+        assertTrue(Files.readString(checkpoint).contains("index=7"), Files.readString(checkpoint));
+        assertTrue(Files.readString(Path.of(follower.getTopicConfigManager().configFilePath())).contains("\"T\""));
+        assertEquals(Long.MAX_VALUE, followerState.keepFromIndex(), "everything applied is in the files");
+
+        // The entries after the snapshot's index up to the image's arrive: not applied again; later ones are.
+        followerState.apply(5, 1, entry(new BrokerStateEntry.OffsetCommit("G", "T", 0, 10)));
+        assertEquals(12, follower.getConsumerOffsetManager().queryOffset("G", "T", 0));
+        followerState.apply(8, 2, entry(new BrokerStateEntry.OffsetCommit("G", "T", 0, 13)));
+        assertEquals(13, follower.getConsumerOffsetManager().queryOffset("G", "T", 0));
+        // Retention keeps entry 8 until a checkpoint covers it.
+        assertEquals(8, followerState.keepFromIndex());
+        followerState.checkpoint();
+        assertEquals(Long.MAX_VALUE, followerState.keepFromIndex());
+
+        // At a restart, an image older than the files' checkpoint is ignored.
+        BrokerController restarted = broker("image-follower");
+        BrokerStateLog restartedState = BrokerStateLog.install(restarted);
+        restarted.getConsumerOffsetManager().load();
+        restartedState.readCheckpoint();
+        restartedState.snapshotInstalled(4, image, true);
+        assertEquals(13, restarted.getConsumerOffsetManager().queryOffset("G", "T", 0), "the files are newer");
+    }
+
+    @Test
     void appliedEntriesChangeTheManagersAndTheCheckpointWritesTheirFiles() throws Exception {
         BrokerController b = broker("apply");
         BrokerStateLog state = BrokerStateLog.install(b);

@@ -222,7 +222,11 @@ public final class FileNodeStorage implements NodeStorage {
         if (f.meta().index() > compacted.index()) {
             LOG.info("store {}: snapshot {}@{} was written but the log not compacted to it (a crash in between); "
                 + "compacting now", dir, f.meta().index(), f.meta().term());
-            log.compactPrefix(f.meta());
+            if (SnapshotPosition.isPosition(f.data())) {
+                compactToPosition(f.meta(), SnapshotPosition.decode(f.data()));
+            } else {
+                log.compactPrefix(f.meta());
+            }
         } else if (f.meta().index() < compacted.index()) {
             LOG.warn("store {}: snapshot {}@{} is older than the log's compaction to {}; deleting it", dir,
                 f.meta().index(), f.meta().term(), compacted.index());
@@ -281,7 +285,10 @@ public final class FileNodeStorage implements NodeStorage {
     /**
      * Installs a snapshot from the leader. When it holds only the position at which the leader's log goes on (the
      * leader's log was compacted by retention), the log here starts at that position too, if it is a data-file
-     * boundary (retention deletes whole files, so it is) and nothing is left in the data files.
+     * boundary (retention deletes whole files, so it is) and nothing is left in the data files. When such a record
+     * also carries the state machine's image, the file (metadata and bytes in one atomic write) is written first and
+     * kept, so that a restart restores the image with the position: a crash before the compaction is finished at the
+     * next open ({@link #reconcileSnapshot()}).
      */
     @Override
     public void installSnapshot(SnapshotMeta snap, byte[] data) {
@@ -290,27 +297,38 @@ public final class FileNodeStorage implements NodeStorage {
             return;
         }
         long pos = SnapshotPosition.decode(data);
-        // The compaction first, then the old snapshot file goes: a crash in between leaves a file older than the
-        // compaction, which the next open deletes (the node then starts empty at the new snapshot, as it would now).
-        synchronized (lock) {
-            guard(() -> {
-                log.compactPrefix(snap);
-                boolean empty = log.lastIndex() < log.firstIndex() && log.dataFiles().isEmpty();
-                if (empty && pos >= 0 && pos % log.config().dataFileSizeBytes() == 0) {
-                    log.startAt(pos);
-                } else if (log.writePosition() != pos) {
-                    LOG.warn("store {}: the leader's log goes on at position {} after snapshot {}, this one at {}; "
-                        + "positions of later entries will differ", dir, pos, snap.index(), log.writePosition());
-                }
-            });
+        boolean image = SnapshotPosition.image(data).length > 0;
+        if (image) {
+            writeSnapshot(SnapshotFile.encode(snap, data));
+            betweenSnapshotSteps.run();
         }
-        betweenSnapshotSteps.run();
-        try {
-            Files.deleteIfExists(dir.resolve("snapshot").resolve("data"));
-        } catch (IOException e) {
-            throw new StorageException("cannot delete the old snapshot in " + dir + ": " + e.getMessage(), e);
+        // Without an image: the compaction first, then the old snapshot file goes: a crash in between leaves a file
+        // older than the compaction, which the next open deletes (the node then starts empty at the new snapshot, as
+        // it would now).
+        synchronized (lock) {
+            guard(() -> compactToPosition(snap, pos));
+        }
+        if (!image) {
+            betweenSnapshotSteps.run();
+            try {
+                Files.deleteIfExists(dir.resolve("snapshot").resolve("data"));
+            } catch (IOException e) {
+                throw new StorageException("cannot delete the old snapshot in " + dir + ": " + e.getMessage(), e);
+            }
         }
         configEntries.removeIf(e -> e.index() <= snap.index());
+    }
+
+    /** Compacts the log to {@code snap} and, when it is left empty, starts it at the leader's position {@code pos}. */
+    private void compactToPosition(SnapshotMeta snap, long pos) {
+        log.compactPrefix(snap);
+        boolean empty = log.lastIndex() < log.firstIndex() && log.dataFiles().isEmpty();
+        if (empty && pos >= 0 && pos % log.config().dataFileSizeBytes() == 0) {
+            log.startAt(pos);
+        } else if (log.writePosition() != pos) {
+            LOG.warn("store {}: the leader's log goes on at position {} after snapshot {}, this one at {}; "
+                + "positions of later entries will differ", dir, pos, snap.index(), log.writePosition());
+        }
     }
 
     private void writeSnapshot(byte[] data) {

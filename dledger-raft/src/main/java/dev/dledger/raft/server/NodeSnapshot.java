@@ -10,8 +10,8 @@ import java.util.Arrays;
  * length (4 bytes, big-endian), the table, then the state machine's bytes to the end.
  *
  * <p>Bytes without that magic are read as they were written before tables were kept in snapshots: all of them are
- * the state machine's, with no table. A {@link SnapshotPosition} record holds no state at all: no table, and an empty
- * state machine (issue 16, B6).
+ * the state machine's, with no table. A {@link SnapshotPosition} record holds no table, and the state machine's
+ * image when it carries one, else an empty state machine (issue 16, B6).
  *
  * @param table        the encoded request table, or null when the snapshot holds none
  * @param stateMachine the state machine's snapshot; empty when it holds no state
@@ -32,8 +32,12 @@ record NodeSnapshot(byte[] table, byte[] stateMachine) {
      * @throws IllegalArgumentException when the bytes carry the magic but their table length does not fit
      */
     static NodeSnapshot decode(byte[] data) {
-        if (data == null || SnapshotPosition.isPosition(data)) {
+        if (data == null) {
             return new NodeSnapshot(null, new byte[0]);
+        }
+        if (SnapshotPosition.isPosition(data)) {
+            // No request table; the state machine's image when the record carries one, else empty.
+            return new NodeSnapshot(null, SnapshotPosition.image(data));
         }
         if (data.length < MAGIC.length + 4 || !Arrays.equals(data, 0, MAGIC.length, MAGIC, 0, MAGIC.length)) {
             return new NodeSnapshot(null, data);

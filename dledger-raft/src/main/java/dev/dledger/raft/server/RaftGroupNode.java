@@ -859,7 +859,8 @@ public final class RaftGroupNode implements AutoCloseable {
                 receivedSnapshot = null;
                 byte[] bytes = received.data();
                 storage.installSnapshot(rd.snapshot(), bytes);
-                // A snapshot that only says where the log goes on holds no state: the state machine starts empty.
+                // A snapshot that only says where the log goes on holds the state machine's image, or nothing (it
+                // then starts empty).
                 restoreSnapshot(rd.snapshot().index(), bytes);
                 lastSnapshotIndex = rd.snapshot().index();
                 positions.clear();
@@ -937,7 +938,13 @@ public final class RaftGroupNode implements AutoCloseable {
     private void send(Message m) {
         if (m instanceof InstallSnapshotRequest s) {
             snapshotsSent.incrementAndGet();
-            snapshots.send(s, storage.snapshotData());
+            byte[] data = storage.snapshotData();
+            if (SnapshotPosition.isPosition(data)) {
+                // A log compacted by retention: the state machine's current image goes with the position (on the
+                // apply thread, so it is the state after exactly what was applied).
+                data = SnapshotPosition.encode(SnapshotPosition.decode(data), stateMachine.retainedImage());
+            }
+            snapshots.send(s, data);
         } else {
             transport.send(group, m);
         }

@@ -55,6 +55,18 @@ public interface StateMachine {
         return false;
     }
 
+    /**
+     * The state after everything applied so far, sent with the position when this node's log was compacted by a
+     * storage retention rather than by {@link #snapshot} and a follower needs entries it no longer holds. The
+     * follower's state machine gets it in {@link #restore} (with the index the log was compacted to, which may be
+     * below the state's: the image must say which entries it holds, and the state machine must not apply those again
+     * when they arrive). Called on the apply thread, like {@link #apply}. The default, an empty image, sends only the
+     * position (the follower's state machine then restores an empty image).
+     */
+    default byte[] retainedImage() {
+        return new byte[0];
+    }
+
     /** A plain log: applies nothing, keeps nothing. DLedger's "appender". */
     StateMachine NONE = new StateMachine() {
         @Override

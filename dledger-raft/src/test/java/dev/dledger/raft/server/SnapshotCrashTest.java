@@ -91,4 +91,44 @@ class SnapshotCrashTest {
             reopened.close();
         }
     }
+    @Test
+    void aPositionSnapshotWithAnImageIsRestoredWithItsPositionAfterACrashBetweenItsSteps() {
+        FileNodeStorage storage = new FileNodeStorage(dir, CONFIG, FlushMode.SYNC, 0);
+        storage.append(entries(0, 20));
+        storage.sync();
+        storage.betweenSnapshotSteps(() -> {
+            throw new IllegalStateException("crash");
+        });
+        // The leader's log was compacted by retention, and its state machine sent its image with the position.
+        byte[] sent = SnapshotPosition.encode(4096 * 3, state("image after 55"));
+        assertThrows(IllegalStateException.class, () -> storage.installSnapshot(new SnapshotMeta(50, 2, VOTERS),
+            sent));
+        storage.close();
+
+        FileNodeStorage reopened = new FileNodeStorage(dir, CONFIG, FlushMode.SYNC, 0);
+        try {
+            // The compaction the crash interrupted is finished: the log starts at the leader's position, and the
+            // image is there for the state machine.
+            assertEquals(50, reopened.log().snapshot().index());
+            assertEquals(4096 * 3, reopened.store().writePosition());
+            assertArrayEquals(sent, reopened.snapshotData());
+            assertArrayEquals(state("image after 55"), NodeSnapshot.decode(reopened.snapshotData()).stateMachine());
+        } finally {
+            reopened.close();
+        }
+    }
+
+    @Test
+    void positionRecordsOfBothLayoutsRead() {
+        byte[] old = SnapshotPosition.encode(8192);
+        assertEquals(16, old.length, "the layout of stores written before images");
+        assertTrue(SnapshotPosition.isPosition(old));
+        assertEquals(8192, SnapshotPosition.decode(old));
+        assertEquals(0, NodeSnapshot.decode(old).stateMachine().length);
+        byte[] withImage = SnapshotPosition.encode(8192, state("tables"));
+        assertTrue(SnapshotPosition.isPosition(withImage));
+        assertEquals(8192, SnapshotPosition.decode(withImage));
+        assertArrayEquals(state("tables"), NodeSnapshot.decode(withImage).stateMachine());
+        assertArrayEquals(old, SnapshotPosition.encode(8192, new byte[0]), "no image: the old layout");
+    }
 }
