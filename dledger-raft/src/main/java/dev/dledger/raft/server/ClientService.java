@@ -88,7 +88,7 @@ final class ClientService implements RequestHandler {
         return node.removeVoterKeepingQuorum(peer).thenApply(r -> changeResponse(r, false));
     }
 
-    private static Response changeResponse(ProposeResult r, boolean add) {
+    private Response changeResponse(ProposeResult r, boolean add) {
         Status s;
         switch (r.status()) {
             case CATCHING_UP:
@@ -106,7 +106,8 @@ final class ClientService implements RequestHandler {
             default:
                 return proposeResponse(r);
         }
-        return new Response(s, r.leaderHint(), r.index(), r.term(), new long[0], null, -1, null, List.of());
+        return new Response(s, r.leaderHint() != null ? r.leaderHint() : node.id(),
+            r.index(), r.term(), new long[0], null, -1, null, List.of());
     }
 
     /** Serves committed entries only: an entry past the commit index may still be replaced. */
