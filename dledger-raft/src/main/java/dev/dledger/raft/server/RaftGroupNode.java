@@ -104,8 +104,8 @@ public final class RaftGroupNode implements AutoCloseable {
     private volatile NodeStatus status;
     private volatile java.util.function.DoubleConsumer appendLatencySeconds = s -> { };
     /** Touched on the node's thread only. */
-    private java.util.function.Consumer<Map<String, String>> peerAddressListener;
-    private Map<String, String> lastPeerAddresses;
+    private java.util.function.Consumer<Membership> peerListener;
+    private Membership lastPeers;
     private volatile java.util.function.DoubleConsumer storeLatencySeconds = s -> { };
     /** Elections this node started (it became a candidate), snapshots it sent and installed; see {@link #counters}. */
     private final java.util.concurrent.atomic.AtomicLong electionsStarted = new java.util.concurrent.atomic.AtomicLong();
@@ -645,14 +645,15 @@ public final class RaftGroupNode implements AutoCloseable {
     }
 
     /**
-     * Receives, on the node's thread, the addresses the group agreed on whenever they change, and once at start: the
-     * voters' recorded addresses ({@link Membership#addresses()}) plus the peer being caught up on a leader. The
-     * transport's owner points its peer table at them. Must not block.
+     * Receives, on the node's thread, every peer this node talks to whenever that changes, and once at once: the
+     * voters in force ({@link RaftNode#membership()}, with the addresses the group recorded) plus, on a leader, the
+     * peer being caught up ({@link RaftNode#stagedPeer()}). The transport's owner points its peer table at them before
+     * any message to a new peer leaves. Must not block.
      */
-    public void onPeerAddresses(java.util.function.Consumer<Map<String, String>> listener) {
+    public void onPeers(java.util.function.Consumer<Membership> listener) {
         call(() -> {
-            peerAddressListener = listener;
-            lastPeerAddresses = null;
+            peerListener = listener;
+            lastPeers = null;
             publishPeerAddresses();
             return null;
         });
@@ -664,17 +665,17 @@ public final class RaftGroupNode implements AutoCloseable {
     }
 
     private void publishPeerAddresses() {
-        java.util.function.Consumer<Map<String, String>> l = peerAddressListener;
+        java.util.function.Consumer<Membership> l = peerListener;
         if (l == null) {
             return;
         }
-        Map<String, String> now = new java.util.TreeMap<>(node.membership().addresses());
-        if (node.stagedPeer() != null && node.stagedAddress() != null) {
-            now.put(node.stagedPeer(), node.stagedAddress());
+        Membership now = node.membership();
+        if (node.stagedPeer() != null && !now.contains(node.stagedPeer())) {
+            now = now.with(node.stagedPeer(), node.stagedAddress());
         }
-        if (!now.equals(lastPeerAddresses)) {
-            lastPeerAddresses = now;
-            l.accept(Map.copyOf(now));
+        if (!now.equals(lastPeers)) {
+            lastPeers = now;
+            l.accept(now);
         }
     }
 
