@@ -292,8 +292,7 @@ final class ClientCommands {
                 ClientProtocol.Response r = client.changeMembership(node, false).get();
                 return switch (r.status()) {
                     case OK -> {
-                        out().println("remove " + node + " proposed at index " + r.index() + " (leader "
-                            + r.leaderHint() + ")");
+                        out().println("remove " + node + " proposed at index " + r.index());
                         yield 0;
                     }
                     case NOT_MEMBER -> fail(node + " is not a voter of group " + group + " (or is its last one); "
@@ -320,11 +319,13 @@ final class ClientCommands {
             long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(waitMs);
             boolean proposed = false;
             long lastLag = Long.MIN_VALUE;
+            long nextLagPrint = 0;
             while (true) {
                 ClientProtocol.Response r = client.changeMembership(peer, true).get();
                 switch (r.status()) {
                     case ALREADY_MEMBER:
-                        if (!proposed) {
+                        // After CATCHING_UP the leader made it a voter by itself, between two of our requests.
+                        if (!proposed && lastLag == Long.MIN_VALUE) {
                             return fail(node + " is already a voter of group " + group + "; nothing changed");
                         }
                         out().println(node + " is a voter of group " + group);
@@ -334,7 +335,10 @@ final class ClientCommands {
                         out().println(node + " caught up; added as a voter at index " + r.index());
                         break;
                     case CATCHING_UP:
-                        lastLag = printLag(client, r.leaderHint(), lastLag);
+                        if (System.nanoTime() >= nextLagPrint || lastLag == Long.MIN_VALUE) {
+                            lastLag = printLag(client, r.leaderHint(), lastLag);
+                            nextLagPrint = System.nanoTime() + TimeUnit.SECONDS.toNanos(1);
+                        }
                         break;
                     case CHANGE_IN_PROGRESS:
                         if (!proposed && lastLag == Long.MIN_VALUE) {
@@ -362,13 +366,13 @@ final class ClientCommands {
         private long printLag(RaftClient client, String leaderHint, long last) throws Exception {
             String leader = leaderHint;
             if (leader == null) {
-                return last;
+                return last == Long.MIN_VALUE ? -1 : last;
             }
             ClientProtocol.Response at;
             try {
                 at = client.metadata(leader).get(timeoutMs, TimeUnit.MILLISECONDS);
             } catch (java.util.concurrent.TimeoutException | ExecutionException e) {
-                return last;
+                return last == Long.MIN_VALUE ? -1 : last;
             }
             long lag = -1;
             for (ClientProtocol.PeerLag p : at.followers()) {
