@@ -351,7 +351,9 @@ final class ClientCommands {
                 }
                 if (System.nanoTime() > deadline) {
                     return fail(node + " did not " + (proposed ? "become a voter" : "catch up") + " within " + waitMs
-                        + " ms; the leader keeps trying until it changes; run this again to follow it");
+                        + " ms (is it running, and reachable at " + (address == null ? "the address the nodes know "
+                        + "for it; --address gives one" : address) + "?); the leader keeps trying until its "
+                        + "leadership changes; run this again to follow it");
                 }
                 TimeUnit.MILLISECONDS.sleep(200);
             }
