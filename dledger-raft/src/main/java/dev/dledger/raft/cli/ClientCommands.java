@@ -379,11 +379,12 @@ final class ClientCommands {
             long lag = -1;
             for (ClientProtocol.PeerLag p : at.followers()) {
                 if (p.id().equals(node)) {
-                    lag = p.match() < 0 ? at.lastIndex() + 1 : Math.max(0, at.lastIndex() - p.match());
+                    lag = p.match() < 0 ? -1 : Math.max(0, at.lastIndex() - p.match());
                 }
             }
             if (lag != last) {
-                out().println(node + " catching up: " + (lag < 0 ? "no answer from it yet" : "lag " + lag + " entries"));
+                out().println(node + " catching up: " + (lag < 0 ? "no answer from it yet (is it started?)"
+                    : "lag " + lag + " entries"));
                 out().flush();
             }
             return lag;
