@@ -33,7 +33,7 @@ import org.slf4j.Logger;
  *   one.</li>
  *   <li>{@link #getAllConfigsFormatString()}: the live settings, with {@code enableDLegerCommitLog=true} (the broker
  *   runs on the Raft log; the launcher only turns the stock flag off inside), the true role ({@code brokerId} 0 and a
- *   master role on the leader, {@code brokerId} index + 1 and {@code SLAVE} on a follower, as the nameserver has
+ *   master role on the leader, {@code brokerId} id number + 1 and {@code SLAVE} on a follower, as the nameserver has
  *   them), and the secrets of the Raft keys masked.</li>
  * </ul>
  *

@@ -25,6 +25,7 @@ import java.time.Clock;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -406,9 +407,18 @@ public class RaftCommitLog extends CommitLog {
             defaults.snapshotChunkBytes(), defaults.randomSeed());
         InetSocketAddress self = settings.selfAddress();
         transport = new NettyTransport(listenAddress(self), settings.transportOptions());
-        RaftGroupNode n = new RaftGroupNode(options, Membership.of(settings.peers().keySet().toArray(String[]::new)),
-            storage, new CommitTracker(), transport);
+        Membership configured = configuredMembership(settings);
+        RaftGroupNode n = new RaftGroupNode(options, settings.join() ? Membership.EMPTY : configured, storage,
+            new CommitTracker(), transport);
         transport.setPeers(settings.group(), settings.peers());
+        boolean[] first = {true};
+        n.onPeers(m -> {
+            if (first[0]) {
+                first[0] = false;
+                logMembershipAtStart(m, n.status().term());
+            }
+            transport.setPeers(settings.group(), peerAddresses(settings, m));
+        });
         node = n;
         for (Consumer<NodeStatus> l : roleListeners) {
             n.onRoleChange(l);
@@ -417,6 +427,70 @@ public class RaftCommitLog extends CommitLog {
             serveMetrics(n);
         }
         LOG.info("raft commit log started: {}", settings);
+    }
+
+    /** The group as {@code dLegerPeers} configures it, with the peers' addresses (the bootstrap of a new group). */
+    static Membership configuredMembership(RaftStoreSettings settings) {
+        Map<String, String> addresses = new java.util.TreeMap<>();
+        for (Map.Entry<String, InetSocketAddress> e : settings.peers().entrySet()) {
+            addresses.put(e.getKey(), e.getValue().getHostString() + ":" + e.getValue().getPort());
+        }
+        return new Membership(List.copyOf(settings.peers().keySet()), addresses);
+    }
+
+    /**
+     * The transport's peer table for the peers the node talks to ({@code talkTo}): each one's address as the group
+     * recorded it in the log, else as {@code dLegerPeers} gives it; this node always. Peers of {@code dLegerPeers} that
+     * the group removed are left out, so their frames are refused and their host is no longer admitted. A node that
+     * knows no membership yet (a joining one) talks to the peers of {@code dLegerPeers}.
+     */
+    static Map<String, InetSocketAddress> peerAddresses(RaftStoreSettings settings, Membership talkTo) {
+        if (talkTo.voters().isEmpty()) {
+            return settings.peers();
+        }
+        Map<String, InetSocketAddress> out = new java.util.LinkedHashMap<>();
+        for (String id : talkTo.voters()) {
+            String recorded = talkTo.address(id);
+            InetSocketAddress a = recorded != null ? parseAddress(recorded) : settings.peers().get(id);
+            if (a == null) {
+                LOG.warn("[{} {}] no address for raft peer {}: neither the group's membership nor dLegerPeers gives one; "
+                    + "it is not reached until one does", settings.group(), settings.selfId(), id);
+                continue;
+            }
+            out.put(id, a);
+        }
+        out.put(settings.selfId(), settings.selfAddress());
+        return out;
+    }
+
+    private static InetSocketAddress parseAddress(String hostPort) {
+        int colon = hostPort.lastIndexOf(':');
+        try {
+            return new InetSocketAddress(hostPort.substring(0, colon), Integer.parseInt(hostPort.substring(colon + 1)));
+        } catch (RuntimeException e) {
+            return null;
+        }
+    }
+
+    /** One line when the membership the log holds is not the group of {@code dLegerPeers}. */
+    private void logMembershipAtStart(Membership inForce, long term) {
+        java.util.Set<String> configured = new java.util.TreeSet<>(settings.peers().keySet());
+        java.util.Set<String> voters = new java.util.TreeSet<>(inForce.voters());
+        if (inForce.voters().isEmpty()) {
+            if (settings.join()) {
+                LOG.info("[{} {} t{}] raftJoin=true and no membership in the raft log yet: this broker is no voter and "
+                    + "does not campaign until the leader catches it up (dledger-cli member add {} --address {})",
+                    settings.group(), settings.selfId(), term, settings.selfId(),
+                    settings.selfAddress().getHostString() + ":" + settings.selfAddress().getPort());
+            }
+            return;
+        }
+        if (!voters.equals(configured) || !voters.contains(settings.selfId())) {
+            LOG.warn("[{} {} t{}] dLegerPeers of broker.conf lists {} but the raft log's membership is {}: the log wins "
+                + "(it is what the group agreed through member add/remove); broker.conf is left as it is{}",
+                settings.group(), settings.selfId(), term, configured, inForce,
+                voters.contains(settings.selfId()) ? "" : "; this broker is not a voter of the group");
+        }
     }
 
     /**

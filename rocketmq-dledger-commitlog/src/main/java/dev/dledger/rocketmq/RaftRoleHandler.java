@@ -15,9 +15,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Turns the Raft role into the broker's role. A follower or candidate is a SLAVE with brokerId = its index among
- * the peers plus one. A new leader first waits until everything committed is applied and dispatched to the
- * ConsumeQueues, rebuilds the queue offset table from them, opens the commit log for puts in its term
+ * Turns the Raft role into the broker's role. A follower or candidate is a SLAVE with brokerId = the number of its
+ * id plus one ({@link RaftStoreSettings#selfIndex()}: n1 is 2, an added n3 is 4). A new leader first waits until
+ * everything committed is applied and dispatched to the ConsumeQueues, rebuilds the queue offset table from them,
+ * opens the commit log for puts in its term
  * ({@link RaftCommitLog#openForPuts}), then becomes SYNC_MASTER with brokerId 0, starts the special services
  * (schedule, transaction check, timer, pop revive) and registers with the nameserver at once. A leader of a new term
  * that is still SYNC_MASTER from an earlier one (it lost and won leadership between two runs of this handler) gets

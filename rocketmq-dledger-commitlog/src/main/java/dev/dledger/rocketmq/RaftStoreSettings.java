@@ -46,7 +46,15 @@ import org.apache.rocketmq.store.config.MessageStoreConfig;
  * default the JDK's), {@code raftAdminToken} (default none; at least 8 characters, needs {@code raftSecret}: a client
  * that proves it, e.g. {@code dledger-cli --token}, may run the admin commands on this broker's Raft port: status,
  * leadership transfer, member add/remove), {@code raftMetricsPort} (default 0 = off: the port of an HTTP server that
- * serves this broker's Raft metrics at {@code /metrics} in the Prometheus text format).
+ * serves this broker's Raft metrics at {@code /metrics} in the Prometheus text format), {@code raftJoin} (default
+ * false; true for a broker being added to a running group: with an empty log it starts as no voter, never campaigns,
+ * and waits until {@code dledger-cli member add} on the group's leader catches it up and makes it a voter; ignored
+ * once its log holds the group's membership).
+ *
+ * <p>Membership: {@code dLegerPeers} is the group as this broker was configured. Once the group changed its members
+ * ({@code dledger-cli member add/remove}), the membership committed in the Raft log, with each member's address, wins
+ * over {@code dLegerPeers} at every start: which peers are talked to, and which are admitted on the Raft port. The
+ * file is never rewritten; a start where they disagree logs one line saying so.
  *
  * <p>Who this broker's Raft port serves ({@link #transportOptions()}): peer connections from the hosts of
  * {@code dLegerPeers} only (a loopback peer admits loopback only), which with {@code raftSecret} must also prove it;
@@ -70,11 +78,13 @@ import org.apache.rocketmq.store.config.MessageStoreConfig;
  * @param tls               mutual TLS between the nodes, or null
  * @param adminToken        the admin token of the Raft port, or null (admin requests refused)
  * @param metricsPort       the port of the Raft metrics' HTTP server, 0 for none
+ * @param join              whether this broker joins a running group as a new member ({@code raftJoin})
  */
 public record RaftStoreSettings(String group, String selfId, Map<String, InetSocketAddress> peers, String preferredLeader,
                                 Path dir, List<Path> dataStorePaths, List<Path> readOnlyDataStoreDirs,
                                 int dataFileSizeBytes, FlushMode flush, long appendTimeoutMs, int electionTimeoutMs,
-                                int tickMs, String secret, TlsSettings tls, String adminToken, int metricsPort) {
+                                int tickMs, String secret, TlsSettings tls, String adminToken, int metricsPort,
+                                boolean join) {
 
     public RaftStoreSettings {
         dataStorePaths = List.copyOf(dataStorePaths);
@@ -96,7 +106,8 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
         Map.entry("raftTlsTrustStore", ""),
         Map.entry("raftTlsTrustStorePassword", ""),
         Map.entry("raftAdminToken", ""),
-        Map.entry("raftMetricsPort", "0"));
+        Map.entry("raftMetricsPort", "0"),
+        Map.entry("raftJoin", "false"));
 
     /**
      * The transport's settings: the default limits, the secret and TLS when set, and who the port serves: peer frames
@@ -112,9 +123,13 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
         return o.withClientApi(TransportOptions.ClientApi.OFF);
     }
 
-    /** The position of this node among the peers (n0 first): brokerId of a follower is this plus one. */
+    /**
+     * The number of this node's id ({@code n3} gives 3): brokerId of a follower is this plus one. It is the position
+     * among the peers in the usual {@code n0;n1;n2} order, and it stays unique and stable when members are added or
+     * removed (a new {@code n3} is brokerId 4, whatever its {@code dLegerPeers} lists).
+     */
     public int selfIndex() {
-        return List.copyOf(peers.keySet()).indexOf(selfId);
+        return Integer.parseInt(selfId.substring(1));
     }
 
     /** Every folder a data file may be in: the writable ones ({@code dir/data} by default), then the read-only ones. */
@@ -152,7 +167,7 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
         if (!peers.containsKey(selfId)) {
             throw new IllegalArgumentException("dLegerSelfId=" + selfId + " is not among dLegerPeers " + peers.keySet());
         }
-        if (!selfId.matches("n\\d+")) {
+        if (!selfId.matches("n\\d{1,6}")) {
             throw new IllegalArgumentException("dLegerSelfId=" + selfId + " must look like n0, n1, n2 (as stock RocketMQ "
                 + "requires)");
         }
@@ -204,9 +219,13 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
                 + TransportOptions.MIN_TOKEN_CHARS);
         }
         int metricsPort = portOrOff(props, "raftMetricsPort");
+        String join = own(props, "raftJoin").toLowerCase(Locale.ROOT);
+        if (!join.equals("true") && !join.equals("false")) {
+            throw new IllegalArgumentException("raftJoin=" + join + " must be true or false");
+        }
         return new RaftStoreSettings(group, selfId, Collections.unmodifiableMap(peers), preferred, dir, dataPaths,
             readOnly, msc.getMappedFileSizeCommitLog(), flush, appendTimeoutMs, electionTimeoutMs, tickMs, secret,
-            tls(props), adminToken, metricsPort);
+            tls(props), adminToken, metricsPort, join.equals("true"));
     }
 
     /**
@@ -341,6 +360,7 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
             + ", flush " + flush + ", append timeout " + appendTimeoutMs + " ms, election timeout "
             + electionTimeoutMs + " ms, peers " + (secret == null ? "from their hosts only, not authenticated"
             : "authenticated by secret") + ", admin requests " + (adminToken == null ? "off" : "with the admin token")
-            + (tls == null ? "" : ", " + tls) + (metricsPort == 0 ? "" : ", metrics on port " + metricsPort);
+            + (tls == null ? "" : ", " + tls) + (metricsPort == 0 ? "" : ", metrics on port " + metricsPort)
+            + (join ? ", joining a running group" : "");
     }
 }

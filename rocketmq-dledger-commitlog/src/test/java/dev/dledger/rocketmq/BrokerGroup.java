@@ -72,8 +72,8 @@ final class BrokerGroup implements AutoCloseable {
     private final boolean secured;
     private ChildJvm namesrv;
     private DefaultMQProducer routeReader;
-    /** Lines added to every broker's broker.conf (set before {@link #start}); a later line overrides an earlier. */
-    final List<String> extraConf = new ArrayList<>();
+    /** Lines added to every broker.conf written from now on ({@link #withConf}). */
+    private final List<String> extraConf = new ArrayList<>();
 
     /** Reserves the ports of a nameserver and three secured brokers; nothing runs yet. */
     BrokerGroup(Path dir) throws IOException {
@@ -97,6 +97,12 @@ final class BrokerGroup implements AutoCloseable {
         }
     }
 
+    /** Adds {@code lines} ({@code key=value}) to every broker.conf written after this call. */
+    BrokerGroup withConf(String... lines) {
+        extraConf.addAll(List.of(lines));
+        return this;
+    }
+
     /** Starts the nameserver and the brokers, each broker reaching its peers directly. */
     void start() throws Exception {
         start((from, to, real) -> real);
@@ -117,35 +123,69 @@ final class BrokerGroup implements AutoCloseable {
                 InetSocketAddress a = i == j ? real : routes.address(i, j, real);
                 peers.append(j == 0 ? "" : ";").append("n").append(j).append("-127.0.0.1:").append(a.getPort());
             }
-            Path brokerDir = brokerDir(i);
-            Files.createDirectories(brokerDir);
-            Path conf = brokerDir.resolve("broker.conf");
-            Files.writeString(conf, String.join("\n",
-                "brokerClusterName=" + CLUSTER,
-                "brokerName=" + BROKER_NAME,
-                "brokerIP1=127.0.0.1",
-                "listenPort=" + listenPorts.get(i),
-                "namesrvAddr=" + namesrvAddr,
-                "storePathRootDir=" + brokerDir.resolve("store"),
-                "storePathCommitLog=" + brokerDir.resolve("store").resolve("commitlog"),
-                "enableDLegerCommitLog=true",
-                "dLegerGroup=" + BROKER_NAME,
-                "dLegerPeers=" + peers,
-                "dLegerSelfId=n" + i,
-                "mappedFileSizeCommitLog=" + (64 << 20),
-                "mappedFileSizeConsumeQueue=" + (20 * 20_000),
-                "mappedFileSizeTimerLog=" + (8 << 20),
-                "autoCreateTopicEnable=true",
-                "flushDiskType=ASYNC_FLUSH",
-                "diskMaxUsedSpaceRatio=95",
-                secured ? "raftSecret=" + RAFT_SECRET : "",
-                secured ? "raftAdminToken=" + RAFT_ADMIN_TOKEN : "",
-                String.join("\n", extraConf),
-                "") + "\n");
-            brokers.add(new ChildJvm("broker n" + i, jvmArgs(brokerDir), RaftBrokerStartup.class.getName(),
-                List.of("-c", conf.toString()), brokerDir.resolve("out.log")).start());
+            startBroker(i, peers.toString(), List.of());
         }
         routeReader = producer("route-reader");
+    }
+
+    /**
+     * Adds a broker to the running group as an operator would: new ports, the next id ({@code n3} for the fourth),
+     * a broker.conf whose {@code dLegerPeers} lists every broker so far plus itself, and {@code raftJoin=true}; starts
+     * it. Returns its index.
+     */
+    int addBroker() throws IOException {
+        int i = raftAddresses.size();
+        raftAddresses.add(new InetSocketAddress("127.0.0.1", LoopbackPorts.freePort(taken)));
+        listenPorts.add(LoopbackPorts.brokerPort(taken));
+        StringBuilder peers = new StringBuilder();
+        for (int j = 0; j < raftAddresses.size(); j++) {
+            peers.append(j == 0 ? "" : ";").append("n").append(j).append("-127.0.0.1:")
+                .append(raftAddresses.get(j).getPort());
+        }
+        startBroker(i, peers.toString(), List.of("raftJoin=true"));
+        return i;
+    }
+
+    /** Writes broker {@code i}'s broker.conf and starts it. */
+    private void startBroker(int i, String peers, List<String> more) throws IOException {
+        Path brokerDir = brokerDir(i);
+        Files.createDirectories(brokerDir);
+        Path conf = brokerDir.resolve("broker.conf");
+        List<String> lines = new ArrayList<>(List.of(
+            "brokerClusterName=" + CLUSTER,
+            "brokerName=" + BROKER_NAME,
+            "brokerIP1=127.0.0.1",
+            "listenPort=" + listenPorts.get(i),
+            "namesrvAddr=" + namesrvAddr,
+            "storePathRootDir=" + brokerDir.resolve("store"),
+            "storePathCommitLog=" + brokerDir.resolve("store").resolve("commitlog"),
+            "enableDLegerCommitLog=true",
+            "dLegerGroup=" + BROKER_NAME,
+            "dLegerPeers=" + peers,
+            "dLegerSelfId=n" + i,
+            "mappedFileSizeCommitLog=" + (64 << 20),
+            "mappedFileSizeConsumeQueue=" + (20 * 20_000),
+            "mappedFileSizeTimerLog=" + (8 << 20),
+            "autoCreateTopicEnable=true",
+            "flushDiskType=ASYNC_FLUSH",
+            "diskMaxUsedSpaceRatio=95",
+            secured ? "raftSecret=" + RAFT_SECRET : "",
+            secured ? "raftAdminToken=" + RAFT_ADMIN_TOKEN : ""));
+        lines.addAll(extraConf);
+        lines.addAll(more);
+        Files.writeString(conf, String.join("\n", lines) + "\n");
+        brokers.add(new ChildJvm("broker n" + i, jvmArgs(brokerDir), RaftBrokerStartup.class.getName(),
+            List.of("-c", conf.toString()), brokerDir.resolve("out.log")).start());
+    }
+
+    /** The group's {@code dLegerPeers}-style list of every broker so far, for {@code dledger-cli -p}. */
+    String raftPeers() {
+        StringBuilder peers = new StringBuilder();
+        for (int j = 0; j < raftAddresses.size(); j++) {
+            peers.append(j == 0 ? "" : ";").append("n").append(j).append("-127.0.0.1:")
+                .append(raftAddresses.get(j).getPort());
+        }
+        return peers.toString();
     }
 
     private static List<String> jvmArgs(Path dir) {

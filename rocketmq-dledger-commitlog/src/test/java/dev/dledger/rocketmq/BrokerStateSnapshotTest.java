@@ -105,8 +105,8 @@ class BrokerStateSnapshotTest {
     private void scenario() throws Exception {
         group = new BrokerGroup(tmp);
         // Small data files that expire at any hour once older than 2 h (fileReservedTime + 1); the test ages them.
-        group.extraConf.addAll(List.of("mappedFileSizeCommitLog=" + FILE_BYTES, "deleteWhen=" + EVERY_HOUR,
-            "fileReservedTime=1", "cleanFileForciblyEnable=false"));
+        group.withConf("mappedFileSizeCommitLog=" + FILE_BYTES, "deleteWhen=" + EVERY_HOUR,
+            "fileReservedTime=1", "cleanFileForciblyEnable=false");
         group.start();
         int leader = group.awaitRoles(Set.of(0, 1, 2), ROLE_WAIT);
         int wiped = (leader + 1) % 3;

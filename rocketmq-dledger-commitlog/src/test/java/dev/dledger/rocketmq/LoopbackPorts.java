@@ -5,8 +5,17 @@ import java.net.ServerSocket;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 
-/** Free loopback ports for the child processes of a test, none handed out twice within one {@code taken} set. */
+/**
+ * Free loopback ports for the child processes of a test, none handed out twice within one {@code taken} set. They are
+ * taken below the kernel's ephemeral range (32768 and up on Linux): a process restarted by a test binds its port again,
+ * and a port in that range may meanwhile be the local end of some outgoing connection (seen: a broker restarted in
+ * BrokerReplaceTest failed with "Address already in use" on its listenPort).
+ */
 final class LoopbackPorts {
+
+    /** The ports handed out are in [{@value #LOWEST}, {@value #ABOVE_HIGHEST}). */
+    private static final int LOWEST = 10_000;
+    private static final int ABOVE_HIGHEST = 32_000;
 
     private LoopbackPorts() {
     }
@@ -14,10 +23,10 @@ final class LoopbackPorts {
     /** A port that was free a moment ago. */
     static int freePort(Set<Integer> taken) throws IOException {
         while (true) {
-            try (ServerSocket s = new ServerSocket(0)) {
-                if (taken.add(s.getLocalPort())) {
-                    return s.getLocalPort();
-                }
+            int p = ThreadLocalRandom.current().nextInt(LOWEST, ABOVE_HIGHEST);
+            if (!taken.contains(p) && isFree(p)) {
+                taken.add(p);
+                return p;
             }
         }
     }
@@ -25,7 +34,7 @@ final class LoopbackPorts {
     /** A broker listenPort p with p - 2 (the VIP channel) and p + 1 (HA) free as well. */
     static int brokerPort(Set<Integer> taken) {
         while (true) {
-            int base = ThreadLocalRandom.current().nextInt(20_000, 40_000);
+            int base = ThreadLocalRandom.current().nextInt(LOWEST, ABOVE_HIGHEST - 4);
             boolean free = true;
             for (int p = base; p < base + 4 && free; p++) {
                 free = !taken.contains(p) && isFree(p);

@@ -87,7 +87,7 @@ class StockStateImportTest {
 
     private void scenario() throws Exception {
         group = new BrokerGroup(tmp);
-        group.extraConf.add("mappedFileSizeCommitLog=" + FILE_BYTES);
+        group.withConf("mappedFileSizeCommitLog=" + FILE_BYTES);
         Path store0 = group.brokerDir(0).resolve("store");
         writeStockStore(store0);
         Map<String, Long> offsets = writeStockConfigFiles(store0.toString());

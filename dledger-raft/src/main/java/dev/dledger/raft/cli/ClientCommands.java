@@ -258,7 +258,12 @@ final class ClientCommands {
     }
 
     @Command(name = "member", mixinStandardHelpOptions = true,
-        description = "Add or remove one voter (one change at a time).")
+        description = {"Add or remove one voter (one change at a time).",
+            "add: the leader first catches the new node up as a non-voter, then makes it a voter by itself; this command "
+                + "waits for that, printing its lag. Give the new node's Raft address with --address so that every "
+                + "node (and every restart) learns it from the log.",
+            "remove: refused for the leader (transfer leadership first) and when the voters left that the leader hears "
+                + "from would not form a quorum."})
     static final class Member extends Base {
         @Parameters(index = "0", description = "add or remove")
         String action;
@@ -266,14 +271,123 @@ final class ClientCommands {
         @Parameters(index = "1", description = "the node id")
         String node;
 
+        @Option(names = "--address", description = "add: the new node's Raft address, host:port")
+        String address;
+
+        @Option(names = "--wait-ms", defaultValue = "120000",
+            description = "add: how long to wait for the new node to catch up (default: ${DEFAULT-VALUE})")
+        long waitMs;
+
         @Override
         int run(RaftClient client) throws Exception {
             if (!action.equals("add") && !action.equals("remove")) {
                 spec.commandLine().getErr().println("error: action must be add or remove, not '" + action + "'");
                 return 2;
             }
-            return report(client.changeMembership(node, action.equals("add")).get(),
-                action + " " + node + " proposed");
+            if (node.isEmpty() || node.indexOf(',') >= 0 || node.indexOf('=') >= 0) {
+                spec.commandLine().getErr().println("error: node id '" + node + "' must not be empty nor hold ',' or '='");
+                return 2;
+            }
+            if (action.equals("remove")) {
+                ClientProtocol.Response r = client.changeMembership(node, false).get();
+                return switch (r.status()) {
+                    case OK -> {
+                        out().println("remove " + node + " proposed at index " + r.index());
+                        yield 0;
+                    }
+                    case NOT_MEMBER -> fail(node + " is not a voter of group " + group + " (or is its last one); "
+                        + "nothing changed");
+                    case IS_LEADER -> fail(node + " leads group " + group + "; hand leadership to another voter first "
+                        + "(dledger-cli leadership-transfer), then remove it; nothing changed");
+                    case NO_QUORUM -> fail("removing " + node + " would leave fewer reachable voters than a quorum "
+                        + "of group " + group + "; nothing changed");
+                    case CHANGE_IN_PROGRESS -> fail("another membership change of group " + group + " is in "
+                        + "progress; try again when it is done; nothing changed");
+                    default -> report(r, "");
+                };
+            }
+            if (address != null) {
+                try {
+                    dev.dledger.raft.core.Membership.checkAddress(node, address);
+                    Peers.parse(node + "-" + address);
+                } catch (IllegalArgumentException e) {
+                    spec.commandLine().getErr().println("error: --address " + address + ": " + e.getMessage());
+                    return 2;
+                }
+            }
+            String peer = address == null ? node : node + "=" + address;
+            long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(waitMs);
+            boolean proposed = false;
+            long lastLag = Long.MIN_VALUE;
+            long nextLagPrint = 0;
+            while (true) {
+                ClientProtocol.Response r = client.changeMembership(peer, true).get();
+                switch (r.status()) {
+                    case ALREADY_MEMBER:
+                        // After CATCHING_UP the leader made it a voter by itself, between two of our requests.
+                        if (!proposed && lastLag == Long.MIN_VALUE) {
+                            return fail(node + " is already a voter of group " + group + "; nothing changed");
+                        }
+                        out().println(node + " is a voter of group " + group);
+                        return 0;
+                    case OK:
+                        proposed = true;
+                        out().println(node + " caught up; added as a voter at index " + r.index());
+                        break;
+                    case CATCHING_UP:
+                        if (System.nanoTime() >= nextLagPrint || lastLag == Long.MIN_VALUE) {
+                            lastLag = printLag(client, r.leaderHint(), lastLag);
+                            nextLagPrint = System.nanoTime() + TimeUnit.SECONDS.toNanos(1);
+                        }
+                        break;
+                    case CHANGE_IN_PROGRESS:
+                        if (!proposed && lastLag == Long.MIN_VALUE) {
+                            return fail("another membership change of group " + group + " is in progress (a node "
+                                + "being caught up, or a change not committed yet); try again when it is done");
+                        }
+                        break;
+                    default:
+                        return report(r, "");
+                }
+                if (System.nanoTime() > deadline) {
+                    return fail(node + " did not " + (proposed ? "become a voter" : "catch up") + " within " + waitMs
+                        + " ms (is it running, and reachable at " + (address == null ? "the address the nodes know "
+                        + "for it; --address gives one" : address) + "?); the leader keeps trying until its "
+                        + "leadership changes; run this again to follow it");
+                }
+                TimeUnit.MILLISECONDS.sleep(200);
+            }
+        }
+
+        private int fail(String message) {
+            spec.commandLine().getErr().println("error: " + message);
+            return 1;
+        }
+
+        /** Prints the new node's lag behind the leader when it changed; returns it. */
+        private long printLag(RaftClient client, String leaderHint, long last) throws Exception {
+            String leader = leaderHint;
+            if (leader == null) {
+                return last == Long.MIN_VALUE ? -1 : last;
+            }
+            ClientProtocol.Response at;
+            try {
+                at = client.metadata(leader).get(timeoutMs, TimeUnit.MILLISECONDS);
+            } catch (java.util.concurrent.TimeoutException | ExecutionException e) {
+                return last == Long.MIN_VALUE ? -1 : last;
+            }
+            long lag = -1;
+            for (ClientProtocol.PeerLag p : at.followers()) {
+                if (p.id().equals(node)) {
+                    lag = p.match() < 0 ? -1 : Math.max(0, at.lastIndex() - p.match());
+                }
+            }
+            if (lag != last) {
+                out().println(node + " catching up: " + (lag < 0 ? "no answer from it yet (is it started?)"
+                    : "lag " + lag + " entries"));
+                out().flush();
+            }
+            return lag;
         }
     }
 }

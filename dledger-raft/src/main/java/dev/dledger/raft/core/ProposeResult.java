@@ -23,7 +23,11 @@ public record ProposeResult(Status status, long index, long term, String leaderH
         /** The membership change is not valid (adding a voter that exists, removing one that does not, ...). */
         INVALID_CONFIG_CHANGE,
         /** The named peer is not a voter of the group (leadership transfer to a non-member). */
-        UNKNOWN_PEER
+        UNKNOWN_PEER,
+        /** The peer to add is being caught up; the leader adds it as a voter by itself once it has caught up. */
+        CATCHING_UP,
+        /** Removing the peer would leave fewer reachable voters than a quorum of the new configuration. */
+        NO_QUORUM_AFTER_CHANGE
     }
 
     /** Whether the proposal was appended. */

@@ -70,6 +70,16 @@ public final class RaftNode {
     private int transferElapsed;
     private long preferredRetryTick;
     /**
+     * A peer being caught up before it becomes a voter (thesis section 4.2.1): the leader replicates to it, it counts
+     * toward nothing, and once its log reaches the commit index the leader proposes adding it. Leader-local: a new
+     * leader forgets it, and the operator asks again.
+     */
+    private String stagedPeer;
+    private String stagedAddress;
+    /** The staged peer's current round: reach this index within an election timeout of the round's start. */
+    private long stagedRoundTarget;
+    private long stagedRoundStartTick;
+    /**
      * Set once this leader sent TimeoutNow in its term: the target's election skips the voters' lease check, so this
      * leader's lease no longer proves that no other leader exists. Lease reads then fall back to read index.
      */
@@ -201,6 +211,7 @@ public final class RaftNode {
             heartbeatElapsed = 0;
             heartbeat();
             maybeTransferToPreferred();
+            maybePromoteStaged();
         }
     }
 
@@ -269,6 +280,7 @@ public final class RaftNode {
         } else if (m instanceof AppendEntriesResponse ar) {
             if (role == Role.LEADER) {
                 handleAppendResponse(ar);
+                maybePromoteStaged();
             }
         } else if (m instanceof InstallSnapshotResponse sr) {
             if (role == Role.LEADER) {
@@ -329,6 +341,110 @@ public final class RaftNode {
     /** Proposes adding {@code peer} as a voter (thesis section 4.1: one server at a time). */
     public ProposeResult addVoter(String peer) {
         return proposeMembership(peer, true);
+    }
+
+    /**
+     * Adds {@code peer} as a voter once it has caught up (thesis section 4.2.1), so that a new, empty member never
+     * holds up commits: the leader first replicates to it as to a non-voter, then, once its log reaches the commit
+     * index and no other change is in progress, appends the configuration entry that adds it at {@code address}.
+     * Asking again for the same peer is harmless and reports where it stands.
+     *
+     * @param address the peer's address to record in the configuration, or null for none
+     * @return CATCHING_UP while it catches up; ACCEPTED with the configuration entry's index when that was appended
+     *         by this call; INVALID_CONFIG_CHANGE when it is a voter already; CONFIG_CHANGE_IN_PROGRESS while another
+     *         peer is being caught up or another change has not committed; NOT_LEADER, TRANSFERRING as a proposal
+     */
+    public ProposeResult stageVoter(String peer, String address) {
+        Objects.requireNonNull(peer, "peer");
+        if (address != null) {
+            Membership.checkAddress(peer, address);
+        }
+        ProposeResult refused = proposalRefusal();
+        if (refused != null) {
+            return refused;
+        }
+        if (membership.contains(peer)) {
+            return new ProposeResult(ProposeResult.Status.INVALID_CONFIG_CHANGE, -1, term, null);
+        }
+        if (peer.equals(id) || (stagedPeer != null && !stagedPeer.equals(peer)) || lastConfigIndex() > commitIndex) {
+            return new ProposeResult(ProposeResult.Status.CONFIG_CHANGE_IN_PROGRESS, -1, term, null);
+        }
+        if (stagedPeer == null) {
+            out.info("catching up " + peer + (address == null ? "" : " at " + address) + " before it becomes a voter");
+            stagedPeer = peer;
+            stagedRoundTarget = log.lastIndex();
+            stagedRoundStartTick = now;
+            Progress pr = new Progress(log.lastIndex() + 1, now);
+            progress.put(peer, pr);
+            sendAppend(peer, pr);
+        }
+        stagedAddress = address != null ? address : stagedAddress;
+        ProposeResult promoted = maybePromoteStaged();
+        return promoted != null ? promoted : new ProposeResult(ProposeResult.Status.CATCHING_UP, -1, term, null);
+    }
+
+    /** The peer being caught up before it becomes a voter, or null (on a leader only). */
+    public String stagedPeer() {
+        return stagedPeer;
+    }
+
+    /** The address of {@link #stagedPeer()}, or null. */
+    public String stagedAddress() {
+        return stagedAddress;
+    }
+
+    /**
+     * Proposes adding the staged peer once it is caught up; null when not (yet) done. Caught up is the thesis's
+     * rounds (section 4.2.1): a round ends when the peer holds the leader's last index of the round's start; a round
+     * that took at most an election timeout means the peer is as current as a follower can be under the present load.
+     */
+    private ProposeResult maybePromoteStaged() {
+        if (stagedPeer == null || role != Role.LEADER) {
+            return null;
+        }
+        Progress pr = progress.get(stagedPeer);
+        if (pr == null || pr.match < stagedRoundTarget) {
+            return null;
+        }
+        if (now - stagedRoundStartTick > config.electionTimeoutTicks()) {
+            stagedRoundTarget = log.lastIndex();
+            stagedRoundStartTick = now;
+            return null;
+        }
+        if (commitIndex < noopIndex || lastConfigIndex() > commitIndex) {
+            return null;
+        }
+        String peer = stagedPeer;
+        stagedPeer = null;
+        out.info(peer + " caught up to " + pr.match + " (commit index " + commitIndex + "), adding it as a voter");
+        Membership next = membership.with(peer, stagedAddress);
+        stagedAddress = null;
+        long index = log.lastIndex() + 1;
+        appendAsLeader(List.of(new Entry(index, term, EntryType.CONFIG, next.encode())));
+        return new ProposeResult(ProposeResult.Status.ACCEPTED, index, term, null);
+    }
+
+    /**
+     * Proposes removing {@code peer}, but only when the voters left that this leader heard from within an election
+     * timeout still form a quorum of the new configuration: otherwise NO_QUORUM_AFTER_CHANGE and nothing changes.
+     * Other answers as {@link #removeVoter}.
+     */
+    public ProposeResult removeVoterKeepingQuorum(String peer) {
+        Objects.requireNonNull(peer, "peer");
+        if (role == Role.LEADER && membership.contains(peer) && membership.voters().size() > 1) {
+            Membership next = membership.without(peer);
+            int active = 0;
+            for (String v : next.voters()) {
+                Progress pr = progress.get(v);
+                if (v.equals(id) || (pr != null && now - pr.lastActiveTick < config.electionTimeoutTicks())) {
+                    active++;
+                }
+            }
+            if (active < next.quorum()) {
+                return new ProposeResult(ProposeResult.Status.NO_QUORUM_AFTER_CHANGE, -1, term, null);
+            }
+        }
+        return removeVoter(peer);
     }
 
     /** Proposes removing {@code peer} from the voters; removing the leader itself is allowed. */
@@ -775,6 +891,8 @@ public final class RaftNode {
         progress.clear();
         leadTransferee = null;
         transferElapsed = 0;
+        stagedPeer = null;
+        stagedAddress = null;
         broadcastPending = false;
         leaseRevoked = false;
         pendingReads.clear();
@@ -1222,7 +1340,7 @@ public final class RaftNode {
             return;
         }
         if (commitIndex >= lastConfigIndex()) {
-            progress.keySet().removeIf(p -> !membership.contains(p));
+            progress.keySet().removeIf(p -> !membership.contains(p) && !p.equals(stagedPeer));
         }
         // Followers learn of the new commit index with the next append or heartbeat; send one now to those that
         // are idle so that they apply without waiting for a heartbeat.

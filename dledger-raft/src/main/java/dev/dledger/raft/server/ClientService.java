@@ -47,16 +47,67 @@ final class ClientService implements RequestHandler {
                 resp = node.transferLeadership(req.peer()).thenApply(ClientService::proposeResponse);
                 break;
             case ADD_VOTER:
-                resp = node.addVoter(req.peer()).thenApply(ClientService::proposeResponse);
+                resp = addVoter(req.peer());
                 break;
             case REMOVE_VOTER:
-                resp = node.removeVoter(req.peer()).thenApply(ClientService::proposeResponse);
+                resp = removeVoter(req.peer());
                 break;
             default:
                 resp = CompletableFuture.completedFuture(metadata());
                 break;
         }
         return resp.thenApply(ClientProtocol::encode);
+    }
+
+    /**
+     * Adds a voter after catching it up ({@code id} or {@code id=address}): CATCHING_UP until the leader made it a
+     * voter, OK with the index of the configuration entry, ALREADY_MEMBER when it is one.
+     */
+    private CompletableFuture<Response> addVoter(String peer) {
+        int eq = peer == null ? -1 : peer.indexOf('=');
+        String id = eq < 0 ? peer : peer.substring(0, eq);
+        String address = eq < 0 ? null : peer.substring(eq + 1);
+        try {
+            if (id == null || id.isEmpty() || id.indexOf(',') >= 0) {
+                return CompletableFuture.completedFuture(Response.of(Status.INVALID, node.id()));
+            }
+            if (address != null) {
+                dev.dledger.raft.core.Membership.checkAddress(id, address);
+            }
+        } catch (IllegalArgumentException e) {
+            return CompletableFuture.completedFuture(Response.of(Status.INVALID, node.id()));
+        }
+        return node.stageVoter(id, address).thenApply(r -> changeResponse(r, true));
+    }
+
+    /** Removes a voter other than this leader, keeping a quorum of reachable voters. */
+    private CompletableFuture<Response> removeVoter(String peer) {
+        if (peer != null && peer.equals(node.id()) && "LEADER".equals(node.status().role().name())) {
+            return CompletableFuture.completedFuture(Response.of(Status.IS_LEADER, node.id()));
+        }
+        return node.removeVoterKeepingQuorum(peer).thenApply(r -> changeResponse(r, false));
+    }
+
+    private Response changeResponse(ProposeResult r, boolean add) {
+        Status s;
+        switch (r.status()) {
+            case CATCHING_UP:
+                s = Status.CATCHING_UP;
+                break;
+            case CONFIG_CHANGE_IN_PROGRESS:
+                s = Status.CHANGE_IN_PROGRESS;
+                break;
+            case INVALID_CONFIG_CHANGE:
+                s = add ? Status.ALREADY_MEMBER : Status.NOT_MEMBER;
+                break;
+            case NO_QUORUM_AFTER_CHANGE:
+                s = Status.NO_QUORUM;
+                break;
+            default:
+                return proposeResponse(r);
+        }
+        return new Response(s, r.leaderHint() != null ? r.leaderHint() : node.id(),
+            r.index(), r.term(), new long[0], null, -1, null, List.of());
     }
 
     /** Serves committed entries only: an entry past the commit index may still be replaced. */

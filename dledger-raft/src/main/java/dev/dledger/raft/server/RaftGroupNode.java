@@ -103,6 +103,9 @@ public final class RaftGroupNode implements AutoCloseable {
     private volatile boolean stopped;
     private volatile NodeStatus status;
     private volatile java.util.function.DoubleConsumer appendLatencySeconds = s -> { };
+    /** Touched on the node's thread only. */
+    private java.util.function.Consumer<Membership> peerListener;
+    private Membership lastPeers;
     private volatile java.util.function.DoubleConsumer storeLatencySeconds = s -> { };
     /** Elections this node started (it became a candidate), snapshots it sent and installed; see {@link #counters}. */
     private final java.util.concurrent.atomic.AtomicLong electionsStarted = new java.util.concurrent.atomic.AtomicLong();
@@ -627,6 +630,55 @@ public final class RaftGroupNode implements AutoCloseable {
         return call(() -> node.addVoter(peer));
     }
 
+    /** Adds a voter once it has caught up ({@link RaftNode#stageVoter}); {@code address} is recorded, or null. */
+    public CompletableFuture<ProposeResult> stageVoter(String peer, String address) {
+        return call(() -> {
+            ProposeResult r = node.stageVoter(peer, address);
+            publishPeerAddresses();
+            return r;
+        });
+    }
+
+    /** Removes a voter unless the reachable voters left would not form a quorum ({@link RaftNode#removeVoterKeepingQuorum}). */
+    public CompletableFuture<ProposeResult> removeVoterKeepingQuorum(String peer) {
+        return call(() -> node.removeVoterKeepingQuorum(peer));
+    }
+
+    /**
+     * Receives, on the node's thread, every peer this node talks to whenever that changes, and once at once: the
+     * voters in force ({@link RaftNode#membership()}, with the addresses the group recorded) plus, on a leader, the
+     * peer being caught up ({@link RaftNode#stagedPeer()}). The transport's owner points its peer table at them before
+     * any message to a new peer leaves. Must not block.
+     */
+    public void onPeers(java.util.function.Consumer<Membership> listener) {
+        call(() -> {
+            peerListener = listener;
+            lastPeers = null;
+            publishPeerAddresses();
+            return null;
+        });
+    }
+
+    /** The voters now in force (may include ones whose removal has not committed yet). */
+    public CompletableFuture<Membership> membership() {
+        return call(node::membership);
+    }
+
+    private void publishPeerAddresses() {
+        java.util.function.Consumer<Membership> l = peerListener;
+        if (l == null) {
+            return;
+        }
+        Membership now = node.membership();
+        if (node.stagedPeer() != null && !now.contains(node.stagedPeer())) {
+            now = now.with(node.stagedPeer(), node.stagedAddress());
+        }
+        if (!now.equals(lastPeers)) {
+            lastPeers = now;
+            l.accept(now);
+        }
+    }
+
     /** Proposes removing a voter (one change at a time). */
     public CompletableFuture<ProposeResult> removeVoter(String peer) {
         return call(() -> node.removeVoter(peer));
@@ -832,6 +884,9 @@ public final class RaftGroupNode implements AutoCloseable {
     private boolean handleReady() {
         while (node.hasReady()) {
             Ready rd = node.ready();
+            // The peers' addresses before any message of this Ready leaves: a configuration entry appended or received
+            // since the last pass may name a peer the transport does not know yet.
+            publishPeerAddresses();
             // 1. Durable state first: nothing below is sent before it is stored (Ready's contract).
             if (rd.hardState() != null) {
                 if (id.equals(rd.hardState().votedFor()) && rd.hardState().term() > electionTerm) {

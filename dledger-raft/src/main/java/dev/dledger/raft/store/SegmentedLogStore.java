@@ -586,7 +586,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         Properties p = new Properties();
         p.setProperty("index", Long.toString(meta.index()));
         p.setProperty("term", Long.toString(meta.term()));
-        p.setProperty("voters", String.join(",", meta.membership().voters()));
+        p.setProperty("voters", meta.membership().toString());
         p.setProperty("nextPos", Long.toString(nextPos));
         AtomicFiles.writeProperties(dir.resolve(COMPACTED), p);
     }

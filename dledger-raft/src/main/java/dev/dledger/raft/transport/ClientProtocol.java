@@ -57,7 +57,19 @@ public final class ClientProtocol {
         /** A retried append the leader cannot match with certainty; nothing was appended (see the server's). */
         EXPIRED,
         /** The leader's disk is too full to take appends; nothing was appended. */
-        DISK_FULL
+        DISK_FULL,
+        /** ADD_VOTER: the peer is being caught up; the leader makes it a voter by itself once it has caught up. */
+        CATCHING_UP,
+        /** ADD_VOTER, REMOVE_VOTER: another peer is being caught up, or another change has not committed yet. */
+        CHANGE_IN_PROGRESS,
+        /** ADD_VOTER: the peer is a voter already; nothing changed. */
+        ALREADY_MEMBER,
+        /** REMOVE_VOTER: the peer is not a voter (or is the last one); nothing changed. */
+        NOT_MEMBER,
+        /** REMOVE_VOTER: the peer is the leader; transfer leadership first; nothing changed. */
+        IS_LEADER,
+        /** REMOVE_VOTER: the voters left that the leader hears from would not form a quorum; nothing changed. */
+        NO_QUORUM
     }
 
     /**
@@ -66,7 +78,8 @@ public final class ClientProtocol {
      * @param op     what to do
      * @param bodies APPEND: the entries' payloads; QUERY: exactly one, the query for the state machine
      * @param number GET: the index; READ_INDEX, QUERY: 1 for a lease read
-     * @param peer   TRANSFER, ADD_VOTER, REMOVE_VOTER: the peer id
+     * @param peer   TRANSFER, ADD_VOTER, REMOVE_VOTER: the peer id; ADD_VOTER: {@code id=address} to record the new
+     *               voter's address in the configuration
      * @param requestId APPEND: the id of the first entry (the others follow it), or null for an append that must
      *                  not be retried
      */

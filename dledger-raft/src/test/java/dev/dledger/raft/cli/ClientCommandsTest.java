@@ -108,4 +108,21 @@ class ClientCommandsTest {
         String[] missing = run(1, "get", "-g", "g", "-p", peers, "-i", "999");
         assertTrue(missing[1].contains("NOT_FOUND"), missing[1]);
     }
+
+    @Test
+    void badMembershipChangesGetAOneLineErrorAndChangeNothing() {
+        RaftGroupNode leader = nodes.stream().filter(n -> n.status().role() == Role.LEADER).findFirst().orElseThrow();
+        String follower = nodes.stream().map(RaftGroupNode::id).filter(id -> !id.equals(leader.id())).findFirst()
+            .orElseThrow();
+        String[] exists = run(1, "member", "add", follower, "--address", "127.0.0.1:1", "-g", "g", "-p", peers);
+        assertEquals("error: " + follower + " is already a voter of group g; nothing changed", exists[1].strip());
+        String[] leads = run(1, "member", "remove", leader.id(), "-g", "g", "-p", peers);
+        assertEquals("error: " + leader.id() + " leads group g; hand leadership to another voter first (dledger-cli "
+            + "leadership-transfer), then remove it; nothing changed", leads[1].strip());
+        String[] unknown = run(1, "member", "remove", "n9", "-g", "g", "-p", peers);
+        assertEquals("error: n9 is not a voter of group g (or is its last one); nothing changed", unknown[1].strip());
+        String[] badAddress = run(2, "member", "add", "n3", "--address", "a,b", "-g", "g", "-p", peers);
+        assertTrue(badAddress[1].startsWith("error: --address a,b: "), badAddress[1]);
+        assertEquals(List.of("n0", "n1", "n2"), leader.status().voters());
+    }
 }

@@ -312,8 +312,8 @@ final class Nemesis {
     }
 
     /**
-     * Adds {@code id} back as a voter: asks the leader (every 100 ms) until it counts {@code id} among its followers,
-     * so a config entry that a leader lost with its term is asked again.
+     * Adds {@code id} back as a voter: asks the leader (every 100 ms) until it answers that {@code id} is a voter
+     * (it catches {@code id} up first), so a config entry that a leader lost with its term is asked again.
      *
      * @return whether {@code id} is a voter again at the leader
      */
@@ -329,13 +329,14 @@ final class Nemesis {
                     if (leader == null) {
                         return false;
                     }
-                    ClientProtocol.Response l = views.get(leader);
-                    if (leader.equals(id) || l.followers().stream().anyMatch(p -> p.id().equals(id))) {
+                    // The leader lists a node it is catching up among its followers before it is a voter: the
+                    // answer ALREADY_MEMBER (or the node leading) is what says it is one again.
+                    asked[0]++;
+                    ClientProtocol.Response r = leader.equals(id) ? null : adminCall(() -> admin.changeMembership(id, true));
+                    if (leader.equals(id) || (r != null && r.status() == ClientProtocol.Status.ALREADY_MEMBER)) {
                         log("added " + id + " back as a voter (leader " + leader + ", " + asked[0] + " requests)");
                         return true;
                     }
-                    asked[0]++;
-                    adminCall(() -> admin.changeMembership(id, true));
                     return false;
                 });
         } catch (ConditionTimeoutException e) {

@@ -498,9 +498,15 @@ public final class RaftSimulation implements NodeObserver {
             String id = "n" + (createdNodes + 1);
             SimulatedNode fresh = createNode(id, Membership.EMPTY);
             fresh.start();
-            ProposeResult r = l.raft().addVoter(id);
-            trace.record(clock.now(), "  " + l.id() + " add " + id + " -> " + r);
-            if (!r.accepted()) {
+            // Every other new node joins the way an operator replaces a broker: caught up first, then made a voter by
+            // the leader itself (stageVoter); the others are added at once (addVoter). No extra randomness is drawn,
+            // so the runs of the other events stay as they were.
+            boolean staged = createdNodes % 2 == 0;
+            ProposeResult r = staged ? l.raft().stageVoter(id, "sim-" + id + ":1") : l.raft().addVoter(id);
+            trace.record(clock.now(), "  " + l.id() + (staged ? " stage " : " add ") + id + " -> " + r);
+            if (r.status() == ProposeResult.Status.CATCHING_UP) {
+                coverage.hit("voters-staged");
+            } else if (!r.accepted()) {
                 fresh.shutDown();
             }
             if (l.isUp()) {
