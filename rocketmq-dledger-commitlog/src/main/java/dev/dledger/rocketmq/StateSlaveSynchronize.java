@@ -10,8 +10,9 @@ import org.slf4j.LoggerFactory;
 /**
  * The slave's copying from its master, without what the Raft log carries ({@link BrokerStateLog}): topic configs,
  * consumer offsets, subscription groups and delay offsets are applied from the log and are never copied. What the log
- * does not carry yet is still copied as stock does: the message request modes (every 60 s), the timer
- * metrics (with them) and the timer checkpoint (every 3 s, {@link #syncTimerCheckPoint()}, unchanged). A node whose
+ * does not carry yet is still copied as stock does: the message request modes (every 60 s) and the timer
+ * metrics (with them). The timer checkpoint is not copied any more ({@link #syncTimerCheckPoint()}): its progress
+ * rides the log ({@link TimerProgressLog}). A node whose
  * log was caught up by a snapshot ({@link BrokerStateLog#fullCopyNeeded()}: the commit log's snapshot carries no state
  * yet) copies topics, offsets and groups once more, as stock does, at its next run.
  *
@@ -70,6 +71,14 @@ final class StateSlaveSynchronize extends SlaveSynchronize {
         if (broker.getMessageStoreConfig().isTimerWheelEnable()) {
             call(syncTimerMetrics);
         }
+    }
+
+    /**
+     * Copies nothing: the timer wheel's progress rides the log ({@link TimerProgressLog}), applied every 200 ms and only
+     * forward; the stock copy would set the checkpoint back to the master's file, up to 4 s behind.
+     */
+    @Override
+    public void syncTimerCheckPoint() {
     }
 
     private void call(Method m) {
