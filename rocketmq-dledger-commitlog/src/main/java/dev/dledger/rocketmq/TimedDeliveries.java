@@ -33,17 +33,25 @@ import org.slf4j.LoggerFactory;
  * topic (the schedule service leaves it there). It is known by its topic, queue, message id, reconsume count (a
  * message sent back for retry is delivered once per retry) and due time ({@code TIMER_OUT_MS}; empty for delay
  * levels). Deliveries stay known for {@link #RETAIN_MS} of store time, far more than the timer's and the schedule's
- * commit points lag behind their deliveries.
+ * commit points lag behind their deliveries. A put of a delivery that is being put right now (a wheel may hold a
+ * message twice after a leader change) is refused with SERVICE_NOT_AVAILABLE; both services put it again later and
+ * are then answered by the first.
  *
  * <p>Thread-safety: {@link #dispatch} runs on the store's dispatch thread, {@link #check} on putting threads.
  */
 final class TimedDeliveries implements CommitLogDispatcher, RaftCommitLog.PutFilter {
 
     private static final Logger LOG = LoggerFactory.getLogger(TimedDeliveries.class);
-    /** How long (store time, ms) a timed delivery is remembered after it was stored. */
-    static final long RETAIN_MS = 5 * 60_000;
-    /** At most this many deliveries are remembered; older ones are forgotten first. */
-    static final int MAX_REMEMBERED = 1_000_000;
+    /**
+     * How long (store time, ms) a timed delivery is remembered after it was stored: far more than a new master repeats
+     * (the timer's slot in progress and one proposal interval, 200 ms of the delay levels).
+     */
+    static final long RETAIN_MS = 60_000;
+    /**
+     * At most this many deliveries are remembered (about 250 bytes each); older ones are forgotten first, so above
+     * 3,300 timed deliveries a second the window is shorter than {@link #RETAIN_MS}.
+     */
+    static final int MAX_REMEMBERED = 200_000;
     /** A put of a timed delivery unanswered for this long (ms) no longer holds back another put of it. */
     static final long STALE_PUT_MS = 60_000;
 

@@ -5,6 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -18,6 +21,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 import org.apache.rocketmq.client.impl.MQClientAPIImpl;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
 import org.apache.rocketmq.client.producer.SendResult;
@@ -164,6 +168,7 @@ class TimedFailoverTest {
         alive.remove(leader);
         int newLeader = group.awaitRoles(alive, ROLE_WAIT);
         assertNotEquals(leader, newLeader);
+        int newMaster = newLeader;
 
         // Everything is due 30 s after the last send at the latest; read the topic from its start after that.
         int expected = TIMER_MESSAGES + DELAY_MESSAGES;
@@ -192,11 +197,31 @@ class TimedFailoverTest {
         int twice = (int) times.values().stream().filter(n -> n > 1).count();
         System.out.println("timed after failover: delivered " + delivered + "/" + expected + ", early " + early.size()
             + ", twice " + twice);
+        System.out.println("the new master n" + newMaster + " answered " + logLines(newMaster, "in the log already")
+            + " repeated deliveries from the log and refused " + logLines(newMaster, "is being delivered now")
+            + " second puts of a delivery being put");
         List<String> twiceKeys = times.entrySet().stream().filter(e -> e.getValue() > 1).map(Map.Entry::getKey)
             .sorted().limit(20).toList();
         assertEquals(List.of(), early.stream().limit(20).toList(), "delivered before their time");
         assertEquals(List.of(), twiceKeys, "delivered more than once (first 20)");
         assertEquals(expected, delivered, "timed messages delivered");
+    }
+
+    /** How many lines of broker {@code index}'s logs contain {@code text}. */
+    private long logLines(int index, String text) throws IOException {
+        long n = 0;
+        List<Path> files;
+        try (Stream<Path> all = Files.walk(group.brokerDir(index))) {
+            // The broker's own logs and its console; not the store's files.
+            files = all.filter(f -> Files.isRegularFile(f) && (f.getFileName().toString().equals("out.log")
+                || f.toString().contains("rocketmqlogs") && f.toString().endsWith(".log"))).toList();
+        }
+        for (Path f : files) {
+            try (Stream<String> lines = Files.lines(f, StandardCharsets.ISO_8859_1)) {
+                n += lines.filter(l -> l.contains(text)).count();
+            }
+        }
+        return n;
     }
 
     private static Set<String> timedKeys(List<MessageExt> messages) {
@@ -208,7 +233,7 @@ class TimedFailoverTest {
     /** Sends until SEND_OK. */
     private static SendResult sendWithRetry(DefaultMQProducer producer, Message m) {
         SendResult[] r = new SendResult[1];
-        await("send to " + m.getTopic()).atMost(Duration.ofSeconds(30)).pollDelay(Duration.ZERO)
+        await("send to " + m.getTopic()).atMost(Duration.ofSeconds(60)).pollDelay(Duration.ZERO)
             .pollInterval(Duration.ofMillis(200)).ignoreExceptions().until(() -> {
                 r[0] = producer.send(m);
                 return r[0].getSendStatus() == SendStatus.SEND_OK;
