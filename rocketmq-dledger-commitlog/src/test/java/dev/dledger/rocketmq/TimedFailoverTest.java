@@ -202,6 +202,19 @@ class TimedFailoverTest {
             + " second puts of a delivery being put");
         List<String> twiceKeys = times.entrySet().stream().filter(e -> e.getValue() > 1).map(Map.Entry::getKey)
             .sorted().limit(20).toList();
+        // For a failure: when (ms after the kill) and where each copy of the first repeated messages was stored.
+        long killedAtMs = start + killedAt;
+        for (String k : twiceKeys.stream().limit(5).toList()) {
+            StringBuilder copies = new StringBuilder();
+            for (MessageExt m : got) {
+                if (k.equals(m.getKeys())) {
+                    copies.append(" [stored ").append(m.getStoreTimestamp() - killedAtMs).append(" ms after the kill at ")
+                        .append(m.getCommitLogOffset()).append(", queue ").append(m.getQueueId()).append(" offset ")
+                        .append(m.getQueueOffset()).append(']');
+                }
+            }
+            System.out.println("twice: " + k + copies);
+        }
         assertEquals(List.of(), early.stream().limit(20).toList(), "delivered before their time");
         assertEquals(List.of(), twiceKeys, "delivered more than once (first 20)");
         assertEquals(expected, delivered, "timed messages delivered");
