@@ -181,8 +181,8 @@ public class RaftCommitLog extends CommitLog {
         PutMessageResult check(MessageExtBrokerInner msg);
 
         /**
-         * A put that {@link #check} let through has its answer ({@code result}, null when it failed exceptionally);
-         * called on the thread that completes the put.
+         * A put that {@link #check} let through has its answer ({@code result}; null when its future failed, so
+         * its outcome is unknown); called on the thread that completes the put.
          */
         default void putDone(MessageExtBrokerInner msg, PutMessageResult result) {
         }
@@ -1047,7 +1047,8 @@ public class RaftCommitLog extends CommitLog {
             Put put = new Put();
             f = completion(n.append(term -> put.single(term, msg)), msg, put);
         } catch (RuntimeException e) {
-            filter.putDone(msg, null);
+            // Nothing was appended.
+            filter.putDone(msg, new PutMessageResult(PutMessageStatus.UNKNOWN_ERROR, null));
             throw e;
         }
         return f.whenComplete((r, e) -> filter.putDone(msg, e == null ? r : null));

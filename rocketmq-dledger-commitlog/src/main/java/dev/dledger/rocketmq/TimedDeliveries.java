@@ -133,6 +133,11 @@ final class TimedDeliveries implements CommitLogDispatcher, RaftCommitLog.PutFil
             return since;
         });
         if (!marked[0]) {
+            Delivered known = delivered.get(key);
+            if (known != null) {
+                // A put whose outcome was unknown (its mark stays) did commit: the log holds it now.
+                return answered(msg, known);
+            }
             LOG.info("[{}] timed message {} of {}/{} is being delivered now; this second delivery is refused", name,
                 msg.getProperty(MessageConst.PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX), msg.getTopic(), msg.getQueueId());
             return new PutMessageResult(PutMessageStatus.SERVICE_NOT_AVAILABLE, null);
@@ -142,6 +147,10 @@ final class TimedDeliveries implements CommitLogDispatcher, RaftCommitLog.PutFil
             return null;
         }
         inFlight.remove(key);
+        return answered(msg, d);
+    }
+
+    private PutMessageResult answered(MessageExtBrokerInner msg, Delivered d) {
         Map<String, String> props = msg.getProperties();
         long n = skipped.incrementAndGet();
         LOG.info("[{}] timed message {} of {}/{} is delivered in the log already (offset {}); not delivered again "
@@ -151,7 +160,10 @@ final class TimedDeliveries implements CommitLogDispatcher, RaftCommitLog.PutFil
             d.commitLogOffset(), 0, 0));
     }
 
-    /** A timed delivery let through is answered: when stored, it is known from now on (before it is dispatched). */
+    /**
+     * A timed delivery let through is answered: when stored, it is known from now on (before it is dispatched); when
+     * its outcome is unknown (it may still commit), its mark stays for up to {@link #STALE_PUT_MS}.
+     */
     @Override
     public void putDone(MessageExtBrokerInner msg, PutMessageResult result) {
         String key = key(msg);
@@ -161,6 +173,10 @@ final class TimedDeliveries implements CommitLogDispatcher, RaftCommitLog.PutFil
         if (result != null && result.isOk() && result.getAppendMessageResult() != null) {
             AppendMessageResult a = result.getAppendMessageResult();
             delivered.putIfAbsent(key, new Delivered(a.getWroteOffset(), a.getStoreTimestamp()));
+        } else if (result == null || result.getPutMessageStatus() == PutMessageStatus.IN_SYNC_REPLICAS_NOT_ENOUGH) {
+            // Appended, commit not known in time (a raft TIMEOUT): it may still commit. The mark stays, so a retry
+            // is refused until the log shows the delivery (then answered by it) or the mark is stale.
+            return;
         }
         inFlight.remove(key);
     }

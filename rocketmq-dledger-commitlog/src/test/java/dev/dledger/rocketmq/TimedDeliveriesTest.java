@@ -76,8 +76,8 @@ class TimedDeliveriesTest {
         assertNull(deliveries.check(copy1), "the first put goes on");
         assertEquals(PutMessageStatus.SERVICE_NOT_AVAILABLE, deliveries.check(copy2).getPutMessageStatus(),
             "the same delivery while the first is put");
-        // The first fails: the next one goes on.
-        deliveries.putDone(copy1, null);
+        // The first fails (nothing appended): the next one goes on.
+        deliveries.putDone(copy1, new PutMessageResult(PutMessageStatus.SERVICE_NOT_AVAILABLE, null));
         assertNull(deliveries.check(copy2));
         deliveries.putDone(copy2, new PutMessageResult(PutMessageStatus.PUT_OK,
             new AppendMessageResult(AppendMessageStatus.PUT_OK, 4096, 200, 0)));
@@ -85,6 +85,13 @@ class TimedDeliveriesTest {
         assertEquals(PutMessageStatus.PUT_OK, third.getPutMessageStatus(), "stored: answered as done");
         assertEquals(4096, third.getAppendMessageResult().getWroteOffset());
         assertEquals(1, deliveries.skipped());
+
+        // A put whose commit was not known in time may still commit: its retry waits for the log to show it.
+        MessageExtBrokerInner late = timed("T", "timer", "AA04", 0, "1764800000000", null);
+        assertNull(deliveries.check(late));
+        deliveries.putDone(late, new PutMessageResult(PutMessageStatus.IN_SYNC_REPLICAS_NOT_ENOUGH, null));
+        assertEquals(PutMessageStatus.SERVICE_NOT_AVAILABLE, deliveries.check(late).getPutMessageStatus(),
+            "retried while the first may still commit");
     }
 
     @Test
