@@ -150,13 +150,19 @@ class TimedFailoverTest {
         // (delivered or being delivered), the last ones pending (each is due 5 s or more after its send).
         await("the kill time").atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(50))
             .until(() -> System.currentTimeMillis() - start >= Math.max(sentMs + KILL_AFTER_LAST_SEND_MS, 7000));
-        int leader = -1;
-        for (int i = 0; i < BrokerGroup.SIZE; i++) {
-            if ("LEADER".equals(group.raftRole(i))) {
-                leader = i;
-            }
-        }
-        assertTrue(leader >= 0, "no leader to kill");
+        // The status request may go unanswered for a moment on a busy host: ask again until one node says it leads.
+        int[] found = {-1};
+        await("the leader to kill").atMost(Duration.ofSeconds(30)).pollDelay(Duration.ZERO)
+            .pollInterval(Duration.ofMillis(100)).until(() -> {
+                for (int i = 0; i < BrokerGroup.SIZE; i++) {
+                    if ("LEADER".equals(group.raftRole(i))) {
+                        found[0] = i;
+                        return true;
+                    }
+                }
+                return false;
+            });
+        int leader = found[0];
         group.broker(leader).kill();
         long killedAt = System.currentTimeMillis() - start;
         long dueBeforeKill = timerDue.values().stream().filter(d -> d - start < killedAt).count();
