@@ -9,7 +9,8 @@ import java.util.Objects;
 import org.apache.rocketmq.common.message.MessageDecoder;
 
 /**
- * A change of the broker's own state (consumer offsets, topics, subscription groups, delay offsets) as one entry of
+ * A change of the broker's own state (consumer offsets, topics, subscription groups, delay offsets, the timer wheel's
+ * progress) as one entry of
  * the group's Raft log. It is a NORMAL entry of the DLedger format (so stores stay 0.3.x-compatible and stock DLedger
  * reads it as an ordinary entry), told apart from a message by its body: where a message has its total size and then
  * its magic code, a state entry has its total size and then {@link #MAGIC}, which is none of RocketMQ's message or
@@ -26,8 +27,8 @@ import org.apache.rocketmq.common.message.MessageDecoder;
  * </pre>
  * Operations: {@link OffsetCommit} (group, topic, int queueId, long offset), {@link TopicPut} (topic, TopicConfig as
  * RocketMQ's JSON), {@link TopicDelete} (topic), {@link GroupPut} (group, SubscriptionGroupConfig as JSON, byte
- * ifAbsent), {@link GroupDelete} (group), {@link OffsetsRemoveGroup} (group), {@link OffsetsRemoveTopic} (topic) and
- * {@link DelayOffset} (int level, long offset).
+ * ifAbsent), {@link GroupDelete} (group), {@link OffsetsRemoveGroup} (group), {@link OffsetsRemoveTopic} (topic),
+ * {@link DelayOffset} (int level, long offset) and {@link TimerProgress} (long readTimeMs, long queueOffset).
  *
  * @param ops the operations, applied in order; at least one
  */
@@ -48,7 +49,7 @@ public record BrokerStateEntry(List<Op> ops) {
 
     /** One change of broker state. */
     public sealed interface Op permits OffsetCommit, TopicPut, TopicDelete, GroupPut, GroupDelete, OffsetsRemoveGroup,
-        OffsetsRemoveTopic, DelayOffset {
+        OffsetsRemoveTopic, DelayOffset, TimerProgress {
     }
 
     /** A consumer group's committed offset of one queue. */
@@ -110,6 +111,16 @@ public record BrokerStateEntry(List<Op> ops) {
     public record DelayOffset(int level, long offset) implements Op {
     }
 
+    /**
+     * The timer wheel's progress on the master ({@code TimerMessageStore}): every slot before {@code readTimeMs} (ms
+     * since the epoch, a multiple of the timer precision) is delivered and those deliveries are committed, and the
+     * messages of the timer topic before {@code queueOffset} (its consume queue offset) are in the master's wheel.
+     * Applied on a follower, both only move forward; a follower's wheel takes the timer topic's messages up to the
+     * offset, and its reading starts from the time when it becomes master.
+     */
+    public record TimerProgress(long readTimeMs, long queueOffset) implements Op {
+    }
+
     private static final byte OFFSET_COMMIT = 1;
     private static final byte TOPIC_PUT = 2;
     private static final byte TOPIC_DELETE = 3;
@@ -118,6 +129,7 @@ public record BrokerStateEntry(List<Op> ops) {
     private static final byte OFFSETS_REMOVE_GROUP = 6;
     private static final byte OFFSETS_REMOVE_TOPIC = 7;
     private static final byte DELAY_OFFSET = 8;
+    private static final byte TIMER_PROGRESS = 9;
 
     /**
      * Whether an entry body is a broker state entry (and not a message): it is long enough for the header and has
@@ -155,6 +167,8 @@ public record BrokerStateEntry(List<Op> ops) {
                 size += string(strings, t.topic());
             } else if (op instanceof DelayOffset) {
                 size += 4 + 8;
+            } else if (op instanceof TimerProgress) {
+                size += 8 + 8;
             }
         }
         ByteBuffer b = ByteBuffer.allocate(size);
@@ -189,6 +203,8 @@ public record BrokerStateEntry(List<Op> ops) {
                 putString(b, strings.get(s++));
             } else if (op instanceof DelayOffset d) {
                 b.put(DELAY_OFFSET).putInt(d.level()).putLong(d.offset());
+            } else if (op instanceof TimerProgress t) {
+                b.put(TIMER_PROGRESS).putLong(t.readTimeMs()).putLong(t.queueOffset());
             }
         }
         return b.array();
@@ -244,6 +260,7 @@ public record BrokerStateEntry(List<Op> ops) {
                     case OFFSETS_REMOVE_GROUP -> new OffsetsRemoveGroup(getString(b));
                     case OFFSETS_REMOVE_TOPIC -> new OffsetsRemoveTopic(getString(b));
                     case DELAY_OFFSET -> new DelayOffset(b.getInt(), b.getLong());
+                    case TIMER_PROGRESS -> new TimerProgress(b.getLong(), b.getLong());
                     default -> throw new IllegalArgumentException("broker state entry operation " + i
                         + " has unknown kind " + kind);
                 });

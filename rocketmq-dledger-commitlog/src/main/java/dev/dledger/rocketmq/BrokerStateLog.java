@@ -104,6 +104,8 @@ public final class BrokerStateLog {
     private final java.util.concurrent.locks.ReentrantLock checkpointLock = new java.util.concurrent.locks.ReentrantLock();
     private Thread checkpointer;
     private Thread delayReplicator;
+    /** The timer wheel's progress on the log (issue 15); set by {@link #attach} when the state rides the log. */
+    private volatile TimerProgressLog timerProgress;
     private final BrokerController broker;
     /** The delay offsets last proposed by this master (level to offset); touched by the replicator thread only. */
     private final Map<Integer, Long> delayProposed = new java.util.HashMap<>();
@@ -223,6 +225,7 @@ public final class BrokerStateLog {
             delayReplicator = new Thread(this::replicateDelayOffsets, "BrokerStateDelay-" + commitLog.settings().selfId());
             delayReplicator.setDaemon(true);
             delayReplicator.start();
+            attachTimed(commitLog);
             // The commit log closes its role listeners first when it shuts down, while the node still runs.
             commitLog.onRoleChange(new ShutdownHook());
         }
@@ -417,6 +420,8 @@ public final class BrokerStateLog {
             offsetManager.applyRemoveTopic(t.topic());
         } else if (op instanceof BrokerStateEntry.DelayOffset d) {
             applyDelayOffset(d);
+        } else if (op instanceof BrokerStateEntry.TimerProgress t) {
+            applyTimerProgress(t);
         }
     }
 
@@ -875,6 +880,32 @@ public final class BrokerStateLog {
     }
 
     // ------------------------------------------------------------------------------------------------------------
+    // Timed messages: the timer wheel's progress, and no timed delivery twice
+
+    /**
+     * Starts proposing the timer wheel's progress ({@link TimerProgressLog}) and lets the commit log answer the timed
+     * deliveries the log holds already ({@link TimedDeliveries}); called by {@link #attach}, before the store starts.
+     */
+    private void attachTimed(RaftCommitLog commitLog) {
+        // The store the commit log was installed in (under the broker's plugin wrappers); it dispatches the log.
+        if (broker.getMessageStore() != null) {
+            org.apache.rocketmq.store.DefaultMessageStore store = RaftInstaller.unwrap(broker.getMessageStore());
+            TimedDeliveries deliveries = new TimedDeliveries(name, store);
+            store.getDispatcherList().addLast(deliveries);
+            commitLog.onPut(deliveries);
+        }
+        timerProgress = new TimerProgressLog(broker, this, name);
+        timerProgress.start("BrokerStateTimer-" + commitLog.settings().selfId());
+    }
+
+    private void applyTimerProgress(BrokerStateEntry.TimerProgress t) {
+        TimerProgressLog p = timerProgress;
+        if (p != null) {
+            p.apply(t);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
     // Checkpoint
 
     /** State entries skipped at start because the config files held them already. */
@@ -906,6 +937,9 @@ public final class BrokerStateLog {
             if (t != null) {
                 t.interrupt();
             }
+        }
+        if (timerProgress != null) {
+            timerProgress.close();
         }
         fail(new ArrayList<>(offsets), new IllegalStateException("the broker state log is closed"));
     }

@@ -92,6 +92,8 @@ public class RaftCommitLog extends CommitLog {
     private final List<Runnable> beforeMaster = new CopyOnWriteArrayList<>();
     /** Where committed broker state entries go ({@link BrokerStateLog}); none until one is set. */
     private volatile StateApplier stateApplier = (index, term, body) -> { };
+    /** Answers puts whose message the log holds already ({@link TimedDeliveries}); none until one is set. */
+    private volatile PutFilter putFilter = msg -> null;
     private final DataFiles files;
     private FileNodeStorage storage;
     /** The log's expiry, built by {@link #load()}. */
@@ -188,6 +190,28 @@ public class RaftCommitLog extends CommitLog {
      */
     public void onStateEntry(StateApplier applier) {
         stateApplier = applier;
+    }
+
+    /** Answers a put, before it is appended, when the log holds its message already. */
+    @FunctionalInterface
+    public interface PutFilter {
+        /**
+         * The answer to a put of {@code msg} that must not append it (its message is in the log already), or null to
+         * append it; called on the putting thread, must not block.
+         */
+        PutMessageResult check(MessageExtBrokerInner msg);
+
+        /**
+         * A put that {@link #check} let through has its answer ({@code result}; null when its future failed, so
+         * its outcome is unknown); called on the thread that completes the put.
+         */
+        default void putDone(MessageExtBrokerInner msg, PutMessageResult result) {
+        }
+    }
+
+    /** Lets {@code filter} answer single-message puts before they are appended (batches are never filtered). */
+    public void onPut(PutFilter filter) {
+        putFilter = filter;
     }
 
     /**
@@ -1178,10 +1202,23 @@ public class RaftCommitLog extends CommitLog {
         if (n == null || n.status().role() != Role.LEADER) {
             return done(PutMessageStatus.SERVICE_NOT_AVAILABLE);
         }
-        prepare(msg);
-        msg.setBodyCRC(UtilAll.crc32(msg.getBody()));
-        Put put = new Put();
-        return completion(n.append(term -> put.single(term, msg)), msg, put);
+        PutFilter filter = putFilter;
+        PutMessageResult known = filter.check(msg);
+        if (known != null) {
+            return CompletableFuture.completedFuture(known);
+        }
+        CompletableFuture<PutMessageResult> f;
+        try {
+            prepare(msg);
+            msg.setBodyCRC(UtilAll.crc32(msg.getBody()));
+            Put put = new Put();
+            f = completion(n.append(term -> put.single(term, msg)), msg, put);
+        } catch (RuntimeException e) {
+            // Nothing was appended.
+            filter.putDone(msg, new PutMessageResult(PutMessageStatus.UNKNOWN_ERROR, null));
+            throw e;
+        }
+        return f.whenComplete((r, e) -> filter.putDone(msg, e == null ? r : null));
     }
 
     /** Puts a batch as consecutive entries, its queue offsets taken as for {@link #asyncPutMessage}. */

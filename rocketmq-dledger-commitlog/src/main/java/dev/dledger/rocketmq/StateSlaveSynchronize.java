@@ -10,11 +10,11 @@ import org.slf4j.LoggerFactory;
 /**
  * The slave's copying from its master, without what the Raft log carries ({@link BrokerStateLog}): topic configs,
  * consumer offsets, subscription groups and delay offsets are applied from the log and are never copied. What the log
- * does not carry yet is still copied as stock does: the message request modes (every 60 s), the timer
- * metrics (with them) and the timer checkpoint (every 3 s, {@link #syncTimerCheckPoint()}, unchanged). A node caught
- * up by a snapshot gets the state with it (the snapshot's image); only a snapshot from a leader of a version before
- * images ({@link BrokerStateLog#fullCopyNeeded()}) makes it copy topics, offsets and groups once more, as stock does,
- * at its next run.
+ * does not carry yet is still copied as stock does: the message request modes (every 60 s) and the timer
+ * metrics (with them). The timer checkpoint is not copied any more ({@link #syncTimerCheckPoint()}): its progress
+ * rides the log ({@link TimerProgressLog}). A node caught up by a snapshot gets the state tables with it (the
+ * snapshot's image); only a snapshot from a leader of a version before images ({@link BrokerStateLog#fullCopyNeeded()})
+ * makes it copy topics, offsets and groups once more, as stock does, at its next run.
  *
  * <p>The stock copy methods are private; they are called by reflection, checked when this is built.
  */
@@ -71,6 +71,14 @@ final class StateSlaveSynchronize extends SlaveSynchronize {
         if (broker.getMessageStoreConfig().isTimerWheelEnable()) {
             call(syncTimerMetrics);
         }
+    }
+
+    /**
+     * Copies nothing: the timer wheel's progress rides the log ({@link TimerProgressLog}), applied every 200 ms and only
+     * forward; the stock copy would set the checkpoint back to the master's file, up to 4 s behind.
+     */
+    @Override
+    public void syncTimerCheckPoint() {
     }
 
     private void call(Method m) {

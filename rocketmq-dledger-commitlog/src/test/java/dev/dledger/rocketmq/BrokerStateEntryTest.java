@@ -25,6 +25,7 @@ class BrokerStateEntryTest {
         new BrokerStateEntry.OffsetsRemoveGroup("Old"),
         new BrokerStateEntry.OffsetsRemoveTopic("Gone"),
         new BrokerStateEntry.DelayOffset(3, 99),
+        new BrokerStateEntry.TimerProgress(1_764_800_000_000L, 4321),
         new BrokerStateEntry.OffsetCommit("", "", 0, -1)));
 
     @Test
