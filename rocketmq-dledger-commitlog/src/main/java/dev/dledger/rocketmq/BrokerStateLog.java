@@ -896,6 +896,33 @@ public final class BrokerStateLog {
         }
         timerProgress = new TimerProgressLog(broker, this, name);
         timerProgress.start("BrokerStateTimer-" + commitLog.settings().selfId());
+        TimerProgressLog progress = timerProgress;
+        // A snapshot carries the timer progress too, so a node caught up by one reads its wheel from where the
+        // master had delivered, as one that applied the TimerProgress entries would.
+        registerTable("timerProgress", new StateTable() {
+            @Override
+            public String encode() {
+                BrokerStateEntry.TimerProgress p = progress.current();
+                return p == null ? null : p.readTimeMs() + "," + p.queueOffset();
+            }
+
+            @Override
+            public void restore(String text) {
+                String[] parts = text.split(",", 2);
+                try {
+                    progress.apply(new BrokerStateEntry.TimerProgress(Long.parseLong(parts[0].trim()),
+                        Long.parseLong(parts[1].trim())));
+                } catch (RuntimeException e) {
+                    LOG.error("[{}] the snapshot's timer progress '{}' is not two numbers; kept this node's", name,
+                        text);
+                }
+            }
+
+            @Override
+            public void persist() {
+                // The timer store flushes its checkpoint itself.
+            }
+        });
     }
 
     private void applyTimerProgress(BrokerStateEntry.TimerProgress t) {

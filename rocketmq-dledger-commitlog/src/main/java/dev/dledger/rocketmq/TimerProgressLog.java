@@ -85,6 +85,22 @@ final class TimerProgressLog {
         }
     }
 
+    /**
+     * The progress a snapshot of this node carries: what the wheel committed on the master, the checkpoint elsewhere;
+     * null without a timer store.
+     */
+    BrokerStateEntry.TimerProgress current() {
+        TimerMessageStore timer = broker.getTimerMessageStore();
+        TimerCheckpoint checkpoint = broker.getTimerCheckpoint();
+        if (timer == null || checkpoint == null) {
+            return null;
+        }
+        if (timer.isShouldRunningDequeue()) {
+            return new BrokerStateEntry.TimerProgress(timer.getCommitReadTimeMs(), timer.getCommitQueueOffset());
+        }
+        return new BrokerStateEntry.TimerProgress(checkpoint.getLastReadTimeMs(), checkpoint.getMasterTimerQueueOffset());
+    }
+
     private void proposeWhileMaster() {
         while (!Thread.currentThread().isInterrupted()) {
             try {
