@@ -71,9 +71,55 @@ final class Converter {
      * @param dataFileSize   Raft data file size in bytes, or 0 for the source's CommitLog file size
      * @param indexSlots     hash slots of an index file ({@code maxHashSlotNum}, stock default 5,000,000)
      * @param indexItems     items of an index file ({@code maxIndexNum}, stock default 20,000,000)
+     * @param live           rewrite: the source's broker may still be running; convert its sealed files (all but
+     *                       the last) into the work folder and record where to go on; a later run takes the rest
      */
     record Options(Path from, Path to, String group, String peers, String selfId, String seed, Mode mode, boolean link,
-                   int dataFileSize, int indexSlots, int indexItems) {
+                   int dataFileSize, int indexSlots, int indexItems, boolean live) {
+    }
+
+    /** The work folder's record of a live pass: where the next run goes on. */
+    static final String STATE = "STATE";
+
+    /**
+     * What a live pass converted.
+     *
+     * @param source     the source store root it read
+     * @param messages   messages converted: Raft entries 1..messages
+     * @param lastOffset the source offset of the last of them (-1 if none)
+     * @param nextFile   the start offset of the first source file not converted
+     * @param indexFiles the index files written so far (a later file was written by an interrupted run)
+     */
+    record State(Path source, long messages, long lastOffset, long nextFile, List<String> indexFiles) {
+
+        static State read(Path work) {
+            Path f = work.resolve(STATE);
+            if (!Files.exists(f)) {
+                return null;
+            }
+            java.util.Properties p = new java.util.Properties();
+            try (var r = Files.newBufferedReader(f, StandardCharsets.ISO_8859_1)) {
+                p.load(r);
+                String idx = p.getProperty("indexFiles", "");
+                return new State(Path.of(p.getProperty("source")), Long.parseLong(p.getProperty("messages")),
+                    Long.parseLong(p.getProperty("lastOffset")), Long.parseLong(p.getProperty("nextFile")),
+                    idx.isEmpty() ? List.of() : List.of(idx.split(",")));
+            } catch (IOException | RuntimeException e) {
+                throw new MigrationException("cannot read the record of the live pass " + f + ": " + e.getMessage()
+                    + "; delete " + work + " and convert again");
+            }
+        }
+
+        void write(Path work) {
+            String text = "source=" + source.toAbsolutePath().normalize() + "\nmessages=" + messages + "\nlastOffset="
+                + lastOffset + "\nnextFile=" + nextFile + "\nindexFiles=" + String.join(",", indexFiles) + "\n";
+            try {
+                byte[] bytes = text.replace("\\", "\\\\").getBytes(StandardCharsets.ISO_8859_1);
+                AtomicFiles.write(work.resolve(STATE), bytes);
+            } catch (IOException e) {
+                throw new MigrationException("cannot write " + work.resolve(STATE) + ": " + e.getMessage());
+            }
+        }
     }
 
     /**
@@ -124,17 +170,24 @@ final class Converter {
         if (!peers.containsKey(seed)) {
             throw new MigrationException("--seed " + seed + " is not among --peers " + peers.keySet());
         }
-        boolean joining = o.mode() == Mode.REWRITE && !seed.equals(o.selfId());
+        // A node other than the seed given the source converts it as the seed does, to the same log: every node
+        // starts with the whole history. Without the source it receives the history by replication.
+        boolean joining = o.mode() == Mode.REWRITE && !seed.equals(o.selfId()) && o.from() == null;
         if (o.from() == null && !joining) {
             throw new MigrationException("--from is required (only a rewrite node other than --seed may leave it out)");
         }
         checkTarget();
         ClassicStore src = null;
         try {
+            if (o.live() && (o.mode() != Mode.REWRITE || joining)) {
+                throw new MigrationException("--live converts a source in rewrite mode: give --from and --mode rewrite");
+            }
             if (o.from() != null) {
                 src = ClassicStore.open(o.from());
-                src.ensureNotInUse();
-                if (!src.cleanShutdown()) {
+                if (!o.live()) {
+                    src.ensureNotInUse();
+                }
+                if (!o.live() && !src.cleanShutdown()) {
                     throw new MigrationException("source " + o.from() + " was not shut down cleanly (the abort file "
                         + "is there): start and stop its broker once so that it recovers, then convert");
                 }
@@ -151,12 +204,8 @@ final class Converter {
                 bytes = bridge(src);
                 messages = src.scan().messages();
             } else if (joining) {
-                joinLater(seed, src);
-                if (src != null) {
-                    copyTree(src.root().resolve(ClassicStore.CONFIG), work.resolve(ClassicStore.CONFIG), null);
-                } else {
-                    err.println(noConfigWarning(o.selfId()));
-                }
+                joinLater(seed, null);
+                err.println(noConfigWarning(o.selfId()));
                 messages = 0;
                 bytes = 0;
             } else {
@@ -164,6 +213,13 @@ final class Converter {
                 long[] done = rewrite(src, seed, voters);
                 messages = done[0];
                 bytes = done[1];
+                if (o.live()) {
+                    out.printf("live pass: %d messages of the sealed CommitLog files converted into %s; the master "
+                        + "may go on serving. Stop it, then run the same convert without --live: it takes only what "
+                        + "was appended since%n", messages, work);
+                    return new Result(messages, bytes, (System.nanoTime() - t0) / 1e9);
+                }
+                deleteFile(work.resolve(STATE));
             }
             writeFile(work.resolve(DONE), "");
             moveIntoPlace();
@@ -284,8 +340,21 @@ final class Converter {
     private long[] rewrite(ClassicStore src, String seed, List<String> voters) {
         int fileSize = o.dataFileSize() > 0 ? o.dataFileSize() : src.fileSize();
         Path node = work.resolve("dledger-" + o.selfId());
-        Progress p = new Progress(err, "rewrite", src.fileBytes());
-        QueueBuilder queues = new QueueBuilder(src);
+        State state = State.read(work);
+        if (state != null && !state.source().equals(src.root().toAbsolutePath().normalize())) {
+            throw new MigrationException("the partial conversion in " + work + " was made from " + state.source()
+                + ", not " + src.root() + ": give that source, or delete " + work + " and convert again");
+        }
+        long fromFile = state == null ? src.files().firstKey() : state.nextFile();
+        long toFile = o.live() ? src.files().lastKey() : Long.MAX_VALUE;
+        if (state != null && !src.files().containsKey(fromFile) && fromFile <= src.files().lastKey()) {
+            throw new MigrationException("source " + src.root() + " no longer holds CommitLog file "
+                + CommitLogName.of(fromFile) + " where the live pass stopped: delete " + work + " and convert again");
+        }
+        long base = state == null ? 0 : state.messages();
+        long readBytes = (long) src.files().subMap(fromFile, true, toFile, false).size() * src.fileSize();
+        Progress p = new Progress(err, "rewrite", readBytes);
+        QueueBuilder queues = new QueueBuilder(src, state);
         Thread builder = new Thread(queues, "dledger-migrate-queues");
         builder.start();
         ClassicStore.Scan scan;
@@ -299,12 +368,37 @@ final class Converter {
                     + "delete " + work + " and convert again");
             }
             long present = log.lastIndex();
+            if (state != null) {
+                // Cheap check of the converted prefix: its last entry is the source's message, stamped.
+                if (present < base) {
+                    throw new MigrationException("the partial Raft log in " + node + " ends at entry " + present
+                        + ", before the " + base + " of the live pass: delete " + work + " and convert again");
+                }
+                if (present > base) {
+                    log.truncateSuffix(base + 1);
+                }
+                if (base > 0) {
+                    ByteBuffer m = src.messageAt(state.lastOffset());
+                    if (m == null) {
+                        throw new MigrationException("source " + src.root() + " holds no message at offset "
+                            + state.lastOffset() + " where the live pass stopped: the source changed; delete " + work
+                            + " and convert again");
+                    }
+                    checkResumed(log, base, m);
+                }
+                present = base;
+                out.printf("rewrite: going on after %d messages converted by the live pass (up to offset %d, checked "
+                    + "against its last entry)%n", base, state.lastOffset());
+            }
             Batch batch = new Batch();
-            long[] k = {0};
-            scan = src.scan((offset, m) -> {
+            long[] k = {base};
+            long[] lastOffset = {state == null ? -1 : state.lastOffset()};
+            long present0 = present;
+            scan = src.scan(fromFile, toFile, (offset, m) -> {
+                lastOffset[0] = offset;
                 long index = ++k[0];
-                if (index <= present && log.info(index).type() == EntryType.NORMAL) {
-                    if (index == present || index == present - 1) {
+                if (index <= present0 && log.info(index).type() == EntryType.NORMAL) {
+                    if (index == present0 || index == present0 - 1) {
                         checkResumed(log, index, m);
                     }
                     batch.add(offset, m, log.position(index) + EntryFormat.HEADER_SIZE, null);
@@ -319,7 +413,15 @@ final class Converter {
                 }
             }, p);
             queues.put(batch.write(log));
-            last = scan.messages();
+            last = base + scan.messages();
+            if (o.live()) {
+                log.sync();
+                queues.finish(builder);
+                new State(src.root().toAbsolutePath().normalize(), last, lastOffset[0], Math.min(toFile,
+                    src.files().lastKey() + src.fileSize()), queues.indexFiles()).write(work);
+                p.finish();
+                return new long[] {scan.messages(), readBytes};
+            }
             if (log.lastIndex() == last) {
                 Membership all = new Membership(voters);
                 log.append(List.of(new Entry(last + 1, TERM, EntryType.CONFIG, all.encode())));
@@ -332,9 +434,14 @@ final class Converter {
         double rate = p.finish();
         out.printf("rewrite: %d messages written as Raft entries 1..%d of %s, queues and index built in the same pass "
             + "(%.1f MB/s)%n", last, last, o.selfId(), rate);
+        if (!seed.equals(o.selfId())) {
+            out.printf("rewrite: %s holds the same log as %s (entry 0 of %s, the group's configuration at %d, vote for "
+                + "%s): it starts with the whole history, nothing is replicated before the first send%n", o.selfId(),
+                seed, seed, last + 1, seed);
+        }
         copyTree(src.root().resolve(ClassicStore.CONFIG), work.resolve(ClassicStore.CONFIG), null);
         createDirectories(work.resolve(ClassicStore.COMMITLOG));
-        return new long[] {last, src.fileBytes()};
+        return new long[] {scan.messages(), readBytes};
     }
 
     /**
@@ -455,16 +562,38 @@ final class Converter {
         private final java.util.concurrent.ArrayBlockingQueue<Written> queue =
             new java.util.concurrent.ArrayBlockingQueue<>(QUEUE_DEPTH);
         private volatile RuntimeException failure;
+        private boolean finished;
         private final Path cq = work.resolve(ClassicStore.CONSUMEQUEUE);
         private final Path idx = work.resolve(ClassicStore.INDEX);
 
-        QueueBuilder(ClassicStore src) {
+        /** Starts afresh, or goes on after a live pass: its queues stay, index files it did not record go. */
+        QueueBuilder(ClassicStore src, State state) {
             this.src = src;
-            deleteTree(cq);
-            deleteTree(idx);
+            if (state == null) {
+                deleteTree(cq);
+                deleteTree(idx);
+            } else {
+                for (String f : indexFiles()) {
+                    if (!state.indexFiles().contains(f)) {
+                        deleteFile(idx.resolve(f));
+                    }
+                }
+            }
             createDirectories(cq);
             createDirectories(idx);
             checkIndexSize(src.root().resolve(ClassicStore.INDEX));
+        }
+
+        /** The names of the index files in the work folder, sorted. */
+        List<String> indexFiles() {
+            if (!Files.isDirectory(idx)) {
+                return List.of();
+            }
+            try (Stream<Path> s = Files.list(idx)) {
+                return s.map(f -> f.getFileName().toString()).sorted().toList();
+            } catch (IOException e) {
+                throw new MigrationException("cannot list " + idx + ": " + e.getMessage());
+            }
         }
 
         /** Hands a batch over; waits while the builder is behind; throws what the builder failed with. */
@@ -480,8 +609,13 @@ final class Converter {
             rethrow();
         }
 
-        /** Ends the builder and waits for it; throws what it failed with. */
+        /** Ends the builder and waits for it (at most once); throws what it failed with. */
         void finish(Thread builder) {
+            if (finished) {
+                rethrow();
+                return;
+            }
+            finished = true;
             try {
                 while (builder.isAlive() && !queue.offer(END, 100, java.util.concurrent.TimeUnit.MILLISECONDS)) {
                     rethrow();
@@ -836,6 +970,14 @@ final class Converter {
             Files.createDirectories(dir);
         } catch (IOException e) {
             throw new MigrationException("cannot create " + dir + ": " + e.getMessage());
+        }
+    }
+
+    private static void deleteFile(Path f) {
+        try {
+            Files.deleteIfExists(f);
+        } catch (IOException e) {
+            throw new MigrationException("cannot delete " + f + ": " + e.getMessage());
         }
     }
 
