@@ -240,11 +240,20 @@ final class ClassicStore implements AutoCloseable {
      * @throws MigrationException if a record that is not a message lies before data in a later file
      */
     Scan scan(Visitor v, Progress progress) {
+        return scan(files.firstKey(), Long.MAX_VALUE, v, progress);
+    }
+
+    /**
+     * Visits the messages of the files starting in {@code [fromFile, toFile)} (file start offsets), as
+     * {@link #scan(Visitor, Progress)} does for all of them; the result counts only those messages and its
+     * {@code minOffset} is {@code fromFile}.
+     */
+    Scan scan(long fromFile, long toFile, Visitor v, Progress progress) {
         long count = 0;
         long bytes = 0;
-        long end = files.firstKey();
+        long end = fromFile;
         boolean ended = false;
-        for (Map.Entry<Long, Path> f : files.entrySet()) {
+        for (Map.Entry<Long, Path> f : files.subMap(fromFile, true, toFile, false).entrySet()) {
             long start = f.getKey();
             ByteBuffer b = map(start);
             if (ended) {
@@ -278,7 +287,7 @@ final class ClassicStore implements AutoCloseable {
                 progress.advance(fileSize);
             }
         }
-        return new Scan(count, files.firstKey(), end, bytes);
+        return new Scan(count, fromFile, end, bytes);
     }
 
     /** The message at {@code offset} (position 0, limit its size), or null if no message starts there. */

@@ -47,7 +47,7 @@ final class Converter {
     static final long TERM = 1;
     /** Stock's default size of a ConsumeQueue file: 300,000 units. */
     static final int DEFAULT_CQ_FILE_SIZE = 300_000 * ClassicStore.CQ_UNIT;
-    private static final int BATCH_BYTES = 4 << 20;
+    private static final int BATCH_BYTES = 1 << 20;
 
     /** How the old data is carried over. */
     enum Mode {
@@ -71,9 +71,55 @@ final class Converter {
      * @param dataFileSize   Raft data file size in bytes, or 0 for the source's CommitLog file size
      * @param indexSlots     hash slots of an index file ({@code maxHashSlotNum}, stock default 5,000,000)
      * @param indexItems     items of an index file ({@code maxIndexNum}, stock default 20,000,000)
+     * @param live           rewrite: the source's broker may still be running; convert its sealed files (all but
+     *                       the last) into the work folder and record where to go on; a later run takes the rest
      */
     record Options(Path from, Path to, String group, String peers, String selfId, String seed, Mode mode, boolean link,
-                   int dataFileSize, int indexSlots, int indexItems) {
+                   int dataFileSize, int indexSlots, int indexItems, boolean live) {
+    }
+
+    /** The work folder's record of a live pass: where the next run goes on. */
+    static final String STATE = "STATE";
+
+    /**
+     * What a live pass converted.
+     *
+     * @param source     the source store root it read
+     * @param messages   messages converted: Raft entries 1..messages
+     * @param lastOffset the source offset of the last of them (-1 if none)
+     * @param nextFile   the start offset of the first source file not converted
+     * @param indexFiles the index files written so far (a later file was written by an interrupted run)
+     */
+    record State(Path source, long messages, long lastOffset, long nextFile, List<String> indexFiles) {
+
+        static State read(Path work) {
+            Path f = work.resolve(STATE);
+            if (!Files.exists(f)) {
+                return null;
+            }
+            java.util.Properties p = new java.util.Properties();
+            try (var r = Files.newBufferedReader(f, StandardCharsets.ISO_8859_1)) {
+                p.load(r);
+                String idx = p.getProperty("indexFiles", "");
+                return new State(Path.of(p.getProperty("source")), Long.parseLong(p.getProperty("messages")),
+                    Long.parseLong(p.getProperty("lastOffset")), Long.parseLong(p.getProperty("nextFile")),
+                    idx.isEmpty() ? List.of() : List.of(idx.split(",")));
+            } catch (IOException | RuntimeException e) {
+                throw new MigrationException("cannot read the record of the live pass " + f + ": " + e.getMessage()
+                    + "; delete " + work + " and convert again");
+            }
+        }
+
+        void write(Path work) {
+            String text = "source=" + source.toAbsolutePath().normalize() + "\nmessages=" + messages + "\nlastOffset="
+                + lastOffset + "\nnextFile=" + nextFile + "\nindexFiles=" + String.join(",", indexFiles) + "\n";
+            try {
+                byte[] bytes = text.replace("\\", "\\\\").getBytes(StandardCharsets.ISO_8859_1);
+                AtomicFiles.write(work.resolve(STATE), bytes);
+            } catch (IOException e) {
+                throw new MigrationException("cannot write " + work.resolve(STATE) + ": " + e.getMessage());
+            }
+        }
     }
 
     /**
@@ -124,17 +170,24 @@ final class Converter {
         if (!peers.containsKey(seed)) {
             throw new MigrationException("--seed " + seed + " is not among --peers " + peers.keySet());
         }
-        boolean joining = o.mode() == Mode.REWRITE && !seed.equals(o.selfId());
+        // A node other than the seed given the source converts it as the seed does, to the same log: every node
+        // starts with the whole history. Without the source it receives the history by replication.
+        boolean joining = o.mode() == Mode.REWRITE && !seed.equals(o.selfId()) && o.from() == null;
         if (o.from() == null && !joining) {
             throw new MigrationException("--from is required (only a rewrite node other than --seed may leave it out)");
         }
         checkTarget();
         ClassicStore src = null;
         try {
+            if (o.live() && (o.mode() != Mode.REWRITE || joining)) {
+                throw new MigrationException("--live converts a source in rewrite mode: give --from and --mode rewrite");
+            }
             if (o.from() != null) {
                 src = ClassicStore.open(o.from());
-                src.ensureNotInUse();
-                if (!src.cleanShutdown()) {
+                if (!o.live()) {
+                    src.ensureNotInUse();
+                }
+                if (!o.live() && !src.cleanShutdown()) {
                     throw new MigrationException("source " + o.from() + " was not shut down cleanly (the abort file "
                         + "is there): start and stop its broker once so that it recovers, then convert");
                 }
@@ -151,19 +204,22 @@ final class Converter {
                 bytes = bridge(src);
                 messages = src.scan().messages();
             } else if (joining) {
-                joinLater(seed, src);
-                if (src != null) {
-                    copyTree(src.root().resolve(ClassicStore.CONFIG), work.resolve(ClassicStore.CONFIG), null);
-                } else {
-                    err.println(noConfigWarning(o.selfId()));
-                }
+                joinLater(seed, null);
+                err.println(noConfigWarning(o.selfId()));
                 messages = 0;
                 bytes = 0;
             } else {
                 List<String> voters = new ArrayList<>(peers.keySet());
-                long[] done = rewrite(src, voters);
+                long[] done = rewrite(src, seed, voters);
                 messages = done[0];
                 bytes = done[1];
+                if (o.live()) {
+                    out.printf("live pass: %d messages of the sealed CommitLog files converted into %s; the master "
+                        + "may go on serving. Stop it, then run the same convert without --live: it takes only what "
+                        + "was appended since%n", messages, work);
+                    return new Result(messages, bytes, (System.nanoTime() - t0) / 1e9);
+                }
+                deleteFile(work.resolve(STATE));
             }
             writeFile(work.resolve(DONE), "");
             moveIntoPlace();
@@ -275,64 +331,117 @@ final class Converter {
             + "consumer groups would lose their offsets: pass --from to copy config/";
     }
 
-    /** Returns {messages, bytes read}. */
-    private long[] rewrite(ClassicStore src, List<String> voters) {
-        ClassicStore.Scan scan = src.scan();
-        if (scan.messages() > Integer.MAX_VALUE - 8) {
-            throw new MigrationException("source " + src.root() + " holds " + scan.messages() + " messages, more than "
-                + "one rewrite can carry; use --mode bridge");
-        }
+    /**
+     * Returns {messages, bytes read}. One pass over the source: this thread reads each message and appends it to the
+     * Raft log in batches of about {@link #BATCH_BYTES}; the appended batch, with the new physical offset of each
+     * message (where the log put it), goes to a {@link QueueBuilder} thread that writes the ConsumeQueues and index.
+     * Nothing is kept per message beyond the batches in flight, so memory does not grow with the store.
+     */
+    private long[] rewrite(ClassicStore src, String seed, List<String> voters) {
         int fileSize = o.dataFileSize() > 0 ? o.dataFileSize() : src.fileSize();
         Path node = work.resolve("dledger-" + o.selfId());
-        long[] newOffsets = new long[(int) scan.messages()];
-        Progress p = new Progress(err, "log", src.fileBytes());
+        State state = State.read(work);
+        if (state != null && !state.source().equals(src.root().toAbsolutePath().normalize())) {
+            throw new MigrationException("the partial conversion in " + work + " was made from " + state.source()
+                + ", not " + src.root() + ": give that source, or delete " + work + " and convert again");
+        }
+        long fromFile = state == null ? src.files().firstKey() : state.nextFile();
+        long toFile = o.live() ? src.files().lastKey() : Long.MAX_VALUE;
+        if (state != null && !src.files().containsKey(fromFile) && fromFile <= src.files().lastKey()) {
+            throw new MigrationException("source " + src.root() + " no longer holds CommitLog file "
+                + CommitLogName.of(fromFile) + " where the live pass stopped: delete " + work + " and convert again");
+        }
+        long base = state == null ? 0 : state.messages();
+        long readBytes = (long) src.files().subMap(fromFile, true, toFile, false).size() * src.fileSize();
+        Progress p = new Progress(err, "rewrite", readBytes);
+        QueueBuilder queues = new QueueBuilder(src, state);
+        Thread builder = new Thread(queues, "dledger-migrate-queues");
+        builder.start();
+        ClassicStore.Scan scan;
+        long last;
         try (SegmentedLogStore log = SegmentedLogStore.open(node, raftConfig(fileSize))) {
             log.writeHook(Converter::stampPhysicalOffset);
             if (log.lastIndex() < 0) {
-                log.append(List.of(new Entry(0, TERM, EntryType.CONFIG, Membership.of(o.selfId()).encode())));
+                log.append(List.of(new Entry(0, TERM, EntryType.CONFIG, Membership.of(seed).encode())));
             } else if (log.info(0).type() != EntryType.CONFIG) {
                 throw new MigrationException("the partial Raft log in " + node + " was not written by this tool: "
                     + "delete " + work + " and convert again");
             }
             long present = log.lastIndex();
-            List<Entry> batch = new ArrayList<>();
-            long[] batchBytes = {0};
-            int[] k = {0};
-            src.scan((offset, m) -> {
-                long index = k[0] + 1L;
-                if (index <= present && log.info(index).type() == EntryType.NORMAL) {
-                    newOffsets[k[0]] = log.position(index) + EntryFormat.HEADER_SIZE;
-                    if (index == present || index == present - 1) {
+            if (state != null) {
+                // Cheap check of the converted prefix: its last entry is the source's message, stamped.
+                if (present < base) {
+                    throw new MigrationException("the partial Raft log in " + node + " ends at entry " + present
+                        + ", before the " + base + " of the live pass: delete " + work + " and convert again");
+                }
+                if (present > base) {
+                    log.truncateSuffix(base + 1);
+                }
+                if (base > 0) {
+                    ByteBuffer m = src.messageAt(state.lastOffset());
+                    if (m == null) {
+                        throw new MigrationException("source " + src.root() + " holds no message at offset "
+                            + state.lastOffset() + " where the live pass stopped: the source changed; delete " + work
+                            + " and convert again");
+                    }
+                    checkResumed(log, base, m);
+                }
+                present = base;
+                out.printf("rewrite: going on after %d messages converted by the live pass (up to offset %d, checked "
+                    + "against its last entry)%n", base, state.lastOffset());
+            }
+            Batch batch = new Batch();
+            long[] k = {base};
+            long[] lastOffset = {state == null ? -1 : state.lastOffset()};
+            long present0 = present;
+            scan = src.scan(fromFile, toFile, (offset, m) -> {
+                lastOffset[0] = offset;
+                long index = ++k[0];
+                if (index <= present0 && log.info(index).type() == EntryType.NORMAL) {
+                    if (index == present0 || index == present0 - 1) {
                         checkResumed(log, index, m);
                     }
+                    batch.add(offset, m, log.position(index) + EntryFormat.HEADER_SIZE, null);
                 } else {
                     byte[] body = new byte[m.remaining()];
                     m.get(0, body);
-                    batch.add(new Entry(index, TERM, EntryType.NORMAL, body));
-                    batchBytes[0] += body.length;
-                    if (batchBytes[0] >= BATCH_BYTES) {
-                        flush(log, batch, newOffsets);
-                        batchBytes[0] = 0;
-                    }
+                    batch.add(offset, null, -1, new Entry(index, TERM, EntryType.NORMAL, body));
                 }
-                k[0]++;
+                if (batch.heapBytes >= BATCH_BYTES) {
+                    queues.put(batch.write(log));
+                    batch.clear();
+                }
             }, p);
-            flush(log, batch, newOffsets);
-            long last = scan.messages();
+            queues.put(batch.write(log));
+            last = base + scan.messages();
+            if (o.live()) {
+                log.sync();
+                queues.finish(builder);
+                new State(src.root().toAbsolutePath().normalize(), last, lastOffset[0], Math.min(toFile,
+                    src.files().lastKey() + src.fileSize()), queues.indexFiles()).write(work);
+                p.finish();
+                return new long[] {scan.messages(), readBytes};
+            }
             if (log.lastIndex() == last) {
                 Membership all = new Membership(voters);
                 log.append(List.of(new Entry(last + 1, TERM, EntryType.CONFIG, all.encode())));
             }
             log.sync();
-            writeMeta(node, o.selfId(), last);
+            writeMeta(node, seed, last);
+        } finally {
+            queues.finish(builder);
         }
         double rate = p.finish();
-        out.printf("rewrite: %d messages written as Raft entries 1..%d of %s (%.1f MB/s)%n", scan.messages(),
-            scan.messages(), o.selfId(), rate);
-        buildQueuesAndIndex(src, newOffsets);
+        out.printf("rewrite: %d messages written as Raft entries 1..%d of %s, queues and index built in the same pass "
+            + "(%.1f MB/s)%n", last, last, o.selfId(), rate);
+        if (!seed.equals(o.selfId())) {
+            out.printf("rewrite: %s holds the same log as %s (entry 0 of %s, the group's configuration at %d, vote for "
+                + "%s): it starts with the whole history, nothing is replicated before the first send%n", o.selfId(),
+                seed, seed, last + 1, seed);
+        }
         copyTree(src.root().resolve(ClassicStore.CONFIG), work.resolve(ClassicStore.CONFIG), null);
         createDirectories(work.resolve(ClassicStore.COMMITLOG));
-        return new long[] {scan.messages(), src.fileBytes()};
+        return new long[] {scan.messages(), readBytes};
     }
 
     /**
@@ -357,17 +466,6 @@ final class Converter {
         }
     }
 
-    private static void flush(SegmentedLogStore log, List<Entry> batch, long[] newOffsets) {
-        if (batch.isEmpty()) {
-            return;
-        }
-        long[] pos = log.append(batch);
-        for (int i = 0; i < pos.length; i++) {
-            newOffsets[(int) batch.get(i).index() - 1] = pos[i] + EntryFormat.HEADER_SIZE;
-        }
-        batch.clear();
-    }
-
     /** The last entries of a resumed log must be the source's messages, stamped with their new offsets. */
     private void checkResumed(SegmentedLogStore log, long index, ByteBuffer m) {
         byte[] body = new byte[m.remaining()];
@@ -387,77 +485,299 @@ final class Converter {
         }
     }
 
+    /** Heap bytes an entry costs beside its body (the entry, the slice, the array slots): bounds a batch's heap. */
+    private static final int ENTRY_OVERHEAD = 160;
+
     /**
-     * Builds the ConsumeQueues (each unit at the message's own queue offset, pointing at its new physical offset,
-     * with the source's tags code) and the index files (unique key, keys and tags, as the broker indexes them).
+     * Messages read but not yet handed on: those already in a resumed log (source slices, new offsets known) and
+     * those to append (entries, offsets known once written). The resumed ones all come before the new ones.
      */
-    private void buildQueuesAndIndex(ClassicStore src, long[] newOffsets) {
-        Path cq = work.resolve(ClassicStore.CONSUMEQUEUE);
-        Path idx = work.resolve(ClassicStore.INDEX);
-        deleteTree(cq);
-        deleteTree(idx);
-        createDirectories(cq);
-        createDirectories(idx);
-        int cqFileSize = cqFileSize(src.root().resolve(ClassicStore.CONSUMEQUEUE));
-        checkIndexSize(src.root().resolve(ClassicStore.INDEX));
-        Progress p = new Progress(err, "queues", src.fileBytes());
-        Map<String, FileChannel> open = new HashMap<>();
-        IndexWriter index = new IndexWriter(idx, o.indexSlots(), o.indexItems());
-        int[] k = {0};
-        try {
-            src.scan((offset, m) -> {
-                long phy = newOffsets[k[0]++];
-                MessageExt msg = MessageDecoder.decode(m, false, false, false);
-                if (!StoreCheck.dispatched(msg.getSysFlag())) {
-                    return;
-                }
-                long[] unit = src.queueUnit(msg.getTopic(), msg.getQueueId(), msg.getQueueOffset());
-                long tagsCode = unit != null && unit[0] == offset ? unit[2]
-                    : MessageExtBrokerInner.tagsString2tagsCode(msg.getTags());
-                writeUnit(cq, open, cqFileSize, msg.getTopic(), msg.getQueueId(), msg.getQueueOffset(), phy,
-                    m.limit(), tagsCode);
-                index.add(msg, phy);
-            }, p);
-        } finally {
-            for (FileChannel ch : open.values()) {
-                close(ch);
+    private static final class Batch {
+        final List<ByteBuffer> messages = new ArrayList<>();
+        final List<Entry> entries = new ArrayList<>();
+        long[] offsets = new long[1024];
+        long[] phys = new long[1024];
+        long heapBytes;
+
+        void add(long offset, ByteBuffer source, long phy, Entry e) {
+            int n = messages.size();
+            if (n == offsets.length) {
+                offsets = java.util.Arrays.copyOf(offsets, n * 2);
+                phys = java.util.Arrays.copyOf(phys, n * 2);
             }
-            index.close();
+            offsets[n] = offset;
+            phys[n] = phy;
+            if (e == null) {
+                messages.add(source);
+            } else {
+                messages.add(ByteBuffer.wrap(e.data()));
+                entries.add(e);
+                heapBytes += e.data().length;
+            }
+            heapBytes += ENTRY_OVERHEAD;
         }
-        p.finish();
+
+        /** Appends the new entries and returns what the queue builder needs; the batch may then be cleared. */
+        Written write(SegmentedLogStore log) {
+            int n = messages.size();
+            if (!entries.isEmpty()) {
+                long[] pos = log.append(entries);
+                int first = n - pos.length;
+                for (int i = 0; i < pos.length; i++) {
+                    phys[first + i] = pos[i] + EntryFormat.HEADER_SIZE;
+                }
+            }
+            return new Written(new ArrayList<>(messages), java.util.Arrays.copyOf(offsets, n),
+                java.util.Arrays.copyOf(phys, n));
+        }
+
+        void clear() {
+            messages.clear();
+            entries.clear();
+            heapBytes = 0;
+        }
     }
 
-    private static void writeUnit(Path cq, Map<String, FileChannel> open, int fileSize, String topic, int queueId,
-                                  long queueOffset, long phy, int size, long tagsCode) {
-        long byteOffset = queueOffset * ClassicStore.CQ_UNIT;
-        long fileStart = byteOffset - byteOffset % fileSize;
-        String key = topic + "/" + queueId + "/" + fileStart;
-        FileChannel ch = open.get(key);
-        try {
-            if (ch == null) {
-                Path dir = cq.resolve(topic).resolve(Integer.toString(queueId));
-                Files.createDirectories(dir);
-                String prefix = topic + "/" + queueId + "/";
-                open.entrySet().removeIf(e -> {
-                    if (e.getKey().startsWith(prefix)) {
-                        close(e.getValue());
-                        return true;
+    /**
+     * Messages with their source and new physical offsets.
+     *
+     * @param messages the messages (a source slice or the entry's body as written: the same bytes but the offset)
+     * @param offsets  each message's offset in the source CommitLog
+     * @param phys     each message's offset in the Raft log (entry position plus header), as the broker reads it
+     */
+    private record Written(List<ByteBuffer> messages, long[] offsets, long[] phys) {
+    }
+
+    /** Queue depth between the log writer and the queue builder: two batches may wait while one is built. */
+    private static final int QUEUE_DEPTH = 2;
+    private static final Written END = new Written(List.of(), new long[0], new long[0]);
+
+    /**
+     * Builds the ConsumeQueues (each unit at the message's own queue offset, pointing at its new physical offset,
+     * with the source's tags code) and the index files (unique key, keys and tags, as the broker indexes them), on
+     * its own thread, from the batches the log writer hands over. A failure is kept and rethrown to the writer.
+     */
+    private final class QueueBuilder implements Runnable {
+        private final ClassicStore src;
+        private final java.util.concurrent.ArrayBlockingQueue<Written> queue =
+            new java.util.concurrent.ArrayBlockingQueue<>(QUEUE_DEPTH);
+        private volatile RuntimeException failure;
+        private boolean finished;
+        private final Path cq = work.resolve(ClassicStore.CONSUMEQUEUE);
+        private final Path idx = work.resolve(ClassicStore.INDEX);
+
+        /** Starts afresh, or goes on after a live pass: its queues stay, index files it did not record go. */
+        QueueBuilder(ClassicStore src, State state) {
+            this.src = src;
+            if (state == null) {
+                deleteTree(cq);
+                deleteTree(idx);
+            } else {
+                for (String f : indexFiles()) {
+                    if (!state.indexFiles().contains(f)) {
+                        deleteFile(idx.resolve(f));
                     }
-                    return false;
-                });
-                try (RandomAccessFile raf = new RandomAccessFile(dir.resolve(CommitLogName.of(fileStart)).toFile(),
-                    "rw")) {
-                    raf.setLength(fileSize);
                 }
-                ch = FileChannel.open(dir.resolve(CommitLogName.of(fileStart)), java.nio.file.StandardOpenOption.WRITE);
-                open.put(key, ch);
             }
-            ByteBuffer b = ByteBuffer.allocate(ClassicStore.CQ_UNIT).putLong(phy).putInt(size).putLong(tagsCode);
-            b.flip();
-            ch.write(b, byteOffset - fileStart);
-        } catch (IOException e) {
-            throw new MigrationException("cannot write the ConsumeQueue of " + topic + "/" + queueId + " in " + cq
-                + ": " + e.getMessage());
+            createDirectories(cq);
+            createDirectories(idx);
+            checkIndexSize(src.root().resolve(ClassicStore.INDEX));
+        }
+
+        /** The names of the index files in the work folder, sorted. */
+        List<String> indexFiles() {
+            if (!Files.isDirectory(idx)) {
+                return List.of();
+            }
+            try (Stream<Path> s = Files.list(idx)) {
+                return s.map(f -> f.getFileName().toString()).sorted().toList();
+            } catch (IOException e) {
+                throw new MigrationException("cannot list " + idx + ": " + e.getMessage());
+            }
+        }
+
+        /** Hands a batch over; waits while the builder is behind; throws what the builder failed with. */
+        void put(Written w) {
+            try {
+                while (!queue.offer(w, 100, java.util.concurrent.TimeUnit.MILLISECONDS)) {
+                    rethrow();
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new MigrationException("interrupted while building the queues in " + cq);
+            }
+            rethrow();
+        }
+
+        /** Ends the builder and waits for it (at most once); throws what it failed with. */
+        void finish(Thread builder) {
+            if (finished) {
+                rethrow();
+                return;
+            }
+            finished = true;
+            try {
+                while (builder.isAlive() && !queue.offer(END, 100, java.util.concurrent.TimeUnit.MILLISECONDS)) {
+                    rethrow();
+                }
+                builder.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new MigrationException("interrupted while building the queues in " + cq);
+            }
+            rethrow();
+        }
+
+        private void rethrow() {
+            if (failure != null) {
+                throw failure;
+            }
+        }
+
+        @Override
+        public void run() {
+            int cqFileSize = cqFileSize(src.root().resolve(ClassicStore.CONSUMEQUEUE));
+            int queueCount = Math.max(1, src.queues().values().stream().mapToInt(Map::size).sum());
+            try (QueueFiles files = new QueueFiles(cq, cqFileSize, QueueFiles.bufferBytes(queueCount))) {
+                IndexWriter index = new IndexWriter(idx, o.indexSlots(), o.indexItems());
+                try {
+                    for (Written w = queue.take(); w != END; w = queue.take()) {
+                        for (int i = 0; i < w.messages().size(); i++) {
+                            ByteBuffer m = w.messages().get(i);
+                            MessageExt msg = MessageDecoder.decode(m, false, false, false);
+                            if (!StoreCheck.dispatched(msg.getSysFlag())) {
+                                continue;
+                            }
+                            long[] unit = src.queueUnit(msg.getTopic(), msg.getQueueId(), msg.getQueueOffset());
+                            long tagsCode = unit != null && unit[0] == w.offsets()[i] ? unit[2]
+                                : MessageExtBrokerInner.tagsString2tagsCode(msg.getTags());
+                            files.add(msg.getTopic(), msg.getQueueId(), msg.getQueueOffset(), w.phys()[i],
+                                m.limit(), tagsCode);
+                            index.add(msg, w.phys()[i]);
+                        }
+                    }
+                } finally {
+                    index.close();
+                }
+            } catch (MigrationException e) {
+                failure = e;
+            } catch (InterruptedException e) {
+                failure = new MigrationException("interrupted while building the queues in " + cq);
+            } catch (RuntimeException | Error e) {
+                failure = new MigrationException("cannot build the queues and index in " + work + ": " + e);
+            }
+            if (failure != null) {
+                queue.clear();
+            }
+        }
+    }
+
+    /**
+     * The ConsumeQueue files being written: units are gathered per queue in a buffer and written as one run, since a
+     * queue's units come in queue-offset order; a unit that does not follow the buffered ones, or lies in another
+     * file, writes the buffer first. A few files stay open (least recently used closed first).
+     */
+    private static final class QueueFiles implements AutoCloseable {
+        private static final int MAX_OPEN = 64;
+        private static final int MIN_BUFFER = 64 * ClassicStore.CQ_UNIT;
+        private static final int MAX_BUFFER = 12_800 * ClassicStore.CQ_UNIT;
+        /** Heap for all buffers together. */
+        private static final int BUFFER_BUDGET = 16 << 20;
+
+        private final Path root;
+        private final int fileSize;
+        private final int bufferBytes;
+        private final Map<String, Buffered> queues = new HashMap<>();
+        private final java.util.LinkedHashMap<Path, FileChannel> open = new java.util.LinkedHashMap<>(16, 0.75f,
+            true);
+
+        private static final class Buffered {
+            final Path dir;
+            final String name;
+            ByteBuffer buf;
+            long bufStart;
+            long fileStart;
+
+            Buffered(Path dir, String name) {
+                this.dir = dir;
+                this.name = name;
+            }
+        }
+
+        /** A buffer per queue that keeps all of them within the budget, in whole units. */
+        static int bufferBytes(int queueCount) {
+            int per = BUFFER_BUDGET / queueCount;
+            per -= per % ClassicStore.CQ_UNIT;
+            return Math.max(MIN_BUFFER, Math.min(MAX_BUFFER, per));
+        }
+
+        QueueFiles(Path root, int fileSize, int bufferBytes) {
+            this.root = root;
+            this.fileSize = fileSize;
+            this.bufferBytes = bufferBytes;
+        }
+
+        void add(String topic, int queueId, long queueOffset, long phy, int size, long tagsCode) {
+            Buffered q = queues.computeIfAbsent(topic + "/" + queueId,
+                n -> new Buffered(root.resolve(topic).resolve(Integer.toString(queueId)), n));
+            long byteOffset = queueOffset * ClassicStore.CQ_UNIT;
+            long fileStart = byteOffset - byteOffset % fileSize;
+            if (q.buf == null) {
+                q.buf = ByteBuffer.allocate(bufferBytes);
+            }
+            if (q.buf.position() > 0 && (!q.buf.hasRemaining() || fileStart != q.fileStart
+                || byteOffset != q.bufStart + q.buf.position())) {
+                write(q);
+            }
+            if (q.buf.position() == 0) {
+                q.bufStart = byteOffset;
+                q.fileStart = fileStart;
+            }
+            q.buf.putLong(phy).putInt(size).putLong(tagsCode);
+        }
+
+        private void write(Buffered q) {
+            Path f = q.dir.resolve(CommitLogName.of(q.fileStart));
+            try {
+                FileChannel ch = open.get(f);
+                if (ch == null) {
+                    if (!Files.exists(f)) {
+                        Files.createDirectories(q.dir);
+                        try (RandomAccessFile raf = new RandomAccessFile(f.toFile(), "rw")) {
+                            raf.setLength(fileSize);
+                        }
+                    }
+                    ch = FileChannel.open(f, java.nio.file.StandardOpenOption.WRITE);
+                    open.put(f, ch);
+                    if (open.size() > MAX_OPEN) {
+                        var eldest = open.entrySet().iterator().next();
+                        Converter.close(eldest.getValue());
+                        open.remove(eldest.getKey());
+                    }
+                }
+                q.buf.flip();
+                long at = q.bufStart - q.fileStart;
+                while (q.buf.hasRemaining()) {
+                    at += ch.write(q.buf, at);
+                }
+                q.buf.clear();
+            } catch (IOException e) {
+                throw new MigrationException("cannot write the ConsumeQueue of " + q.name + " in " + f + ": "
+                    + e.getMessage());
+            }
+        }
+
+        @Override
+        public void close() {
+            for (Buffered q : queues.values()) {
+                if (q.buf != null && q.buf.position() > 0) {
+                    write(q);
+                }
+            }
+            for (FileChannel ch : open.values()) {
+                Converter.close(ch);
+            }
+            open.clear();
         }
     }
 
@@ -650,6 +970,14 @@ final class Converter {
             Files.createDirectories(dir);
         } catch (IOException e) {
             throw new MigrationException("cannot create " + dir + ": " + e.getMessage());
+        }
+    }
+
+    private static void deleteFile(Path f) {
+        try {
+            Files.deleteIfExists(f);
+        } catch (IOException e) {
+            throw new MigrationException("cannot delete " + f + ": " + e.getMessage());
         }
     }
 

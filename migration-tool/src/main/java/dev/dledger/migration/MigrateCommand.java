@@ -114,7 +114,7 @@ public final class MigrateCommand implements Callable<Integer> {
     /** The options of a conversion, shared by {@code plan} and {@code convert}. */
     static class Target extends Sub {
         @Option(names = "--from", description = "the source store root (the master's); a rewrite node other than "
-            + "--seed may leave it out")
+            + "--seed may leave it out, and then receives the history by replication")
         Path from;
         @Option(names = "--to", required = true, description = "the target store root: the broker's "
             + "storePathRootDir, empty or new")
@@ -141,10 +141,13 @@ public final class MigrateCommand implements Callable<Integer> {
         @Option(names = "--index-max-items", defaultValue = "20000000",
             description = "rewrite: maxIndexNum of the broker (default ${DEFAULT-VALUE})")
         int indexItems;
+        @Option(names = "--live", description = "rewrite: the master may still be running; convert its sealed "
+            + "CommitLog files now, then stop it and run the same convert without --live for the rest")
+        boolean live;
 
         Converter.Options options() {
             return new Converter.Options(from, to, group, peers, selfId, seed, mode, link, dataFileSize, indexSlots,
-                indexItems);
+                indexItems, live);
         }
 
         @Override
@@ -161,7 +164,7 @@ public final class MigrateCommand implements Callable<Integer> {
         @Override
         public Integer call() {
             Converter.Options o = options();
-            boolean joining = mode == Converter.Mode.REWRITE && seed != null && !seed.equals(selfId);
+            boolean joining = mode == Converter.Mode.REWRITE && seed != null && !seed.equals(selfId) && from == null;
             out.printf("plan: %s %s into %s as node %s of group %s (peers %s)%n", mode.name().toLowerCase(Locale.ROOT),
                 from == null ? "(no source)" : from, to, selfId, group, peers);
             if (Files.exists(to) && !Files.isDirectory(to)) {
@@ -208,15 +211,18 @@ public final class MigrateCommand implements Callable<Integer> {
                         (scan.messages() * 3 + indexItems - 1) / indexItems);
                     out.printf("1. write %d Raft entries (term 1) to %s/dledger-%s/data: a CONFIG entry of %s, "
                         + "the messages with their new physical offsets, a CONFIG entry of all peers%n",
-                        scan.messages() + 2, to, selfId, selfId);
+                        scan.messages() + 2, to, selfId, seed == null ? selfId : seed);
                     out.printf("2. rebuild consumequeue/ with the same queue offsets and index/%n");
                     out.printf("3. copy config/ (%d bytes: topics, subscription groups, consumer offsets)%n", cfg);
-                    out.printf("4. record term 1 and the committed index %d%n", scan.messages());
+                    out.printf("4. record term 1, a vote for %s and the committed index %d%n",
+                        seed == null ? selfId : seed, scan.messages());
                     out.printf("disk space: about %d bytes (%d data files, queues %d, index files up to %d)%n",
                         files * fileSize + cq + index + cfg, files, cq, index);
                     out.printf("target layout: %s/{dledger-%s/{data,index,currterm,checkpoint},consumequeue,index,"
                         + "config}%n", to, selfId);
-                    out.printf("other nodes: convert --mode rewrite --seed %s --self-id <id> on each%n", selfId);
+                    out.printf("other nodes: convert --mode rewrite --from <the same source> --seed %s --self-id <id> "
+                        + "on each: every node gets the same log and starts with the whole history (without --from a "
+                        + "node would receive it by replication before the first send)%n", seed == null ? selfId : seed);
                 }
             }
             return EXIT_OK;

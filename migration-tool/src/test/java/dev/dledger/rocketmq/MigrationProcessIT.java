@@ -241,9 +241,7 @@ class MigrationProcessIT {
                         "--index-max-items", Integer.toString(INDEX_ITEMS)));
                 }
                 converts.add(args.toArray(String[]::new));
-                if (mode.equals("bridge") || id.equals("n0")) {
-                    verifies.add(new String[] {"verify", "--from", source.toString(), "--to", to.toString()});
-                }
+                verifies.add(new String[] {"verify", "--from", source.toString(), "--to", to.toString()});
             }
             List<Run> converted = cliAll(converts);
             for (int i = 0; i < converted.size(); i++) {
@@ -287,15 +285,14 @@ class MigrationProcessIT {
         }
         Broker first = awaitRaftRoles(group);
         long upMs = sinceMs(t0);
-        if (mode.equals("rewrite")) {
-            assertEquals("n0", first.id(), "only the seed, which holds the history, can lead first");
-        }
+        // In rewrite mode every node was converted from the source to the same log: any of them may lead first.
+        System.out.println(mode + ": " + first.id() + " leads first, after " + upMs + " ms");
         DefaultMQAdminExt admin = admin();
         DefaultMQProducer producer = producer();
         MQClientAPIImpl api = producer.getDefaultMQProducerImpl().getMqClientFactory().getMQClientAPIImpl();
 
-        // Every broker holds the whole history in its queues (in rewrite mode the others received it by
-        // replication); the delayed message, still in the schedule topic, is the source's last message.
+        // Every broker holds the whole history in its queues (in rewrite mode each node converted the source to the
+        // same log); the delayed message, still in the schedule topic, is the source's last message.
         Map<String, Long> history = counts();
         history.remove("Orders/" + delayedQueue);
         history.put(TopicValidator.RMQ_SYS_SCHEDULE_TOPIC + "/" + (DELAY_LEVEL - 1), 1L);
