@@ -96,7 +96,7 @@ public final class RaftSimulation implements NodeObserver {
     private final TraceRecorder trace;
     private final Coverage coverage = new Coverage();
     private final TreeMap<String, SimulatedHost> nodes = new TreeMap<>();
-    private final TreeMap<String, String> observed = new TreeMap<>();
+    private final TreeMap<String, RoleSeen> observed = new TreeMap<>();
     private final String profile;
 
     private final int initialNodes;
@@ -131,6 +131,8 @@ public final class RaftSimulation implements NodeObserver {
     private final Set<String> minorityAtCrash = new HashSet<>();
     /** The highest index each leader (id and term) heard a follower acknowledge. */
     private final Map<String, Long> followerAcks = new HashMap<>();
+    /** Leaders crashed on purpose while followers acknowledged entries they had not synced. */
+    private int unsyncedCrashes;
 
     /** A run of {@code seed}; nothing happens before {@link #run()}. */
     public RaftSimulation(long seed, SimulationSettings settings) {
@@ -315,7 +317,7 @@ public final class RaftSimulation implements NodeObserver {
         SimulatedHost n = new SimulatedHost(id, bootstrap, options, period, scheduler, network, random, this, log,
             hostSettings);
         nodes.put(id, n);
-        observed.put(id, "");
+        observed.put(id, null);
         return n;
     }
 
@@ -805,11 +807,21 @@ public final class RaftSimulation implements NodeObserver {
     private void observeRoles() {
         for (Map.Entry<String, SimulatedHost> e : nodes.entrySet()) {
             NodeStatus s = e.getValue().status();
-            String now = s == null ? "DOWN" : s.role() + " t" + s.term() + " leader=" + s.leaderId();
-            String before = observed.put(e.getKey(), now);
+            RoleSeen now = s == null ? RoleSeen.DOWN : new RoleSeen(s.role(), s.term(), s.leaderId());
+            RoleSeen before = observed.put(e.getKey(), now);
             if (!now.equals(before)) {
                 trace.record(clock.now(), "  " + e.getKey() + " is " + now);
             }
+        }
+    }
+
+    /** A node's role, term and leader as last seen (compared at every event, described only when it changes). */
+    private record RoleSeen(Role role, long term, String leader) {
+        static final RoleSeen DOWN = new RoleSeen(null, -1, null);
+
+        @Override
+        public String toString() {
+            return role == null ? "DOWN" : role + " t" + term + " leader=" + leader;
         }
     }
 
@@ -857,6 +869,18 @@ public final class RaftSimulation implements NodeObserver {
         checker.onSend(host, m);
         if (m instanceof AppendEntriesResponse r && r.success()) {
             followerAcks.merge(r.to() + "@" + r.term(), r.matchIndex(), Math::max);
+            SimulatedHost l = nodes.get(r.to());
+            if (phase == Phase.FAULTS && l != null && l.flush() == FlushMode.SYNC && unsyncedCrashes < 2
+                && r.matchIndex() > l.log().durableLastIndex() && random.nextInt(8) == 0) {
+                // On purpose: the leader dies while a follower acknowledges entries it has not synced itself.
+                unsyncedCrashes++;
+                int inc = l.incarnation();
+                scheduler.schedule(1 + random.nextInt(3), "CRASH", l.id(), null, () -> {
+                    if (l.isUp() && l.incarnation() == inc) {
+                        crash(l, "leader with unsynced entries");
+                    }
+                });
+            }
         }
     }
 
