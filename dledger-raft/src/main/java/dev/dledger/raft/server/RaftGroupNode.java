@@ -35,7 +35,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongConsumer;
 import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * The driver of one node of one group: runs the {@link RaftNode} on its own thread, turns milliseconds into ticks,
@@ -57,7 +56,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class RaftGroupNode implements AutoCloseable {
 
-    private static final Logger LOG = LoggerFactory.getLogger(RaftGroupNode.class);
+    /** The driver's log (a port: SLF4J's logger of this class in production). */
+    private final Logger log;
     /** How often the storage's housekeeping ({@link NodeStorage#retain}) runs: every second. */
     private static final long RETAIN_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(1);
     /** Ticks the driver may fall behind and then replay one per pass; more are skipped (see catchUpClock). */
@@ -205,6 +205,7 @@ public final class RaftGroupNode implements AutoCloseable {
                          Transport transport, RaftLoops loops, DriverPorts ports) {
         this.options = Objects.requireNonNull(options, "options");
         this.clock = ports.clock();
+        this.log = ports.loggers().apply(RaftGroupNode.class.getName());
         this.group = options.group();
         this.id = options.raft().id();
         this.electionTerm = storage.hardState().term();
@@ -230,7 +231,8 @@ public final class RaftGroupNode implements AutoCloseable {
             storage.hardState().term() > 0 ? options.raft().electionTimeoutTicks() : 0);
         SplittableRandom random = new SplittableRandom(options.randomSeed());
         this.node = new RaftNode(options.raft(), storage.log(), initial, random::nextInt,
-            new Slf4jCoreLog(group, id, () -> status == null ? 0 : status.term()));
+            new Slf4jCoreLog(ports.loggers().apply(Slf4jCoreLog.CORE_LOGGER), group, id,
+                () -> status == null ? 0 : status.term()));
         publishStatus();
         this.tickNanos = TimeUnit.MILLISECONDS.toNanos(options.tickMs());
         this.nextTick = clock.nanoTime() + tickNanos;
@@ -244,7 +246,8 @@ public final class RaftGroupNode implements AutoCloseable {
             : ports.blockingWork().apply("raft-io-" + group + "-" + id);
         this.syncer = options.flush() == FlushMode.SYNC
             ? ports.syncers().start("sync-" + group + "-" + id, storage, loop::wake) : null;
-        this.snapshots = new SnapshotTransfers(group, id, transport, options.snapshotChunkBytes());
+        this.snapshots = new SnapshotTransfers(group, id, transport, options.snapshotChunkBytes(),
+            ports.loggers().apply(SnapshotTransfers.class.getName()));
         transport.register(group, id, this::onMessage);
         transport.onPeerDown(group, this::onPeerDown);
         transport.serveRequests(group, new ClientService(this));
@@ -305,7 +308,7 @@ public final class RaftGroupNode implements AutoCloseable {
     /** Called by the transport for each inbound message; drops it when the node is overloaded. */
     private void onMessage(Message m) {
         if (!inbox.offer(() -> stepInbound(m))) {
-            LOG.debug("[{} {}] inbox full, dropped {}", group, id, m);
+            log.debug("[{} {}] inbox full, dropped {}", group, id, m);
         } else {
             loop.wake();
         }
@@ -741,10 +744,10 @@ public final class RaftGroupNode implements AutoCloseable {
                 publishStatus();
             }
         } catch (StorageException e) {
-            LOG.error("[{} {} t{}] storage failed, node stops: {}", group, id, node.term(), e.getMessage(), e);
+            log.error("[{} {} t{}] storage failed, node stops: {}", group, id, node.term(), e.getMessage(), e);
             stop(true);
         } catch (RuntimeException | Error e) {
-            LOG.error("[{} {} t{}] driver failed, node stops", group, id, node.term(), e);
+            log.error("[{} {} t{}] driver failed, node stops", group, id, node.term(), e);
             stop(true);
         }
         return worked;
@@ -763,7 +766,7 @@ public final class RaftGroupNode implements AutoCloseable {
             node.skipTicks(skipped);
             nextTick = now;
             if (skipped >= options.raft().electionTimeoutTicks()) {
-                LOG.warn("[{} {} t{}] the node stood still for {} ms (a pause or a starved thread): {} ticks skipped",
+                log.warn("[{} {} t{}] the node stood still for {} ms (a pause or a starved thread): {} ticks skipped",
                     group, id, node.term(), TimeUnit.NANOSECONDS.toMillis(late), skipped);
             }
         }
@@ -1110,7 +1113,7 @@ public final class RaftGroupNode implements AutoCloseable {
             node.logDurable(index, term);
             sendHeldAcks();
         }
-        LOG.info("[{} {} t{}] snapshot at {}", group, id, node.term(), index);
+        log.info("[{} {} t{}] snapshot at {}", group, id, node.term(), index);
     }
 
     /** Restores the state machine and the request table from a node snapshot's bytes (see {@link NodeSnapshot}). */
@@ -1198,7 +1201,7 @@ public final class RaftGroupNode implements AutoCloseable {
                 try {
                     l.accept(status);
                 } catch (RuntimeException e) {
-                    LOG.warn("[{} {}] role listener failed", group, id, e);
+                    log.warn("[{} {}] role listener failed", group, id, e);
                 }
             }
         }
@@ -1227,7 +1230,7 @@ public final class RaftGroupNode implements AutoCloseable {
                 if (loop.dead()) {
                     shutdown.run();
                 } else if (!queued || !done.await(5, TimeUnit.SECONDS)) {
-                    LOG.warn("[{} {}] driver did not stop in time", group, id);
+                    log.warn("[{} {}] driver did not stop in time", group, id);
                 }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();

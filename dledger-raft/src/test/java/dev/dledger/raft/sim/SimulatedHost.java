@@ -23,6 +23,8 @@ import dev.dledger.raft.transport.SnapshotChunk;
 import dev.dledger.raft.transport.Transport;
 
 import java.io.IOException;
+import org.slf4j.LoggerFactory;
+import org.slf4j.helpers.NOPLogger;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.util.ArrayList;
@@ -143,7 +145,9 @@ public final class SimulatedHost {
             baseOptions.appendTimeoutMs(), baseOptions.maxPendingAppends(), baseOptions.maxQueuedInputs(),
             baseOptions.snapshotThreshold(), baseOptions.snapshotChunkBytes(), random.nextLong());
         observer.onRestart(this);
-        DriverPorts ports = new DriverPorts(p.clock, p::startSyncer, name -> p.blockingWork);
+        // The drivers' logs stay quiet, except in the replay of a failing seed with debug logs (SLF4J's, as set).
+        DriverPorts ports = new DriverPorts(p.clock, p::startSyncer, name -> p.blockingWork,
+            events.debugEnabled() ? LoggerFactory::getLogger : name -> NOPLogger.NOP_LOGGER);
         p.node = new RaftGroupNode(options, bootstrap, p.storage, p.stateMachine, p.transport, null, ports);
     }
 
