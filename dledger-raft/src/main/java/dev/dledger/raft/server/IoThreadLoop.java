@@ -20,17 +20,20 @@ final class IoThreadLoop implements DriverLoop {
     private static final long IDLE_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
 
     private final IoThread thread;
+    /** The time of the nodes on this thread (they share the process's clock). */
+    private final Clock clock;
     private final List<RaftGroupNode> nodes = new CopyOnWriteArrayList<>();
     /** A pass task is queued and has not started. */
     private final AtomicBoolean queued = new AtomicBoolean();
     private final Runnable run = this::run;
     private volatile boolean dead;
-    /** When the timer task scheduled last is due ({@link System#nanoTime()}); on the thread only. */
+    /** When the timer task scheduled last is due ({@link #clock}); on the thread only. */
     private long timerAt;
     private boolean timerSet;
 
-    IoThreadLoop(IoThread thread) {
+    IoThreadLoop(IoThread thread, Clock clock) {
         this.thread = thread;
+        this.clock = clock;
     }
 
     @Override
@@ -63,7 +66,7 @@ final class IoThreadLoop implements DriverLoop {
 
     private void run() {
         queued.set(false);
-        long now = System.nanoTime();
+        long now = clock.nanoTime();
         long sleep = IDLE_NANOS;
         boolean worked = false;
         for (RaftGroupNode n : nodes) {

@@ -35,7 +35,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongConsumer;
 import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * The driver of one node of one group: runs the {@link RaftNode} on its own thread, turns milliseconds into ticks,
@@ -57,7 +56,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class RaftGroupNode implements AutoCloseable {
 
-    private static final Logger LOG = LoggerFactory.getLogger(RaftGroupNode.class);
+    /** The driver's log (a port: SLF4J's logger of this class in production). */
+    private final Logger log;
     /** How often the storage's housekeeping ({@link NodeStorage#retain}) runs: every second. */
     private static final long RETAIN_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(1);
     /** Ticks the driver may fall behind and then replay one per pass; more are skipped (see catchUpClock). */
@@ -85,6 +85,8 @@ public final class RaftGroupNode implements AutoCloseable {
     /** A pass runs on {@link #blockingWork}: the event loop leaves this node alone meanwhile. */
     private volatile boolean offLoop;
     private final long tickNanos;
+    /** The time this driver reads (a port: the system clock in production). */
+    private final Clock clock;
     private long nextTick;
     private long nextRetain;
     private final TreeMap<Long, Pending> pending = new TreeMap<>();
@@ -193,7 +195,20 @@ public final class RaftGroupNode implements AutoCloseable {
      */
     public RaftGroupNode(NodeOptions options, Membership bootstrap, NodeStorage storage, StateMachine stateMachine,
                          Transport transport, RaftLoops loops) {
+        this(options, bootstrap, storage, stateMachine, transport, loops, DriverPorts.production());
+    }
+
+    /**
+     * Creates and starts a node on the given ports (the deterministic simulation passes simulated ones).
+     *
+     * @param loops the shared driver threads, or null for the transport's driver thread or a thread of its own
+     * @param ports the clock, the background syncer and the blocking-work executor
+     */
+    public RaftGroupNode(NodeOptions options, Membership bootstrap, NodeStorage storage, StateMachine stateMachine,
+                         Transport transport, RaftLoops loops, DriverPorts ports) {
         this.options = Objects.requireNonNull(options, "options");
+        this.clock = ports.clock();
+        this.log = ports.loggers().apply(RaftGroupNode.class.getName());
         this.group = options.group();
         this.id = options.raft().id();
         this.electionTerm = storage.hardState().term();
@@ -219,25 +234,23 @@ public final class RaftGroupNode implements AutoCloseable {
             storage.hardState().term() > 0 ? options.raft().electionTimeoutTicks() : 0);
         SplittableRandom random = new SplittableRandom(options.randomSeed());
         this.node = new RaftNode(options.raft(), storage.log(), initial, random::nextInt,
-            new Slf4jCoreLog(group, id, () -> status == null ? 0 : status.term()));
+            new Slf4jCoreLog(ports.loggers().apply(Slf4jCoreLog.CORE_LOGGER), group, id,
+                () -> status == null ? 0 : status.term()));
         publishStatus();
         this.tickNanos = TimeUnit.MILLISECONDS.toNanos(options.tickMs());
-        this.nextTick = System.nanoTime() + tickNanos;
+        this.nextTick = clock.nanoTime() + tickNanos;
         this.nextRetain = nextTick + RETAIN_INTERVAL_NANOS;
         // Without shared loops the driver runs on the transport's thread when it offers one (no hand-off between
         // reading a message and stepping it, nor between a pass and its sends), else on a thread of its own.
         IoThread io = loops == null ? transport.driverThread() : null;
         this.ownLoops = loops == null && io == null ? RaftLoops.dedicated("raft-" + group + "-" + id) : null;
-        this.loop = io != null ? new IoThreadLoop(io) : (loops == null ? ownLoops : loops).assign();
+        this.loop = io != null ? new IoThreadLoop(io, clock) : (loops == null ? ownLoops : loops).assign();
         this.blockingWork = io == null || !io.offloadsBlockingWork() ? null
-            : java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
-                Thread t = new Thread(r, "raft-io-" + group + "-" + id);
-                t.setDaemon(true);
-                return t;
-            });
+            : ports.blockingWork().apply("raft-io-" + group + "-" + id);
         this.syncer = options.flush() == FlushMode.SYNC
-            ? new LogSyncer("sync-" + group + "-" + id, storage, loop::wake) : null;
-        this.snapshots = new SnapshotTransfers(group, id, transport, options.snapshotChunkBytes());
+            ? ports.syncers().start("sync-" + group + "-" + id, storage, loop::wake) : null;
+        this.snapshots = new SnapshotTransfers(group, id, transport, options.snapshotChunkBytes(),
+            ports.loggers().apply(SnapshotTransfers.class.getName()));
         transport.register(group, id, this::onMessage);
         transport.onPeerDown(group, this::onPeerDown);
         transport.serveRequests(group, new ClientService(this));
@@ -298,7 +311,7 @@ public final class RaftGroupNode implements AutoCloseable {
     /** Called by the transport for each inbound message; drops it when the node is overloaded. */
     private void onMessage(Message m) {
         if (!inbox.offer(() -> stepInbound(m))) {
-            LOG.debug("[{} {}] inbox full, dropped {}", group, id, m);
+            log.debug("[{} {}] inbox full, dropped {}", group, id, m);
         } else {
             loop.wake();
         }
@@ -411,7 +424,7 @@ public final class RaftGroupNode implements AutoCloseable {
         Input in = new Input() {
             @Override
             public void run() {
-                propose.accept(System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(options.appendTimeoutMs()));
+                propose.accept(clock.nanoTime() + TimeUnit.MILLISECONDS.toNanos(options.appendTimeoutMs()));
             }
 
             @Override
@@ -446,7 +459,7 @@ public final class RaftGroupNode implements AutoCloseable {
                 waitingAppends.add(new WaitingAppend(bodies, id, deadline, f));
                 return;
             }
-            RequestDedup.Lookup seen = dedup.lookup(id, bodies.size(), System.nanoTime());
+            RequestDedup.Lookup seen = dedup.lookup(id, bodies.size(), clock.nanoTime());
             switch (seen.verdict()) {
                 case APPLIED:
                     long[] unknown = new long[bodies.size()];
@@ -506,7 +519,7 @@ public final class RaftGroupNode implements AutoCloseable {
     private void settle(ProposeResult r, int count, CompletableFuture<AppendResult> f, long deadline) {
         switch (r.status()) {
             case ACCEPTED:
-                pending.put(r.index(), new Pending(r.index(), r.index() + count - 1, r.term(), System.nanoTime(),
+                pending.put(r.index(), new Pending(r.index(), r.index() + count - 1, r.term(), clock.nanoTime(),
                     deadline, f));
                 break;
             case TRANSFERRING:
@@ -535,7 +548,7 @@ public final class RaftGroupNode implements AutoCloseable {
         Pending original = pending.get(first);
         if (original == null) {
             // The original's caller gave up (TIMEOUT) but the entries are still in the log: wait for them anew.
-            pending.put(first, new Pending(first, last, term, System.nanoTime(), deadline, f));
+            pending.put(first, new Pending(first, last, term, clock.nanoTime(), deadline, f));
         } else if (original.lastIndex == last && original.term == term) {
             original.future.thenAccept(f::complete);
         } else {
@@ -579,13 +592,13 @@ public final class RaftGroupNode implements AutoCloseable {
                 // ticks too, or a leader late by a few ticks serves a read after a new leader may have been elected
                 // (issue 16, B4). Otherwise the read takes a heartbeat round.
                 boolean useLease = lease
-                    && lateTicks(System.nanoTime()) + options.raft().leaseTicks() < options.raft().electionTimeoutTicks();
+                    && lateTicks(clock.nanoTime()) + options.raft().leaseTicks() < options.raft().electionTimeoutTicks();
                 ProposeResult r = node.readIndex(rid, useLease);
                 if (!r.accepted()) {
                     f.completeExceptionally(new NotLeaderException(r.leaderHint()));
                     return;
                 }
-                long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(options.appendTimeoutMs());
+                long deadline = clock.nanoTime() + TimeUnit.MILLISECONDS.toNanos(options.appendTimeoutMs());
                 reads.put(rid, new PendingRead(deadline, f, new long[] {-1}));
             }
 
@@ -744,7 +757,7 @@ public final class RaftGroupNode implements AutoCloseable {
             while (taken < 4096 && (in = inbox.poll()) != null) {
                 // The process may have stood still since the pass began: an input that arrived after a pause
                 // (a lease read, above all) must see the clock moved on.
-                catchUpClock(System.nanoTime());
+                catchUpClock(clock.nanoTime());
                 in.run();
                 taken++;
                 if (stopped) {
@@ -783,10 +796,10 @@ public final class RaftGroupNode implements AutoCloseable {
                 publishStatus();
             }
         } catch (StorageException e) {
-            LOG.error("[{} {} t{}] storage failed, node stops: {}", group, id, node.term(), e.getMessage(), e);
+            log.error("[{} {} t{}] storage failed, node stops: {}", group, id, node.term(), e.getMessage(), e);
             stop(true);
         } catch (RuntimeException | Error e) {
-            LOG.error("[{} {} t{}] driver failed, node stops", group, id, node.term(), e);
+            log.error("[{} {} t{}] driver failed, node stops", group, id, node.term(), e);
             stop(true);
         }
         return worked;
@@ -805,7 +818,7 @@ public final class RaftGroupNode implements AutoCloseable {
             node.skipTicks(skipped);
             nextTick = now;
             if (skipped >= options.raft().electionTimeoutTicks()) {
-                LOG.warn("[{} {} t{}] the node stood still for {} ms (a pause or a starved thread): {} ticks skipped",
+                log.warn("[{} {} t{}] the node stood still for {} ms (a pause or a starved thread): {} ticks skipped",
                     group, id, node.term(), TimeUnit.NANOSECONDS.toMillis(late), skipped);
             }
         }
@@ -836,7 +849,7 @@ public final class RaftGroupNode implements AutoCloseable {
         try {
             blockingWork.execute(() -> {
                 try {
-                    pass(System.nanoTime());
+                    pass(clock.nanoTime());
                 } finally {
                     offLoop = false;
                     after.run();
@@ -852,6 +865,11 @@ public final class RaftGroupNode implements AutoCloseable {
     private long lateTicks(long now) {
         long late = now - nextTick;
         return late < 0 ? 0 : late / tickNanos + 1;
+    }
+
+    /** The time on this node's clock, for its loop's passes. */
+    long now() {
+        return clock.nanoTime();
     }
 
     /** Nanoseconds until this node's next tick is due. */
@@ -939,7 +957,7 @@ public final class RaftGroupNode implements AutoCloseable {
                     }
                 }
                 if (!pending.isEmpty()) {
-                    long now = System.nanoTime();
+                    long now = clock.nanoTime();
                     long lo = rd.entries().get(0).index();
                     long hi = rd.entries().get(rd.entries().size() - 1).index();
                     for (Pending p : pending.subMap(lo, true, hi, true).values()) {
@@ -1078,7 +1096,7 @@ public final class RaftGroupNode implements AutoCloseable {
             return;
         }
         stateMachine.apply(committed);
-        long now = System.nanoTime();
+        long now = clock.nanoTime();
         for (Entry e : committed) {
             dedup.applied(e, now);
         }
@@ -1113,7 +1131,7 @@ public final class RaftGroupNode implements AutoCloseable {
                 for (int i = 0; i < pos.length; i++) {
                     pos[i] = positions.getOrDefault(p.firstIndex + i, -1L);
                 }
-                appendLatencySeconds.accept((System.nanoTime() - p.startNanos) / 1e9);
+                appendLatencySeconds.accept((clock.nanoTime() - p.startNanos) / 1e9);
                 p.future.complete(new AppendResult(AppendResult.Status.OK, p.firstIndex, p.term, pos, null));
             }
         }
@@ -1157,7 +1175,7 @@ public final class RaftGroupNode implements AutoCloseable {
             node.logDurable(index, term);
             sendHeldAcks();
         }
-        LOG.info("[{} {} t{}] snapshot at {}", group, id, node.term(), index);
+        log.info("[{} {} t{}] snapshot at {}", group, id, node.term(), index);
     }
 
     /** Restores the state machine and the request table from a node snapshot's bytes (see {@link NodeSnapshot}). */
@@ -1165,7 +1183,7 @@ public final class RaftGroupNode implements AutoCloseable {
         NodeSnapshot snap;
         try {
             snap = NodeSnapshot.decode(data);
-            dedup.restore(snap.table(), System.nanoTime());
+            dedup.restore(snap.table(), clock.nanoTime());
         } catch (IllegalArgumentException e) {
             throw new StorageException("restoring snapshot " + index + " failed: " + e.getMessage(), e);
         }
@@ -1245,7 +1263,7 @@ public final class RaftGroupNode implements AutoCloseable {
                 try {
                     l.accept(status);
                 } catch (RuntimeException e) {
-                    LOG.warn("[{} {}] role listener failed", group, id, e);
+                    log.warn("[{} {}] role listener failed", group, id, e);
                 }
             }
         }
@@ -1274,7 +1292,7 @@ public final class RaftGroupNode implements AutoCloseable {
                 if (loop.dead()) {
                     shutdown.run();
                 } else if (!queued || !done.await(5, TimeUnit.SECONDS)) {
-                    LOG.warn("[{} {}] driver did not stop in time", group, id);
+                    log.warn("[{} {}] driver did not stop in time", group, id);
                 }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();

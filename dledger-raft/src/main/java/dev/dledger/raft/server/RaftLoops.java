@@ -99,10 +99,10 @@ public final class RaftLoops implements AutoCloseable {
         @Override
         public void run() {
             while (running) {
-                long now = System.nanoTime();
                 long sleep = TimeUnit.MILLISECONDS.toNanos(100);
                 boolean worked = false;
                 for (RaftGroupNode n : nodes) {
+                    long now = n.now();
                     try {
                         worked |= n.pass(now);
                         sleep = Math.min(sleep, n.nanosToNextTick(now));

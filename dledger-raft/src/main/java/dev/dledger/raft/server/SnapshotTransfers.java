@@ -9,7 +9,6 @@ import java.util.Map;
 import java.util.function.Consumer;
 import java.util.zip.CRC32C;
 import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * Moves snapshots between the drivers of a group, in chunks, one chunk in flight per follower: the follower
@@ -21,7 +20,7 @@ import org.slf4j.LoggerFactory;
  */
 final class SnapshotTransfers {
 
-    private static final Logger LOG = LoggerFactory.getLogger(SnapshotTransfers.class);
+    private final Logger log;
     /** The largest snapshot held in memory for a transfer. */
     static final long MAX_SNAPSHOT_BYTES = Integer.MAX_VALUE - 8;
 
@@ -51,7 +50,8 @@ final class SnapshotTransfers {
         }
     }
 
-    SnapshotTransfers(String group, String id, Transport transport, int chunkBytes) {
+    SnapshotTransfers(String group, String id, Transport transport, int chunkBytes, Logger log) {
+        this.log = log;
         this.group = group;
         this.id = id;
         this.transport = transport;
@@ -63,7 +63,7 @@ final class SnapshotTransfers {
         byte[] bytes = data == null ? new byte[0] : data;
         Outgoing o = new Outgoing(request, bytes, crc(bytes));
         outgoing.put(request.to(), o);
-        LOG.info("[{} {}] sending snapshot {}@{} ({} bytes) to {}", group, id, request.snapshot().index(),
+        log.info("[{} {}] sending snapshot {}@{} ({} bytes) to {}", group, id, request.snapshot().index(),
             request.snapshot().term(), bytes.length, request.to());
         sendChunk(o, 0);
     }
@@ -94,7 +94,7 @@ final class SnapshotTransfers {
             return;
         }
         if (c.total() > MAX_SNAPSHOT_BYTES) {
-            LOG.warn("[{} {}] refused a snapshot of {} bytes from {}: larger than {}", group, id, c.total(), c.from(),
+            log.warn("[{} {}] refused a snapshot of {} bytes from {}: larger than {}", group, id, c.total(), c.from(),
                 MAX_SNAPSHOT_BYTES);
             return;
         }
@@ -119,7 +119,7 @@ final class SnapshotTransfers {
         }
         incoming = null;
         if (crc(in.data) != c.crc()) {
-            LOG.warn("[{} {}] snapshot {} from {} failed its CRC check; asking for it again", group, id,
+            log.warn("[{} {}] snapshot {} from {} failed its CRC check; asking for it again", group, id,
                 c.request().snapshot().index(), c.from());
             ack(c, 0);
             return;

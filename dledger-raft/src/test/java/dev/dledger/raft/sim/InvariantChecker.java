@@ -5,9 +5,9 @@ import dev.dledger.raft.core.Entry;
 import dev.dledger.raft.core.HardState;
 import dev.dledger.raft.core.InstallSnapshotResponse;
 import dev.dledger.raft.core.Message;
-import dev.dledger.raft.core.RaftNode;
-import dev.dledger.raft.core.ReadState;
-import dev.dledger.raft.core.Ready;
+import dev.dledger.raft.core.EntryType;
+import dev.dledger.raft.core.Membership;
+import dev.dledger.raft.server.NodeStatus;
 import dev.dledger.raft.core.Role;
 import dev.dledger.raft.core.SnapshotMeta;
 import dev.dledger.raft.core.VoteRequest;
@@ -16,6 +16,7 @@ import dev.dledger.raft.core.VoteResponse;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
+import java.nio.ByteBuffer;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -23,7 +24,7 @@ import java.util.Objects;
 import java.util.TreeMap;
 
 /**
- * Checks the safety properties of Raft on a simulated group, incrementally at each step of the drivers (as a
+ * Checks the safety properties of Raft on a simulated group, incrementally at each step of the production drivers (as a
  * {@link NodeObserver}) and after every event ({@link #afterEvent}). It also plays the clients: it learns of accepted
  * proposals and issued reads, decides when a proposal is acknowledged, and checks that nothing acknowledged is lost
  * and that reads are linearizable. Each broken property throws an {@link InvariantViolation} named as below.
@@ -47,6 +48,13 @@ import java.util.TreeMap;
  *   client before the read was issued.</li>
  *   <li>{@code persist-before-send}: a vote, a vote request, an append or snapshot acknowledgement leaves a node only
  *   when the term, vote and entries it depends on are durable.</li>
+ *   <li>{@code applied-uncommitted}: an entry is applied only when a majority holds it durably (in its log with its
+ *   term, or under a durable snapshot): the driver never applies beyond what is committed.</li>
+ *   <li>{@code exactly-once}: a client request (its payload id) is committed at one index only, however often it was
+ *   retried; {@code acked-mismatch}: an append acknowledged OK names the index and term where its payload committed.
+ *   </li>
+ *   <li>{@code snapshot-state}: a state machine restored from a snapshot (at start or install) holds the committed
+ *   state at the index the log's snapshot names.</li>
  * </ul>
  *
  * <p>Not thread-safe: it runs on the simulation thread.
@@ -59,14 +67,20 @@ public final class InvariantChecker implements NodeObserver {
     private record Known(Entry entry, long prevTerm, String firstSeenOn) {
     }
 
-    private record Pending(long term, byte[] data) {
-    }
-
     private record Acked(Entry entry, long ackTerm, String node) {
     }
 
     private record ReadRequest(String node, long minIndex, boolean lease, long issuedAt) {
     }
+
+    /** The first violation found, also when the driver caught it (a hook throws inside the driver's pass). */
+    private InvariantViolation first;
+    /** Payload id to the index where the group committed it (exactly-once). */
+    private final Map<Long, Long> committedIds = new HashMap<>();
+    /** The smallest voter count of any configuration seen (the least majority a commit may have had). */
+    private int minVoters = Integer.MAX_VALUE;
+    /** Every host of the run, for the majority check on applied entries. */
+    private Collection<SimulatedHost> hosts = List.of();
 
     /** What the checker remembers of one node. */
     private static final class Track {
@@ -74,7 +88,6 @@ public final class InvariantChecker implements NodeObserver {
         long maxCommitEver = -1;
         long checkedCommit = -1;
         long leaderTermChecked = -1;
-        final TreeMap<Long, Pending> pending = new TreeMap<>();
     }
 
     private final SimulatedClock clock;
@@ -100,26 +113,76 @@ public final class InvariantChecker implements NodeObserver {
         return tracks.computeIfAbsent(node, k -> new Track());
     }
 
-    private static InvariantViolation violation(String invariant, String detail) {
-        return new InvariantViolation(invariant, detail);
+    private InvariantViolation violation(String invariant, String detail) {
+        InvariantViolation v = new InvariantViolation(invariant, detail);
+        if (first == null) {
+            first = v;
+        }
+        return v;
+    }
+
+    /** The first violation found so far, or null. */
+    public InvariantViolation firstViolation() {
+        return first;
+    }
+
+    /** The run's hosts (for the majority check on applied entries) and the voters the group starts with. */
+    public void setHosts(Collection<SimulatedHost> all, int initialVoters) {
+        this.hosts = all;
+        this.minVoters = initialVoters;
     }
 
     // ----- client side ------------------------------------------------------------------------------------------
 
     /**
-     * A proposal of {@code payloads} was accepted by {@code node} at {@code index} (first entry) in {@code term}. It
-     * is acknowledged to the client once the same incarnation of the node applies those entries with that term.
+     * An append of {@code payloads} was acknowledged OK by {@code host} at {@code index} (first entry) in {@code term}:
+     * each payload must be the committed entry there.
      */
-    public void onProposalAccepted(SimulatedNode node, long index, long term, List<byte[]> payloads) {
-        Track t = track(node.id());
-        for (int i = 0; i < payloads.size(); i++) {
-            t.pending.put(index + i, new Pending(term, payloads.get(i)));
+    public void onAcked(SimulatedHost host, long index, long term, List<byte[]> payloads) {
+        for (int k = 0; k < payloads.size(); k++) {
+            long i = index + k;
+            Entry e = i < committed.size() ? committed.get((int) i) : null;
+            if (e == null || e.term() != term || !Arrays.equals(e.data(), payloads.get(k))) {
+                throw violation("acked-mismatch", host.id() + " acknowledged an append at " + index + "@" + term
+                    + " (entry " + k + ") but the group committed " + (e == null ? "nothing yet" : e.toString())
+                    + " there" + (e != null && e.term() == term ? " with another payload" : ""));
+            }
+            acked.put(i, new Acked(e, host.meta().hardState().term(), host.id()));
+            maxAckedIndex = Math.max(maxAckedIndex, i);
+            acks++;
         }
     }
 
-    /** A read {@code requestId} was registered at {@code node}; its confirmation must cover every ack so far. */
-    public void onReadIssued(SimulatedNode node, long requestId, boolean lease) {
-        reads.put(requestId, new ReadRequest(node.id(), maxAckedIndex, lease, clock.now()));
+    /** A read {@code requestId} was issued at {@code host}; its answer must cover every ack so far. */
+    public void onReadIssued(SimulatedHost host, long requestId, boolean lease) {
+        reads.put(requestId, new ReadRequest(host.id(), maxAckedIndex, lease, clock.now()));
+    }
+
+    /**
+     * Read {@code requestId} completed at {@code host} with read index {@code index}: the index and the state the
+     * host serves from must cover every index acknowledged before the read was issued.
+     */
+    public void onReadDone(SimulatedHost host, long requestId, long index) {
+        ReadRequest r = reads.remove(requestId);
+        if (r == null || !r.node().equals(host.id())) {
+            throw violation("read-linearizability", host.id() + " answers read " + requestId + " issued "
+                + (r == null ? "nowhere" : "at " + r.node()));
+        }
+        long applied = host.stateMachine().appliedIndex();
+        if (index < r.minIndex() || applied < r.minIndex() || applied < index) {
+            throw violation("read-linearizability", host.id() + " serves " + (r.lease() ? "lease" : "read-index")
+                + " read " + requestId + " (issued at t=" + r.issuedAt() + ") at index " + index + " from applied "
+                + applied + " but index " + r.minIndex() + " was acknowledged to a client before it was issued");
+        }
+        readsServed++;
+        if (r.lease()) {
+            leaseReadsServed++;
+        }
+    }
+
+    /** A read failed or timed out: nothing to check. */
+    public void onReadFailed(long requestId) {
+        reads.remove(requestId);
     }
 
     /** Whether the proposal at {@code index} was acknowledged. */
@@ -131,96 +194,96 @@ public final class InvariantChecker implements NodeObserver {
     // ----- driver hooks -------------------------------------------------------------------------------------------
 
     @Override
-    public void onReady(SimulatedNode node, Ready rd) {
-        String id = node.id();
-        Track t = track(id);
-        SimulatedLogStore log = node.log();
-        HardState prev = node.meta().hardState();
-        HardState hs = rd.hardState();
-        if (hs != null) {
-            if (hs.term() < prev.term()) {
-                throw violation("term-monotonic", id + ": term goes from " + prev.term() + " to " + hs.term());
-            }
-            if (hs.term() == prev.term() && prev.votedFor() != null && !prev.votedFor().equals(hs.votedFor())) {
-                throw violation("single-vote", id + ": vote in term " + hs.term() + " changes from "
-                    + prev.votedFor() + " to " + hs.votedFor());
-            }
+    public void onHardState(SimulatedHost host, HardState hs) {
+        String id = host.id();
+        HardState prev = host.meta().hardState();
+        if (hs.term() < prev.term()) {
+            throw violation("term-monotonic", id + ": term goes from " + prev.term() + " to " + hs.term());
         }
-        if (rd.role() == Role.LEADER) {
-            checkLeader(id, node.raft().term());
-        }
-        SnapshotMeta snap = rd.snapshot();
-        if (snap != null) {
-            if (snap.index() < node.stateMachine().appliedIndex()) {
-                throw violation("state-machine-safety", id + ": installing snapshot " + snap.index() + "@"
-                    + snap.term() + " would roll the state machine back from applied index "
-                    + node.stateMachine().appliedIndex());
-            }
-            long lost = Math.min(t.lifetimeCommit, log.lastIndex());
-            if (lost > snap.index()) {
-                throw violation("committed-discarded", id + ": installing snapshot " + snap.index() + "@"
-                    + snap.term() + " discards entries up to " + lost + " that it knows committed");
-            }
-        }
-        long from = rd.truncateFrom();
-        if (from >= 0) {
-            long last = snap != null ? snap.index() : log.lastIndex();
-            long first = snap != null ? snap.index() + 1 : log.firstIndex();
-            if (from < first) {
-                throw violation("ready-contract", id + ": truncation from " + from + " before the first index "
-                    + first);
-            }
-            if (from <= last && from <= t.maxCommitEver) {
-                throw violation("committed-truncated", id + ": truncation from " + from + " removes entries up to "
-                    + last + " but the node knew index " + t.maxCommitEver + " committed");
-            }
+        if (hs.term() == prev.term() && prev.votedFor() != null && !prev.votedFor().equals(hs.votedFor())) {
+            throw violation("single-vote", id + ": vote in term " + hs.term() + " changes from " + prev.votedFor()
+                + " to " + hs.votedFor());
         }
     }
 
     @Override
-    public void onPersisted(SimulatedNode node, Ready rd) {
-        SimulatedLogStore log = node.log();
-        Track t = track(node.id());
-        for (Entry e : rd.entries()) {
-            long prevTerm = log.term(e.index() - 1);
+    public void onInstall(SimulatedHost host, SnapshotMeta snap) {
+        String id = host.id();
+        Track t = track(id);
+        SimulatedLogStore log = host.log();
+        if (snap.index() < host.stateMachine().appliedIndex()) {
+            throw violation("state-machine-safety", id + ": installing snapshot " + snap.index() + "@" + snap.term()
+                + " would roll the state machine back from applied index " + host.stateMachine().appliedIndex());
+        }
+        long lost = Math.min(t.lifetimeCommit, log.lastIndex());
+        if (lost > snap.index()) {
+            throw violation("committed-discarded", id + ": installing snapshot " + snap.index() + "@" + snap.term()
+                + " discards entries up to " + lost + " that it knows committed");
+        }
+    }
+
+    @Override
+    public void onTruncate(SimulatedHost host, long from) {
+        String id = host.id();
+        Track t = track(id);
+        SimulatedLogStore log = host.log();
+        if (from < log.firstIndex()) {
+            throw violation("ready-contract", id + ": truncation from " + from + " before the first index "
+                + log.firstIndex());
+        }
+        if (from <= log.lastIndex() && from <= t.maxCommitEver) {
+            throw violation("committed-truncated", id + ": truncation from " + from + " removes entries up to "
+                + log.lastIndex() + " but the node knew index " + t.maxCommitEver + " committed");
+        }
+    }
+
+    @Override
+    public void onAppend(SimulatedHost host, List<Entry> entries) {
+        SimulatedLogStore log = host.log();
+        Track t = track(host.id());
+        long prevTerm = log.term(entries.get(0).index() - 1);
+        for (Entry e : entries) {
             IndexTerm key = new IndexTerm(e.index(), e.term());
             Known k = known.get(key);
             if (k == null) {
-                known.put(key, new Known(e, prevTerm, node.id()));
+                known.put(key, new Known(e, prevTerm, host.id()));
             } else if (!k.entry().equals(e) || k.prevTerm() != prevTerm) {
-                throw violation("log-matching", node.id() + " appended " + e + " after term " + prevTerm + " but "
+                throw violation("log-matching", host.id() + " appended " + e + " after term " + prevTerm + " but "
                     + k.firstSeenOn() + " holds " + k.entry() + " after term " + k.prevTerm());
             }
             if (e.index() <= t.maxCommitEver && e.index() < committed.size()
                 && !committed.get((int) e.index()).equals(e)) {
-                throw violation("committed-mismatch", node.id() + " appended " + e + " at an index it knew "
+                throw violation("committed-mismatch", host.id() + " appended " + e + " at an index it knew "
                     + "committed, where the group committed " + committed.get((int) e.index()));
             }
+            if (e.type() == EntryType.CONFIG) {
+                minVoters = Math.min(minVoters, Membership.decode(e.data()).voters().size());
+            }
+            prevTerm = e.term();
         }
     }
 
     @Override
-    public void onSnapshotInstalled(SimulatedNode node, SnapshotMeta meta, byte[] data) {
-        checkSnapshotState(node.id(), "installed", meta, data);
+    public void onRestored(SimulatedHost host, long index, byte[] stateBytes) {
+        SnapshotMeta meta = host.log().snapshot();
+        if (index != meta.index()) {
+            throw violation("snapshot-state", host.id() + " restored its state machine as of " + index
+                + " but its log's snapshot is " + meta.index() + "@" + meta.term());
+        }
+        checkSnapshotState(host.id(), "restored", meta, stateBytes);
     }
 
     @Override
-    public void onRestart(SimulatedNode node) {
-        Track t = track(node.id());
+    public void onRestart(SimulatedHost host) {
+        Track t = track(host.id());
         t.lifetimeCommit = -1;
         t.checkedCommit = -1;
         t.leaderTermChecked = -1;
-        t.pending.clear();
-        SnapshotMeta snap = node.log().snapshot();
-        if (snap.index() >= 0) {
-            checkSnapshotState(node.id(), "restored", snap, node.snapshots().data());
-        }
     }
 
     @Override
-    public void onCrash(SimulatedNode node, String why) {
+    public void onCrash(SimulatedHost node, String why) {
         Track t = track(node.id());
-        t.pending.clear();
         // What a node knew committed survives a crash only as far as its durable log holds those committed entries: a
         // driver that syncs in the background may lose committed entries it had not synced, and the older entries
         // under them (their truncation was not synced either) are not committed and may be truncated again.
@@ -235,7 +298,7 @@ public final class InvariantChecker implements NodeObserver {
     private void checkSnapshotState(String node, String how, SnapshotMeta meta, byte[] data) {
         long idx = HashStateMachine.snapshotIndex(data);
         if (idx != meta.index()) {
-            throw violation("state-machine-safety", node + " " + how + " snapshot " + meta + " whose bytes hold "
+            throw violation("snapshot-state", node + " " + how + " snapshot " + meta + " whose bytes hold "
                 + "state at index " + idx);
         }
         if (idx >= hashAt.size()) {
@@ -253,7 +316,7 @@ public final class InvariantChecker implements NodeObserver {
     }
 
     @Override
-    public void onSend(SimulatedNode node, Message m) {
+    public void onSend(SimulatedHost node, Message m) {
         HardState durable = node.meta().durableHardState();
         SimulatedLogStore log = node.log();
         String id = node.id();
@@ -263,13 +326,14 @@ public final class InvariantChecker implements NodeObserver {
             throw violation("persist-before-send", id + " sends " + m + " in term " + m.term()
                 + " but its durable term is " + durable.term());
         }
+        // A durable term above the message's is as good as its vote: the node never votes in that term again.
         if (m instanceof VoteRequest v && !v.preVote()
-            && (durable.term() != v.term() || !id.equals(durable.votedFor()))) {
+            && (durable.term() < v.term() || durable.term() == v.term() && !id.equals(durable.votedFor()))) {
             throw violation("persist-before-send", id + " asks for votes with " + m + " before its own vote is "
                 + "durable: " + durable);
         }
         if (m instanceof VoteResponse r && !r.preVote() && r.granted()
-            && (durable.term() != r.term() || !r.to().equals(durable.votedFor()))) {
+            && (durable.term() < r.term() || durable.term() == r.term() && !r.to().equals(durable.votedFor()))) {
             throw violation("persist-before-send", id + " grants " + m + " but its durable vote is " + durable);
         }
         if (m instanceof AppendEntriesResponse r && r.success() && r.matchIndex() > log.durableLastIndex()) {
@@ -283,12 +347,13 @@ public final class InvariantChecker implements NodeObserver {
     }
 
     @Override
-    public void onApplied(SimulatedNode node, Entry e) {
+    public void onApplied(SimulatedHost node, Entry e) {
         String id = node.id();
         Entry inLog = node.log().entry(e.index());
         if (!e.equals(inLog)) {
             throw violation("ready-contract", id + " was told to apply " + e + " but its log holds " + inLog);
         }
+        checkDurableOnMajority(node, e);
         int i = (int) e.index();
         if (i < committed.size()) {
             if (!committed.get(i).equals(e)) {
@@ -296,8 +361,7 @@ public final class InvariantChecker implements NodeObserver {
                     + committed.get(i));
             }
         } else if (i == committed.size()) {
-            committed.add(e);
-            committedObservedTerm.add(node.raft().term());
+            addCommitted(e, node.meta().hardState().term());
         } else {
             throw violation("harness", id + " applies " + e + " but only " + committed.size()
                 + " committed entries are known");
@@ -314,65 +378,51 @@ public final class InvariantChecker implements NodeObserver {
             throw violation("harness", id + " applies " + e + " but the state is known only up to "
                 + (hashAt.size() - 1));
         }
-        Track t = track(id);
-        while (!t.pending.isEmpty() && t.pending.firstKey() < e.index()) {
-            t.pending.pollFirstEntry();
-        }
-        Pending p = t.pending.get(e.index());
-        if (p != null) {
-            t.pending.remove(e.index());
-            if (p.term() == e.term()) {
-                if (!Arrays.equals(p.data(), e.data())) {
-                    throw violation("log-matching", id + " accepted a proposal at " + e.index() + "@" + e.term()
-                        + " but applies a different payload there");
-                }
-                acked.put(e.index(), new Acked(e, node.raft().term(), id));
-                maxAckedIndex = Math.max(maxAckedIndex, e.index());
-                acks++;
+    }
+
+    /** An entry applied must be committed: durable on a majority of the smallest configuration the run had. */
+    private void checkDurableOnMajority(SimulatedHost node, Entry e) {
+        int holders = 0;
+        for (SimulatedHost h : hosts) {
+            SimulatedLogStore log = h.log();
+            if (log.durableSnapshot().index() >= e.index() || log.durableTerm(e.index()) == e.term()) {
+                holders++;
             }
         }
-    }
-
-    @Override
-    public void onReadState(SimulatedNode node, ReadState rs) {
-        ReadRequest r = reads.get(rs.requestId());
-        if (r == null || !r.node().equals(node.id())) {
-            throw violation("read-linearizability", node.id() + " confirms read " + rs.requestId()
-                + " that was issued " + (r == null ? "nowhere" : "at " + r.node()));
-        }
-        if (rs.index() < r.minIndex()) {
-            throw violation("read-linearizability", node.id() + " confirms " + (r.lease() ? "lease" : "read-index")
-                + " read " + rs.requestId() + " (issued at t=" + r.issuedAt() + ") at index " + rs.index()
-                + " but index " + r.minIndex() + " was acknowledged to a client before it was issued");
+        int majority = minVoters / 2 + 1;
+        if (holders < majority) {
+            throw violation("applied-uncommitted", node.id() + " applies " + e + " held durably by " + holders
+                + " node(s), fewer than a majority (" + majority + ") of any configuration");
         }
     }
 
-    @Override
-    public void onReadServed(SimulatedNode node, ReadState rs) {
-        ReadRequest r = reads.get(rs.requestId());
-        if (node.stateMachine().appliedIndex() < rs.index()) {
-            throw violation("read-linearizability", node.id() + " serves read " + rs + " at applied index "
-                + node.stateMachine().appliedIndex());
-        }
-        readsServed++;
-        if (r != null && r.lease()) {
-            leaseReadsServed++;
+    /** Records the group's committed entry at the next index; a payload id committed twice breaks exactly-once. */
+    private void addCommitted(Entry e, long observedTerm) {
+        committed.add(e);
+        committedObservedTerm.add(observedTerm);
+        if (e.type() == EntryType.NORMAL && e.data().length >= 8) {
+            long payloadId = ByteBuffer.wrap(e.data()).getLong();
+            Long before = committedIds.putIfAbsent(payloadId, e.index());
+            if (before != null) {
+                throw violation("exactly-once", "client request " + payloadId + " (" + e + ") committed twice, at "
+                    + before + " and at " + e.index());
+            }
         }
     }
 
     // ----- after every event ---------------------------------------------------------------------------------------
 
     /** Checks the per-event invariants over every running node. */
-    public void afterEvent(Collection<SimulatedNode> nodes) {
-        for (SimulatedNode n : nodes) {
-            RaftNode raft = n.raft();
-            if (raft == null) {
+    public void afterEvent(Collection<SimulatedHost> nodes) {
+        for (SimulatedHost n : nodes) {
+            NodeStatus s = n.status();
+            if (s == null || s.failed()) {
                 continue;
             }
             String id = n.id();
             Track t = track(id);
             SimulatedLogStore log = n.log();
-            long c = raft.commitIndex();
+            long c = s.commitIndex();
             if (c < t.lifetimeCommit) {
                 throw violation("commit-monotonic", id + ": commit index goes back from " + t.lifetimeCommit + " to "
                     + c);
@@ -386,9 +436,9 @@ public final class InvariantChecker implements NodeObserver {
                     + log.lastIndex());
             }
             long applied = n.stateMachine().appliedIndex();
-            if (applied > c || raft.appliedIndex() > c) {
-                throw violation("applied-le-committed", id + ": applied " + applied + " (core says "
-                    + raft.appliedIndex() + ") beyond commit index " + c);
+            if (applied > c || s.appliedIndex() > c) {
+                throw violation("applied-le-committed", id + ": applied " + applied + " (driver says "
+                    + s.appliedIndex() + ") beyond commit index " + c);
             }
             if (c > t.checkedCommit) {
                 recordCommitted(n, Math.max(t.checkedCommit + 1, log.firstIndex()), c);
@@ -396,11 +446,11 @@ public final class InvariantChecker implements NodeObserver {
             }
             t.lifetimeCommit = c;
             t.maxCommitEver = Math.max(t.maxCommitEver, c);
-            if (raft.role() == Role.LEADER) {
-                checkLeader(id, raft.term());
-                if (t.leaderTermChecked != raft.term()) {
-                    checkLeaderCompleteness(n, raft.term());
-                    t.leaderTermChecked = raft.term();
+            if (s.role() == Role.LEADER) {
+                checkLeader(id, s.term());
+                if (t.leaderTermChecked != s.term()) {
+                    checkLeaderCompleteness(n, s.term());
+                    t.leaderTermChecked = s.term();
                 }
             }
         }
@@ -413,9 +463,9 @@ public final class InvariantChecker implements NodeObserver {
         }
     }
 
-    private void recordCommitted(SimulatedNode n, long from, long to) {
+    private void recordCommitted(SimulatedHost n, long from, long to) {
         SimulatedLogStore log = n.log();
-        long term = n.raft().term();
+        long term = n.status().term();
         for (long i = from; i <= to; i++) {
             Entry e = log.entry(i);
             if (e == null) {
@@ -428,8 +478,7 @@ public final class InvariantChecker implements NodeObserver {
                         + to + " where the group committed " + committed.get((int) i));
                 }
             } else if (i == committed.size()) {
-                committed.add(e);
-                committedObservedTerm.add(term);
+                addCommitted(e, term);
             } else {
                 throw violation("harness", n.id() + ": commit " + to + " leaves a gap after "
                     + (committed.size() - 1) + " in the known committed entries");
@@ -437,7 +486,7 @@ public final class InvariantChecker implements NodeObserver {
         }
     }
 
-    private void checkLeaderCompleteness(SimulatedNode n, long term) {
+    private void checkLeaderCompleteness(SimulatedHost n, long term) {
         SimulatedLogStore log = n.log();
         for (long i = log.firstIndex(); i < committed.size(); i++) {
             if (committedObservedTerm.get((int) i) >= term) {
@@ -466,8 +515,8 @@ public final class InvariantChecker implements NodeObserver {
      * Checks log matching pairwise over whole logs (running or down nodes alike) and that every acknowledged entry is
      * the committed one. Costs O(nodes^2 * log length): run it now and then and at the end.
      */
-    public void fullCheck(Collection<SimulatedNode> nodes) {
-        List<SimulatedNode> list = new ArrayList<>(nodes);
+    public void fullCheck(Collection<SimulatedHost> nodes) {
+        List<SimulatedHost> list = new ArrayList<>(nodes);
         for (int a = 0; a < list.size(); a++) {
             for (int b = a + 1; b < list.size(); b++) {
                 checkPair(list.get(a), list.get(b));
@@ -482,7 +531,7 @@ public final class InvariantChecker implements NodeObserver {
         }
     }
 
-    private static void checkPair(SimulatedNode x, SimulatedNode y) {
+    private void checkPair(SimulatedHost x, SimulatedHost y) {
         SimulatedLogStore a = x.log();
         SimulatedLogStore b = y.log();
         long lo = Math.max(a.firstIndex(), b.firstIndex());

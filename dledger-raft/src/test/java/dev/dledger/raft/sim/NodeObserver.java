@@ -1,59 +1,68 @@
 package dev.dledger.raft.sim;
 
 import dev.dledger.raft.core.Entry;
+import dev.dledger.raft.core.HardState;
 import dev.dledger.raft.core.Message;
-import dev.dledger.raft.core.ReadState;
-import dev.dledger.raft.core.Ready;
 import dev.dledger.raft.core.SnapshotMeta;
+import dev.dledger.raft.transport.SnapshotChunk;
+import java.util.List;
 
 /**
- * What a {@link SimulatedNode} reports while it drives its core: the hooks where the invariant checker, the simulated
- * clients and the coverage counters look. Every method runs on the simulation thread, at the step of the Ready
- * handling named below; a method may throw {@link InvariantViolation} to stop the run. The defaults do nothing.
+ * What a {@link SimulatedHost}'s ports see the production driver do, reported as it happens, on the simulation
+ * thread. A hook may throw {@link InvariantViolation}; the driver may catch it (it stops the node), so the checker also
+ * keeps the first violation for the simulation to report after the event.
  */
 public interface NodeObserver {
 
-    /** A Ready was taken from the core, before anything of it is persisted. */
-    default void onReady(SimulatedNode node, Ready rd) {
+    /** The driver is about to persist a new term and vote. */
+    default void onHardState(SimulatedHost host, HardState hardState) {
     }
 
-    /** A snapshot received from a leader was installed (log reset, state machine restored from {@code data}). */
-    default void onSnapshotInstalled(SimulatedNode node, SnapshotMeta meta, byte[] data) {
+    /** The driver is about to remove the log's entries from {@code fromIndex} on. */
+    default void onTruncate(SimulatedHost host, long fromIndex) {
     }
 
-    /** Everything the Ready asked to persist is durable; the messages are not sent yet. */
-    default void onPersisted(SimulatedNode node, Ready rd) {
+    /** The driver is about to append {@code entries} (the log still ends before them). */
+    default void onAppend(SimulatedHost host, List<Entry> entries) {
     }
 
-    /** {@code m} is about to leave the node (snapshot bytes already attached); everything it may depend on is durable. */
-    default void onSend(SimulatedNode node, Message m) {
+    /** The driver is about to install a snapshot received from a leader. */
+    default void onInstall(SimulatedHost host, SnapshotMeta meta) {
     }
 
-    /** Sending a snapshot to {@code peer} failed (injected); the core will be told so later. */
-    default void onSnapshotSendFailed(SimulatedNode node, String peer) {
+    /** The driver restored the state machine as of {@code index} from {@code stateBytes} (start or install). */
+    default void onRestored(SimulatedHost host, long index, byte[] stateBytes) {
+    }
+
+    /** The driver took a snapshot and compacted its log up to it. */
+    default void onSnapshotTaken(SimulatedHost host, SnapshotMeta meta) {
+    }
+
+    /** The driver records {@code commitIndex} as its commit checkpoint. */
+    default void onCheckpoint(SimulatedHost host, long commitIndex) {
+    }
+
+    /** {@code m} is about to leave the node. */
+    default void onSend(SimulatedHost host, Message m) {
+    }
+
+    /** A snapshot chunk or chunk acknowledgement is about to leave the node. */
+    default void onChunk(SimulatedHost host, SnapshotChunk chunk) {
     }
 
     /** {@code e} was applied to the node's state machine. */
-    default void onApplied(SimulatedNode node, Entry e) {
+    default void onApplied(SimulatedHost host, Entry e) {
     }
 
-    /** The core confirmed a read; it is served once the node applied its index. */
-    default void onReadState(SimulatedNode node, ReadState rs) {
+    /** The process is about to go down; its driver's status and its disk are still as they were. */
+    default void onCrashing(SimulatedHost host) {
     }
 
-    /** A confirmed read was served from the state machine, whose applied index is now at least {@code rs.index()}. */
-    default void onReadServed(SimulatedNode node, ReadState rs) {
+    /** The process went down (crash, injected fault, shutdown); the disk kept what it synced. */
+    default void onCrash(SimulatedHost host, String why) {
     }
 
-    /** The node took a local snapshot and compacted its log up to it. */
-    default void onSnapshotTaken(SimulatedNode node, SnapshotMeta meta) {
-    }
-
-    /** The node went down (crash or injected fault); its volatile state is gone. */
-    default void onCrash(SimulatedNode node, String why) {
-    }
-
-    /** The node started again from its durable state. */
-    default void onRestart(SimulatedNode node) {
+    /** A new process starts on the host's disk. */
+    default void onRestart(SimulatedHost host) {
     }
 }

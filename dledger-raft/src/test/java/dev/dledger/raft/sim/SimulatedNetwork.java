@@ -1,8 +1,10 @@
 package dev.dledger.raft.sim;
 
-import dev.dledger.raft.core.Message;
+import dev.dledger.raft.core.AppendEntriesRequest;
+import dev.dledger.raft.transport.SnapshotChunk;
 
 import java.util.Random;
+import java.util.TreeMap;
 import java.util.TreeSet;
 
 /**
@@ -18,13 +20,15 @@ public final class SimulatedNetwork {
     @FunctionalInterface
     public interface Receiver {
         /** Called at the delivery time of {@code m}, on the simulation thread. */
-        void receive(Message m);
+        void receive(String to, Object payload);
     }
 
     private final SimulatedScheduler scheduler;
     private final Random random;
     private final Receiver receiver;
     private final TreeSet<String> cutLinks = new TreeSet<>();
+    /** AppendEntries requests on their way to each node. */
+    private final TreeMap<String, Integer> appendsInFlight = new TreeMap<>();
 
     private double dropProbability;
     private double duplicateProbability;
@@ -108,36 +112,58 @@ public final class SimulatedNetwork {
     }
 
     /**
-     * Sends {@code m}: unless dropped or cut, it is delivered to the {@link Receiver} after a random delay, and maybe
-     * a second time.
+     * Sends {@code payload} (a Raft message or a snapshot chunk) from {@code from} to {@code to}: unless dropped or cut,
+     * it is delivered to the {@link Receiver} after a random delay, and maybe a second time (late, out of order).
      */
-    public void send(Message m) {
+    public void send(String from, String to, Object payload) {
         sent++;
-        if (!connected(m.from(), m.to()) || (dropProbability > 0 && random.nextDouble() < dropProbability)) {
+        if (!connected(from, to) || (dropProbability > 0 && random.nextDouble() < dropProbability)) {
             dropped++;
             return;
         }
-        scheduleDelivery(m);
+        scheduleDelivery(from, to, payload);
         if (duplicateProbability > 0 && random.nextDouble() < duplicateProbability) {
             duplicated++;
-            scheduleDelivery(m);
+            scheduleDelivery(from, to, payload);
         }
     }
 
-    private void scheduleDelivery(Message m) {
+    private void scheduleDelivery(String from, String to, Object payload) {
         long delay;
         if (slowProbability > 0 && random.nextDouble() < slowProbability) {
             delay = maxDelay + (long) (random.nextDouble() * (slowMaxDelay - maxDelay));
         } else {
             delay = minDelay + (long) (random.nextDouble() * (maxDelay - minDelay + 1));
         }
-        scheduler.schedule(delay, "DELIVER", m.to(), m, () -> {
-            if (connected(m.from(), m.to())) {
-                receiver.receive(m);
+        boolean append = payload instanceof AppendEntriesRequest;
+        if (append) {
+            appendsInFlight.merge(to, 1, Integer::sum);
+        }
+        scheduler.schedule(delay, "DELIVER", to, describe(payload), () -> {
+            if (append) {
+                appendsInFlight.merge(to, -1, Integer::sum);
+            }
+            if (connected(from, to)) {
+                receiver.receive(to, payload);
             } else {
                 dropped++;
             }
         });
+    }
+
+    /** A deterministic one-line description (no identity hash of a byte array). */
+    private static String describe(Object payload) {
+        if (payload instanceof SnapshotChunk c) {
+            return "SnapshotChunk[" + c.from() + "->" + c.to() + " " + c.request().snapshot().index() + "@"
+                + c.request().snapshot().term() + " t" + c.request().term() + (c.ack() ? " ack next=" : " offset=")
+                + c.offset() + " " + c.data().length + "/" + c.total() + "B]";
+        }
+        return String.valueOf(payload);
+    }
+
+    /** The AppendEntries requests on their way to {@code to} now. */
+    public int appendsInFlight(String to) {
+        return appendsInFlight.getOrDefault(to, 0);
     }
 
     /** Messages handed to {@link #send}. */

@@ -1,5 +1,6 @@
 /**
- * Deterministic simulation of Raft groups built on {@code dev.dledger.raft.core}, published in the test-jar so that
+ * Deterministic simulation of Raft groups of production drivers ({@code dev.dledger.raft.server.RaftGroupNode}) whose
+ * ports alone are simulated, published in the test-jar so that
  * other modules can drive their own components the same way.
  *
  * <p>The pieces, each usable alone:
@@ -11,8 +12,9 @@
  *   <li>{@link dev.dledger.raft.sim.SimulatedLogStore}, {@link dev.dledger.raft.sim.SimulatedMetaStore},
  *   {@link dev.dledger.raft.sim.SimulatedSnapshotStore}: in-memory stores with a durable part; a crash loses what
  *   was not synced, a torn write keeps a prefix.</li>
- *   <li>{@link dev.dledger.raft.sim.SimulatedNode}: the driver of one core, handling each {@code Ready} in the order
- *   of its contract and injecting {@link dev.dledger.raft.sim.DiskFault}s.</li>
+ *   <li>{@link dev.dledger.raft.sim.SimulatedHost}: one machine running the production driver unchanged over
+ *   simulated disk, clock, threads (event loop, blocking-work thread, background syncer) and network; it pauses,
+ *   crashes and injects {@link dev.dledger.raft.sim.DiskFault}s.</li>
  *   <li>{@link dev.dledger.raft.sim.InvariantChecker}: the safety properties, checked after every event.</li>
  *   <li>{@link dev.dledger.raft.sim.RaftSimulation}: one seeded run (fault phase, then healing and a liveness
  *   check); {@code RaftSimulationTest} runs many.</li>
