@@ -34,8 +34,8 @@ class RaftSimulationTest {
 
     /**
      * Runs when {@code sim.runs} is not given (CI). Each run drives production drivers for about 27,000 events, some
-     * 0.2 to 0.3 s of CPU, so CI's 1,000 take about a minute on two processors (1,100 runs a minute measured on an idle machine); the documented command runs 2,000 (a
-     * run of the core alone, before issue 16, took a hundredth of that).
+     * 0.2 to 0.3 s of CPU, so CI's 1,000 take about a minute on two processors (1,100 runs a minute on an idle
+     * machine); the documented command runs 2,000 (a run of the core alone, before issue 16, took a hundredth of that).
      */
     static final int DEFAULT_RUNS = 1000;
     /** Fresh seeds among the runs when no seed is given, at most. */
