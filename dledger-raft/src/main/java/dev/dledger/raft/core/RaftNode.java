@@ -884,6 +884,11 @@ public final class RaftNode {
     }
 
     private void reset() {
+        // Acknowledgements of an older term not handed out yet go: the log they vouch for may be cut in this same
+        // batch by the new term's leader (they would then claim entries this node no longer holds), and an
+        // acknowledgement may always be lost.
+        msgs.removeIf(m -> (m instanceof AppendEntriesResponse r && r.success() && r.term() < term)
+            || (m instanceof InstallSnapshotResponse s && s.term() < term));
         electionElapsed = 0;
         heartbeatElapsed = 0;
         resetRandomizedElectionTimeout();

@@ -54,6 +54,28 @@ class ReadyContractTest {
         assertTrue(rd.mustPersist());
     }
 
+    /**
+     * A follower acknowledges entries of term 1, then, before that Ready is handed out, a leader of term 2 cuts them
+     * from its log: the Ready persists the term-2 log, so the term-1 acknowledgement would vouch for entries the follower no
+     * longer holds (the term-1 leader could count it toward a commit). It is not in the Ready; the term-2 one is.
+     */
+    @Test
+    void anAcknowledgementOfEntriesCutInTheSameReadyIsNotSent() {
+        RaftNode f = new RaftNode(RaftConfig.defaults("b").withTimeouts(10, 2), new MemoryLog(),
+            InitialState.bootstrap(Membership.of("a", "b", "c")), bound -> 0, CoreLog.NONE);
+        f.step(new AppendEntriesRequest("a", "b", 1, -1, 0, List.of(new Entry(0, 1, EntryType.NOOP, null),
+            new Entry(1, 1, EntryType.NORMAL, "x".getBytes()), new Entry(2, 1, EntryType.NORMAL, "y".getBytes())),
+            -1, 1));
+        f.step(new AppendEntriesRequest("c", "b", 2, 0, 1, List.of(new Entry(1, 2, EntryType.NOOP, null)), -1, 1));
+        Ready rd = f.ready();
+        Entry last = rd.entries().get(rd.entries().size() - 1);
+        assertEquals(List.of(1L, 2L), List.of(last.index(), last.term()), "the term-2 leader's entry replaces index 1");
+        List<AppendEntriesResponse> acks = rd.messages().stream().filter(m -> m instanceof AppendEntriesResponse)
+            .map(m -> (AppendEntriesResponse) m).toList();
+        assertFalse(acks.stream().anyMatch(r -> r.term() == 1), "a term-1 acknowledgement of the cut entries: " + acks);
+        assertTrue(acks.stream().anyMatch(r -> r.term() == 2 && r.success() && r.matchIndex() == 1), acks.toString());
+    }
+
     @Test
     void committedEntriesAreOnlyThoseAQuorumStored() {
         CoreCluster c = CoreCluster.ofThree();
