@@ -235,6 +235,24 @@ final class Nemesis {
                     return;
                 }
                 ClientProtocol.Response r = adminCall(() -> admin.changeMembership(target, false));
+                if (r != null && r.status() == ClientProtocol.Status.IS_LEADER && order.size() > 1) {
+                    // A leader is not removed (it says IS_LEADER): it hands its leadership over first, as an operator
+                    // is told to, and the removal is asked again until the new leader takes it.
+                    String heir = order.get(1);
+                    adminCall(() -> admin.leadershipTransfer(heir));
+                    ClientProtocol.Response[] again = {r};
+                    try {
+                        Awaitility.await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(100))
+                            .until(() -> {
+                                again[0] = adminCall(() -> admin.changeMembership(target, false));
+                                return again[0] != null && again[0].status() != ClientProtocol.Status.IS_LEADER;
+                            });
+                    } catch (ConditionTimeoutException e) {
+                        // Reported as refused below.
+                    }
+                    r = again[0];
+                    what += " after a leadership transfer to " + heir;
+                }
                 if (r == null || r.status() != ClientProtocol.Status.OK) {
                     log(prefix + what + " refused: " + (r == null ? "no answer" : r.status()));
                     return;
