@@ -395,6 +395,34 @@ final class BrokerGroup implements AutoCloseable {
     // Reports and shutdown
 
     /** Prints the tail of every process's output and broker log, and where the files are. */
+    /** A request to the broker at {@code master}, the group's master at that moment. */
+    @FunctionalInterface
+    interface MasterCall {
+        void call(String master) throws Exception;
+    }
+
+    /**
+     * Runs {@code call} against the group's master as the nameserver lists it, again on an error (a leader change on
+     * a loaded machine refuses the request at the old master), for up to 60 s.
+     *
+     * @return the master that answered
+     */
+    String atMaster(String what, MasterCall call) {
+        String[] answered = new String[1];
+        org.awaitility.Awaitility.await(what).atMost(java.time.Duration.ofSeconds(60))
+            .pollDelay(java.time.Duration.ZERO).pollInterval(java.time.Duration.ofMillis(200))
+            .ignoreExceptions().until(() -> {
+                String master = brokerAddrs().get(0L);
+                if (master == null) {
+                    return false;
+                }
+                call.call(master);
+                answered[0] = master;
+                return true;
+            });
+        return answered[0];
+    }
+
     void printOutputs(PrintStream out) {
         List<ChildJvm> all = new ArrayList<>();
         if (namesrv != null) {

@@ -59,26 +59,8 @@ class BrokerStateFailoverTest {
     private volatile String lastMaster;
 
     /** A request to the master; retried (at the master of the moment) until it is answered without error. */
-    @FunctionalInterface
-    private interface MasterCall {
-        void call(String master) throws Exception;
-    }
-
-    /**
-     * Runs {@code call} against the group's master as the nameserver lists it, again on an error (a leader change on
-     * a loaded machine refuses the request at the old master), for up to 60 s.
-     */
-    private void atMaster(String what, MasterCall call) {
-        await(what).atMost(Duration.ofSeconds(60)).pollDelay(Duration.ZERO).pollInterval(Duration.ofMillis(200))
-            .ignoreExceptions().until(() -> {
-                String master = group.brokerAddrs().get(0L);
-                if (master == null) {
-                    return false;
-                }
-                call.call(master);
-                lastMaster = master;
-                return true;
-            });
+    private void atMaster(String what, BrokerGroup.MasterCall call) {
+        lastMaster = group.atMaster(what, call);
     }
 
     @AfterEach

@@ -64,22 +64,8 @@ class BrokerStateSnapshotTest {
 
     private BrokerGroup group;
 
-    @FunctionalInterface
-    private interface MasterCall {
-        void call(String master) throws Exception;
-    }
-
-    /** Runs {@code call} at the group's master of the moment until it is answered without error (60 s at most). */
-    private void atMaster(String what, MasterCall call) {
-        await(what).atMost(Duration.ofSeconds(60)).pollDelay(Duration.ZERO).pollInterval(Duration.ofMillis(200))
-            .ignoreExceptions().until(() -> {
-                String master = group.brokerAddrs().get(0L);
-                if (master == null) {
-                    return false;
-                }
-                call.call(master);
-                return true;
-            });
+    private void atMaster(String what, BrokerGroup.MasterCall call) {
+        group.atMaster(what, call);
     }
 
     @AfterEach
