@@ -347,11 +347,19 @@ class FastTryIT {
         return TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos);
     }
 
-    private static int freePort(Set<Integer> taken) throws IOException {
+    /**
+     * A port free a moment ago, below the kernel's ephemeral range (32768 and up): the group is stopped and started
+     * again on the same ports, and a port in that range may meanwhile be the local end of an outgoing connection.
+     */
+    private static int freePort(Set<Integer> taken) {
         while (true) {
-            try (ServerSocket s = new ServerSocket(0)) {
-                if (taken.add(s.getLocalPort())) {
-                    return s.getLocalPort();
+            int p = java.util.concurrent.ThreadLocalRandom.current().nextInt(10_000, 32_000);
+            if (!taken.contains(p)) {
+                try (ServerSocket s = new ServerSocket(p)) {
+                    taken.add(p);
+                    return p;
+                } catch (IOException e) {
+                    // taken: draw another
                 }
             }
         }
