@@ -1,5 +1,6 @@
 package dev.dledger.raft.cli;
 
+import dev.dledger.raft.config.Peers;
 import dev.dledger.raft.core.OneLine;
 import dev.dledger.raft.core.RaftConfig;
 import dev.dledger.raft.server.FlushMode;
