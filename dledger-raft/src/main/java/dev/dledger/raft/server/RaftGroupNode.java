@@ -2,6 +2,7 @@ package dev.dledger.raft.server;
 
 import dev.dledger.raft.core.AppendEntriesResponse;
 import dev.dledger.raft.core.Entry;
+import dev.dledger.raft.core.HardState;
 import dev.dledger.raft.core.InitialState;
 import dev.dledger.raft.core.InstallSnapshotRequest;
 import dev.dledger.raft.core.InstallSnapshotResponse;
@@ -10,6 +11,7 @@ import dev.dledger.raft.core.Message;
 import dev.dledger.raft.core.ProposeResult;
 import dev.dledger.raft.core.RaftNode;
 import dev.dledger.raft.core.Ready;
+import dev.dledger.raft.core.ReadyHandler;
 import dev.dledger.raft.core.ReadState;
 import dev.dledger.raft.core.RequestId;
 import dev.dledger.raft.core.Role;
@@ -136,6 +138,8 @@ public final class RaftGroupNode implements AutoCloseable {
     private long leaderStartIndex;
     /** Appends with request ids that wait for this new leader to apply the entries of earlier terms. */
     private final List<WaitingAppend> waitingAppends = new ArrayList<>();
+    /** This driver's steps of the Ready sequence. */
+    private final ReadyHandler readyHandler = new DriverReadyHandler();
 
     private static final class Pending {
         final long firstIndex;
@@ -902,69 +906,97 @@ public final class RaftGroupNode implements AutoCloseable {
     private boolean handleReady() {
         while (node.hasReady()) {
             Ready rd = node.ready();
+            ReadyHandler.handle(node, rd, readyHandler, syncer == null);
+            if (!rd.committedEntries().isEmpty() && node.appliedIndex() < node.commitIndex()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** This driver's steps of the Ready sequence ({@link ReadyHandler#handle} runs them in the contract's order). */
+    private final class DriverReadyHandler implements ReadyHandler {
+
+        /** The role the Ready being handled was made in. */
+        private Role role;
+
+        @Override
+        public void begin(Ready rd) {
+            role = rd.role();
             // The peers' addresses before any message of this Ready leaves: a configuration entry appended or received
             // since the last pass may name a peer the transport does not know yet.
             publishPeerAddresses();
-            // 1. Durable state first: nothing below is sent before it is stored (Ready's contract).
-            if (rd.hardState() != null) {
-                if (id.equals(rd.hardState().votedFor()) && rd.hardState().term() > electionTerm) {
-                    // A candidate persists its new term with its vote for itself first (Raft §5.2): one election.
-                    electionTerm = rd.hardState().term();
-                    electionsStarted.incrementAndGet();
-                }
-                storage.saveHardState(rd.hardState());
-            }
             if (rd.role() == Role.LEADER) {
                 judgesRetries();
             } else {
                 // Transfers of a leadership that ended are dropped with it.
                 snapshots.reset();
             }
-            if (rd.snapshot() != null) {
-                snapshotsInstalled.incrementAndGet();
-                ReceivedSnapshot received = receivedSnapshot;
-                if (received == null || received.snapshot() != rd.snapshot()) {
-                    throw new IllegalStateException("snapshot " + rd.snapshot().index() + "@" + rd.snapshot().term()
-                        + " to install, but the bytes held are " + (received == null ? "none" : "those of "
-                        + received.snapshot().index() + "@" + received.snapshot().term() + " from " + received.leader()
-                        + " in term " + received.term()));
-                }
-                receivedSnapshot = null;
-                byte[] bytes = received.data();
-                storage.installSnapshot(rd.snapshot(), bytes);
-                // A snapshot that only says where the log goes on holds the state machine's image, or nothing (it
-                // then starts empty).
-                restoreSnapshot(rd.snapshot().index(), bytes);
-                lastSnapshotIndex = rd.snapshot().index();
-                positions.clear();
-                durableIndex = rd.snapshot().index();
-                dropHeldAcksAbove(durableIndex);
+        }
+
+        @Override
+        public void saveHardState(HardState hs) {
+            if (id.equals(hs.votedFor()) && hs.term() > electionTerm) {
+                // A candidate persists its new term with its vote for itself first (Raft §5.2): one election.
+                electionTerm = hs.term();
+                electionsStarted.incrementAndGet();
             }
-            if (rd.truncateFrom() >= 0) {
-                storage.truncateSuffix(rd.truncateFrom());
-                dedup.truncated(rd.truncateFrom());
-                positions.keySet().removeIf(i -> i >= rd.truncateFrom());
-                // Acknowledgements of removed entries can never be honoured: the entries will not become durable.
-                durableIndex = Math.min(durableIndex, rd.truncateFrom() - 1);
-                dropHeldAcksAbove(durableIndex);
+            storage.saveHardState(hs);
+        }
+
+        @Override
+        public void installSnapshot(SnapshotMeta snapshot) {
+            snapshotsInstalled.incrementAndGet();
+            ReceivedSnapshot received = receivedSnapshot;
+            if (received == null || received.snapshot() != snapshot) {
+                throw new IllegalStateException("snapshot " + snapshot.index() + "@" + snapshot.term()
+                    + " to install, but the bytes held are " + (received == null ? "none" : "those of "
+                    + received.snapshot().index() + "@" + received.snapshot().term() + " from " + received.leader()
+                    + " in term " + received.term()));
             }
-            if (!rd.entries().isEmpty()) {
-                long[] pos = storage.append(rd.entries());
-                dedup.logged(rd.entries());
-                if (rd.role() == Role.LEADER || !pending.isEmpty()) {
-                    for (int i = 0; i < pos.length; i++) {
-                        positions.put(rd.entries().get(i).index(), pos[i]);
-                    }
-                }
-                if (!pending.isEmpty()) {
-                    long now = clock.nanoTime();
-                    long lo = rd.entries().get(0).index();
-                    long hi = rd.entries().get(rd.entries().size() - 1).index();
-                    for (Pending p : pending.subMap(lo, true, hi, true).values()) {
-                        storeLatencySeconds.accept((now - p.startNanos) / 1e9);
-                    }
+            receivedSnapshot = null;
+            byte[] bytes = received.data();
+            storage.installSnapshot(snapshot, bytes);
+            // A snapshot that only says where the log goes on holds the state machine's image, or nothing (it then
+            // starts empty).
+            restoreSnapshot(snapshot.index(), bytes);
+            lastSnapshotIndex = snapshot.index();
+            positions.clear();
+            durableIndex = snapshot.index();
+            dropHeldAcksAbove(durableIndex);
+        }
+
+        @Override
+        public void truncateFrom(long index) {
+            storage.truncateSuffix(index);
+            dedup.truncated(index);
+            positions.keySet().removeIf(i -> i >= index);
+            // Acknowledgements of removed entries can never be honoured: the entries will not become durable.
+            durableIndex = Math.min(durableIndex, index - 1);
+            dropHeldAcksAbove(durableIndex);
+        }
+
+        @Override
+        public void append(List<Entry> entries) {
+            long[] pos = storage.append(entries);
+            dedup.logged(entries);
+            if (role == Role.LEADER || !pending.isEmpty()) {
+                for (int i = 0; i < pos.length; i++) {
+                    positions.put(entries.get(i).index(), pos[i]);
                 }
             }
+            if (!pending.isEmpty()) {
+                long now = clock.nanoTime();
+                long lo = entries.get(0).index();
+                long hi = entries.get(entries.size() - 1).index();
+                for (Pending p : pending.subMap(lo, true, hi, true).values()) {
+                    storeLatencySeconds.accept((now - p.startNanos) / 1e9);
+                }
+            }
+        }
+
+        @Override
+        public void persisted(Ready rd) {
             if (rd.truncateFrom() >= 0 || !rd.entries().isEmpty()) {
                 if (syncer != null) {
                     long last = storage.log().lastIndex();
@@ -974,24 +1006,36 @@ public final class RaftGroupNode implements AutoCloseable {
                     durableIndex = storage.log().lastIndex();
                 }
             }
-            // 2. Then the messages that depend on it; acknowledgements of what is not durable yet wait for the sync.
-            for (Message m : rd.messages()) {
-                if (syncer != null && ackIndex(m) > durableIndex) {
-                    heldAcks.add(m);
-                } else {
-                    send(m);
-                }
+        }
+
+        @Override
+        public void send(Message m) {
+            // Acknowledgements of what is not durable yet wait for the sync.
+            if (syncer != null && ackIndex(m) > durableIndex) {
+                heldAcks.add(m);
+            } else {
+                RaftGroupNode.this.send(m);
             }
-            // 3. Then apply.
-            apply(rd.committedEntries());
-            for (ReadState rs : rd.readStates()) {
+        }
+
+        @Override
+        public void apply(List<Entry> committed) {
+            RaftGroupNode.this.apply(committed);
+        }
+
+        @Override
+        public void readsConfirmed(List<ReadState> confirmed) {
+            for (ReadState rs : confirmed) {
                 PendingRead r = reads.remove(rs.requestId());
                 if (r != null) {
                     r.index()[0] = rs.index();
                     confirmedReads.add(r);
                 }
             }
-            node.advance(rd, syncer == null);
+        }
+
+        @Override
+        public void advanced(Ready rd) {
             serveReads();
             // The checkpoint never covers entries not durable here: after a power loss the log could hold older
             // entries at those indexes (their truncation unsynced too), and a restart would apply them as committed.
@@ -1001,11 +1045,7 @@ public final class RaftGroupNode implements AutoCloseable {
                 lastCheckpoint = checkpoint;
             }
             maybeSnapshot();
-            if (!rd.committedEntries().isEmpty() && node.appliedIndex() < node.commitIndex()) {
-                return true;
-            }
         }
-        return false;
     }
 
     private void send(Message m) {
