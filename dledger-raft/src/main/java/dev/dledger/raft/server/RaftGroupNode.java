@@ -18,7 +18,6 @@ import dev.dledger.raft.statemachine.StateMachine;
 import dev.dledger.raft.transport.IoThread;
 import dev.dledger.raft.transport.SnapshotChunk;
 import dev.dledger.raft.transport.Transport;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.SplittableRandom;
@@ -54,8 +53,9 @@ import org.slf4j.Logger;
  *   order;</li>
  *   <li>{@link DurableLog}: how far the log is durable with a background sync, and the acknowledgements held until
  *   then;</li>
- *   <li>{@link PendingAppends}: the appends taken and not answered yet, answered once applied (the request ids and
- *   retries are judged here, with {@link RequestDedup});</li>
+ *   <li>{@link ClientAppends}: the client request path, refusals and retries judged against the request table
+ *   ({@link RequestDedup}) before a proposal;</li>
+ *   <li>{@link PendingAppends}: the appends taken and not answered yet, answered once applied;</li>
  *   <li>{@link PendingReads}: linearizable reads from asked to served;</li>
  *   <li>{@link StateSnapshots}: snapshots of the applied state, taken, restored, installed and sent, with
  *   {@link SnapshotTransfers} moving them in chunks;</li>
@@ -118,18 +118,10 @@ public final class RaftGroupNode implements AutoCloseable {
     private final DurableLog durable;
     /** Client request ids applied here and in the log here: how a leader recognizes a retried append. */
     private final RequestDedup dedup = new RequestDedup();
-    /** The term of the last leadership of this node that the driver saw, or -1. */
-    private long leaderTerm = -1;
-    /** The last index when that leadership was seen: retries are judged once it is applied. */
-    private long leaderStartIndex;
-    /** Appends with request ids that wait for this new leader to apply the entries of earlier terms. */
-    private final List<WaitingAppend> waitingAppends = new ArrayList<>();
+    /** The client request path: refusals, retries judged against the request table, proposals. */
+    private final ClientAppends clientAppends;
     /** This driver's steps of the Ready sequence. */
     private final ReadyHandler readyHandler = new DriverReadyHandler();
-
-    private record WaitingAppend(List<byte[]> bodies, RequestId id, long deadlineNanos,
-                                 CompletableFuture<AppendResult> future) {
-    }
 
     /** Work for the driver thread; {@link #abort()} completes its future when the node stops before running it. */
     private interface Input extends Runnable {
@@ -199,6 +191,7 @@ public final class RaftGroupNode implements AutoCloseable {
         this.node = new RaftNode(options.raft(), storage.log(), initial, random::nextInt,
             new Slf4jCoreLog(ports.loggers().apply(Slf4jCoreLog.CORE_LOGGER), group, id,
                 () -> statusPublisher.status() == null ? 0 : statusPublisher.status().term()));
+        this.clientAppends = new ClientAppends(node, storage, options, clock, pending, dedup);
         publishStatus();
         this.tickNanos = TimeUnit.MILLISECONDS.toNanos(options.tickMs());
         this.nextTick = clock.nanoTime() + tickNanos;
@@ -340,12 +333,12 @@ public final class RaftGroupNode implements AutoCloseable {
      */
     public CompletableFuture<AppendResult> append(List<byte[]> bodies, RequestId firstId) {
         CompletableFuture<AppendResult> f = new CompletableFuture<>();
-        String wrong = checkBodies(bodies);
+        String wrong = ClientAppends.checkBodies(bodies, storage.maxEntryBytes());
         if (wrong != null) {
             f.completeExceptionally(new IllegalArgumentException(wrong));
             return f;
         }
-        submit(f, deadline -> proposeNow(bodies, firstId, f, deadline));
+        submit(f, deadline -> clientAppends.proposeNow(bodies, firstId, f, deadline));
         return f;
     }
 
@@ -362,22 +355,8 @@ public final class RaftGroupNode implements AutoCloseable {
     public CompletableFuture<AppendResult> append(EntryBuilder builder) {
         Objects.requireNonNull(builder, "builder");
         CompletableFuture<AppendResult> f = new CompletableFuture<>();
-        submit(f, deadline -> proposeBuilt(builder, f, deadline));
+        submit(f, deadline -> clientAppends.proposeBuilt(builder, f, deadline));
         return f;
-    }
-
-    /** Why {@code bodies} cannot be appended (empty, or an entry too large for a data file), or null. */
-    private String checkBodies(List<byte[]> bodies) {
-        if (bodies.isEmpty()) {
-            return "empty append";
-        }
-        for (byte[] b : bodies) {
-            if (b.length > storage.maxEntryBytes()) {
-                return "an entry of " + b.length + " bytes is larger than the " + storage.maxEntryBytes()
-                    + " bytes a data file can hold";
-            }
-        }
-        return null;
     }
 
     /** Queues a proposal for the driver thread, which runs it with the append's deadline (nanoTime) from then. */
@@ -395,135 +374,6 @@ public final class RaftGroupNode implements AutoCloseable {
         };
         if (!post(in)) {
             f.complete(AppendResult.of(running && !failed ? AppendResult.Status.OVERLOADED : AppendResult.Status.STOPPED, null));
-        }
-    }
-
-    /** Refuses an append before anything else when too many are pending or the disk is full; whether it did. */
-    private boolean refusedUpFront(CompletableFuture<AppendResult> f) {
-        if (pending.size() >= options.maxPendingAppends()) {
-            f.complete(AppendResult.of(AppendResult.Status.OVERLOADED, null));
-            return true;
-        }
-        if (node.role() == Role.LEADER && storage.diskFull() != null) {
-            f.complete(AppendResult.of(AppendResult.Status.DISK_FULL, null));
-            return true;
-        }
-        return false;
-    }
-
-    private void proposeNow(List<byte[]> bodies, RequestId id, CompletableFuture<AppendResult> f, long deadline) {
-        if (refusedUpFront(f)) {
-            return;
-        }
-        if (id != null && node.role() == Role.LEADER) {
-            if (!judgesRetries()) {
-                waitingAppends.add(new WaitingAppend(bodies, id, deadline, f));
-                return;
-            }
-            RequestDedup.Lookup seen = dedup.lookup(id, bodies.size(), clock.nanoTime());
-            switch (seen.verdict()) {
-                case APPLIED:
-                    long[] unknown = new long[bodies.size()];
-                    java.util.Arrays.fill(unknown, -1L);
-                    f.complete(new AppendResult(AppendResult.Status.OK, seen.firstIndex(), seen.term(), unknown, null));
-                    return;
-                case IN_FLIGHT:
-                    attach(seen.firstIndex(), seen.firstIndex() + bodies.size() - 1, seen.term(), f, deadline);
-                    return;
-                case UNKNOWN:
-                    f.complete(AppendResult.of(AppendResult.Status.EXPIRED, node.leaderId()));
-                    return;
-                default:
-                    break;
-            }
-        }
-        ProposeResult r = node.propose(bodies, id);
-        settle(r, bodies.size(), f, deadline);
-        if (r.accepted() && id != null) {
-            // Known at once, so that a retry taken in this same pass finds it.
-            for (int i = 0; i < bodies.size(); i++) {
-                dedup.logged(id.plus(i), r.index() + i, r.term());
-            }
-        }
-    }
-
-    private void proposeBuilt(EntryBuilder builder, CompletableFuture<AppendResult> f, long deadline) {
-        if (refusedUpFront(f)) {
-            return;
-        }
-        ProposeResult refused = node.proposalRefusal();
-        if (refused != null) {
-            settle(refused, 0, f, deadline);
-            return;
-        }
-        List<byte[]> bodies;
-        try {
-            bodies = List.copyOf(builder.build(node.term()));
-        } catch (RuntimeException e) {
-            f.completeExceptionally(e);
-            return;
-        }
-        String wrong = checkBodies(bodies);
-        if (wrong != null) {
-            f.completeExceptionally(new IllegalArgumentException(wrong));
-            return;
-        }
-        ProposeResult r = node.propose(bodies, null);
-        if (!r.accepted()) {
-            // Nothing ran between the check and the proposal on this thread: the core broke its word.
-            throw new IllegalStateException("a proposal the core would take was refused: " + r);
-        }
-        settle(r, bodies.size(), f, deadline);
-    }
-
-    /** An accepted proposal becomes pending until committed; a refused one completes with why. */
-    private void settle(ProposeResult r, int count, CompletableFuture<AppendResult> f, long deadline) {
-        switch (r.status()) {
-            case ACCEPTED:
-                pending.add(r.index(), r.index() + count - 1, r.term(), deadline, f);
-                break;
-            case TRANSFERRING:
-                f.complete(AppendResult.of(AppendResult.Status.TRANSFERRING, r.leaderHint()));
-                break;
-            default:
-                f.complete(AppendResult.of(AppendResult.Status.NOT_LEADER, r.leaderHint()));
-                break;
-        }
-    }
-
-    /**
-     * Whether this leader may judge retried appends: it applied every entry of earlier terms (everything up to where
-     * its log ended when the driver first saw it lead), so the applied table knows all of them that will ever commit.
-     */
-    private boolean judgesRetries() {
-        if (leaderTerm != node.term()) {
-            leaderTerm = node.term();
-            leaderStartIndex = node.lastIndex();
-        }
-        return node.appliedIndex() >= leaderStartIndex;
-    }
-
-    /** A retry of entries in the log at {@code [first, last]}: completes with the original's outcome. */
-    private void attach(long first, long last, long term, CompletableFuture<AppendResult> f, long deadline) {
-        pending.attach(first, last, term, f, deadline, node.leaderId());
-    }
-
-    /** Takes the appends that waited for this leader to catch up, or refuses them once it no longer leads. */
-    private void releaseWaitingAppends() {
-        if (waitingAppends.isEmpty()) {
-            return;
-        }
-        if (node.role() != Role.LEADER) {
-            for (WaitingAppend w : waitingAppends) {
-                w.future().complete(AppendResult.of(AppendResult.Status.NOT_LEADER, node.leaderId()));
-            }
-            waitingAppends.clear();
-        } else if (judgesRetries()) {
-            List<WaitingAppend> ready = new ArrayList<>(waitingAppends);
-            waitingAppends.clear();
-            for (WaitingAppend w : ready) {
-                proposeNow(w.bodies(), w.id(), w.future(), w.deadlineNanos());
-            }
         }
     }
 
@@ -728,7 +578,7 @@ public final class RaftGroupNode implements AutoCloseable {
                 yielded = handleReady();
                 worked = true;
             }
-            releaseWaitingAppends();
+            clientAppends.releaseWaitingAppends();
             if (!yielded && node.hasReady()) {
                 handleReady();
             }
@@ -862,7 +712,7 @@ public final class RaftGroupNode implements AutoCloseable {
             // since the last pass may name a peer the transport does not know yet.
             publishPeerAddresses();
             if (rd.role() == Role.LEADER) {
-                judgesRetries();
+                clientAppends.judgesRetries();
             } else {
                 // Transfers of a leadership that ended are dropped with it.
                 snapshots.reset();
@@ -973,23 +823,13 @@ public final class RaftGroupNode implements AutoCloseable {
 
     private void expire(long now) {
         pending.expire(now, node.leaderId());
-        waitingAppends.removeIf(w -> {
-            boolean late = now - w.deadlineNanos() >= 0;
-            if (late) {
-                // Nothing was appended: a definite refusal the client may retry.
-                w.future().complete(AppendResult.of(AppendResult.Status.OVERLOADED, node.leaderId()));
-            }
-            return late;
-        });
+        clientAppends.expireWaiting(now);
         reads.expire(now);
     }
 
     private void failAll() {
         pending.failAll();
-        for (WaitingAppend w : waitingAppends) {
-            w.future().complete(AppendResult.of(AppendResult.Status.STOPPED, null));
-        }
-        waitingAppends.clear();
+        clientAppends.failWaiting();
         reads.failAll(id);
         Input r;
         while ((r = inbox.poll()) != null) {
