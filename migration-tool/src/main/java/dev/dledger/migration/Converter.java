@@ -1,6 +1,6 @@
 package dev.dledger.migration;
 
-import dev.dledger.raft.cli.Peers;
+import dev.dledger.raft.config.Peers;
 import dev.dledger.raft.core.Entry;
 import dev.dledger.raft.core.EntryType;
 import dev.dledger.raft.core.HardState;
