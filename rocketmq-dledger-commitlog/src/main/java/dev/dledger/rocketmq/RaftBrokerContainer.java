@@ -1,0 +1,325 @@
+package dev.dledger.rocketmq;
+
+import dev.dledger.raft.core.OneLine;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.locks.ReentrantLock;
+import org.apache.rocketmq.broker.BrokerController;
+import org.apache.rocketmq.broker.BrokerStartup;
+import org.apache.rocketmq.remoting.netty.NettyRemotingServer;
+import org.apache.rocketmq.remoting.netty.NettyRequestProcessor;
+import org.apache.rocketmq.remoting.netty.NettyServerConfig;
+import org.apache.rocketmq.remoting.protocol.RemotingCommand;
+import org.apache.rocketmq.remoting.protocol.RequestCode;
+import org.apache.rocketmq.remoting.protocol.ResponseCode;
+import org.apache.rocketmq.remoting.protocol.header.AddBrokerRequestHeader;
+import org.apache.rocketmq.remoting.protocol.header.RemoveBrokerRequestHeader;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Several brokers on the Raft log in one process: RocketMQ's BrokerContainer for brokers with
+ * {@code enableDLegerCommitLog=true}. Each broker is a whole broker of its own (its own {@code listenPort}, store and
+ * Raft log); their Raft groups share the container's Raft port and driver threads ({@link ContainerRaft}).
+ *
+ * <p>The container's config has the stock container's keys: {@code listenPort} (the container's admin port, where
+ * {@code mqadmin addBroker -c HOST:PORT -b FILE} and {@code mqadmin removeBroker -c HOST:PORT -b CLUSTER:NAME:ID}
+ * arrive; default 10811), {@code namesrvAddr} (given to every broker, over its own file's; default: each broker's
+ * own), {@code brokerConfigPaths} (the broker configs started with the container, separated by {@code :}; default
+ * none), and ours: {@code raftLoopThreads} (the Raft driver threads every group shares; default 2).
+ *
+ * <p>A broker is named, in {@code removeBroker}, by its cluster, its {@code brokerName} and either its stable id
+ * ({@code dLegerSelfId}'s number + 1, the id it has as a follower) or the id it has right now (0 on the leader).
+ *
+ * <p>Thread-safe: adds and removes are serialized.
+ */
+public final class RaftBrokerContainer implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(RaftBrokerContainer.class);
+
+    /** The container's own keys, with their defaults. */
+    public static final Map<String, String> KEYS = Map.of("listenPort", "10811", "namesrvAddr", "",
+        "brokerConfigPaths", "", "raftLoopThreads", "2");
+
+    /** One broker of the container. */
+    private record Hosted(String file, BrokerController broker, RaftCommitLog log) {
+        String cluster() {
+            return broker.getBrokerConfig().getBrokerClusterName();
+        }
+
+        String name() {
+            return broker.getBrokerConfig().getBrokerName();
+        }
+
+        long stableId() {
+            return log.settings().selfIndex() + 1L;
+        }
+    }
+
+    private final int listenPort;
+    private final String namesrvAddr;
+    private final List<String> brokerConfigPaths;
+    private final ContainerRaft raft;
+    private final ReentrantLock lock = new ReentrantLock();
+    private final Map<String, Hosted> brokers = new LinkedHashMap<>();
+    private NettyRemotingServer admin;
+    private ExecutorService adminExecutor;
+    private boolean closed;
+
+    /**
+     * Reads the container's config.
+     *
+     * @throws IllegalArgumentException one line naming the key that is wrong
+     */
+    public RaftBrokerContainer(Properties config) {
+        for (String k : config.stringPropertyNames()) {
+            if (!KEYS.containsKey(k)) {
+                throw new IllegalArgumentException("container config: " + k + " is not a key of the container "
+                    + "(keys: " + new java.util.TreeSet<>(KEYS.keySet()) + "; broker keys go in the broker configs)");
+            }
+        }
+        this.listenPort = port(config, "listenPort");
+        String ns = config.getProperty("namesrvAddr", "").trim();
+        this.namesrvAddr = ns.isEmpty() ? null : ns;
+        List<String> paths = new ArrayList<>();
+        for (String p : config.getProperty("brokerConfigPaths", "").split(":")) {
+            if (!p.isBlank()) {
+                paths.add(p.trim());
+            }
+        }
+        this.brokerConfigPaths = List.copyOf(paths);
+        this.raft = new ContainerRaft(positive(config, "raftLoopThreads"));
+    }
+
+    private static int port(Properties config, String key) {
+        int p = positive(config, key);
+        if (p > 65535) {
+            throw new IllegalArgumentException("container config: " + key + "=" + p + " is not a port (1-65535)");
+        }
+        return p;
+    }
+
+    private static int positive(Properties config, String key) {
+        String v = config.getProperty(key, KEYS.get(key)).trim();
+        try {
+            int n = Integer.parseInt(v);
+            if (n < 1) {
+                throw new IllegalArgumentException("container config: " + key + "=" + v + " must be positive");
+            }
+            return n;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("container config: " + key + "=" + OneLine.of(v) + " is not a number");
+        }
+    }
+
+    /** The broker configs the container starts with, in order. */
+    public List<String> brokerConfigPaths() {
+        return brokerConfigPaths;
+    }
+
+    /** The container's admin port. */
+    public int listenPort() {
+        return listenPort;
+    }
+
+    /**
+     * Starts the admin port, then every broker of {@code brokerConfigPaths}, in order.
+     *
+     * @throws IllegalArgumentException one line naming the broker's file and key when a broker config is wrong; the
+     *                                  brokers started so far keep running (the caller closes the container)
+     */
+    public void start() throws Exception {
+        NettyServerConfig server = new NettyServerConfig();
+        server.setListenPort(listenPort);
+        admin = new NettyRemotingServer(server);
+        adminExecutor = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "container-admin");
+            t.setDaemon(true);
+            return t;
+        });
+        admin.registerDefaultProcessor(new AdminProcessor(), adminExecutor);
+        admin.start();
+        LOG.info("broker container: admin port {}, {} broker configs", listenPort, brokerConfigPaths.size());
+        for (String path : brokerConfigPaths) {
+            addBroker(path);
+        }
+    }
+
+    /**
+     * Builds, starts and hosts the broker of {@code path}.
+     *
+     * @throws IllegalArgumentException one line naming the file and what is wrong (not a Raft broker, a broker of the
+     *                                  same name already here, a key that does not fit the container)
+     */
+    public BrokerController addBroker(String path) throws Exception {
+        lock.lock();
+        try {
+            if (closed) {
+                throw new IllegalStateException("the container is shut down");
+            }
+            if (path == null || path.isBlank()) {
+                throw new IllegalArgumentException("addBroker: no broker config path given");
+            }
+            if (!Files.isRegularFile(Path.of(path))) {
+                throw new IllegalArgumentException("addBroker: broker config " + path + " is not a file");
+            }
+            List<String> args = new ArrayList<>(List.of("-c", path));
+            if (namesrvAddr != null) {
+                args.add("-n");
+                args.add(namesrvAddr);
+            }
+            BrokerController broker;
+            try {
+                broker = RaftBrokerStartup.create(args.toArray(String[]::new), raft);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(path.contains(OneLine.of(e.getMessage())) ? e.getMessage()
+                    : path + ": " + OneLine.of(e.getMessage()), e);
+            }
+            if (broker == null) {
+                throw new IllegalArgumentException(path + ": enableDLegerCommitLog is not true; this container runs "
+                    + "brokers on the Raft log only");
+            }
+            RaftCommitLog log = (RaftCommitLog) RaftInstaller.unwrap(broker.getMessageStore()).getCommitLog();
+            String name = broker.getBrokerConfig().getBrokerName();
+            for (Hosted h : brokers.values()) {
+                if (h.name().equals(name) && h.cluster().equals(broker.getBrokerConfig().getBrokerClusterName())) {
+                    broker.shutdown();
+                    throw new IllegalArgumentException(path + ": brokerName=" + name + " is hosted here already (from "
+                        + h.file() + "); a container holds one broker of a group");
+                }
+            }
+            try {
+                BrokerStartup.start(broker);
+            } catch (Exception | Error e) {
+                broker.shutdown();
+                throw e;
+            }
+            brokers.put(path, new Hosted(path, broker, log));
+            LOG.info("[{} {}] broker added to the container from {}", log.settings().group(), log.settings().selfId(),
+                path);
+            return broker;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Shuts down and removes the broker {@code cluster:name:id} ({@code id} its stable id, or the one it has now).
+     *
+     * @return false when no hosted broker has that identity
+     */
+    public boolean removeBroker(String cluster, String name, long id) {
+        lock.lock();
+        try {
+            for (Map.Entry<String, Hosted> e : brokers.entrySet()) {
+                Hosted h = e.getValue();
+                if (h.cluster().equals(cluster) && h.name().equals(name)
+                    && (h.stableId() == id || h.broker().getBrokerConfig().getBrokerId() == id)) {
+                    brokers.remove(e.getKey());
+                    h.broker().shutdown();
+                    LOG.info("[{} {}] broker removed from the container ({})", h.log().settings().group(),
+                        h.log().settings().selfId(), h.file());
+                    return true;
+                }
+            }
+            return false;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** The hosted brokers, by config path. */
+    public Map<String, BrokerController> brokers() {
+        lock.lock();
+        try {
+            Map<String, BrokerController> out = new LinkedHashMap<>();
+            brokers.forEach((k, v) -> out.put(k, v.broker()));
+            return out;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Shuts every broker down, then the shared Raft port, then the admin port. */
+    @Override
+    public void close() {
+        lock.lock();
+        try {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            for (Hosted h : brokers.values()) {
+                try {
+                    h.broker().shutdown();
+                } catch (RuntimeException e) {
+                    LOG.warn("broker of {} did not shut down cleanly: {}", h.file(), OneLine.of(String.valueOf(e)));
+                }
+            }
+            brokers.clear();
+            raft.close();
+            if (admin != null) {
+                admin.shutdown();
+            }
+            if (adminExecutor != null) {
+                adminExecutor.shutdownNow();
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** The container's admin requests: ADD_BROKER and REMOVE_BROKER; anything else is not supported here. */
+    private final class AdminProcessor implements NettyRequestProcessor {
+        @Override
+        public RemotingCommand processRequest(io.netty.channel.ChannelHandlerContext ctx, RemotingCommand request)
+            throws Exception {
+            RemotingCommand response = RemotingCommand.createResponseCommand(null);
+            switch (request.getCode()) {
+                case RequestCode.ADD_BROKER -> {
+                    AddBrokerRequestHeader h = (AddBrokerRequestHeader) request
+                        .decodeCommandCustomHeader(AddBrokerRequestHeader.class);
+                    try {
+                        addBroker(h.getConfigPath());
+                        response.setCode(ResponseCode.SUCCESS);
+                    } catch (Exception e) {
+                        String why = OneLine.of(String.valueOf(e.getMessage()));
+                        LOG.warn("addBroker {} refused: {}", h.getConfigPath(), why);
+                        response.setCode(ResponseCode.SYSTEM_ERROR);
+                        response.setRemark("addBroker refused: " + why);
+                    }
+                }
+                case RequestCode.REMOVE_BROKER -> {
+                    RemoveBrokerRequestHeader h = (RemoveBrokerRequestHeader) request
+                        .decodeCommandCustomHeader(RemoveBrokerRequestHeader.class);
+                    long id = h.getBrokerId() == null ? -1 : h.getBrokerId();
+                    if (removeBroker(h.getBrokerClusterName(), h.getBrokerName(), id)) {
+                        response.setCode(ResponseCode.SUCCESS);
+                    } else {
+                        response.setCode(ResponseCode.BROKER_NOT_EXIST);
+                        response.setRemark("removeBroker: no broker " + h.getBrokerClusterName() + ":"
+                            + h.getBrokerName() + ":" + id + " in this container");
+                    }
+                }
+                default -> {
+                    response.setCode(ResponseCode.REQUEST_CODE_NOT_SUPPORTED);
+                    response.setRemark("request code " + request.getCode() + " is not served by the broker container; "
+                        + "ask the broker at its own listenPort");
+                }
+            }
+            return response;
+        }
+
+        @Override
+        public boolean rejectRequest() {
+            return false;
+        }
+    }
+}
