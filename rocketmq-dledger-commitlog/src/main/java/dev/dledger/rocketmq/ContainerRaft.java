@@ -31,6 +31,8 @@ public final class ContainerRaft implements AutoCloseable {
     private InetSocketAddress address;
     private TransportOptions options;
     private String firstFile;
+    /** The groups admitted and not released, each with the file of its broker. */
+    private final java.util.Map<String, String> groups = new java.util.HashMap<>();
     private boolean closed;
 
     /**
@@ -46,6 +48,9 @@ public final class ContainerRaft implements AutoCloseable {
     /**
      * Checks that the broker of {@code file} fits the container's Raft port, starting the port with the first broker.
      *
+     * A group is admitted once: a second broker of the same {@code dLegerGroup} is refused until the first is
+     * {@link #release released} (its node would take the group's place on the shared transport).
+     *
      * @throws IllegalArgumentException one line naming the file and the key that does not fit
      * @throws IllegalStateException    after {@link #close}
      */
@@ -54,6 +59,11 @@ public final class ContainerRaft implements AutoCloseable {
         try {
             if (closed) {
                 throw new IllegalStateException("the container's raft port is closed");
+            }
+            String hosted = groups.get(settings.group());
+            if (hosted != null) {
+                throw new IllegalArgumentException(file + ": dLegerGroup=" + settings.group() + " runs in this "
+                    + "container already (from " + hosted + "); a container hosts one broker of a group");
             }
             InetSocketAddress self = settings.selfAddress();
             TransportOptions o = settings.transportOptions();
@@ -65,6 +75,7 @@ public final class ContainerRaft implements AutoCloseable {
                 firstFile = file;
                 LOG.info("container raft port {}:{} (from {}), {} driver threads shared by every group",
                     self.getHostString(), self.getPort(), file, loopThreads);
+                groups.put(settings.group(), file);
                 return;
             }
             if (!sameAddress(address, self)) {
@@ -77,6 +88,17 @@ public final class ContainerRaft implements AutoCloseable {
                 throw new IllegalArgumentException(file + ": raftSecret, raftAdminToken or the raftTls keys differ from "
                     + firstFile + "; the brokers of a container share one raft port and must agree on them");
             }
+            groups.put(settings.group(), file);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Frees {@code group} for another broker: its broker was shut down, or failed to start. */
+    public void release(String group) {
+        lock.lock();
+        try {
+            groups.remove(group);
         } finally {
             lock.unlock();
         }

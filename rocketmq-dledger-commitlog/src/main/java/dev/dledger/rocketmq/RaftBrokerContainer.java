@@ -130,14 +130,21 @@ public final class RaftBrokerContainer implements AutoCloseable {
     }
 
     /**
-     * Starts the admin port, then every broker of {@code brokerConfigPaths}, in order.
+     * Starts every broker of {@code brokerConfigPaths}, in order, then the admin port (so an {@code addBroker} never
+     * waits for the boot).
      *
      * @throws IllegalArgumentException one line naming the broker's file and key when a broker config is wrong; the
      *                                  brokers started so far keep running (the caller closes the container)
      */
     public void start() throws Exception {
+        for (String path : brokerConfigPaths) {
+            addBroker(path);
+        }
         NettyServerConfig server = new NettyServerConfig();
         server.setListenPort(listenPort);
+        // An addBroker is answered once its broker started, which on a loaded machine takes a while: the connection
+        // must not be closed as idle meanwhile (stock's default is 120 s).
+        server.setServerChannelMaxIdleTimeSeconds(ADMIN_IDLE_SECONDS);
         admin = new NettyRemotingServer(server);
         adminExecutor = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, "container-admin");
@@ -146,11 +153,11 @@ public final class RaftBrokerContainer implements AutoCloseable {
         });
         admin.registerDefaultProcessor(new AdminProcessor(), adminExecutor);
         admin.start();
-        LOG.info("broker container: admin port {}, {} broker configs", listenPort, brokerConfigPaths.size());
-        for (String path : brokerConfigPaths) {
-            addBroker(path);
-        }
+        LOG.info("broker container: admin port {}, {} brokers started", listenPort, brokerConfigPaths.size());
     }
+
+    /** Seconds an admin connection may stay silent (an addBroker in progress) before it is closed. */
+    private static final int ADMIN_IDLE_SECONDS = 900;
 
     /**
      * Builds, starts and hosts the broker of {@code path}.
@@ -175,30 +182,40 @@ public final class RaftBrokerContainer implements AutoCloseable {
                 args.add("-n");
                 args.add(namesrvAddr);
             }
-            BrokerController broker;
-            try {
-                broker = RaftBrokerStartup.create(args.toArray(String[]::new), raft);
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException(path.contains(OneLine.of(e.getMessage())) ? e.getMessage()
-                    : path + ": " + OneLine.of(e.getMessage()), e);
-            }
-            if (broker == null) {
+            String[] argv = args.toArray(String[]::new);
+            // Checked before anything is built: a second broker of a hosted group would share its store and group.
+            org.apache.rocketmq.broker.ConfigContext ctx = RaftBrokerStartup.parse(argv);
+            if (!ctx.getMessageStoreConfig().isEnableDLegerCommitLog()) {
                 throw new IllegalArgumentException(path + ": enableDLegerCommitLog is not true; this container runs "
                     + "brokers on the Raft log only");
             }
-            RaftCommitLog log = (RaftCommitLog) RaftInstaller.unwrap(broker.getMessageStore()).getCommitLog();
-            String name = broker.getBrokerConfig().getBrokerName();
+            String name = ctx.getBrokerConfig().getBrokerName();
+            String group = ctx.getMessageStoreConfig().getdLegerGroup();
             for (Hosted h : brokers.values()) {
-                if (h.name().equals(name) && h.cluster().equals(broker.getBrokerConfig().getBrokerClusterName())) {
-                    broker.shutdown();
-                    throw new IllegalArgumentException(path + ": brokerName=" + name + " is hosted here already (from "
-                        + h.file() + "); a container holds one broker of a group");
+                if (h.name().equals(name) || h.log().settings().group().equals(group)) {
+                    throw new IllegalArgumentException(path + ": brokerName=" + name + " (dLegerGroup=" + group
+                        + ") is hosted here already (from " + h.file() + "); a container hosts one broker of a group");
                 }
             }
+            BrokerController broker;
+            try {
+                broker = RaftBrokerStartup.create(argv, raft);
+            } catch (IllegalArgumentException e) {
+                if (!e.getMessage().contains("runs in this container already")) {
+                    raft.release(group);
+                }
+                throw new IllegalArgumentException(OneLine.of(e.getMessage()).contains(path) ? e.getMessage()
+                    : path + ": " + OneLine.of(e.getMessage()), e);
+            } catch (Exception | Error e) {
+                raft.release(group);
+                throw e;
+            }
+            RaftCommitLog log = (RaftCommitLog) RaftInstaller.unwrap(broker.getMessageStore()).getCommitLog();
             try {
                 BrokerStartup.start(broker);
             } catch (Exception | Error e) {
                 broker.shutdown();
+                raft.release(group);
                 throw e;
             }
             brokers.put(path, new Hosted(path, broker, log));
@@ -224,6 +241,7 @@ public final class RaftBrokerContainer implements AutoCloseable {
                     && (h.stableId() == id || h.broker().getBrokerConfig().getBrokerId() == id)) {
                     brokers.remove(e.getKey());
                     h.broker().shutdown();
+                    raft.release(h.log().settings().group());
                     LOG.info("[{} {}] broker removed from the container ({})", h.log().settings().group(),
                         h.log().settings().selfId(), h.file());
                     return true;

@@ -40,7 +40,8 @@ public final class RaftBrokerContainerStartup {
     }
 
     /**
-     * The container's config of {@code -c FILE}.
+     * The container's config of {@code -c FILE}; relative {@code brokerConfigPaths} are made absolute against the
+     * file's folder.
      *
      * @throws IllegalArgumentException naming the file when it is missing or unreadable
      */
@@ -65,6 +66,26 @@ public final class RaftBrokerContainerStartup {
         for (String k : p.stringPropertyNames()) {
             trimmed.setProperty(k.trim(), p.getProperty(k).trim());
         }
+        String paths = trimmed.getProperty("brokerConfigPaths");
+        if (paths != null) {
+            trimmed.setProperty("brokerConfigPaths", resolve(paths, Path.of(file).toAbsolutePath().getParent()));
+        }
         return trimmed;
+    }
+
+    /**
+     * {@code brokerConfigPaths} ({@code :}-separated) with each relative path made absolute against {@code base}, the
+     * container config's folder (so {@code conf/container/container-0.conf} can list {@code broker-a-n0.conf}).
+     */
+    static String resolve(String brokerConfigPaths, Path base) {
+        java.util.List<String> out = new java.util.ArrayList<>();
+        for (String p : brokerConfigPaths.split(":")) {
+            if (p.isBlank()) {
+                continue;
+            }
+            Path path = Path.of(p.trim());
+            out.add((path.isAbsolute() || base == null ? path : base.resolve(path)).normalize().toString());
+        }
+        return String.join(":", out);
     }
 }
