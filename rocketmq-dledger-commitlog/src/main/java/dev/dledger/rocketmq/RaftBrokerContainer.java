@@ -69,6 +69,8 @@ public final class RaftBrokerContainer implements AutoCloseable {
     private final ContainerRaft raft;
     private final ReentrantLock lock = new ReentrantLock();
     private final Map<String, Hosted> brokers = new LinkedHashMap<>();
+    /** The groups of {@code brokerConfigPaths} (read at start), for {@link #balanceLeader}. */
+    private final java.util.Set<String> bootGroups = new java.util.TreeSet<>();
     private NettyRemotingServer admin;
     private ExecutorService adminExecutor;
     private boolean closed;
@@ -138,6 +140,17 @@ public final class RaftBrokerContainer implements AutoCloseable {
      */
     public void start() throws Exception {
         for (String path : brokerConfigPaths) {
+            try {
+                String group = RaftBrokerStartup.parse(new String[] {"-c", path}).getMessageStoreConfig()
+                    .getdLegerGroup();
+                if (group != null && !group.isBlank()) {
+                    bootGroups.add(group);
+                }
+            } catch (IllegalArgumentException e) {
+                // addBroker below names the file and what is wrong with it
+            }
+        }
+        for (String path : brokerConfigPaths) {
             addBroker(path);
         }
         NettyServerConfig server = new NettyServerConfig();
@@ -197,9 +210,10 @@ public final class RaftBrokerContainer implements AutoCloseable {
                         + ") is hosted here already (from " + h.file() + "); a container hosts one broker of a group");
                 }
             }
+            balanceLeader(ctx, path);
             BrokerController broker;
             try {
-                broker = RaftBrokerStartup.create(argv, raft);
+                broker = RaftBrokerStartup.create(ctx, raft);
             } catch (IllegalArgumentException e) {
                 if (!e.getMessage().contains("runs in this container already")) {
                     raft.release(group);
@@ -225,6 +239,57 @@ public final class RaftBrokerContainer implements AutoCloseable {
         } finally {
             lock.unlock();
         }
+    }
+
+    /**
+     * Leaders spread when {@code preferredLeaderId} is not set: the container picks it. The groups it hosts (with the
+     * one being added, and those of {@code brokerConfigPaths}) in name order take the group's peers, in id order, in
+     * turn: with three containers hosting the same three groups, each container is the preferred leader of one.
+     * Every container computes the same choice as long as they list the same groups. A set key is kept.
+     */
+    private void balanceLeader(org.apache.rocketmq.broker.ConfigContext ctx, String path) {
+        org.apache.rocketmq.store.config.MessageStoreConfig msc = ctx.getMessageStoreConfig();
+        if (msc.getPreferredLeaderId() != null && !msc.getPreferredLeaderId().isBlank()) {
+            return;
+        }
+        if (msc.getdLegerGroup() == null || msc.getdLegerGroup().isBlank() || msc.getdLegerPeers() == null) {
+            return; // the settings check names the missing key
+        }
+        java.util.SortedSet<String> groups = new java.util.TreeSet<>(bootGroups);
+        for (Hosted h : brokers.values()) {
+            groups.add(h.log().settings().group());
+        }
+        groups.add(msc.getdLegerGroup());
+        // The ids of dLegerPeers (id-host:port;...); a malformed list is named by the settings check.
+        List<String> peers = new ArrayList<>();
+        for (String p : msc.getdLegerPeers().split(";")) {
+            int dash = p.indexOf('-');
+            if (dash > 0) {
+                peers.add(p.substring(0, dash).trim());
+            }
+        }
+        String chosen = automaticLeader(new ArrayList<>(groups), msc.getdLegerGroup(), peers);
+        if (chosen != null) {
+            msc.setPreferredLeaderId(chosen);
+            LOG.info("[{} {}] preferredLeaderId not set in {}: {} chosen to spread the leaders over the containers",
+                msc.getdLegerGroup(), msc.getdLegerSelfId(), path, chosen);
+        }
+    }
+
+    /**
+     * The preferred leader of {@code group}: the peer (ids sorted by their number) at the group's position among
+     * {@code groups} (sorted by name), modulo the number of peers; null when the group is not among them.
+     */
+    static String automaticLeader(List<String> groups, String group, List<String> peerIds) {
+        List<String> sortedGroups = new ArrayList<>(new java.util.TreeSet<>(groups));
+        int i = sortedGroups.indexOf(group);
+        if (i < 0 || peerIds.isEmpty()) {
+            return null;
+        }
+        List<String> ids = new ArrayList<>(peerIds);
+        ids.sort(java.util.Comparator.comparingLong(id -> id.matches("n\\d{1,9}") ? Long.parseLong(id.substring(1))
+            : Long.MAX_VALUE));
+        return ids.get(i % ids.size());
     }
 
     /**

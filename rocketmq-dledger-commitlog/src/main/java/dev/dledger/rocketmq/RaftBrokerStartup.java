@@ -65,7 +65,14 @@ public final class RaftBrokerStartup {
      * @throws IllegalArgumentException naming the key when the config is wrong, or when it does not fit the container
      */
     public static BrokerController create(String[] args, ContainerRaft container) throws Exception {
-        ConfigContext ctx = parse(args);
+        return create(parse(args), container);
+    }
+
+    /**
+     * {@link #create(String[], ContainerRaft)} of a config read already ({@link #parse}; the container may fill in
+     * keys the file leaves out, such as {@code preferredLeaderId}).
+     */
+    static BrokerController create(ConfigContext ctx, ContainerRaft container) throws Exception {
         RaftStoreSettings settings = settings(ctx);
         if (settings == null) {
             return null;

@@ -27,7 +27,8 @@ import org.apache.rocketmq.remoting.protocol.route.BrokerData;
 /**
  * A nameserver and {@link #SIZE} broker containers ({@link RaftBrokerContainerStartup}) as child JVMs on loopback,
  * hosting {@link #SIZE} Raft groups of {@link #SIZE} brokers: container {@code c} hosts node {@code n<c>} of every
- * group, on its one Raft port; group {@code g}'s preferred leader is {@code n<g>}, so each container leads one group.
+ * group, on its one Raft port; group {@code g}'s preferred leader is {@code n<g>} (set in the confs of cg0 and cg1,
+ * chosen by the container for cg2, whose confs leave it out), so each container leads one group.
  *
  * <p>Ports are reserved when it is built. Not thread-safe.
  */
@@ -172,7 +173,8 @@ final class BrokerContainers implements AutoCloseable {
             "dLegerGroup=" + group(g),
             "dLegerPeers=" + peers,
             "dLegerSelfId=n" + c,
-            "preferredLeaderId=n" + g,
+            // cg2 names none: the container chooses (RaftBrokerContainer.automaticLeader), n2 as for the others.
+            g == 2 && !separate ? "" : "preferredLeaderId=n" + g,
             "mappedFileSizeCommitLog=" + (16 << 20),
             "mappedFileSizeConsumeQueue=" + (20 * 20_000),
             "mappedFileSizeTimerLog=" + (4 << 20),

@@ -1,6 +1,8 @@
 package dev.dledger.rocketmq;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -8,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Properties;
 import org.apache.rocketmq.store.config.MessageStoreConfig;
 import org.junit.jupiter.api.Test;
@@ -103,5 +106,17 @@ class ContainerRaftTest {
             assertTrue(leads == 1, "container " + c + " is the preferred leader of " + leads + " groups");
         }
         assertTrue(preferredSeen.size() == 3, "groups led from their own container: " + preferredSeen);
+    }
+
+    @Test
+    void withoutPreferredLeaderIdTheGroupsTakeThePeersInTurn() {
+        List<String> groups = List.of("broker-c", "broker-a", "broker-b");
+        List<String> peers = List.of("n2", "n0", "n1");
+        assertEquals("n0", RaftBrokerContainer.automaticLeader(groups, "broker-a", peers));
+        assertEquals("n1", RaftBrokerContainer.automaticLeader(groups, "broker-b", peers));
+        assertEquals("n2", RaftBrokerContainer.automaticLeader(groups, "broker-c", peers));
+        assertEquals("n0", RaftBrokerContainer.automaticLeader(List.of("a", "b", "c", "d"), "d", peers),
+            "a fourth group wraps around");
+        assertNull(RaftBrokerContainer.automaticLeader(groups, "other", peers));
     }
 }
