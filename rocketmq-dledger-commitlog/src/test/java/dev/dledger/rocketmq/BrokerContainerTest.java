@@ -44,6 +44,8 @@ class BrokerContainerTest {
     /** Generous: on a loaded 2-core machine three containers of three brokers take a while to start. */
     private static final Duration START_WAIT = Duration.ofSeconds(240);
     private static final Duration FAILOVER_WAIT = Duration.ofSeconds(90);
+    /** A broker added to a running container catches up and is handed its group's leadership well within this. */
+    private static final Duration SPREAD_WAIT = Duration.ofSeconds(90);
 
     @TempDir(cleanup = CleanupMode.ON_SUCCESS)
     Path tmp;
@@ -83,6 +85,11 @@ class BrokerContainerTest {
         // on a loaded machine can take longer. Sent once: a second add of a hosted group is refused.
         await("container 2's admin port").atMost(START_WAIT).pollInterval(Duration.ofMillis(500))
             .until(() -> LoopbackPortsProbe.open(cluster.adminAddr(2)));
+        // Before the add, cg0 and cg1 are led from their own containers and cg2 (no preferredLeaderId in its confs)
+        // from container 0 or 1: its node on container 2 does not run yet.
+        awaitSpread(Set.of(0, 1), START_WAIT);
+        cluster.awaitLeader(2, Set.of(0, 1), START_WAIT);
+        System.out.printf("leaders per container before the add: %s%n", cluster.leadersPerContainer());
         admin.getDefaultMQAdminExtImpl().getMqClientInstance().getMQClientAPIImpl()
             .addBroker(cluster.adminAddr(2), cluster.brokerConf(2, 2).toString(), 180_000);
         // A second add of the same group is refused with one line naming the file, and the first broker goes on.
@@ -96,8 +103,9 @@ class BrokerContainerTest {
         assertTrue(second != null && second.contains("hosted here already")
             && second.contains(cluster.brokerConf(2, 2).toString()), "second addBroker answered: " + second);
 
+        // The container chose n2 for cg2: once caught up, cg2's node on container 2 is handed the leadership.
         long t0 = System.nanoTime();
-        awaitSpread(START_WAIT);
+        awaitSpread(Set.of(0, 1, 2), SPREAD_WAIT);
         System.out.printf("leaders per container before: %s (spread %d ms after the add)%n",
             cluster.leadersPerContainer(), TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
 
@@ -134,7 +142,7 @@ class BrokerContainerTest {
         // Container 0 restarts: its node catches up and cg0's leadership is transferred back to it.
         cluster.container(0).start();
         long restarted = System.nanoTime();
-        awaitSpread(START_WAIT);
+        awaitSpread(Set.of(0, 1, 2), START_WAIT);
         System.out.printf("leaders per container after the restart: %s (spread again %d ms after the restart)%n",
             cluster.leadersPerContainer(), TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - restarted));
         sendAll(producer, topics, "after", acked);
@@ -177,11 +185,11 @@ class BrokerContainerTest {
         }
     }
 
-    /** Waits until group g is led from container g and registered so, for every group. */
-    private void awaitSpread(Duration atMost) {
-        await("every container leads its own group").atMost(atMost).pollInterval(Duration.ofMillis(500))
-            .until(() -> {
-                for (int g = 0; g < BrokerContainers.SIZE; g++) {
+    /** Waits until group g is led from container g and registered so, for every group of {@code groups}. */
+    private void awaitSpread(Set<Integer> groups, Duration atMost) {
+        await("groups " + groups + " led from their own containers").atMost(atMost)
+            .pollInterval(Duration.ofMillis(500)).until(() -> {
+                for (int g : groups) {
                     if (!"LEADER".equals(cluster.raftRole(g, g))
                         || !cluster.brokerAddr(g, g).equals(cluster.brokerAddrs(g).get(0L))) {
                         return false;
