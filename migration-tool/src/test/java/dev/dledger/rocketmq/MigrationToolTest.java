@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.dledger.migration.MigrateCommand;
 import dev.dledger.raft.core.Role;
+import dev.dledger.raft.store.ConfigIndexFile;
 import dev.dledger.raft.store.SegmentedLogStore;
 import dev.dledger.raft.store.StoreConfig;
 import java.io.ByteArrayOutputStream;
@@ -313,6 +314,11 @@ class MigrationToolTest {
         r = run("verify", "--from", master.toString(), "--to", a.toString());
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("verified (rewrite): " + N + " messages identical, " + N + " found"), r.out());
+        // The node's first start finds its membership from this record, reading no header of the history.
+        ConfigIndexFile configs = ConfigIndexFile.read(a.resolve("dledger-n0"));
+        assertNotNull(configs, "the converted node folder records its CONFIG entries");
+        assertEquals(List.of(0L, N + 1L), configs.configs().stream().map(ConfigIndexFile.Point::index).toList());
+        assertEquals(N + 1L, configs.coveredIndex(), "complete up to the log's end");
 
         // An interrupted run: half the log written and its last write torn, the queues half built.
         Path b = dir.resolve("b");
