@@ -48,6 +48,11 @@ final class Exporter {
 
     /** Stock's {@code CommitLog.END_FILE_MIN_BLANK_LENGTH}: a file keeps room for a BLANK record's two ints. */
     private static final int END_BLANK = 8;
+    /**
+     * The magic of the broker's own state entries in the Raft log ({@code BrokerStateEntry.MAGIC} of the broker module,
+     * which this tool does not depend on at run time).
+     */
+    private static final int STATE_MAGIC = 0x52535431;
     /** Bytes of the group's log read per batch. */
     private static final long BATCH_BYTES = 4L << 20;
 
@@ -123,6 +128,7 @@ final class Exporter {
         Map<String, RandomAccessFile> sourceQueues = new HashMap<>();
         CRC32C sum = new CRC32C();
         long messages = 0;
+        long stateEntries = 0;
         long offset = 0;
         FileChannel file = null;
         try {
@@ -135,7 +141,14 @@ final class Exporter {
                         continue;
                     }
                     ByteBuffer m = ByteBuffer.wrap(e.data());
-                    if (m.remaining() < ClassicStore.MIN_MESSAGE || m.getInt(0) != m.remaining()) {
+                    if (m.remaining() >= 8 && m.getInt(4) == STATE_MAGIC) {
+                        // The broker's own state (offsets, topics, ...): its files in config/ hold it.
+                        stateEntries++;
+                        continue;
+                    }
+                    if (m.remaining() < ClassicStore.MIN_MESSAGE || m.getInt(0) != m.remaining()
+                        || (m.getInt(4) != MessageDecoder.MESSAGE_MAGIC_CODE
+                        && m.getInt(4) != MessageDecoder.MESSAGE_MAGIC_CODE_V2)) {
                         throw new MigrationException("entry " + e.index() + " of " + log.dir() + " is not a stored "
                             + "message (" + m.remaining() + " bytes, size field " + (m.remaining() >= 4 ? m.getInt(0)
                             : -1) + ")");
@@ -183,7 +196,8 @@ final class Exporter {
         }
         copyConfig(from.resolve(ClassicStore.CONFIG), to.resolve(ClassicStore.CONFIG));
         out.printf("export: %d messages of %s written to %s (%d bytes of CommitLog in files of %d), %d "
-            + "ConsumeQueues%n", messages, log.dir(), commitlog, offset, size, queues.size());
+            + "ConsumeQueues; %d broker state entries left out (config/ holds that state)%n", messages, log.dir(),
+            commitlog, offset, size, queues.size(), stateEntries);
         verify(messages, sum.getValue(), queues, size);
         return messages;
     }
