@@ -56,6 +56,10 @@ import org.junit.jupiter.api.io.TempDir;
  * that many push consumer instances of one group (each its own client instance) consuming the measured topic and
  * committing their offsets as usual (every 5 s and with every pull), and prints both throughputs, their ratio, and
  * the offset-commit entries per second the master applied (issue 15: at most 5 % less with 100 consumers);
+ * {@code -Dbench.consumeTopic=own} has those consumers read a topic of their own instead ({@value #CONSUME_QUEUES}
+ * queues, so that every consumer holds a queue and commits, fed by {@code -Dbench.consumeRate} messages per second,
+ * default 1000, of 128 bytes): the commits then cost what they cost, apart from reading the measured stream a
+ * second time;
  * {@code -Dbench.brokerJvm="OPTS"} adds JVM options to every broker (for example a JFR recording),
  * {@code -Dbench.brokerHeap=1g} sets every broker's heap and direct memory (default 1g, the same for every set-up).
  */
@@ -66,6 +70,8 @@ class BrokerProduceBenchmark {
     private static final String CLUSTER = "BenchCluster";
     private static final String BROKER_NAME = "broker-bench";
     private static final String TOPIC = "BenchTopic";
+    private static final String CONSUME_TOPIC = "BenchConsumeTopic";
+    private static final int CONSUME_QUEUES = 128;
     private static final Duration MASTER_WAIT = Duration.ofSeconds(120);
     private static final String HEAP = System.getProperty("bench.brokerHeap", "1g");
     private static final List<String> BROKER_JVM = List.of("-Xms" + HEAP, "-Xmx" + HEAP,
@@ -446,7 +452,25 @@ class BrokerProduceBenchmark {
             String group = "bench-consumers-" + config;
             java.util.concurrent.atomic.AtomicLong consumed = new java.util.concurrent.atomic.AtomicLong();
             List<org.apache.rocketmq.client.consumer.DefaultMQPushConsumer> started = new ArrayList<>();
+            boolean own = "own".equals(System.getProperty("bench.consumeTopic", "measured"));
+            String topic = own ? CONSUME_TOPIC : TOPIC;
+            int rate = Integer.getInteger("bench.consumeRate", 1000);
+            org.apache.rocketmq.client.impl.MQClientAPIImpl api = producer.getDefaultMQProducerImpl()
+                .getMqClientFactory().getMQClientAPIImpl();
+            Thread feeder = null;
+            java.util.concurrent.atomic.AtomicLong fed = new java.util.concurrent.atomic.AtomicLong();
             try {
+                if (own) {
+                    org.apache.rocketmq.common.TopicConfig tc = new org.apache.rocketmq.common.TopicConfig(topic,
+                        CONSUME_QUEUES, CONSUME_QUEUES, 6);
+                    api.createTopic(brokerAddrs().get(0L), "TBW102", tc, 5000);
+                    await("route of " + topic + " with " + CONSUME_QUEUES + " queues").atMost(Duration.ofSeconds(60))
+                        .pollInterval(Duration.ofMillis(500)).ignoreExceptions()
+                        .until(() -> producer.fetchPublishMessageQueues(topic).size() == CONSUME_QUEUES);
+                    feeder = new Thread(() -> feed(topic, rate, fed), "bench-consume-feeder");
+                    feeder.setDaemon(true);
+                    feeder.start();
+                }
                 for (int i = 0; i < count; i++) {
                     org.apache.rocketmq.client.consumer.DefaultMQPushConsumer c =
                         new org.apache.rocketmq.client.consumer.DefaultMQPushConsumer(group);
@@ -456,7 +480,7 @@ class BrokerProduceBenchmark {
                     c.setConsumeThreadMin(1);
                     c.setConsumeThreadMax(1);
                     c.setConsumeFromWhere(org.apache.rocketmq.common.consumer.ConsumeFromWhere.CONSUME_FROM_LAST_OFFSET);
-                    c.subscribe(TOPIC, "*");
+                    c.subscribe(topic, "*");
                     c.registerMessageListener((org.apache.rocketmq.client.consumer.listener.MessageListenerConcurrently)
                         (msgs, ctx) -> {
                             consumed.addAndGet(msgs.size());
@@ -465,8 +489,6 @@ class BrokerProduceBenchmark {
                     c.start();
                     started.add(c);
                 }
-                org.apache.rocketmq.client.impl.MQClientAPIImpl api = producer.getDefaultMQProducerImpl()
-                    .getMqClientFactory().getMQClientAPIImpl();
                 await(count + " consumers of " + group + " known to the master").atMost(Duration.ofSeconds(120))
                     .pollInterval(Duration.ofMillis(500)).ignoreExceptions()
                     .until(() -> api.getConsumerConnectionList(brokerAddrs().get(0L), group, 3000)
@@ -474,6 +496,7 @@ class BrokerProduceBenchmark {
                 String master = brokerAddrs().get(0L);
                 long[] before = commitCounters(api, master);
                 long consumedBefore = consumed.get();
+                long fedBefore = fed.get();
                 long began = System.nanoTime();
                 GroupBenchmark.Result with = measure(threads, warmup, seconds);
                 double elapsed = (System.nanoTime() - began) / 1e9;
@@ -482,14 +505,51 @@ class BrokerProduceBenchmark {
                     : String.format(Locale.ROOT, "%.1f", (after[0] - before[0]) / elapsed);
                 String commits = before == null || after == null ? "n/a"
                     : String.format(Locale.ROOT, "%.1f", (after[1] - before[1]) / elapsed);
-                return String.format(Locale.ROOT, "broker bench consumers: config=%s consumers=%d sends/s without=%.0f "
-                        + "with=%.0f ratio=%.3f (%.1f%% change) p99_ms without=%.2f with=%.2f offset-commit entries/s=%s "
-                        + "offset commits/s=%s consumed/s=%.0f (warm-up and window, %.0f s)", config, count,
-                    without.tps(), with.tps(), with.tps() / without.tps(), 100.0 * (with.tps() / without.tps() - 1),
-                    without.p99Ms(), with.p99Ms(), entries, commits, (consumed.get() - consumedBefore) / elapsed,
-                    elapsed);
+                String read = own ? String.format(Locale.ROOT, "%s (%d queues, fed %.0f/s)", topic, CONSUME_QUEUES,
+                    (fed.get() - fedBefore) / elapsed) : topic + " (the measured one)";
+                return String.format(Locale.ROOT, "broker bench consumers: config=%s consumers=%d reading %s sends/s "
+                        + "without=%.0f with=%.0f ratio=%.3f (%.1f%% change) p99_ms without=%.2f with=%.2f "
+                        + "offset-commit entries/s=%s offset commits/s=%s consumed/s=%.0f (warm-up and window, %.0f s)",
+                    config, count, read, without.tps(), with.tps(), with.tps() / without.tps(),
+                    100.0 * (with.tps() / without.tps() - 1), without.p99Ms(), with.p99Ms(), entries, commits,
+                    (consumed.get() - consumedBefore) / elapsed, elapsed);
             } finally {
+                if (feeder != null) {
+                    feeder.interrupt();
+                }
                 started.parallelStream().forEach(org.apache.rocketmq.client.consumer.DefaultMQPushConsumer::shutdown);
+            }
+        }
+
+        /** Sends {@code rate} small messages a second to {@code topic}, asynchronously, until interrupted. */
+        private void feed(String topic, int rate, java.util.concurrent.atomic.AtomicLong fed) {
+            long start = System.nanoTime();
+            long sent = 0;
+            byte[] body = new byte[128];
+            while (!Thread.currentThread().isInterrupted()) {
+                long due = (System.nanoTime() - start) * rate / 1_000_000_000L;
+                for (; sent < due; sent++) {
+                    try {
+                        producer.send(new Message(topic, body), new org.apache.rocketmq.client.producer.SendCallback() {
+                            @Override
+                            public void onSuccess(org.apache.rocketmq.client.producer.SendResult r) {
+                                fed.incrementAndGet();
+                            }
+
+                            @Override
+                            public void onException(Throwable e) {
+                                // a lost feed message only lowers the consumers' rate, which the line prints
+                            }
+                        });
+                    } catch (Exception e) {
+                        // as above
+                    }
+                }
+                try {
+                    TimeUnit.MILLISECONDS.sleep(5);
+                } catch (InterruptedException e) {
+                    return;
+                }
             }
         }
 
