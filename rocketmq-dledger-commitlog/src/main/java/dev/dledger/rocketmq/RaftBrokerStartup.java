@@ -102,6 +102,8 @@ public final class RaftBrokerStartup {
             broker.shutdown();
             throw new IllegalStateException("the broker could not load its store (see the broker log)");
         }
+        // Loaded and not started: the timer store's flush service can still be replaced.
+        TimerWheelFlush.install(broker, settings.group() + " " + settings.selfId());
         UpdateBrokerConfigGuard.install(broker, configuration);
         return broker;
     }
