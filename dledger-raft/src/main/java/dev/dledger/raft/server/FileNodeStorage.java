@@ -153,6 +153,9 @@ public final class FileNodeStorage implements NodeStorage {
         synchronized (lock) {
             guard(() -> log.truncateSuffix(fromIndex));
         }
+        // Durable before anything is written past it (truncations are rare): a power loss never brings back entries
+        // that were cut, which the membership record below no longer lists.
+        sync();
         configEntries.removeIf(e -> e.index() >= fromIndex);
         // After the log's truncation: a crash in between leaves listed entries the log no longer has, told apart
         // at start. Covering no more than the log now holds keeps the record true when the log grows again.
@@ -457,8 +460,10 @@ public final class FileNodeStorage implements NodeStorage {
         if (commitIndex - lastCheckpoint >= 1024) {
             guard(() -> meta.writeCommitCheckpoint(commitIndex));
             lastCheckpoint = commitIndex;
-            // The membership record covers the log as it is now, so that a start after a crash reads few headers.
-            long last = log.lastIndex();
+            // The membership record covers the log up to the checkpoint (committed and durable here), so that a start
+            // after a crash reads few headers. Never past it: entries above may be truncated, or lost with their
+            // truncation in a power loss, and a record covering them would hide a CONFIG entry the log holds again.
+            long last = Math.min(log.lastIndex(), commitIndex);
             if (configIndex != null && last > configIndex.coveredIndex()) {
                 guard(() -> recordConfigEntries(configEntries, last, log.term(last), false));
             }

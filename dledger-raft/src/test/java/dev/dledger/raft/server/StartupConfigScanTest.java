@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.dledger.raft.core.Entry;
 import dev.dledger.raft.core.EntryType;
 import dev.dledger.raft.core.Membership;
+import dev.dledger.raft.store.ConfigIndexFile;
 import dev.dledger.raft.store.EntryFormat;
 import dev.dledger.raft.store.SegmentedLogStore;
 import dev.dledger.raft.store.StoreConfig;
@@ -13,6 +14,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
@@ -183,6 +185,47 @@ class StartupConfigScanTest {
         try (FileNodeStorage s = open()) {
             assertEquals(List.of(0L, 400L), indexes(s.configEntries()));
             assertEquals(999, s.log().lastIndex());
+        }
+    }
+
+    /** Entries 2005..2100 of term 2, written where a new leader cut the uncommitted CONFIG entry at 2005. */
+    private static void truncateAndRewrite(FileNodeStorage s) {
+        s.truncateSuffix(2005);
+        List<Entry> rest = new ArrayList<>();
+        for (long i = 2005; i <= 2100; i++) {
+            rest.add(new Entry(i, 2, EntryType.NORMAL, ("entry-" + i).getBytes(StandardCharsets.UTF_8)));
+        }
+        s.append(rest);
+    }
+
+    /**
+     * The log as a power loss would leave it were the truncation at 2005 and what followed never synced (the node
+     * storage syncs a truncation at once; the record must not depend on it).
+     */
+    private void revertToTheOldTail() throws IOException {
+        try (SegmentedLogStore log = SegmentedLogStore.open(dir(), CONFIG)) {
+            log.truncateSuffix(2005);
+            log.append(entries(2005, 2010, null, 2005L));
+            log.sync();
+        }
+    }
+
+    @Test
+    void theRecordNeverCoversEntriesPastTheCommitCheckpoint() throws Exception {
+        byte[] atCrash;
+        try (FileNodeStorage s = open()) {
+            appendInBatches(s, entries(0, 2010, 400L, 2005L));
+            truncateAndRewrite(s);
+            // The commit checkpoint (committed, never truncated) is 1500; 2005..2100 are neither committed nor synced.
+            s.checkpointCommit(1500);
+            atCrash = Files.readAllBytes(dir().resolve(ConfigIndexFile.FILE));
+        }
+        // The record as the crash found it (the clean close above rewrote it), and the log as the power loss left it.
+        Files.write(dir().resolve(ConfigIndexFile.FILE), atCrash);
+        revertToTheOldTail();
+        try (FileNodeStorage s = open()) {
+            assertEquals(2010, s.log().lastIndex());
+            assertEquals(List.of(0L, 400L, 2005L), indexes(s.configEntries()), "the CONFIG entry the log holds counts");
         }
     }
 
