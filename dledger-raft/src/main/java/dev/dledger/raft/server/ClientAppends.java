@@ -63,9 +63,12 @@ final class ClientAppends {
         return null;
     }
 
-    /** Refuses an append before anything else when too many are pending or the disk is full; whether it did. */
+    /**
+     * Refuses an append before anything else when too many are pending (proposed, or waiting for a new leader to
+     * judge retries) or the disk is full; whether it did.
+     */
     private boolean refusedUpFront(CompletableFuture<AppendResult> f) {
-        if (pending.size() >= options.maxPendingAppends()) {
+        if (pending.size() + waitingAppends.size() >= options.maxPendingAppends()) {
             f.complete(AppendResult.of(AppendResult.Status.OVERLOADED, null));
             return true;
         }

@@ -70,7 +70,12 @@ final class PendingAppends {
 
     /** An accepted proposal of entries {@code [first, last]} in {@code term}: waits until applied. */
     void add(long first, long last, long term, long deadline, CompletableFuture<AppendResult> f) {
-        pending.put(first, new Pending(first, last, term, clock.nanoTime(), deadline, f));
+        Pending cut = pending.put(first, new Pending(first, last, term, clock.nanoTime(), deadline, f));
+        if (cut != null) {
+            // An append of an earlier leadership here began at the same index: the log no longer holds its entries
+            // (this proposal is there now), so they can never commit.
+            cut.future.complete(AppendResult.of(AppendResult.Status.LOST, null));
+        }
     }
 
     /**
@@ -80,11 +85,16 @@ final class PendingAppends {
     void attach(long first, long last, long term, CompletableFuture<AppendResult> f, long deadline,
                 String leaderHint) {
         Pending original = pending.get(first);
-        if (original == null) {
-            // The original's caller gave up (TIMEOUT) but the entries are still in the log: wait for them anew.
+        if (original == null || original.lastIndex == last && original.term == term
+            && original.future.isCompletedExceptionally()) {
+            // The original's caller gave up (TIMEOUT, or it cancelled its future) but the entries are still in the
+            // log: wait for them anew.
             pending.put(first, new Pending(first, last, term, clock.nanoTime(), deadline, f));
         } else if (original.lastIndex == last && original.term == term) {
-            original.future.thenAccept(f::complete);
+            original.future.whenComplete((result, error) -> {
+                // An original its caller cancels from now on leaves this retry an indeterminate answer, never none.
+                f.complete(error == null ? result : AppendResult.of(AppendResult.Status.TIMEOUT, leaderHint));
+            });
         } else {
             f.complete(AppendResult.of(AppendResult.Status.EXPIRED, leaderHint));
         }

@@ -106,6 +106,10 @@ public final class RaftGroupNode implements AutoCloseable {
     private final StateSnapshots stateSnapshots;
     private long lastCheckpoint = -1;
     private volatile boolean running = true;
+    /** Set by {@link #close()}: the next pass stops the node, whatever its queue holds. */
+    private volatile boolean closeRequested;
+    /** Counted down once the node stopped on its driver: from then on no pass touches the storage. */
+    private final java.util.concurrent.CountDownLatch stoppedOnDriver = new java.util.concurrent.CountDownLatch(1);
     private volatile boolean failed;
     private volatile boolean stopped;
     /** The published status and the role listeners. */
@@ -518,6 +522,11 @@ public final class RaftGroupNode implements AutoCloseable {
 
     private boolean post(Input r) {
         if (running && !failed && inbox.offer(r)) {
+            if (stopped && inbox.remove(r)) {
+                // The node stopped between the check and the offer, after its stop drained the queue: nobody would
+                // ever take or abort this input. Refused here instead (when the drain took it, it was aborted).
+                return false;
+            }
             loop.wake();
             return true;
         }
@@ -536,6 +545,10 @@ public final class RaftGroupNode implements AutoCloseable {
     boolean pass(long now) {
         if (stopped) {
             return false;
+        }
+        if (closeRequested) {
+            stop(failed);
+            return true;
         }
         boolean worked = false;
         blockingPassWanted = false;
@@ -678,6 +691,7 @@ public final class RaftGroupNode implements AutoCloseable {
         publishStatus();
         loop.remove(this);
         failAll();
+        stoppedOnDriver.countDown();
     }
 
     /**
@@ -858,36 +872,50 @@ public final class RaftGroupNode implements AutoCloseable {
     @Override
     public void close() {
         transport.unregister(group);
-        java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(1);
-        Input shutdown = () -> {
-            stop(failed);
-            done.countDown();
-        };
+        closeRequested = true;
+        boolean driverLetGo = true;
         if (loop.onLoopThread() || loop.dead()) {
             // A dead loop (its transport closed first, which waits for its threads to end) runs no pass any more.
-            shutdown.run();
-        } else if (!stopped) {
-            // Not through post(): it refuses inputs of a stopped node, and a full queue must not block the stop.
-            boolean queued = !stopped && inbox.offer(shutdown);
+            stop(failed);
+        } else {
+            // A flag rather than a queued input: a full queue must neither block the stop nor be overtaken by it.
             loop.wake();
-            try {
-                if (loop.dead()) {
-                    shutdown.run();
-                } else if (!queued || !done.await(5, TimeUnit.SECONDS)) {
-                    log.warn("[{} {}] driver did not stop in time", group, id);
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+            driverLetGo = awaitDriverStop();
         }
         running = false;
         if (blockingWork != null) {
             blockingWork.shutdown();
         }
         durable.close();
-        storage.close();
+        if (!driverLetGo) {
+            // Closing the files under a driver that may still write to them could tear what it writes; they stay
+            // open (and the folder locked) until the process ends, which is safe, and the log says so.
+            log.error("[{} {}] driver did not stop within 30 s: the store stays open until the process exits", group,
+                id);
+        } else {
+            storage.close();
+        }
         if (ownLoops != null) {
             ownLoops.close();
         }
+    }
+
+    /** Waits for the driver to stop the node, up to 30 s, warning every 5 s; whether it did. */
+    private boolean awaitDriverStop() {
+        try {
+            for (int waited = 0; waited < 30; waited += 5) {
+                if (loop.dead()) {
+                    stop(failed);
+                }
+                if (stoppedOnDriver.await(5, TimeUnit.SECONDS)) {
+                    return true;
+                }
+                log.warn("[{} {}] driver has not stopped after {} s", group, id, waited + 5);
+                loop.wake();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return stoppedOnDriver.getCount() == 0;
     }
 }
