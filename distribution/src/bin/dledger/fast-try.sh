@@ -196,7 +196,7 @@ do_start() {
     check_raft_conf
     find_java
     STARTED=()
-    local began deadline name leader
+    local began deadline name leader port bind
     began=$(date +%s)
     deadline=$((began + START_TIMEOUT))
     if [ -z "$(running_pid namesrv)" ]; then
@@ -218,6 +218,19 @@ do_start() {
         fi
     done
     echo -n "waiting for the three brokers to register, the Raft leader as brokerId 0 of $BROKER_NAME"
+    # A broker opens its listenPort at the end of its start and registers right then. Until the three have, asking
+    # the nameserver (mqadmin: a JVM start each time) finds nothing and only takes processor time from them.
+    for name in "${BROKERS[@]}"; do
+        port="$(conf_value "$(broker_conf "$name")" listenPort)"
+        port="${port:-10911}"
+        bind="$(conf_value "$(broker_conf "$name")" bindAddress)"
+        case "$bind" in '' | 0.0.0.0) bind=127.0.0.1 ;; esac
+        until port_open "$bind" "$port"; do
+            check_alive namesrv "${BROKERS[@]}"
+            [ "$(date +%s)" -lt "$deadline" ] || { echo; fail_start "$name did not open $bind:$port (listenPort of $(broker_conf "$name")) in ${START_TIMEOUT} s"; }
+            sleep 0.2
+        done
+    done
     leader=""
     while [ -z "$leader" ]; do
         echo -n "."

@@ -309,11 +309,30 @@ class ThreeHostsIT {
         return "";
     }
 
-    /** The host of the Raft leader, once there is one and it is not {@code not}; also registered as brokerId 0. */
+    /**
+     * Whether every host but {@code not} listens on its Raft port. Until then a broker is still starting, and asking
+     * the group ({@code bin/dledger-cli}, a JVM start each time) only takes processor time from it.
+     */
+    private boolean raftPortsOpen(int not) {
+        for (int h = 0; h < 3; h++) {
+            if (h != not && !listens(HOSTS.get(h), raftPort)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * The host of the Raft leader, once every host but {@code not} listens on its Raft port and one of them leads;
+     * also registered as brokerId 0.
+     */
     private int awaitLeader(int not) throws Exception {
         int[] found = {-1};
         await("a leader other than " + not).atMost(Duration.ofSeconds(180)).pollInterval(Duration.ofMillis(500))
             .until(() -> {
+                if (!raftPortsOpen(not)) {
+                    return false;
+                }
                 Matcher m = ROLE.matcher(status());
                 while (m.find()) {
                     int h = m.group(1).charAt(1) - '0';
@@ -331,6 +350,9 @@ class ThreeHostsIT {
     private void awaitCaughtUp() {
         await("both followers caught up").atMost(Duration.ofSeconds(180)).pollInterval(Duration.ofMillis(500))
             .until(() -> {
+                if (!raftPortsOpen(-1)) {
+                    return false;
+                }
                 Matcher m = LAG.matcher(status());
                 int zero = 0;
                 while (m.find()) {

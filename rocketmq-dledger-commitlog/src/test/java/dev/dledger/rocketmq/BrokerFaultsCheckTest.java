@@ -6,9 +6,11 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /** The fault run's explanation of redeliveries, on records made up for the purpose. */
+@Tag("in-process")
 class BrokerFaultsCheckTest {
 
     /** The group committed offset 10 of queue 0 at log entry 5; a send stored at entry 6 was acknowledged at t=100. */

@@ -264,7 +264,7 @@ final class BrokerGroup implements AutoCloseable {
      */
     int awaitRoles(Set<Integer> alive, Duration atMost) {
         int[] leader = {-1};
-        await("raft leader registered as master, followers as slaves").atMost(atMost)
+        await("raft leader registered as master, followers as slaves").atMost(atMost).pollDelay(Duration.ZERO)
             .pollInterval(Duration.ofMillis(200)).untilAsserted(() -> {
                 List<Integer> leaders = new ArrayList<>();
                 for (int i : alive) {

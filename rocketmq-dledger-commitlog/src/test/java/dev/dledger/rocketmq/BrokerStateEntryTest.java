@@ -10,9 +10,11 @@ import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.List;
 import org.apache.rocketmq.common.message.MessageDecoder;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /** The body of a broker state entry: what it holds, how it is told from a message, and how bad bytes are refused. */
+@Tag("in-process")
 class BrokerStateEntryTest {
 
     private static final BrokerStateEntry ALL_KINDS = new BrokerStateEntry(List.of(

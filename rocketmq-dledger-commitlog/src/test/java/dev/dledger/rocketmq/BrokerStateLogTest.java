@@ -33,6 +33,7 @@ import org.apache.rocketmq.store.GetMessageStatus;
 import org.apache.rocketmq.store.PutMessageResult;
 import org.apache.rocketmq.store.PutMessageStatus;
 import org.apache.rocketmq.store.config.MessageStoreConfig;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -40,6 +41,7 @@ import org.junit.jupiter.api.io.TempDir;
  * Broker state entries in the Raft log: applied to the broker's managers, never dispatched as messages, and proposed
  * by the managers while this node leads.
  */
+@Tag("in-process")
 class BrokerStateLogTest {
 
     @TempDir

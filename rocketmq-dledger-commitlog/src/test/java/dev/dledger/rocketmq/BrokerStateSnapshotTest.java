@@ -243,8 +243,8 @@ class BrokerStateSnapshotTest {
         for (int i = 0; i < BrokerGroup.SIZE; i++) {
             peers.put("n" + i, group.raftAddress(i));
         }
-        await("leadership to n" + target).atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(500))
-            .ignoreExceptions().until(() -> {
+        await("leadership to n" + target).atMost(Duration.ofSeconds(60)).pollDelay(Duration.ZERO)
+            .pollInterval(Duration.ofMillis(500)).ignoreExceptions().until(() -> {
                 if ("LEADER".equals(group.raftRole(target))) {
                     return true;
                 }
@@ -291,8 +291,9 @@ class BrokerStateSnapshotTest {
     /** Sends until SEND_OK (the route of a topic just made may take a moment to reach the nameserver). */
     private static void send(DefaultMQProducer producer, Message m) {
         SendResult[] r = new SendResult[1];
-        await("send to " + m.getTopic()).atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(200))
-            .ignoreExceptions().until(() -> {
+        // The first try at once: without a poll delay Awaitility waits one poll interval first (200 ms a message).
+        await("send to " + m.getTopic()).atMost(Duration.ofSeconds(30)).pollDelay(Duration.ZERO)
+            .pollInterval(Duration.ofMillis(200)).ignoreExceptions().until(() -> {
                 r[0] = producer.send(m);
                 return r[0].getSendStatus() == SendStatus.SEND_OK;
             });

@@ -13,6 +13,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Properties;
 import org.apache.rocketmq.store.config.MessageStoreConfig;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -20,6 +21,7 @@ import org.junit.jupiter.api.io.TempDir;
  * The Raft port a container's brokers share ({@link ContainerRaft}): one transport for the container, one broker per
  * group, every broker naming the container's address and agreeing on the port's security.
  */
+@Tag("in-process")
 class ContainerRaftTest {
 
     @TempDir

@@ -23,6 +23,7 @@ import org.apache.rocketmq.store.DefaultMessageStore;
 import org.apache.rocketmq.store.GetMessageResult;
 import org.apache.rocketmq.store.GetMessageStatus;
 import org.apache.rocketmq.store.PutMessageStatus;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -30,6 +31,7 @@ import org.junit.jupiter.api.io.TempDir;
  * A store from master/slave days put under the Raft log in place: the old CommitLog files stay readable below the
  * divide offset, the Raft log starts at the next file boundary, the queues carry on, and the old files expire first.
  */
+@Tag("in-process")
 class MixedCommitLogTest {
 
     private static final String PAD = "x".repeat(900);

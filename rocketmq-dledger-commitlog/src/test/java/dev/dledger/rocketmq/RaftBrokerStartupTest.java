@@ -14,10 +14,12 @@ import java.util.Properties;
 import org.apache.rocketmq.common.BrokerConfig;
 import org.apache.rocketmq.remoting.netty.NettyServerConfig;
 import org.apache.rocketmq.store.config.MessageStoreConfig;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The launcher reads broker.conf as the stock broker does and refuses a bad Raft config with one line naming the key. */
+@Tag("in-process")
 class RaftBrokerStartupTest {
 
     @TempDir

@@ -28,6 +28,7 @@ import org.apache.rocketmq.store.GetMessageStatus;
 import org.apache.rocketmq.store.PutMessageResult;
 import org.apache.rocketmq.store.PutMessageStatus;
 import org.apache.rocketmq.store.config.MessageStoreConfig;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -35,6 +36,7 @@ import org.junit.jupiter.api.io.TempDir;
  * A broker whose node joins after the leader's expiry deleted the start of the Raft log is caught up by a snapshot,
  * and from there its messages have the leader's physical offsets: the same offsets, message ids and queue entries.
  */
+@Tag("in-process")
 class RaftCommitLogCatchUpTest {
 
     private static final int FILE_SIZE = 64 * 1024;

@@ -32,6 +32,7 @@ import org.apache.rocketmq.store.PutMessageResult;
 import org.apache.rocketmq.store.PutMessageStatus;
 import org.apache.rocketmq.store.config.MessageStoreConfig;
 import org.apache.rocketmq.store.queue.ConsumeQueueStore;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -40,6 +41,7 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code deleteExpiredFile}), the 4-argument overload, the consume queue cleaner. File ages are set on the files
  * (their last-modified time is what expiry reads); {@code deleteWhen} lists every hour so that the hour never matters.
  */
+@Tag("in-process")
 class RaftCommitLogExpiryTest {
 
     private static final int FILE_SIZE = 64 * 1024;

@@ -21,6 +21,7 @@ import org.apache.rocketmq.store.DefaultMessageStore;
 import org.apache.rocketmq.store.GetMessageResult;
 import org.apache.rocketmq.store.GetMessageStatus;
 import org.apache.rocketmq.store.PutMessageStatus;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -29,6 +30,7 @@ import org.junit.jupiter.api.io.TempDir;
  * log past the broker, is skipped by reput on the leader and on the followers (which run as slaves, whose stock reput
  * never skips a failed record) and by recovery, never dispatched, and the messages around it are consumed as usual.
  */
+@Tag("in-process")
 class RaftCommitLogMalformedEntryTest {
 
     @TempDir

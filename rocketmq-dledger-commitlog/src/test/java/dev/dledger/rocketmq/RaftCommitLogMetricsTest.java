@@ -16,10 +16,12 @@ import java.util.Map;
 import java.util.regex.Pattern;
 import org.apache.rocketmq.store.DefaultMessageStore;
 import org.apache.rocketmq.store.PutMessageStatus;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** A broker's Raft metrics on raftMetricsPort, and the runtime info that mqadmin brokerStatus prints. */
+@Tag("in-process")
 class RaftCommitLogMetricsTest {
 
     @TempDir

@@ -23,6 +23,7 @@ import org.apache.rocketmq.store.GetMessageStatus;
 import org.apache.rocketmq.store.PutMessageResult;
 import org.apache.rocketmq.store.PutMessageStatus;
 import org.apache.rocketmq.store.config.MessageStoreConfig;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -31,6 +32,7 @@ import org.junit.jupiter.api.io.TempDir;
  * with RocketMQ's multi-path splitter, {@code readOnlyCommitLogStorePaths}); the scenario of stock's
  * {@code DLedgerMultiPathTest.multiDirsStorageTest}.
  */
+@Tag("in-process")
 class RaftCommitLogMultiPathTest {
 
     private static final int FILE_SIZE = 64 * 1024;

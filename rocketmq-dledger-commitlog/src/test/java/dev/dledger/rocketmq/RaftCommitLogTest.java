@@ -21,10 +21,12 @@ import org.apache.rocketmq.store.GetMessageStatus;
 import org.apache.rocketmq.store.PutMessageResult;
 import org.apache.rocketmq.store.PutMessageStatus;
 import org.apache.rocketmq.store.SelectMappedBufferResult;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The Raft commit log under real RocketMQ message stores, on a real Raft group in one JVM. */
+@Tag("in-process")
 class RaftCommitLogTest {
 
     @TempDir

@@ -12,10 +12,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import org.apache.rocketmq.store.config.MessageStoreConfig;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** What a broker makes of its broker.conf once the group changed its members (replace a broker online). */
+@Tag("in-process")
 class RaftMembershipSettingsTest {
 
     @TempDir

@@ -10,9 +10,11 @@ import dev.dledger.raft.transport.TransportOptions;
 import dev.dledger.raft.transport.TransportOptions.ClientApi;
 import java.util.Properties;
 import org.apache.rocketmq.store.config.MessageStoreConfig;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /** The broker's Raft security keys: raftSecret and the raftTls* stores. */
+@Tag("in-process")
 class RaftStoreSettingsSecurityTest {
 
     private static MessageStoreConfig store() {

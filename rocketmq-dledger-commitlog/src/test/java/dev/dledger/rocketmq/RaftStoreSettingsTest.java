@@ -12,9 +12,11 @@ import java.util.List;
 import java.util.Properties;
 import org.apache.rocketmq.store.config.FlushDiskType;
 import org.apache.rocketmq.store.config.MessageStoreConfig;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+@Tag("in-process")
 class RaftStoreSettingsTest {
 
     @TempDir

@@ -17,10 +17,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The checker of the broker fault runs must see what it is there to see: logs that differ, queue slots taken twice. */
+@Tag("in-process")
 class ReplicaLogsTest {
 
     private static final StoreConfig CONFIG = StoreConfig.defaults().withFileSizes(1 << 20, 32 * 1024);

@@ -28,6 +28,7 @@ import org.apache.rocketmq.store.config.FlushDiskType;
 import org.apache.rocketmq.store.config.MessageStoreConfig;
 import org.apache.rocketmq.store.dledger.DLedgerCommitLog;
 import org.apache.rocketmq.store.stats.BrokerStatsManager;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -35,6 +36,7 @@ import org.junit.jupiter.api.io.TempDir;
  * A store written by stock RocketMQ 5.5.1 in DLedger mode (DLedger 0.3.3.4) opens in place under the Raft commit log:
  * every message is served with the offsets and ids stock gave it, and new puts continue where stock stopped.
  */
+@Tag("in-process")
 class StockDLedgerStoreTest {
 
     private static final String[] TOPICS = {"S", "U"};

@@ -233,8 +233,8 @@ class StockStateImportTest {
         for (int i = 0; i < BrokerGroup.SIZE; i++) {
             peers.put("n" + i, group.raftAddress(i));
         }
-        await("leadership to n" + target).atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(500))
-            .ignoreExceptions().until(() -> {
+        await("leadership to n" + target).atMost(Duration.ofSeconds(60)).pollDelay(Duration.ZERO)
+            .pollInterval(Duration.ofMillis(500)).ignoreExceptions().until(() -> {
                 if ("LEADER".equals(group.raftRole(target))) {
                     return true;
                 }

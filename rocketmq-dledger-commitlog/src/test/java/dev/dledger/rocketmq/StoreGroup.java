@@ -10,9 +10,12 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import org.apache.rocketmq.common.BrokerConfig;
 import org.apache.rocketmq.common.message.MessageDecoder;
@@ -27,6 +30,8 @@ import org.apache.rocketmq.store.stats.BrokerStatsManager;
 final class StoreGroup implements AutoCloseable {
 
     static final int FILE_SIZE = 1 << 20;
+    /** How long {@link #close()} waits for the stores' shutdowns. */
+    static final Duration CLOSE_WAIT = Duration.ofSeconds(60);
 
     final Path base;
     final String peers;
@@ -88,8 +93,10 @@ final class StoreGroup implements AutoCloseable {
         DefaultMessageStore store = new DefaultMessageStore(c, new BrokerStatsManager("test", true), null,
             new BrokerConfig(), new ConcurrentHashMap<>());
         if (classic) {
-            // A master/slave-days store on the same folders: the stock CommitLog, no Raft log.
+            // A master/slave-days store on the same folders: the stock CommitLog, no Raft log. Its HA service listens
+            // on haListenPort: a free port, not the default 10912, which a test JVM beside this one may have taken.
             c.setBrokerRole(BrokerRole.ASYNC_MASTER);
+            c.setHaListenPort(FreePorts.take(1)[0]);
             if (!store.load()) {
                 throw new IllegalStateException("load failed");
             }
@@ -176,10 +183,47 @@ final class StoreGroup implements AutoCloseable {
         return m;
     }
 
+    /**
+     * Shuts every store down, all at once: a stock {@code DefaultMessageStore.shutdown()} sleeps a fixed 3 s, so one
+     * store after another a group of three took over 9 s to close. Rethrows the first failure of a shutdown.
+     *
+     * @throws IllegalStateException if a store is not shut down within {@link #CLOSE_WAIT}
+     */
     @Override
     public void close() {
+        Map<String, Thread> closing = new LinkedHashMap<>();
+        List<Throwable> failures = new CopyOnWriteArrayList<>();
         for (String id : stores.keySet().toArray(String[]::new)) {
-            stop(id);
+            DefaultMessageStore s = stores.remove(id);
+            Thread t = new Thread(() -> {
+                try {
+                    s.shutdown();
+                } catch (RuntimeException | Error e) {
+                    failures.add(e);
+                }
+            }, "store-group-close-" + id);
+            t.start();
+            closing.put(id, t);
+        }
+        long deadline = System.nanoTime() + CLOSE_WAIT.toNanos();
+        for (Map.Entry<String, Thread> e : closing.entrySet()) {
+            try {
+                e.getValue().join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
+            } catch (InterruptedException ie) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while store " + e.getKey() + " shut down", ie);
+            }
+            if (e.getValue().isAlive()) {
+                throw new IllegalStateException("store " + e.getKey() + " did not shut down within "
+                    + CLOSE_WAIT.toSeconds() + " s");
+            }
+        }
+        if (!failures.isEmpty()) {
+            Throwable first = failures.get(0);
+            if (first instanceof Error err) {
+                throw err;
+            }
+            throw (RuntimeException) first;
         }
     }
 }

@@ -17,6 +17,7 @@ import org.apache.rocketmq.store.AppendMessageStatus;
 import org.apache.rocketmq.store.DefaultMessageStore;
 import org.apache.rocketmq.store.PutMessageResult;
 import org.apache.rocketmq.store.PutMessageStatus;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -24,6 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
  * A timed delivery the log holds already is answered without appending it again; every other put is appended (a real
  * store on the Raft log, one node).
  */
+@Tag("in-process")
 class TimedDeliveriesTest {
 
     @TempDir

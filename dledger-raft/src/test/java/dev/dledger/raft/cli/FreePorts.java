@@ -16,9 +16,19 @@ import java.util.concurrent.ThreadLocalRandom;
  */
 public final class FreePorts {
 
-    /** The ports handed out are in [{@value #LOWEST}, {@value #ABOVE_HIGHEST}). */
-    private static final int LOWEST = 10_000;
-    private static final int ABOVE_HIGHEST = 32_000;
+    /** The range of all ports handed out: [{@value #RANGE_LOW}, {@value #RANGE_HIGH}). */
+    private static final int RANGE_LOW = 10_000;
+    private static final int RANGE_HIGH = 32_000;
+    /**
+     * The system property {@code freePorts.slice=k/n}: this JVM takes its ports from the k-th (1 to n) of n equal
+     * slices of the range, so that n test JVMs running side by side (surefire's forks, k its fork number) never pick
+     * the same port. Without it, the whole range.
+     */
+    static final String SLICE_PROPERTY = "freePorts.slice";
+    private static final int[] SLICE = slice(System.getProperty(SLICE_PROPERTY));
+    /** The ports this JVM hands out are in [LOWEST, ABOVE_HIGHEST). */
+    private static final int LOWEST = SLICE[0];
+    private static final int ABOVE_HIGHEST = SLICE[1];
     private static final Set<Integer> HANDED_OUT = ConcurrentHashMap.newKeySet();
 
     private FreePorts() {
@@ -51,6 +61,30 @@ public final class FreePorts {
         } catch (IOException e) {
             return false;
         }
+    }
+
+    /**
+     * The [low, high) ports of slice {@code spec} ("k/n"), or the whole range for null or blank.
+     *
+     * @throws IllegalArgumentException naming the property when {@code spec} is not k/n with 1 &lt;= k &lt;= n &lt;= 64
+     */
+    static int[] slice(String spec) {
+        if (spec == null || spec.isBlank()) {
+            return new int[] {RANGE_LOW, RANGE_HIGH};
+        }
+        String[] kn = spec.trim().split("/", -1);
+        try {
+            int k = Integer.parseInt(kn[0].trim());
+            int n = kn.length == 2 ? Integer.parseInt(kn[1].trim()) : -1;
+            if (n >= 1 && n <= 64 && k >= 1 && k <= n) {
+                int width = (RANGE_HIGH - RANGE_LOW) / n;
+                return new int[] {RANGE_LOW + (k - 1) * width, RANGE_LOW + k * width};
+            }
+        } catch (NumberFormatException ignored) {
+            // refused below
+        }
+        throw new IllegalArgumentException("-D" + SLICE_PROPERTY + "=" + spec + ": expected k/n, slice k (1 to n) of n "
+            + "(1 to 64), e.g. 1/2");
     }
 
     /** The peer list {@code n0-127.0.0.1:p0;n1-127.0.0.1:p1;...}. */
