@@ -34,13 +34,16 @@ import org.apache.rocketmq.store.CommitLog;
  * stock master/slave store in {@code <to>}: {@code commitlog/} files of {@code fileSize} bytes holding the messages in
  * log order, each stamped with its new physical offset, a BLANK record closing each full file as the broker writes
  * it; {@code consumequeue/} built with every unit pointing at the new offsets (the tags code taken from the group's
- * own unit, so that delay-level delivery times stay); {@code config/} copied. Then it reads back what it wrote and
- * checks it against the log: the message count, a checksum of every message (its physical offset aside) and, per
- * queue, the max offset against the group's ConsumeQueue.
+ * own unit, so that delay-level delivery times stay); {@code index/} built as the broker's IndexService does (unique
+ * key, keys, tags), so lookups by key and message id find the whole history; {@code config/} copied (with the delay
+ * offsets and the timer checkpoint); the timer wheel ({@code timerwheel}, {@code timerlog/}) carried with the timer
+ * log's CommitLog offsets translated to the new ones ({@link TimerFiles}), so pending timer messages are delivered by
+ * the stock broker at their time. Then it reads back what it wrote and checks it against the log: the message count,
+ * a checksum of every message (its physical offset aside) and, per queue, the max offset against the group's
+ * ConsumeQueue.
  *
- * <p>Not exported: {@code index/} (the stock broker serves queries by key only for messages it indexed itself),
- * {@code timerwheel/} and {@code timerlog/} (see issue 17). A log whose start was deleted by retention is refused,
- * as are queues that do not start at offset 0 (the stock ConsumeQueue recovery stops at an empty unit).
+ * <p>A log whose start was deleted by retention is refused, as are queues that do not start at offset 0 (the stock
+ * ConsumeQueue recovery stops at an empty unit).
  *
  * <p>Memory: one small record per queue; messages stream through.
  */
@@ -61,6 +64,8 @@ final class Exporter {
     private final String selfId;
     private final int fileSize;
     private final PrintStream out;
+    private final int indexSlots;
+    private final int indexItems;
     /** The broker's {@code mappedFileSizeConsumeQueue}: the size of the group's ConsumeQueue files. */
     private int cqFileSize = ClassicStore.CQ_UNIT * 300_000;
 
@@ -71,7 +76,9 @@ final class Exporter {
         long fileStart = -1;
     }
 
-    Exporter(Path from, Path to, String selfId, int fileSize, PrintStream out) {
+    Exporter(Path from, Path to, String selfId, int fileSize, int indexSlots, int indexItems, PrintStream out) {
+        this.indexSlots = indexSlots;
+        this.indexItems = indexItems;
         this.from = from;
         this.to = to;
         this.selfId = selfId;
@@ -88,6 +95,11 @@ final class Exporter {
         }
         if (Files.isDirectory(to.resolve(ClassicStore.COMMITLOG)) && !isEmpty(to.resolve(ClassicStore.COMMITLOG))) {
             throw new MigrationException("target " + to.resolve(ClassicStore.COMMITLOG) + " is not empty");
+        }
+        for (String sub : List.of(ClassicStore.INDEX, TimerFiles.TIMERLOG)) {
+            if (Files.isDirectory(to.resolve(sub)) && !isEmpty(to.resolve(sub))) {
+                throw new MigrationException("target " + to.resolve(sub) + " is not empty");
+            }
         }
         try (FileChannel lockFile = FileChannel.open(node.resolve("lock"), StandardOpenOption.CREATE,
             StandardOpenOption.WRITE); FileLock lock = tryLock(lockFile, node)) {
@@ -131,6 +143,8 @@ final class Exporter {
         long stateEntries = 0;
         long offset = 0;
         FileChannel file = null;
+        IndexWriter index = new IndexWriter(to.resolve(ClassicStore.INDEX), indexSlots, indexItems);
+        Files.createDirectories(to.resolve(ClassicStore.INDEX));
         try {
             long i = log.firstIndex();
             while (i <= log.lastIndex()) {
@@ -177,6 +191,7 @@ final class Exporter {
                     MessageExt msg = MessageDecoder.decode(m.duplicate(), false, false);
                     long tagsCode = sourceTagsCode(sourceQueues, msg, oldOffset);
                     unit(queues, msg, offset, m.remaining(), tagsCode);
+                    index.add(msg, offset);
                     offset += m.remaining();
                     messages++;
                 }
@@ -186,6 +201,7 @@ final class Exporter {
                 file.force(true);
             }
         } finally {
+            index.close();
             closeQuietly(file);
             for (Queue q : queues.values()) {
                 closeQuietly(q.file);
@@ -196,8 +212,10 @@ final class Exporter {
         }
         copyConfig(from.resolve(ClassicStore.CONFIG), to.resolve(ClassicStore.CONFIG));
         out.printf("export: %d messages of %s written to %s (%d bytes of CommitLog in files of %d), %d "
-            + "ConsumeQueues; %d broker state entries left out (config/ holds that state)%n", messages, log.dir(),
-            commitlog, offset, size, queues.size(), stateEntries);
+            + "ConsumeQueues, index/; %d broker state entries left out (config/ holds that state)%n", messages,
+            log.dir(), commitlog, offset, size, queues.size(), stateEntries);
+        TimerFiles.carry(from, from.resolve(ClassicStore.CONSUMEQUEUE), to, to.resolve(ClassicStore.CONSUMEQUEUE),
+            out);
         verify(messages, sum.getValue(), queues, size);
         return messages;
     }
