@@ -190,7 +190,7 @@ final class ClassicStore implements AutoCloseable {
         for (Map.Entry<String, Map<Integer, Path>> t : queues(root.resolve(CONSUMEQUEUE)).entrySet()) {
             for (Map.Entry<Integer, Path> q : t.getValue().entrySet()) {
                 long end = lastUnitEnd(q.getValue());
-                if (end > filesEnd) {
+                if (end > filesEnd && !appendedSince(dirs, end - 1 - Math.floorMod(end - 1, size))) {
                     // The broker dispatches a message to its queue only after writing it: its file is elsewhere.
                     throw new MigrationException("ConsumeQueue " + t.getKey() + "/" + q.getKey() + " points at "
                         + "CommitLog offset " + (end - 1) + ", past the end " + filesEnd + " of the CommitLog files in "
@@ -572,6 +572,16 @@ final class ClassicStore implements AutoCloseable {
                 v.unit((f.getKey() + pos) / CQ_UNIT, phy, size, tags);
             }
         }
+    }
+
+    /** Whether a running broker created the CommitLog file starting at {@code start} in one of {@code dirs} by now. */
+    private static boolean appendedSince(List<Path> dirs, long start) {
+        for (Path d : dirs) {
+            if (dataFiles(d).containsKey(start)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**
