@@ -64,11 +64,11 @@ class TimerMigrationIT {
     /** Due 3 s after their send: the stock master delivers them before it stops. */
     private static final int TIMER_SOON = 200;
     /** Due while the Raft group runs. */
-    private static final int TIMER_GROUP = 500;
-    private static final int DELAY_GROUP = 500;
+    private static final int TIMER_GROUP = 600;
+    private static final int DELAY_GROUP = 600;
     /** Due after the group stopped: delivered by the stock broker on the export. */
-    private static final int TIMER_BACK = 300;
-    private static final int DELAY_BACK = 300;
+    private static final int TIMER_BACK = 400;
+    private static final int DELAY_BACK = 400;
     private static final long TIMER_GROUP_FROM_MS = 70_000;
     private static final long TIMER_BACK_FROM_MS = 200_000;
     private static final long SPREAD_MS = 30_000;
