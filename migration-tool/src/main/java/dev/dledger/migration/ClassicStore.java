@@ -75,9 +75,19 @@ final class ClassicStore implements AutoCloseable {
     record Scan(long messages, long minOffset, long endOffset, long bytes) {
     }
 
+    /** Controller mode's epoch file in the store root, written by the broker's auto-switch HA service. */
+    static final String EPOCH_FILE = "epochFileCheckpoint";
+
     private final Path root;
     private final TreeMap<Long, Path> files;
     private final int fileSize;
+    /**
+     * Where the log ends for the migration: Long.MAX_VALUE, or in a Controller-mode store the confirm offset (what the
+     * sync state set acknowledged); the messages after it were never confirmed and a new master would truncate them.
+     */
+    private long limit = Long.MAX_VALUE;
+    /** Controller mode's epochs: epoch to start offset, or empty. */
+    private final TreeMap<Integer, Long> epochs = new TreeMap<>();
     private final Map<Long, MappedByteBuffer> maps = new HashMap<>();
     private final Map<Path, MappedByteBuffer> queueMaps = new HashMap<>();
     private Scan scan;
@@ -114,7 +124,21 @@ final class ClassicStore implements AutoCloseable {
      * @throws MigrationException if it is not a master/slave store, or its CommitLog files are truncated or missing
      */
     static ClassicStore open(Path root) {
-        Kind kind = kind(root);
+        return open(root, null);
+    }
+
+    /**
+     * Opens the store in {@code root} for reading, its CommitLog files in the folders of {@code commitLogPaths} (the
+     * broker's {@code storePathCommitLog}, {@code :}-separated for a multi-path CommitLog), or in {@code
+     * root/commitlog} when null.
+     *
+     * @throws MigrationException if it is not a master/slave store, or its CommitLog files are truncated, missing, or
+     *                            in two folders at once
+     */
+    static ClassicStore open(Path root, String commitLogPaths) {
+        List<Path> dirs = commitLogDirs(root, commitLogPaths);
+        String where = dirs.size() == 1 ? dirs.get(0).toString() : dirs.toString();
+        Kind kind = commitLogPaths == null ? kind(root) : Kind.CLASSIC;
         if (kind == Kind.DLEDGER) {
             throw new MigrationException(root + " is a stock DLedger-mode store: our brokers open it in place (set "
                 + "storePathRootDir to it), there is nothing to convert");
@@ -123,7 +147,19 @@ final class ClassicStore implements AutoCloseable {
             throw new MigrationException(root + " is not a RocketMQ store: " + (Files.isDirectory(root)
                 ? "it has no CommitLog files in " + root.resolve(COMMITLOG) : "no such folder"));
         }
-        TreeMap<Long, Path> files = dataFiles(root.resolve(COMMITLOG));
+        TreeMap<Long, Path> files = new TreeMap<>();
+        for (Path d : dirs) {
+            for (Map.Entry<Long, Path> f : dataFiles(d).entrySet()) {
+                Path other = files.put(f.getKey(), f.getValue());
+                if (other != null) {
+                    throw new MigrationException("CommitLog file " + f.getValue().getFileName() + " is in both "
+                        + other.getParent() + " and " + d + " of --commitlog " + commitLogPaths);
+                }
+            }
+        }
+        if (files.isEmpty()) {
+            throw new MigrationException(root + " is not a RocketMQ store: no CommitLog files in " + where);
+        }
         long size;
         try {
             size = Files.size(files.lastEntry().getValue());
@@ -135,13 +171,14 @@ final class ClassicStore implements AutoCloseable {
                 }
             }
         } catch (IOException e) {
-            throw new MigrationException("cannot read " + root.resolve(COMMITLOG) + ": " + e.getMessage());
+            throw new MigrationException("cannot read " + where + ": " + e.getMessage());
         }
         long expected = files.firstKey();
         for (long start : files.keySet()) {
             if (start != expected) {
                 throw new MigrationException("CommitLog file " + CommitLogName.of(expected) + " is missing in "
-                    + root.resolve(COMMITLOG) + " (the next one is " + CommitLogName.of(start) + ")");
+                    + where + " (the next one is " + CommitLogName.of(start) + ")" + (commitLogPaths == null
+                    ? "; if storePathCommitLog lists several folders, give it with --commitlog" : ""));
             }
             expected += size;
         }
@@ -149,7 +186,159 @@ final class ClassicStore implements AutoCloseable {
             throw new MigrationException("CommitLog file " + files.firstEntry().getValue() + " does not start at a "
                 + "multiple of the file size " + size);
         }
-        return new ClassicStore(root, files, (int) size);
+        long filesEnd = files.lastKey() + size;
+        for (Map.Entry<String, Map<Integer, Path>> t : queues(root.resolve(CONSUMEQUEUE)).entrySet()) {
+            for (Map.Entry<Integer, Path> q : t.getValue().entrySet()) {
+                long end = lastUnitEnd(q.getValue());
+                if (end > filesEnd && !appendedSince(dirs, end - 1 - Math.floorMod(end - 1, size))) {
+                    // The broker dispatches a message to its queue only after writing it: its file is elsewhere.
+                    throw new MigrationException("ConsumeQueue " + t.getKey() + "/" + q.getKey() + " points at "
+                        + "CommitLog offset " + (end - 1) + ", past the end " + filesEnd + " of the CommitLog files in "
+                        + where + ": CommitLog file " + CommitLogName.of(end - 1 - Math.floorMod(end - 1, size))
+                        + " is missing" + (commitLogPaths == null
+                        ? "; if storePathCommitLog lists several folders, give it with --commitlog" : ""));
+                }
+            }
+        }
+        ClassicStore s = new ClassicStore(root, files, (int) size);
+        if (Files.exists(root.resolve(EPOCH_FILE))) {
+            s.readControllerState();
+        }
+        return s;
+    }
+
+    /**
+     * A Controller-mode store: reads the epoch file ({@code <count>}, {@code <crc32>}, then {@code epoch-startOffset}
+     * lines) and the checkpoint's confirm offset (bytes 32..40 of {@code checkpoint}), which becomes the end of the
+     * log for the migration.
+     */
+    private void readControllerState() {
+        Path f = root.resolve(EPOCH_FILE);
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(f, java.nio.charset.StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new MigrationException("cannot read the epoch file " + f + ": " + e.getMessage());
+        }
+        if (lines.size() < 2) {
+            throw new MigrationException("epoch file " + f + " has " + lines.size() + " lines, not a count, a CRC and "
+                + "the epochs");
+        }
+        int count;
+        try {
+            count = Integer.parseInt(lines.get(0).trim());
+        } catch (NumberFormatException e) {
+            throw new MigrationException("epoch file " + f + ": line 1 '" + lines.get(0) + "' is not the entry count");
+        }
+        long lastStart = -1;
+        for (int i = 2; i < lines.size(); i++) {
+            String line = lines.get(i).trim();
+            if (line.isEmpty()) {
+                continue;
+            }
+            String[] kv = line.split("-");
+            int epoch;
+            long start;
+            try {
+                epoch = Integer.parseInt(kv[0]);
+                start = Long.parseLong(kv[1]);
+            } catch (RuntimeException e) {
+                throw new MigrationException("epoch file " + f + ": line " + (i + 1) + " '" + line + "' is not "
+                    + "epoch-startOffset");
+            }
+            if ((!epochs.isEmpty() && epoch <= epochs.lastKey()) || start < lastStart) {
+                throw new MigrationException("epoch file " + f + ": line " + (i + 1) + " '" + line + "' does not "
+                    + "follow the epoch before it");
+            }
+            epochs.put(epoch, start);
+            lastStart = start;
+        }
+        if (epochs.size() != count) {
+            throw new MigrationException("epoch file " + f + " says " + count + " epochs but holds " + epochs.size());
+        }
+        Path cp = root.resolve(CHECKPOINT);
+        long confirm = 0;
+        try {
+            if (Files.exists(cp) && Files.size(cp) >= 40) {
+                try (FileChannel ch = FileChannel.open(cp, StandardOpenOption.READ)) {
+                    ByteBuffer b = ByteBuffer.allocate(8);
+                    ch.read(b, 32);
+                    confirm = b.getLong(0);
+                }
+            }
+        } catch (IOException e) {
+            throw new MigrationException("cannot read the confirm offset in " + cp + ": " + e.getMessage());
+        }
+        if (confirm > 0) {
+            limit = confirm;
+        }
+    }
+
+    /** Controller mode's epochs (epoch to start offset); empty for a master/slave store. */
+    TreeMap<Integer, Long> epochs() {
+        return epochs;
+    }
+
+    /**
+     * The start of the first file a live pass leaves for later: the last file (the broker writes it), or the file of
+     * a Controller-mode store's confirm offset if that comes first (what follows it may still be truncated).
+     */
+    long liveEnd() {
+        Long f = files.floorKey(limit);
+        return f == null ? files.firstKey() : Math.min(files.lastKey(), f);
+    }
+
+    /** The end of the log for the migration: the confirm offset of a Controller-mode store, else Long.MAX_VALUE. */
+    long limit() {
+        return limit;
+    }
+
+    /** The end of the last message in the files, past the confirm offset too (scans from the confirm offset's file). */
+    long rawEnd() {
+        long l = limit;
+        limit = Long.MAX_VALUE;
+        try {
+            Long from = files.floorKey(l);
+            return scan(from == null ? files.firstKey() : from, Long.MAX_VALUE, (o, m) -> {
+            }, null).endOffset();
+        } finally {
+            limit = l;
+        }
+    }
+
+    /**
+     * One line on a Controller-mode store (epochs, confirm offset, bytes after it left out), or null for a master/slave
+     * store.
+     */
+    String controllerSummary() {
+        if (epochs.isEmpty() && limit == Long.MAX_VALUE) {
+            return null;
+        }
+        String head = "Controller-mode store: " + epochs.size() + " epochs " + epochs + " in " + root.resolve(EPOCH_FILE);
+        if (limit == Long.MAX_VALUE) {
+            return head + ", no confirm offset recorded: the whole log is taken";
+        }
+        long raw = rawEnd();
+        long end = Math.min(raw, limit);
+        return head + ", confirm offset " + limit + ": the log is taken up to " + end + ", " + (raw - end)
+            + " bytes after it were never confirmed and are left out";
+    }
+
+    /** The CommitLog folders: those of a {@code :}-separated {@code storePathCommitLog}, or {@code root/commitlog}. */
+    static List<Path> commitLogDirs(Path root, String commitLogPaths) {
+        if (commitLogPaths == null) {
+            return List.of(root.resolve(COMMITLOG));
+        }
+        List<Path> dirs = new ArrayList<>();
+        for (String p : commitLogPaths.split(":")) {
+            if (!p.isBlank()) {
+                dirs.add(Path.of(p.trim()));
+            }
+        }
+        if (dirs.isEmpty()) {
+            throw new MigrationException("--commitlog '" + commitLogPaths + "' names no folder");
+        }
+        return dirs;
     }
 
     static TreeMap<Long, Path> dataFiles(Path dir) {
@@ -253,9 +442,13 @@ final class ClassicStore implements AutoCloseable {
         long bytes = 0;
         long end = fromFile;
         boolean ended = false;
+        boolean cut = false;
         for (Map.Entry<Long, Path> f : files.subMap(fromFile, true, toFile, false).entrySet()) {
             long start = f.getKey();
             ByteBuffer b = map(start);
+            if (cut) {
+                continue;
+            }
             if (ended) {
                 if (b.getInt(0) != 0) {
                     throw new MigrationException("CommitLog file " + f.getValue() + " holds data after the end of the "
@@ -276,6 +469,15 @@ final class ClassicStore implements AutoCloseable {
                 if (!message) {
                     ended = true;
                     break;
+                }
+                if (start + pos >= limit) {
+                    // Controller mode: the end of what was confirmed; the rest is left out.
+                    cut = true;
+                    break;
+                }
+                if (start + pos + total > limit) {
+                    throw new MigrationException("the confirm offset " + limit + " of " + root.resolve(CHECKPOINT)
+                        + " lies inside the message at offset " + (start + pos) + " of " + f.getValue());
                 }
                 v.message(start + pos, b.slice(pos, total));
                 count++;
@@ -370,6 +572,34 @@ final class ClassicStore implements AutoCloseable {
                 v.unit((f.getKey() + pos) / CQ_UNIT, phy, size, tags);
             }
         }
+    }
+
+    /** Whether a running broker created the CommitLog file starting at {@code start} in one of {@code dirs} by now. */
+    private static boolean appendedSince(List<Path> dirs, long start) {
+        for (Path d : dirs) {
+            if (dataFiles(d).containsKey(start)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * The end (physical offset plus size) of the last written unit of the queue in {@code dir}, read from its last
+     * file that holds one; 0 if none.
+     */
+    static long lastUnitEnd(Path dir) {
+        TreeMap<Long, Path> qf = dataFiles(dir);
+        for (Path f : qf.descendingMap().values()) {
+            ByteBuffer b = mapReadOnly(f);
+            for (int pos = b.limit() - b.limit() % CQ_UNIT - CQ_UNIT; pos >= 0; pos -= CQ_UNIT) {
+                int size = b.getInt(pos + 8);
+                if (size > 0) {
+                    return b.getLong(pos) + size;
+                }
+            }
+        }
+        return 0;
     }
 
     /** The unit of {@code topic}/{@code queueId} at {@code queueOffset} as {phy, size, tagsCode}, or null. */

@@ -26,12 +26,9 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
-import org.apache.rocketmq.common.UtilAll;
-import org.apache.rocketmq.common.message.MessageConst;
 import org.apache.rocketmq.common.message.MessageDecoder;
 import org.apache.rocketmq.common.message.MessageExt;
 import org.apache.rocketmq.common.message.MessageExtBrokerInner;
-import org.apache.rocketmq.store.index.IndexFile;
 
 /**
  * The {@code convert} of one node's store. All work goes into {@code <to>/.dledger-migrate-partial}; when it is
@@ -75,9 +72,11 @@ final class Converter {
      * @param indexItems     items of an index file ({@code maxIndexNum}, stock default 20,000,000)
      * @param live           rewrite: the source's broker may still be running; convert its sealed files (all but
      *                       the last) into the work folder and record where to go on; a later run takes the rest
+     * @param commitLog      the source's {@code storePathCommitLog} ({@code :}-separated folders), or null for
+     *                       {@code <from>/commitlog}
      */
     record Options(Path from, Path to, String group, String peers, String selfId, String seed, Mode mode, boolean link,
-                   int dataFileSize, int indexSlots, int indexItems, boolean live) {
+                   int dataFileSize, int indexSlots, int indexItems, boolean live, String commitLog) {
     }
 
     /** The work folder's record of a live pass: where the next run goes on. */
@@ -185,7 +184,16 @@ final class Converter {
                 throw new MigrationException("--live converts a source in rewrite mode: give --from and --mode rewrite");
             }
             if (o.from() != null) {
-                src = ClassicStore.open(o.from());
+                src = ClassicStore.open(o.from(), o.commitLog());
+                String controller = src.controllerSummary();
+                if (controller != null) {
+                    out.println(controller);
+                    if (o.mode() == Mode.BRIDGE && src.limit() < src.rawEnd()) {
+                        throw new MigrationException("source " + o.from() + " holds messages after its confirm offset "
+                            + src.limit() + ", which bridge would keep (it copies the CommitLog files as they are): "
+                            + "convert with --mode rewrite");
+                    }
+                }
                 if (!o.live()) {
                     src.ensureNotInUse();
                 }
@@ -222,6 +230,9 @@ final class Converter {
                     return new Result(messages, bytes, (System.nanoTime() - t0) / 1e9);
                 }
                 deleteFile(work.resolve(STATE));
+                // The timer wheel's pending messages: the timer log's CommitLog offsets follow the rewrite.
+                TimerFiles.carry(src.root(), src.root().resolve(ClassicStore.CONSUMEQUEUE), work,
+                    work.resolve(ClassicStore.CONSUMEQUEUE), out);
             }
             writeFile(work.resolve(DONE), "");
             moveIntoPlace();
@@ -261,35 +272,55 @@ final class Converter {
     // bridge
 
     private long bridge(ClassicStore src) {
-        // A rerun starts over: copies are cheap to redo and the result is the same.
-        deleteTree(work);
+        // A rerun goes on: every file the manifest lists as complete (at its size) is kept, the rest is copied again.
         createDirectories(work);
-        long total = src.fileBytes() + treeBytes(src.root().resolve(ClassicStore.CONSUMEQUEUE))
-            + treeBytes(src.root().resolve(ClassicStore.INDEX)) + treeBytes(src.root().resolve(ClassicStore.CONFIG));
-        Progress p = new Progress(err, "bridge", total);
-        Path cl = work.resolve(ClassicStore.COMMITLOG);
-        createDirectories(cl);
-        long last = src.files().lastKey();
+        BridgeManifest manifest = BridgeManifest.read(work);
+        Path root = src.root();
+        java.util.LinkedHashMap<String, Path> copies = new java.util.LinkedHashMap<>();
         for (Map.Entry<Long, Path> f : src.files().entrySet()) {
-            Path dst = cl.resolve(f.getValue().getFileName().toString());
-            try {
-                // The last file is always copied: the broker pads it with a BLANK record on its first start.
-                if (o.link() && f.getKey() != last) {
-                    Files.createLink(dst, f.getValue());
-                } else {
-                    Files.copy(f.getValue(), dst);
+            copies.put(ClassicStore.COMMITLOG + "/" + f.getValue().getFileName(), f.getValue());
+        }
+        for (String tree : List.of(ClassicStore.CONSUMEQUEUE, ClassicStore.INDEX, ClassicStore.CONFIG,
+            TimerFiles.TIMERLOG)) {
+            if (!Files.isDirectory(root.resolve(tree))) {
+                continue;
+            }
+            try (Stream<Path> s = Files.walk(root.resolve(tree))) {
+                for (Path f : s.filter(Files::isRegularFile).sorted().toList()) {
+                    copies.put(root.relativize(f).toString().replace(java.io.File.separatorChar, '/'), f);
                 }
             } catch (IOException e) {
-                throw new MigrationException("cannot " + (o.link() ? "link" : "copy") + " " + f.getValue() + " to "
-                    + dst + ": " + e.getMessage());
+                throw new MigrationException("cannot list " + root.resolve(tree) + ": " + e.getMessage());
             }
-            p.advance(src.fileSize());
         }
-        copyTree(src.root().resolve(ClassicStore.CONSUMEQUEUE), work.resolve(ClassicStore.CONSUMEQUEUE), p);
-        copyTree(src.root().resolve(ClassicStore.INDEX), work.resolve(ClassicStore.INDEX), p);
-        copyTree(src.root().resolve(ClassicStore.CONFIG), work.resolve(ClassicStore.CONFIG), p);
-        copyFile(src.root().resolve(ClassicStore.CHECKPOINT), work.resolve(ClassicStore.CHECKPOINT));
+        // The old files keep their offsets, so the timer wheel's state is valid as it is.
+        for (String single : List.of(ClassicStore.CHECKPOINT, TimerFiles.TIMERWHEEL)) {
+            if (Files.isRegularFile(root.resolve(single))) {
+                copies.put(single, root.resolve(single));
+            }
+        }
+        long total = 0;
+        for (Path f : copies.values()) {
+            total += sizeOf(f);
+        }
+        Progress p = new Progress(err, "bridge", total);
+        String lastLog = ClassicStore.COMMITLOG + "/" + src.files().lastEntry().getValue().getFileName();
+        int kept = 0;
+        for (Map.Entry<String, Path> c : copies.entrySet()) {
+            if (manifest.done(work, c.getKey())) {
+                kept++;
+                p.advance(sizeOf(c.getValue()));
+                continue;
+            }
+            // The last CommitLog file is always copied: the broker pads it with a BLANK record on its first start.
+            boolean link = o.link() && c.getKey().startsWith(ClassicStore.COMMITLOG + "/")
+                && !c.getKey().equals(lastLog);
+            p.advance(manifest.copy(c.getValue(), work, c.getKey(), link));
+        }
         p.finish();
+        out.printf("bridge: %d files, %d bytes, each listed with its CRC32C in %s (%d kept from an interrupted run): "
+            + "ship the store to the node's host and run dledger-migrate verify --to <store> there%n", copies.size(),
+            total, BridgeManifest.NAME, kept);
         ClassicStore.Scan scan = src.scan();
         long divide = src.files().lastKey() + src.fileSize();
         out.printf("bridge: %d messages below offset %d stay in %s; the Raft log of %s will start at %d (the next "
@@ -349,7 +380,7 @@ final class Converter {
                 + ", not " + src.root() + ": give that source, or delete " + work + " and convert again");
         }
         long fromFile = state == null ? src.files().firstKey() : state.nextFile();
-        long toFile = o.live() ? src.files().lastKey() : Long.MAX_VALUE;
+        long toFile = o.live() ? src.liveEnd() : Long.MAX_VALUE;
         if (state != null && !src.files().containsKey(fromFile) && fromFile <= src.files().lastKey()) {
             throw new MigrationException("source " + src.root() + " no longer holds CommitLog file "
                 + CommitLogName.of(fromFile) + " where the live pass stopped: delete " + work + " and convert again");
@@ -841,73 +872,6 @@ final class Converter {
         }
     }
 
-    /** Index files as the broker's IndexService builds them, named by the store time of their first message. */
-    private static final class IndexWriter {
-        private final Path dir;
-        private final int slots;
-        private final int items;
-        private IndexFile current;
-
-        IndexWriter(Path dir, int slots, int items) {
-            this.dir = dir;
-            this.slots = slots;
-            this.items = items;
-        }
-
-        void add(MessageExt msg, long phy) {
-            String topic = msg.getTopic();
-            String uniq = msg.getProperty(MessageConst.PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX);
-            if (uniq != null) {
-                put(topic + "#" + uniq, msg, phy);
-            }
-            String keys = msg.getKeys();
-            if (keys != null) {
-                for (String key : keys.split(MessageConst.KEY_SEPARATOR)) {
-                    if (!key.isEmpty()) {
-                        put(topic + "#" + key, msg, phy);
-                    }
-                }
-            }
-            String tags = msg.getTags();
-            if (tags != null && !tags.isEmpty()) {
-                put(topic + "#" + MessageConst.INDEX_TAG_TYPE + "#" + tags, msg, phy);
-            }
-        }
-
-        private void put(String key, MessageExt msg, long phy) {
-            long ts = msg.getStoreTimestamp();
-            if (current == null || !current.putKey(key, phy, ts)) {
-                long endPhy = 0;
-                long endTs = 0;
-                if (current != null) {
-                    endPhy = current.getEndPhyOffset();
-                    endTs = current.getEndTimestamp();
-                    current.shutdown();
-                }
-                long nameTs = ts;
-                while (Files.exists(dir.resolve(UtilAll.timeMillisToHumanString(nameTs)))) {
-                    nameTs++;
-                }
-                try {
-                    current = new IndexFile(dir.resolve(UtilAll.timeMillisToHumanString(nameTs)).toString(), slots,
-                        items, endPhy, endTs);
-                } catch (IOException e) {
-                    throw new MigrationException("cannot create an index file in " + dir + ": " + e.getMessage());
-                }
-                if (!current.putKey(key, phy, ts)) {
-                    throw new MigrationException("cannot index key " + key + " in a new index file of " + dir);
-                }
-            }
-        }
-
-        void close() {
-            if (current != null) {
-                current.shutdown();
-                current = null;
-            }
-        }
-    }
-
     // ------------------------------------------------------------------------------------------------------------
     // files
 
@@ -965,14 +929,11 @@ final class Converter {
         }
     }
 
-    private static void copyFile(Path from, Path to) {
-        if (!Files.exists(from)) {
-            return;
-        }
+    private static long sizeOf(Path f) {
         try {
-            Files.copy(from, to, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            return Files.size(f);
         } catch (IOException e) {
-            throw new MigrationException("cannot copy " + from + " to " + to + ": " + e.getMessage());
+            throw new MigrationException("cannot read " + f + ": " + e.getMessage());
         }
     }
 

@@ -81,20 +81,23 @@ public final class MigrateCommand implements Callable<Integer> {
         Path master;
         @Option(names = "--slave", description = "the slave's store root")
         Path slave;
+        @Option(names = "--commitlog", description = "the master's storePathCommitLog when it is not "
+            + "<master>/commitlog; several folders separated by ':' (a multi-path CommitLog)")
+        String commitLog;
 
         @Override
         public Integer call() {
             StoreCheck c = new StoreCheck(out);
-            ClassicStore.Scan m = c.checkStore("master", master);
+            ClassicStore.Scan m = c.checkStore("master", master, commitLog);
             if (m == null) {
                 return EXIT_OK;
             }
             if (slave != null) {
-                ClassicStore.Scan s = c.checkStore("slave", slave);
+                ClassicStore.Scan s = c.checkStore("slave", slave, null);
                 if (s == null) {
                     throw new MigrationException("slave " + slave + " is a DLedger-mode store, the master is not");
                 }
-                c.comparePrefix(master, m, slave, s);
+                c.comparePrefix(master, commitLog, m, slave, s);
             }
             for (String w : c.warnings) {
                 out.println("warning: " + w);
@@ -141,13 +144,16 @@ public final class MigrateCommand implements Callable<Integer> {
         @Option(names = "--index-max-items", defaultValue = "20000000",
             description = "rewrite: maxIndexNum of the broker (default ${DEFAULT-VALUE})")
         int indexItems;
+        @Option(names = "--commitlog", description = "the source's storePathCommitLog when it is not <from>/commitlog; "
+            + "several folders separated by ':' (a multi-path CommitLog)")
+        String commitLog;
         @Option(names = "--live", description = "rewrite: the master may still be running; convert its sealed "
             + "CommitLog files now, then stop it and run the same convert without --live for the rest")
         boolean live;
 
         Converter.Options options() {
             return new Converter.Options(from, to, group, peers, selfId, seed, mode, link, dataFileSize, indexSlots,
-                indexItems, live);
+                indexItems, live, commitLog);
         }
 
         @Override
@@ -184,7 +190,7 @@ public final class MigrateCommand implements Callable<Integer> {
             if (from == null) {
                 throw new MigrationException("--from is required");
             }
-            try (ClassicStore s = ClassicStore.open(from)) {
+            try (ClassicStore s = ClassicStore.open(from, commitLog)) {
                 ClassicStore.Scan scan = s.scan();
                 long cq = Converter.treeBytes(from.resolve(ClassicStore.CONSUMEQUEUE));
                 long idx = Converter.treeBytes(from.resolve(ClassicStore.INDEX));
@@ -247,16 +253,26 @@ public final class MigrateCommand implements Callable<Integer> {
     /** {@code verify}. */
     @Command(name = "verify", mixinStandardHelpOptions = true,
         description = "Checks every source message is in the target with the same body, properties, topic, queue "
-            + "and queue offset; exits 1 on the first difference.")
+            + "and queue offset; without --from, checks a bridge-converted store (shipped to this host) file by file "
+            + "against the CRC32C its conversion recorded; exits 1 on the first difference.")
     static final class Verify extends Sub {
-        @Option(names = "--from", required = true, description = "the source store root")
+        @Option(names = "--from", description = "the source store root (leave it out on a host without the source: "
+            + "a bridge-converted store is then checked against its manifest)")
         Path from;
         @Option(names = "--to", required = true, description = "the converted store root")
         Path to;
+        @Option(names = "--commitlog", description = "the source's storePathCommitLog when it is not <from>/commitlog; "
+            + "several folders separated by ':' (a multi-path CommitLog)")
+        String commitLog;
 
         @Override
         public Integer call() {
-            Verifier.Result r = new Verifier(err).verify(from, to);
+            if (from == null) {
+                long[] r = BridgeManifest.check(to, err);
+                out.printf("verified (manifest): %d files, %d bytes as the bridge conversion wrote them%n", r[0], r[1]);
+                return EXIT_OK;
+            }
+            Verifier.Result r = new Verifier(err).verify(from, commitLog, to);
             out.printf("verified (%s): %d messages identical, %d found through their ConsumeQueue, %d newer "
                 + "entries%n", r.mode().name().toLowerCase(Locale.ROOT), r.messages(), r.queued(), r.newer());
             return EXIT_OK;
@@ -266,7 +282,7 @@ public final class MigrateCommand implements Callable<Integer> {
     /** {@code export}: the way back, from a stopped Raft broker's store to a stock master/slave store. */
     @Command(name = "export", mixinStandardHelpOptions = true,
         description = "Turns a stopped Raft broker's store into a stock master/slave store (commitlog/, consumequeue/, "
-            + "config/), then reads it back and checks it against the Raft log.")
+            + "index/, config/, timer wheel), then reads it back and checks it against the Raft log.")
     static final class Export extends Sub {
         @Option(names = "--from", required = true, description = "the Raft broker's store root (storePathRootDir)")
         Path from;
@@ -278,10 +294,16 @@ public final class MigrateCommand implements Callable<Integer> {
         @Option(names = "--file-size", description = "CommitLog file size in bytes (the stock broker's "
             + "mappedFileSizeCommitLog; default: the Raft log's data file size)")
         int fileSize;
+        @Option(names = "--index-hash-slots", defaultValue = "5000000",
+            description = "maxHashSlotNum of the stock broker that will serve the export (default ${DEFAULT-VALUE})")
+        int indexSlots;
+        @Option(names = "--index-max-items", defaultValue = "20000000",
+            description = "maxIndexNum of the stock broker that will serve the export (default ${DEFAULT-VALUE})")
+        int indexItems;
 
         @Override
         public Integer call() {
-            new Exporter(from, to, selfId, fileSize, out).run();
+            new Exporter(from, to, selfId, fileSize, indexSlots, indexItems, out).run();
             return EXIT_OK;
         }
     }

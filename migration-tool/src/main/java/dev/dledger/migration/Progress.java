@@ -42,6 +42,14 @@ final class Progress {
         return rate(now);
     }
 
+    /** Ends the line of a bar that was drawn, so that an error printed next starts a line of its own. */
+    void abandon() {
+        if (lastDraw != 0) {
+            out.println();
+            out.flush();
+        }
+    }
+
     long done() {
         return done;
     }

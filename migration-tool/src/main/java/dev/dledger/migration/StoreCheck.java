@@ -38,16 +38,20 @@ final class StoreCheck {
      *
      * @throws MigrationException if the folder is not a store or its files are damaged
      */
-    ClassicStore.Scan checkStore(String role, Path root) {
-        ClassicStore.Kind kind = ClassicStore.kind(root);
+    ClassicStore.Scan checkStore(String role, Path root, String commitLog) {
+        ClassicStore.Kind kind = commitLog == null ? ClassicStore.kind(root) : ClassicStore.Kind.CLASSIC;
         if (kind == ClassicStore.Kind.DLEDGER) {
             out.printf("%s %s: a stock DLedger-mode store (dledger-<id>/data): our brokers open it in place, set "
                 + "storePathRootDir=%s; nothing to convert%n", role, root, root);
             return null;
         }
-        try (ClassicStore s = ClassicStore.open(root)) {
+        try (ClassicStore s = ClassicStore.open(root, commitLog)) {
             out.printf("%s %s: master/slave store, %d CommitLog files of %d bytes%n", role, root, s.files().size(),
                 s.fileSize());
+            String controller = s.controllerSummary();
+            if (controller != null) {
+                out.printf("  %s%n", controller);
+            }
             if (ClassicStore.inUse(root)) {
                 problems.add(role + " " + root + " is in use by a running broker (it holds the lock file): stop it");
             }
@@ -99,8 +103,8 @@ final class StoreCheck {
                 long[] count = {0};
                 String[] first = {null};
                 ClassicStore.readQueue(q.getValue(), (qo, phy, size, tags) -> {
-                    if (phy < scan.minOffset()) {
-                        return; // the message expired with its CommitLog file
+                    if (phy < scan.minOffset() || phy >= s.limit()) {
+                        return; // the message expired with its CommitLog file, or was never confirmed
                     }
                     count[0]++;
                     if (first[0] != null) {
@@ -198,8 +202,8 @@ final class StoreCheck {
      * Compares the slave's CommitLog with the master's: the slave must hold a prefix of the master's bytes.
      * Records where they first differ as a problem.
      */
-    void comparePrefix(Path master, ClassicStore.Scan m, Path slave, ClassicStore.Scan sl) {
-        try (ClassicStore ms = ClassicStore.open(master); ClassicStore ss = ClassicStore.open(slave)) {
+    void comparePrefix(Path master, String masterCommitLog, ClassicStore.Scan m, Path slave, ClassicStore.Scan sl) {
+        try (ClassicStore ms = ClassicStore.open(master, masterCommitLog); ClassicStore ss = ClassicStore.open(slave)) {
             if (ms.fileSize() != ss.fileSize()) {
                 problems.add("master and slave CommitLog files differ in size: " + ms.fileSize() + " and "
                     + ss.fileSize());

@@ -50,12 +50,12 @@ final class Verifier {
      *
      * @throws MigrationException with exit status 1 naming the first difference, or 2 for bad input
      */
-    Result verify(Path from, Path to) {
+    Result verify(Path from, String commitLog, Path to) {
         if (Files.exists(to.resolve(Converter.PARTIAL))) {
             throw new MigrationException("target " + to + " holds an unfinished conversion (" + Converter.PARTIAL
                 + "): run convert again to finish it");
         }
-        try (ClassicStore src = ClassicStore.open(from)) {
+        try (ClassicStore src = ClassicStore.open(from, commitLog)) {
             if (!ClassicStore.dataFiles(to.resolve(ClassicStore.COMMITLOG)).isEmpty()) {
                 try (ClassicStore dst = ClassicStore.open(to)) {
                     return bridge(src, dst);

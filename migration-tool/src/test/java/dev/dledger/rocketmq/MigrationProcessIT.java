@@ -1,5 +1,13 @@
 package dev.dledger.rocketmq;
 
+import static dev.dledger.rocketmq.MigrationProcesses.BROKER_NAME;
+import static dev.dledger.rocketmq.MigrationProcesses.INDEX_ITEMS;
+import static dev.dledger.rocketmq.MigrationProcesses.INDEX_SLOTS;
+import static dev.dledger.rocketmq.MigrationProcesses.WAIT;
+import static dev.dledger.rocketmq.MigrationProcesses.awaitQueues;
+import static dev.dledger.rocketmq.MigrationProcesses.listenPort;
+import static dev.dledger.rocketmq.MigrationProcesses.peers;
+import static dev.dledger.rocketmq.MigrationProcesses.terminate;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -10,7 +18,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.alibaba.fastjson2.JSON;
 import com.alibaba.fastjson2.JSONObject;
 import dev.dledger.migration.MigrateCommand;
-import dev.dledger.raft.client.RaftClient;
+import dev.dledger.rocketmq.MigrationProcesses.Broker;
+import dev.dledger.rocketmq.MigrationProcesses.Run;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
@@ -18,24 +27,19 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
 import java.util.TreeMap;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -54,9 +58,9 @@ import org.apache.rocketmq.common.message.MessageQueue;
 import org.apache.rocketmq.common.topic.TopicValidator;
 import org.apache.rocketmq.remoting.protocol.admin.ConsumeStats;
 import org.apache.rocketmq.remoting.protocol.admin.OffsetWrapper;
-import org.apache.rocketmq.remoting.protocol.route.BrokerData;
 import org.apache.rocketmq.tools.admin.DefaultMQAdminExt;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.CleanupMode;
@@ -75,24 +79,14 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class MigrationProcessIT {
 
-    private static final String CLUSTER = "DefaultCluster";
-    private static final String BROKER_NAME = "broker-a";
-    private static final String RAFT_SECRET = "migration-test-group-secret";
-    private static final String RAFT_ADMIN_TOKEN = "migration-admin-token";
     private static final String GROUP = "cg-migration";
     private static final int N = 3000;
     private static final int NEW_MESSAGES = 70;
     private static final int BODY_BYTES = 600;
-    private static final int FILE_SIZE = 1 << 20;
-    private static final int CQ_FILE_SIZE = 20 * 20_000;
-    private static final int INDEX_SLOTS = 5000;
-    private static final int INDEX_ITEMS = 20_000;
     /** 30 s: longer than the stock broker takes to stop, so the message is still pending in the stopped source. */
     private static final int DELAY_LEVEL = 4;
     private static final int LOOKUPS = 25;
     private static final Map<String, Integer> TOPICS = new LinkedHashMap<>();
-    private static final Duration WAIT = Duration.ofSeconds(90);
-    private static final AtomicInteger CLIENTS = new AtomicInteger();
 
     static {
         TOPICS.put("Orders", 4);
@@ -103,42 +97,27 @@ class MigrationProcessIT {
     @TempDir(cleanup = CleanupMode.ON_SUCCESS)
     Path tmp;
 
-    private final Set<Integer> taken = new HashSet<>();
-    private final List<ChildJvm> processes = new ArrayList<>();
-    private final List<Runnable> shutdowns = new ArrayList<>();
     /** What the producer was told, per "topic/queueId", by queue offset. */
     private final Map<String, TreeMap<Long, Sent>> sent = new TreeMap<>();
+    private MigrationProcesses px;
     private String namesrvAddr;
     /** The max offset of every queue the last group served when it stopped, per "topic/queueId". */
     private Map<String, Long> servedQueues;
     /** The keys of the messages sent to the last group, per "topic/queueId", by queue offset. */
     private Map<String, TreeMap<Long, String>> servedFresh;
-    private DefaultMQAdminExt routeReader;
 
     /** One acknowledged message. */
     private record Sent(String topic, int queueId, long queueOffset, String key, String msgId, String offsetMsgId) {
     }
 
-    /** A finished command: exit code, standard output, standard error. */
-    private record Run(int code, String out, String err) {
-    }
-
-    /** A broker process and its address. */
-    private record Broker(String id, ChildJvm jvm, String addr, InetSocketAddress raft) {
+    @BeforeEach
+    void processes() {
+        px = new MigrationProcesses(tmp);
     }
 
     @AfterEach
     void stopAll() throws InterruptedException {
-        for (Runnable r : shutdowns) {
-            try {
-                r.run();
-            } catch (RuntimeException e) {
-                System.err.println("client shutdown: " + e);
-            }
-        }
-        for (ChildJvm c : processes) {
-            c.kill();
-        }
+        px.close();
     }
 
     @Test
@@ -147,20 +126,21 @@ class MigrationProcessIT {
         try {
             scenario();
         } catch (Throwable t) {
-            printOutputs();
+            px.printOutputs();
             throw t;
         }
     }
 
     private void scenario() throws Exception {
         long began = System.nanoTime();
-        namesrvAddr = "127.0.0.1:" + startNamesrv();
+        px.startNamesrv();
+        namesrvAddr = px.namesrvAddr();
 
         // 1. The stock master/slave pair: N messages, a consumer group takes the first half, a delayed message.
-        Broker master = stockBroker("master", 0, "ASYNC_MASTER");
-        Broker slave = stockBroker("slave", 1, "SLAVE");
-        DefaultMQAdminExt admin = admin();
-        awaitRoute("the stock pair", Map.of(0L, master.addr(), 1L, slave.addr()));
+        Broker master = px.stockBroker("master", 0, "ASYNC_MASTER");
+        Broker slave = px.stockBroker("slave", 1, "SLAVE");
+        DefaultMQAdminExt admin = px.admin();
+        px.awaitRoute("the stock pair", Map.of(0L, master.addr(), 1L, slave.addr()));
         // The slave replicates from the first byte on: it is connected before anything is written. It learns the
         // master's HA address from a registration (stock 5.5.1 drops haMasterAddress from broker.conf).
         await("the slave's HA connection to the master").atMost(WAIT).ignoreExceptions()
@@ -169,7 +149,7 @@ class MigrationProcessIT {
         for (Map.Entry<String, Integer> t : TOPICS.entrySet()) {
             admin.createAndUpdateTopicConfig(master.addr(), new TopicConfig(t.getKey(), t.getValue(), t.getValue()));
         }
-        DefaultMQProducer producer = producer();
+        DefaultMQProducer producer = px.producer();
         produce(producer);
         System.out.println(N + " messages produced after " + sinceMs(began) + " ms");
         awaitQueues("the stock slave replicated every message", slave.addr(), producer, counts());
@@ -209,7 +189,7 @@ class MigrationProcessIT {
         Map<String, String> sourceDigest = digest(source);
 
         // 2. check the stopped pair.
-        Run check = cli("check", "--master", source.toString(), "--slave", slaveStore.toString());
+        Run check = px.cli("check", "--master", source.toString(), "--slave", slaveStore.toString());
         assertEquals(MigrateCommand.EXIT_OK, check.code(), check.err());
         assertTrue(check.out().contains("safe to migrate"), check.out());
         assertTrue(check.out().contains("slave is a prefix of the master") && check.out().contains("lags 0 bytes"),
@@ -226,7 +206,7 @@ class MigrationProcessIT {
             Path base = tmp.resolve(mode);
             Map<String, InetSocketAddress> raft = new LinkedHashMap<>();
             for (int i = 0; i < 3; i++) {
-                raft.put("n" + i, new InetSocketAddress("127.0.0.1", LoopbackPorts.freePort(taken)));
+                raft.put("n" + i, new InetSocketAddress("127.0.0.1", px.freePort()));
             }
             String peers = peers(raft);
             double rate = -1;
@@ -247,7 +227,7 @@ class MigrationProcessIT {
                 converts.add(args.toArray(String[]::new));
                 verifies.add(new String[] {"verify", "--from", source.toString(), "--to", to.toString()});
             }
-            List<Run> converted = cliAll(converts);
+            List<Run> converted = px.cliAll(converts);
             for (int i = 0; i < converted.size(); i++) {
                 Run r = converted.get(i);
                 assertEquals(MigrateCommand.EXIT_OK, r.code(), r.err());
@@ -260,7 +240,7 @@ class MigrationProcessIT {
                     rate = Double.parseDouble(m.group(4));
                 }
             }
-            for (Run v : cliAll(verifies)) {
+            for (Run v : px.cliAll(verifies)) {
                 assertEquals(MigrateCommand.EXIT_OK, v.code(), v.err());
                 assertTrue(v.out().contains("verified (" + mode + "): " + sourceMessages + " messages identical"),
                     v.out());
@@ -287,14 +267,14 @@ class MigrationProcessIT {
         String peers = peers(raft);
         List<Broker> group = new ArrayList<>();
         for (String id : raft.keySet()) {
-            group.add(raftBroker(base.resolve(id), id, peers, raft.get(id)));
+            group.add(px.raftBroker(base.resolve(id), id, peers, raft.get(id)));
         }
-        Broker first = awaitRaftRoles(group);
+        Broker first = px.awaitRaftRoles(group);
         long upMs = sinceMs(t0);
         // In rewrite mode every node was converted from the source to the same log: any of them may lead first.
         System.out.println(mode + ": " + first.id() + " leads first, after " + upMs + " ms");
-        DefaultMQAdminExt admin = admin();
-        DefaultMQProducer producer = producer();
+        DefaultMQAdminExt admin = px.admin();
+        DefaultMQProducer producer = px.producer();
         MQClientAPIImpl api = producer.getDefaultMQProducerImpl().getMqClientFactory().getMQClientAPIImpl();
 
         // Every broker holds the whole history in its queues (in rewrite mode each node converted the source to the
@@ -307,7 +287,7 @@ class MigrationProcessIT {
         }
         long historyMs = sinceMs(t0);
         // The group may have changed leader while it replicated the history on this busy machine.
-        Broker leader = awaitRaftRoles(group);
+        Broker leader = px.awaitRaftRoles(group);
 
         // The consumer group's offsets came along: the admin tool sees the first halves consumed.
         ConsumeStats stats = await("consume stats of " + GROUP).atMost(WAIT).ignoreExceptions()
@@ -458,17 +438,18 @@ class MigrationProcessIT {
     private String exportBack(Path base) throws Exception {
         long t0 = System.nanoTime();
         Path to = tmp.resolve("back").resolve("store");
-        Run r = cli("export", "--from", base.resolve("n0").resolve("store").toString(), "--self-id", "n0", "--to",
-            to.toString());
+        Run r = px.cli("export", "--from", base.resolve("n0").resolve("store").toString(), "--self-id", "n0", "--to",
+            to.toString(), "--index-hash-slots", Integer.toString(INDEX_SLOTS), "--index-max-items",
+            Integer.toString(INDEX_ITEMS));
         assertEquals(MigrateCommand.EXIT_OK, r.code(), r.err());
         assertTrue(r.out().contains("export verified: "), r.out());
         long exportMs = sinceMs(t0);
-        Broker back = stockBroker("back", 0, "ASYNC_MASTER");
-        awaitRoute("the stock broker on the export", Map.of(0L, back.addr()));
-        DefaultMQProducer producer = producer();
+        Broker back = px.stockBroker("back", 0, "ASYNC_MASTER");
+        px.awaitRoute("the stock broker on the export", Map.of(0L, back.addr()));
+        DefaultMQProducer producer = px.producer();
         awaitQueues("the stock broker serves every queue of the export", back.addr(), producer, servedQueues);
         DefaultLitePullConsumer c = new DefaultLitePullConsumer("cg-export-check");
-        c.setInstanceName("migration-it-" + CLIENTS.incrementAndGet());
+        c.setInstanceName(MigrationProcesses.instanceName());
         c.setNamesrvAddr(namesrvAddr);
         c.setAutoCommit(false);
         c.setPullBatchSize(32);
@@ -478,7 +459,7 @@ class MigrationProcessIT {
             c.subscribe(topic, "*");
         }
         c.start();
-        shutdowns.add(c::shutdown);
+        px.onClose(c::shutdown);
         Map<String, List<MessageExt>> got = new TreeMap<>();
         drain(c, got, Map.of(), servedQueues);
         long messages = 0;
@@ -613,20 +594,9 @@ class MigrationProcessIT {
         return half;
     }
 
-    private DefaultMQProducer producer() throws Exception {
-        DefaultMQProducer p = new DefaultMQProducer("p-migration-" + CLIENTS.incrementAndGet());
-        p.setInstanceName("migration-it-" + CLIENTS.get());
-        p.setNamesrvAddr(namesrvAddr);
-        p.setPollNameServerInterval(1000);
-        p.setSendMsgTimeout(5000);
-        p.start();
-        shutdowns.add(p::shutdown);
-        return p;
-    }
-
     private DefaultLitePullConsumer consumer(ConsumeFromWhere where) throws Exception {
         DefaultLitePullConsumer c = new DefaultLitePullConsumer(GROUP);
-        c.setInstanceName("migration-it-" + CLIENTS.incrementAndGet());
+        c.setInstanceName(MigrationProcesses.instanceName());
         c.setNamesrvAddr(namesrvAddr);
         c.setAutoCommit(false);
         c.setPullBatchSize(32);
@@ -638,17 +608,8 @@ class MigrationProcessIT {
             c.subscribe(topic, "*");
         }
         c.start();
-        shutdowns.add(c::shutdown);
+        px.onClose(c::shutdown);
         return c;
-    }
-
-    private DefaultMQAdminExt admin() throws Exception {
-        DefaultMQAdminExt a = new DefaultMQAdminExt("admin-migration-" + CLIENTS.incrementAndGet(), 5000);
-        a.setInstanceName("migration-it-" + CLIENTS.get());
-        a.setNamesrvAddr(namesrvAddr);
-        a.start();
-        shutdowns.add(a::shutdown);
-        return a;
     }
 
     /** The first of a message's keys, the one its body is made from. */
@@ -669,224 +630,8 @@ class MigrationProcessIT {
     // ----------------------------------------------------------------------------------------------------------------
     // Processes
 
-    private int startNamesrv() throws Exception {
-        int port = LoopbackPorts.freePort(taken);
-        Path dir = tmp.resolve("namesrv");
-        Files.createDirectories(dir);
-        Path conf = dir.resolve("namesrv.conf");
-        Files.writeString(conf, "listenPort=" + port + "\n");
-        processes.add(new ChildJvm("namesrv", jvmArgs(dir), "org.apache.rocketmq.namesrv.NamesrvStartup",
-            List.of("-c", conf.toString()), dir.resolve("out.log")).start());
-        return port;
-    }
-
-    /** The settings every broker of the test shares: small files, so that little memory and disk are used. */
-    private List<String> brokerConf(Path dir, int listenPort) {
-        return new ArrayList<>(List.of(
-            "brokerClusterName=" + CLUSTER,
-            "brokerName=" + BROKER_NAME,
-            "brokerIP1=127.0.0.1",
-            "brokerIP2=127.0.0.1",
-            "listenPort=" + listenPort,
-            "namesrvAddr=" + namesrvAddr,
-            "storePathRootDir=" + dir.resolve("store"),
-            "storePathCommitLog=" + dir.resolve("store").resolve("commitlog"),
-            "mappedFileSizeCommitLog=" + FILE_SIZE,
-            "mappedFileSizeConsumeQueue=" + CQ_FILE_SIZE,
-            "mappedFileSizeTimerLog=" + (8 << 20),
-            "maxHashSlotNum=" + INDEX_SLOTS,
-            "maxIndexNum=" + INDEX_ITEMS,
-            "autoCreateTopicEnable=false",
-            "flushDiskType=ASYNC_FLUSH",
-            "diskMaxUsedSpaceRatio=95"));
-    }
-
-    /** A stock broker ({@code BrokerStartup}) of the master/slave pair. */
-    private Broker stockBroker(String name, int brokerId, String role) throws Exception {
-        Path dir = tmp.resolve(name);
-        Files.createDirectories(dir);
-        int port = LoopbackPorts.brokerPort(taken);
-        List<String> conf = brokerConf(dir, port);
-        conf.add("brokerId=" + brokerId);
-        conf.add("brokerRole=" + role);
-        conf.add("haListenPort=" + (port + 1));
-        // A slave that registered before its master learns the master's address at its next registration.
-        conf.add("registerNameServerPeriod=10000");
-        Path file = dir.resolve("broker.conf");
-        Files.writeString(file, String.join("\n", conf) + "\n");
-        ChildJvm jvm = new ChildJvm("stock " + name, jvmArgs(dir), "org.apache.rocketmq.broker.BrokerStartup",
-            List.of("-c", file.toString()), dir.resolve("out.log")).start();
-        processes.add(jvm);
-        return new Broker(name, jvm, "127.0.0.1:" + port, null);
-    }
-
-    /** A broker of the Raft group through our launcher, on the converted store in {@code dir/store}. */
-    private Broker raftBroker(Path dir, String id, String peers, InetSocketAddress raft) throws Exception {
-        int port = LoopbackPorts.brokerPort(taken);
-        List<String> conf = brokerConf(dir, port);
-        conf.add("enableDLegerCommitLog=true");
-        conf.add("dLegerGroup=" + BROKER_NAME);
-        conf.add("dLegerPeers=" + peers);
-        conf.add("dLegerSelfId=" + id);
-        // Longer than the default 300 ms: on this shared 2-core machine the JVMs stall for that long at times.
-        conf.add("raftElectionTimeoutMs=1000");
-        // The status this test polls is an admin request: served only with the group secret and the admin token.
-        conf.add("raftSecret=" + RAFT_SECRET);
-        conf.add("raftAdminToken=" + RAFT_ADMIN_TOKEN);
-        Path file = dir.resolve("broker.conf");
-        Files.writeString(file, String.join("\n", conf) + "\n");
-        ChildJvm jvm = new ChildJvm("raft " + dir.getParent().getFileName() + " " + id, jvmArgs(dir),
-            RaftBrokerStartup.class.getName(), List.of("-c", file.toString()), dir.resolve("out.log")).start();
-        processes.add(jvm);
-        return new Broker(id, jvm, "127.0.0.1:" + port, raft);
-    }
-
-    private static List<String> jvmArgs(Path dir) {
-        // C1 only: the servers start much faster on a small shared machine, and the test runs them for seconds.
-        return List.of("-Xmx256m", "-Xms64m", "-XX:MaxDirectMemorySize=256m", "-XX:+UseSerialGC",
-            "-XX:TieredStopAtLevel=1", "-Drocketmq.home.dir=" + dir, "-Duser.home=" + dir,
-            "-Djava.net.preferIPv4Stack=true");
-    }
-
-    /** Stops the brokers together with SIGTERM; each must end as a JVM does on SIGTERM, after its shutdown hook. */
-    private static void terminate(List<Broker> brokers) throws Exception {
-        List<CompletableFuture<Integer>> codes = new ArrayList<>();
-        for (Broker b : brokers) {
-            codes.add(CompletableFuture.supplyAsync(() -> {
-                try {
-                    return b.jvm().terminate(60);
-                } catch (InterruptedException e) {
-                    throw new IllegalStateException(e);
-                }
-            }));
-        }
-        for (int i = 0; i < brokers.size(); i++) {
-            assertEquals(143, codes.get(i).get(), "exit code of " + brokers.get(i).jvm().name() + " after SIGTERM");
-        }
-    }
-
-    private static String peers(Map<String, InetSocketAddress> raft) {
-        StringBuilder sb = new StringBuilder();
-        raft.forEach((id, a) -> sb.append(sb.length() == 0 ? "" : ";").append(id).append("-127.0.0.1:")
-            .append(a.getPort()));
-        return sb.toString();
-    }
-
-    private static int listenPort(String addr) {
-        return Integer.parseInt(addr.substring(addr.lastIndexOf(':') + 1));
-    }
-
-    /** Runs the commands at the same time, each in its own JVM; returns their results in order. */
-    private List<Run> cliAll(List<String[]> commands) throws Exception {
-        List<CompletableFuture<Run>> runs = new ArrayList<>();
-        for (String[] args : commands) {
-            runs.add(CompletableFuture.supplyAsync(() -> {
-                try {
-                    return cli(args);
-                } catch (Exception e) {
-                    throw new IllegalStateException("dledger-migrate " + String.join(" ", args) + ": " + e, e);
-                }
-            }));
-        }
-        List<Run> out = new ArrayList<>();
-        for (CompletableFuture<Run> r : runs) {
-            out.add(r.get());
-        }
-        return out;
-    }
-
-    /** Runs {@code dledger-migrate} in its own JVM, as {@code bin/dledger-migrate} does. */
-    private Run cli(String... args) throws Exception {
-        Path dir = tmp.resolve("cli");
-        Files.createDirectories(dir);
-        int n = CLIENTS.incrementAndGet();
-        Path out = dir.resolve(n + ".out");
-        Path err = dir.resolve(n + ".err");
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-            "-Xmx256m", "-cp", System.getProperty("java.class.path"), MigrateCommand.class.getName()));
-        cmd.addAll(List.of(args));
-        Process p = new ProcessBuilder(cmd).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
-        if (!p.waitFor(180, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            throw new IllegalStateException("dledger-migrate " + String.join(" ", args) + " did not finish in 180 s");
-        }
-        Run r = new Run(p.exitValue(), Files.readString(out), Files.readString(err));
-        String lastProgress = r.err().replace('\r', '\n').lines().filter(l -> !l.isBlank()).reduce((a, b) -> b)
-            .orElse("");
-        System.out.println("$ dledger-migrate " + String.join(" ", args) + "\n" + r.out() + lastProgress + "\n-> exit "
-            + r.code());
-        return r;
-    }
-
     // ----------------------------------------------------------------------------------------------------------------
     // Waiting and looking
-
-    /** Waits until the nameserver lists exactly {@code expected} (brokerId to address) for our broker name. */
-    private void awaitRoute(String what, Map<Long, String> expected) {
-        await(what + " registered").atMost(WAIT).pollInterval(Duration.ofMillis(200))
-            .untilAsserted(() -> assertEquals(expected, route()));
-    }
-
-    /** The nameserver's brokerId to address table of our broker name (empty while it knows none). */
-    private Map<Long, String> route() throws Exception {
-        if (routeReader == null) {
-            routeReader = admin();
-        }
-        try {
-            BrokerData data = routeReader.examineBrokerClusterInfo().getBrokerAddrTable().get(BROKER_NAME);
-            return data == null ? Map.of() : new HashMap<>(data.getBrokerAddrs());
-        } catch (Exception e) {
-            return Map.of();
-        }
-    }
-
-    /**
-     * Waits until one broker of the group leads the Raft group and the nameserver lists it as brokerId 0 and every
-     * other one with brokerId = its index + 1; returns the leader.
-     */
-    private Broker awaitRaftRoles(List<Broker> group) {
-        Broker[] leader = new Broker[1];
-        await("raft leader registered as master, followers as slaves").atMost(WAIT).pollInterval(Duration.ofMillis(250))
-            .untilAsserted(() -> {
-                List<Broker> leaders = new ArrayList<>();
-                for (Broker b : group) {
-                    if ("LEADER".equals(raftRole(b))) {
-                        leaders.add(b);
-                    }
-                }
-                assertEquals(1, leaders.size(), "raft leaders: " + leaders.stream().map(Broker::id).toList());
-                Map<Long, String> expected = new HashMap<>();
-                for (int i = 0; i < group.size(); i++) {
-                    Broker b = group.get(i);
-                    expected.put(b == leaders.get(0) ? 0L : i + 1L, b.addr());
-                }
-                assertEquals(expected, route(), "nameserver route of " + BROKER_NAME);
-                leader[0] = leaders.get(0);
-            });
-        return leader[0];
-    }
-
-    private static String raftRole(Broker b) {
-        try (RaftClient c = new RaftClient(BROKER_NAME, Map.of(b.id(), b.raft()), 1000, 1, RAFT_ADMIN_TOKEN, null)) {
-            return c.metadata(b.id()).get(2, TimeUnit.SECONDS).role();
-        } catch (Exception e) {
-            return "DOWN";
-        }
-    }
-
-    /** Waits until the broker at {@code addr} reports max offset {@code counts} for every queue. */
-    private static void awaitQueues(String what, String addr, DefaultMQProducer client, Map<String, Long> counts) {
-        MQClientAPIImpl api = client.getDefaultMQProducerImpl().getMqClientFactory().getMQClientAPIImpl();
-        await(what).atMost(WAIT).pollInterval(Duration.ofMillis(200)).ignoreExceptions().untilAsserted(() -> {
-            Map<String, Long> have = new TreeMap<>();
-            for (String q : counts.keySet()) {
-                String[] tq = q.split("/");
-                have.put(q, api.getMaxOffset(addr, new MessageQueue(tq[0], BROKER_NAME, Integer.parseInt(tq[1])),
-                    3000));
-            }
-            assertEquals(counts, have, what + " at " + addr);
-        });
-    }
 
     /** The written units of a stock ConsumeQueue. */
     private static long queueUnits(Path store, String topic, int queueId) throws IOException {
@@ -919,21 +664,5 @@ class MigrationProcessIT {
 
     private static long sinceMs(long startNanos) {
         return TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos);
-    }
-
-    private void printOutputs() {
-        for (ChildJvm c : processes) {
-            System.err.println("===== " + c.name() + " output (tail) =====");
-            System.err.println(c.tail(40));
-        }
-        try (Stream<Path> s = Files.walk(tmp)) {
-            for (Path log : s.filter(p -> p.getFileName().toString().equals("broker.log")).toList()) {
-                System.err.println("===== " + tmp.relativize(log) + " (tail) =====");
-                System.err.println(ChildJvm.tailOf(log, 40));
-            }
-        } catch (IOException e) {
-            System.err.println("cannot list " + tmp + ": " + e);
-        }
-        System.err.println("the processes' files are kept in " + tmp);
     }
 }

@@ -82,6 +82,36 @@ class MigrationToolTest {
         return r;
     }
 
+    /**
+     * Old messages are found by key and by message id (the client's unique id, as the admin tools look it up) in the
+     * store, each at the physical offset it says it lies at.
+     */
+    private static void assertLookups(DefaultMessageStore s) {
+        for (int i : new int[] {0, 1, N / 2, N - 1}) {
+            String topic = TOPICS[i % 2];
+            QueryMessageResult byKey = s.queryMessage(topic, "order-" + i, 4, 0, Long.MAX_VALUE);
+            try {
+                assertEquals(1, byKey.getMessageBufferList().size(), "key order-" + i);
+                assertEquals(topic + "-" + i + PAD, new String(MessageDecoder.decode(byKey.getMessageBufferList()
+                    .get(0), true, false).getBody(), StandardCharsets.UTF_8));
+            } finally {
+                byKey.release();
+            }
+            String uniq = UNIQ.get(i).split(" ")[1];
+            QueryMessageResult byId = s.queryMessage(topic, uniq, 4, 0, Long.MAX_VALUE);
+            try {
+                assertEquals(1, byId.getMessageBufferList().size(), "message id " + uniq);
+                MessageExt m = MessageDecoder.decode(byId.getMessageBufferList().get(0), true, false);
+                assertEquals(uniq, m.getProperty(MessageConst.PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX));
+                // The stored physical offset is where the message now lies.
+                assertEquals(m.getCommitLogOffset(), s.lookMessageByOffset(m.getCommitLogOffset())
+                    .getCommitLogOffset());
+            } finally {
+                byId.release();
+            }
+        }
+    }
+
     private static MessageExtBrokerInner message(String topic, int queueId, int i) {
         MessageExtBrokerInner m = new MessageExtBrokerInner();
         m.setTopic(topic);
@@ -356,7 +386,8 @@ class MigrationToolTest {
             "--self-id", "n0", "--mode", "rewrite", "--index-hash-slots", "1000", "--index-max-items", "4000");
         assertEquals(0, r.code(), r.err());
         Path back = dir.resolve("back");
-        r = run("export", "--from", raft.toString(), "--self-id", "n0", "--to", back.resolve("master").toString());
+        r = run("export", "--from", raft.toString(), "--self-id", "n0", "--to", back.resolve("master").toString(),
+            "--index-hash-slots", "1000", "--index-max-items", "4000");
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("export verified: " + N + " messages"), r.out());
         r = run("export", "--from", raft.toString(), "--self-id", "n0", "--to", back.resolve("master").toString());
@@ -388,6 +419,8 @@ class MigrationToolTest {
                 }
             }
             assertTrue(Files.exists(back.resolve("master").resolve("config").resolve("consumerOffset.json")));
+            // Lookups by key and id find the exported history: the export wrote index/.
+            assertLookups(s);
             // The stock store takes new messages after the exported ones.
             MessageExtBrokerInner m = message("Orders", 0, N);
             m.setDelayTimeLevel(0);
@@ -397,6 +430,81 @@ class MigrationToolTest {
             assertEquals(PutMessageStatus.PUT_OK, put.getPutMessageStatus());
             assertEquals(SENT.get("Orders/0").size(), put.getAppendMessageResult().getLogicsOffset());
         }
+    }
+
+    @Test
+    void controllerModeStoreIsTakenUpToItsConfirmOffset() throws IOException {
+        // A Controller-mode store: the epoch file beside the CommitLog, the confirm offset in the checkpoint. The
+        // confirm offset is where the 81st message starts (Orders/0 holds messages 0, 8, 16, ...: unit 10 is message 80).
+        Path src = dir.resolve("controller");
+        copyTree(master, src);
+        ByteBuffer cq = ByteBuffer.wrap(Files.readAllBytes(src.resolve("consumequeue").resolve("Orders").resolve("0")
+            .resolve("00000000000000000000")));
+        long confirm = cq.getLong(10 * 20);
+        Files.writeString(src.resolve("epochFileCheckpoint"), "2\n0\n1-0\n2-" + (confirm / 2) + "\n");
+        try (FileChannel ch = FileChannel.open(src.resolve("checkpoint"), StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.allocate(8).putLong(0, confirm), 32);
+        }
+        String peers = "n0-127.0.0.1:1;n1-127.0.0.1:2;n2-127.0.0.1:3";
+        Run r = run("check", "--master", src.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("Controller-mode store: 2 epochs") && r.out().contains("confirm offset " + confirm)
+            && r.out().contains("messages: 80 "), r.out());
+        r = run("convert", "--from", src.toString(), "--to", dir.resolve("bridge").toString(), "--group", "g",
+            "--peers", peers, "--self-id", "n0", "--mode", "bridge");
+        assertEquals(2, r.code(), r.out());
+        assertTrue(r.err().contains("after its confirm offset " + confirm) && r.err().lines().count() == 1, r.err());
+        r = run("convert", "--from", src.toString(), "--to", dir.resolve("rewrite").toString(), "--group", "g",
+            "--peers", peers, "--self-id", "n0", "--mode", "rewrite", "--index-hash-slots", "1000",
+            "--index-max-items", "4000");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("converted: 80 messages"), r.out());
+        r = run("verify", "--from", src.toString(), "--to", dir.resolve("rewrite").toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("80 messages identical"), r.out());
+        // A damaged epoch file is named with its line.
+        Files.writeString(src.resolve("epochFileCheckpoint"), "2\n0\n1-0\nx-9\n");
+        r = run("check", "--master", src.toString());
+        assertEquals(2, r.code(), r.out());
+        assertTrue(r.err().contains("epochFileCheckpoint: line 4 'x-9' is not epoch-startOffset"), r.err());
+    }
+
+    @Test
+    void multiPathCommitLogIsReadFromAllItsFolders() throws IOException {
+        // storePathCommitLog=a:b: the broker spread the CommitLog files over two folders.
+        Path src = dir.resolve("multi");
+        copyTree(master, src);
+        Path second = dir.resolve("second-disk").resolve("commitlog");
+        Files.createDirectories(second);
+        List<Path> files;
+        try (Stream<Path> s = Files.list(src.resolve("commitlog"))) {
+            files = s.sorted().toList();
+        }
+        assertTrue(files.size() >= 2, "CommitLog files: " + files);
+        for (int i = 1; i < files.size(); i += 2) {
+            Files.move(files.get(i), second.resolve(files.get(i).getFileName()));
+        }
+        String peers = "n0-127.0.0.1:1";
+        Path to = dir.resolve("to");
+        Run r = run("convert", "--from", src.toString(), "--to", to.toString(), "--group", "g", "--peers", peers,
+            "--self-id", "n0", "--mode", "rewrite", "--index-hash-slots", "1000", "--index-max-items", "4000");
+        assertEquals(2, r.code(), r.out());
+        assertTrue(r.err().contains("is missing") && r.err().contains("--commitlog"), r.err());
+        String paths = src.resolve("commitlog") + ":" + second;
+        r = run("convert", "--from", src.toString(), "--commitlog", paths, "--to", to.toString(), "--group", "g",
+            "--peers", peers, "--self-id", "n0", "--mode", "rewrite", "--index-hash-slots", "1000",
+            "--index-max-items", "4000");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("converted: " + N + " messages"), r.out());
+        r = run("verify", "--from", src.toString(), "--commitlog", paths, "--to", to.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains(N + " messages identical"), r.out());
+        // A file in both folders is refused, naming it.
+        Files.copy(second.resolve(files.get(1).getFileName()), src.resolve("commitlog").resolve(files.get(1)
+            .getFileName()));
+        r = run("check", "--master", src.toString(), "--commitlog", paths);
+        assertEquals(2, r.code(), r.out());
+        assertTrue(r.err().contains(files.get(1).getFileName() + " is in both"), r.err());
     }
 
     @Test
@@ -424,6 +532,65 @@ class MigrationToolTest {
         r = run("verify", "--from", master.toString(), "--to", t.toString());
         assertEquals(1, r.code());
         assertTrue(r.err().contains("message "), r.err());
+    }
+
+    @Test
+    void bridgeStoreIsCheckedOnItsHostAndAnInterruptedConversionGoesOn() throws IOException {
+        String[] convert = {"convert", "--from", master.toString(), "--to", "", "--group", "g", "--peers",
+            "n0-127.0.0.1:1", "--self-id", "n0", "--mode", "bridge"};
+        Path t = dir.resolve("bridge");
+        convert[4] = t.toString();
+        Run r = run(convert);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("listed with its CRC32C in dledger-migrate.manifest (0 kept"), r.out());
+        // Shipped to the node's host (no source there): checked file by file against the manifest.
+        Path host = dir.resolve("host-n0");
+        copyTree(t, host);
+        r = run("verify", "--to", host.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("verified (manifest): "), r.out());
+        Path first = Files.list(host.resolve("commitlog")).sorted().findFirst().orElseThrow();
+        try (RandomAccessFile f = new RandomAccessFile(first.toFile(), "rw")) {
+            f.seek(100);
+            int b = f.read();
+            f.seek(100);
+            f.write(b ^ 1);
+        }
+        r = run("verify", "--to", host.toString());
+        assertEquals(1, r.code(), r.out());
+        // One line names the file (the progress bar, drawn on stderr, ends its own line first).
+        assertEquals(List.of("dledger-migrate: " + first), r.err().lines().filter(l -> l.startsWith("dledger-migrate:"))
+            .map(l -> l.contains(" differs") ? l.substring(0, l.indexOf(" differs")) : l).toList(), r.err());
+        Files.delete(first);
+        r = run("verify", "--to", host.toString());
+        assertEquals(1, r.code(), r.out());
+        assertTrue(r.err().contains(first + " is missing"), r.err());
+
+        // An interrupted run: the manifest lists two complete files, a third was being copied. The next run keeps the
+        // two and copies the rest; the result is the same store.
+        Path u = dir.resolve("bridge-again");
+        Path work = u.resolve(".dledger-migrate-partial");
+        Files.createDirectories(work.resolve("commitlog"));
+        List<String> lines = Files.readAllLines(t.resolve("dledger-migrate.manifest"));
+        Files.write(work.resolve("dledger-migrate.manifest"), lines.subList(0, 2));
+        for (String line : lines.subList(0, 3)) {
+            String rel = line.split(" ", 3)[2];
+            Files.createDirectories(work.resolve(rel).getParent());
+            Files.copy(t.resolve(rel), work.resolve(rel));
+        }
+        String third = lines.get(2).split(" ", 3)[2];
+        try (FileChannel ch = FileChannel.open(work.resolve(third), StandardOpenOption.WRITE)) {
+            ch.truncate(ch.size() / 2);
+        }
+        convert[4] = u.toString();
+        r = run(convert);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("(2 kept from an interrupted run)"), r.out());
+        assertEquals(lines, Files.readAllLines(u.resolve("dledger-migrate.manifest")));
+        r = run("verify", "--to", u.toString());
+        assertEquals(0, r.code(), r.err());
+        r = run("verify", "--from", master.toString(), "--to", u.toString());
+        assertEquals(0, r.code(), r.err());
     }
 
     // ------------------------------------------------------------------------------------------------------------
@@ -541,30 +708,7 @@ class MigrationToolTest {
             }
         }
         assertEquals(N - N / 2, resumed, "the consumer group gets exactly the other half");
-        // Old messages by key and by message id (the client's unique id, as the admin tools look it up).
-        for (int i : new int[] {0, 1, N / 2, N - 1}) {
-            String topic = TOPICS[i % 2];
-            QueryMessageResult byKey = s.queryMessage(topic, "order-" + i, 4, 0, Long.MAX_VALUE);
-            try {
-                assertEquals(1, byKey.getMessageBufferList().size(), "key order-" + i);
-                assertEquals(topic + "-" + i + PAD, new String(MessageDecoder.decode(byKey.getMessageBufferList()
-                    .get(0), true, false).getBody(), StandardCharsets.UTF_8));
-            } finally {
-                byKey.release();
-            }
-            String uniq = UNIQ.get(i).split(" ")[1];
-            QueryMessageResult byId = s.queryMessage(topic, uniq, 4, 0, Long.MAX_VALUE);
-            try {
-                assertEquals(1, byId.getMessageBufferList().size(), "message id " + uniq);
-                MessageExt m = MessageDecoder.decode(byId.getMessageBufferList().get(0), true, false);
-                assertEquals(uniq, m.getProperty(MessageConst.PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX));
-                // The stored physical offset is where the message now lies.
-                assertEquals(m.getCommitLogOffset(), s.lookMessageByOffset(m.getCommitLogOffset())
-                    .getCommitLogOffset());
-            } finally {
-                byId.release();
-            }
-        }
+        assertLookups(s);
         // New messages through Raft, after the old ones in their queues.
         Map<String, Integer> next = new TreeMap<>();
         for (int i = 0; i < 8; i++) {

@@ -508,6 +508,10 @@ public final class FileNodeStorage implements NodeStorage {
         synchronized (lock) {
             try {
                 log.sync();
+                if (commitIndex > lastCheckpoint) {
+                    // A clean stop records the commit index it knows: export and the next start read it.
+                    meta.writeCommitCheckpoint(commitIndex);
+                }
                 // A clean stop: the membership record covers the whole log, so the next start reads no header past it.
                 long last = log.lastIndex();
                 if (configIndex != null && last > configIndex.coveredIndex()) {
