@@ -49,6 +49,11 @@ public final class RaftNode {
      * {@link #logDurable(long, long)} after {@link #advance(Ready, boolean) advance(rd, false)}.
      */
     private long durableIndex;
+    /**
+     * On a witness: the highest index whose body it may drop by the drop rule (see {@link Membership}), learned from
+     * the leader's data-durable index; -1 on a data member, which never drops on the witness's account.
+     */
+    private long witnessDropIndex = -1;
 
     // Time, counted in this node's ticks.
     private long now;
@@ -76,6 +81,8 @@ public final class RaftNode {
      */
     private String stagedPeer;
     private String stagedAddress;
+    /** Whether {@link #stagedPeer} joins as a witness. */
+    private boolean stagedWitness;
     /** The staged peer's current round: reach this index within an election timeout of the round's start. */
     private long stagedRoundTarget;
     private long stagedRoundStartTick;
@@ -212,6 +219,7 @@ public final class RaftNode {
             heartbeat();
             maybeTransferToPreferred();
             maybePromoteStaged();
+            maybeHandOffAsWitness();
         }
     }
 
@@ -417,8 +425,10 @@ public final class RaftNode {
         String peer = stagedPeer;
         stagedPeer = null;
         out.info(peer + " caught up to " + pr.match + " (commit index " + commitIndex + "), adding it as a voter");
-        Membership next = membership.with(peer, stagedAddress);
+        Membership next = stagedWitness ? membership.withWitnessMember(peer, stagedAddress)
+            : membership.with(peer, stagedAddress);
         stagedAddress = null;
+        stagedWitness = false;
         long index = log.lastIndex() + 1;
         appendAsLeader(List.of(new Entry(index, term, EntryType.CONFIG, next.encode())));
         return new ProposeResult(ProposeResult.Status.ACCEPTED, index, term, null);
@@ -445,6 +455,59 @@ public final class RaftNode {
             }
         }
         return removeVoter(peer);
+    }
+
+    /**
+     * Proposes turning data member {@code peer} into a witness (issue 19; rules on {@link Membership}). It then keeps
+     * entry bodies only while the drop rule requires. The reverse, a witness becoming a data member, needs the bodies
+     * it dropped: remove it ({@link #removeVoter}), let its driver clear its log, and add it again with
+     * {@link #stageVoter}, which catches it up from the leader's full log before it votes.
+     *
+     * @return ACCEPTED with the configuration entry's index; INVALID_CONFIG_CHANGE when {@code peer} is not a data
+     *         member, is this leader, or when afterwards the data members would not outnumber the witnesses (a
+     *         majority of witnesses could acknowledge an entry whose only full copy is on one disk);
+     *         CONFIG_CHANGE_IN_PROGRESS, NOT_LEADER, TRANSFERRING as {@link #addVoter}
+     */
+    public ProposeResult makeWitness(String peer) {
+        Objects.requireNonNull(peer, "peer");
+        ProposeResult refused = proposalRefusal();
+        if (refused != null) {
+            return refused;
+        }
+        if (commitIndex < noopIndex || lastConfigIndex() > commitIndex) {
+            return new ProposeResult(ProposeResult.Status.CONFIG_CHANGE_IN_PROGRESS, -1, term, null);
+        }
+        if (!membership.contains(peer) || membership.isWitness(peer) || peer.equals(id)) {
+            return new ProposeResult(ProposeResult.Status.INVALID_CONFIG_CHANGE, -1, term, null);
+        }
+        Membership next = membership.withWitness(peer, true);
+        if (next.dataMembers().size() <= next.witnesses().size()) {
+            return new ProposeResult(ProposeResult.Status.INVALID_CONFIG_CHANGE, -1, term, null);
+        }
+        long index = log.lastIndex() + 1;
+        appendAsLeader(List.of(new Entry(index, term, EntryType.CONFIG, next.encode())));
+        return new ProposeResult(ProposeResult.Status.ACCEPTED, index, term, null);
+    }
+
+    /**
+     * As {@link #stageVoter}, but the peer joins as a witness (issue 19): it is caught up like any new voter, then
+     * added with the witness flag, and drops bodies by the drop rule from then on. Refused with
+     * INVALID_CONFIG_CHANGE when afterwards the data members would not outnumber the witnesses.
+     */
+    public ProposeResult stageWitness(String peer, String address) {
+        Objects.requireNonNull(peer, "peer");
+        if (role == Role.LEADER && !membership.contains(peer)
+            && membership.dataMembers().size() <= membership.witnesses().size() + 1) {
+            return new ProposeResult(ProposeResult.Status.INVALID_CONFIG_CHANGE, -1, term, null);
+        }
+        if (stagedPeer == null || stagedPeer.equals(peer)) {
+            stagedWitness = true;
+        }
+        ProposeResult r = stageVoter(peer, address);
+        if (stagedPeer == null && r.status() != ProposeResult.Status.ACCEPTED) {
+            stagedWitness = false;
+        }
+        return r;
     }
 
     /** Proposes removing {@code peer} from the voters; removing the leader itself is allowed. */
@@ -497,6 +560,10 @@ public final class RaftNode {
         if (pr == null || !membership.contains(target)) {
             return new ProposeResult(ProposeResult.Status.UNKNOWN_PEER, -1, term, id);
         }
+        if (membership.isWitness(target)) {
+            // It would only hand leadership back: a witness never serves clients.
+            return new ProposeResult(ProposeResult.Status.INVALID_CONFIG_CHANGE, -1, term, id);
+        }
         if (!target.equals(leadTransferee)) {
             out.info("transferring leadership to " + target);
             leadTransferee = target;
@@ -522,7 +589,7 @@ public final class RaftNode {
      * @return ACCEPTED when the read was registered, NOT_LEADER otherwise
      */
     public ProposeResult readIndex(long requestId, boolean lease) {
-        if (role != Role.LEADER) {
+        if (role != Role.LEADER || isWitness()) {
             return new ProposeResult(ProposeResult.Status.NOT_LEADER, -1, term, leaderId);
         }
         if (commitIndex < noopIndex) {
@@ -898,6 +965,7 @@ public final class RaftNode {
         transferElapsed = 0;
         stagedPeer = null;
         stagedAddress = null;
+        stagedWitness = false;
         broadcastPending = false;
         leaseRevoked = false;
         pendingReads.clear();
@@ -906,6 +974,11 @@ public final class RaftNode {
 
     private void resetRandomizedElectionTimeout() {
         randomizedElectionTimeout = config.electionTimeoutTicks() + random.nextInt(config.electionTimeoutTicks());
+        if (membership != null && isWitness()) {
+            // A witness that wins only hands leadership on; let the data members campaign first, so that it leads
+            // only when it must (it alone holds the tail the survivor needs). Liveness only: votes are unchanged.
+            randomizedElectionTimeout += config.electionTimeoutTicks();
+        }
     }
 
     private void ensureFollowerOf(String leader) {
@@ -945,6 +1018,7 @@ public final class RaftNode {
         List<Entry> ents = m.entries();
         if (m.lastIndex() <= commitIndex) {
             // Everything the request covers is committed here, so it matches the leader's log (leader completeness).
+            learnDataDurable(m.dataDurableIndex(), commitIndex);
             send(new AppendEntriesResponse(id, m.from(), term, true, commitIndex, -1, -1, -1, m.seq()));
             return;
         }
@@ -994,6 +1068,7 @@ public final class RaftNode {
         if (newCommit > commitIndex) {
             commitIndex = newCommit;
         }
+        learnDataDurable(m.dataDurableIndex(), m.lastIndex());
         send(new AppendEntriesResponse(id, m.from(), term, true, m.lastIndex(), -1, -1, -1, m.seq()));
     }
 
@@ -1035,6 +1110,11 @@ public final class RaftNode {
         if (role != Role.LEADER) {
             return new ProposeResult(ProposeResult.Status.NOT_LEADER, -1, term, leaderId);
         }
+        if (isWitness()) {
+            // A witness leads only to hand its tail to a data member (Membership, rule 2): it takes nothing from
+            // clients, whose entries it could not keep.
+            return new ProposeResult(ProposeResult.Status.NOT_LEADER, -1, term, leadTransferee);
+        }
         if (leadTransferee != null) {
             return new ProposeResult(ProposeResult.Status.TRANSFERRING, -1, term, leadTransferee);
         }
@@ -1072,8 +1152,12 @@ public final class RaftNode {
         if (next.equals(membership)) {
             return;
         }
-        out.info("voters now " + next.voters() + " (were " + membership.voters() + ")");
+        out.info("voters now " + next.voters() + (next.witnesses().isEmpty() ? "" : ", witnesses "
+            + next.witnesses()) + " (were " + membership + ")");
         membership = next;
+        if (!next.isWitness(id)) {
+            witnessDropIndex = -1;
+        }
         if (role != Role.LEADER) {
             return;
         }
@@ -1118,12 +1202,21 @@ public final class RaftNode {
         if (pr.state == Progress.State.REPLICATE && pr.next > last) {
             return false;
         }
+        if (pr.next <= last && pr.next <= droppedThrough()) {
+            // Membership rule 4: a witness never sends an entry whose body it may have dropped. By the drop rule
+            // every data member held it; the follower gets it once a data member leads.
+            if (out.debugEnabled()) {
+                out.debug(peer + " needs " + pr.next + ", whose body this witness dropped (through "
+                    + droppedThrough() + ")");
+            }
+            return false;
+        }
         List<Entry> ents = List.of();
         if (pr.next <= last) {
             long hi = Math.min(last + 1, pr.next + config.maxEntriesPerMessage());
             ents = log.entries(pr.next, hi, config.maxBytesPerMessage());
         }
-        send(new AppendEntriesRequest(id, peer, term, prev, prevTerm, ents, commitIndex, seq));
+        send(new AppendEntriesRequest(id, peer, term, prev, prevTerm, ents, commitIndex, seq, dataDurableIndex()));
         if (pr.state == Progress.State.REPLICATE) {
             long bytes = 0;
             for (Entry e : ents) {
@@ -1162,7 +1255,8 @@ public final class RaftNode {
             prev = -1;
             prevTerm = 0;
         }
-        send(new AppendEntriesRequest(id, peer, term, prev, prevTerm, List.of(), Math.min(commitIndex, prev), seq));
+        send(new AppendEntriesRequest(id, peer, term, prev, prevTerm, List.of(), Math.min(commitIndex, prev), seq,
+            dataDurableIndex()));
     }
 
     private void heartbeat() {
@@ -1240,6 +1334,8 @@ public final class RaftNode {
             if (m.from().equals(leadTransferee) && pr.match == log.lastIndex()) {
                 out.info("transferee " + m.from() + " caught up at " + pr.match + ", sending TimeoutNow");
                 send(new TimeoutNow(id, m.from(), term));
+            } else if (leadTransferee == null) {
+                maybeHandOffAsWitness();
             }
             sendAppend(m.from(), pr);
         } else {
@@ -1367,10 +1463,79 @@ public final class RaftNode {
         return active >= membership.quorum();
     }
 
+    /**
+     * The data-durable index this leader tells its followers (Membership, rule 3): the lowest durable end among the
+     * data members of the configuration in force, never above the commit index; -1 in a group without witnesses
+     * (nobody needs it) or while a data member's end is unknown.
+     */
+    private long dataDurableIndex() {
+        if (membership.witnesses().isEmpty()) {
+            return -1;
+        }
+        long min = commitIndex;
+        for (String v : membership.dataMembers()) {
+            long end;
+            if (v.equals(id)) {
+                end = Math.min(log.persistedLastIndex(), durableIndex);
+            } else {
+                Progress pr = progress.get(v);
+                end = pr == null ? -1 : pr.match;
+            }
+            min = Math.min(min, end);
+        }
+        return min;
+    }
+
+    /**
+     * On a witness, takes the leader's data-durable index into the drop index, bounded by {@code matched}, the end of
+     * the log the request proved to match the leader's, and by the commit index: what lies beyond those might not be
+     * the entry the data members hold.
+     */
+    private void learnDataDurable(long dataDurable, long matched) {
+        if (!isWitness()) {
+            return;
+        }
+        long drop = Math.min(dataDurable, Math.min(matched, commitIndex));
+        if (drop > witnessDropIndex) {
+            witnessDropIndex = drop;
+        }
+    }
+
+    /** The highest index whose body this node may no longer hold: what it dropped, or may drop, as a witness. */
+    private long droppedThrough() {
+        return Math.max(log.storage().droppedBodiesThrough(), isWitness() ? witnessDropIndex : -1);
+    }
+
+    private boolean isWitness() {
+        return membership.isWitness(id);
+    }
+
+    /**
+     * A witness that leads hands leadership to the data member with the most of its log (Membership, rule 2). The
+     * transfer sends TimeoutNow once that member holds the whole log, and is retried after a timed-out attempt.
+     */
+    private void maybeHandOffAsWitness() {
+        if (role != Role.LEADER || !isWitness() || leadTransferee != null) {
+            return;
+        }
+        String best = null;
+        long bestMatch = -2;
+        for (String v : membership.dataMembers()) {
+            Progress pr = progress.get(v);
+            if (pr != null && pr.responded && pr.match > bestMatch) {
+                best = v;
+                bestMatch = pr.match;
+            }
+        }
+        if (best != null) {
+            transferLeadership(best);
+        }
+    }
+
     private void maybeTransferToPreferred() {
         String preferred = config.preferredLeader();
         if (preferred == null || preferred.equals(id) || leadTransferee != null || now < preferredRetryTick
-            || commitIndex < noopIndex || !membership.contains(preferred)) {
+            || commitIndex < noopIndex || !membership.contains(preferred) || membership.isWitness(preferred)) {
             return;
         }
         Progress pr = progress.get(preferred);
@@ -1473,6 +1638,15 @@ public final class RaftNode {
     /** The known leader of the current term, or null. */
     public String leaderId() {
         return leaderId;
+    }
+
+    /**
+     * On a witness, the highest index whose entry body the driver may drop from its log (the drop rule on
+     * {@link Membership}): every data member holds that entry durably and it is committed. It only grows while this
+     * node is a witness; the driver drops at its leisure (dropping less is always safe). -1 on a data member.
+     */
+    public long witnessDropIndex() {
+        return witnessDropIndex;
     }
 
     /** The highest index known to be committed. */
