@@ -36,11 +36,12 @@ import java.util.TreeSet;
  *       leadership to that one (TimeoutNow, thesis section 3.10). Leader completeness is the ordinary Raft
  *       argument: nothing about elections changes, only what the witness leader accepts.</li>
  *   <li><b>Drop rule.</b> The leader tells every follower, in each AppendEntries, the <em>data-durable index</em>:
- *       the highest index that every data member of the configuration in force holds durably (their match index,
- *       which in {@code flush=sync} is their fsynced end; the leader's own durable end when it is a data member),
- *       never above the commit index. A witness may drop the bodies of its entries up to the smallest of that
- *       value, its commit index and the end of the log the request proved to match ({@link
- *       RaftNode#witnessDropIndex()}). It keeps their index, term and header. A data member never drops anything
+ *       the highest index that every data member of the configuration in force, and of the last committed one,
+ *       holds durably (their match index, which in {@code flush=sync} is their fsynced end; the leader's own
+ *       durable end when it is a data member), never above the commit index. A witness may drop the bodies of its
+ *       entries up to the smallest of that value, its commit index and the end of the log the request proved to
+ *       match ({@link RaftNode#witnessDropIndex()}); it compacts its log (snapshots) only up to that index too,
+ *       and never sends a snapshot. It keeps their index, term and header. A data member never drops anything
  *       on the witness's account. So the witness holds the body of every entry that some data member may lack,
  *       and the survivor plus the witness stay a majority that holds every acknowledged entry in full.</li>
  *   <li><b>Never from a dropped body.</b> A witness leader never sends an entry at or below its drop index; a

@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.TreeMap;
+import java.util.TreeSet;
 
 /**
  * The Raft protocol of one node of one group, as a deterministic state machine: the same state and the same inputs
@@ -538,10 +539,33 @@ public final class RaftNode {
                 return new ProposeResult(ProposeResult.Status.INVALID_CONFIG_CHANGE, -1, term, null);
             }
             next = membership.without(peer);
+            if (!dataMembersHoldCommitted(next)) {
+                // With a witness, the data members left must hold everything committed: the witness keeps no body
+                // they all had, and a witness leader sends neither dropped bodies nor snapshots (issue 19).
+                return new ProposeResult(ProposeResult.Status.CONFIG_CHANGE_IN_PROGRESS, -1, term, null);
+            }
         }
         long index = log.lastIndex() + 1;
         appendAsLeader(List.of(new Entry(index, term, EntryType.CONFIG, next.encode())));
         return new ProposeResult(ProposeResult.Status.ACCEPTED, index, term, null);
+    }
+
+    /** In a configuration with witnesses, whether its data members (one at least) all hold the commit index. */
+    private boolean dataMembersHoldCommitted(Membership next) {
+        if (next.witnesses().isEmpty()) {
+            return true;
+        }
+        if (next.dataMembers().isEmpty()) {
+            return false;
+        }
+        for (String v : next.dataMembers()) {
+            Progress pr = progress.get(v);
+            long end = v.equals(id) ? Math.min(log.persistedLastIndex(), durableIndex) : pr == null ? -1 : pr.match;
+            if (end < commitIndex) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**
@@ -1157,6 +1181,10 @@ public final class RaftNode {
         membership = next;
         if (!next.isWitness(id)) {
             witnessDropIndex = -1;
+        } else if (witnessDropIndex > appliedIndex) {
+            // What the leader allowed was judged on the data members of the configuration it knew; the driver dropped
+            // at most the applied part yet. The rest waits for a data-durable index judged on this configuration.
+            witnessDropIndex = appliedIndex;
         }
         if (role != Role.LEADER) {
             return;
@@ -1195,6 +1223,10 @@ public final class RaftNode {
         long prev = pr.next - 1;
         long prevTerm = log.term(prev);
         if (prevTerm < 0 || pr.next < log.firstIndex()) {
+            if (isWitness()) {
+                // A witness's state holds no application data worth sending; a data member will send its own.
+                return false;
+            }
             sendSnapshot(peer, pr);
             return true;
         }
@@ -1465,15 +1497,25 @@ public final class RaftNode {
 
     /**
      * The data-durable index this leader tells its followers (Membership, rule 3): the lowest durable end among the
-     * data members of the configuration in force, never above the commit index; -1 in a group without witnesses
-     * (nobody needs it) or while a data member's end is unknown.
+     * data members of the configuration in force and of the last committed one, never above the commit index; -1 in a
+     * group without witnesses (nobody needs it) or while a data member's end is unknown.
      */
     private long dataDurableIndex() {
         if (membership.witnesses().isEmpty()) {
             return -1;
         }
+        // Every data member of the last committed configuration and of every later one: until a removal commits, the
+        // removed member may still be needed for an election (Raft thesis section 4.1: either configuration can rule).
+        TreeSet<String> data = new TreeSet<>();
+        for (int i = configHistory.size() - 1; i >= 0; i--) {
+            ConfigPoint p = configHistory.get(i);
+            data.addAll(p.membership().dataMembers());
+            if (p.index() <= commitIndex) {
+                break;
+            }
+        }
         long min = commitIndex;
-        for (String v : membership.dataMembers()) {
+        for (String v : data) {
             long end;
             if (v.equals(id)) {
                 end = Math.min(log.persistedLastIndex(), durableIndex);

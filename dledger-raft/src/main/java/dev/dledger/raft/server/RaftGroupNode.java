@@ -652,6 +652,23 @@ public final class RaftGroupNode implements AutoCloseable {
         });
     }
 
+    /**
+     * Adds a witness once it has caught up ({@link RaftNode#stageWitness}, issue 19); {@code address} is recorded, or
+     * null.
+     */
+    public CompletableFuture<ProposeResult> stageWitness(String peer, String address) {
+        return call(() -> {
+            ProposeResult r = node.stageWitness(peer, address);
+            publishPeerAddresses();
+            return r;
+        });
+    }
+
+    /** Turns a data member into a witness ({@link RaftNode#makeWitness}, issue 19). */
+    public CompletableFuture<ProposeResult> makeWitness(String peer) {
+        return call(() -> node.makeWitness(peer));
+    }
+
     /** Removes a voter unless the reachable voters left would not form a quorum ({@link RaftNode#removeVoterKeepingQuorum}). */
     public CompletableFuture<ProposeResult> removeVoterKeepingQuorum(String peer) {
         return call(() -> node.removeVoterKeepingQuorum(peer));
@@ -992,6 +1009,11 @@ public final class RaftGroupNode implements AutoCloseable {
                 }
             }
             node.advance(rd, syncer == null);
+            // A witness drops the bodies every data member holds (issue 19, the drop rule on Membership), once applied.
+            long drop = Math.min(node.witnessDropIndex(), node.appliedIndex());
+            if (drop > storage.log().droppedBodiesThrough()) {
+                storage.dropBodiesThrough(drop);
+            }
             serveReads();
             // The checkpoint never covers entries not durable here: after a power loss the log could hold older
             // entries at those indexes (their truncation unsynced too), and a restart would apply them as committed.
@@ -1152,6 +1174,11 @@ public final class RaftGroupNode implements AutoCloseable {
     private void maybeSnapshot() {
         if (!stateMachine.canSnapshot() || options.snapshotThreshold() <= 0
             || node.appliedIndex() - lastSnapshotIndex < options.snapshotThreshold()) {
+            return;
+        }
+        if (node.membership().isWitness(id) && node.appliedIndex() > node.witnessDropIndex()) {
+            // A witness compacts only what every data member holds (issue 19): it never sends a snapshot (its state
+            // saw dropped bodies), so a data member behind it must find the entries in its log.
             return;
         }
         long index = node.appliedIndex();

@@ -104,7 +104,7 @@ class ClientCommandsTest {
     @Test
     void wrongInputGetsAOneLineError() {
         String[] bad = run(2, "member", "-g", "g", "-p", peers, "promote", "n1");
-        assertTrue(bad[1].contains("action must be add or remove"), bad[1]);
+        assertTrue(bad[1].contains("action must be add, remove or witness"), bad[1]);
         String[] missing = run(1, "get", "-g", "g", "-p", peers, "-i", "999");
         assertTrue(missing[1].contains("NOT_FOUND"), missing[1]);
     }

@@ -112,6 +112,20 @@ class WitnessScenarioTest {
     }
 
     @Test
+    void removalIsRefusedWhileTheDataMembersLeftLackCommittedEntries() {
+        TestCluster c = group();
+        c.crash("b");
+        c.propose("a", "x");
+        c.run(2 * HB);
+        assertEquals(1, c.raft("a").commitIndex());
+
+        assertEquals(ProposeResult.Status.CONFIG_CHANGE_IN_PROGRESS, c.on("a", n -> n.removeVoter("a")).status(),
+            "b, the data member left, lacks x: only the witness would hold it");
+        assertEquals(ProposeResult.Status.ACCEPTED, c.on("a", n -> n.removeVoter("b")).status(),
+            "a holds everything: b, lost, may go");
+    }
+
+    @Test
     void dataMemberBecomesAWitnessAndComesBackThroughAFreshCatchUp() {
         TestCluster c = TestCluster.of("a", "b", "c");
         c.elect("a");
