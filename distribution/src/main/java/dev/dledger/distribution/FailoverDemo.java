@@ -1,6 +1,6 @@
 package dev.dledger.distribution;
 
-import dev.dledger.raft.cli.Peers;
+import dev.dledger.raft.config.Peers;
 import dev.dledger.raft.client.RaftClient;
 import java.io.IOException;
 import java.net.InetSocketAddress;

@@ -220,13 +220,16 @@ class FastTryIT {
 
     private void checkLayout() throws Exception {
         for (String script : List.of("bin/mqnamesrv", "bin/mqbroker", "bin/mqadmin", "bin/dledger-cli",
-            "bin/dledger-migrate", "bin/mqshutdown", "bin/dledger/fast-try.sh", "bin/dledger/demo.sh")) {
+            "bin/dledger-migrate", "bin/mqshutdown", "bin/dledger/fast-try.sh", "bin/dledger/demo.sh",
+            "bin/mqbrokercontainer", "bin/dledger/container-fast-try.sh")) {
             assertTrue(Files.isExecutable(home.resolve(script)), script + " is missing or not executable");
         }
         for (String file : List.of("LICENSE", "README", "conf/dledger/namesrv.conf", "conf/dledger/broker-n0.conf",
             "conf/dledger/broker-n1.conf", "conf/dledger/broker-n2.conf", "conf/rmq.broker.logback.xml",
             "conf/rmq.namesrv.logback.xml", "conf/rmq.tools.logback.xml", "conf/hosts/broker.conf", "conf/hosts/namesrv.conf",
-            "conf/systemd/dledger-rocketmq-broker.service", "conf/systemd/dledger-rocketmq-namesrv.service")) {
+            "conf/systemd/dledger-rocketmq-broker.service", "conf/systemd/dledger-rocketmq-namesrv.service",
+            "conf/container/namesrv.conf", "conf/container/container-0.conf", "conf/container/container-1.conf",
+            "conf/container/container-2.conf", "conf/container/broker-a-n0.conf", "conf/container/broker-c-n2.conf")) {
             assertTrue(Files.isRegularFile(home.resolve(file)), file + " is missing");
         }
         try (Stream<Path> jars = Files.list(home.resolve("lib"))) {
@@ -347,11 +350,19 @@ class FastTryIT {
         return TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos);
     }
 
-    private static int freePort(Set<Integer> taken) throws IOException {
+    /**
+     * A port free a moment ago, below the kernel's ephemeral range (32768 and up): the group is stopped and started
+     * again on the same ports, and a port in that range may meanwhile be the local end of an outgoing connection.
+     */
+    private static int freePort(Set<Integer> taken) {
         while (true) {
-            try (ServerSocket s = new ServerSocket(0)) {
-                if (taken.add(s.getLocalPort())) {
-                    return s.getLocalPort();
+            int p = java.util.concurrent.ThreadLocalRandom.current().nextInt(10_000, 32_000);
+            if (!taken.contains(p)) {
+                try (ServerSocket s = new ServerSocket(p)) {
+                    taken.add(p);
+                    return p;
+                } catch (IOException e) {
+                    // taken: draw another
                 }
             }
         }

@@ -1,15 +1,17 @@
 package dev.dledger.migration;
 
-import dev.dledger.raft.cli.Peers;
+import dev.dledger.raft.config.Peers;
 import dev.dledger.raft.core.Entry;
 import dev.dledger.raft.core.EntryType;
 import dev.dledger.raft.core.HardState;
 import dev.dledger.raft.core.Membership;
 import dev.dledger.raft.store.AtomicFiles;
+import dev.dledger.raft.store.ConfigIndexFile;
 import dev.dledger.raft.store.EntryFormat;
 import dev.dledger.raft.store.MetaFiles;
 import dev.dledger.raft.store.SegmentedLogStore;
 import dev.dledger.raft.store.StoreConfig;
+import dev.dledger.raft.store.StoreIoException;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.RandomAccessFile;
@@ -314,6 +316,7 @@ final class Converter {
                 log.append(List.of(new Entry(0, TERM, EntryType.CONFIG, Membership.of(seed).encode())));
             }
             log.sync();
+            recordConfigEntries(log, 0);
         }
         writeMeta(node, seed, -1);
         out.printf("rewrite: %s starts with the first entry of %s and no vote of its own until %s replicated the "
@@ -428,6 +431,7 @@ final class Converter {
             }
             log.sync();
             writeMeta(node, seed, last);
+            recordConfigEntries(log, 0, last + 1);
         } finally {
             queues.finish(builder);
         }
@@ -463,6 +467,26 @@ final class Converter {
         HardState hs = new MetaFiles(node).readHardState();
         if (hs.term() != TERM || !votedFor.equals(hs.votedFor())) {
             throw new MigrationException("the term file written in " + node + " reads back as " + hs);
+        }
+    }
+
+    /**
+     * Writes the node's record of its CONFIG entries ({@link ConfigIndexFile}), complete up to the log's end, so that
+     * the node's first start reads no entry header of the history to find its membership (every header of a
+     * 600,000-entry log took minutes). {@code at} are the indexes where this tool wrote CONFIG entries.
+     */
+    private static void recordConfigEntries(SegmentedLogStore log, long... at) {
+        List<ConfigIndexFile.Point> points = new ArrayList<>();
+        for (long i : at) {
+            if (i >= log.firstIndex() && i <= log.lastIndex() && log.info(i).type() == EntryType.CONFIG) {
+                points.add(new ConfigIndexFile.Point(i, log.term(i)));
+            }
+        }
+        long last = log.lastIndex();
+        try {
+            new ConfigIndexFile(points, last, log.term(last)).write(log.dir());
+        } catch (StoreIoException e) {
+            throw new MigrationException(e.getMessage());
         }
     }
 

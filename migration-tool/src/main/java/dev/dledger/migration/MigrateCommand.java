@@ -11,13 +11,13 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code dledger-migrate}: moves a master/slave RocketMQ store under the Raft log. Subcommands {@code check},
- * {@code plan}, {@code convert} and {@code verify}. Exit status: 0 done (or safe), 1 unsafe or a difference found,
- * 2 bad input (one line on stderr says what and where; nothing was changed).
+ * {@code plan}, {@code convert}, {@code verify} and {@code export} (the way back). Exit status: 0 done (or safe),
+ * 1 unsafe or a difference found, 2 bad input (one line on stderr says what and where; nothing was changed).
  */
 @Command(name = "dledger-migrate", mixinStandardHelpOptions = true, version = "dledger-migrate 0.1.0",
     description = "Moves a master/slave RocketMQ store (CommitLog, ConsumeQueues, config) under the Raft log.",
     subcommands = {MigrateCommand.Check.class, MigrateCommand.Plan.class, MigrateCommand.Convert.class,
-        MigrateCommand.Verify.class})
+        MigrateCommand.Verify.class, MigrateCommand.Export.class})
 public final class MigrateCommand implements Callable<Integer> {
 
     /** Exit status: done, or safe to migrate. */
@@ -259,6 +259,29 @@ public final class MigrateCommand implements Callable<Integer> {
             Verifier.Result r = new Verifier(err).verify(from, to);
             out.printf("verified (%s): %d messages identical, %d found through their ConsumeQueue, %d newer "
                 + "entries%n", r.mode().name().toLowerCase(Locale.ROOT), r.messages(), r.queued(), r.newer());
+            return EXIT_OK;
+        }
+    }
+
+    /** {@code export}: the way back, from a stopped Raft broker's store to a stock master/slave store. */
+    @Command(name = "export", mixinStandardHelpOptions = true,
+        description = "Turns a stopped Raft broker's store into a stock master/slave store (commitlog/, consumequeue/, "
+            + "config/), then reads it back and checks it against the Raft log.")
+    static final class Export extends Sub {
+        @Option(names = "--from", required = true, description = "the Raft broker's store root (storePathRootDir)")
+        Path from;
+        @Option(names = "--self-id", required = true, description = "the node whose log is exported (dLegerSelfId)")
+        String selfId;
+        @Option(names = "--to", required = true, description = "the stock store root to write; its commitlog/ "
+            + "must be empty or absent")
+        Path to;
+        @Option(names = "--file-size", description = "CommitLog file size in bytes (the stock broker's "
+            + "mappedFileSizeCommitLog; default: the Raft log's data file size)")
+        int fileSize;
+
+        @Override
+        public Integer call() {
+            new Exporter(from, to, selfId, fileSize, out).run();
             return EXIT_OK;
         }
     }

@@ -109,6 +109,10 @@ class MigrationProcessIT {
     /** What the producer was told, per "topic/queueId", by queue offset. */
     private final Map<String, TreeMap<Long, Sent>> sent = new TreeMap<>();
     private String namesrvAddr;
+    /** The max offset of every queue the last group served when it stopped, per "topic/queueId". */
+    private Map<String, Long> servedQueues;
+    /** The keys of the messages sent to the last group, per "topic/queueId", by queue offset. */
+    private Map<String, TreeMap<Long, String>> servedFresh;
     private DefaultMQAdminExt routeReader;
 
     /** One acknowledged message. */
@@ -267,6 +271,8 @@ class MigrationProcessIT {
                 + "convert n0 %d bytes at %.1f MB/s (all 3 nodes with verify %d ms); %s%n", mode, N, TOPICS.size(),
                 sent.size(), consumedBefore, bytes, rate, migrationMs, summary);
         }
+        // 4. The way back: the rewrite group's store exported and served by a stock broker, nothing lost.
+        System.out.println("EXPORT: " + exportBack(tmp.resolve("rewrite")));
         assertEquals(sourceDigest, digest(source), "the migration or a broker wrote into the source store");
         System.out.println("migration test done in " + sinceMs(began) + " ms");
     }
@@ -431,6 +437,8 @@ class MigrationProcessIT {
 
         consumer.shutdown();
         long checkedMs = sinceMs(t0);
+        servedQueues = complete;
+        servedFresh = fresh;
         terminate(group);
         return String.format(Locale.ROOT, "served %d ms, stopped %d ms; group up in %d ms, leader %s, history on 3/3 "
             + "brokers after %d ms, leader %s = brokerId 0; offsets carried over (%d queues); resumed %d (the other "
@@ -439,6 +447,60 @@ class MigrationProcessIT {
             historyMs, leader.id(), stats.getOffsetTable().size(), resumedCount, deliveredBy, delayedCopies, byId,
             LOOKUPS, byKey, LOOKUPS, mode.equals("bridge") ? ", by offset id " + byOffset + "/" + LOOKUPS : "",
             NEW_MESSAGES, freshCount);
+    }
+
+    /**
+     * Exports the stopped group's store in {@code base} (node n0) with {@code dledger-migrate export}, starts a stock
+     * broker (master/slave mode, brokerId 0) on it, and reads every queue from offset 0 with a new consumer group:
+     * every message the group held, at its queue offset, with its bytes (the history, the delayed message, the new
+     * ones). Returns a summary.
+     */
+    private String exportBack(Path base) throws Exception {
+        long t0 = System.nanoTime();
+        Path to = tmp.resolve("back").resolve("store");
+        Run r = cli("export", "--from", base.resolve("n0").resolve("store").toString(), "--self-id", "n0", "--to",
+            to.toString());
+        assertEquals(MigrateCommand.EXIT_OK, r.code(), r.err());
+        assertTrue(r.out().contains("export verified: "), r.out());
+        long exportMs = sinceMs(t0);
+        Broker back = stockBroker("back", 0, "ASYNC_MASTER");
+        awaitRoute("the stock broker on the export", Map.of(0L, back.addr()));
+        DefaultMQProducer producer = producer();
+        awaitQueues("the stock broker serves every queue of the export", back.addr(), producer, servedQueues);
+        DefaultLitePullConsumer c = new DefaultLitePullConsumer("cg-export-check");
+        c.setInstanceName("migration-it-" + CLIENTS.incrementAndGet());
+        c.setNamesrvAddr(namesrvAddr);
+        c.setAutoCommit(false);
+        c.setPullBatchSize(32);
+        c.setPollNameServerInterval(1000);
+        c.setConsumeFromWhere(ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET);
+        for (String topic : TOPICS.keySet()) {
+            c.subscribe(topic, "*");
+        }
+        c.start();
+        shutdowns.add(c::shutdown);
+        Map<String, List<MessageExt>> got = new TreeMap<>();
+        drain(c, got, Map.of(), servedQueues);
+        long messages = 0;
+        for (Map.Entry<String, Long> q : servedQueues.entrySet()) {
+            List<MessageExt> list = got.getOrDefault(q.getKey(), List.of());
+            assertEquals(q.getValue().longValue(), list.size(), q.getKey() + ": messages served by the stock broker");
+            for (int i = 0; i < list.size(); i++) {
+                MessageExt m = list.get(i);
+                assertEquals(i, m.getQueueOffset(), q.getKey() + ": out of order or with a gap");
+                Sent s = sent.getOrDefault(q.getKey(), new TreeMap<>()).get((long) i);
+                String key = s != null ? s.key() : servedFresh.getOrDefault(q.getKey(), new TreeMap<>())
+                    .getOrDefault((long) i, "delayed-1");
+                assertEquals(key, primaryKey(m), q.getKey() + " offset " + i);
+                assertArrayEquals(body(key), m.getBody(), q.getKey() + " offset " + i);
+                messages++;
+            }
+        }
+        c.shutdown();
+        long servedMs = sinceMs(t0);
+        terminate(List.of(back));
+        return String.format(Locale.ROOT, "export of n0 in %d ms; a stock broker served all %d messages of %d "
+            + "queues from offset 0, checked after %d ms", exportMs, messages, servedQueues.size(), servedMs);
     }
 
     /**

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.dledger.migration.MigrateCommand;
 import dev.dledger.raft.core.Role;
+import dev.dledger.raft.store.ConfigIndexFile;
 import dev.dledger.raft.store.SegmentedLogStore;
 import dev.dledger.raft.store.StoreConfig;
 import java.io.ByteArrayOutputStream;
@@ -313,6 +314,11 @@ class MigrationToolTest {
         r = run("verify", "--from", master.toString(), "--to", a.toString());
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("verified (rewrite): " + N + " messages identical, " + N + " found"), r.out());
+        // The node's first start finds its membership from this record, reading no header of the history.
+        ConfigIndexFile configs = ConfigIndexFile.read(a.resolve("dledger-n0"));
+        assertNotNull(configs, "the converted node folder records its CONFIG entries");
+        assertEquals(List.of(0L, N + 1L), configs.configs().stream().map(ConfigIndexFile.Point::index).toList());
+        assertEquals(N + 1L, configs.coveredIndex(), "complete up to the log's end");
 
         // An interrupted run: half the log written and its last write torn, the queues half built.
         Path b = dir.resolve("b");
@@ -339,6 +345,57 @@ class MigrationToolTest {
         assertEquals(sa.keySet(), sb.keySet());
         for (String f : sa.keySet()) {
             assertTrue(java.util.Arrays.equals(sa.get(f), sb.get(f)), "resumed run differs in " + f);
+        }
+    }
+
+    @Test
+    void exportGivesAStockStoreThatServesEveryMessage() throws Exception {
+        String peers = "n0-127.0.0.1:1;n1-127.0.0.1:2;n2-127.0.0.1:3";
+        Path raft = dir.resolve("raft");
+        Run r = run("convert", "--from", master.toString(), "--to", raft.toString(), "--group", "g", "--peers", peers,
+            "--self-id", "n0", "--mode", "rewrite", "--index-hash-slots", "1000", "--index-max-items", "4000");
+        assertEquals(0, r.code(), r.err());
+        Path back = dir.resolve("back");
+        r = run("export", "--from", raft.toString(), "--self-id", "n0", "--to", back.resolve("master").toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("export verified: " + N + " messages"), r.out());
+        r = run("export", "--from", raft.toString(), "--self-id", "n0", "--to", back.resolve("master").toString());
+        assertEquals(2, r.code(), "a second export onto the first is refused: " + r.err());
+        assertTrue(r.err().contains("is not empty"), r.err());
+        // A stock store (the broker's own DefaultMessageStore, master/slave) on the exported files.
+        try (StoreGroup g = new StoreGroup(back, 1)) {
+            DefaultMessageStore s = g.startClassic("master");
+            for (String topic : TOPICS) {
+                for (int q = 0; q < QUEUES; q++) {
+                    List<String> got = new ArrayList<>();
+                    long at = 0;
+                    while (true) {
+                        GetMessageResult res = s.getMessage(GROUP, topic, q, at, 64, null);
+                        try {
+                            if (res.getStatus() != GetMessageStatus.FOUND) {
+                                break;
+                            }
+                            for (ByteBuffer b : res.getMessageBufferList()) {
+                                got.add(new String(MessageDecoder.decode(b, true, false).getBody(),
+                                    StandardCharsets.UTF_8));
+                            }
+                            at = res.getNextBeginOffset();
+                        } finally {
+                            res.release();
+                        }
+                    }
+                    assertEquals(SENT.get(topic + "/" + q), got, topic + "/" + q);
+                }
+            }
+            assertTrue(Files.exists(back.resolve("master").resolve("config").resolve("consumerOffset.json")));
+            // The stock store takes new messages after the exported ones.
+            MessageExtBrokerInner m = message("Orders", 0, N);
+            m.setDelayTimeLevel(0);
+            m.getProperties().remove(MessageConst.PROPERTY_DELAY_TIME_LEVEL);
+            m.setPropertiesString(MessageDecoder.messageProperties2String(m.getProperties()));
+            var put = s.putMessage(m);
+            assertEquals(PutMessageStatus.PUT_OK, put.getPutMessageStatus());
+            assertEquals(SENT.get("Orders/0").size(), put.getAppendMessageResult().getLogicsOffset());
         }
     }
 

@@ -55,10 +55,30 @@ public final class RaftBrokerStartup {
      * @throws IllegalArgumentException naming the key when the config is wrong
      */
     public static BrokerController create(String[] args) throws Exception {
-        ConfigContext ctx = parse(args);
+        return create(args, null);
+    }
+
+    /**
+     * Builds, initializes and returns the broker on the Raft log (not started) on the shared Raft port and driver
+     * threads of {@code container} (null: its own), or null when the config does not enable the Raft log.
+     *
+     * @throws IllegalArgumentException naming the key when the config is wrong, or when it does not fit the container
+     */
+    public static BrokerController create(String[] args, ContainerRaft container) throws Exception {
+        return create(parse(args), container);
+    }
+
+    /**
+     * {@link #create(String[], ContainerRaft)} of a config read already ({@link #parse}; the container may fill in
+     * keys the file leaves out, such as {@code preferredLeaderId}).
+     */
+    static BrokerController create(ConfigContext ctx, ContainerRaft container) throws Exception {
         RaftStoreSettings settings = settings(ctx);
         if (settings == null) {
             return null;
+        }
+        if (container != null) {
+            container.admit(settings, ctx.getConfigFilePath());
         }
         checkRocketMqVersion();
         MessageStoreConfig msc = ctx.getMessageStoreConfig();
@@ -77,7 +97,7 @@ public final class RaftBrokerStartup {
             broker.shutdown();
             throw new IllegalStateException("the broker could not initialize its metadata or store");
         }
-        state.attach(RaftInstaller.install(broker, settings));
+        state.attach(RaftInstaller.install(broker, settings, container));
         if (!broker.recoverAndInitService()) {
             broker.shutdown();
             throw new IllegalStateException("the broker could not load its store (see the broker log)");

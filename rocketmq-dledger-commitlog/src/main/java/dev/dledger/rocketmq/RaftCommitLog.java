@@ -117,6 +117,8 @@ public class RaftCommitLog extends CommitLog {
     /** The term puts are open for (the role handler's), -1 while they are not: see {@link #openForPuts}. */
     private volatile long putTerm = -1;
     private volatile boolean shutdown;
+    /** The container's shared transport and driver threads, or null: the log has its own ({@link ContainerRaft}). */
+    private final ContainerRaft container;
     /** Positions of the malformed entries logged already: each is logged once, however often it is scanned. */
     private final java.util.Set<Long> malformedLogged = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private final java.util.concurrent.atomic.AtomicLong malformedSkipped = new java.util.concurrent.atomic.AtomicLong();
@@ -134,7 +136,16 @@ public class RaftCommitLog extends CommitLog {
 
     /** Builds the commit log of {@code store} with settings already read and checked. */
     public RaftCommitLog(DefaultMessageStore store, RaftStoreSettings settings) {
+        this(store, settings, null);
+    }
+
+    /**
+     * Builds the commit log of {@code store} with settings already read and checked, on the transport and driver
+     * threads of {@code container} (admitted there already), or on its own when it is null.
+     */
+    public RaftCommitLog(DefaultMessageStore store, RaftStoreSettings settings, ContainerRaft container) {
         super(store);
+        this.container = container;
         this.store = store;
         this.settings = settings;
         this.encoders = ThreadLocal.withInitial(() -> new MessageExtEncoder(store.getMessageStoreConfig()));
@@ -430,10 +441,11 @@ public class RaftCommitLog extends CommitLog {
             settings.appendTimeoutMs(), defaults.maxPendingAppends(), defaults.maxQueuedInputs(), 0,
             defaults.snapshotChunkBytes(), defaults.randomSeed());
         InetSocketAddress self = settings.selfAddress();
-        transport = new NettyTransport(listenAddress(self), settings.transportOptions());
+        transport = container != null ? container.transport()
+            : new NettyTransport(listenAddress(self), settings.transportOptions());
         Membership configured = configuredMembership(settings);
         RaftGroupNode n = new RaftGroupNode(options, settings.join() ? Membership.EMPTY : configured, storage,
-            new CommitTracker(), transport);
+            new CommitTracker(), transport, container != null ? container.loops() : null);
         transport.setPeers(settings.group(), settings.peers());
         boolean[] first = {true};
         n.onPeers(m -> {
@@ -619,7 +631,8 @@ public class RaftCommitLog extends CommitLog {
         } else if (storage != null) {
             storage.close();
         }
-        if (transport != null) {
+        if (transport != null && container == null) {
+            // A container's transport serves its other groups: the node unregistered this group from it above.
             transport.close();
         }
         files.clear();

@@ -43,8 +43,18 @@ public final class RaftInstaller {
      * @throws IllegalStateException if the swap cannot be made or did not take
      */
     public static RaftCommitLog install(BrokerController broker, RaftStoreSettings settings) {
+        return install(broker, settings, null);
+    }
+
+    /**
+     * Installs the Raft commit log in {@code broker}'s store, on the shared transport and driver threads of
+     * {@code container} (null: its own), and returns it.
+     *
+     * @throws IllegalStateException if the swap cannot be made or did not take
+     */
+    public static RaftCommitLog install(BrokerController broker, RaftStoreSettings settings, ContainerRaft container) {
         DefaultMessageStore store = unwrap(broker.getMessageStore());
-        RaftCommitLog log = install(store, new RaftCommitLog(store, settings));
+        RaftCommitLog log = install(store, new RaftCommitLog(store, settings, container));
         RaftRoleHandler roles = new RaftRoleHandler(broker, store, log);
         log.onRoleChange(roles);
         // mqadmin brokerStatus: the Raft log's folder, its disk use and the node's role (see RaftRuntimeInfo).

@@ -56,8 +56,9 @@ final class RaftRoleHandler implements Consumer<NodeStatus>, AutoCloseable {
         if (closed) {
             return;
         }
-        LOG.info("raft role of {} is now {} at term {} (leader {})", status.id(), status.role(), status.term(),
-            status.leaderId());
+        // The group in the prefix: the brokers of a container (RaftBrokerContainer) share one log file.
+        LOG.info("[{} {} t{}] raft role is now {} (leader {})", log.settings().group(), status.id(), status.term(),
+            status.role(), status.leaderId());
         if (queued.compareAndSet(false, true)) {
             executor.execute(this::handle);
         }

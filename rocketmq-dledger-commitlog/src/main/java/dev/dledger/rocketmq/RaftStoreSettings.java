@@ -1,6 +1,6 @@
 package dev.dledger.rocketmq;
 
-import dev.dledger.raft.cli.Peers;
+import dev.dledger.raft.config.Peers;
 import dev.dledger.raft.server.FlushMode;
 import dev.dledger.raft.store.StoreConfig;
 import dev.dledger.raft.transport.TlsSettings;

@@ -31,10 +31,12 @@ import org.junit.jupiter.api.io.TempDir;
  * drain, the brokers stop cleanly and their Raft logs are compared entry by entry, read-only.
  *
  * <p>It prints one line (the only one starting {@code faults:}), {@code faults: seed S, D s, F faults, O operations,
- * lost L, duplicated U, divergent V, stale reads R}, and fails when L, V or R is not 0 (see {@link BrokerFaultsCheck}
- * for what each counts; O is the producers' sends, D the seconds of faults), and also when a key is stored twice for
- * no reason a client gives, when a queue offset is held by two messages or by none, when the group does not serve or
- * does not converge after the heal.
+ * lost L, duplicated U, divergent V, stale reads R, redelivered E (unexplained X)}, and fails when L, V, R or X is not 0
+ * (see {@link BrokerFaultsCheck} for what each counts; O is the producers' sends, D the seconds of faults; U counts
+ * keys delivered more than once for any reason, E the deliveries of a stored message after its first, X those of them
+ * that no unacknowledged offset commit explains), and also when a key is stored twice for no reason a client gives,
+ * when a queue offset is held by two messages or by none, when the group does not serve or does not converge after
+ * the heal.
  *
  * <p>System properties: {@code faults.seconds} (seconds of faults, default 40), {@code faults.seed} (default a
  * random one, printed; the same seed replays the same schedule), {@code faults.kinds} (the fault families to draw
@@ -175,9 +177,11 @@ class BrokerFaultsIT {
         ReplicaLogs.Comparison cmp;
         Map<String, List<ReplicaLogs.Copy>> byKey;
         ReplicaLogs.QueueCheck queues;
+        List<ReplicaLogs.OffsetCommitAt> commits;
         try (ReplicaLogs logs = ReplicaLogs.openReadOnly(dirs)) {
             cmp = logs.compare(commitIndex);
             byKey = logs.messagesByKey(cmp.reference(), cmp.referenceCommitIndex(), TOPIC);
+            commits = logs.offsetCommits(cmp.reference(), cmp.referenceCommitIndex(), w.consumerGroup(), TOPIC);
             queues = ReplicaLogs.checkQueueOffsets(byKey);
         }
         out.println("raft logs: " + cmp.comparedEntries() + " committed entries compared with n" + cmp.reference()
@@ -190,16 +194,26 @@ class BrokerFaultsIT {
         for (String e : queues.examples()) {
             out.println("  " + e);
         }
-        BrokerFaultsCheck.Result r = BrokerFaultsCheck.check(w, byKey, out);
+        out.println("offset commits of the group in the log: " + commits.size());
+        BrokerFaultsCheck.Result r = BrokerFaultsCheck.check(w, byKey, commits, out);
 
         String line = String.format(Locale.ROOT, "faults: seed %d, %d s, %d faults, %d operations, lost %d, "
-            + "duplicated %d, divergent %d, stale reads %d", seed, Math.round(faultSeconds), nemesis.faults(),
-            w.sendCalls(), r.lost(), r.duplicated(), cmp.divergentEntries(), r.staleReads());
+            + "duplicated %d, divergent %d, stale reads %d, redelivered %d (unexplained %d)", seed,
+            Math.round(faultSeconds), nemesis.faults(), w.sendCalls(), r.lost(), r.duplicated(),
+            cmp.divergentEntries(), r.staleReads(), r.redeliveries().deliveries(), r.redeliveries().unexplained());
         out.println(line);
         out.println("fault run: whole run " + sinceMs(began) / 1000 + " s");
 
         if (r.unexplained() > 0) {
             failures.add(r.unexplained() + " keys stored twice with no client retry or resend to explain it");
+        }
+        if (r.redeliveries().unexplained() > 0) {
+            failures.add(r.redeliveries().unexplained() + " redeliveries although the group's offset in the log was "
+                + "already past the message when its queue was assigned");
+        }
+        if (commits.isEmpty()) {
+            failures.add("no offset commit of group " + w.consumerGroup() + " in the log: the check of redeliveries "
+                + "had nothing to check against");
         }
         if (queues.conflicts() > 0) {
             failures.add(queues.conflicts() + " queue offsets held by two messages");

@@ -319,6 +319,12 @@ final class BrokerGroup implements AutoCloseable {
      */
     List<MessageExt> drain(String topic, Collection<MessageQueue> queues, Predicate<List<MessageExt>> done,
                            Duration atMost) throws MQClientException {
+        return drain(namesrvAddr, topic, queues, done, atMost);
+    }
+
+    /** {@link #drain(String, Collection, Predicate, Duration)} through the nameserver at {@code namesrvAddr}. */
+    static List<MessageExt> drain(String namesrvAddr, String topic, Collection<MessageQueue> queues,
+                                  Predicate<List<MessageExt>> done, Duration atMost) throws MQClientException {
         DefaultLitePullConsumer c = new DefaultLitePullConsumer(clientGroup("c"));
         c.setNamesrvAddr(namesrvAddr);
         c.setAutoCommit(false);

@@ -6,6 +6,8 @@ import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Queue;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
@@ -13,9 +15,11 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
+import org.apache.rocketmq.client.consumer.AllocateMessageQueueStrategy;
 import org.apache.rocketmq.client.consumer.DefaultMQPushConsumer;
 import org.apache.rocketmq.client.consumer.listener.ConsumeConcurrentlyStatus;
 import org.apache.rocketmq.client.consumer.listener.MessageListenerConcurrently;
+import org.apache.rocketmq.client.consumer.rebalance.AllocateMessageQueueAveragely;
 import org.apache.rocketmq.client.exception.MQClientException;
 import org.apache.rocketmq.client.hook.SendMessageContext;
 import org.apache.rocketmq.client.hook.SendMessageHook;
@@ -27,6 +31,7 @@ import org.apache.rocketmq.common.consumer.ConsumeFromWhere;
 import org.apache.rocketmq.common.message.Message;
 import org.apache.rocketmq.common.message.MessageClientIDSetter;
 import org.apache.rocketmq.common.message.MessageExt;
+import org.apache.rocketmq.common.message.MessageQueue;
 import org.apache.rocketmq.remoting.exception.RemotingTimeoutException;
 import org.apache.rocketmq.remoting.exception.RemotingTooMuchRequestException;
 
@@ -50,11 +55,16 @@ final class FaultWorkload {
 
     /** One send of a key (one {@code send()} call, which the client may retry on the wire). */
     record Send(String msgId, String outcome, boolean ok, boolean timeout, int queueId, long queueOffset,
-                String offsetMsgId) {
+                String offsetMsgId, long answeredNanos) {
     }
 
-    /** One delivery of a message to the consumer group. */
-    record Delivery(String msgId, long commitLogOffset, int queueId, long queueOffset, int reconsumeTimes) {
+    /** One delivery of a message to the consumer group, by group member {@code member}. */
+    record Delivery(String msgId, long commitLogOffset, int queueId, long queueOffset, int reconsumeTimes,
+                    int member, long atNanos) {
+    }
+
+    /** A rebalance of group member {@code member}: the queue ids of the run's topic it was given. */
+    record Assignment(int member, long atNanos, Set<Integer> queueIds) {
     }
 
     /** The sends of one key, in order. */
@@ -86,6 +96,8 @@ final class FaultWorkload {
     private final AtomicBoolean stop = new AtomicBoolean();
     private final List<Thread> producers = new ArrayList<>();
     private final List<DefaultMQPushConsumer> consumers = new ArrayList<>();
+    private final Queue<Assignment> assignments = new ConcurrentLinkedQueue<>();
+    private volatile String consumerGroup;
 
     FaultWorkload(BrokerGroup group, String topic, int producerCount, int bodyBytes) {
         this.group = group;
@@ -110,6 +122,7 @@ final class FaultWorkload {
     /** Starts the consumer group (two members, from the first offset). */
     void startConsumers() throws MQClientException {
         String name = BrokerGroup.clientGroup("c-faults");
+        consumerGroup = name;
         for (int i = 0; i < 2; i++) {
             DefaultMQPushConsumer c = new DefaultMQPushConsumer(name);
             c.setNamesrvAddr(group.namesrvAddr());
@@ -122,10 +135,34 @@ final class FaultWorkload {
             c.setConsumeThreadMax(2);
             c.setPullBatchSize(32);
             c.setConsumeMessageBatchMaxSize(32);
+            int member = i;
+            AllocateMessageQueueStrategy averagely = new AllocateMessageQueueAveragely();
+            c.setAllocateMessageQueueStrategy(new AllocateMessageQueueStrategy() {
+                @Override
+                public List<MessageQueue> allocate(String consumerGroup, String currentCid, List<MessageQueue> mqAll,
+                                                   List<String> cidAll) {
+                    List<MessageQueue> mine = averagely.allocate(consumerGroup, currentCid, mqAll, cidAll);
+                    Set<Integer> ids = new TreeSet<>();
+                    for (MessageQueue q : mine) {
+                        if (topic.equals(q.getTopic())) {
+                            ids.add(q.getQueueId());
+                        }
+                    }
+                    if (mqAll.stream().anyMatch(q -> topic.equals(q.getTopic()))) {
+                        assignments.add(new Assignment(member, System.nanoTime(), ids));
+                    }
+                    return mine;
+                }
+
+                @Override
+                public String getName() {
+                    return averagely.getName();
+                }
+            });
             c.subscribe(topic, "*");
             c.registerMessageListener((MessageListenerConcurrently) (msgs, ctx) -> {
                 for (MessageExt m : msgs) {
-                    record(m);
+                    record(m, member);
                 }
                 return ConsumeConcurrentlyStatus.CONSUME_SUCCESS;
             });
@@ -135,12 +172,13 @@ final class FaultWorkload {
         }
     }
 
-    private void record(MessageExt m) {
+    private void record(MessageExt m, int member) {
+        long now = System.nanoTime();
         deliveries.incrementAndGet();
-        lastDeliveryNanos.set(System.nanoTime());
+        lastDeliveryNanos.set(now);
         String key = m.getKeys();
         Delivery d = new Delivery(m.getMsgId(), m.getCommitLogOffset(), m.getQueueId(), m.getQueueOffset(),
-            m.getReconsumeTimes());
+            m.getReconsumeTimes(), member, now);
         if (key == null || !sent.containsKey(key)) {
             staleReads.add("message " + d + " with key " + key + " was never sent");
         } else if (!Arrays.equals(BrokerGroup.body(key, bodyBytes), m.getBody())) {
@@ -194,20 +232,21 @@ final class FaultWorkload {
             if (r.getSendStatus() == SendStatus.SEND_OK) {
                 sendOk.incrementAndGet();
                 return new Send(id, "SEND_OK", true, false, r.getMessageQueue().getQueueId(), r.getQueueOffset(),
-                    r.getOffsetMsgId());
+                    r.getOffsetMsgId(), System.nanoTime());
             }
             sendFailures.incrementAndGet();
-            return new Send(id, r.getSendStatus().name(), false, false, -1, -1, null);
+            return new Send(id, r.getSendStatus().name(), false, false, -1, -1, null, System.nanoTime());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             sendFailures.incrementAndGet();
-            return new Send(MessageClientIDSetter.getUniqID(m), "interrupted", false, false, -1, -1, null);
+            return new Send(MessageClientIDSetter.getUniqID(m), "interrupted", false, false, -1, -1, null,
+                System.nanoTime());
         } catch (Exception e) {
             boolean timeout = isTimeout(e);
             (timeout ? sendTimeouts : sendFailures).incrementAndGet();
             String what = e.getClass().getSimpleName() + ": " + String.valueOf(e.getMessage()).split("\\R", 2)[0];
             return new Send(MessageClientIDSetter.getUniqID(m), (timeout ? "timeout " : "failed ") + what, false,
-                timeout, -1, -1, null);
+                timeout, -1, -1, null, System.nanoTime());
         }
     }
 
@@ -281,6 +320,16 @@ final class FaultWorkload {
 
     Map<String, List<Delivery>> delivered() {
         return delivered;
+    }
+
+    /** The consumer group's name (null before {@link #startConsumers()}). */
+    String consumerGroup() {
+        return consumerGroup;
+    }
+
+    /** Every rebalance of the group's members, in the order they happened. */
+    List<Assignment> assignments() {
+        return List.copyOf(assignments);
     }
 
     /** How many times the client put message {@code msgId} on the wire (0 if never). */

@@ -194,6 +194,36 @@ final class ReplicaLogs implements AutoCloseable {
         return out;
     }
 
+    /** A consumer offset commit in the log: at entry {@code index}, queue {@code queueId}'s offset became {@code offset}. */
+    record OffsetCommitAt(long index, int queueId, long offset) {
+    }
+
+    /**
+     * The consumer offset commits of {@code group} on {@code topic} in node {@code node}'s log up to {@code upTo}, in
+     * log order.
+     */
+    List<OffsetCommitAt> offsetCommits(int node, long upTo, String group, String topic) {
+        SegmentedLogStore s = stores.get(node);
+        List<OffsetCommitAt> out = new ArrayList<>();
+        long hi = Math.min(upTo, s.lastIndex());
+        for (long at = s.firstIndex(); at <= hi; ) {
+            List<Entry> batch = s.entries(at, hi + 1, BATCH_BYTES);
+            for (Entry e : batch) {
+                if (e.type() != EntryType.NORMAL || !BrokerStateEntry.isStateEntry(e.data())) {
+                    continue;
+                }
+                for (BrokerStateEntry.Op op : BrokerStateEntry.decode(e.data()).ops()) {
+                    if (op instanceof BrokerStateEntry.OffsetCommit c && c.group().equals(group)
+                        && c.topic().equals(topic)) {
+                        out.add(new OffsetCommitAt(e.index(), c.queueId(), c.offset()));
+                    }
+                }
+            }
+            at += batch.size();
+        }
+        return out;
+    }
+
     /** Queue offsets in the log: offsets held by two messages (conflicts, with examples) and offsets held by none. */
     record QueueCheck(long conflicts, List<String> examples, long gaps) {
     }

@@ -1,6 +1,7 @@
 package dev.dledger.raft.cli;
 
 import dev.dledger.raft.client.RaftClient;
+import dev.dledger.raft.config.Peers;
 import dev.dledger.raft.statemachine.KeyValueStateMachine;
 import dev.dledger.raft.transport.ClientProtocol;
 import dev.dledger.raft.transport.TlsSettings;

@@ -50,6 +50,20 @@ public final class DledgerCommand implements Callable<Integer> {
         for (String server : new String[] {"server", "appender", "register"}) {
             cl.getSubcommands().get(server).getCommandSpec().usageMessage().footer(ServerCommand.keysHelp());
         }
+        CommandLine.IParameterExceptionHandler usage = cl.getParameterExceptionHandler();
+        cl.setParameterExceptionHandler((e, args) -> {
+            // A typed server option that does not convert: one line naming the flag and its key, as a bad value in
+            // the config file is refused (ServerConfig), instead of the usage text.
+            if (e.getCause() instanceof CommandLine.TypeConversionException bad
+                && e.getArgSpec() instanceof CommandLine.Model.OptionSpec option
+                && e.getCommandLine().getCommand() instanceof ServerCommand.Base) {
+                e.getCommandLine().getErr().println("error: " + ServerConfig.describeFlag(option.longestName()) + " "
+                    + bad.getMessage());
+                e.getCommandLine().getErr().flush();
+                return 2;
+            }
+            return usage.handleParseException(e, args);
+        });
         return cl;
     }
 

@@ -1,5 +1,6 @@
 package dev.dledger.raft.cli;
 
+import dev.dledger.raft.config.Peers;
 import dev.dledger.raft.core.OneLine;
 import dev.dledger.raft.core.RaftConfig;
 import dev.dledger.raft.server.FlushMode;
@@ -8,6 +9,7 @@ import dev.dledger.raft.store.StoreConfig;
 import dev.dledger.raft.transport.TlsSettings;
 import dev.dledger.raft.transport.TransportOptions;
 import java.io.IOException;
+import java.lang.reflect.Field;
 import java.io.Reader;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -15,23 +17,26 @@ import java.net.NetworkInterface;
 import java.net.SocketException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
+import picocli.CommandLine;
+import picocli.CommandLine.TypeConversionException;
 
 /**
  * The settings of one {@code dledger server} process, from a properties file and command-line flags (a flag wins
- * over the file). Every key is listed in {@link #KEYS} with its flag, default and unit; a key the file does not
- * know is refused. Keys named like DLedger's ({@code selfId}, {@code peers}, {@code storeBaseDir},
+ * over the file). Every key is listed in {@link #KEYS} with its flag, type, default and unit, read from the typed
+ * options of {@link ServerCommand.Base}; a file value is converted to its key's type by the converter of its flag,
+ * and a key the file does not know is refused. Keys named like DLedger's ({@code selfId}, {@code peers}, {@code storeBaseDir},
  * {@code flushFileInterval}, {@code maxPendingRequestsNum}, {@code mappedFileSizeForEntryData}...) mean what they
  * mean there; the timeouts are ours (DLedger's default failover takes about 6 s, ours well under 1 s).
  *
@@ -58,67 +63,42 @@ final class ServerConfig {
      *
      * @param name         the key in the properties file
      * @param flag         the command-line flag that overrides it, or null for a file-only key
+     * @param type         the type of its value: a flag is converted to it by picocli, the file's text by
+     *                     {@link SettingConverters#convert} (the same converter)
      * @param defaultValue the default, as written in the file
      * @param description  what it sets, with its unit
      */
-    record Key(String name, String flag, String defaultValue, String description) {
+    record Key(String name, String flag, Class<?> type, String defaultValue, String description) {
     }
 
-    /** Every key of the file, in the order the documentation lists them. */
-    static final List<Key> KEYS = List.of(
-        new Key("group", "--group", "default", "the group's name"),
-        new Key("selfId", "--id", "n0 (appender, register); required for server", "this node's id; one of peers"),
-        new Key("peers", "--peers", "<selfId>-localhost:20911 (appender, register); required for server",
-            "every voter of the group, id-host:port;id-host:port;... (ids without '-')"),
-        new Key("storeBaseDir", "--store-dir", "/tmp/dledgerstore",
-            "the node keeps its log in <storeBaseDir>/dledger-<selfId>, DLedger's layout"),
-        new Key("stateMachine", "--state-machine", "log (server, appender); kv (register)",
-            "log: a plain replicated log; kv: a key-value register served by write and read"),
-        new Key("flush", "--flush", "async",
-            "sync: an entry counts toward commit once fsynced; async: once written, fsynced every flushFileInterval"),
-        new Key("flushFileInterval", "--flush-interval-ms", "10", "milliseconds between fsyncs of the log (async)"),
-        new Key("tickMs", "--tick-ms", "10", "milliseconds per protocol tick; the timeouts are whole ticks"),
-        new Key("electionTimeoutMs", "--election-timeout-ms", "300",
-            "milliseconds; a follower that hears no leader for a random time in [t, 2t) campaigns"),
-        new Key("heartbeatIntervalMs", "--heartbeat-interval-ms", "30",
-            "milliseconds between a leader's heartbeats; below electionTimeoutMs"),
-        new Key("appendTimeoutMs", "--append-timeout-ms", "3000",
-            "milliseconds; an append not committed by then is answered TIMEOUT (it may still commit)"),
-        new Key("maxPendingRequestsNum", "--max-pending", "10000",
-            "appends waiting for commit; more are refused with OVERLOADED"),
-        new Key("preferredLeaderId", "--preferred-leader-id", "(none)", "the node that should lead when caught up"),
-        new Key("snapshotThreshold", "--snapshot-threshold", "0",
-            "entries applied between snapshots of a kv state machine (the log below is compacted); 0 = never"),
-        new Key("bindAddress", "--bind", "0.0.0.0", "the address to listen on; the port is this node's in peers"),
-        new Key("metricsPort", "--metrics-port", "-1",
-            "Prometheus metrics on http://<host>:<port>/metrics; -1 = off, 0 = a free port"),
-        new Key("mappedFileSizeForEntryData", "--data-file-size", "1073741824",
-            "bytes per data file of a new store; an existing store keeps its own"),
-        new Key("mappedFileSizeForEntryIndex", "--index-file-size", "167772160",
-            "bytes per index file of a new store, a multiple of 32; an existing store keeps its own"),
-        new Key("groups", null, "(none)", "several groups in one process: names separated by commas; then "
-            + "<name>.peers (required), <name>.selfId and <name>.preferredLeaderId per group"),
-        new Key("secret", "--secret", "(none: peers not authenticated, a WARN at start)",
-            "the secret every node of the groups shares, at least 16 characters; peers prove it to each other when "
-                + "they connect (HMAC challenge-response, never sent); prefer the file, a flag shows in ps"),
-        new Key("clientToken", "--client-token", "(none: clients not authenticated)",
-            "the token clients must prove (dledger append --token ...), at least 8 characters; a client without it "
-                + "is refused with an error and disconnected"),
-        new Key("tlsKeyStore", "--tls-key-store", "(none: no TLS)",
-            "a PKCS12 or JKS file with this node's key and certificate; turns on mutual TLS for every connection "
-                + "(peers and clients must show a certificate the trust store vouches for)"),
-        new Key("tlsKeyStorePassword", "--tls-key-store-password", "(none)",
-            "the password of tlsKeyStore and of its key"),
-        new Key("tlsTrustStore", "--tls-trust-store", "(the JDK's default trust store)",
-            "a PKCS12 or JKS file of the certificates to trust (may be tlsKeyStore itself for one shared "
-                + "self-signed certificate)"),
-        new Key("tlsTrustStorePassword", "--tls-trust-store-password", "(none)", "the password of tlsTrustStore"),
-        new Key("maxFrameBytes", "--max-frame-bytes", "33554432",
-            "bytes; the largest frame a connection may send, a larger one closes it"),
-        new Key("maxInflightRequestsPerConnection", "--max-inflight-requests", "4096",
-            "client requests one connection may have unanswered; more are answered OVERLOADED"),
-        new Key("maxConnectionsPerAddress", "--max-connections-per-address", "64",
-            "inbound connections open at once from one IP address; more are refused and closed"));
+    /** The keys only a config file sets: the groups of a multi-group process. */
+    private static final List<Key> FILE_ONLY_KEYS = List.of(
+        new Key("groups", null, String.class, "(none)", "several groups in one process: names separated by commas; "
+            + "then <name>.peers (required), <name>.selfId and <name>.preferredLeaderId per group"));
+
+    /**
+     * Every key of the file, in the order the documentation lists them: the typed options of
+     * {@link ServerCommand.Base} with their {@link ConfigKey}, then the file-only keys.
+     */
+    static final List<Key> KEYS = keys();
+
+    private static List<Key> keys() {
+        List<Key> out = new ArrayList<>();
+        for (Field f : ServerCommand.Base.class.getDeclaredFields()) {
+            ConfigKey k = f.getAnnotation(ConfigKey.class);
+            if (k == null) {
+                continue;
+            }
+            CommandLine.Option o = f.getAnnotation(CommandLine.Option.class);
+            if (o == null) {
+                throw new IllegalStateException("config key " + k.name() + " has no command-line option");
+            }
+            String flag = Arrays.stream(o.names()).max(Comparator.comparingInt(String::length)).orElseThrow();
+            out.add(new Key(k.name(), flag, f.getType(), k.defaultValue(), k.description()));
+        }
+        out.addAll(FILE_ONLY_KEYS);
+        return List.copyOf(out);
+    }
 
     private static final Set<String> GROUP_KEYS = Set.of("peers", "selfId", "preferredLeaderId");
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9_.]{1,64}");
@@ -161,21 +141,17 @@ final class ServerConfig {
     final StoreConfig storeConfig;
     final TransportOptions transportOptions;
 
-    private final Map<String, String> values;
+    /** Key to value, each of its key's type (a group's keys: text). */
+    private final Map<String, Object> values;
     private final Map<String, String> origins;
 
-    private ServerConfig(Map<String, String> values, Map<String, String> origins, CommandDefaults defaults) {
-        this.values = values;
+    private ServerConfig(Map<String, Object> given, Map<String, String> origins, CommandDefaults defaults) {
         this.origins = origins;
-        this.stateMachine = get("stateMachine", defaults.stateMachine()).toLowerCase(Locale.ROOT);
-        if (!stateMachine.equals("log") && !stateMachine.equals("kv")) {
-            throw bad("stateMachine", "is '" + stateMachine + "'; use log or kv");
-        }
-        String flushName = get("flush", "async").toUpperCase(Locale.ROOT);
-        if (!flushName.equals("SYNC") && !flushName.equals("ASYNC")) {
-            throw bad("flush", "is '" + get("flush", "") + "'; use sync or async");
-        }
-        this.flush = FlushMode.valueOf(flushName);
+        this.values = typed(given);
+        Object kind = values.get("stateMachine");
+        this.stateMachine = kind instanceof SettingConverters.StateMachineKind k ? k.text()
+            : new SettingConverters.StateMachineValue().convert(defaults.stateMachine()).text();
+        this.flush = values.get("flush") instanceof FlushMode m ? m : FlushMode.ASYNC;
         this.flushIntervalMs = number("flushFileInterval", 10, 1, 60_000);
         this.tickMs = (int) number("tickMs", 10, 1, 1000);
         this.electionTimeoutMs = (int) number("electionTimeoutMs", 300, 2L * tickMs, 600_000);
@@ -204,14 +180,15 @@ final class ServerConfig {
      * Reads the settings.
      *
      * @param file     the properties file, or null
-     * @param flags    key to value of the flags given on the command line (they win over the file)
+     * @param flags    key to value of the flags given on the command line (they win over the file): of the key's
+     *                 type as picocli converted it, or text to convert as the file's
      * @param flagName key to the flag that set it, for error messages
      * @param defaults what the subcommand brings
      * @throws ConfigException naming the key, where it came from and what to do
      */
-    static ServerConfig load(Path file, Map<String, String> flags, Map<String, String> flagName,
+    static ServerConfig load(Path file, Map<String, ?> flags, Map<String, String> flagName,
                              CommandDefaults defaults) {
-        Map<String, String> values = new LinkedHashMap<>();
+        Map<String, Object> values = new LinkedHashMap<>();
         Map<String, String> origins = new LinkedHashMap<>();
         if (file != null) {
             Properties p = readFile(file);
@@ -227,8 +204,8 @@ final class ServerConfig {
                 origins.put(key, "in " + file);
             }
         }
-        for (Map.Entry<String, String> f : flags.entrySet()) {
-            values.put(f.getKey(), f.getValue().trim());
+        for (Map.Entry<String, ?> f : flags.entrySet()) {
+            values.put(f.getKey(), f.getValue() instanceof String text ? text.trim() : f.getValue());
             origins.put(f.getKey(), flagName.getOrDefault(f.getKey(), f.getKey()));
         }
         return new ServerConfig(values, origins, defaults);
@@ -276,8 +253,8 @@ final class ServerConfig {
         if (names.isEmpty()) {
             String group = get("group", "default");
             checkName("group", group, GROUP_NAME);
-            String self = values.get("selfId");
-            String peers = values.get("peers");
+            String self = text("selfId");
+            String peers = text("peers");
             if (self == null && defaults.singleNodeDefault()) {
                 self = peers == null ? "n0" : null;
             }
@@ -306,13 +283,13 @@ final class ServerConfig {
         String firstGroup = null;
         for (String g : names) {
             checkName("groups", g, GROUP_NAME);
-            String self = get(g + ".selfId", values.get("selfId"));
+            String self = get(g + ".selfId", text("selfId"));
             if (self == null) {
                 throw new ConfigException("this node's id in group " + g + " is missing; set " + g + ".selfId or selfId"
                     + " in the config file, or give --id");
             }
             checkName(g + ".selfId", self, NAME);
-            String peers = values.get(g + ".peers");
+            String peers = text(g + ".peers");
             if (peers == null) {
                 throw new ConfigException("group " + g + " has no peers; set " + g + ".peers=n0-host:port;... "
                     + originOf("groups"));
@@ -451,21 +428,70 @@ final class ServerConfig {
             snapshotThreshold, d.snapshotChunkBytes(), d.randomSeed());
     }
 
+    /**
+     * The values with each key's text converted to the key's type, by the converter its flag uses; a value picocli
+     * converted already stays. Empty text of a typed key counts as not given (its default applies).
+     *
+     * @throws ConfigException naming the key and where it came from when the text does not convert
+     */
+    private Map<String, Object> typed(Map<String, Object> given) {
+        Map<String, Object> out = new LinkedHashMap<>();
+        for (Map.Entry<String, Object> e : given.entrySet()) {
+            Class<?> type = typeOf(e.getKey());
+            Object v = e.getValue();
+            if (v instanceof String text && type != String.class) {
+                if (text.isEmpty()) {
+                    continue;
+                }
+                try {
+                    v = SettingConverters.convert(type, text);
+                } catch (TypeConversionException ex) {
+                    throw bad(e.getKey(), ex.getMessage());
+                }
+            }
+            if (!type.isInstance(v)) {
+                throw new IllegalArgumentException("setting " + e.getKey() + " is a " + v.getClass().getName()
+                    + ", not a " + type.getName());
+            }
+            out.put(e.getKey(), v);
+        }
+        return out;
+    }
+
+    /** The type of a key's value; a group's own keys ({@code a.peers}) and unknown ones are text. */
+    private static Class<?> typeOf(String key) {
+        for (Key k : KEYS) {
+            if (k.name().equals(key)) {
+                return k.type();
+            }
+        }
+        return String.class;
+    }
+
+    /** The text under {@code key} as given (possibly empty), or null. */
+    private String text(String key) {
+        Object v = values.get(key);
+        return v == null ? null : v.toString();
+    }
+
     private String get(String key, String fallback) {
-        String v = values.get(key);
-        return v == null || v.isEmpty() ? fallback : v;
+        Object v = values.get(key);
+        return v == null || v.toString().isEmpty() ? fallback : v.toString();
     }
 
     /** The path under {@code key}, or {@code fallback}'s (null when that is null). */
     private Path path(String key, String fallback) {
-        String v = get(key, fallback);
-        if (v == null) {
+        Object v = values.get(key);
+        if (v instanceof Path p) {
+            return p;
+        }
+        if (fallback == null) {
             return null;
         }
         try {
-            return Path.of(v);
-        } catch (InvalidPathException e) {
-            throw bad(key, "is '" + v + "', not a path: " + e.getReason());
+            return new SettingConverters.PathValue().convert(fallback);
+        } catch (TypeConversionException e) {
+            throw bad(key, e.getMessage());
         }
     }
 
@@ -474,15 +500,8 @@ final class ServerConfig {
      * its range may depend on another setting (the heartbeat's default of 30 ms is below a tick of 43 ms).
      */
     private long number(String key, long fallback, long min, long max) {
-        String v = values.get(key);
-        long n = fallback;
-        if (v != null && !v.isEmpty()) {
-            try {
-                n = Long.parseLong(v);
-            } catch (NumberFormatException e) {
-                throw bad(key, "is '" + v + "', not a whole number");
-            }
-        }
+        Object v = values.get(key);
+        long n = v instanceof Number given ? given.longValue() : fallback;
         if (n < min || n > max) {
             throw bad(key, "is " + n + ", outside " + min + ".." + max);
         }
@@ -494,6 +513,16 @@ final class ServerConfig {
             throw bad(key, "has the name '" + name + "'; use 1 to 64 letters, digits, '_'"
                 + (allowed == GROUP_NAME ? " or '-'" : " or '.' (no '-': it separates id and host in peers)"));
         }
+    }
+
+    /** How a refusal names a flag: its config key and the flag ({@code tickMs (--tick-ms)}), or the flag alone. */
+    static String describeFlag(String flag) {
+        for (Key k : KEYS) {
+            if (flag.equals(k.flag())) {
+                return k.name() + " (" + flag + ")";
+            }
+        }
+        return flag;
     }
 
     private ConfigException bad(String key, String what) {

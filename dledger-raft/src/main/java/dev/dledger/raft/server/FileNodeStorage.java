@@ -8,6 +8,7 @@ import dev.dledger.raft.core.LogView;
 import dev.dledger.raft.core.Membership;
 import dev.dledger.raft.core.SnapshotMeta;
 import dev.dledger.raft.store.AtomicFiles;
+import dev.dledger.raft.store.ConfigIndexFile;
 import dev.dledger.raft.store.LogRetention;
 import dev.dledger.raft.store.MetaFiles;
 import dev.dledger.raft.store.SegmentedLogStore;
@@ -47,6 +48,8 @@ public final class FileNodeStorage implements NodeStorage {
     private final MetaFiles meta;
     private HardState hardState;
     private final List<Entry> configEntries = new ArrayList<>();
+    /** What {@link ConfigIndexFile} last written says; null before the first write. */
+    private ConfigIndexFile configIndex;
     private final ScheduledExecutorService flusher;
     private final Object lock = new Object();
     private long lastCheckpoint = -1;
@@ -94,13 +97,7 @@ public final class FileNodeStorage implements NodeStorage {
             this.meta = new MetaFiles(dir);
             this.commitIndex = meta.readCommitCheckpoint();
             this.hardState = meta.readHardState();
-            for (long i = log.firstIndex(); i <= log.lastIndex(); i++) {
-                // Config entries are rare; a full scan at start is the simple, honest way to find them.
-                // Only the header is read for every entry; the body only for the config ones.
-                if (log.info(i).type() == EntryType.CONFIG) {
-                    configEntries.add(log.entries(i, i + 1, Long.MAX_VALUE).get(0));
-                }
-            }
+            recoverConfigEntries();
         } catch (StoreCorruptedException | StoreIoException e) {
             release(folderLock);
             throw new StorageException(e.getMessage(), e);
@@ -157,11 +154,30 @@ public final class FileNodeStorage implements NodeStorage {
             guard(() -> log.truncateSuffix(fromIndex));
         }
         configEntries.removeIf(e -> e.index() >= fromIndex);
+        // After the log's truncation: a crash in between leaves listed entries the log no longer has, told apart
+        // at start. Covering no more than the log now holds keeps the record true when the log grows again.
+        if (configIndex != null && (configIndex.coveredIndex() >= fromIndex
+            || lastPoint(configIndex) >= fromIndex)) {
+            guard(() -> recordConfigEntries(configEntries, fromIndex - 1, log.term(fromIndex - 1), true));
+        }
     }
 
     @Override
     public long[] append(List<Entry> entries) {
         long[] pos;
+        List<Entry> configs = null;
+        for (Entry e : entries) {
+            if (e.type() == EntryType.CONFIG) {
+                configs = configs == null ? new ArrayList<>(configEntries) : configs;
+                configs.add(e);
+            }
+        }
+        if (configs != null) {
+            // Recorded durably before the entry reaches the log: every CONFIG entry in the log is in the record.
+            Entry lastEntry = entries.get(entries.size() - 1);
+            List<Entry> recorded = configs;
+            guard(() -> recordConfigEntries(recorded, lastEntry.index(), lastEntry.term(), true));
+        }
         synchronized (lock) {
             try {
                 pos = log.append(entries);
@@ -185,6 +201,95 @@ public final class FileNodeStorage implements NodeStorage {
         }
         // The fsync itself runs outside the lock: the driver goes on appending while the flusher waits for the disk.
         guard(force);
+    }
+
+    /**
+     * At open: finds the CONFIG entries of the log from {@link ConfigIndexFile}, reading the header at each recorded
+     * index (to drop those the log no longer holds) and every header past the recorded point only. Without a usable
+     * record (a store written before it existed, or a log rewritten under it) every header is read, once: the record
+     * is written at the end.
+     */
+    private void recoverConfigEntries() {
+        long first = log.firstIndex();
+        long last = log.lastIndex();
+        ConfigIndexFile recorded;
+        try {
+            recorded = ConfigIndexFile.read(dir);
+        } catch (StoreCorruptedException e) {
+            LOG.warn("store {}: {}; reading every entry header to find the membership", dir, e.getMessage());
+            recorded = null;
+        }
+        long scanFrom = first;
+        if (recorded == null) {
+            if (last >= first) {
+                LOG.info("store {}: no membership record ({}); reading the headers of entries {}..{} once", dir,
+                    ConfigIndexFile.FILE, first, last);
+            }
+        } else if (recorded.coveredIndex() >= first && recorded.coveredIndex() <= last
+            && log.term(recorded.coveredIndex()) != recorded.coveredTerm()) {
+            LOG.warn("store {}: the log holds term {} at {} where {} recorded term {}: the log was rewritten; reading "
+                + "every entry header to find the membership", dir, log.term(recorded.coveredIndex()),
+                recorded.coveredIndex(), ConfigIndexFile.FILE, recorded.coveredTerm());
+        } else {
+            configIndex = recorded;
+            scanFrom = Math.max(first, Math.min(last, recorded.coveredIndex()) + 1);
+            for (ConfigIndexFile.Point c : recorded.configs()) {
+                if (c.index() < first || c.index() >= scanFrom) {
+                    continue;
+                }
+                SegmentedLogStore.EntryInfo h = log.info(c.index());
+                if (h.type() == EntryType.CONFIG && h.term() == c.term()) {
+                    configEntries.add(log.entries(c.index(), c.index() + 1, Long.MAX_VALUE).get(0));
+                }
+            }
+        }
+        for (long i = scanFrom; i <= last; i++) {
+            // Only the header is read for every entry; the body only for the config ones.
+            if (log.info(i).type() == EntryType.CONFIG) {
+                configEntries.add(log.entries(i, i + 1, Long.MAX_VALUE).get(0));
+            }
+        }
+        LOG.info("store {}: {} CONFIG entries found, {} entry headers read past the membership record", dir,
+            configEntries.size(), last - scanFrom + 1);
+        recordConfigEntries(configEntries, last, log.term(last), true);
+    }
+
+    /** Writes {@link ConfigIndexFile} with {@code configs} (those still in the log), complete up to {@code covered}. */
+    private void recordConfigEntries(List<Entry> configs, long covered, long coveredTerm, boolean durable) {
+        List<ConfigIndexFile.Point> points = new ArrayList<>();
+        long first = log.firstIndex();
+        for (Entry e : configs) {
+            if (e.index() >= first && e.index() <= covered) {
+                points.add(new ConfigIndexFile.Point(e.index(), e.term()));
+            }
+        }
+        ConfigIndexFile next = new ConfigIndexFile(points, Math.max(-1, covered), covered < 0 ? 0 : coveredTerm);
+        if (next.equals(configIndex)) {
+            return;
+        }
+        if (durable) {
+            next.write(dir);
+        } else {
+            next.writeLazily(dir);
+        }
+        configIndex = next;
+    }
+
+    /**
+     * After a snapshot's compaction, which may have emptied the log: forgets the CONFIG entries no longer in it, and
+     * makes the record cover no more than the log holds, so that later entries past it are read at start.
+     */
+    private void afterCompaction() {
+        long first = log.firstIndex();
+        long last = log.lastIndex();
+        configEntries.removeIf(e -> e.index() < first || e.index() > last);
+        if (configIndex != null && configIndex.coveredIndex() > last) {
+            guard(() -> recordConfigEntries(configEntries, last, log.term(last), true));
+        }
+    }
+
+    private static long lastPoint(ConfigIndexFile f) {
+        return f.configs().isEmpty() ? -1 : f.configs().get(f.configs().size() - 1).index();
     }
 
     @Override
@@ -279,7 +384,7 @@ public final class FileNodeStorage implements NodeStorage {
         synchronized (lock) {
             guard(() -> log.compactPrefix(snap));
         }
-        configEntries.removeIf(e -> e.index() <= snap.index());
+        afterCompaction();
     }
 
     /**
@@ -316,7 +421,7 @@ public final class FileNodeStorage implements NodeStorage {
                 throw new StorageException("cannot delete the old snapshot in " + dir + ": " + e.getMessage(), e);
             }
         }
-        configEntries.removeIf(e -> e.index() <= snap.index());
+        afterCompaction();
     }
 
     /** Compacts the log to {@code snap} and, when it is left empty, starts it at the leader's position {@code pos}. */
@@ -352,6 +457,11 @@ public final class FileNodeStorage implements NodeStorage {
         if (commitIndex - lastCheckpoint >= 1024) {
             guard(() -> meta.writeCommitCheckpoint(commitIndex));
             lastCheckpoint = commitIndex;
+            // The membership record covers the log as it is now, so that a start after a crash reads few headers.
+            long last = log.lastIndex();
+            if (configIndex != null && last > configIndex.coveredIndex()) {
+                guard(() -> recordConfigEntries(configEntries, last, log.term(last), false));
+            }
         }
     }
 
@@ -393,8 +503,13 @@ public final class FileNodeStorage implements NodeStorage {
         synchronized (lock) {
             try {
                 log.sync();
-            } catch (StoreIoException ignored) {
-                // the node is closing after a failure; what was synced stays
+                // A clean stop: the membership record covers the whole log, so the next start reads no header past it.
+                long last = log.lastIndex();
+                if (configIndex != null && last > configIndex.coveredIndex()) {
+                    recordConfigEntries(configEntries, last, log.term(last), true);
+                }
+            } catch (StoreIoException | StoreCorruptedException ignored) {
+                // the node is closing after a failure; what was synced stays, and the record stays true
             }
             log.close();
         }

@@ -1,15 +1,15 @@
 package dev.dledger.raft.server;
 
-import dev.dledger.raft.core.AppendEntriesResponse;
 import dev.dledger.raft.core.Entry;
+import dev.dledger.raft.core.HardState;
 import dev.dledger.raft.core.InitialState;
 import dev.dledger.raft.core.InstallSnapshotRequest;
-import dev.dledger.raft.core.InstallSnapshotResponse;
 import dev.dledger.raft.core.Membership;
 import dev.dledger.raft.core.Message;
 import dev.dledger.raft.core.ProposeResult;
 import dev.dledger.raft.core.RaftNode;
 import dev.dledger.raft.core.Ready;
+import dev.dledger.raft.core.ReadyHandler;
 import dev.dledger.raft.core.ReadState;
 import dev.dledger.raft.core.RequestId;
 import dev.dledger.raft.core.Role;
@@ -18,17 +18,9 @@ import dev.dledger.raft.statemachine.StateMachine;
 import dev.dledger.raft.transport.IoThread;
 import dev.dledger.raft.transport.SnapshotChunk;
 import dev.dledger.raft.transport.Transport;
-import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
-import java.io.IOException;
-import java.util.ArrayDeque;
-import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
 import java.util.SplittableRandom;
-import java.util.TreeMap;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
@@ -53,6 +45,23 @@ import org.slf4j.Logger;
  * <p>Public methods are thread-safe: they post work to the driver thread and return futures, completed on the driver
  * thread. A storage failure stops the node: it completes every pending future with {@code STOPPED}, stops acking and
  * voting, and reports through {@link #status()}.
+ *
+ * <p>This class owns the thread, the inbox and the pass ({@link #pass}); each concern lives in a package-private
+ * collaborator with its own contract, all touched on the driver thread only:
+ * <ul>
+ *   <li>the Ready sequence: {@link ReadyHandler#handle} runs this driver's steps (an inner class) in the contract's
+ *   order;</li>
+ *   <li>{@link DurableLog}: how far the log is durable with a background sync, and the acknowledgements held until
+ *   then;</li>
+ *   <li>{@link ClientAppends}: the client request path, refusals and retries judged against the request table
+ *   ({@link RequestDedup}) before a proposal;</li>
+ *   <li>{@link PendingAppends}: the appends taken and not answered yet, answered once applied;</li>
+ *   <li>{@link PendingReads}: linearizable reads from asked to served;</li>
+ *   <li>{@link StateSnapshots}: snapshots of the applied state, taken, restored, installed and sent, with
+ *   {@link SnapshotTransfers} moving them in chunks;</li>
+ *   <li>{@link PeerAddresses}: the peers the transport must know (membership commands go to the core);</li>
+ *   <li>{@link StatusPublisher} and {@link NodeCounters}: status, role listeners and counts.</li>
+ * </ul>
  */
 public final class RaftGroupNode implements AutoCloseable {
 
@@ -89,83 +98,30 @@ public final class RaftGroupNode implements AutoCloseable {
     private final Clock clock;
     private long nextTick;
     private long nextRetain;
-    private final TreeMap<Long, Pending> pending = new TreeMap<>();
-    private final Map<Long, PendingRead> reads = new TreeMap<>();
-    private final List<PendingRead> confirmedReads = new ArrayList<>();
-    private final TreeMap<Long, Long> positions = new TreeMap<>();
-    private long nextReadId;
-    private long lastSnapshotIndex;
-    /** The bytes of the snapshot the core accepted and will hand out in a Ready, or null. */
-    private ReceivedSnapshot receivedSnapshot;
+    /** The appends taken and not answered yet (client request path). */
+    private final PendingAppends pending;
+    /** The linearizable reads on their way. */
+    private final PendingReads reads = new PendingReads();
+    /** The snapshots of the applied state: taken, restored, installed from a leader, sent to followers. */
+    private final StateSnapshots stateSnapshots;
     private long lastCheckpoint = -1;
     private volatile boolean running = true;
     private volatile boolean failed;
-    private final List<java.util.function.Consumer<NodeStatus>> roleListeners =
-        new java.util.concurrent.CopyOnWriteArrayList<>();
     private volatile boolean stopped;
-    private volatile NodeStatus status;
-    private volatile java.util.function.DoubleConsumer appendLatencySeconds = s -> { };
-    /** Touched on the node's thread only. */
-    private java.util.function.Consumer<Membership> peerListener;
-    private Membership lastPeers;
-    private volatile java.util.function.DoubleConsumer storeLatencySeconds = s -> { };
+    /** The published status and the role listeners. */
+    private final StatusPublisher statusPublisher;
+    /** The peers this node talks to, for the transport's owner. */
+    private final PeerAddresses peerAddresses = new PeerAddresses();
     /** Elections this node started (it became a candidate), snapshots it sent and installed; see {@link #counters}. */
-    private final java.util.concurrent.atomic.AtomicLong electionsStarted = new java.util.concurrent.atomic.AtomicLong();
-    /** The last term this node voted for itself in; node thread only. */
-    private long electionTerm;
-    private final java.util.concurrent.atomic.AtomicLong snapshotsSent = new java.util.concurrent.atomic.AtomicLong();
-    private final java.util.concurrent.atomic.AtomicLong snapshotsInstalled =
-        new java.util.concurrent.atomic.AtomicLong();
-    /** The background fsync with {@link FlushMode#SYNC}; null with {@link FlushMode#ASYNC}. */
-    private final LogSyncer syncer;
-    /** With a syncer: the number of the last log write handed to it. */
-    private long writes;
-    /** With a syncer: the number of the last write whose sync the driver handled. */
-    private long syncedWrites;
-    /** With a syncer: each write not yet synced as {number, last index after it, that entry's term}. */
-    private final ArrayDeque<long[]> unsynced = new ArrayDeque<>();
-    /** With a syncer: the last index of the log known durable here (every index with {@link FlushMode#ASYNC}). */
-    private long durableIndex;
-    /** With a syncer: acknowledgements waiting for their match index to become durable, in the order made. */
-    private final List<Message> heldAcks = new ArrayList<>();
+    private final NodeCounters counters;
+    /** How far the log is durable (the background fsync of {@link FlushMode#SYNC}) and the acks that wait for it. */
+    private final DurableLog durable;
     /** Client request ids applied here and in the log here: how a leader recognizes a retried append. */
     private final RequestDedup dedup = new RequestDedup();
-    /** The term of the last leadership of this node that the driver saw, or -1. */
-    private long leaderTerm = -1;
-    /** The last index when that leadership was seen: retries are judged once it is applied. */
-    private long leaderStartIndex;
-    /** Appends with request ids that wait for this new leader to apply the entries of earlier terms. */
-    private final List<WaitingAppend> waitingAppends = new ArrayList<>();
-
-    private static final class Pending {
-        final long firstIndex;
-        final long lastIndex;
-        final long term;
-        final long startNanos;
-        final long deadlineNanos;
-        final CompletableFuture<AppendResult> future;
-
-        Pending(long firstIndex, long lastIndex, long term, long startNanos, long deadlineNanos,
-                CompletableFuture<AppendResult> f) {
-            this.firstIndex = firstIndex;
-            this.lastIndex = lastIndex;
-            this.term = term;
-            this.startNanos = startNanos;
-            this.deadlineNanos = deadlineNanos;
-            this.future = f;
-        }
-    }
-
-    /** A snapshot's bytes, bound to the transfer (leader, term) and the exact snapshot the core accepted. */
-    private record ReceivedSnapshot(String leader, long term, SnapshotMeta snapshot, byte[] data) {
-    }
-
-    private record PendingRead(long deadlineNanos, CompletableFuture<Long> future, long[] index) {
-    }
-
-    private record WaitingAppend(List<byte[]> bodies, RequestId id, long deadlineNanos,
-                                 CompletableFuture<AppendResult> future) {
-    }
+    /** The client request path: refusals, retries judged against the request table, proposals. */
+    private final ClientAppends clientAppends;
+    /** This driver's steps of the Ready sequence. */
+    private final ReadyHandler readyHandler = new DriverReadyHandler();
 
     /** Work for the driver thread; {@link #abort()} completes its future when the node stops before running it. */
     private interface Input extends Runnable {
@@ -211,7 +167,9 @@ public final class RaftGroupNode implements AutoCloseable {
         this.log = ports.loggers().apply(RaftGroupNode.class.getName());
         this.group = options.group();
         this.id = options.raft().id();
-        this.electionTerm = storage.hardState().term();
+        this.statusPublisher = new StatusPublisher(group, id, log);
+        this.pending = new PendingAppends(clock);
+        this.counters = new NodeCounters(id, storage.hardState().term());
         this.storage = storage;
         this.stateMachine = stateMachine;
         this.transport = transport;
@@ -220,14 +178,11 @@ public final class RaftGroupNode implements AutoCloseable {
             // What the log holds at start counts as durable (the core assumes so): make it true.
             storage.sync();
         }
-        this.durableIndex = storage.log().lastIndex();
+        long durableAtStart = storage.log().lastIndex();
         SnapshotMeta snap = storage.log().snapshot();
-        if (snap.index() >= 0) {
-            // The state machine and the request table as of the snapshot; a position-only record (a log compacted
-            // by retention) holds neither (issue 16, B2 and B6).
-            restoreSnapshot(snap.index(), storage.snapshotData());
-        }
-        lastSnapshotIndex = snap.index();
+        this.stateSnapshots = new StateSnapshots(storage, stateMachine, dedup, clock, options.snapshotThreshold());
+        // The state machine and the request table as of the snapshot.
+        stateSnapshots.restoreAtStart();
         // After a restart (a term on disk) the node keeps quiet for an election timeout: see leaseQuietTicks.
         InitialState initial = new InitialState(storage.hardState(), bootstrap, storage.configEntries(),
             storage.committedCheckpoint(), snap.index(),
@@ -235,7 +190,8 @@ public final class RaftGroupNode implements AutoCloseable {
         SplittableRandom random = new SplittableRandom(options.randomSeed());
         this.node = new RaftNode(options.raft(), storage.log(), initial, random::nextInt,
             new Slf4jCoreLog(ports.loggers().apply(Slf4jCoreLog.CORE_LOGGER), group, id,
-                () -> status == null ? 0 : status.term()));
+                () -> statusPublisher.status() == null ? 0 : statusPublisher.status().term()));
+        this.clientAppends = new ClientAppends(node, storage, options, clock, pending, dedup);
         publishStatus();
         this.tickNanos = TimeUnit.MILLISECONDS.toNanos(options.tickMs());
         this.nextTick = clock.nanoTime() + tickNanos;
@@ -247,8 +203,9 @@ public final class RaftGroupNode implements AutoCloseable {
         this.loop = io != null ? new IoThreadLoop(io, clock) : (loops == null ? ownLoops : loops).assign();
         this.blockingWork = io == null || !io.offloadsBlockingWork() ? null
             : ports.blockingWork().apply("raft-io-" + group + "-" + id);
-        this.syncer = options.flush() == FlushMode.SYNC
+        LogSyncer syncer = options.flush() == FlushMode.SYNC
             ? ports.syncers().start("sync-" + group + "-" + id, storage, loop::wake) : null;
+        this.durable = new DurableLog(syncer, durableAtStart);
         this.snapshots = new SnapshotTransfers(group, id, transport, options.snapshotChunkBytes(),
             ports.loggers().apply(SnapshotTransfers.class.getName()));
         transport.register(group, id, this::onMessage);
@@ -267,7 +224,7 @@ public final class RaftGroupNode implements AutoCloseable {
      * applied (when its client is answered); must not block.
      */
     public void recordCommitLatency(java.util.function.DoubleConsumer seconds) {
-        this.appendLatencySeconds = seconds;
+        pending.recordCommitLatency(seconds);
     }
 
     /**
@@ -275,7 +232,7 @@ public final class RaftGroupNode implements AutoCloseable {
      * written to the leader's own log (before the quorum and before any fsync of {@code flush=sync}); must not block.
      */
     public void recordAppendLatency(java.util.function.DoubleConsumer seconds) {
-        this.storeLatencySeconds = seconds;
+        pending.recordStoreLatency(seconds);
     }
 
     /**
@@ -290,7 +247,7 @@ public final class RaftGroupNode implements AutoCloseable {
 
     /** The node's counters; thread-safe. */
     public Counters counters() {
-        return new Counters(electionsStarted.get(), snapshotsSent.get(), snapshotsInstalled.get());
+        return counters.snapshot();
     }
 
     /** This node's id. */
@@ -305,7 +262,7 @@ public final class RaftGroupNode implements AutoCloseable {
 
     /** The latest published status; never null. */
     public NodeStatus status() {
-        return status;
+        return statusPublisher.status();
     }
 
     /** Called by the transport for each inbound message; drops it when the node is overloaded. */
@@ -331,12 +288,9 @@ public final class RaftGroupNode implements AutoCloseable {
         if (m instanceof InstallSnapshotRequest s && s.data() != null) {
             SnapshotMeta before = node.pendingSnapshot();
             node.step(m);
-            SnapshotMeta accepted = node.pendingSnapshot();
             // Only the bytes of the request the core accepted, bound to its snapshot: a stale one (a deposed
             // leader's) or one the core answered without installing never takes the slot (issue 16, B1).
-            if (accepted != before && accepted == s.snapshot()) {
-                receivedSnapshot = new ReceivedSnapshot(s.from(), s.term(), accepted, s.data());
-            }
+            stateSnapshots.offered(s, before, node.pendingSnapshot());
         } else {
             node.step(m);
         }
@@ -379,12 +333,12 @@ public final class RaftGroupNode implements AutoCloseable {
      */
     public CompletableFuture<AppendResult> append(List<byte[]> bodies, RequestId firstId) {
         CompletableFuture<AppendResult> f = new CompletableFuture<>();
-        String wrong = checkBodies(bodies);
+        String wrong = ClientAppends.checkBodies(bodies, storage.maxEntryBytes());
         if (wrong != null) {
             f.completeExceptionally(new IllegalArgumentException(wrong));
             return f;
         }
-        submit(f, deadline -> proposeNow(bodies, firstId, f, deadline));
+        submit(f, deadline -> clientAppends.proposeNow(bodies, firstId, f, deadline));
         return f;
     }
 
@@ -401,22 +355,8 @@ public final class RaftGroupNode implements AutoCloseable {
     public CompletableFuture<AppendResult> append(EntryBuilder builder) {
         Objects.requireNonNull(builder, "builder");
         CompletableFuture<AppendResult> f = new CompletableFuture<>();
-        submit(f, deadline -> proposeBuilt(builder, f, deadline));
+        submit(f, deadline -> clientAppends.proposeBuilt(builder, f, deadline));
         return f;
-    }
-
-    /** Why {@code bodies} cannot be appended (empty, or an entry too large for a data file), or null. */
-    private String checkBodies(List<byte[]> bodies) {
-        if (bodies.isEmpty()) {
-            return "empty append";
-        }
-        for (byte[] b : bodies) {
-            if (b.length > storage.maxEntryBytes()) {
-                return "an entry of " + b.length + " bytes is larger than the " + storage.maxEntryBytes()
-                    + " bytes a data file can hold";
-            }
-        }
-        return null;
     }
 
     /** Queues a proposal for the driver thread, which runs it with the append's deadline (nanoTime) from then. */
@@ -437,144 +377,6 @@ public final class RaftGroupNode implements AutoCloseable {
         }
     }
 
-    /** Refuses an append before anything else when too many are pending or the disk is full; whether it did. */
-    private boolean refusedUpFront(CompletableFuture<AppendResult> f) {
-        if (pending.size() >= options.maxPendingAppends()) {
-            f.complete(AppendResult.of(AppendResult.Status.OVERLOADED, null));
-            return true;
-        }
-        if (node.role() == Role.LEADER && storage.diskFull() != null) {
-            f.complete(AppendResult.of(AppendResult.Status.DISK_FULL, null));
-            return true;
-        }
-        return false;
-    }
-
-    private void proposeNow(List<byte[]> bodies, RequestId id, CompletableFuture<AppendResult> f, long deadline) {
-        if (refusedUpFront(f)) {
-            return;
-        }
-        if (id != null && node.role() == Role.LEADER) {
-            if (!judgesRetries()) {
-                waitingAppends.add(new WaitingAppend(bodies, id, deadline, f));
-                return;
-            }
-            RequestDedup.Lookup seen = dedup.lookup(id, bodies.size(), clock.nanoTime());
-            switch (seen.verdict()) {
-                case APPLIED:
-                    long[] unknown = new long[bodies.size()];
-                    java.util.Arrays.fill(unknown, -1L);
-                    f.complete(new AppendResult(AppendResult.Status.OK, seen.firstIndex(), seen.term(), unknown, null));
-                    return;
-                case IN_FLIGHT:
-                    attach(seen.firstIndex(), seen.firstIndex() + bodies.size() - 1, seen.term(), f, deadline);
-                    return;
-                case UNKNOWN:
-                    f.complete(AppendResult.of(AppendResult.Status.EXPIRED, node.leaderId()));
-                    return;
-                default:
-                    break;
-            }
-        }
-        ProposeResult r = node.propose(bodies, id);
-        settle(r, bodies.size(), f, deadline);
-        if (r.accepted() && id != null) {
-            // Known at once, so that a retry taken in this same pass finds it.
-            for (int i = 0; i < bodies.size(); i++) {
-                dedup.logged(id.plus(i), r.index() + i, r.term());
-            }
-        }
-    }
-
-    private void proposeBuilt(EntryBuilder builder, CompletableFuture<AppendResult> f, long deadline) {
-        if (refusedUpFront(f)) {
-            return;
-        }
-        ProposeResult refused = node.proposalRefusal();
-        if (refused != null) {
-            settle(refused, 0, f, deadline);
-            return;
-        }
-        List<byte[]> bodies;
-        try {
-            bodies = List.copyOf(builder.build(node.term()));
-        } catch (RuntimeException e) {
-            f.completeExceptionally(e);
-            return;
-        }
-        String wrong = checkBodies(bodies);
-        if (wrong != null) {
-            f.completeExceptionally(new IllegalArgumentException(wrong));
-            return;
-        }
-        ProposeResult r = node.propose(bodies, null);
-        if (!r.accepted()) {
-            // Nothing ran between the check and the proposal on this thread: the core broke its word.
-            throw new IllegalStateException("a proposal the core would take was refused: " + r);
-        }
-        settle(r, bodies.size(), f, deadline);
-    }
-
-    /** An accepted proposal becomes pending until committed; a refused one completes with why. */
-    private void settle(ProposeResult r, int count, CompletableFuture<AppendResult> f, long deadline) {
-        switch (r.status()) {
-            case ACCEPTED:
-                pending.put(r.index(), new Pending(r.index(), r.index() + count - 1, r.term(), clock.nanoTime(),
-                    deadline, f));
-                break;
-            case TRANSFERRING:
-                f.complete(AppendResult.of(AppendResult.Status.TRANSFERRING, r.leaderHint()));
-                break;
-            default:
-                f.complete(AppendResult.of(AppendResult.Status.NOT_LEADER, r.leaderHint()));
-                break;
-        }
-    }
-
-    /**
-     * Whether this leader may judge retried appends: it applied every entry of earlier terms (everything up to where
-     * its log ended when the driver first saw it lead), so the applied table knows all of them that will ever commit.
-     */
-    private boolean judgesRetries() {
-        if (leaderTerm != node.term()) {
-            leaderTerm = node.term();
-            leaderStartIndex = node.lastIndex();
-        }
-        return node.appliedIndex() >= leaderStartIndex;
-    }
-
-    /** A retry of entries in the log at {@code [first, last]}: completes with the original's outcome. */
-    private void attach(long first, long last, long term, CompletableFuture<AppendResult> f, long deadline) {
-        Pending original = pending.get(first);
-        if (original == null) {
-            // The original's caller gave up (TIMEOUT) but the entries are still in the log: wait for them anew.
-            pending.put(first, new Pending(first, last, term, clock.nanoTime(), deadline, f));
-        } else if (original.lastIndex == last && original.term == term) {
-            original.future.thenAccept(f::complete);
-        } else {
-            f.complete(AppendResult.of(AppendResult.Status.EXPIRED, node.leaderId()));
-        }
-    }
-
-    /** Takes the appends that waited for this leader to catch up, or refuses them once it no longer leads. */
-    private void releaseWaitingAppends() {
-        if (waitingAppends.isEmpty()) {
-            return;
-        }
-        if (node.role() != Role.LEADER) {
-            for (WaitingAppend w : waitingAppends) {
-                w.future().complete(AppendResult.of(AppendResult.Status.NOT_LEADER, node.leaderId()));
-            }
-            waitingAppends.clear();
-        } else if (judgesRetries()) {
-            List<WaitingAppend> ready = new ArrayList<>(waitingAppends);
-            waitingAppends.clear();
-            for (WaitingAppend w : ready) {
-                proposeNow(w.bodies(), w.id(), w.future(), w.deadlineNanos());
-            }
-        }
-    }
-
     /**
      * A linearizable read barrier: completes with an index once this node (the leader) confirmed its leadership and
      * applied everything committed before the call; state read afterwards is up to date. Fails with
@@ -587,7 +389,7 @@ public final class RaftGroupNode implements AutoCloseable {
         Input in = new Input() {
             @Override
             public void run() {
-                long rid = nextReadId++;
+                long rid = reads.nextId();
                 // The core's clock is behind real time by the ticks due and not replayed yet: its lease counts those
                 // ticks too, or a leader late by a few ticks serves a read after a new leader may have been elected
                 // (issue 16, B4). Otherwise the read takes a heartbeat round.
@@ -599,7 +401,7 @@ public final class RaftGroupNode implements AutoCloseable {
                     return;
                 }
                 long deadline = clock.nanoTime() + TimeUnit.MILLISECONDS.toNanos(options.appendTimeoutMs());
-                reads.put(rid, new PendingRead(deadline, f, new long[] {-1}));
+                reads.asked(rid, deadline, f);
             }
 
             @Override
@@ -682,8 +484,7 @@ public final class RaftGroupNode implements AutoCloseable {
      */
     public void onPeers(java.util.function.Consumer<Membership> listener) {
         call(() -> {
-            peerListener = listener;
-            lastPeers = null;
+            peerAddresses.listen(listener);
             publishPeerAddresses();
             return null;
         });
@@ -695,18 +496,7 @@ public final class RaftGroupNode implements AutoCloseable {
     }
 
     private void publishPeerAddresses() {
-        java.util.function.Consumer<Membership> l = peerListener;
-        if (l == null) {
-            return;
-        }
-        Membership now = node.membership();
-        if (node.stagedPeer() != null && !now.contains(node.stagedPeer())) {
-            now = now.with(node.stagedPeer(), node.stagedAddress());
-        }
-        if (!now.equals(lastPeers)) {
-            lastPeers = now;
-            l.accept(now);
-        }
+        peerAddresses.publish(node);
     }
 
     /** Proposes removing a voter (one change at a time). */
@@ -768,7 +558,7 @@ public final class RaftGroupNode implements AutoCloseable {
         blockingPassWanted = false;
         try {
             catchUpClock(now);
-            worked = collectSynced();
+            worked = durable.collect(storage.log(), node, this::send);
             Input in;
             int taken = 0;
             while (taken < 4096 && (in = inbox.poll()) != null) {
@@ -791,8 +581,8 @@ public final class RaftGroupNode implements AutoCloseable {
             if (now - nextRetain >= 0) {
                 nextRetain = now + RETAIN_INTERVAL_NANOS;
                 // With snapshots the log must keep what the last one does not cover; without, what is not applied.
-                boolean snapshots = stateMachine.canSnapshot() && options.snapshotThreshold() > 0;
-                storage.retain(snapshots ? lastSnapshotIndex : node.appliedIndex(), node::membershipAt);
+                storage.retain(stateSnapshots.enabled() ? stateSnapshots.lastIndex() : node.appliedIndex(),
+                    node::membershipAt);
             }
             if (blockingWork != null && loop.onLoopThread() && node.hasReady() && blockingWorkDue()) {
                 // The Ready blocks: the event loop hands this node's pass to its blocking-work thread and goes on
@@ -805,7 +595,7 @@ public final class RaftGroupNode implements AutoCloseable {
                 yielded = handleReady();
                 worked = true;
             }
-            releaseWaitingAppends();
+            clientAppends.releaseWaitingAppends();
             if (!yielded && node.hasReady()) {
                 handleReady();
             }
@@ -843,8 +633,7 @@ public final class RaftGroupNode implements AutoCloseable {
 
     /** Whether the next Ready writes the term or vote, or may take a snapshot: work that blocks on a disk. */
     private boolean blockingWorkDue() {
-        return node.hardStateChanged() || (stateMachine.canSnapshot() && options.snapshotThreshold() > 0
-            && node.commitIndex() - lastSnapshotIndex >= options.snapshotThreshold());
+        return node.hardStateChanged() || stateSnapshots.dueAt(node.commitIndex());
     }
 
     /** Whether the last pass stopped before a Ready that blocks, to be handled by {@link #passOffLoop}. */
@@ -919,110 +708,7 @@ public final class RaftGroupNode implements AutoCloseable {
     private boolean handleReady() {
         while (node.hasReady()) {
             Ready rd = node.ready();
-            // The peers' addresses before any message of this Ready leaves: a configuration entry appended or received
-            // since the last pass may name a peer the transport does not know yet.
-            publishPeerAddresses();
-            // 1. Durable state first: nothing below is sent before it is stored (Ready's contract).
-            if (rd.hardState() != null) {
-                if (id.equals(rd.hardState().votedFor()) && rd.hardState().term() > electionTerm) {
-                    // A candidate persists its new term with its vote for itself first (Raft §5.2): one election.
-                    electionTerm = rd.hardState().term();
-                    electionsStarted.incrementAndGet();
-                }
-                storage.saveHardState(rd.hardState());
-            }
-            if (rd.role() == Role.LEADER) {
-                judgesRetries();
-            } else {
-                // Transfers of a leadership that ended are dropped with it.
-                snapshots.reset();
-            }
-            if (rd.snapshot() != null) {
-                snapshotsInstalled.incrementAndGet();
-                ReceivedSnapshot received = receivedSnapshot;
-                if (received == null || received.snapshot() != rd.snapshot()) {
-                    throw new IllegalStateException("snapshot " + rd.snapshot().index() + "@" + rd.snapshot().term()
-                        + " to install, but the bytes held are " + (received == null ? "none" : "those of "
-                        + received.snapshot().index() + "@" + received.snapshot().term() + " from " + received.leader()
-                        + " in term " + received.term()));
-                }
-                receivedSnapshot = null;
-                byte[] bytes = received.data();
-                storage.installSnapshot(rd.snapshot(), bytes);
-                // A snapshot that only says where the log goes on holds the state machine's image, or nothing (it
-                // then starts empty).
-                restoreSnapshot(rd.snapshot().index(), bytes);
-                lastSnapshotIndex = rd.snapshot().index();
-                positions.clear();
-                durableIndex = rd.snapshot().index();
-                dropHeldAcksAbove(durableIndex);
-            }
-            if (rd.truncateFrom() >= 0) {
-                storage.truncateSuffix(rd.truncateFrom());
-                dedup.truncated(rd.truncateFrom());
-                positions.keySet().removeIf(i -> i >= rd.truncateFrom());
-                // Acknowledgements of removed entries can never be honoured: the entries will not become durable.
-                durableIndex = Math.min(durableIndex, rd.truncateFrom() - 1);
-                dropHeldAcksAbove(durableIndex);
-            }
-            if (!rd.entries().isEmpty()) {
-                long[] pos = storage.append(rd.entries());
-                dedup.logged(rd.entries());
-                if (rd.role() == Role.LEADER || !pending.isEmpty()) {
-                    for (int i = 0; i < pos.length; i++) {
-                        positions.put(rd.entries().get(i).index(), pos[i]);
-                    }
-                }
-                if (!pending.isEmpty()) {
-                    long now = clock.nanoTime();
-                    long lo = rd.entries().get(0).index();
-                    long hi = rd.entries().get(rd.entries().size() - 1).index();
-                    for (Pending p : pending.subMap(lo, true, hi, true).values()) {
-                        storeLatencySeconds.accept((now - p.startNanos) / 1e9);
-                    }
-                }
-            }
-            if (rd.truncateFrom() >= 0 || !rd.entries().isEmpty()) {
-                if (syncer != null) {
-                    long last = storage.log().lastIndex();
-                    unsynced.addLast(new long[] {++writes, last, storage.log().term(last)});
-                    syncer.request(writes);
-                } else {
-                    durableIndex = storage.log().lastIndex();
-                }
-            }
-            // 2. Then the messages that depend on it; acknowledgements of what is not durable yet wait for the sync.
-            for (Message m : rd.messages()) {
-                if (syncer != null && ackIndex(m) > durableIndex) {
-                    heldAcks.add(m);
-                } else {
-                    send(m);
-                }
-            }
-            // 3. Then apply.
-            apply(rd.committedEntries());
-            for (ReadState rs : rd.readStates()) {
-                PendingRead r = reads.remove(rs.requestId());
-                if (r != null) {
-                    r.index()[0] = rs.index();
-                    confirmedReads.add(r);
-                }
-            }
-            node.advance(rd, syncer == null);
-            // A witness drops the bodies every data member holds (issue 19, the drop rule on Membership), once applied.
-            long drop = Math.min(node.witnessDropIndex(), node.appliedIndex());
-            if (drop > storage.log().droppedBodiesThrough()) {
-                storage.dropBodiesThrough(drop);
-            }
-            serveReads();
-            // The checkpoint never covers entries not durable here: after a power loss the log could hold older
-            // entries at those indexes (their truncation unsynced too), and a restart would apply them as committed.
-            long checkpoint = Math.min(rd.commitIndex(), durableIndex);
-            if (checkpoint > lastCheckpoint) {
-                storage.checkpointCommit(checkpoint);
-                lastCheckpoint = checkpoint;
-            }
-            maybeSnapshot();
+            ReadyHandler.handle(node, rd, readyHandler, durable.durableOnWrite());
             if (!rd.committedEntries().isEmpty() && node.appliedIndex() < node.commitIndex()) {
                 return true;
             }
@@ -1030,86 +716,104 @@ public final class RaftGroupNode implements AutoCloseable {
         return false;
     }
 
+    /** This driver's steps of the Ready sequence ({@link ReadyHandler#handle} runs them in the contract's order). */
+    private final class DriverReadyHandler implements ReadyHandler {
+
+        /** The role the Ready being handled was made in. */
+        private Role role;
+
+        @Override
+        public void begin(Ready rd) {
+            role = rd.role();
+            // The peers' addresses before any message of this Ready leaves: a configuration entry appended or received
+            // since the last pass may name a peer the transport does not know yet.
+            publishPeerAddresses();
+            if (rd.role() == Role.LEADER) {
+                clientAppends.judgesRetries();
+            } else {
+                // Transfers of a leadership that ended are dropped with it.
+                snapshots.reset();
+            }
+        }
+
+        @Override
+        public void saveHardState(HardState hs) {
+            counters.hardStateSaved(hs);
+            storage.saveHardState(hs);
+        }
+
+        @Override
+        public void installSnapshot(SnapshotMeta snapshot) {
+            counters.snapshotInstalled();
+            stateSnapshots.install(snapshot);
+            pending.snapshotInstalled();
+            durable.snapshotInstalled(snapshot.index());
+        }
+
+        @Override
+        public void truncateFrom(long index) {
+            storage.truncateSuffix(index);
+            dedup.truncated(index);
+            pending.truncated(index);
+            // Acknowledgements of removed entries can never be honoured: the entries will not become durable.
+            durable.truncated(index);
+        }
+
+        @Override
+        public void append(List<Entry> entries) {
+            long[] pos = storage.append(entries);
+            dedup.logged(entries);
+            pending.written(entries, pos, role == Role.LEADER);
+        }
+
+        @Override
+        public void persisted(Ready rd) {
+            if (rd.truncateFrom() >= 0 || !rd.entries().isEmpty()) {
+                durable.written(storage.log());
+            }
+        }
+
+        @Override
+        public void send(Message m) {
+            // Acknowledgements of what is not durable yet wait for the sync.
+            durable.sendOrHold(m, RaftGroupNode.this::send);
+        }
+
+        @Override
+        public void apply(List<Entry> committed) {
+            RaftGroupNode.this.apply(committed);
+        }
+
+        @Override
+        public void readsConfirmed(List<ReadState> confirmed) {
+            reads.confirmed(confirmed);
+        }
+
+        @Override
+        public void advanced(Ready rd) {
+            // A witness drops the bodies every data member holds (issue 19, the drop rule on Membership), once applied.
+            long drop = Math.min(node.witnessDropIndex(), node.appliedIndex());
+            if (drop > storage.log().droppedBodiesThrough()) {
+                storage.dropBodiesThrough(drop);
+            }
+            reads.serve(node.appliedIndex());
+            // The checkpoint never covers entries not durable here: after a power loss the log could hold older
+            // entries at those indexes (their truncation unsynced too), and a restart would apply them as committed.
+            long checkpoint = Math.min(rd.commitIndex(), durable.durableIndex());
+            if (checkpoint > lastCheckpoint) {
+                storage.checkpointCommit(checkpoint);
+                lastCheckpoint = checkpoint;
+            }
+            maybeSnapshot();
+        }
+    }
+
     private void send(Message m) {
         if (m instanceof InstallSnapshotRequest s) {
-            snapshotsSent.incrementAndGet();
-            byte[] data = storage.snapshotData();
-            if (SnapshotPosition.isPosition(data)) {
-                // A log compacted by retention: the state machine's current image goes with the position (on the
-                // apply thread, so it is the state after exactly what was applied).
-                data = SnapshotPosition.encode(SnapshotPosition.decode(data), stateMachine.retainedImage());
-            }
-            snapshots.send(s, data);
+            counters.snapshotSent();
+            snapshots.send(s, stateSnapshots.dataToSend());
         } else {
             transport.send(group, m);
-        }
-    }
-
-    /** The index a message tells its receiver is stored here, or -1 when it claims nothing. */
-    private static long ackIndex(Message m) {
-        if (m instanceof AppendEntriesResponse r) {
-            return r.success() ? r.matchIndex() : -1;
-        }
-        if (m instanceof InstallSnapshotResponse r) {
-            return r.matchIndex();
-        }
-        return -1;
-    }
-
-    private void dropHeldAcksAbove(long index) {
-        heldAcks.removeIf(m -> ackIndex(m) > index);
-    }
-
-    /**
-     * Takes what the syncer finished: tells the core how far the log is durable and sends the acknowledgements that
-     * waited for it.
-     *
-     * @return whether anything was done
-     * @throws StorageException if a sync failed
-     */
-    private boolean collectSynced() {
-        if (syncer == null) {
-            return false;
-        }
-        RuntimeException failure = syncer.failure();
-        if (failure != null) {
-            throw failure instanceof StorageException se ? se
-                : new StorageException("log sync failed: " + failure.getMessage(), failure);
-        }
-        long synced = syncer.synced();
-        if (synced <= syncedWrites) {
-            return false;
-        }
-        syncedWrites = synced;
-        long[] last = null;
-        while (!unsynced.isEmpty() && unsynced.peekFirst()[0] <= synced) {
-            last = unsynced.pollFirst();
-        }
-        if (last == null) {
-            return true;
-        }
-        long index = last[1];
-        long term = last[2];
-        // The write is still this log's only if the entry it ended with is still there (log matching); a later
-        // truncation removed it otherwise, and the sync that covers the replacement reports it.
-        if (index > durableIndex && index <= storage.log().lastIndex() && index >= storage.log().firstIndex()
-            && storage.log().term(index) == term) {
-            durableIndex = index;
-        }
-        node.logDurable(index, term);
-        sendHeldAcks();
-        return true;
-    }
-
-    /** Sends the held acknowledgements that the durable log now covers. */
-    private void sendHeldAcks() {
-        Iterator<Message> it = heldAcks.iterator();
-        while (it.hasNext()) {
-            Message m = it.next();
-            if (ackIndex(m) <= durableIndex) {
-                it.remove();
-                send(m);
-            }
         }
     }
 
@@ -1123,147 +827,37 @@ public final class RaftGroupNode implements AutoCloseable {
             dedup.applied(e, now);
         }
         long last = committed.get(committed.size() - 1).index();
-        if (!pending.isEmpty() && pending.firstKey() <= last) {
+        if (pending.waitsUpTo(last)) {
             // Whoever sees an append acknowledged sees a status with it committed.
             publishStatus();
         }
-        Iterator<Map.Entry<Long, Pending>> it = pending.entrySet().iterator();
-        while (it.hasNext()) {
-            Pending p = it.next().getValue();
-            if (p.firstIndex > last) {
-                break;
-            }
-            if (p.lastIndex > last) {
-                continue;
-            }
-            it.remove();
-            // The batch's last entry decides for all of it: same index and term means the same leader's entries up
-            // to there (log matching). It is in this batch when the append waited since before the previous apply;
-            // a retry attached later may name entries applied before this batch: the log still has their term.
-            long first = committed.get(0).index();
-            long lastTerm = p.lastIndex >= first ? committed.get((int) (p.lastIndex - first)).term()
-                : storage.log().term(p.lastIndex);
-            if (lastTerm == -1) {
-                // Compacted away: whether these were the entries committed there cannot be told any more.
-                p.future.complete(AppendResult.of(AppendResult.Status.EXPIRED, node.leaderId()));
-            } else if (lastTerm != p.term) {
-                p.future.complete(AppendResult.of(AppendResult.Status.LOST, node.leaderId()));
-            } else {
-                long[] pos = new long[(int) (p.lastIndex - p.firstIndex + 1)];
-                for (int i = 0; i < pos.length; i++) {
-                    pos[i] = positions.getOrDefault(p.firstIndex + i, -1L);
-                }
-                appendLatencySeconds.accept((clock.nanoTime() - p.startNanos) / 1e9);
-                p.future.complete(new AppendResult(AppendResult.Status.OK, p.firstIndex, p.term, pos, null));
-            }
-        }
-        positions.headMap(last + 1).clear();
-    }
-
-    private void serveReads() {
-        Iterator<PendingRead> it = confirmedReads.iterator();
-        while (it.hasNext()) {
-            PendingRead r = it.next();
-            if (node.appliedIndex() >= r.index()[0]) {
-                it.remove();
-                r.future().complete(r.index()[0]);
-            }
-        }
+        pending.applied(committed, storage.log(), node.leaderId());
     }
 
     private void maybeSnapshot() {
-        if (!stateMachine.canSnapshot() || options.snapshotThreshold() <= 0
-            || node.appliedIndex() - lastSnapshotIndex < options.snapshotThreshold()) {
-            return;
-        }
         if (node.membership().isWitness(id) && node.appliedIndex() > node.witnessDropIndex()) {
             // A witness compacts only what every data member holds (issue 19): it never sends a snapshot (its state
             // saw dropped bodies), so a data member behind it must find the entries in its log.
             return;
         }
-        long index = node.appliedIndex();
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        try {
-            stateMachine.snapshot(index, out);
-        } catch (IOException e) {
-            throw new StorageException("snapshot at " + index + " failed: " + e.getMessage(), e);
+        SnapshotMeta taken = stateSnapshots.takeIfDue(node);
+        if (taken == null) {
+            return;
         }
-        long term = storage.log().term(index);
-        // The request table goes with the state: a node that restarts from this snapshot, or installs it, still
-        // recognizes retries of the entries it covers (issue 16, B2).
-        storage.saveSnapshot(new SnapshotMeta(index, term, node.membershipAt(index)),
-            NodeSnapshot.encode(dedup.encode(), out.toByteArray()));
-        lastSnapshotIndex = index;
-        if (syncer != null && index > durableIndex) {
-            // Applied entries may not be synced here yet (a quorum of others committed them). The snapshot is durable
-            // and replaces the log up to its index, so that much is durable now, and a sync of the dropped entries
-            // can no longer report them.
-            durableIndex = index;
-            node.logDurable(index, term);
-            sendHeldAcks();
-        }
-        log.info("[{} {} t{}] snapshot at {}", group, id, node.term(), index);
-    }
-
-    /** Restores the state machine and the request table from a node snapshot's bytes (see {@link NodeSnapshot}). */
-    private void restoreSnapshot(long index, byte[] data) {
-        NodeSnapshot snap;
-        try {
-            snap = NodeSnapshot.decode(data);
-            dedup.restore(snap.table(), clock.nanoTime());
-        } catch (IllegalArgumentException e) {
-            throw new StorageException("restoring snapshot " + index + " failed: " + e.getMessage(), e);
-        }
-        try {
-            stateMachine.restore(index, new ByteArrayInputStream(snap.stateMachine()));
-        } catch (IOException e) {
-            throw new StorageException("restoring snapshot " + index + " failed: " + e.getMessage(), e);
-        }
+        durable.snapshotSaved(taken.index(), taken.term(), node, this::send);
+        log.info("[{} {} t{}] snapshot at {}", group, id, node.term(), taken.index());
     }
 
     private void expire(long now) {
-        Iterator<Map.Entry<Long, Pending>> it = pending.entrySet().iterator();
-        while (it.hasNext()) {
-            Pending p = it.next().getValue();
-            if (now - p.deadlineNanos >= 0) {
-                it.remove();
-                p.future.complete(AppendResult.of(AppendResult.Status.TIMEOUT, node.leaderId()));
-            }
-        }
-        waitingAppends.removeIf(w -> {
-            boolean late = now - w.deadlineNanos() >= 0;
-            if (late) {
-                // Nothing was appended: a definite refusal the client may retry.
-                w.future().complete(AppendResult.of(AppendResult.Status.OVERLOADED, node.leaderId()));
-            }
-            return late;
-        });
-        reads.values().removeIf(r -> {
-            boolean late = now - r.deadlineNanos() >= 0;
-            if (late) {
-                r.future().completeExceptionally(new java.util.concurrent.TimeoutException("read not confirmed"));
-            }
-            return late;
-        });
+        pending.expire(now, node.leaderId());
+        clientAppends.expireWaiting(now);
+        reads.expire(now);
     }
 
     private void failAll() {
-        for (Pending p : pending.values()) {
-            p.future.complete(AppendResult.of(AppendResult.Status.STOPPED, null));
-        }
-        pending.clear();
-        for (WaitingAppend w : waitingAppends) {
-            w.future().complete(AppendResult.of(AppendResult.Status.STOPPED, null));
-        }
-        waitingAppends.clear();
-        for (PendingRead r : reads.values()) {
-            r.future().completeExceptionally(new IllegalStateException("node " + id + " stopped"));
-        }
-        reads.clear();
-        for (PendingRead r : confirmedReads) {
-            r.future().completeExceptionally(new IllegalStateException("node " + id + " stopped"));
-        }
-        confirmedReads.clear();
+        pending.failAll();
+        clientAppends.failWaiting();
+        reads.failAll(id);
         Input r;
         while ((r = inbox.poll()) != null) {
             // Inputs left in the queue were never taken: appends among them were not proposed.
@@ -1276,24 +870,12 @@ public final class RaftGroupNode implements AutoCloseable {
      * It runs on the driver thread: it must return quickly and hand any real work to a thread of its own.
      */
     public void onRoleChange(java.util.function.Consumer<NodeStatus> listener) {
-        roleListeners.add(listener);
-        listener.accept(status);
+        statusPublisher.onRoleChange(listener);
     }
 
     private void publishStatus() {
-        NodeStatus before = status;
-        status = new NodeStatus(group, id, node.role(), node.term(), node.leaderId(), node.lastIndex(),
-            node.commitIndex(), node.appliedIndex(), node.membership().voters(), node.progress(), failed);
-        if (before != null && (before.role() != status.role() || before.term() != status.term()
-            || !Objects.equals(before.leaderId(), status.leaderId()) || before.failed() != status.failed())) {
-            for (java.util.function.Consumer<NodeStatus> l : roleListeners) {
-                try {
-                    l.accept(status);
-                } catch (RuntimeException e) {
-                    log.warn("[{} {}] role listener failed", group, id, e);
-                }
-            }
-        }
+        statusPublisher.publish(new NodeStatus(group, id, node.role(), node.term(), node.leaderId(), node.lastIndex(),
+            node.commitIndex(), node.appliedIndex(), node.membership().voters(), node.progress(), failed));
     }
 
     /**
@@ -1329,9 +911,7 @@ public final class RaftGroupNode implements AutoCloseable {
         if (blockingWork != null) {
             blockingWork.shutdown();
         }
-        if (syncer != null) {
-            syncer.close();
-        }
+        durable.close();
         storage.close();
         if (ownLoops != null) {
             ownLoops.close();

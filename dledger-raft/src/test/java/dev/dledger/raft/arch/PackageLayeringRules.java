@@ -106,11 +106,23 @@ final class PackageLayeringRules {
             .allowEmptyShould(false);
     }
 
+    /**
+     * The library packages never depend on the command line: {@code cli} sits on top (a tool around the library), and
+     * what other modules need from it (the peer list parser, {@code config}) lives below it.
+     */
+    static ArchRule libraryDoesNotReachIntoTheCli(String root) {
+        return noClasses().that().resideInAnyPackage(root + ".core..", root + ".store..", root + ".transport..",
+                root + ".server..", root + ".client..", root + ".statemachine..", root + ".config..")
+            .should().dependOnClassesThat().resideInAPackage(root + ".cli..")
+            .because("the command line is a tool on top of the library; nothing below it imports it")
+            .allowEmptyShould(false);
+    }
+
     /** Every rule above, for {@code root}. */
     static List<ArchRule> all(String root) {
         return List.of(coreDoesNoIo(root), coreOwnsNoThreads(root), coreReadsNoClock(root),
             coreUsesOnlyItsRandomSource(root), coreUsesNoNettyOrLogging(root), coreDependsOnNoOtherProjectPackage(root),
-            coreUsesOnlyTheJdk(root), adaptersDoNotReachIntoTheServer(root));
+            coreUsesOnlyTheJdk(root), adaptersDoNotReachIntoTheServer(root), libraryDoesNotReachIntoTheCli(root));
     }
 
     private static String core(String root) {

@@ -98,6 +98,12 @@ class PackageLayeringTest {
     }
 
     @Test
+    void libraryDoesNotReachIntoTheCli() {
+        verify(PackageLayeringRules.libraryDoesNotReachIntoTheCli(ROOT),
+            PackageLayeringRules.libraryDoesNotReachIntoTheCli(FIXTURES), "CliAwareConfig");
+    }
+
+    @Test
     void noRulePassesWhenItSelectsNoClass() {
         JavaClasses unrelated = new ClassFileImporter().importClasses(PackageLayeringTest.class);
         for (ArchRule rule : PackageLayeringRules.all(ROOT)) {

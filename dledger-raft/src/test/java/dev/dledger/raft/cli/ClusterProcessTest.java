@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.dledger.raft.client.RaftClient;
+import dev.dledger.raft.config.Peers;
 import dev.dledger.raft.core.Entry;
 import dev.dledger.raft.store.SegmentedLogStore;
 import dev.dledger.raft.store.StoreConfig;

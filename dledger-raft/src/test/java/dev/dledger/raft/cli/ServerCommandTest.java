@@ -18,6 +18,7 @@ import java.nio.file.Path;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
 
 /**
  * The settings of {@code dledger server}: the file, the flags over it, the defaults of appender and register, and
@@ -238,5 +239,59 @@ class ServerCommandTest {
                 dir.toString());
             assertTrue(e.contains("in use by another node"), e);
         }
+    }
+
+    @Test
+    void serverFlagsAreTypedAndConvertedByPicocli() {
+        CommandLine.Model.CommandSpec server = new CommandLine(new DledgerCommand()).getSubcommands().get("server")
+            .getCommandSpec();
+        Map<String, Class<?>> types = Map.of("--tick-ms", Integer.class, "--election-timeout-ms", Integer.class,
+            "--flush-interval-ms", Long.class, "--append-timeout-ms", Long.class, "--flush", FlushMode.class,
+            "--store-dir", Path.class, "--tls-key-store", Path.class, "--metrics-port", Integer.class,
+            "--max-frame-bytes", Integer.class, "--snapshot-threshold", Long.class);
+        for (Map.Entry<String, Class<?>> t : types.entrySet()) {
+            assertEquals(t.getValue(), server.findOption(t.getKey()).type(), t.getKey());
+        }
+        assertTrue(server.findOption("--state-machine").type().isEnum(), "--state-machine is an enum");
+        CommandLine.ParseResult parsed = new CommandLine(new DledgerCommand()).setCaseInsensitiveEnumValuesAllowed(true)
+            .parseArgs("server", "--flush", "Sync", "--tick-ms", "5", "-s", "/tmp/x");
+        Object base = parsed.subcommand().commandSpec().userObject();
+        assertEquals(FlushMode.SYNC, ((ServerCommand.Base) base).flush);
+        assertEquals(5, ((ServerCommand.Base) base).tickMs);
+        assertEquals(Path.of("/tmp/x"), ((ServerCommand.Base) base).storeDir);
+    }
+
+    @Test
+    void aFlagThatDoesNotConvertIsOneLineNamingFlagAndKey() {
+        String port = refused("server", "-i", "n0", "-p", "n0-localhost:1", "--metrics-port", "x");
+        assertTrue(port.contains("metricsPort (--metrics-port) is 'x', not a whole number"), port);
+        String sm = refused("register", "--state-machine", "tree");
+        assertTrue(sm.contains("stateMachine (--state-machine) is 'tree'; use log or kv"), sm);
+        String big = refused("server", "-i", "n0", "-p", "n0-localhost:1", "--tick-ms", "99999999999");
+        assertTrue(big.contains("tickMs (--tick-ms) is 99999999999, outside"), big);
+    }
+
+    @Test
+    void everyServerFlagIsAKeyOfTheSameTypeAndTheFileConvertsLikeTheFlag() throws Exception {
+        CommandLine.Model.CommandSpec server = new CommandLine(new DledgerCommand()).getSubcommands().get("server")
+            .getCommandSpec();
+        int flagged = 0;
+        for (ServerConfig.Key k : ServerConfig.KEYS) {
+            if (k.flag() != null) {
+                flagged++;
+                assertEquals(k.type(), server.findOption(k.flag()).type(), k.name() + " and " + k.flag());
+            }
+        }
+        long options = server.options().stream().filter(o -> !o.usageHelp() && !o.versionHelp()
+            && !o.longestName().equals("--config")).count();
+        assertEquals(options, flagged, "every flag but --config has a key");
+        Path f = file("selfId=n0", "peers=n0-localhost:1", "flush=Sync", "stateMachine=KV", "tickMs= 5 ");
+        ServerConfig c = ServerConfig.load(f, Map.of(), Map.of(), SERVER);
+        assertEquals(FlushMode.SYNC, c.flush);
+        assertEquals("kv", c.stateMachine);
+        assertEquals(5, c.tickMs);
+        String bad = refused("server", "-c", file("selfId=n0", "peers=n0-localhost:1", "metricsPort=x").toString());
+        assertTrue(bad.contains("metricsPort in " + dir.resolve("node.properties") + " is 'x', not a whole number"),
+            bad);
     }
 }

@@ -90,27 +90,48 @@ final class CoreCluster {
 
     private void handle(String id, RaftNode n) {
         Ready rd = n.ready();
-        readies.get(id).add(rd);
         MemoryLog log = logs.get(id);
-        if (rd.hardState() != null) {
-            hardStates.put(id, rd.hardState());
-        }
-        if (rd.snapshot() != null) {
-            log.install(rd.snapshot());
-        }
-        if (rd.truncateFrom() >= 0) {
-            log.truncateFrom(rd.truncateFrom());
-        }
-        log.append(rd.entries());
-        for (Message m : rd.messages()) {
-            if (m instanceof InstallSnapshotRequest s) {
-                m = s.withData(new byte[] {1});
+        ReadyHandler.handle(n, rd, new ReadyHandler() {
+            @Override
+            public void begin(Ready r) {
+                readies.get(id).add(r);
             }
-            network.addLast(m);
-        }
-        applied.get(id).addAll(rd.committedEntries());
-        reads.get(id).addAll(rd.readStates());
-        n.advance(rd);
+
+            @Override
+            public void saveHardState(HardState hs) {
+                hardStates.put(id, hs);
+            }
+
+            @Override
+            public void installSnapshot(SnapshotMeta snapshot) {
+                log.install(snapshot);
+            }
+
+            @Override
+            public void truncateFrom(long index) {
+                log.truncateFrom(index);
+            }
+
+            @Override
+            public void append(List<Entry> entries) {
+                log.append(entries);
+            }
+
+            @Override
+            public void send(Message m) {
+                network.addLast(m instanceof InstallSnapshotRequest s ? s.withData(new byte[] {1}) : m);
+            }
+
+            @Override
+            public void apply(List<Entry> committed) {
+                applied.get(id).addAll(committed);
+            }
+
+            @Override
+            public void readsConfirmed(List<ReadState> confirmed) {
+                reads.get(id).addAll(confirmed);
+            }
+        }, true);
     }
 
     /** Delivers queued messages (and what they cause) until the network is quiet. */

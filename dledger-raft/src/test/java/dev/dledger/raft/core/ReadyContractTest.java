@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -87,5 +88,110 @@ class ReadyContractTest {
         List<Ready> rs = c.readies.get(leader.id());
         assertFalse(rs.stream().anyMatch(r -> r.committedEntries().stream()
             .anyMatch(e -> e.type() == EntryType.NORMAL)), "nothing committed without a quorum");
+    }
+
+    /** Records the steps {@link ReadyHandler#handle} calls, writing the log as a driver would. */
+    private static final class RecordingHandler implements ReadyHandler {
+        final List<String> steps = new ArrayList<>();
+        final MemoryLog log;
+        String failAt;
+
+        RecordingHandler(MemoryLog log) {
+            this.log = log;
+        }
+
+        private void step(String name) {
+            steps.add(name);
+            if (name.equals(failAt)) {
+                throw new IllegalStateException("disk failed at " + name);
+            }
+        }
+
+        @Override
+        public void begin(Ready rd) {
+            step("begin");
+        }
+
+        @Override
+        public void saveHardState(HardState hardState) {
+            step("hardState");
+        }
+
+        @Override
+        public void installSnapshot(SnapshotMeta snapshot) {
+            step("snapshot");
+        }
+
+        @Override
+        public void truncateFrom(long index) {
+            step("truncate");
+            log.truncateFrom(index);
+        }
+
+        @Override
+        public void append(List<Entry> entries) {
+            step("append");
+            log.append(entries);
+        }
+
+        @Override
+        public void persisted(Ready rd) {
+            step("persisted");
+        }
+
+        @Override
+        public void send(Message message) {
+            step("send");
+        }
+
+        @Override
+        public void apply(List<Entry> committed) {
+            // Only what this log now holds is applied.
+            assertTrue(committed.get(committed.size() - 1).index() <= log.lastIndex(), "apply before append");
+            step("apply");
+        }
+
+        @Override
+        public void readsConfirmed(List<ReadState> reads) {
+            step("reads");
+        }
+
+        @Override
+        public void advanced(Ready rd) {
+            step("advanced");
+        }
+    }
+
+    @Test
+    void theSequencePersistsThenSendsThenAppliesThenAdvances() {
+        MemoryLog log = new MemoryLog();
+        RaftNode f = new RaftNode(RaftConfig.defaults("b").withTimeouts(10, 2), log,
+            InitialState.bootstrap(Membership.of("a", "b", "c")), bound -> 0, CoreLog.NONE);
+        f.step(new AppendEntriesRequest("a", "b", 1, -1, 0, List.of(new Entry(0, 1, EntryType.NOOP, null),
+            new Entry(1, 1, EntryType.NORMAL, "x".getBytes())), 0, 1));
+        RecordingHandler h = new RecordingHandler(log);
+        ReadyHandler.handle(f, f.ready(), h, true);
+        assertEquals(List.of("begin", "hardState", "append", "persisted", "send", "apply", "advanced"), h.steps,
+            "a new term, entries, their acknowledgement and the committed entries, in the contract's order");
+        assertFalse(f.hasReady(), "advanced past the batch");
+        f.step(new AppendEntriesRequest("c", "b", 2, 0, 1, List.of(new Entry(1, 2, EntryType.NOOP, null)), 0, 1));
+        RecordingHandler cut = new RecordingHandler(log);
+        ReadyHandler.handle(f, f.ready(), cut, true);
+        assertEquals(List.of("begin", "hardState", "truncate", "append", "persisted", "send", "advanced"), cut.steps,
+            "a conflicting suffix goes before the new entries, and nothing is sent before both");
+    }
+
+    @Test
+    void aStepThatFailsStopsTheSequenceAndTheCoreIsNotAdvanced() {
+        MemoryLog log = new MemoryLog();
+        RaftNode f = new RaftNode(RaftConfig.defaults("b").withTimeouts(10, 2), log,
+            InitialState.bootstrap(Membership.of("a", "b", "c")), bound -> 0, CoreLog.NONE);
+        f.step(new AppendEntriesRequest("a", "b", 1, -1, 0, List.of(new Entry(0, 1, EntryType.NOOP, null)), -1, 1));
+        RecordingHandler h = new RecordingHandler(log);
+        h.failAt = "append";
+        Ready rd = f.ready();
+        assertThrows(IllegalStateException.class, () -> ReadyHandler.handle(f, rd, h, true));
+        assertEquals(List.of("begin", "hardState", "append"), h.steps, "no acknowledgement left after the failure");
+        assertThrows(IllegalStateException.class, f::ready, "the batch is still outstanding: the core was not advanced");
     }
 }

@@ -339,8 +339,7 @@ final class TestCluster {
      */
     void complete(String id, Ready rd) {
         Node n = requireUp(id);
-        handle(n, rd);
-        n.raft.advance(rd);
+        ReadyHandler.handle(n.raft, rd, new Handler(n), true);
         process(n);
     }
 
@@ -349,8 +348,7 @@ final class TestCluster {
         int batches = 0;
         while (n.raft.hasReady()) {
             Ready rd = n.raft.ready();
-            handle(n, rd);
-            n.raft.advance(rd);
+            ReadyHandler.handle(n.raft, rd, new Handler(n), true);
             if (++batches > 10_000) {
                 throw new AssertionError(n.id + " never runs out of Ready batches");
             }
@@ -358,26 +356,47 @@ final class TestCluster {
         checkOneLeaderPerTerm(n.id, n.raft.role(), n.raft.term());
     }
 
-    private void handle(Node n, Ready rd) {
-        n.readies.add(rd);
-        checkOneLeaderPerTerm(n.id, rd.role(), rd.hardState() != null ? rd.hardState().term() : n.raft.term());
-        // 1. Persist: vote, snapshot, truncation, entries.
-        if (rd.hardState() != null) {
-            if (rd.hardState().term() < n.hardState.term()) {
-                throw new AssertionError(n.id + " asked to persist a lower term: " + rd.hardState());
+    /** This harness's steps of the Ready sequence: the in-memory log, and checks of what each step may do. */
+    private final class Handler implements ReadyHandler {
+        private final Node n;
+
+        Handler(Node n) {
+            this.n = n;
+        }
+
+        @Override
+        public void begin(Ready rd) {
+            n.readies.add(rd);
+            checkOneLeaderPerTerm(n.id, rd.role(), rd.hardState() != null ? rd.hardState().term() : n.raft.term());
+        }
+
+        @Override
+        public void saveHardState(HardState hs) {
+            if (hs.term() < n.hardState.term()) {
+                throw new AssertionError(n.id + " asked to persist a lower term: " + hs);
             }
-            n.hardState = rd.hardState();
+            n.hardState = hs;
         }
-        if (rd.snapshot() != null) {
-            n.log.install(rd.snapshot(), Objects.requireNonNull(n.receivedSnapshotData, "snapshot bytes"));
-            n.appliedIndex = rd.snapshot().index();
+
+        @Override
+        public void installSnapshot(SnapshotMeta snapshot) {
+            n.log.install(snapshot, Objects.requireNonNull(n.receivedSnapshotData, "snapshot bytes"));
+            n.appliedIndex = snapshot.index();
         }
-        if (rd.truncateFrom() >= 0) {
-            n.log.truncateFrom(rd.truncateFrom());
+
+        @Override
+        public void truncateFrom(long index) {
+            n.log.truncateFrom(index);
         }
-        n.log.append(rd.entries());
-        // 2. Send, checking that each message only claims what is now durable.
-        for (Message m : rd.messages()) {
+
+        @Override
+        public void append(List<Entry> entries) {
+            n.log.append(entries);
+        }
+
+        /** Checks that each message only claims what is now durable. */
+        @Override
+        public void send(Message m) {
             if (m instanceof VoteResponse vr && vr.granted() && !vr.preVote()) {
                 if (n.hardState.term() != vr.term() || !vr.to().equals(n.hardState.votedFor())) {
                     throw new AssertionError(n.id + " grants a vote to " + vr.to() + " at term " + vr.term()
@@ -390,11 +409,18 @@ final class TestCluster {
             }
             net.send(m);
         }
-        // 3. Apply.
-        for (Entry e : rd.committedEntries()) {
-            apply(n, e);
+
+        @Override
+        public void apply(List<Entry> committed) {
+            for (Entry e : committed) {
+                TestCluster.this.apply(n, e);
+            }
         }
-        n.readStates.addAll(rd.readStates());
+
+        @Override
+        public void readsConfirmed(List<ReadState> reads) {
+            n.readStates.addAll(reads);
+        }
     }
 
     private void apply(Node n, Entry e) {

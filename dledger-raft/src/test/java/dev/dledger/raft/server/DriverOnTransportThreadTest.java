@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 
 /** Without shared loops, a node's driver runs on its Netty transport's thread and starts no thread of its own. */
@@ -45,9 +46,24 @@ class DriverOnTransportThreadTest {
                 .anyMatch(n -> n.status().role() == Role.LEADER));
             RaftGroupNode leader = nodes.stream().filter(n -> n.status().role() == Role.LEADER).findFirst()
                 .orElseThrow();
-            String where = leader.readIndex(false).thenApply(i -> Thread.currentThread().getName())
-                .get(10, TimeUnit.SECONDS);
-            assertTrue(where.startsWith("nioEventLoopGroup"), "futures complete on the driver's thread, here " + where);
+            // A function attached to a future runs on the thread that completes it, or on the attaching thread when
+            // the future is already complete, or on a thread waiting in get() that gets there first. So nothing here
+            // waits in get(): the function records its thread and Awaitility polls for it. A read that ran on this
+            // thread was complete when attached and tells nothing about the driver; the others must have run on
+            // the transport's event loop.
+            int pendingWhenAttached = 0;
+            String self = Thread.currentThread().getName();
+            for (int attempt = 0; attempt < 50 && pendingWhenAttached < 3; attempt++) {
+                AtomicReference<String> where = new AtomicReference<>();
+                leader.readIndex(false).thenAccept(i -> where.set(Thread.currentThread().getName()));
+                await().atMost(Duration.ofSeconds(10)).until(() -> where.get() != null);
+                if (!where.get().equals(self)) {
+                    pendingWhenAttached++;
+                    assertTrue(where.get().startsWith("nioEventLoopGroup"),
+                        "futures complete on the driver's thread, here " + where.get());
+                }
+            }
+            assertTrue(pendingWhenAttached > 0, "no read was still pending when its function was attached");
             List<CompletableFuture<AppendResult>> acks = new ArrayList<>();
             for (int i = 0; i < 200; i++) {
                 acks.add(leader.append(List.of(new byte[] {(byte) i})));

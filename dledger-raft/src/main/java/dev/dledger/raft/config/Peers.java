@@ -1,4 +1,4 @@
-package dev.dledger.raft.cli;
+package dev.dledger.raft.config;
 
 import java.net.InetSocketAddress;
 import java.util.LinkedHashMap;

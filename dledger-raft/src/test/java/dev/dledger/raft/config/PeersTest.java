@@ -1,4 +1,4 @@
-package dev.dledger.raft.cli;
+package dev.dledger.raft.config;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;

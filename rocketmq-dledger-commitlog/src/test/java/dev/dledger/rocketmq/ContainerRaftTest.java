@@ -1,0 +1,122 @@
+package dev.dledger.rocketmq;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Properties;
+import org.apache.rocketmq.store.config.MessageStoreConfig;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The Raft port a container's brokers share ({@link ContainerRaft}): one transport for the container, one broker per
+ * group, every broker naming the container's address and agreeing on the port's security.
+ */
+class ContainerRaftTest {
+
+    @TempDir
+    Path dir;
+
+    private RaftStoreSettings settings(String group, String self, int port, String secret) {
+        MessageStoreConfig c = new MessageStoreConfig();
+        c.setStorePathRootDir(dir.resolve(group).toString());
+        c.setdLegerGroup(group);
+        c.setdLegerPeers("n0-127.0.0.1:" + port + ";n1-127.0.0.1:1;n2-127.0.0.1:2");
+        c.setdLegerSelfId(self);
+        Properties p = new Properties();
+        if (secret != null) {
+            p.setProperty("raftSecret", secret);
+        }
+        return RaftStoreSettings.from(c, p);
+    }
+
+    @Test
+    void aSecondBrokerOfAHostedGroupIsRefusedUntilTheFirstIsReleased() throws IOException {
+        int port = LoopbackPorts.freePort(new HashSet<>());
+        try (ContainerRaft raft = new ContainerRaft(1)) {
+            raft.admit(settings("ga", "n0", port, null), "ga.conf");
+            assertNotNull(raft.transport(), "the first broker starts the container's raft port");
+            var transport = raft.transport();
+            raft.admit(settings("gb", "n0", port, null), "gb.conf");
+            assertSame(transport, raft.transport(), "a second group shares the transport");
+            IllegalArgumentException twice = assertThrows(IllegalArgumentException.class,
+                () -> raft.admit(settings("ga", "n0", port, null), "ga-again.conf"));
+            assertTrue(twice.getMessage().contains("ga-again.conf") && twice.getMessage().contains("dLegerGroup=ga")
+                && twice.getMessage().contains("ga.conf"), twice.getMessage());
+            raft.release("ga");
+            raft.admit(settings("ga", "n0", port, null), "ga-again.conf");
+        }
+    }
+
+    @Test
+    void aBrokerNamingAnotherAddressOrOtherSecurityIsRefusedNamingItsFile() throws IOException {
+        int port = LoopbackPorts.freePort(new HashSet<>());
+        try (ContainerRaft raft = new ContainerRaft(1)) {
+            raft.admit(settings("ga", "n0", port, null), "ga.conf");
+            IllegalArgumentException other = assertThrows(IllegalArgumentException.class,
+                () -> raft.admit(settings("gb", "n0", port + 1, null), "gb.conf"));
+            assertTrue(other.getMessage().startsWith("gb.conf: dLegerPeers gives n0 the raft address 127.0.0.1:"
+                + (port + 1)), other.getMessage());
+            IllegalArgumentException secured = assertThrows(IllegalArgumentException.class,
+                () -> raft.admit(settings("gc", "n0", port, "a-secret-of-16-chars"), "gc.conf"));
+            assertTrue(secured.getMessage().startsWith("gc.conf: raftSecret"), secured.getMessage());
+        }
+    }
+
+    /**
+     * conf/container, the example of the package: every container's brokers exist, run on the Raft log, name the
+     * container's one Raft address and agree on its security, and each container is the preferred leader of exactly
+     * one group.
+     */
+    @Test
+    void theExampleContainersHostOneNodeOfEachGroupAndPreferOneGroupEach() throws Exception {
+        Path confDir = Path.of("..", "conf", "container").toAbsolutePath().normalize();
+        java.util.Set<String> preferredSeen = new java.util.HashSet<>();
+        for (int c = 0; c < 3; c++) {
+            Path file = confDir.resolve("container-" + c + ".conf");
+            Properties props = RaftBrokerContainerStartup.read(new String[] {"-c", file.toString()});
+            RaftBrokerContainer container = new RaftBrokerContainer(props);
+            assertTrue(container.brokerConfigPaths().size() == 3, file + ": " + container.brokerConfigPaths());
+            RaftStoreSettings first = null;
+            int leads = 0;
+            java.util.Set<String> groups = new java.util.HashSet<>();
+            for (String path : container.brokerConfigPaths()) {
+                RaftStoreSettings s = RaftBrokerStartup.settings(RaftBrokerStartup.parse(new String[] {"-c", path}));
+                assertNotNull(s, path + " does not enable the Raft log");
+                assertTrue(s.selfId().equals("n" + c), path + ": dLegerSelfId " + s.selfId());
+                if (first == null) {
+                    first = s;
+                }
+                assertTrue(first.selfAddress().equals(s.selfAddress()), path + ": raft address " + s.selfAddress());
+                assertTrue(first.transportOptions().equals(s.transportOptions()), path + ": transport settings");
+                assertTrue(groups.add(s.group()), path + ": group " + s.group() + " twice in container " + c);
+                if (("n" + c).equals(s.preferredLeader())) {
+                    leads++;
+                    preferredSeen.add(s.group());
+                }
+            }
+            assertTrue(leads == 1, "container " + c + " is the preferred leader of " + leads + " groups");
+        }
+        assertTrue(preferredSeen.size() == 3, "groups led from their own container: " + preferredSeen);
+    }
+
+    @Test
+    void withoutPreferredLeaderIdTheGroupsTakeThePeersInTurn() {
+        List<String> groups = List.of("broker-c", "broker-a", "broker-b");
+        List<String> peers = List.of("n2", "n0", "n1");
+        assertEquals("n0", RaftBrokerContainer.automaticLeader(groups, "broker-a", peers));
+        assertEquals("n1", RaftBrokerContainer.automaticLeader(groups, "broker-b", peers));
+        assertEquals("n2", RaftBrokerContainer.automaticLeader(groups, "broker-c", peers));
+        assertEquals("n0", RaftBrokerContainer.automaticLeader(List.of("a", "b", "c", "d"), "d", peers),
+            "a fourth group wraps around");
+        assertNull(RaftBrokerContainer.automaticLeader(groups, "other", peers));
+    }
+}
