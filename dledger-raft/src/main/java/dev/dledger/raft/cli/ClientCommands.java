@@ -350,7 +350,9 @@ final class ClientCommands {
                     case ALREADY_MEMBER:
                         // After CATCHING_UP the leader made it a voter by itself, between two of our requests.
                         if (!proposed && lastLag == Long.MIN_VALUE) {
-                            return fail(node + " is already a voter of group " + group + "; nothing changed");
+                            return fail(witness ? node + " is already a member of group " + group + " (a data member "
+                                + "or a witness; 'member witness " + node + "' turns a data member into a witness); "
+                                + "nothing changed" : node + " is already a voter of group " + group + "; nothing changed");
                         }
                         out().println(node + " is a voter of group " + group);
                         return 0;
@@ -370,6 +372,12 @@ final class ClientCommands {
                                 + "being caught up, or a change not committed yet); try again when it is done");
                         }
                         break;
+                    case INVALID:
+                        if (witness) {
+                            return fail("adding witness " + node + " would leave group " + group + " with no more data "
+                                + "members than witnesses; nothing changed");
+                        }
+                        return report(r, "");
                     default:
                         return report(r, "");
                 }

@@ -423,6 +423,13 @@ public final class RaftNode {
         if (commitIndex < noopIndex || lastConfigIndex() > commitIndex) {
             return null;
         }
+        if (!stagedWitness && !membership.witnesses().isEmpty() && pr.match < commitIndex) {
+            // A new data member of a group with witnesses holds everything committed before it counts (issue 19): a
+            // witness may have dropped any committed body the data members held, and a quorum of the witness and the
+            // new member must not lack one. What it holds bounds every drop permission sent so far (never above the
+            // commit index); from its configuration entry on, the permissions count it.
+            return null;
+        }
         String peer = stagedPeer;
         stagedPeer = null;
         out.info(peer + " caught up to " + pr.match + " (commit index " + commitIndex + "), adding it as a voter");
@@ -530,7 +537,9 @@ public final class RaftNode {
         }
         Membership next;
         if (add) {
-            if (membership.contains(peer)) {
+            if (membership.contains(peer) || !membership.witnesses().isEmpty()) {
+                // With a witness, an empty data member added at once would make a quorum (it and the witness) that
+                // holds none of the bodies the witness dropped: it joins through stageVoter, caught up first (issue 19).
                 return new ProposeResult(ProposeResult.Status.INVALID_CONFIG_CHANGE, -1, term, null);
             }
             next = membership.with(peer);
@@ -1042,7 +1051,7 @@ public final class RaftNode {
         List<Entry> ents = m.entries();
         if (m.lastIndex() <= commitIndex) {
             // Everything the request covers is committed here, so it matches the leader's log (leader completeness).
-            learnDataDurable(m.dataDurableIndex(), commitIndex);
+            learnDataDurable(m.dataDurableIndex(), commitIndex, m.lastIndex());
             send(new AppendEntriesResponse(id, m.from(), term, true, commitIndex, -1, -1, -1, m.seq()));
             return;
         }
@@ -1092,7 +1101,7 @@ public final class RaftNode {
         if (newCommit > commitIndex) {
             commitIndex = newCommit;
         }
-        learnDataDurable(m.dataDurableIndex(), m.lastIndex());
+        learnDataDurable(m.dataDurableIndex(), m.lastIndex(), m.lastIndex());
         send(new AppendEntriesResponse(id, m.from(), term, true, m.lastIndex(), -1, -1, -1, m.seq()));
     }
 
@@ -1532,9 +1541,17 @@ public final class RaftNode {
      * On a witness, takes the leader's data-durable index into the drop index, bounded by {@code matched}, the end of
      * the log the request proved to match the leader's, and by the commit index: what lies beyond those might not be
      * the entry the data members hold.
+     *
+     * <p>A permission is judged on the data members of the configurations the leader knew when it sent the request.
+     * It counts only when the request covers this node's latest configuration entry ({@code sentEnd}, the end of the
+     * request, is at or past it): the leader's log then held that entry, so it judged on that configuration or a later
+     * one. A request sent before a configuration change and delivered after it (the network reorders and delays) was
+     * judged on the older data members only: a member added since may lack what they held, and with the witness's
+     * copy gone it could only get it from them. Such a permission is ignored, as {@link #setMembership} takes back the
+     * part of an earlier one not used yet (issue 19; the simulation's drop-rule check found both).
      */
-    private void learnDataDurable(long dataDurable, long matched) {
-        if (!isWitness()) {
+    private void learnDataDurable(long dataDurable, long matched, long sentEnd) {
+        if (!isWitness() || sentEnd < lastConfigIndex()) {
             return;
         }
         long drop = Math.min(dataDurable, Math.min(matched, commitIndex));

@@ -82,8 +82,14 @@ final class ClientService implements RequestHandler {
         } catch (IllegalArgumentException e) {
             return CompletableFuture.completedFuture(Response.of(Status.INVALID, node.id()));
         }
-        return (witness ? node.stageWitness(id, address) : node.stageVoter(id, address))
-            .thenApply(r -> changeResponse(r, true));
+        if (witness) {
+            // A refused witness is a member already (ALREADY_MEMBER), or would leave the witnesses not outnumbered by
+            // the data members (INVALID): the operator is told which.
+            String w = id;
+            return node.stageWitness(id, address).thenApply(r -> r.status() == ProposeResult.Status.INVALID_CONFIG_CHANGE
+                && !node.status().voters().contains(w) ? Response.of(Status.INVALID, node.id()) : changeResponse(r, true));
+        }
+        return node.stageVoter(id, address).thenApply(r -> changeResponse(r, true));
     }
 
     /** Removes a voter other than this leader, keeping a quorum of reachable voters. */

@@ -125,4 +125,20 @@ class ClientCommandsTest {
         assertTrue(badAddress[1].startsWith("error: --address a,b: "), badAddress[1]);
         assertEquals(List.of("n0", "n1", "n2"), leader.status().voters());
     }
+
+    @Test
+    void witnessAddsThatAreRefusedSayWhy() {
+        RaftGroupNode leader = nodes.stream().filter(n -> n.status().role() == Role.LEADER).findFirst().orElseThrow();
+        String follower = nodes.stream().map(RaftGroupNode::id).filter(id -> !id.equals(leader.id())).findFirst()
+            .orElseThrow();
+        String[] exists = run(1, "member", "add", follower, "--witness", "-g", "g", "-p", peers);
+        assertEquals("error: " + follower + " is already a member of group g (a data member or a witness; 'member "
+            + "witness " + follower + "' turns a data member into a witness); nothing changed", exists[1].strip());
+        run(0, "member", "witness", follower, "-g", "g", "-p", peers);
+        String[] outnumbered = run(1, "member", "add", "n5", "--witness", "--address", "127.0.0.1:1", "-g", "g",
+            "-p", peers);
+        assertEquals("error: adding witness n5 would leave group g with no more data members than witnesses; nothing "
+            + "changed", outnumbered[1].strip());
+        assertEquals(List.of("n0", "n1", "n2"), leader.status().voters());
+    }
 }
