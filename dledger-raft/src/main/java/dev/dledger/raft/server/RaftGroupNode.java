@@ -1,6 +1,7 @@
 package dev.dledger.raft.server;
 
 import dev.dledger.raft.core.Entry;
+import dev.dledger.raft.core.EntryType;
 import dev.dledger.raft.core.HardState;
 import dev.dledger.raft.core.InitialState;
 import dev.dledger.raft.core.InstallSnapshotRequest;
@@ -504,13 +505,23 @@ public final class RaftGroupNode implements AutoCloseable {
         return call(() -> node.removeVoter(peer));
     }
 
-    /** Reads the entry at {@code index} from this node's log, committed or not; null when not held. */
+    /**
+     * Reads the entry at {@code index} from this node's log, committed or not; null when not held. On a witness, a
+     * NORMAL entry whose body it dropped fails the future with {@link IllegalStateException} ("body dropped on
+     * witness"), never with other bytes.
+     */
     public CompletableFuture<Entry> get(long index) {
         return call(() -> {
             if (index < storage.log().firstIndex() || index > storage.log().lastIndex()) {
                 return null;
             }
-            return storage.log().entries(index, index + 1, Long.MAX_VALUE).get(0);
+            Entry e = storage.log().entries(index, index + 1, Long.MAX_VALUE).get(0);
+            if (e.type() == EntryType.NORMAL && index <= storage.log().droppedBodiesThrough()) {
+                throw new IllegalStateException("[" + group + " " + id + "] entry " + index + ": body dropped on "
+                    + "witness (bodies through " + storage.log().droppedBodiesThrough() + " may be gone; a data member "
+                    + "holds them)");
+            }
+            return e;
         });
     }
 
