@@ -203,6 +203,20 @@ public final class InvariantChecker implements NodeObserver {
         }
     }
 
+    /**
+     * The voters of the newest configuration the group committed: the newest CONFIG entry among the committed entries
+     * this checker knows (every commit a node reports is known at once), or {@code initial} while none is.
+     */
+    public Collection<String> committedVoters(Collection<String> initial) {
+        for (int i = committed.size() - 1; i >= 0; i--) {
+            Entry e = committed.get(i);
+            if (e.type() == EntryType.CONFIG) {
+                return Membership.decode(e.data()).voters();
+            }
+        }
+        return initial;
+    }
+
     /** The first violation found so far, or null. */
     public InvariantViolation firstViolation() {
         return first;
