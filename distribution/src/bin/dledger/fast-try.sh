@@ -6,10 +6,16 @@
 #   bin/dledger/fast-try.sh status   each process, and each broker's Raft role, term, commit index and lag
 #   bin/dledger/fast-try.sh stop     stop the processes this script started (SIGTERM, then SIGKILL) and wait for them
 #   bin/dledger/fast-try.sh clean    delete the store folders (only while stopped)
+#   bin/dledger/fast-try.sh --witness start|status|stop|clean
+#                                    the same for the group of conf/witness (issue 19): data brokers n0 and n1 and the
+#                                    witness n2 (bin/mqwitness: the Raft node only, never registered); start waits for
+#                                    the two data brokers, the leader as brokerId 0
 #
 # Works from any folder. Ports, store folders and the group come from conf/dledger/namesrv.conf and
-# broker-n0.conf ... broker-n2.conf. Their relative paths, and the pid files in run/, are in the data folder
-# (DLEDGER_DATA, default ~/dledger-rocketmq), outside the package: a new version unpacked beside it finds them.
+# broker-n0.conf ... broker-n2.conf (of conf/witness with --witness; the witnesses are its raftWitnessPeers). Their
+# relative paths, and the pid files in run/ (run-witness/ with --witness), are in the data folder (DLEDGER_DATA,
+# default ~/dledger-rocketmq), outside the package: a new version unpacked beside it finds them. One group at a time:
+# both use the nameserver port of conf/dledger/namesrv.conf.
 #
 # Environment (all optional; memory settings: see bin/common.sh):
 #   DLEDGER_BROKER_HEAP    each broker's heap, default 1g here (three brokers share this one machine; a broker started
@@ -25,13 +31,23 @@ export DLEDGER_BROKER_HEAP="${DLEDGER_BROKER_HEAP:-1g}"
 export DLEDGER_BROKER_DIRECT="${DLEDGER_BROKER_DIRECT:-1g}"
 CONF_DIR="$DLEDGER_HOME/conf/dledger"
 RUN_DIR="$DLEDGER_DATA/run"
-NAMESRV_CONF="$CONF_DIR/namesrv.conf"
+NAMESRV_CONF="$DLEDGER_HOME/conf/dledger/namesrv.conf"
+WITNESS_MODE=""
+# How to call this script again for the same group (in the hints it prints).
+SELF="$0"
+if [ "${1:-}" = --witness ]; then
+    WITNESS_MODE=1
+    SELF="$0 --witness"
+    CONF_DIR="$DLEDGER_HOME/conf/witness"
+    RUN_DIR="$DLEDGER_DATA/run-witness"
+    shift
+fi
 BROKERS=(n0 n1 n2)
 START_TIMEOUT="${DLEDGER_START_TIMEOUT:-120}"
 STOP_TIMEOUT="${DLEDGER_STOP_TIMEOUT:-60}"
 
 usage() {
-    echo "usage: $0 start|status|stop|clean" >&2
+    echo "usage: $0 [--witness] start|status|stop|clean" >&2
     exit 2
 }
 
@@ -56,6 +72,23 @@ check_conf() {
     [ -n "$GROUP" ] || die "dLegerGroup is missing in $n0"
     [ -n "$PEERS" ] || die "dLegerPeers is missing in $n0"
     [ -n "$BROKER_NAME" ] || die "brokerName is missing in $n0"
+    # The witnesses (raftWitnessPeers, issue 19) run the Raft node only: never registered at the nameserver.
+    WITNESSES=" $(conf_value "$n0" raftWitnessPeers | tr ',' ' ') "
+    DATA_BROKERS=()
+    local b
+    for b in "${BROKERS[@]}"; do
+        is_witness "$b" || DATA_BROKERS+=("$b")
+    done
+    if [ -n "$WITNESS_MODE" ] && [ "${#DATA_BROKERS[@]}" -eq "${#BROKERS[@]}" ]; then
+        die "--witness: $n0 names no witness in raftWitnessPeers"
+    fi
+}
+
+is_witness() {
+    case "$WITNESSES" in
+        *" $1 "*) return 0 ;;
+        *) return 1 ;;
+    esac
 }
 
 # Each broker conf must still put its broker on the Raft log as the node it names. A conf rewritten by the stock
@@ -74,6 +107,10 @@ check_raft_conf() {
         esac
         [ "$self" = "$b" ] || die "$f: dLegerSelfId=${self:-(missing)}, expected $b"
         [ "$group" = "$GROUP" ] || die "$f: dLegerGroup=${group:-(missing)}, but broker-n0.conf has $GROUP"
+        if is_witness "$b"; then
+            [ "$(conf_value "$f" raftWitness)" = true ] \
+                || die "$f: $b is in raftWitnessPeers of broker-n0.conf, so its file must set raftWitness=true"
+        fi
     done
 }
 
@@ -111,6 +148,8 @@ main_class() {
 launcher() {
     if [ "$1" = namesrv ]; then
         echo "$DLEDGER_HOME/bin/mqnamesrv"
+    elif is_witness "$1"; then
+        echo "$DLEDGER_HOME/bin/mqwitness"
     else
         echo "$DLEDGER_HOME/bin/mqbroker"
     fi
@@ -169,7 +208,7 @@ fail_start() {
         echo "fast-try: stopping what this start started: ${STARTED[*]}" >&2
         stop_processes "${STARTED[@]}"
     fi
-    echo "fast-try: the logs named above say more; '$0 clean' deletes the stores to start over from empty ones" >&2
+    echo "fast-try: the logs named above say more; '$SELF clean' deletes the stores to start over from empty ones" >&2
     exit 1
 }
 
@@ -183,11 +222,11 @@ check_alive() {
     done
 }
 
-# The address of brokerId 0 of our broker name in the nameserver's cluster list once every broker of the group is
-# registered (the leader as 0, the others as slaves), else nothing.
+# The address of brokerId 0 of our broker name in the nameserver's cluster list once every data broker of the group
+# is registered (the leader as 0, the others as slaves; a witness never is), else nothing.
 registered_leader() {
     "$DLEDGER_HOME/bin/mqadmin" clusterList -n "$NAMESRV_ADDR" 2> /dev/null \
-        | awk -v name="$BROKER_NAME" -v want="${#BROKERS[@]}" '
+        | awk -v name="$BROKER_NAME" -v want="${#DATA_BROKERS[@]}" '
             $2 == name { n++; if ($3 == "0") { leader = $4 } }
             END { if (n == want && leader != "") { print leader } }' || true
 }
@@ -217,10 +256,11 @@ do_start() {
             echo "broker $name is running (pid $(running_pid "$name"))"
         fi
     done
-    echo -n "waiting for the three brokers to register, the Raft leader as brokerId 0 of $BROKER_NAME"
+    echo -n "waiting for the ${#DATA_BROKERS[@]} data brokers (${DATA_BROKERS[*]}) to register, the Raft leader as brokerId 0 of $BROKER_NAME"
     # A broker opens its listenPort at the end of its start and registers right then. Until the three have, asking
-    # the nameserver (mqadmin: a JVM start each time) finds nothing and only takes processor time from them.
-    for name in "${BROKERS[@]}"; do
+    # the nameserver (mqadmin: a JVM start each time) finds nothing and only takes processor time from them. A witness
+    # opens no listenPort: it never registers.
+    for name in "${DATA_BROKERS[@]}"; do
         port="$(conf_value "$(broker_conf "$name")" listenPort)"
         port="${port:-10911}"
         bind="$(conf_value "$(broker_conf "$name")" bindAddress)"
@@ -249,9 +289,9 @@ do_start() {
     for name in namesrv "${BROKERS[@]}"; do
         echo "  $name: $(log_dir "$name")/"
     done
-    echo "status: $0 status"
-    echo "stop:   $0 stop"
-    echo "clean:  $0 clean    (deletes the stores; after stop)"
+    echo "status: $SELF status"
+    echo "stop:   $SELF stop"
+    echo "clean:  $SELF clean    (deletes the stores; after stop)"
 }
 
 # One line per broker: its pid, Raft address, role, term, commit index and lag, from `dledger-cli status`.
@@ -377,7 +417,7 @@ remove_dir() {
 do_clean() {
     local name
     for name in namesrv "${BROKERS[@]}"; do
-        [ -z "$(running_pid "$name")" ] || die "$name is running (pid $(running_pid "$name")); run $0 stop first"
+        [ -z "$(running_pid "$name")" ] || die "$name is running (pid $(running_pid "$name")); run $SELF stop first"
     done
     for name in "${BROKERS[@]}"; do
         remove_dir "$(store_root "$name")"

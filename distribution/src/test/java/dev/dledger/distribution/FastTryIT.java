@@ -54,6 +54,8 @@ class FastTryIT {
     private Path home;
     private final List<Long> pids = new ArrayList<>();
     private final List<Runnable> shutdowns = new ArrayList<>();
+    /** Environment added to {@link PackageCopies#smallServers} for the scripts this test runs. */
+    private final Map<String, String> extraEnv = new HashMap<>();
 
     @AfterEach
     void killLeftovers() {
@@ -167,6 +169,53 @@ class FastTryIT {
             + sinceMs(began) + " ms");
     }
 
+    /**
+     * Issue 19: {@code fast-try.sh --witness} runs the 2 + 1 group of conf/witness: two data brokers registered (the
+     * leader as brokerId 0) and the witness started by {@code bin/mqwitness}, a Raft member never registered at the
+     * nameserver; the group serves the client, and stop leaves no process.
+     */
+    @Test
+    @Timeout(value = 600, unit = TimeUnit.SECONDS)
+    void fastTryWitnessRunsTwoDataBrokersAndAWitnessThatNeverRegisters() throws Exception {
+        unpack();
+        String namesrv = movePorts("conf/witness");
+        extraEnv.put("DLEDGER_WITNESS_HEAP", "128m");
+        Result start = run("--witness", "start");
+        assertEquals(0, start.exit(), "fast-try.sh --witness start failed:\n" + start.output());
+        assertTrue(start.output().contains("the leader as brokerId 0 at 127.0.0.1:"), start.output());
+        List<Long> started = new ArrayList<>();
+        for (String name : List.of("namesrv", "n0", "n1", "n2")) {
+            long pid = Long.parseLong(Files.readString(data().resolve("run-witness").resolve(name + ".pid")).trim());
+            pids.add(pid);
+            started.add(pid);
+            assertTrue(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false), name + " (pid " + pid
+                + ") is not running after start");
+        }
+        String witnessCommand = ProcessHandle.of(started.get(3)).flatMap(p -> p.info().commandLine()).orElse("");
+        assertTrue(witnessCommand.contains("-Xmx128m") && witnessCommand.contains("conf/witness/broker-n2.conf"),
+            "the witness is not the light process of bin/mqwitness: " + witnessCommand);
+        assertTrue(Files.size(data().resolve("store/witness-n2/logs/raft.log")) > 0, "the witness's raft.log is empty");
+
+        roundTrip(namesrv);
+
+        Result status = run("--witness", "status");
+        assertEquals(0, status.exit(), "fast-try.sh --witness status failed:\n" + status.output());
+        long leaders = status.output().lines().filter(l -> l.matches("n[0-1] .* LEADER .*")).count();
+        long members = status.output().lines().filter(l -> l.matches("n[0-2] .* (LEADER|FOLLOWER) .*")).count();
+        assertEquals(1, leaders, "one data broker LEADER line expected:\n" + status.output());
+        assertEquals(3, members, "three members up expected:\n" + status.output());
+        long routes = status.output().lines().filter(l -> l.matches("\\s*brokerId \\d+ at .*")).count();
+        assertEquals(2, routes, "the two data brokers registered, the witness not:\n" + status.output());
+
+        Result stop = run("--witness", "stop");
+        assertEquals(0, stop.exit(), "fast-try.sh --witness stop failed:\n" + stop.output());
+        assertEquals(List.of(), packageProcesses().stream().map(ProcessHandle::pid).toList(),
+            "processes of the package still run after stop");
+        Result clean = run("--witness", "clean");
+        assertEquals(0, clean.exit(), clean.output());
+        assertTrue(!Files.exists(data().resolve("store/witness-n2")), "clean left store/witness-n2");
+    }
+
     private static void assertOneLeaderTwoFollowers(Result status) {
         long leaders = status.output().lines().filter(l -> l.matches("n[0-2] .* LEADER .*")).count();
         long followers = status.output().lines().filter(l -> l.matches("n[0-2] .* FOLLOWER .*")).count();
@@ -217,7 +266,7 @@ class FastTryIT {
     private void checkLayout() throws Exception {
         for (String script : List.of("bin/mqnamesrv", "bin/mqbroker", "bin/mqadmin", "bin/dledger-cli",
             "bin/dledger-migrate", "bin/mqshutdown", "bin/dledger/fast-try.sh", "bin/dledger/demo.sh",
-            "bin/mqbrokercontainer", "bin/dledger/container-fast-try.sh")) {
+            "bin/mqbrokercontainer", "bin/dledger/container-fast-try.sh", "bin/mqwitness")) {
             assertTrue(Files.isExecutable(home.resolve(script)), script + " is missing or not executable");
         }
         for (String file : List.of("LICENSE", "README", "conf/dledger/namesrv.conf", "conf/dledger/broker-n0.conf",
@@ -225,7 +274,8 @@ class FastTryIT {
             "conf/rmq.namesrv.logback.xml", "conf/rmq.tools.logback.xml", "conf/hosts/broker.conf", "conf/hosts/namesrv.conf",
             "conf/systemd/dledger-rocketmq-broker.service", "conf/systemd/dledger-rocketmq-namesrv.service",
             "conf/container/namesrv.conf", "conf/container/container-0.conf", "conf/container/container-1.conf",
-            "conf/container/container-2.conf", "conf/container/broker-a-n0.conf", "conf/container/broker-c-n2.conf")) {
+            "conf/container/container-2.conf", "conf/container/broker-a-n0.conf", "conf/container/broker-c-n2.conf",
+            "conf/witness/broker-n0.conf", "conf/witness/broker-n1.conf", "conf/witness/broker-n2.conf")) {
             assertTrue(Files.isRegularFile(home.resolve(file)), file + " is missing");
         }
         try (Stream<Path> jars = Files.list(home.resolve("lib"))) {
@@ -245,11 +295,19 @@ class FastTryIT {
 
     /** Gives the confs free ports (the nameserver, three listenPorts with their neighbours, three Raft ports). */
     private String movePorts() throws IOException {
+        return movePorts("conf/dledger");
+    }
+
+    /**
+     * As {@link #movePorts()} for the broker confs of {@code brokerConfs} (the nameserver's conf is always
+     * conf/dledger's).
+     */
+    private String movePorts(String brokerConfs) throws IOException {
         Set<Integer> taken = new HashSet<>();
         int namesrvPort = freePort(taken);
         String namesrv = "127.0.0.1:" + namesrvPort;
-        Path conf = home.resolve("conf/dledger");
-        PackageCopies.setKey(conf.resolve("namesrv.conf"), "listenPort", Integer.toString(namesrvPort));
+        PackageCopies.setKey(home.resolve("conf/dledger/namesrv.conf"), "listenPort", Integer.toString(namesrvPort));
+        Path conf = home.resolve(brokerConfs);
         List<Integer> raft = List.of(freePort(taken), freePort(taken), freePort(taken));
         String peers = "n0-127.0.0.1:" + raft.get(0) + ";n1-127.0.0.1:" + raft.get(1) + ";n2-127.0.0.1:" + raft.get(2);
         for (int i = 0; i < 3; i++) {
@@ -313,15 +371,20 @@ class FastTryIT {
 
     // ----------------------------------------------------------------------------------------------------------------
 
-    /** Runs fast-try.sh with {@code action} from the temporary folder (not the package's), printing its output. */
-    private Result run(String action) throws Exception {
-        Result r = exec(List.of(home.resolve("bin/dledger/fast-try.sh").toString(), action), tmp, env());
-        System.out.println("---- fast-try.sh " + action + " (exit " + r.exit() + ")\n" + r.output());
+    /** Runs fast-try.sh with {@code args} from the temporary folder (not the package's), printing its output. */
+    private Result run(String... args) throws Exception {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(home.resolve("bin/dledger/fast-try.sh").toString());
+        cmd.addAll(List.of(args));
+        Result r = exec(cmd, tmp, env());
+        System.out.println("---- fast-try.sh " + String.join(" ", args) + " (exit " + r.exit() + ")\n" + r.output());
         return r;
     }
 
     private Map<String, String> env() {
-        return PackageCopies.smallServers(data());
+        Map<String, String> env = new HashMap<>(PackageCopies.smallServers(data()));
+        env.putAll(extraEnv);
+        return env;
     }
 
     /** The data folder the scripts are given (DLEDGER_DATA): beside the package, as an operator's would be. */

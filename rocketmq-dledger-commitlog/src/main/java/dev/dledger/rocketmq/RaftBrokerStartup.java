@@ -21,7 +21,8 @@ import org.apache.rocketmq.store.config.MessageStoreConfig;
 /**
  * The broker's main class: reads {@code broker.conf} as the stock broker does ({@code -c FILE}, {@code -n ADDR}). With
  * {@code enableDLegerCommitLog=true} the broker runs on our Raft commit log (the stock DLedger keys keep their
- * meaning); without it, it is the stock broker, untouched.
+ * meaning); without it, it is the stock broker, untouched. With {@code raftWitness=true} as well it runs the group's
+ * Raft node only ({@link RaftWitness}, issue 19).
  *
  * <p>A wrong config is refused with one line naming the key, and exit code 2.
  */
@@ -33,7 +34,16 @@ public final class RaftBrokerStartup {
     public static void main(String[] args) throws Exception {
         BrokerController broker;
         try {
-            broker = create(args);
+            ConfigContext ctx = parse(args);
+            RaftStoreSettings settings = settings(ctx);
+            if (settings != null && settings.witness()) {
+                // raftWitness=true (issue 19): the Raft node only, no broker.
+                RaftWitness witness = RaftWitness.start(settings);
+                Runtime.getRuntime().addShutdownHook(new Thread(witness::close, "ShutdownHook"));
+                witness.awaitClose();
+                return;
+            }
+            broker = create(ctx, null);
         } catch (IllegalArgumentException e) {
             System.err.println((e instanceof UnsupportedRocketMqException ? "broker: " : "broker config: ")
                 + e.getMessage());
@@ -76,6 +86,10 @@ public final class RaftBrokerStartup {
         RaftStoreSettings settings = settings(ctx);
         if (settings == null) {
             return null;
+        }
+        if (settings.witness()) {
+            throw new IllegalArgumentException("raftWitness=true: a witness runs the Raft node only, not a broker"
+                + (container != null ? " in a container" : "") + "; start it with bin/mqwitness -c FILE");
         }
         if (container != null) {
             container.admit(settings, ctx.getConfigFilePath());

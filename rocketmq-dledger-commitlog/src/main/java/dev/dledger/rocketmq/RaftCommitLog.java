@@ -430,16 +430,7 @@ public class RaftCommitLog extends CommitLog {
         if (node != null) {
             return;
         }
-        RaftConfig raft = RaftConfig.defaults(settings.selfId())
-            .withTimeouts(Math.max(4, settings.electionTimeoutMs() / settings.tickMs()),
-                Math.max(1, settings.electionTimeoutMs() / settings.tickMs() / 10));
-        if (settings.preferredLeader() != null) {
-            raft = raft.withPreferredLeader(settings.preferredLeader());
-        }
-        NodeOptions defaults = NodeOptions.defaults(settings.group(), settings.selfId());
-        NodeOptions options = new NodeOptions(settings.group(), raft, settings.tickMs(), settings.flush(),
-            settings.appendTimeoutMs(), defaults.maxPendingAppends(), defaults.maxQueuedInputs(), 0,
-            defaults.snapshotChunkBytes(), defaults.randomSeed());
+        NodeOptions options = nodeOptions(settings);
         InetSocketAddress self = settings.selfAddress();
         transport = container != null ? container.transport()
             : new NettyTransport(listenAddress(self), settings.transportOptions());
@@ -465,13 +456,30 @@ public class RaftCommitLog extends CommitLog {
         LOG.info("raft commit log started: {}", settings);
     }
 
-    /** The group as {@code dLegerPeers} configures it, with the peers' addresses (the bootstrap of a new group). */
+    /** The Raft node's options from the broker's settings (ticks, timeouts, flush mode, preferred leader). */
+    static NodeOptions nodeOptions(RaftStoreSettings settings) {
+        RaftConfig raft = RaftConfig.defaults(settings.selfId())
+            .withTimeouts(Math.max(4, settings.electionTimeoutMs() / settings.tickMs()),
+                Math.max(1, settings.electionTimeoutMs() / settings.tickMs() / 10));
+        if (settings.preferredLeader() != null) {
+            raft = raft.withPreferredLeader(settings.preferredLeader());
+        }
+        NodeOptions defaults = NodeOptions.defaults(settings.group(), settings.selfId());
+        return new NodeOptions(settings.group(), raft, settings.tickMs(), settings.flush(),
+            settings.appendTimeoutMs(), defaults.maxPendingAppends(), defaults.maxQueuedInputs(), 0,
+            defaults.snapshotChunkBytes(), defaults.randomSeed());
+    }
+
+    /**
+     * The group as {@code dLegerPeers} configures it, with the peers' addresses and {@code raftWitnessPeers}' witnesses
+     * (the bootstrap of a new group).
+     */
     static Membership configuredMembership(RaftStoreSettings settings) {
         Map<String, String> addresses = new java.util.TreeMap<>();
         for (Map.Entry<String, InetSocketAddress> e : settings.peers().entrySet()) {
             addresses.put(e.getKey(), e.getValue().getHostString() + ":" + e.getValue().getPort());
         }
-        return new Membership(List.copyOf(settings.peers().keySet()), addresses);
+        return new Membership(List.copyOf(settings.peers().keySet()), addresses, settings.witnesses());
     }
 
     /**

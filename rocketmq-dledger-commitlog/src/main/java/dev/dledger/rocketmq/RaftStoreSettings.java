@@ -49,7 +49,12 @@ import org.apache.rocketmq.store.config.MessageStoreConfig;
  * serves this broker's Raft metrics at {@code /metrics} in the Prometheus text format), {@code raftJoin} (default
  * false; true for a broker being added to a running group: with an empty log it starts as no voter, never campaigns,
  * and waits until {@code dledger-cli member add} on the group's leader catches it up and makes it a voter; ignored
- * once its log holds the group's membership).
+ * once its log holds the group's membership), {@code raftWitnessPeers} (default none: the ids of {@code dLegerPeers}
+ * that are witnesses, comma-separated, identical on every node of the group; issue 19: a witness votes and
+ * acknowledges but keeps entry bodies only until both data members hold them, so two data brokers and one witness
+ * keep a three-replica group's guarantees on two full disks; the data members must outnumber the witnesses),
+ * {@code raftWitness} (default false; true on the witness broker itself, which must be listed in
+ * {@code raftWitnessPeers}: it runs the Raft node only, see {@link RaftWitness}).
  *
  * <p>Membership: {@code dLegerPeers} is the group as this broker was configured. Once the group changed its members
  * ({@code dledger-cli member add/remove}), the membership committed in the Raft log, with each member's address, wins
@@ -79,16 +84,19 @@ import org.apache.rocketmq.store.config.MessageStoreConfig;
  * @param adminToken        the admin token of the Raft port, or null (admin requests refused)
  * @param metricsPort       the port of the Raft metrics' HTTP server, 0 for none
  * @param join              whether this broker joins a running group as a new member ({@code raftJoin})
+ * @param witnesses         the peers that are witnesses ({@code raftWitnessPeers}), empty for none
+ * @param witness           whether this broker is a witness ({@code raftWitness}): the Raft node only
  */
 public record RaftStoreSettings(String group, String selfId, Map<String, InetSocketAddress> peers, String preferredLeader,
                                 Path dir, List<Path> dataStorePaths, List<Path> readOnlyDataStoreDirs,
                                 int dataFileSizeBytes, FlushMode flush, long appendTimeoutMs, int electionTimeoutMs,
                                 int tickMs, String secret, TlsSettings tls, String adminToken, int metricsPort,
-                                boolean join) {
+                                boolean join, List<String> witnesses, boolean witness) {
 
     public RaftStoreSettings {
         dataStorePaths = List.copyOf(dataStorePaths);
         readOnlyDataStoreDirs = List.copyOf(readOnlyDataStoreDirs);
+        witnesses = List.copyOf(witnesses);
     }
 
     /** The smallest data file the store takes ({@link StoreConfig}). */
@@ -107,7 +115,9 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
         Map.entry("raftTlsTrustStorePassword", ""),
         Map.entry("raftAdminToken", ""),
         Map.entry("raftMetricsPort", "0"),
-        Map.entry("raftJoin", "false"));
+        Map.entry("raftJoin", "false"),
+        Map.entry("raftWitnessPeers", ""),
+        Map.entry("raftWitness", "false"));
 
     /**
      * The transport's settings: the default limits, the secret and TLS when set, and who the port serves: peer frames
@@ -223,9 +233,49 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
         if (!join.equals("true") && !join.equals("false")) {
             throw new IllegalArgumentException("raftJoin=" + join + " must be true or false");
         }
+        List<String> witnesses = witnesses(own(props, "raftWitnessPeers"), peers);
+        String witness = own(props, "raftWitness").toLowerCase(Locale.ROOT);
+        if (!witness.equals("true") && !witness.equals("false")) {
+            throw new IllegalArgumentException("raftWitness=" + witness + " must be true or false");
+        }
+        if (witness.equals("true") != witnesses.contains(selfId)) {
+            throw new IllegalArgumentException("raftWitness=" + witness + " but raftWitnessPeers=" + witnesses
+                + (witnesses.contains(selfId) ? " lists " : " does not list ") + "dLegerSelfId=" + selfId
+                + "; a witness broker sets raftWitness=true, and every broker of the group lists it in raftWitnessPeers");
+        }
+        if (preferred != null && witnesses.contains(preferred)) {
+            throw new IllegalArgumentException("preferredLeaderId=" + preferred + " is a witness (raftWitnessPeers); a "
+                + "witness never leads for clients");
+        }
         return new RaftStoreSettings(group, selfId, Collections.unmodifiableMap(peers), preferred, dir, dataPaths,
             readOnly, msc.getMappedFileSizeCommitLog(), flush, appendTimeoutMs, electionTimeoutMs, tickMs, secret,
-            tls(props), adminToken, metricsPort, join.equals("true"));
+            tls(props), adminToken, metricsPort, join.equals("true"), witnesses, witness.equals("true"));
+    }
+
+    /**
+     * The ids of {@code raftWitnessPeers}: comma-separated, each among the peers, the data members (the other peers)
+     * more than the witnesses.
+     */
+    private static List<String> witnesses(String value, Map<String, InetSocketAddress> peers) {
+        List<String> out = new ArrayList<>();
+        if (value == null || value.isBlank()) {
+            return out;
+        }
+        for (String id : value.split(",", -1)) {
+            String w = id.trim();
+            if (!peers.containsKey(w)) {
+                throw new IllegalArgumentException("raftWitnessPeers=" + value + ": '" + w + "' is not among dLegerPeers "
+                    + peers.keySet());
+            }
+            if (!out.contains(w)) {
+                out.add(w);
+            }
+        }
+        if (peers.size() - out.size() <= out.size()) {
+            throw new IllegalArgumentException("raftWitnessPeers=" + value + " leaves " + (peers.size() - out.size())
+                + " data members for " + out.size() + " witnesses; the data members must outnumber the witnesses");
+        }
+        return out;
     }
 
     /**
@@ -361,6 +411,7 @@ public record RaftStoreSettings(String group, String selfId, Map<String, InetSoc
             + electionTimeoutMs + " ms, peers " + (secret == null ? "from their hosts only, not authenticated"
             : "authenticated by secret") + ", admin requests " + (adminToken == null ? "off" : "with the admin token")
             + (tls == null ? "" : ", " + tls) + (metricsPort == 0 ? "" : ", metrics on port " + metricsPort)
-            + (join ? ", joining a running group" : "");
+            + (join ? ", joining a running group" : "") + (witnesses.isEmpty() ? "" : ", witnesses " + witnesses)
+            + (witness ? ", this broker is a witness (raft node only)" : "");
     }
 }

@@ -74,6 +74,8 @@ final class BrokerGroup implements AutoCloseable {
     private DefaultMQProducer routeReader;
     /** Lines added to every broker.conf written from now on ({@link #withConf}). */
     private final List<String> extraConf = new ArrayList<>();
+    /** The index of the group's witness ({@link #withWitness}), -1 for none. */
+    private int witness = -1;
 
     /** Reserves the ports of a nameserver and three secured brokers; nothing runs yet. */
     BrokerGroup(Path dir) throws IOException {
@@ -100,6 +102,15 @@ final class BrokerGroup implements AutoCloseable {
     /** Adds {@code lines} ({@code key=value}) to every broker.conf written after this call. */
     BrokerGroup withConf(String... lines) {
         extraConf.addAll(List.of(lines));
+        return this;
+    }
+
+    /**
+     * Makes broker {@code index} the group's witness (issue 19): every broker.conf lists it in
+     * {@code raftWitnessPeers}, its own sets {@code raftWitness=true} (the Raft node only, never registered).
+     */
+    BrokerGroup withWitness(int index) {
+        witness = index;
         return this;
     }
 
@@ -172,6 +183,10 @@ final class BrokerGroup implements AutoCloseable {
             secured ? "raftSecret=" + RAFT_SECRET : "",
             secured ? "raftAdminToken=" + RAFT_ADMIN_TOKEN : ""));
         lines.addAll(extraConf);
+        if (witness >= 0) {
+            lines.add("raftWitnessPeers=n" + witness);
+            lines.add("raftWitness=" + (i == witness));
+        }
         lines.addAll(more);
         Files.writeString(conf, String.join("\n", lines) + "\n");
         brokers.add(new ChildJvm("broker n" + i, jvmArgs(brokerDir), RaftBrokerStartup.class.getName(),
@@ -263,6 +278,14 @@ final class BrokerGroup implements AutoCloseable {
      * other live broker as a slave with brokerId = index + 1; returns the leader's index.
      */
     int awaitRoles(Set<Integer> alive, Duration atMost) {
+        return awaitRoles(alive, Set.of(), atMost);
+    }
+
+    /**
+     * As {@link #awaitRoles(Set, Duration)} for a group with witnesses: the leader is one of {@code alive} that is no
+     * witness, and the witnesses are never listed at the nameserver.
+     */
+    int awaitRoles(Set<Integer> alive, Set<Integer> witnesses, Duration atMost) {
         int[] leader = {-1};
         await("raft leader registered as master, followers as slaves").atMost(atMost).pollDelay(Duration.ZERO)
             .pollInterval(Duration.ofMillis(200)).untilAsserted(() -> {
@@ -274,10 +297,11 @@ final class BrokerGroup implements AutoCloseable {
                 }
                 assertEquals(1, leaders.size(), "raft leaders among " + alive + ": " + leaders);
                 int l = leaders.get(0);
+                assertEquals(false, witnesses.contains(l), "the raft leader n" + l + " is a witness");
                 Map<Long, String> expected = new HashMap<>();
                 expected.put(0L, brokerAddr(l));
                 for (int i : alive) {
-                    if (i != l) {
+                    if (i != l && !witnesses.contains(i)) {
                         expected.put((long) i + 1, brokerAddr(i));
                     }
                 }

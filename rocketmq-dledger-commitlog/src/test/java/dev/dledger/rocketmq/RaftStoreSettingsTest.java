@@ -46,6 +46,47 @@ class RaftStoreSettingsTest {
     }
 
     @Test
+    void witnessKeysMarkTheWitnessInTheBootstrapMembershipAndAreCheckedNamingTheKey() throws Exception {
+        MessageStoreConfig c = config();
+        c.setdLegerPeers("n0-127.0.0.1:40911;n1-127.0.0.1:40912;n2-127.0.0.1:40913");
+        Properties p = new Properties();
+        p.setProperty("raftWitnessPeers", "n2");
+        RaftStoreSettings data = RaftStoreSettings.from(c, p);
+        assertEquals(List.of("n2"), data.witnesses());
+        assertEquals(false, data.witness());
+        assertEquals(List.of("n2"), RaftCommitLog.configuredMembership(data).witnesses());
+        assertEquals(List.of("n0", "n1"), RaftCommitLog.configuredMembership(data).dataMembers());
+
+        c.setdLegerSelfId("n2");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> RaftStoreSettings.from(c, p));
+        assertTrue(e.getMessage().startsWith("raftWitness=false but raftWitnessPeers=[n2] lists dLegerSelfId=n2"),
+            e.getMessage());
+        p.setProperty("raftWitness", "true");
+        assertTrue(RaftStoreSettings.from(c, p).witness());
+        p.setProperty("raftWitnessPeers", "n1,n2");
+        e = assertThrows(IllegalArgumentException.class, () -> RaftStoreSettings.from(c, p));
+        assertTrue(e.getMessage().startsWith("raftWitnessPeers=n1,n2 leaves 1 data members for 2 witnesses"),
+            e.getMessage());
+        p.setProperty("raftWitnessPeers", "n7");
+        e = assertThrows(IllegalArgumentException.class, () -> RaftStoreSettings.from(c, p));
+        assertTrue(e.getMessage().startsWith("raftWitnessPeers=n7: 'n7' is not among dLegerPeers"), e.getMessage());
+
+        // The example of the package: two data brokers and a witness that agree on the group.
+        Path confDir = Path.of("..", "conf", "witness").toAbsolutePath().normalize();
+        for (String n : List.of("n0", "n1", "n2")) {
+            Properties file = new Properties();
+            try (java.io.Reader r = Files.newBufferedReader(confDir.resolve("broker-" + n + ".conf"))) {
+                file.load(r);
+            }
+            MessageStoreConfig m = new MessageStoreConfig();
+            org.apache.rocketmq.common.MixAll.properties2Object(file, m);
+            RaftStoreSettings s = RaftStoreSettings.from(m, file);
+            assertEquals(List.of("n2"), s.witnesses(), n);
+            assertEquals(n.equals("n2"), s.witness(), n);
+        }
+    }
+
+    @Test
     void withoutFoldersTheDataLivesWhereStockKeepsIt() {
         RaftStoreSettings s = RaftStoreSettings.from(config(), new Properties());
         assertEquals(dir.resolve("root").resolve("dledger-n1"), s.dir());

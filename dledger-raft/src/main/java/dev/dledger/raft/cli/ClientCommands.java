@@ -259,14 +259,18 @@ final class ClientCommands {
     }
 
     @Command(name = "member", mixinStandardHelpOptions = true,
-        description = {"Add or remove one voter (one change at a time).",
+        description = {"Add or remove one voter (one change at a time), or turn a data member into a witness.",
             "add: the leader first catches the new node up as a non-voter, then makes it a voter by itself; this command "
                 + "waits for that, printing its lag. Give the new node's Raft address with --address so that every "
                 + "node (and every restart) learns it from the log.",
             "remove: refused for the leader (transfer leadership first) and when the voters left that the leader hears "
-                + "from would not form a quorum."})
+                + "from would not form a quorum.",
+            "add --witness: the new node joins as a witness (issue 19): it votes and acknowledges, never serves "
+                + "clients, and keeps entry bodies only until both data members hold them.",
+            "witness: turns data member NODE into a witness. The reverse: remove the witness, clear its data "
+                + "directory, and add it again without --witness (it fetches the full log before it votes)."})
     static final class Member extends Base {
-        @Parameters(index = "0", description = "add or remove")
+        @Parameters(index = "0", description = "add, remove or witness")
         String action;
 
         @Parameters(index = "1", description = "the node id")
@@ -275,19 +279,38 @@ final class ClientCommands {
         @Option(names = "--address", description = "add: the new node's Raft address, host:port")
         String address;
 
+        @Option(names = "--witness", description = "add: the new node joins as a witness")
+        boolean witness;
+
         @Option(names = "--wait-ms", defaultValue = "120000",
             description = "add: how long to wait for the new node to catch up (default: ${DEFAULT-VALUE})")
         long waitMs;
 
         @Override
         int run(RaftClient client) throws Exception {
-            if (!action.equals("add") && !action.equals("remove")) {
-                spec.commandLine().getErr().println("error: action must be add or remove, not '" + action + "'");
+            if (!action.equals("add") && !action.equals("remove") && !action.equals("witness")) {
+                spec.commandLine().getErr().println("error: action must be add, remove or witness, not '" + action
+                    + "'");
                 return 2;
             }
-            if (node.isEmpty() || node.indexOf(',') >= 0 || node.indexOf('=') >= 0) {
-                spec.commandLine().getErr().println("error: node id '" + node + "' must not be empty nor hold ',' or '='");
+            if (node.isEmpty() || node.indexOf(',') >= 0 || node.indexOf('=') >= 0 || node.startsWith("!")) {
+                spec.commandLine().getErr().println("error: node id '" + node + "' must not be empty nor hold ',' or "
+                    + "'=' nor start with '!'");
                 return 2;
+            }
+            if (action.equals("witness")) {
+                ClientProtocol.Response r = client.changeMembership("!" + node, false).get();
+                return switch (r.status()) {
+                    case OK -> {
+                        out().println(node + " becomes a witness at index " + r.index());
+                        yield 0;
+                    }
+                    case NOT_MEMBER -> fail(node + " cannot become a witness of group " + group + " (not a data "
+                        + "member, the leader, or the witnesses would not be outnumbered); nothing changed");
+                    case CHANGE_IN_PROGRESS -> fail("another membership change of group " + group + " is in "
+                        + "progress; try again when it is done; nothing changed");
+                    default -> report(r, "");
+                };
             }
             if (action.equals("remove")) {
                 ClientProtocol.Response r = client.changeMembership(node, false).get();
@@ -316,7 +339,7 @@ final class ClientCommands {
                     return 2;
                 }
             }
-            String peer = address == null ? node : node + "=" + address;
+            String peer = (witness ? "!" : "") + (address == null ? node : node + "=" + address);
             long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(waitMs);
             boolean proposed = false;
             long lastLag = Long.MIN_VALUE;
@@ -327,7 +350,9 @@ final class ClientCommands {
                     case ALREADY_MEMBER:
                         // After CATCHING_UP the leader made it a voter by itself, between two of our requests.
                         if (!proposed && lastLag == Long.MIN_VALUE) {
-                            return fail(node + " is already a voter of group " + group + "; nothing changed");
+                            return fail(witness ? node + " is already a member of group " + group + " (a data member "
+                                + "or a witness; 'member witness " + node + "' turns a data member into a witness); "
+                                + "nothing changed" : node + " is already a voter of group " + group + "; nothing changed");
                         }
                         out().println(node + " is a voter of group " + group);
                         return 0;
@@ -347,6 +372,12 @@ final class ClientCommands {
                                 + "being caught up, or a change not committed yet); try again when it is done");
                         }
                         break;
+                    case INVALID:
+                        if (witness) {
+                            return fail("adding witness " + node + " would leave group " + group + " with no more data "
+                                + "members than witnesses; nothing changed");
+                        }
+                        return report(r, "");
                     default:
                         return report(r, "");
                 }

@@ -36,4 +36,12 @@ public interface LogView {
 
     /** The latest snapshot the log was compacted to, or {@link SnapshotMeta#NONE}. */
     SnapshotMeta snapshot();
+
+    /**
+     * The highest index whose entry body this log dropped as a witness (issue 19; see {@link Membership}): the entry's
+     * index, term and type are kept, its payload is not. -1 (the default) for a log that never dropped a body.
+     */
+    default long droppedBodiesThrough() {
+        return -1;
+    }
 }

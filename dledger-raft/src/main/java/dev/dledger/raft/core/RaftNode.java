@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.TreeMap;
+import java.util.TreeSet;
 
 /**
  * The Raft protocol of one node of one group, as a deterministic state machine: the same state and the same inputs
@@ -49,6 +50,11 @@ public final class RaftNode {
      * {@link #logDurable(long, long)} after {@link #advance(Ready, boolean) advance(rd, false)}.
      */
     private long durableIndex;
+    /**
+     * On a witness: the highest index whose body it may drop by the drop rule (see {@link Membership}), learned from
+     * the leader's data-durable index; -1 on a data member, which never drops on the witness's account.
+     */
+    private long witnessDropIndex = -1;
 
     // Time, counted in this node's ticks.
     private long now;
@@ -76,6 +82,8 @@ public final class RaftNode {
      */
     private String stagedPeer;
     private String stagedAddress;
+    /** Whether {@link #stagedPeer} joins as a witness. */
+    private boolean stagedWitness;
     /** The staged peer's current round: reach this index within an election timeout of the round's start. */
     private long stagedRoundTarget;
     private long stagedRoundStartTick;
@@ -212,6 +220,7 @@ public final class RaftNode {
             heartbeat();
             maybeTransferToPreferred();
             maybePromoteStaged();
+            maybeHandOffAsWitness();
         }
     }
 
@@ -414,11 +423,20 @@ public final class RaftNode {
         if (commitIndex < noopIndex || lastConfigIndex() > commitIndex) {
             return null;
         }
+        if (!stagedWitness && !membership.witnesses().isEmpty() && pr.match < commitIndex) {
+            // A new data member of a group with witnesses holds everything committed before it counts (issue 19): a
+            // witness may have dropped any committed body the data members held, and a quorum of the witness and the
+            // new member must not lack one. What it holds bounds every drop permission sent so far (never above the
+            // commit index); from its configuration entry on, the permissions count it.
+            return null;
+        }
         String peer = stagedPeer;
         stagedPeer = null;
         out.info(peer + " caught up to " + pr.match + " (commit index " + commitIndex + "), adding it as a voter");
-        Membership next = membership.with(peer, stagedAddress);
+        Membership next = stagedWitness ? membership.withWitnessMember(peer, stagedAddress)
+            : membership.with(peer, stagedAddress);
         stagedAddress = null;
+        stagedWitness = false;
         long index = log.lastIndex() + 1;
         appendAsLeader(List.of(new Entry(index, term, EntryType.CONFIG, next.encode())));
         return new ProposeResult(ProposeResult.Status.ACCEPTED, index, term, null);
@@ -447,6 +465,59 @@ public final class RaftNode {
         return removeVoter(peer);
     }
 
+    /**
+     * Proposes turning data member {@code peer} into a witness (issue 19; rules on {@link Membership}). It then keeps
+     * entry bodies only while the drop rule requires. The reverse, a witness becoming a data member, needs the bodies
+     * it dropped: remove it ({@link #removeVoter}), let its driver clear its log, and add it again with
+     * {@link #stageVoter}, which catches it up from the leader's full log before it votes.
+     *
+     * @return ACCEPTED with the configuration entry's index; INVALID_CONFIG_CHANGE when {@code peer} is not a data
+     *         member, is this leader, or when afterwards the data members would not outnumber the witnesses (a
+     *         majority of witnesses could acknowledge an entry whose only full copy is on one disk);
+     *         CONFIG_CHANGE_IN_PROGRESS, NOT_LEADER, TRANSFERRING as {@link #addVoter}
+     */
+    public ProposeResult makeWitness(String peer) {
+        Objects.requireNonNull(peer, "peer");
+        ProposeResult refused = proposalRefusal();
+        if (refused != null) {
+            return refused;
+        }
+        if (commitIndex < noopIndex || lastConfigIndex() > commitIndex) {
+            return new ProposeResult(ProposeResult.Status.CONFIG_CHANGE_IN_PROGRESS, -1, term, null);
+        }
+        if (!membership.contains(peer) || membership.isWitness(peer) || peer.equals(id)) {
+            return new ProposeResult(ProposeResult.Status.INVALID_CONFIG_CHANGE, -1, term, null);
+        }
+        Membership next = membership.withWitness(peer, true);
+        if (next.dataMembers().size() <= next.witnesses().size()) {
+            return new ProposeResult(ProposeResult.Status.INVALID_CONFIG_CHANGE, -1, term, null);
+        }
+        long index = log.lastIndex() + 1;
+        appendAsLeader(List.of(new Entry(index, term, EntryType.CONFIG, next.encode())));
+        return new ProposeResult(ProposeResult.Status.ACCEPTED, index, term, null);
+    }
+
+    /**
+     * As {@link #stageVoter}, but the peer joins as a witness (issue 19): it is caught up like any new voter, then
+     * added with the witness flag, and drops bodies by the drop rule from then on. Refused with
+     * INVALID_CONFIG_CHANGE when afterwards the data members would not outnumber the witnesses.
+     */
+    public ProposeResult stageWitness(String peer, String address) {
+        Objects.requireNonNull(peer, "peer");
+        if (role == Role.LEADER && !membership.contains(peer)
+            && membership.dataMembers().size() <= membership.witnesses().size() + 1) {
+            return new ProposeResult(ProposeResult.Status.INVALID_CONFIG_CHANGE, -1, term, null);
+        }
+        if (stagedPeer == null || stagedPeer.equals(peer)) {
+            stagedWitness = true;
+        }
+        ProposeResult r = stageVoter(peer, address);
+        if (stagedPeer == null && r.status() != ProposeResult.Status.ACCEPTED) {
+            stagedWitness = false;
+        }
+        return r;
+    }
+
     /** Proposes removing {@code peer} from the voters; removing the leader itself is allowed. */
     public ProposeResult removeVoter(String peer) {
         return proposeMembership(peer, false);
@@ -466,7 +537,9 @@ public final class RaftNode {
         }
         Membership next;
         if (add) {
-            if (membership.contains(peer)) {
+            if (membership.contains(peer) || !membership.witnesses().isEmpty()) {
+                // With a witness, an empty data member added at once would make a quorum (it and the witness) that
+                // holds none of the bodies the witness dropped: it joins through stageVoter, caught up first (issue 19).
                 return new ProposeResult(ProposeResult.Status.INVALID_CONFIG_CHANGE, -1, term, null);
             }
             next = membership.with(peer);
@@ -475,10 +548,33 @@ public final class RaftNode {
                 return new ProposeResult(ProposeResult.Status.INVALID_CONFIG_CHANGE, -1, term, null);
             }
             next = membership.without(peer);
+            if (!dataMembersHoldCommitted(next)) {
+                // With a witness, the data members left must hold everything committed: the witness keeps no body
+                // they all had, and a witness leader sends neither dropped bodies nor snapshots (issue 19).
+                return new ProposeResult(ProposeResult.Status.CONFIG_CHANGE_IN_PROGRESS, -1, term, null);
+            }
         }
         long index = log.lastIndex() + 1;
         appendAsLeader(List.of(new Entry(index, term, EntryType.CONFIG, next.encode())));
         return new ProposeResult(ProposeResult.Status.ACCEPTED, index, term, null);
+    }
+
+    /** In a configuration with witnesses, whether its data members (one at least) all hold the commit index. */
+    private boolean dataMembersHoldCommitted(Membership next) {
+        if (next.witnesses().isEmpty()) {
+            return true;
+        }
+        if (next.dataMembers().isEmpty()) {
+            return false;
+        }
+        for (String v : next.dataMembers()) {
+            Progress pr = progress.get(v);
+            long end = v.equals(id) ? Math.min(log.persistedLastIndex(), durableIndex) : pr == null ? -1 : pr.match;
+            if (end < commitIndex) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**
@@ -496,6 +592,10 @@ public final class RaftNode {
         Progress pr = progress.get(target);
         if (pr == null || !membership.contains(target)) {
             return new ProposeResult(ProposeResult.Status.UNKNOWN_PEER, -1, term, id);
+        }
+        if (membership.isWitness(target)) {
+            // It would only hand leadership back: a witness never serves clients.
+            return new ProposeResult(ProposeResult.Status.INVALID_CONFIG_CHANGE, -1, term, id);
         }
         if (!target.equals(leadTransferee)) {
             out.info("transferring leadership to " + target);
@@ -522,7 +622,7 @@ public final class RaftNode {
      * @return ACCEPTED when the read was registered, NOT_LEADER otherwise
      */
     public ProposeResult readIndex(long requestId, boolean lease) {
-        if (role != Role.LEADER) {
+        if (role != Role.LEADER || isWitness()) {
             return new ProposeResult(ProposeResult.Status.NOT_LEADER, -1, term, leaderId);
         }
         if (commitIndex < noopIndex) {
@@ -898,6 +998,7 @@ public final class RaftNode {
         transferElapsed = 0;
         stagedPeer = null;
         stagedAddress = null;
+        stagedWitness = false;
         broadcastPending = false;
         leaseRevoked = false;
         pendingReads.clear();
@@ -906,6 +1007,11 @@ public final class RaftNode {
 
     private void resetRandomizedElectionTimeout() {
         randomizedElectionTimeout = config.electionTimeoutTicks() + random.nextInt(config.electionTimeoutTicks());
+        if (membership != null && isWitness()) {
+            // A witness that wins only hands leadership on; let the data members campaign first, so that it leads
+            // only when it must (it alone holds the tail the survivor needs). Liveness only: votes are unchanged.
+            randomizedElectionTimeout += config.electionTimeoutTicks();
+        }
     }
 
     private void ensureFollowerOf(String leader) {
@@ -945,6 +1051,7 @@ public final class RaftNode {
         List<Entry> ents = m.entries();
         if (m.lastIndex() <= commitIndex) {
             // Everything the request covers is committed here, so it matches the leader's log (leader completeness).
+            learnDataDurable(m.dataDurableIndex(), commitIndex, m.lastIndex());
             send(new AppendEntriesResponse(id, m.from(), term, true, commitIndex, -1, -1, -1, m.seq()));
             return;
         }
@@ -994,6 +1101,7 @@ public final class RaftNode {
         if (newCommit > commitIndex) {
             commitIndex = newCommit;
         }
+        learnDataDurable(m.dataDurableIndex(), m.lastIndex(), m.lastIndex());
         send(new AppendEntriesResponse(id, m.from(), term, true, m.lastIndex(), -1, -1, -1, m.seq()));
     }
 
@@ -1035,6 +1143,11 @@ public final class RaftNode {
         if (role != Role.LEADER) {
             return new ProposeResult(ProposeResult.Status.NOT_LEADER, -1, term, leaderId);
         }
+        if (isWitness()) {
+            // A witness leads only to hand its tail to a data member (Membership, rule 2): it takes nothing from
+            // clients, whose entries it could not keep.
+            return new ProposeResult(ProposeResult.Status.NOT_LEADER, -1, term, leadTransferee);
+        }
         if (leadTransferee != null) {
             return new ProposeResult(ProposeResult.Status.TRANSFERRING, -1, term, leadTransferee);
         }
@@ -1072,8 +1185,16 @@ public final class RaftNode {
         if (next.equals(membership)) {
             return;
         }
-        out.info("voters now " + next.voters() + " (were " + membership.voters() + ")");
+        out.info("voters now " + next.voters() + (next.witnesses().isEmpty() ? "" : ", witnesses "
+            + next.witnesses()) + " (were " + membership + ")");
         membership = next;
+        if (!next.isWitness(id)) {
+            witnessDropIndex = -1;
+        } else if (witnessDropIndex > appliedIndex) {
+            // What the leader allowed was judged on the data members of the configuration it knew; the driver dropped
+            // at most the applied part yet. The rest waits for a data-durable index judged on this configuration.
+            witnessDropIndex = appliedIndex;
+        }
         if (role != Role.LEADER) {
             return;
         }
@@ -1111,6 +1232,10 @@ public final class RaftNode {
         long prev = pr.next - 1;
         long prevTerm = log.term(prev);
         if (prevTerm < 0 || pr.next < log.firstIndex()) {
+            if (isWitness()) {
+                // A witness's state holds no application data worth sending; a data member will send its own.
+                return false;
+            }
             sendSnapshot(peer, pr);
             return true;
         }
@@ -1118,12 +1243,21 @@ public final class RaftNode {
         if (pr.state == Progress.State.REPLICATE && pr.next > last) {
             return false;
         }
+        if (pr.next <= last && pr.next <= droppedThrough()) {
+            // Membership rule 4: a witness never sends an entry whose body it may have dropped. By the drop rule
+            // every data member held it; the follower gets it once a data member leads.
+            if (out.debugEnabled()) {
+                out.debug(peer + " needs " + pr.next + ", whose body this witness dropped (through "
+                    + droppedThrough() + ")");
+            }
+            return false;
+        }
         List<Entry> ents = List.of();
         if (pr.next <= last) {
             long hi = Math.min(last + 1, pr.next + config.maxEntriesPerMessage());
             ents = log.entries(pr.next, hi, config.maxBytesPerMessage());
         }
-        send(new AppendEntriesRequest(id, peer, term, prev, prevTerm, ents, commitIndex, seq));
+        send(new AppendEntriesRequest(id, peer, term, prev, prevTerm, ents, commitIndex, seq, dataDurableIndex()));
         if (pr.state == Progress.State.REPLICATE) {
             long bytes = 0;
             for (Entry e : ents) {
@@ -1162,7 +1296,8 @@ public final class RaftNode {
             prev = -1;
             prevTerm = 0;
         }
-        send(new AppendEntriesRequest(id, peer, term, prev, prevTerm, List.of(), Math.min(commitIndex, prev), seq));
+        send(new AppendEntriesRequest(id, peer, term, prev, prevTerm, List.of(), Math.min(commitIndex, prev), seq,
+            dataDurableIndex()));
     }
 
     private void heartbeat() {
@@ -1240,6 +1375,8 @@ public final class RaftNode {
             if (m.from().equals(leadTransferee) && pr.match == log.lastIndex()) {
                 out.info("transferee " + m.from() + " caught up at " + pr.match + ", sending TimeoutNow");
                 send(new TimeoutNow(id, m.from(), term));
+            } else if (leadTransferee == null) {
+                maybeHandOffAsWitness();
             }
             sendAppend(m.from(), pr);
         } else {
@@ -1367,10 +1504,97 @@ public final class RaftNode {
         return active >= membership.quorum();
     }
 
+    /**
+     * The data-durable index this leader tells its followers (Membership, rule 3): the lowest durable end among the
+     * data members of the configuration in force and of the last committed one, never above the commit index; -1 in a
+     * group without witnesses (nobody needs it) or while a data member's end is unknown.
+     */
+    private long dataDurableIndex() {
+        if (membership.witnesses().isEmpty()) {
+            return -1;
+        }
+        // Every data member of the last committed configuration and of every later one: until a removal commits, the
+        // removed member may still be needed for an election (Raft thesis section 4.1: either configuration can rule).
+        TreeSet<String> data = new TreeSet<>();
+        for (int i = configHistory.size() - 1; i >= 0; i--) {
+            ConfigPoint p = configHistory.get(i);
+            data.addAll(p.membership().dataMembers());
+            if (p.index() <= commitIndex) {
+                break;
+            }
+        }
+        long min = commitIndex;
+        for (String v : data) {
+            long end;
+            if (v.equals(id)) {
+                end = Math.min(log.persistedLastIndex(), durableIndex);
+            } else {
+                Progress pr = progress.get(v);
+                end = pr == null ? -1 : pr.match;
+            }
+            min = Math.min(min, end);
+        }
+        return min;
+    }
+
+    /**
+     * On a witness, takes the leader's data-durable index into the drop index, bounded by {@code matched}, the end of
+     * the log the request proved to match the leader's, and by the commit index: what lies beyond those might not be
+     * the entry the data members hold.
+     *
+     * <p>A permission is judged on the data members of the configurations the leader knew when it sent the request.
+     * It counts only when the request covers this node's latest configuration entry ({@code sentEnd}, the end of the
+     * request, is at or past it): the leader's log then held that entry, so it judged on that configuration or a later
+     * one. A request sent before a configuration change and delivered after it (the network reorders and delays) was
+     * judged on the older data members only: a member added since may lack what they held, and with the witness's
+     * copy gone it could only get it from them. Such a permission is ignored, as {@link #setMembership} takes back the
+     * part of an earlier one not used yet (issue 19; the simulation's drop-rule check found both).
+     */
+    private void learnDataDurable(long dataDurable, long matched, long sentEnd) {
+        if (!isWitness() || sentEnd < lastConfigIndex()) {
+            return;
+        }
+        long drop = Math.min(dataDurable, Math.min(matched, commitIndex));
+        if (drop > witnessDropIndex) {
+            witnessDropIndex = drop;
+        }
+    }
+
+    /** The highest index whose body this node may no longer hold: what it dropped, or may drop, as a witness. */
+    private long droppedThrough() {
+        return Math.max(log.storage().droppedBodiesThrough(), isWitness() ? witnessDropIndex : -1);
+    }
+
+    private boolean isWitness() {
+        return membership.isWitness(id);
+    }
+
+    /**
+     * A witness that leads hands leadership to the data member with the most of its log (Membership, rule 2). The
+     * transfer sends TimeoutNow once that member holds the whole log, and is retried after a timed-out attempt.
+     */
+    private void maybeHandOffAsWitness() {
+        if (role != Role.LEADER || !isWitness() || leadTransferee != null) {
+            return;
+        }
+        String best = null;
+        long bestMatch = -2;
+        for (String v : membership.dataMembers()) {
+            Progress pr = progress.get(v);
+            if (pr != null && pr.responded && pr.match > bestMatch) {
+                best = v;
+                bestMatch = pr.match;
+            }
+        }
+        if (best != null) {
+            transferLeadership(best);
+        }
+    }
+
     private void maybeTransferToPreferred() {
         String preferred = config.preferredLeader();
         if (preferred == null || preferred.equals(id) || leadTransferee != null || now < preferredRetryTick
-            || commitIndex < noopIndex || !membership.contains(preferred)) {
+            || commitIndex < noopIndex || !membership.contains(preferred) || membership.isWitness(preferred)) {
             return;
         }
         Progress pr = progress.get(preferred);
@@ -1473,6 +1697,15 @@ public final class RaftNode {
     /** The known leader of the current term, or null. */
     public String leaderId() {
         return leaderId;
+    }
+
+    /**
+     * On a witness, the highest index whose entry body the driver may drop from its log (the drop rule on
+     * {@link Membership}): every data member holds that entry durably and it is committed. It only grows while this
+     * node is a witness; the driver drops at its leisure (dropping less is always safe). -1 on a data member.
+     */
+    public long witnessDropIndex() {
+        return witnessDropIndex;
     }
 
     /** The highest index known to be committed. */

@@ -64,11 +64,16 @@ final class ClientService implements RequestHandler {
      * voter, OK with the index of the configuration entry, ALREADY_MEMBER when it is one.
      */
     private CompletableFuture<Response> addVoter(String peer) {
+        // A leading '!' asks for a witness (issue 19), as in the CONFIG body.
+        boolean witness = peer != null && peer.startsWith("!");
+        if (witness) {
+            peer = peer.substring(1);
+        }
         int eq = peer == null ? -1 : peer.indexOf('=');
         String id = eq < 0 ? peer : peer.substring(0, eq);
         String address = eq < 0 ? null : peer.substring(eq + 1);
         try {
-            if (id == null || id.isEmpty() || id.indexOf(',') >= 0) {
+            if (id == null || id.isEmpty() || id.indexOf(',') >= 0 || id.startsWith("!")) {
                 return CompletableFuture.completedFuture(Response.of(Status.INVALID, node.id()));
             }
             if (address != null) {
@@ -77,11 +82,22 @@ final class ClientService implements RequestHandler {
         } catch (IllegalArgumentException e) {
             return CompletableFuture.completedFuture(Response.of(Status.INVALID, node.id()));
         }
+        if (witness) {
+            // A refused witness is a member already (ALREADY_MEMBER), or would leave the witnesses not outnumbered by
+            // the data members (INVALID): the operator is told which.
+            String w = id;
+            return node.stageWitness(id, address).thenApply(r -> r.status() == ProposeResult.Status.INVALID_CONFIG_CHANGE
+                && !node.status().voters().contains(w) ? Response.of(Status.INVALID, node.id()) : changeResponse(r, true));
+        }
         return node.stageVoter(id, address).thenApply(r -> changeResponse(r, true));
     }
 
     /** Removes a voter other than this leader, keeping a quorum of reachable voters. */
     private CompletableFuture<Response> removeVoter(String peer) {
+        if (peer != null && peer.startsWith("!")) {
+            // "Remove the data of": turn a data member into a witness (issue 19).
+            return node.makeWitness(peer.substring(1)).thenApply(r -> changeResponse(r, false));
+        }
         if (peer != null && peer.equals(node.id()) && "LEADER".equals(node.status().role().name())) {
             return CompletableFuture.completedFuture(Response.of(Status.IS_LEADER, node.id()));
         }

@@ -196,6 +196,17 @@ public final class FileNodeStorage implements NodeStorage {
         return pos;
     }
 
+    /**
+     * Deletes the data files whose entries are all at or below {@code index} ({@link SegmentedLogStore#dropBodiesThrough},
+     * issue 19): the index files stay, so the log keeps every entry's index and term.
+     */
+    @Override
+    public void dropBodiesThrough(long index) {
+        synchronized (lock) {
+            guard(() -> log.dropBodiesThrough(index));
+        }
+    }
+
     @Override
     public void sync() {
         Runnable force;

@@ -84,6 +84,15 @@ public interface NodeStorage extends AutoCloseable {
         return null;
     }
 
+    /**
+     * On a witness (issue 19), drops the bodies of the NORMAL entries up to {@code index}, keeping their index, term,
+     * type and header, and every CONFIG entry whole; {@link LogView#droppedBodiesThrough()} then reports at least
+     * {@code index}. Called on the driver thread with an index the core allowed ({@code RaftNode.witnessDropIndex()})
+     * and the node applied. The default keeps every body, which is always safe (only the witness's disk pays).
+     */
+    default void dropBodiesThrough(long index) {
+    }
+
     @Override
     void close();
 

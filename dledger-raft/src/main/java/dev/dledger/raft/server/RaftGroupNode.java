@@ -1,6 +1,7 @@
 package dev.dledger.raft.server;
 
 import dev.dledger.raft.core.Entry;
+import dev.dledger.raft.core.EntryType;
 import dev.dledger.raft.core.HardState;
 import dev.dledger.raft.core.InitialState;
 import dev.dledger.raft.core.InstallSnapshotRequest;
@@ -458,6 +459,23 @@ public final class RaftGroupNode implements AutoCloseable {
         });
     }
 
+    /**
+     * Adds a witness once it has caught up ({@link RaftNode#stageWitness}, issue 19); {@code address} is recorded, or
+     * null.
+     */
+    public CompletableFuture<ProposeResult> stageWitness(String peer, String address) {
+        return call(() -> {
+            ProposeResult r = node.stageWitness(peer, address);
+            publishPeerAddresses();
+            return r;
+        });
+    }
+
+    /** Turns a data member into a witness ({@link RaftNode#makeWitness}, issue 19). */
+    public CompletableFuture<ProposeResult> makeWitness(String peer) {
+        return call(() -> node.makeWitness(peer));
+    }
+
     /** Removes a voter unless the reachable voters left would not form a quorum ({@link RaftNode#removeVoterKeepingQuorum}). */
     public CompletableFuture<ProposeResult> removeVoterKeepingQuorum(String peer) {
         return call(() -> node.removeVoterKeepingQuorum(peer));
@@ -491,13 +509,23 @@ public final class RaftGroupNode implements AutoCloseable {
         return call(() -> node.removeVoter(peer));
     }
 
-    /** Reads the entry at {@code index} from this node's log, committed or not; null when not held. */
+    /**
+     * Reads the entry at {@code index} from this node's log, committed or not; null when not held. On a witness, a
+     * NORMAL entry whose body it dropped fails the future with {@link IllegalStateException} ("body dropped on
+     * witness"), never with other bytes.
+     */
     public CompletableFuture<Entry> get(long index) {
         return call(() -> {
             if (index < storage.log().firstIndex() || index > storage.log().lastIndex()) {
                 return null;
             }
-            return storage.log().entries(index, index + 1, Long.MAX_VALUE).get(0);
+            Entry e = storage.log().entries(index, index + 1, Long.MAX_VALUE).get(0);
+            if (e.type() == EntryType.NORMAL && index <= storage.log().droppedBodiesThrough()) {
+                throw new IllegalStateException("[" + group + " " + id + "] entry " + index + ": body dropped on "
+                    + "witness (bodies through " + storage.log().droppedBodiesThrough() + " may be gone; a data member "
+                    + "holds them)");
+            }
+            return e;
         });
     }
 
@@ -788,6 +816,11 @@ public final class RaftGroupNode implements AutoCloseable {
 
         @Override
         public void advanced(Ready rd) {
+            // A witness drops the bodies every data member holds (issue 19, the drop rule on Membership), once applied.
+            long drop = Math.min(node.witnessDropIndex(), node.appliedIndex());
+            if (drop > storage.log().droppedBodiesThrough()) {
+                storage.dropBodiesThrough(drop);
+            }
             reads.serve(node.appliedIndex());
             // The checkpoint never covers entries not durable here: after a power loss the log could hold older
             // entries at those indexes (their truncation unsynced too), and a restart would apply them as committed.
@@ -827,6 +860,11 @@ public final class RaftGroupNode implements AutoCloseable {
     }
 
     private void maybeSnapshot() {
+        if (node.membership().isWitness(id) && node.appliedIndex() > node.witnessDropIndex()) {
+            // A witness compacts only what every data member holds (issue 19): it never sends a snapshot (its state
+            // saw dropped bodies), so a data member behind it must find the entries in its log.
+            return;
+        }
         SnapshotMeta taken = stateSnapshots.takeIfDue(node);
         if (taken == null) {
             return;

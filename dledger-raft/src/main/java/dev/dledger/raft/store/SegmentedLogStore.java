@@ -50,6 +50,8 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(SegmentedLogStore.class);
     private static final String CRC_FROM = "crc-from";
     private static final String COMPACTED = "compacted";
+    /** The record of a witness's dropped bodies (issue 19), see {@link #dropBodiesThrough(long)}. */
+    static final String DROPPED = "dropped";
     /** Bytes encoded before they are written out, at most (a larger entry gets a buffer of its own size). */
     private static final int WRITE_BUFFER_BYTES = 4 << 20;
     /** The newest entries kept as written, at most: 8192 entries and 32 MiB (see {@link RecentEntries}). */
@@ -80,6 +82,15 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     private int lastChainCrc;
     private long crcFrom;
     private SnapshotMeta snapshot = SnapshotMeta.NONE;
+    /**
+     * On a witness (issue 19): the last entry whose data file was deleted, -1 when none; its body and those before it
+     * are gone, its index unit (index, term, position, size) stays.
+     */
+    private long droppedThrough = -1;
+    /** The highest index a caller allowed to drop ({@link #dropBodiesThrough}); at least {@link #droppedThrough}. */
+    private long dropAllowed = -1;
+    /** The NOOP and CONFIG entries of the dropped range, kept whole in the {@value #DROPPED} record. */
+    private final TreeMap<Long, Entry> droppedKept = new TreeMap<>();
     private volatile boolean failed;
     private WriteHook writeHook;
     /** Terms of the tail of the log, {@code [cacheBase, lastIndex]}, so the core's term lookups do not touch disk. */
@@ -168,7 +179,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         if (i >= cacheBase) {
             return terms[(int) (i - cacheBase)];
         }
-        return checkedUnit(i).term();
+        return unitOf(i).term();
     }
 
     @Override
@@ -198,10 +209,181 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         return snapshot;
     }
 
+    /**
+     * At least the highest index whose body a witness may have dropped here (issue 19): what {@link
+     * #dropBodiesThrough} was allowed, or after a restart what it did drop; -1 when none. Up to
+     * {@link #bodiesDroppedThrough()} {@link #entries} gives NORMAL entries without their body.
+     */
+    @Override
+    public long droppedBodiesThrough() {
+        return Math.max(dropAllowed, droppedThrough);
+    }
+
+    /** The last entry whose body is gone from this store (its data file deleted by a witness's drop), or -1. */
+    public long bodiesDroppedThrough() {
+        return droppedThrough;
+    }
+
+    /**
+     * Entry {@code i} with its body, for a reader that needs the bytes (a client's read, a dump): unlike {@link
+     * #entries}, which gives the core a dropped NORMAL entry without its body, this refuses one.
+     *
+     * @throws IllegalArgumentException if {@code i} is not in the log
+     * @throws BodyDroppedException     if this witness dropped the body of {@code i}
+     */
+    public Entry entryWithBody(long i) {
+        checkRange(i);
+        if (i <= droppedThrough && !droppedKept.containsKey(i)) {
+            throw new BodyDroppedException("entry " + i + " of " + dir + ": body dropped on witness (bodies through "
+                + droppedThrough + " are gone; a data member holds them)");
+        }
+        return read(i, null).entry();
+    }
+
+    /** Whether the record of entry {@code i} (header and body) is in the data files. */
+    private boolean bodyHeld(long i) {
+        return i >= firstIndex && i > droppedThrough;
+    }
+
+    /** The index unit of entry {@code i}: checked against its record, or alone where a witness dropped the record. */
+    private EntryFormat.IndexUnit unitOf(long i) {
+        return i <= droppedThrough ? droppedUnit(i) : checkedUnit(i);
+    }
+
+    /**
+     * The index unit of an entry whose record a witness dropped: nothing is left to check it against but its own
+     * index field.
+     */
+    private EntryFormat.IndexUnit droppedUnit(long i) {
+        EntryFormat.IndexUnit u = readUnit(i);
+        if (u.index() != i || u.term() < 0 || u.size() < EntryFormat.HEADER_SIZE) {
+            throw new StoreCorruptedException(unitLocation(i) + ": index unit " + u + " of entry " + i
+                + " (body dropped on this witness) is damaged");
+        }
+        return u;
+    }
+
+    /** What the log gives for an entry whose body was dropped: a NOOP or CONFIG whole, a NORMAL entry without body. */
+    private Entry droppedEntry(long i) {
+        Entry kept = droppedKept.get(i);
+        return kept != null ? kept : new Entry(i, droppedUnit(i).term(), EntryType.NORMAL, null);
+    }
+
+    /**
+     * On a witness (issue 19): drops the bodies of the entries up to {@code index}, which the caller may drop (every
+     * data member holds them durably; {@code RaftNode.witnessDropIndex()}). Whole data files go: those whose entries
+     * are all at or below {@code index}, never the file being written nor a read-only one; the index files stay, so
+     * every entry keeps its index, term, position and size for votes and log matching. The NOOP and CONFIG entries of
+     * the deleted files are kept whole in the {@value #DROPPED} record, written durably (with the last dropped index
+     * and the first kept position) before any file is deleted; a crash in between is finished at the next open.
+     * Afterwards {@link #entries} gives the dropped NORMAL entries without body, {@link #entryWithBody} refuses them.
+     *
+     * @throws StoreIoException if the record cannot be written or a file deleted; the store then refuses writes
+     */
+    public void dropBodiesThrough(long index) {
+        checkWritable();
+        if (index <= dropAllowed) {
+            return;
+        }
+        dropAllowed = index;
+        long upTo = Math.min(index, lastIndex);
+        if (upTo <= droppedThrough || upTo < firstIndex || data.isEmpty()) {
+            return;
+        }
+        long fileSize = config.dataFileSizeBytes();
+        long keepFrom = upTo < lastIndex ? fileStart(checkedUnit(upTo + 1).pos(), fileSize) : fileStart(writePos, fileSize);
+        // Never the file being written, nor the last one: the log's end is found in the data files.
+        keepFrom = Math.min(keepFrom, Math.min(fileStart(writePos, fileSize), data.lastKey()));
+        for (long ro : readOnlyData) {
+            keepFrom = Math.min(keepFrom, ro);
+        }
+        if (keepFrom <= data.firstKey()) {
+            return;
+        }
+        long firstKept = data.containsKey(keepFrom) ? firstEntryIndex(keepFrom) : -1;
+        long through = firstKept >= 0 ? firstKept - 1 : lastIndex;
+        if (through <= droppedThrough || through < firstIndex) {
+            return;
+        }
+        try {
+            TreeMap<Long, Entry> kept = new TreeMap<>(droppedKept);
+            for (long i = Math.max(firstIndex, droppedThrough + 1); i <= through; i++) {
+                // One header read per entry, once: the few NOOP and CONFIG entries are kept whole.
+                EntryFormat.Header h = readHeader(checkedUnit(i).pos());
+                if (h.type() != EntryType.NORMAL) {
+                    kept.put(i, read(i, null).entry());
+                }
+            }
+            kept.headMap(firstIndex, false).clear();
+            writeDropped(through, keepFrom, kept);
+            droppedKept.clear();
+            droppedKept.putAll(kept);
+            droppedThrough = through;
+            recent.dropBelow(through + 1);
+            dropFilesBelow(data, null, keepFrom, fileSize);
+            LOG.info("store {}: witness dropped the bodies through entry {} (data files before position {})", dir,
+                through, keepFrom);
+        } catch (IOException e) {
+            failed = true;
+            throw new StoreIoException("dropping the bodies through " + through + " in " + dir + " failed: "
+                + e.getMessage(), e);
+        }
+    }
+
+    private void writeDropped(long through, long keepFrom, TreeMap<Long, Entry> kept) throws IOException {
+        Properties p = new Properties();
+        p.setProperty("through", Long.toString(through));
+        p.setProperty("keepFrom", Long.toString(keepFrom));
+        p.setProperty("first", Long.toString(firstIndex));
+        for (Entry e : kept.values()) {
+            p.setProperty("entry." + e.index(), e.term() + "," + e.type().name() + ","
+                + java.util.Base64.getEncoder().encodeToString(e.data()));
+        }
+        AtomicFiles.writeProperties(dir.resolve(DROPPED), p);
+    }
+
+    /**
+     * At open: reads the {@value #DROPPED} record, if any, and deletes the data files it says are gone (a crash came
+     * between writing it and deleting them).
+     *
+     * @return the first index of the log when the bodies were dropped, or -1 without a record
+     */
+    private long recoverDropped() throws IOException {
+        Path file = dir.resolve(DROPPED);
+        Properties p = AtomicFiles.readStoreProperties(file);
+        if (p == null) {
+            return -1;
+        }
+        droppedThrough = AtomicFiles.longProperty(file, p, "through", null);
+        dropAllowed = droppedThrough;
+        long keepFrom = AtomicFiles.longProperty(file, p, "keepFrom", null);
+        long first = AtomicFiles.longProperty(file, p, "first", null);
+        for (String key : p.stringPropertyNames()) {
+            if (!key.startsWith("entry.")) {
+                continue;
+            }
+            String[] f = p.getProperty(key).split(",", 3);
+            try {
+                long i = Long.parseLong(key.substring("entry.".length()));
+                droppedKept.put(i, new Entry(i, Long.parseLong(f[0]), EntryType.valueOf(f[1]),
+                    java.util.Base64.getDecoder().decode(f[2])));
+            } catch (RuntimeException e) {
+                throw new StoreCorruptedException(file + ": bad kept entry " + key + "=" + p.getProperty(key) + ": "
+                    + e.getMessage());
+            }
+        }
+        if (!data.isEmpty() && data.firstKey() < keepFrom) {
+            LOG.info("store {}: finishing the drop of the bodies through {}: deleting the data files before {}", dir,
+                droppedThrough, keepFrom);
+            dropFilesBelow(data, null, keepFrom, config.dataFileSizeBytes());
+        }
+        return first;
+    }
+
     /** The data-file position of entry {@code i} (DLedger's {@code pos}). */
     public long position(long i) {
         checkRange(i);
-        return checkedUnit(i).pos();
+        return unitOf(i).pos();
     }
 
     /** The first index written by this store's code: entries from here on carry CRCs. */
@@ -449,6 +631,10 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         if (from < firstIndex) {
             throw new IllegalArgumentException("truncate at " + from + " below the first index " + firstIndex);
         }
+        if (from <= droppedThrough) {
+            throw new IllegalArgumentException("truncate at " + from + " in " + dir + ": the bodies through "
+                + droppedThrough + " were dropped on this witness (they were committed)");
+        }
         long pos = checkedUnit(from).pos();
         for (long ro : readOnlyData) {
             if (ro + config.dataFileSizeBytes() > pos) {
@@ -475,7 +661,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
                 writeCrcFrom(crcFrom);
             }
             // Past a compaction, and at the start of our range, the chain restarts from 0.
-            lastChainCrc = lastIndex >= firstIndex && lastIndex >= crcFrom
+            lastChainCrc = bodyHeld(lastIndex) && lastIndex >= crcFrom
                 ? readHeader(checkedUnit(lastIndex).pos()).chainCrc() : 0;
             if (lastIndex < cacheBase) {
                 cacheBase = lastIndex + 1;
@@ -540,7 +726,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
                     keepFromPos = writePos;
                 }
             } else {
-                keepFromPos = checkedUnit(meta.index() + 1).pos();
+                keepFromPos = unitOf(meta.index() + 1).pos();
             }
             writeCompacted(meta, meta.index() >= lastIndex ? keepFromPos : -1);
             dropFilesBelow(data, null, keepFromPos, config.dataFileSizeBytes());
@@ -687,13 +873,21 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     /** The data-file position just after entry {@code i}, from its index unit alone. */
     public long endPosition(long i) {
         checkRange(i);
-        EntryFormat.IndexUnit u = checkedUnit(i);
+        EntryFormat.IndexUnit u = unitOf(i);
         return u.pos() + u.size();
     }
 
-    /** Reads the header of entry {@code i} without its body. */
+    /**
+     * Reads the header of entry {@code i} without its body. For an entry whose body a witness dropped, the header is
+     * made from its index unit (body CRC 0) and the type kept in the {@value #DROPPED} record.
+     */
     public EntryInfo info(long i) {
         checkRange(i);
+        if (i <= droppedThrough) {
+            EntryFormat.IndexUnit u = droppedUnit(i);
+            Entry kept = droppedKept.get(i);
+            return new EntryInfo(i, u.term(), u.pos(), u.size(), 0, kept == null ? EntryType.NORMAL : kept.type());
+        }
         EntryFormat.IndexUnit u = checkedUnit(i);
         EntryFormat.Header h = readHeader(u.pos());
         return new EntryInfo(h.index(), h.term(), h.pos(), h.size(), h.bodyCrc(), h.type());
@@ -709,7 +903,8 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         boolean chainKnown = false;
         long checked = 0;
         Map<EntryType, Long> types = new java.util.EnumMap<>(EntryType.class);
-        for (long i = firstIndex; i <= lastIndex; i++) {
+        // The entries whose bodies a witness dropped have no record left to check (their units are read by term()).
+        for (long i = Math.max(firstIndex, droppedThrough + 1); i <= lastIndex; i++) {
             try {
                 EntryFormat.IndexUnit u = readUnit(i);
                 Path file = dataPath(fileStart(u.pos(), config.dataFileSizeBytes()));
@@ -742,10 +937,10 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
                         return new VerifyReport(checked, firstIndex, i - 1, quirks, where + ": body CRC of entry " + i
                             + " is " + h.bodyCrc() + ", the body hashes to " + EntryFormat.bodyCrc(body));
                     }
-                    if (!chainKnown && i > crcFrom && i - 1 >= firstIndex) {
+                    if (!chainKnown && i > crcFrom && bodyHeld(i - 1)) {
                         chain = readHeader(checkedUnit(i - 1).pos()).chainCrc();
                     }
-                    if ((chainKnown || i == crcFrom || i - 1 >= firstIndex)
+                    if ((chainKnown || i == crcFrom || bodyHeld(i - 1))
                         && EntryFormat.chainCrc(chain, header, h.bodyCrc()) != h.chainCrc()) {
                         return new VerifyReport(checked, firstIndex, i - 1, quirks, where + ": chain CRC of entry " + i
                             + " breaks the chain");
@@ -784,6 +979,9 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
      * {@code i - 1} when the caller has just read it, else null (it is read here then).
      */
     private Read read(long i, Integer previousChain) {
+        if (i <= droppedThrough) {
+            return new Read(droppedEntry(i), null);
+        }
         Entry held = recent.get(i);
         if (held != null) {
             return new Read(held, null);
@@ -807,9 +1005,9 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
             throw new StoreCorruptedException(file + " at " + u.pos() + ": body CRC of entry " + i + " is "
                 + h.bodyCrc() + ", the body hashes to " + EntryFormat.bodyCrc(body));
         }
-        // The chain starts at 0 with the first entry of our range; the first entry after a compaction chains from an
-        // entry that is gone, so its chain is taken as it is.
-        if (i >= crcFrom && (i == crcFrom || i - 1 >= firstIndex)) {
+        // The chain starts at 0 with the first entry of our range; the first entry after a compaction (or after the
+        // bodies a witness dropped) chains from an entry that is gone, so its chain is taken as it is.
+        if (i >= crcFrom && (i == crcFrom || bodyHeld(i - 1))) {
             int previous = i == crcFrom ? 0 : previousChain != null ? previousChain
                 : readHeader(checkedUnit(i - 1).pos()).chainCrc();
             b.rewind();
@@ -1029,6 +1227,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
             }
             compactedNextPos = AtomicFiles.longProperty(compactedFile, compacted, "nextPos", -1L);
         }
+        long droppedFirst = recoverDropped();
         Path fromFile = dir.resolve(CRC_FROM);
         Properties from = AtomicFiles.readStoreProperties(fromFile);
         if (data.isEmpty()) {
@@ -1045,8 +1244,8 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
             return;
         }
         long firstFileIndex = firstEntryIndex(data.firstKey());
-        firstIndex = snapshot.index() >= 0 ? snapshot.index() + 1 : firstFileIndex;
-        if (snapshot.index() < 0 && firstFileIndex < 0) {
+        firstIndex = snapshot.index() >= 0 ? snapshot.index() + 1 : droppedFirst >= 0 ? droppedFirst : firstFileIndex;
+        if (snapshot.index() < 0 && droppedFirst < 0 && firstFileIndex < 0) {
             firstIndex = 0;
         }
         crcFrom = from != null ? AtomicFiles.longProperty(fromFile, from, "index", null) : -1;
@@ -1055,18 +1254,22 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         long scanStart = starts.get(scanFrom);
         long expected = scanFrom == 0 ? firstFileIndex : firstEntryIndex(scanStart);
         if (expected < 0) {
-            expected = firstIndex;
+            // An empty first scanned file: the log ends before it (after the bodies a witness dropped, if any).
+            expected = Math.max(firstIndex, droppedThrough + 1);
         }
         int chain = 0;
         long prevTerm = 0;
         // The chain can be checked from the first scanned entry only if its predecessor is readable, or if it is the
         // first entry of our range; otherwise checking starts with the entry after it.
-        boolean chainKnown = expected - 1 >= firstIndex || (crcFrom >= 0 && expected <= crcFrom);
-        if (expected - 1 >= firstIndex) {
+        boolean chainKnown = bodyHeld(expected - 1) || (crcFrom >= 0 && expected <= crcFrom);
+        if (bodyHeld(expected - 1)) {
             EntryFormat.IndexUnit prev = checkedUnit(expected - 1);
             EntryFormat.Header ph = readHeader(prev.pos());
             chain = ph.chainCrc();
             prevTerm = ph.term();
+        } else if (expected - 1 >= firstIndex) {
+            // The entry before the first kept data file had its body dropped on this witness: its unit gives the term.
+            prevTerm = droppedUnit(expected - 1).term();
         }
         long lastStart = starts.get(starts.size() - 1);
         long pos = scanStart;

@@ -38,6 +38,8 @@ public final class MessageCodec {
     static final byte SNAPSHOT_REQUEST = 5;
     static final byte SNAPSHOT_RESPONSE = 6;
     static final byte TIMEOUT_NOW = 7;
+    /** {@link #APPEND_REQUEST} followed by the leader's data-durable index after {@code seq}. */
+    static final byte APPEND_REQUEST_DATA_DURABLE = 8;
 
     /** Entry on the wire without payload: index, term, magic, payload length. */
     private static final int MIN_ENTRY_BYTES = 8 + 8 + 1 + 4;
@@ -76,8 +78,14 @@ public final class MessageCodec {
             head(w, VOTE_RESPONSE, m);
             w.writeBoolean(v.granted()).writeBoolean(v.preVote());
         } else if (m instanceof AppendEntriesRequest a) {
-            head(w, APPEND_REQUEST, m);
+            // A request that tells a data-durable index (only in groups with a witness, issue 19) has its own type, so
+            // that every other request keeps the earlier body byte for byte.
+            boolean dd = a.dataDurableIndex() >= 0;
+            head(w, dd ? APPEND_REQUEST_DATA_DURABLE : APPEND_REQUEST, m);
             w.writeLong(a.prevLogIndex()).writeLong(a.prevLogTerm()).writeLong(a.leaderCommit()).writeLong(a.seq());
+            if (dd) {
+                w.writeLong(a.dataDurableIndex());
+            }
             w.writeInt(a.entries().size());
             for (Entry e : a.entries()) {
                 RequestId id = e.requestId();
@@ -113,6 +121,7 @@ public final class MessageCodec {
             for (Entry e : a.entries()) {
                 size += MIN_ENTRY_BYTES + (e.requestId() == null ? 0 : RequestId.BYTES) + e.data().length;
             }
+            size += a.dataDurableIndex() >= 0 ? 8 : 0;
         } else if (m instanceof InstallSnapshotRequest s && s.data() != null) {
             size += s.data().length;
         }
@@ -144,7 +153,8 @@ public final class MessageCodec {
                 m = new VoteResponse(from, to, term, r.readBoolean("granted"), r.readBoolean("preVote"));
                 break;
             case APPEND_REQUEST:
-                m = appendRequest(r, from, to, term);
+            case APPEND_REQUEST_DATA_DURABLE:
+                m = appendRequest(r, from, to, term, type == APPEND_REQUEST_DATA_DURABLE);
                 break;
             case APPEND_RESPONSE:
                 m = new AppendEntriesResponse(from, to, term, r.readBoolean("success"), r.readLong("matchIndex", -1),
@@ -178,11 +188,13 @@ public final class MessageCodec {
         return s;
     }
 
-    private static AppendEntriesRequest appendRequest(WireReader r, String from, String to, long term) {
+    private static AppendEntriesRequest appendRequest(WireReader r, String from, String to, long term,
+                                                      boolean withDataDurable) {
         long prev = r.readLong("prevLogIndex", -1);
         long prevTerm = r.readLong("prevLogTerm", 0);
         long commit = r.readLong("leaderCommit", -1);
         long seq = r.readLong("seq");
+        long dataDurable = withDataDurable ? r.readLong("dataDurableIndex", 0) : -1;
         int n = r.readCount("entry count", MIN_ENTRY_BYTES);
         List<Entry> ents = new ArrayList<>(n);
         for (int i = 0; i < n; i++) {
@@ -213,7 +225,7 @@ public final class MessageCodec {
                 throw new CodecException("entry " + i + " at offset " + at + ": " + e.getMessage());
             }
         }
-        return new AppendEntriesRequest(from, to, term, prev, prevTerm, ents, commit, seq);
+        return new AppendEntriesRequest(from, to, term, prev, prevTerm, ents, commit, seq, dataDurable);
     }
 
     private static InstallSnapshotRequest snapshotRequest(WireReader r, String from, String to, long term) {

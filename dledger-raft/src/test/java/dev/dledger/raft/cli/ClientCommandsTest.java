@@ -104,7 +104,7 @@ class ClientCommandsTest {
     @Test
     void wrongInputGetsAOneLineError() {
         String[] bad = run(2, "member", "-g", "g", "-p", peers, "promote", "n1");
-        assertTrue(bad[1].contains("action must be add or remove"), bad[1]);
+        assertTrue(bad[1].contains("action must be add, remove or witness"), bad[1]);
         String[] missing = run(1, "get", "-g", "g", "-p", peers, "-i", "999");
         assertTrue(missing[1].contains("NOT_FOUND"), missing[1]);
     }
@@ -123,6 +123,22 @@ class ClientCommandsTest {
         assertEquals("error: n9 is not a voter of group g (or is its last one); nothing changed", unknown[1].strip());
         String[] badAddress = run(2, "member", "add", "n3", "--address", "a,b", "-g", "g", "-p", peers);
         assertTrue(badAddress[1].startsWith("error: --address a,b: "), badAddress[1]);
+        assertEquals(List.of("n0", "n1", "n2"), leader.status().voters());
+    }
+
+    @Test
+    void witnessAddsThatAreRefusedSayWhy() {
+        RaftGroupNode leader = nodes.stream().filter(n -> n.status().role() == Role.LEADER).findFirst().orElseThrow();
+        String follower = nodes.stream().map(RaftGroupNode::id).filter(id -> !id.equals(leader.id())).findFirst()
+            .orElseThrow();
+        String[] exists = run(1, "member", "add", follower, "--witness", "-g", "g", "-p", peers);
+        assertEquals("error: " + follower + " is already a member of group g (a data member or a witness; 'member "
+            + "witness " + follower + "' turns a data member into a witness); nothing changed", exists[1].strip());
+        run(0, "member", "witness", follower, "-g", "g", "-p", peers);
+        String[] outnumbered = run(1, "member", "add", "n5", "--witness", "--address", "127.0.0.1:1", "-g", "g",
+            "-p", peers);
+        assertEquals("error: adding witness n5 would leave group g with no more data members than witnesses; nothing "
+            + "changed", outnumbered[1].strip());
         assertEquals(List.of("n0", "n1", "n2"), leader.status().voters());
     }
 }

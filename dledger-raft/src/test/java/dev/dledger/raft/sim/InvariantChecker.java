@@ -100,6 +100,8 @@ public final class InvariantChecker implements NodeObserver {
     private final TreeMap<Long, Acked> acked = new TreeMap<>();
     private final Map<Long, ReadRequest> reads = new HashMap<>();
     private long maxAckedIndex = -1;
+    /** The witness of a witness run (issue 19), or null. */
+    private String witness;
     private long readsServed;
     private long leaseReadsServed;
     private long acks;
@@ -119,6 +121,100 @@ public final class InvariantChecker implements NodeObserver {
             first = v;
         }
         return v;
+    }
+
+    /** Names the run's witness (null for none): its state machine is not compared, its dropped bodies are headers. */
+    public void setWitness(String id) {
+        witness = id;
+    }
+
+    /** Same index, term, type and request id: all a witness keeps of an entry whose body it dropped. */
+    private static boolean sameHeader(Entry a, Entry b) {
+        return a != null && b != null && a.index() == b.index() && a.term() == b.term() && a.type() == b.type()
+            && Objects.equals(a.requestId(), b.requestId());
+    }
+
+    private static boolean dropped(SimulatedLogStore log, long index) {
+        Entry e = log.entry(index);
+        return index <= log.droppedBodiesThrough() && e != null && e.type() == EntryType.NORMAL;
+    }
+
+    /** Whether {@code log} holds {@code expected} at {@code index}: in full, or its header where the body was dropped. */
+    private static boolean holds(SimulatedLogStore log, long index, Entry expected) {
+        Entry mine = log.entry(index);
+        if (dropped(log, index)) {
+            return sameHeader(mine, expected);
+        }
+        return Objects.equals(expected, mine);
+    }
+
+    /**
+     * The full entry {@code e} read on {@code node}: itself, or, where the node dropped its body, the same entry from a
+     * host that still has the body. None means a witness was the sole holder of a body it dropped.
+     */
+    private Entry fullBody(SimulatedHost node, Entry e) {
+        if (!dropped(node.log(), e.index())) {
+            return e;
+        }
+        for (SimulatedHost h : hosts) {
+            Entry other = h.log().entry(e.index());
+            if (!dropped(h.log(), e.index()) && sameHeader(other, e)) {
+                return other;
+            }
+        }
+        throw violation("witness-sole-holder", node.id() + " dropped the body of " + e
+            + " and no other node holds it");
+    }
+
+    /**
+     * The drop rule (issue 19): a witness drops the body of an entry only when every data member of the group's
+     * committed configuration ({@code voters}, as the simulation saw it applied) holds that entry durably.
+     */
+    public void onDropBodies(SimulatedHost host, long index, Collection<String> voters) {
+        SimulatedLogStore log = host.log();
+        for (long i = Math.max(log.droppedBodiesThrough() + 1, log.firstIndex()); i <= Math.min(index, log.lastIndex());
+             i++) {
+            Entry e = log.entry(i);
+            if (e.type() != EntryType.NORMAL) {
+                continue;
+            }
+            for (String v : voters) {
+                if (v.equals(host.id()) || v.equals(witness)) {
+                    continue;
+                }
+                SimulatedHost d = null;
+                for (SimulatedHost h : hosts) {
+                    if (h.id().equals(v)) {
+                        d = h;
+                    }
+                }
+                if (d != null && (d.isShutDown()
+                    || (d.log().durableSnapshot().index() < 0 && d.log().durableLastIndex() < 0))) {
+                    // Lost for good, or a new member that has received nothing yet: it will get the log from a data
+                    // member that leads, never from this witness.
+                    continue;
+                }
+                if (d == null || (d.log().durableSnapshot().index() < i && d.log().durableTerm(i) != e.term())) {
+                    throw violation("witness-drop-rule", host.id() + " drops the body of " + e + " (through " + index
+                        + ") which data member " + v + " does not hold durably"
+                        + (d == null ? "" : ": " + d.log()));
+                }
+            }
+        }
+    }
+
+    /**
+     * The voters of the newest configuration the group committed: the newest CONFIG entry among the committed entries
+     * this checker knows (every commit a node reports is known at once), or {@code initial} while none is.
+     */
+    public Collection<String> committedVoters(Collection<String> initial) {
+        for (int i = committed.size() - 1; i >= 0; i--) {
+            Entry e = committed.get(i);
+            if (e.type() == EntryType.CONFIG) {
+                return Membership.decode(e.data()).voters();
+            }
+        }
+        return initial;
     }
 
     /** The first violation found so far, or null. */
@@ -296,6 +392,10 @@ public final class InvariantChecker implements NodeObserver {
     }
 
     private void checkSnapshotState(String node, String how, SnapshotMeta meta, byte[] data) {
+        if (node.equals(witness)) {
+            // A witness's own snapshots hold a state that saw dropped bodies; it never sends them (RaftNode).
+            return;
+        }
         long idx = HashStateMachine.snapshotIndex(data);
         if (idx != meta.index()) {
             throw violation("snapshot-state", node + " " + how + " snapshot " + meta + " whose bytes hold "
@@ -356,15 +456,19 @@ public final class InvariantChecker implements NodeObserver {
         checkDurableOnMajority(node, e);
         int i = (int) e.index();
         if (i < committed.size()) {
-            if (!committed.get(i).equals(e)) {
+            if (!committed.get(i).equals(e) && !(dropped(node.log(), i) && sameHeader(committed.get(i), e))) {
                 throw violation("state-machine-safety", id + " applies " + e + " where the group committed "
                     + committed.get(i));
             }
         } else if (i == committed.size()) {
-            addCommitted(e, node.meta().hardState().term());
+            addCommitted(fullBody(node, e), node.meta().hardState().term());
         } else {
             throw violation("harness", id + " applies " + e + " but only " + committed.size()
                 + " committed entries are known");
+        }
+        if (id.equals(witness)) {
+            // A witness's state machine sees empty bodies where it dropped them: nothing to compare.
+            return;
         }
         long h = node.stateMachine().hash();
         if (i < hashAt.size()) {
@@ -473,12 +577,12 @@ public final class InvariantChecker implements NodeObserver {
                     + " which its log " + log + " does not hold");
             }
             if (i < committed.size()) {
-                if (!committed.get((int) i).equals(e)) {
+                if (!holds(log, i, committed.get((int) i))) {
                     throw violation("committed-mismatch", n.id() + " holds " + e + " at or below its commit index "
                         + to + " where the group committed " + committed.get((int) i));
                 }
             } else if (i == committed.size()) {
-                addCommitted(e, term);
+                addCommitted(fullBody(n, e), term);
             } else {
                 throw violation("harness", n.id() + ": commit " + to + " leaves a gap after "
                     + (committed.size() - 1) + " in the known committed entries");
@@ -493,7 +597,7 @@ public final class InvariantChecker implements NodeObserver {
                 continue;
             }
             Entry mine = log.entry(i);
-            if (!committed.get((int) i).equals(mine)) {
+            if (!holds(log, i, committed.get((int) i))) {
                 throw violation("leader-completeness", n.id() + " leads term " + term + " without the entry "
                     + committed.get((int) i) + " committed by term " + committedObservedTerm.get((int) i)
                     + "; its log holds " + mine + ", " + log);
@@ -504,7 +608,7 @@ public final class InvariantChecker implements NodeObserver {
                 continue;
             }
             Entry mine = log.entry(a.entry().index());
-            if (!a.entry().equals(mine)) {
+            if (!holds(log, a.entry().index(), a.entry())) {
                 throw violation("acked-lost", n.id() + " leads term " + term + " without " + a.entry()
                     + " acknowledged by " + a.node() + " in term " + a.ackTerm() + "; its log holds " + mine);
             }
@@ -544,7 +648,9 @@ public final class InvariantChecker implements NodeObserver {
             }
         }
         for (long i = lo; i <= match; i++) {
-            if (!Objects.equals(a.entry(i), b.entry(i))) {
+            boolean same = dropped(a, i) || dropped(b, i) ? sameHeader(a.entry(i), b.entry(i))
+                : Objects.equals(a.entry(i), b.entry(i));
+            if (!same) {
                 throw violation("log-matching", x.id() + " and " + y.id() + " agree on the entry at " + match
                     + " but differ at " + i + ": " + a.entry(i) + " vs " + b.entry(i));
             }

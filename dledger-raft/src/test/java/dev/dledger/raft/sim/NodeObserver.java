@@ -51,6 +51,10 @@ public interface NodeObserver {
     }
 
     /** {@code e} was applied to the node's state machine. */
+    /** A witness is about to drop the bodies of its entries up to {@code index} (issue 19). */
+    default void onDropBodies(SimulatedHost host, long index) {
+    }
+
     default void onApplied(SimulatedHost host, Entry e) {
     }
 

@@ -24,7 +24,8 @@ import org.junit.jupiter.api.Test;
  * S, S+1, ... instead of the corpus 1, 2, ... plus fresh seeds); {@code sim.faultTicks} (length of the fault
  * phase); {@code sim.forcePreVote} (true: pre-vote on in every profile); {@code sim.threads} (parallel runs,
  * default the machine's processors); {@code sim.failFast} (true: stop at the first violation and print after how
- * many runs it came, in seed order). Fresh seeds are drawn from {@code System.nanoTime()} here only, and printed.
+ * many runs it came, in seed order). Half the three-node runs (even seeds) are two data members and a witness (issue
+ * 19). Fresh seeds are drawn from {@code System.nanoTime()} here only, and printed.
  * The test prints each failing seed with its report (replayed with debug logs), a coverage line, the table of the
  * named hard situations ({@link RaftSimulation#SITUATIONS}) and ends with the line
  * {@code simulation: N runs, V violations, first seed S}; it fails when V is not 0, and when a named situation
@@ -46,14 +47,15 @@ class RaftSimulationTest {
      * The least share of runs in which each named situation must occur. The schedules play them on purpose; the
      * shares seen are several times these (figure 8 in nearly every run, a deposed leader asked for a lease read in
      * about 40%, snapshots racing appends in about 60%, a leader crashed with acknowledged entries it had not synced
-     * in about 15%: a third of the runs use flush=sync).
+     * in about 15%: a third of the runs use flush=sync; a data member caught up from a witness leader in about a third).
      */
     static final Map<String, Double> MIN_SITUATION_SHARE = Map.of(
         "figure-8", 0.5,
         "deposed-leader-lease-read", 0.15,
         "leader-crash-unsynced-acked", 0.06,
         "snapshot-racing-appends", 0.25,
-        "leaders-forgotten", 0.4);
+        "leaders-forgotten", 0.4,
+        "witness-tail-handed", 0.1);
 
     @Test
     void simulatedGroupsKeepRaftInvariantsAndRecover() throws InterruptedException, ExecutionException {

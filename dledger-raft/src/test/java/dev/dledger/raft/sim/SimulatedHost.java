@@ -627,6 +627,13 @@ public final class SimulatedHost {
         }
 
         @Override
+        public void dropBodiesThrough(long index) {
+            checkOpen();
+            observer.onDropBodies(SimulatedHost.this, index);
+            log.dropBodiesThrough(index);
+        }
+
+        @Override
         public void saveSnapshot(SnapshotMeta snapshotMeta, byte[] data) {
             checkOpen();
             snapshots.save(snapshotMeta, data);

@@ -1,6 +1,7 @@
 package dev.dledger.raft.sim;
 
 import dev.dledger.raft.core.Entry;
+import dev.dledger.raft.core.EntryType;
 import dev.dledger.raft.core.LogView;
 import dev.dledger.raft.core.SnapshotMeta;
 
@@ -28,7 +29,7 @@ public final class SimulatedLogStore implements LogView {
     }
 
     private enum Kind {
-        APPEND, TRUNCATE, INSTALL, COMPACT
+        APPEND, TRUNCATE, INSTALL, COMPACT, DROP
     }
 
     /** The state the core reads: durable state plus every pending operation. */
@@ -134,6 +135,20 @@ public final class SimulatedLogStore implements LogView {
         pending.add(new Op(Kind.COMPACT, null, meta.index(), meta));
     }
 
+    /**
+     * A witness drops the bodies of its NORMAL entries up to {@code index} (issue 19): they keep index, term, type
+     * and request id, with an empty payload; CONFIG and NOOP entries stay whole.
+     */
+    public void dropBodiesThrough(long index) {
+        current.drop(index);
+        pending.add(new Op(Kind.DROP, null, index, null));
+    }
+
+    @Override
+    public long droppedBodiesThrough() {
+        return current.dropped;
+    }
+
     /** Makes every pending write durable. */
     public void sync() {
         for (Op op : pending) {
@@ -198,6 +213,9 @@ public final class SimulatedLogStore implements LogView {
             case COMPACT:
                 s.compact(op.meta());
                 break;
+            case DROP:
+                s.drop(op.index());
+                break;
             default:
                 throw new IllegalStateException("unknown op " + op.kind());
         }
@@ -213,6 +231,7 @@ public final class SimulatedLogStore implements LogView {
     private static final class State {
         private final ArrayList<Entry> entries = new ArrayList<>();
         private SnapshotMeta snapshot = SnapshotMeta.NONE;
+        private long dropped = -1;
 
         long lastIndex() {
             return snapshot.index() + entries.size();
@@ -248,6 +267,17 @@ public final class SimulatedLogStore implements LogView {
             }
         }
 
+        void drop(long index) {
+            for (long i = Math.max(dropped + 1, snapshot.index() + 1); i <= Math.min(index, lastIndex()); i++) {
+                int k = (int) (i - snapshot.index() - 1);
+                Entry e = entries.get(k);
+                if (e.type() == EntryType.NORMAL && e.data().length > 0) {
+                    entries.set(k, new Entry(e.index(), e.term(), e.type(), null, e.requestId()));
+                }
+            }
+            dropped = Math.max(dropped, index);
+        }
+
         void install(SnapshotMeta meta) {
             entries.clear();
             snapshot = meta;
@@ -263,6 +293,7 @@ public final class SimulatedLogStore implements LogView {
             entries.clear();
             entries.addAll(other.entries);
             snapshot = other.snapshot;
+            dropped = other.dropped;
         }
     }
 }

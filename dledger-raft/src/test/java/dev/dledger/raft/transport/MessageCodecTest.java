@@ -36,6 +36,7 @@ class MessageCodecTest {
             new Entry(13, 9, EntryType.CONFIG, Membership.of("n0", "n1").encode()),
             new Entry(14, 9, EntryType.NORMAL, "retried".getBytes(StandardCharsets.UTF_8), new RequestId(-7, 3))), 10, 77),
         new AppendEntriesResponse("n2", "n0", 9, false, -1, 10, 5, 3, 77),
+        new AppendEntriesRequest("n0", "w", 9, 10, 8, List.of(new Entry(11, 9, EntryType.NOOP, null)), 11, 78, 10),
         new InstallSnapshotRequest("n0", "n1", 9, new SnapshotMeta(100, 8, Membership.of("n0", "n1", "n2")), 4,
             new byte[] {1, 2, 3}),
         new InstallSnapshotResponse("n1", "n0", 9, 100, 4),
