@@ -1,5 +1,6 @@
 package dev.dledger.rocketmq;
 
+import dev.dledger.raft.server.FlushThreads;
 import dev.dledger.raft.server.RaftLoops;
 import dev.dledger.raft.transport.NettyTransport;
 import dev.dledger.raft.transport.TransportOptions;
@@ -9,8 +10,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The Raft resources the brokers of one container share (multi-raft): one transport on one Raft port, on which each
- * broker's group registers under its {@code dLegerGroup}, and one set of driver threads ({@link RaftLoops}) that runs
- * every group's node. A group added at run time joins them; a group removed leaves them (its node unregisters from the
+ * broker's group registers under its {@code dLegerGroup}, one set of driver threads ({@link RaftLoops}) that runs
+ * every group's node, and one set of fsync threads ({@link FlushThreads}, the loops' {@link RaftLoops#flush()}) that
+ * flushes every group's log. A group added at run time joins them; a group removed leaves them (its node unregisters from the
  * transport) and the others go on.
  *
  * <p>The transport starts with the first broker ({@link #admit}): its own {@code dLegerPeers} entry is the container's
@@ -25,6 +27,7 @@ public final class ContainerRaft implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ContainerRaft.class);
 
     private final int loopThreads;
+    private final int flushThreads;
     private final java.util.concurrent.locks.ReentrantLock lock = new java.util.concurrent.locks.ReentrantLock();
     private NettyTransport transport;
     private RaftLoops loops;
@@ -36,13 +39,19 @@ public final class ContainerRaft implements AutoCloseable {
     private boolean closed;
 
     /**
-     * @param loopThreads the driver threads shared by every group of the container; 1 or more
+     * @param loopThreads  the driver threads shared by every group of the container; 1 or more
+     * @param flushThreads the fsync threads shared by every group of the container; 1 or more
+     * @throws IllegalArgumentException one line naming the key ({@code raftLoopThreads}, {@code raftFlushThreads})
      */
-    public ContainerRaft(int loopThreads) {
+    public ContainerRaft(int loopThreads, int flushThreads) {
         if (loopThreads < 1) {
             throw new IllegalArgumentException("raftLoopThreads=" + loopThreads + " must be at least 1");
         }
+        if (flushThreads < 1) {
+            throw new IllegalArgumentException("raftFlushThreads=" + flushThreads + " must be at least 1");
+        }
         this.loopThreads = loopThreads;
+        this.flushThreads = flushThreads;
     }
 
     /**
@@ -69,12 +78,12 @@ public final class ContainerRaft implements AutoCloseable {
             TransportOptions o = settings.transportOptions();
             if (transport == null) {
                 transport = new NettyTransport(RaftCommitLog.listenAddress(self), o);
-                loops = new RaftLoops(loopThreads, "raft-container");
+                loops = new RaftLoops(loopThreads, flushThreads, "raft-container");
                 address = self;
                 options = o;
                 firstFile = file;
-                LOG.info("container raft port {}:{} (from {}), {} driver threads shared by every group",
-                    self.getHostString(), self.getPort(), file, loopThreads);
+                LOG.info("container raft port {}:{} (from {}), {} driver and {} fsync threads shared by every group",
+                    self.getHostString(), self.getPort(), file, loopThreads, flushThreads);
                 groups.put(settings.group(), file);
                 return;
             }
@@ -117,6 +126,12 @@ public final class ContainerRaft implements AutoCloseable {
         } finally {
             lock.unlock();
         }
+    }
+
+    /** The shared fsync threads, or null before the first broker was admitted. */
+    public FlushThreads flushThreads() {
+        RaftLoops l = loops();
+        return l == null ? null : l.flush();
     }
 
     /** The shared driver threads, or null before the first broker was admitted. */

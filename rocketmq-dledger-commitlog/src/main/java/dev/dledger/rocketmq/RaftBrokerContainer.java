@@ -33,7 +33,9 @@ import org.slf4j.LoggerFactory;
  * {@code mqadmin addBroker -c HOST:PORT -b FILE} and {@code mqadmin removeBroker -c HOST:PORT -b CLUSTER:NAME:ID}
  * arrive; default 10811), {@code namesrvAddr} (given to every broker, over its own file's; default: each broker's
  * own), {@code brokerConfigPaths} (the broker configs started with the container, separated by {@code :}; default
- * none), and ours: {@code raftLoopThreads} (the Raft driver threads every group shares; default 2).
+ * none), and ours: {@code raftLoopThreads} (the Raft driver threads every group shares; default 2) and
+ * {@code raftFlushThreads} (the fsync threads every group's Raft log shares, for {@code flushDiskType} either way;
+ * default 2): a broker added at run time starts no Raft thread of its own.
  *
  * <p>A broker is named, in {@code removeBroker}, by its cluster, its {@code brokerName} and either its stable id
  * ({@code dLegerSelfId}'s number + 1, the id it has as a follower) or the id it has right now (0 on the leader).
@@ -46,7 +48,7 @@ public final class RaftBrokerContainer implements AutoCloseable {
 
     /** The container's own keys, with their defaults. */
     public static final Map<String, String> KEYS = Map.of("listenPort", "10811", "namesrvAddr", "",
-        "brokerConfigPaths", "", "raftLoopThreads", "2");
+        "brokerConfigPaths", "", "raftLoopThreads", "2", "raftFlushThreads", "2");
 
     /** One broker of the container. */
     private record Hosted(String file, BrokerController broker, RaftCommitLog log) {
@@ -97,7 +99,7 @@ public final class RaftBrokerContainer implements AutoCloseable {
             }
         }
         this.brokerConfigPaths = List.copyOf(paths);
-        this.raft = new ContainerRaft(positive(config, "raftLoopThreads"));
+        this.raft = new ContainerRaft(positive(config, "raftLoopThreads"), positive(config, "raftFlushThreads"));
     }
 
     private static int port(Properties config, String key) {

@@ -323,7 +323,9 @@ public class RaftCommitLog extends CommitLog {
                     minOffset = start;
                 }
             }, files, Clock.systemDefaultZone());
-            storage = new FileNodeStorage(settings.dir(), config, settings.flush(), 1000, retention.logRetention());
+            // In a container the periodic flush (flush=async) runs on the fsync threads its groups share.
+            storage = new FileNodeStorage(settings.dir(), config, settings.flush(), 1000, retention.logRetention(),
+                container != null ? container.flushThreads() : null);
             storage.store().writeHook(RaftCommitLog::stampPhysicalOffset);
             SegmentedLogStore log = storage.store();
             minOffset = log.lastIndex() >= log.firstIndex() ? log.position(log.firstIndex()) : log.writePosition();

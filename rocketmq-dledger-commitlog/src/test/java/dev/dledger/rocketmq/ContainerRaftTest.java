@@ -41,7 +41,7 @@ class ContainerRaftTest {
     @Test
     void aSecondBrokerOfAHostedGroupIsRefusedUntilTheFirstIsReleased() throws IOException {
         int port = LoopbackPorts.freePort(new HashSet<>());
-        try (ContainerRaft raft = new ContainerRaft(1)) {
+        try (ContainerRaft raft = new ContainerRaft(1, 1)) {
             raft.admit(settings("ga", "n0", port, null), "ga.conf");
             assertNotNull(raft.transport(), "the first broker starts the container's raft port");
             var transport = raft.transport();
@@ -56,10 +56,30 @@ class ContainerRaftTest {
         }
     }
 
+    /** The groups of a container share its fsync threads (raftFlushThreads) as they share its driver threads. */
+    @Test
+    void theGroupsShareTheContainersFlushThreads() throws IOException {
+        int port = LoopbackPorts.freePort(new HashSet<>());
+        try (ContainerRaft raft = new ContainerRaft(1, 2)) {
+            assertNull(raft.flushThreads(), "no fsync threads before the first broker");
+            raft.admit(settings("ga", "n0", port, null), "ga.conf");
+            var flush = raft.flushThreads();
+            assertNotNull(flush);
+            assertEquals(2, flush.threads());
+            raft.admit(settings("gb", "n0", port, null), "gb.conf");
+            assertSame(flush, raft.flushThreads(), "a second group shares the fsync threads");
+            assertSame(flush, raft.loops().flush(), "the driver loops hand them to every node");
+        }
+        Properties bad = new Properties();
+        bad.setProperty("raftFlushThreads", "0");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new RaftBrokerContainer(bad));
+        assertEquals("container config: raftFlushThreads=0 must be positive", e.getMessage());
+    }
+
     @Test
     void aBrokerNamingAnotherAddressOrOtherSecurityIsRefusedNamingItsFile() throws IOException {
         int port = LoopbackPorts.freePort(new HashSet<>());
-        try (ContainerRaft raft = new ContainerRaft(1)) {
+        try (ContainerRaft raft = new ContainerRaft(1, 1)) {
             raft.admit(settings("ga", "n0", port, null), "ga.conf");
             IllegalArgumentException other = assertThrows(IllegalArgumentException.class,
                 () -> raft.admit(settings("gb", "n0", port + 1, null), "gb.conf"));
