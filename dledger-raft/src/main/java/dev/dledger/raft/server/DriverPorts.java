@@ -39,7 +39,7 @@ public record DriverPorts(Clock clock, LogSyncer.Factory syncers, Function<Strin
 
     /** The system clock, a syncer thread per node, a daemon thread per node for blocking work, SLF4J's loggers. */
     public static DriverPorts production() {
-        return new DriverPorts(Clock.SYSTEM, ThreadLogSyncer::new, name -> Executors.newSingleThreadExecutor(r -> {
+        return new DriverPorts(Clock.SYSTEM, FlushThreads.threadPerNode(), name -> Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, name);
             t.setDaemon(true);
             return t;

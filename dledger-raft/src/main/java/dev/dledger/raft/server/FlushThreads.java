@@ -15,7 +15,7 @@ import org.slf4j.LoggerFactory;
  * A fixed set of fsync threads shared by the groups of one process (multi-raft, issue 18): the background syncs of
  * the nodes with {@link FlushMode#SYNC} ({@link #syncers()}) and the periodic flushes of the storages with
  * {@link FlushMode#ASYNC} ({@link #every}) all run on them, so that a group added to a running process starts no
- * flush thread of its own. Without it each node has one ({@link ThreadLogSyncer}, or its storage's flusher).
+ * flush thread of its own. Without it each node has one ({@link #threadPerNode()}, or its storage's flusher).
  *
  * <p>Guarantees are those of a thread per node: with {@link FlushMode#SYNC} a node's writes are synced by one
  * {@link NodeStorage#sync()} for every write asked for while the previous sync of that node ran (group commit), and a
@@ -65,7 +65,19 @@ public final class FlushThreads implements AutoCloseable {
 
     /** Makes the background syncers of nodes with {@link FlushMode#SYNC}, all running on these threads. */
     public LogSyncer.Factory syncers() {
-        return (syncerName, storage, wake) -> new SharedSyncer(syncerName, storage, wake);
+        return (syncerName, storage, wake) -> new SharedSyncer(syncerName, storage, wake, () -> { });
+    }
+
+    /**
+     * Makes syncers that each run on a thread of their own, named as the syncer, which ends when the syncer closes:
+     * a node without shared flush threads ({@link DriverPorts#production()}). The same syncer as on shared threads,
+     * on a pool of one.
+     */
+    static LogSyncer.Factory threadPerNode() {
+        return (syncerName, storage, wake) -> {
+            FlushThreads own = new FlushThreads(1, syncerName);
+            return own.new SharedSyncer(syncerName, storage, wake, own::close);
+        };
     }
 
     /**
@@ -165,11 +177,14 @@ public final class FlushThreads implements AutoCloseable {
         private boolean scheduled;
         private final ReentrantLock lock = new ReentrantLock();
         private final Condition idle = lock.newCondition();
+        /** Runs after {@link #close()}: stops the pool of a syncer with a thread of its own. */
+        private final Runnable afterClose;
 
-        SharedSyncer(String syncerName, NodeStorage storage, Runnable wake) {
+        SharedSyncer(String syncerName, NodeStorage storage, Runnable wake, Runnable afterClose) {
             this.syncerName = syncerName;
             this.storage = storage;
             this.wake = wake;
+            this.afterClose = afterClose;
         }
 
         @Override
@@ -234,6 +249,14 @@ public final class FlushThreads implements AutoCloseable {
         /** Stops after the sync under way, waiting up to 5 seconds for it; a task still queued does not sync. */
         @Override
         public void close() {
+            try {
+                awaitIdle();
+            } finally {
+                afterClose.run();
+            }
+        }
+
+        private void awaitIdle() {
             lock.lock();
             try {
                 closed = true;
