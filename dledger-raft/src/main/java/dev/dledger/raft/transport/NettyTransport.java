@@ -342,11 +342,40 @@ public final class NettyTransport implements Transport {
         resolvePeerHosts();
     }
 
+    /**
+     * Stops serving {@code group}: its frames are refused from now on, and the outbound connections only it used are
+     * closed and not opened again (with a group secret those of the group; without, those to addresses no other
+     * registered group has a peer at), so that a group removed from a process shared with others leaves no
+     * connection behind.
+     */
     @Override
     public void unregister(String group) {
         peerDownListeners.remove(group);
-        groups.remove(group);
+        GroupBinding gone = groups.remove(group);
         resolvePeerHosts();
+        if (gone == null) {
+            return;
+        }
+        Set<InetSocketAddress> stillUsed = new HashSet<>();
+        for (GroupBinding g : groups.values()) {
+            stillUsed.addAll(g.peers().values());
+        }
+        Set<InetSocketAddress> itsPeers = new HashSet<>(gone.peers().values());
+        outbound.entrySet().removeIf(e -> {
+            OutKey k = e.getKey();
+            boolean only = k.group() != null ? k.group().equals(group)
+                : itsPeers.contains(k.address()) && !stillUsed.contains(k.address());
+            if (only) {
+                e.getValue().retire();
+                LOG.debug("[{}] closed the connection to {}: the group left this transport", group, k.address());
+            }
+            return only;
+        });
+    }
+
+    /** The outbound connections kept (open, or to open again on the next frame); for tests. */
+    int outboundConnections() {
+        return outbound.size();
     }
 
     /**
@@ -549,6 +578,27 @@ public final class NettyTransport implements Transport {
         return true;
     }
 
+    /**
+     * The reasons of refusals one connection logged at WARN: a peer that goes on sending what is refused (the nodes of
+     * a group removed from this process, which still count it a voter) gets one WARN per reason, not one per frame.
+     * Used on the connection's event loop only; remembers at most {@link #MAX} reasons, then logs every new one.
+     */
+    private static final class Reasons {
+        private static final int MAX = 64;
+        private final Set<String> seen = new HashSet<>();
+
+        /** Whether {@code reason} is new on this connection (to log at WARN). */
+        boolean first(String reason) {
+            if (seen.contains(reason)) {
+                return false;
+            }
+            if (seen.size() < MAX) {
+                seen.add(reason);
+            }
+            return true;
+        }
+    }
+
     /** One outbound connection, opened lazily and again after it fails. */
     private final class Outbound {
         private final OutKey key;
@@ -558,6 +608,8 @@ public final class NettyTransport implements Transport {
         private volatile long retryAfterNanos;
         /** Set when a connection that had been open closed: the next refused connect reports the peer gone. */
         private volatile boolean probing;
+        /** Closed for good: its group left ({@link #unregister}); it never connects again. */
+        private volatile boolean retired;
 
         Outbound(OutKey key) {
             this.key = key;
@@ -581,7 +633,7 @@ public final class NettyTransport implements Transport {
         private synchronized void connect() {
             // Wait while a connection is being opened or its handshake runs, and for a while after a refusal.
             boolean busy = connecting != null && (!connecting.isDone() || connecting.channel().isActive());
-            if (busy || System.nanoTime() - retryAfterNanos < 0) {
+            if (retired || busy || System.nanoTime() - retryAfterNanos < 0) {
                 return;
             }
             writer = null;
@@ -618,7 +670,7 @@ public final class NettyTransport implements Transport {
                 cf.channel().closeFuture().addListener(closed -> {
                     // A peer whose process died closes its connections at once (the kernel does it): try again
                     // now, and if the port refuses, nobody listens there any more.
-                    if (!NettyTransport.this.closed.get() && !cf.channel().eventLoop().isShuttingDown()) {
+                    if (!retired && !NettyTransport.this.closed.get() && !cf.channel().eventLoop().isShuttingDown()) {
                         probing = true;
                         connect();
                     }
@@ -648,11 +700,18 @@ public final class NettyTransport implements Transport {
                 cf.channel().close();
             }
         }
+
+        /** Closes the connection for good. */
+        synchronized void retire() {
+            retired = true;
+            close();
+        }
     }
 
     /** Runs the connecting side of the handshake and reads ERROR frames a peer sends back on an outbound connection. */
     private final class ReplyHandler extends SimpleChannelInboundHandler<ByteBuf> {
         private final Outbound out;
+        private final Reasons warned = new Reasons();
         private Handshake.Hello hello;
         private boolean ready;
 
@@ -683,7 +742,12 @@ public final class NettyTransport implements Transport {
                     challenge(ctx, f);
                 } else if (f.kind() == Frame.Kind.ERROR) {
                     String reason = new String(f.body(), StandardCharsets.UTF_8);
-                    LOG.warn("[{}] {} refused our message: {}", f.group(), ctx.channel().remoteAddress(), reason);
+                    if (warned.first(reason)) {
+                        LOG.warn("[{}] {} refused our message: {} (the same refusals on this connection are logged at "
+                            + "DEBUG from now on)", f.group(), ctx.channel().remoteAddress(), reason);
+                    } else {
+                        LOG.debug("[{}] {} refused our message: {}", f.group(), ctx.channel().remoteAddress(), reason);
+                    }
                     if (!ready && hello != null) {
                         out.refused();
                     }
@@ -760,6 +824,8 @@ public final class NettyTransport implements Transport {
         private Boolean peerHost;
         /** Whether a client request was refused as not served on this connection already (logged once). */
         private boolean notServedLogged;
+        /** The reasons of refused frames logged at WARN on this connection (once each: a peer sends on). */
+        private final Reasons warned = new Reasons();
         /** Writes the answers to client requests, which complete on the driver's thread; made on first use. */
         private BatchingWriter replies;
 
@@ -1048,7 +1114,12 @@ public final class NettyTransport implements Transport {
 
         private void refuse(ChannelHandlerContext ctx, Frame f, String reason) {
             refused.incrementAndGet();
-            LOG.warn("refused a frame from {}: {}", ctx.channel().remoteAddress(), reason);
+            if (warned.first(reason)) {
+                LOG.warn("refused a frame from {}: {} (the same refusals on this connection are logged at DEBUG from "
+                    + "now on)", ctx.channel().remoteAddress(), reason);
+            } else {
+                LOG.debug("refused a frame from {}: {}", ctx.channel().remoteAddress(), reason);
+            }
             byte[] err = new Frame(Frame.Kind.ERROR, f.requestId(), f.group(), reason.getBytes(StandardCharsets.UTF_8))
                 .encode();
             ctx.writeAndFlush(Unpooled.wrappedBuffer(err));
