@@ -579,25 +579,29 @@ public final class NettyTransport implements Transport {
     }
 
     /**
-     * The reasons of refusals one connection logged at WARN: a peer that goes on sending what is refused (the nodes of
-     * a group removed from this process, which still count it a voter) gets one WARN per reason, not one per frame.
-     * Used on the connection's event loop only; remembers at most {@link #MAX} reasons, then logs every new one.
+     * The refusals logged at WARN: a peer that goes on sending what is refused (the nodes of a group removed from this
+     * process, which still count it a voter, and connect again after each refused handshake) gets one WARN per reason,
+     * not one per frame or per connection; the rest go to DEBUG. Thread-safe; remembers at most {@link #MAX} reasons,
+     * then logs every new one.
      */
     private static final class Reasons {
-        private static final int MAX = 64;
-        private final Set<String> seen = new HashSet<>();
+        private static final int MAX = 256;
+        private final Set<String> seen = ConcurrentHashMap.newKeySet();
 
-        /** Whether {@code reason} is new on this connection (to log at WARN). */
+        /** Whether {@code reason} is new here (to log at WARN). */
         boolean first(String reason) {
             if (seen.contains(reason)) {
                 return false;
             }
             if (seen.size() < MAX) {
-                seen.add(reason);
+                return seen.add(reason);
             }
             return true;
         }
     }
+
+    /** Refusals of inbound frames and connections logged at WARN so far, by remote host and reason. */
+    private final Reasons inboundWarned = new Reasons();
 
     /** One outbound connection, opened lazily and again after it fails. */
     private final class Outbound {
@@ -610,6 +614,8 @@ public final class NettyTransport implements Transport {
         private volatile boolean probing;
         /** Closed for good: its group left ({@link #unregister}); it never connects again. */
         private volatile boolean retired;
+        /** The peer's refusals logged at WARN, over every connection of this outbound (it connects again after one). */
+        private final Reasons warned = new Reasons();
 
         Outbound(OutKey key) {
             this.key = key;
@@ -711,7 +717,6 @@ public final class NettyTransport implements Transport {
     /** Runs the connecting side of the handshake and reads ERROR frames a peer sends back on an outbound connection. */
     private final class ReplyHandler extends SimpleChannelInboundHandler<ByteBuf> {
         private final Outbound out;
-        private final Reasons warned = new Reasons();
         private Handshake.Hello hello;
         private boolean ready;
 
@@ -742,9 +747,9 @@ public final class NettyTransport implements Transport {
                     challenge(ctx, f);
                 } else if (f.kind() == Frame.Kind.ERROR) {
                     String reason = new String(f.body(), StandardCharsets.UTF_8);
-                    if (warned.first(reason)) {
-                        LOG.warn("[{}] {} refused our message: {} (the same refusals on this connection are logged at "
-                            + "DEBUG from now on)", f.group(), ctx.channel().remoteAddress(), reason);
+                    if (out.warned.first(reason)) {
+                        LOG.warn("[{}] {} refused our message: {} (the same refusals from there are logged at DEBUG "
+                            + "from now on)", f.group(), ctx.channel().remoteAddress(), reason);
                     } else {
                         LOG.debug("[{}] {} refused our message: {}", f.group(), ctx.channel().remoteAddress(), reason);
                     }
@@ -824,8 +829,6 @@ public final class NettyTransport implements Transport {
         private Boolean peerHost;
         /** Whether a client request was refused as not served on this connection already (logged once). */
         private boolean notServedLogged;
-        /** The reasons of refused frames logged at WARN on this connection (once each: a peer sends on). */
-        private final Reasons warned = new Reasons();
         /** Writes the answers to client requests, which complete on the driver's thread; made on first use. */
         private BatchingWriter replies;
 
@@ -1114,9 +1117,9 @@ public final class NettyTransport implements Transport {
 
         private void refuse(ChannelHandlerContext ctx, Frame f, String reason) {
             refused.incrementAndGet();
-            if (warned.first(reason)) {
-                LOG.warn("refused a frame from {}: {} (the same refusals on this connection are logged at DEBUG from "
-                    + "now on)", ctx.channel().remoteAddress(), reason);
+            if (inboundWarned.first(host(ctx) + " " + reason)) {
+                LOG.warn("refused a frame from {}: {} (the same refusals from that host are logged at DEBUG from now "
+                    + "on)", ctx.channel().remoteAddress(), reason);
             } else {
                 LOG.debug("refused a frame from {}: {}", ctx.channel().remoteAddress(), reason);
             }
@@ -1125,12 +1128,22 @@ public final class NettyTransport implements Transport {
             ctx.writeAndFlush(Unpooled.wrappedBuffer(err));
         }
 
+        private String host(ChannelHandlerContext ctx) {
+            java.net.SocketAddress a = ctx.channel().remoteAddress();
+            return a instanceof InetSocketAddress i ? i.getHostString() : String.valueOf(a);
+        }
+
         /** Refuses an unauthenticated frame or a failed handshake: says why, then closes the connection. */
         private void deny(ChannelHandlerContext ctx, Frame f, String reason) {
             refused.incrementAndGet();
             String text = Handshake.REFUSAL_PREFIX + reason;
-            LOG.warn("[{}] refused connection from {} and closed it: {}", f.group(), ctx.channel().remoteAddress(),
-                text);
+            if (inboundWarned.first(host(ctx) + " " + f.group() + " " + text)) {
+                LOG.warn("[{}] refused connection from {} and closed it: {} (the same refusals from that host are "
+                    + "logged at DEBUG from now on)", f.group(), ctx.channel().remoteAddress(), text);
+            } else {
+                LOG.debug("[{}] refused connection from {} and closed it: {}", f.group(), ctx.channel().remoteAddress(),
+                    text);
+            }
             byte[] err = new Frame(Frame.Kind.ERROR, f.requestId(), f.group(), text.getBytes(StandardCharsets.UTF_8))
                 .encode();
             ctx.writeAndFlush(Unpooled.wrappedBuffer(err)).addListener(ChannelFutureListener.CLOSE);
