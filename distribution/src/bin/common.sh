@@ -116,3 +116,105 @@ enter_data_dir() {
     mkdir -p "$DLEDGER_DATA" || die "cannot create the data folder $DLEDGER_DATA (set DLEDGER_DATA to another)"
     cd "$DLEDGER_DATA"
 }
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Background processes of the fast-try scripts (bin/dledger/fast-try.sh, bin/dledger/container-fast-try.sh). A script
+# using them defines pid_file NAME (the file holding the pid of process NAME), log_dir NAME (the folder of its
+# console.log) and running_pid NAME (the pid when it runs, see pid_if_ours), and sets STOP_TIMEOUT (seconds).
+
+port_open() {
+    (exec 3<> "/dev/tcp/$1/$2") 2> /dev/null
+}
+
+# pid_if_ours PID_FILE PATTERN...: the pid in PID_FILE when that process is alive and its command line matches one of
+# the shell patterns (so a pid reused by another program is not taken for ours), else nothing.
+pid_if_ours() {
+    local f="$1" pid cmd pattern
+    shift
+    [ -f "$f" ] || return 0
+    pid="$(cat "$f")"
+    case "$pid" in '' | *[!0-9]*) return 0 ;; esac
+    kill -0 "$pid" 2> /dev/null || return 0
+    if [ -r "/proc/$pid/cmdline" ]; then
+        cmd="$(tr '\0' ' ' < "/proc/$pid/cmdline")"
+    else
+        cmd="$(ps -o args= -p "$pid" 2> /dev/null || true)"
+    fi
+    for pattern in "$@"; do
+        # shellcheck disable=SC2254
+        case "$cmd" in
+            $pattern) echo "$pid"; return 0 ;;
+        esac
+    done
+}
+
+# namesrv_log_dir NAMESRV_CONF: where bin/mqnamesrv puts the nameserver's logs, the folder of its kvConfigPath plus
+# /logs (relative paths against the data folder).
+namesrv_log_dir() {
+    local root
+    root="$(conf_value "$1" kvConfigPath)"
+    echo "$(dirname "$(abs_path "${root:-store/namesrv/kvConfig.json}" "$DLEDGER_DATA")")/logs"
+}
+
+# start_background NAME SCRIPT LAUNCHER CONF: runs `LAUNCHER -c CONF` in the background, output appended to NAME's
+# console.log (under a line naming SCRIPT), its pid in NAME's pid file.
+start_background() {
+    local name="$1" script="$2" launcher="$3" conf="$4" dir console
+    dir="$(log_dir "$name")"
+    mkdir -p "$dir" "$(dirname "$(pid_file "$name")")"
+    console="$dir/console.log"
+    echo "=== $(date '+%Y-%m-%d %H:%M:%S') started by $script" >> "$console"
+    nohup "$launcher" -c "$conf" >> "$console" 2>&1 < /dev/null &
+    echo $! > "$(pid_file "$name")"
+    echo "started $name (pid $!), console output in $console"
+}
+
+# stop_processes NAME...: SIGTERM to each running one, wait up to STOP_TIMEOUT, then SIGKILL, and wait until gone.
+stop_processes() {
+    local name pid pids=() names=() deadline alive killed=""
+    for name in "$@"; do
+        pid="$(running_pid "$name")"
+        if [ -n "$pid" ]; then
+            kill -TERM "$pid" 2> /dev/null || true
+            pids+=("$pid")
+            names+=("$name")
+            echo "stopping $name (pid $pid)"
+        fi
+    done
+    deadline=$(($(date +%s) + STOP_TIMEOUT))
+    while :; do
+        alive=()
+        for pid in "${pids[@]+"${pids[@]}"}"; do
+            if kill -0 "$pid" 2> /dev/null; then
+                alive+=("$pid")
+            fi
+        done
+        [ "${#alive[@]}" -gt 0 ] || break
+        if [ "$(date +%s)" -ge "$deadline" ]; then
+            [ -z "$killed" ] || die "pids ${alive[*]} survived SIGKILL for 30 s"
+            echo "still running ${STOP_TIMEOUT} s after SIGTERM, killing (SIGKILL): ${alive[*]}"
+            kill -KILL "${alive[@]}" 2> /dev/null || true
+            killed=1
+            deadline=$(($(date +%s) + 30))
+        fi
+        sleep 0.2
+    done
+    for name in "$@"; do
+        rm -f "$(pid_file "$name")"
+    done
+    if [ "${#names[@]}" -gt 0 ]; then
+        echo "stopped ${names[*]}"
+    fi
+}
+
+# remove_dir DIR: deletes DIR (saying so) when it exists; refuses the root, the home, the package and the data folder.
+remove_dir() {
+    local dir="$1"
+    case "$dir" in
+        '' | / | "$HOME" | "$DLEDGER_HOME" | "$DLEDGER_DATA") die "refusing to delete '$dir'" ;;
+    esac
+    if [ -e "$dir" ]; then
+        rm -rf -- "$dir"
+        echo "deleted $dir"
+    fi
+}

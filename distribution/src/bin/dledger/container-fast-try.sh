@@ -50,9 +50,7 @@ pid_file() {
 
 log_dir() {
     if [ "$1" = namesrv ]; then
-        local root
-        root="$(conf_value "$NAMESRV_CONF" kvConfigPath)"
-        echo "$(dirname "$(abs_path "${root:-store/namesrv/kvConfig.json}" "$DLEDGER_DATA")")/logs"
+        namesrv_log_dir "$NAMESRV_CONF"
     else
         echo "$DLEDGER_DATA/logs/$1"
     fi
@@ -60,35 +58,15 @@ log_dir() {
 
 # The pid of a process this script started that still runs (its command line names this package and its conf).
 running_pid() {
-    local f pid cmd
-    f="$(pid_file "$1")"
-    [ -f "$f" ] || return 0
-    pid="$(cat "$f")"
-    case "$pid" in '' | *[!0-9]*) return 0 ;; esac
-    kill -0 "$pid" 2> /dev/null || return 0
-    cmd="$(tr '\0' ' ' < "/proc/$pid/cmdline" 2> /dev/null || ps -o args= -p "$pid" 2> /dev/null || true)"
-    case "$cmd" in
-        *"$CONF_DIR/"*) echo "$pid" ;;
-    esac
-}
-
-port_open() {
-    (exec 3<> "/dev/tcp/$1/$2") 2> /dev/null
+    pid_if_ours "$(pid_file "$1")" "*$CONF_DIR/*"
 }
 
 start_process() {
-    local name="$1" dir console
-    dir="$(log_dir "$name")"
-    mkdir -p "$dir" "$RUN_DIR"
-    console="$dir/console.log"
-    echo "=== $(date '+%Y-%m-%d %H:%M:%S') started by container-fast-try.sh" >> "$console"
-    if [ "$name" = namesrv ]; then
-        nohup "$DLEDGER_HOME/bin/mqnamesrv" -c "$NAMESRV_CONF" >> "$console" 2>&1 < /dev/null &
+    if [ "$1" = namesrv ]; then
+        start_background "$1" container-fast-try.sh "$DLEDGER_HOME/bin/mqnamesrv" "$NAMESRV_CONF"
     else
-        nohup "$DLEDGER_HOME/bin/mqbrokercontainer" -c "$CONF_DIR/$name.conf" >> "$console" 2>&1 < /dev/null &
+        start_background "$1" container-fast-try.sh "$DLEDGER_HOME/bin/mqbrokercontainer" "$CONF_DIR/$1.conf"
     fi
-    echo $! > "$(pid_file "$name")"
-    echo "started $name (pid $!), console output in $console"
 }
 
 # Lines "group brokerId address" of the nameserver's cluster list for our groups.
@@ -172,34 +150,6 @@ do_status() {
     return $rc
 }
 
-stop_processes() {
-    local name pid pids=() deadline alive
-    for name in "$@"; do
-        pid="$(running_pid "$name")"
-        if [ -n "$pid" ]; then
-            kill -TERM "$pid" 2> /dev/null || true
-            pids+=("$pid")
-            echo "stopping $name (pid $pid)"
-        fi
-    done
-    deadline=$(($(date +%s) + STOP_TIMEOUT))
-    while :; do
-        alive=()
-        for pid in "${pids[@]+"${pids[@]}"}"; do
-            kill -0 "$pid" 2> /dev/null && alive+=("$pid")
-        done
-        [ "${#alive[@]}" -gt 0 ] || break
-        if [ "$(date +%s)" -ge "$deadline" ]; then
-            echo "still running ${STOP_TIMEOUT} s after SIGTERM, killing (SIGKILL): ${alive[*]}"
-            kill -KILL "${alive[@]}" 2> /dev/null || true
-        fi
-        sleep 0.2
-    done
-    for name in "$@"; do
-        rm -f "$(pid_file "$name")"
-    done
-}
-
 do_clean() {
     local name dir
     for name in namesrv "${CONTAINERS[@]}"; do
@@ -208,10 +158,7 @@ do_clean() {
     for dir in "$DLEDGER_DATA/store/container-0" "$DLEDGER_DATA/store/container-1" "$DLEDGER_DATA/store/container-2" \
         "$(dirname "$(log_dir namesrv)")" "$DLEDGER_DATA/logs/container-0" "$DLEDGER_DATA/logs/container-1" \
         "$DLEDGER_DATA/logs/container-2"; do
-        if [ -e "$dir" ]; then
-            rm -rf -- "$dir"
-            echo "deleted $dir"
-        fi
+        remove_dir "$dir"
     done
 }
 

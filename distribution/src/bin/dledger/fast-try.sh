@@ -117,14 +117,11 @@ check_raft_conf() {
 # The folder of a process's logs: ${storePathRootDir}/logs of a broker, the folder of kvConfigPath plus /logs of
 # the nameserver (where bin/mqbroker and bin/mqnamesrv put them).
 log_dir() {
-    local root
     if [ "$1" = namesrv ]; then
-        root="$(conf_value "$NAMESRV_CONF" kvConfigPath)"
-        root="$(dirname "$(abs_path "${root:-store/namesrv/kvConfig.json}" "$DLEDGER_DATA")")"
+        namesrv_log_dir "$NAMESRV_CONF"
     else
-        root="$(store_root "$1")"
+        echo "$(store_root "$1")/logs"
     fi
-    echo "$root/logs"
 }
 
 store_root() {
@@ -158,42 +155,19 @@ launcher() {
 # The pid of a process this script started and that still runs (its pid file names a live process whose command line
 # is ours: the main class and this package folder, or for its first moments the launcher script), else nothing.
 running_pid() {
-    local f pid cmd
-    f="$(pid_file "$1")"
-    [ -f "$f" ] || return 0
-    pid="$(cat "$f")"
-    case "$pid" in '' | *[!0-9]*) return 0 ;; esac
-    kill -0 "$pid" 2> /dev/null || return 0
-    if [ -r "/proc/$pid/cmdline" ]; then
-        cmd="$(tr '\0' ' ' < "/proc/$pid/cmdline")"
-    else
-        cmd="$(ps -o args= -p "$pid" 2> /dev/null || true)"
-    fi
-    case "$cmd" in
-        *"$(launcher "$1") "*) echo "$pid" ;;
-        *"-Drocketmq.home.dir=$DLEDGER_HOME "*"$(main_class "$1")"*) echo "$pid" ;;
-    esac
-}
-
-port_open() {
-    (exec 3<> "/dev/tcp/$1/$2") 2> /dev/null
+    pid_if_ours "$(pid_file "$1")" "*$(launcher "$1") *" \
+        "*-Drocketmq.home.dir=$DLEDGER_HOME *$(main_class "$1")*"
 }
 
 # start_process NAME: starts the nameserver or a broker in the background, output to its console.log.
 start_process() {
-    local name="$1" dir console
-    dir="$(log_dir "$name")"
-    mkdir -p "$dir" "$RUN_DIR"
-    console="$dir/console.log"
-    echo "=== $(date '+%Y-%m-%d %H:%M:%S') started by fast-try.sh" >> "$console"
+    local name="$1"
     if [ "$name" = namesrv ]; then
-        nohup "$(launcher "$name")" -c "$NAMESRV_CONF" >> "$console" 2>&1 < /dev/null &
+        start_background "$name" fast-try.sh "$(launcher "$name")" "$NAMESRV_CONF"
     else
-        nohup "$(launcher "$name")" -c "$(broker_conf "$name")" >> "$console" 2>&1 < /dev/null &
+        start_background "$name" fast-try.sh "$(launcher "$name")" "$(broker_conf "$name")"
     fi
-    echo $! > "$(pid_file "$name")"
     STARTED+=("$name")
-    echo "started $name (pid $!), console output in $console"
 }
 
 # Stops what this run of start started, after a failure, and exits.
@@ -350,44 +324,6 @@ do_status() {
     return $rc
 }
 
-# stop_processes NAME...: SIGTERM to each running one, wait up to STOP_TIMEOUT, then SIGKILL, and wait until gone.
-stop_processes() {
-    local name pid pids=() names=() deadline alive killed=""
-    for name in "$@"; do
-        pid="$(running_pid "$name")"
-        if [ -n "$pid" ]; then
-            kill -TERM "$pid" 2> /dev/null || true
-            pids+=("$pid")
-            names+=("$name")
-            echo "stopping $name (pid $pid)"
-        fi
-    done
-    deadline=$(($(date +%s) + STOP_TIMEOUT))
-    while :; do
-        alive=()
-        for pid in "${pids[@]+"${pids[@]}"}"; do
-            if kill -0 "$pid" 2> /dev/null; then
-                alive+=("$pid")
-            fi
-        done
-        [ "${#alive[@]}" -gt 0 ] || break
-        if [ "$(date +%s)" -ge "$deadline" ]; then
-            [ -z "$killed" ] || die "pids ${alive[*]} survived SIGKILL for 30 s"
-            echo "still running ${STOP_TIMEOUT} s after SIGTERM, killing (SIGKILL): ${alive[*]}"
-            kill -KILL "${alive[@]}" 2> /dev/null || true
-            killed=1
-            deadline=$(($(date +%s) + 30))
-        fi
-        sleep 0.2
-    done
-    for name in "$@"; do
-        rm -f "$(pid_file "$name")"
-    done
-    if [ "${#names[@]}" -gt 0 ]; then
-        echo "stopped ${names[*]}"
-    fi
-}
-
 do_stop() {
     local name any=""
     for name in namesrv "${BROKERS[@]}"; do
@@ -401,17 +337,6 @@ do_stop() {
     # Brokers first, so they do not keep trying to register with a nameserver that is gone.
     stop_processes "${BROKERS[@]}"
     stop_processes namesrv
-}
-
-remove_dir() {
-    local dir="$1"
-    case "$dir" in
-        '' | / | "$HOME" | "$DLEDGER_HOME" | "$DLEDGER_DATA") die "refusing to delete '$dir'" ;;
-    esac
-    if [ -e "$dir" ]; then
-        rm -rf -- "$dir"
-        echo "deleted $dir"
-    fi
 }
 
 do_clean() {

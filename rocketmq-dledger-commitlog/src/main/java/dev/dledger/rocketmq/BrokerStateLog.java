@@ -257,7 +257,13 @@ public final class BrokerStateLog {
      *                               whose answer was lost
      */
     void propose(String what, List<BrokerStateEntry.Op> ops) {
-        AppendResult r = await(what, log.node().append(List.of(new BrokerStateEntry(ops).encode())));
+        RaftGroupNode n = log.node();
+        if (n == null) {
+            // A broker of a container whose node waits for the container's boot (ContainerRaft#startNode).
+            throw new IllegalStateException(what + " not committed: the raft node of " + log.settings().group()
+                + " has not started yet");
+        }
+        AppendResult r = await(what, n.append(List.of(new BrokerStateEntry(ops).encode())));
         if (r.status() != AppendResult.Status.OK) {
             throw new IllegalStateException(what + " not committed by the raft group: " + r.status());
         }

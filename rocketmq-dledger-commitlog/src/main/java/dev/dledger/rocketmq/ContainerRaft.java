@@ -1,16 +1,20 @@
 package dev.dledger.rocketmq;
 
+import dev.dledger.raft.server.FlushThreads;
 import dev.dledger.raft.server.RaftLoops;
 import dev.dledger.raft.transport.NettyTransport;
 import dev.dledger.raft.transport.TransportOptions;
 import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The Raft resources the brokers of one container share (multi-raft): one transport on one Raft port, on which each
- * broker's group registers under its {@code dLegerGroup}, and one set of driver threads ({@link RaftLoops}) that runs
- * every group's node. A group added at run time joins them; a group removed leaves them (its node unregisters from the
+ * broker's group registers under its {@code dLegerGroup}, one set of driver threads ({@link RaftLoops}) that runs
+ * every group's node, and one set of fsync threads ({@link FlushThreads}, the loops' {@link RaftLoops#flush()}) that
+ * flushes every group's log. A group added at run time joins them; a group removed leaves them (its node unregisters from the
  * transport) and the others go on.
  *
  * <p>The transport starts with the first broker ({@link #admit}): its own {@code dLegerPeers} entry is the container's
@@ -25,6 +29,7 @@ public final class ContainerRaft implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ContainerRaft.class);
 
     private final int loopThreads;
+    private final int flushThreads;
     private final java.util.concurrent.locks.ReentrantLock lock = new java.util.concurrent.locks.ReentrantLock();
     private NettyTransport transport;
     private RaftLoops loops;
@@ -34,15 +39,25 @@ public final class ContainerRaft implements AutoCloseable {
     /** The groups admitted and not released, each with the file of its broker. */
     private final java.util.Map<String, String> groups = new java.util.HashMap<>();
     private boolean closed;
+    /** Brokers of the container starting now (the boot, an addBroker); guarded by {@link #lock}. */
+    private int starting;
+    /** Node starts held back until no broker is starting, by group; guarded by {@link #lock}. */
+    private final java.util.Map<String, Runnable> heldStarts = new java.util.LinkedHashMap<>();
 
     /**
-     * @param loopThreads the driver threads shared by every group of the container; 1 or more
+     * @param loopThreads  the driver threads shared by every group of the container; 1 or more
+     * @param flushThreads the fsync threads shared by every group of the container; 1 or more
+     * @throws IllegalArgumentException one line naming the key ({@code raftLoopThreads}, {@code raftFlushThreads})
      */
-    public ContainerRaft(int loopThreads) {
+    public ContainerRaft(int loopThreads, int flushThreads) {
         if (loopThreads < 1) {
             throw new IllegalArgumentException("raftLoopThreads=" + loopThreads + " must be at least 1");
         }
+        if (flushThreads < 1) {
+            throw new IllegalArgumentException("raftFlushThreads=" + flushThreads + " must be at least 1");
+        }
         this.loopThreads = loopThreads;
+        this.flushThreads = flushThreads;
     }
 
     /**
@@ -69,12 +84,12 @@ public final class ContainerRaft implements AutoCloseable {
             TransportOptions o = settings.transportOptions();
             if (transport == null) {
                 transport = new NettyTransport(RaftCommitLog.listenAddress(self), o);
-                loops = new RaftLoops(loopThreads, "raft-container");
+                loops = new RaftLoops(loopThreads, flushThreads, "raft-container");
                 address = self;
                 options = o;
                 firstFile = file;
-                LOG.info("container raft port {}:{} (from {}), {} driver threads shared by every group",
-                    self.getHostString(), self.getPort(), file, loopThreads);
+                LOG.info("container raft port {}:{} (from {}), {} driver and {} fsync threads shared by every group",
+                    self.getHostString(), self.getPort(), file, loopThreads, flushThreads);
                 groups.put(settings.group(), file);
                 return;
             }
@@ -94,11 +109,70 @@ public final class ContainerRaft implements AutoCloseable {
         }
     }
 
+    /**
+     * A broker of the container starts (the boot counts as one): Raft nodes whose start is asked for meanwhile
+     * ({@link #startNode}) wait until every such start {@link #brokerStartEnded ended}.
+     */
+    public void brokerStartBegan() {
+        lock.lock();
+        try {
+            starting++;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** A start of {@link #brokerStartBegan} ended (started or failed): the last one runs the held node starts. */
+    public void brokerStartEnded() {
+        List<Runnable> run = new ArrayList<>();
+        lock.lock();
+        try {
+            starting = Math.max(0, starting - 1);
+            if (starting == 0) {
+                run.addAll(heldStarts.values());
+                heldStarts.clear();
+            }
+        } finally {
+            lock.unlock();
+        }
+        if (!run.isEmpty()) {
+            LOG.info("container started its brokers: starting {} raft nodes held back meanwhile", run.size());
+        }
+        for (Runnable r : run) {
+            try {
+                r.run();
+            } catch (RuntimeException e) {
+                LOG.error("a raft node held back during the container's start failed to start: {}", e.toString(), e);
+            }
+        }
+    }
+
+    /**
+     * Runs {@code start} (the start of {@code group}'s Raft node) now when no broker of the container is starting,
+     * else once none is: a process busy booting brokers starves its Raft threads (a leader there misses its
+     * heartbeats and steps down), so a node that starts then, catches up and is handed its group's leadership as the
+     * preferred leader loses it again at once, and its group refuses sends meanwhile. Held back, it starts on a quiet
+     * process; the others of its group go on without it meanwhile, as while the process was down.
+     */
+    public void startNode(String group, Runnable start) {
+        lock.lock();
+        try {
+            if (starting > 0 && !closed) {
+                heldStarts.put(group, start);
+                return;
+            }
+        } finally {
+            lock.unlock();
+        }
+        start.run();
+    }
+
     /** Frees {@code group} for another broker: its broker was shut down, or failed to start. */
     public void release(String group) {
         lock.lock();
         try {
             groups.remove(group);
+            heldStarts.remove(group);
         } finally {
             lock.unlock();
         }
@@ -117,6 +191,12 @@ public final class ContainerRaft implements AutoCloseable {
         } finally {
             lock.unlock();
         }
+    }
+
+    /** The shared fsync threads, or null before the first broker was admitted. */
+    public FlushThreads flushThreads() {
+        RaftLoops l = loops();
+        return l == null ? null : l.flush();
     }
 
     /** The shared driver threads, or null before the first broker was admitted. */

@@ -12,7 +12,6 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.locks.ReentrantLock;
 import org.apache.rocketmq.broker.BrokerController;
-import org.apache.rocketmq.broker.BrokerStartup;
 import org.apache.rocketmq.remoting.netty.NettyRemotingServer;
 import org.apache.rocketmq.remoting.netty.NettyRequestProcessor;
 import org.apache.rocketmq.remoting.netty.NettyServerConfig;
@@ -33,7 +32,9 @@ import org.slf4j.LoggerFactory;
  * {@code mqadmin addBroker -c HOST:PORT -b FILE} and {@code mqadmin removeBroker -c HOST:PORT -b CLUSTER:NAME:ID}
  * arrive; default 10811), {@code namesrvAddr} (given to every broker, over its own file's; default: each broker's
  * own), {@code brokerConfigPaths} (the broker configs started with the container, separated by {@code :}; default
- * none), and ours: {@code raftLoopThreads} (the Raft driver threads every group shares; default 2).
+ * none), and ours: {@code raftLoopThreads} (the Raft driver threads every group shares; default 2) and
+ * {@code raftFlushThreads} (the fsync threads every group's Raft log shares, for {@code flushDiskType} either way;
+ * default 2): a broker added at run time starts no Raft thread of its own.
  *
  * <p>A broker is named, in {@code removeBroker}, by its cluster, its {@code brokerName} and either its stable id
  * ({@code dLegerSelfId}'s number + 1, the id it has as a follower) or the id it has right now (0 on the leader).
@@ -46,7 +47,7 @@ public final class RaftBrokerContainer implements AutoCloseable {
 
     /** The container's own keys, with their defaults. */
     public static final Map<String, String> KEYS = Map.of("listenPort", "10811", "namesrvAddr", "",
-        "brokerConfigPaths", "", "raftLoopThreads", "2");
+        "brokerConfigPaths", "", "raftLoopThreads", "2", "raftFlushThreads", "2");
 
     /** One broker of the container. */
     private record Hosted(String file, BrokerController broker, RaftCommitLog log) {
@@ -69,8 +70,6 @@ public final class RaftBrokerContainer implements AutoCloseable {
     private final ContainerRaft raft;
     private final ReentrantLock lock = new ReentrantLock();
     private final Map<String, Hosted> brokers = new LinkedHashMap<>();
-    /** The groups of {@code brokerConfigPaths} (read at start), for {@link #balanceLeader}. */
-    private final java.util.Set<String> bootGroups = new java.util.TreeSet<>();
     private NettyRemotingServer admin;
     private ExecutorService adminExecutor;
     private boolean closed;
@@ -97,7 +96,7 @@ public final class RaftBrokerContainer implements AutoCloseable {
             }
         }
         this.brokerConfigPaths = List.copyOf(paths);
-        this.raft = new ContainerRaft(positive(config, "raftLoopThreads"));
+        this.raft = new ContainerRaft(positive(config, "raftLoopThreads"), positive(config, "raftFlushThreads"));
     }
 
     private static int port(Properties config, String key) {
@@ -135,23 +134,31 @@ public final class RaftBrokerContainer implements AutoCloseable {
      * Starts every broker of {@code brokerConfigPaths}, in order, then the admin port (so an {@code addBroker} never
      * waits for the boot).
      *
-     * @throws IllegalArgumentException one line naming the broker's file and key when a broker config is wrong; the
-     *                                  brokers started so far keep running (the caller closes the container)
+     * <p>A boot that fails half way leaves nothing running: the container is {@link #close closed} (the brokers
+     * started so far shut down, the Raft port and threads stopped) before the failure is thrown.
+     *
+     * @throws IllegalArgumentException one line naming the broker's file and key when a broker config is wrong
+     * @throws Exception                whatever else stopped a broker or the admin port from starting
      */
     public void start() throws Exception {
-        for (String path : brokerConfigPaths) {
-            try {
-                String group = RaftBrokerStartup.parse(new String[] {"-c", path}).getMessageStoreConfig()
-                    .getdLegerGroup();
-                if (group != null && !group.isBlank()) {
-                    bootGroups.add(group);
-                }
-            } catch (IllegalArgumentException e) {
-                // addBroker below names the file and what is wrong with it
-            }
+        try {
+            boot();
+        } catch (Exception | Error e) {
+            LOG.error("broker container failed to start, stopping what started: {}", OneLine.of(String.valueOf(e)));
+            close();
+            throw e;
         }
-        for (String path : brokerConfigPaths) {
-            addBroker(path);
+    }
+
+    private void boot() throws Exception {
+        // One start for the whole boot: the brokers' Raft nodes start once every broker of the list started.
+        raft.brokerStartBegan();
+        try {
+            for (String path : brokerConfigPaths) {
+                addBroker(path);
+            }
+        } finally {
+            raft.brokerStartEnded();
         }
         NettyServerConfig server = new NettyServerConfig();
         server.setListenPort(listenPort);
@@ -211,41 +218,66 @@ public final class RaftBrokerContainer implements AutoCloseable {
                 }
             }
             balanceLeader(ctx, path);
-            BrokerController broker;
+            raft.brokerStartBegan();
             try {
-                broker = RaftBrokerStartup.create(ctx, raft);
-            } catch (IllegalArgumentException e) {
-                if (!e.getMessage().contains("runs in this container already")) {
-                    raft.release(group);
-                }
-                throw new IllegalArgumentException(OneLine.of(e.getMessage()).contains(path) ? e.getMessage()
-                    : path + ": " + OneLine.of(e.getMessage()), e);
-            } catch (Exception | Error e) {
-                raft.release(group);
-                throw e;
+                return startBroker(ctx, path, group);
+            } finally {
+                // The broker's Raft node starts here, with the process done starting it (ContainerRaft#startNode).
+                raft.brokerStartEnded();
             }
-            RaftCommitLog log = (RaftCommitLog) RaftInstaller.unwrap(broker.getMessageStore()).getCommitLog();
-            try {
-                BrokerStartup.start(broker);
-            } catch (Exception | Error e) {
-                broker.shutdown();
-                raft.release(group);
-                throw e;
-            }
-            brokers.put(path, new Hosted(path, broker, log));
-            LOG.info("[{} {}] broker added to the container from {}", log.settings().group(), log.settings().selfId(),
-                path);
-            return broker;
         } finally {
             lock.unlock();
         }
     }
 
+    /** Builds and starts the broker of {@code path}, and hosts it. */
+    private BrokerController startBroker(org.apache.rocketmq.broker.ConfigContext ctx, String path, String group)
+        throws Exception {
+        BrokerController broker;
+        try {
+            broker = RaftBrokerStartup.create(ctx, raft);
+        } catch (IllegalArgumentException e) {
+            if (!String.valueOf(e.getMessage()).contains("runs in this container already")) {
+                raft.release(group);
+            }
+            throw naming(path, e);
+        } catch (Exception | Error e) {
+            raft.release(group);
+            throw e;
+        }
+        RaftCommitLog log = (RaftCommitLog) RaftInstaller.unwrap(broker.getMessageStore()).getCommitLog();
+        try {
+            // Not BrokerStartup.start: it ends the process on a failure (System.exit), which in a container stops
+            // every other broker with it, and during the boot hangs on the shutdown hook waiting for this lock.
+            broker.start();
+        } catch (Exception | Error e) {
+            // Stopped whole even when its shutdown throws: its Raft node stopped and its group freed (C2).
+            RuntimeException stop = stopInOrder(List.of(broker::shutdown, log::shutdown, () -> raft.release(group)));
+            if (stop != null) {
+                e.addSuppressed(stop);
+            }
+            throw e;
+        }
+        brokers.put(path, new Hosted(path, broker, log));
+        LOG.info("[{} {}] broker added to the container from {}", log.settings().group(), log.settings().selfId(),
+            path);
+        return broker;
+    }
+
     /**
-     * Leaders spread when {@code preferredLeaderId} is not set: the container picks it. The groups it hosts (with the
-     * one being added, and those of {@code brokerConfigPaths}) in name order take the group's peers, in id order, in
-     * turn: with three containers hosting the same three groups, each container is the preferred leader of one.
-     * Every container computes the same choice as long as they list the same groups. A set key is kept.
+     * {@code e} as one line that names {@code path} (once); an exception without a message is named by its class.
+     */
+    static IllegalArgumentException naming(String path, IllegalArgumentException e) {
+        String why = e.getMessage() == null ? e.getClass().getName() : OneLine.of(e.getMessage());
+        return new IllegalArgumentException(why.contains(path) ? why : path + ": " + why, e);
+    }
+
+    /**
+     * Leaders spread when {@code preferredLeaderId} is not set: the container picks it with
+     * {@link #automaticLeader}, from the group's name and peers alone, which every member of the group reads from its
+     * own config alike; so every container picks the same leader for a group, whichever other groups it hosts (a
+     * choice that depended on them let two containers prefer different nodes, and the leadership went back and forth
+     * between them). A set key is kept.
      */
     private void balanceLeader(org.apache.rocketmq.broker.ConfigContext ctx, String path) {
         org.apache.rocketmq.store.config.MessageStoreConfig msc = ctx.getMessageStoreConfig();
@@ -255,11 +287,6 @@ public final class RaftBrokerContainer implements AutoCloseable {
         if (msc.getdLegerGroup() == null || msc.getdLegerGroup().isBlank() || msc.getdLegerPeers() == null) {
             return; // the settings check names the missing key
         }
-        java.util.SortedSet<String> groups = new java.util.TreeSet<>(bootGroups);
-        for (Hosted h : brokers.values()) {
-            groups.add(h.log().settings().group());
-        }
-        groups.add(msc.getdLegerGroup());
         // The ids of dLegerPeers (id-host:port;...); a malformed list is named by the settings check.
         List<String> peers = new ArrayList<>();
         for (String p : msc.getdLegerPeers().split(";")) {
@@ -268,7 +295,7 @@ public final class RaftBrokerContainer implements AutoCloseable {
                 peers.add(p.substring(0, dash).trim());
             }
         }
-        String chosen = automaticLeader(new ArrayList<>(groups), msc.getdLegerGroup(), peers);
+        String chosen = automaticLeader(msc.getdLegerGroup(), peers);
         if (chosen != null) {
             msc.setPreferredLeaderId(chosen);
             LOG.info("[{} {}] preferredLeaderId not set in {}: {} chosen to spread the leaders over the containers",
@@ -277,25 +304,38 @@ public final class RaftBrokerContainer implements AutoCloseable {
     }
 
     /**
-     * The preferred leader of {@code group}: the peer (ids sorted by their number) at the group's position among
-     * {@code groups} (sorted by name), modulo the number of peers; null when the group is not among them.
+     * The preferred leader of {@code group}: among its peers' ids (sorted by their number, then by name), the one at
+     * the group's ordinal modulo the number of peers; null without peers. The ordinal is the number the group's name
+     * ends with ({@code cg0}, {@code cg1}, {@code group-12}), else the name's {@link String#hashCode()} (the same in
+     * every JVM), under which names differing only in their last character ({@code broker-a}, {@code broker-b},
+     * {@code broker-c}) follow one another: groups named in a series take the peers in turn. A function of the group
+     * and its peers only, so every member of the group computes the same.
      */
-    static String automaticLeader(List<String> groups, String group, List<String> peerIds) {
-        List<String> sortedGroups = new ArrayList<>(new java.util.TreeSet<>(groups));
-        int i = sortedGroups.indexOf(group);
-        if (i < 0 || peerIds.isEmpty()) {
+    static String automaticLeader(String group, List<String> peerIds) {
+        if (peerIds.isEmpty()) {
             return null;
         }
-        List<String> ids = new ArrayList<>(peerIds);
-        ids.sort(java.util.Comparator.comparingLong(id -> id.matches("n\\d{1,9}") ? Long.parseLong(id.substring(1))
-            : Long.MAX_VALUE));
-        return ids.get(i % ids.size());
+        List<String> ids = new ArrayList<>(new java.util.TreeSet<>(peerIds));
+        ids.sort(java.util.Comparator.comparingLong(RaftBrokerContainer::idNumber));
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d{1,9})$").matcher(group);
+        long ordinal = m.find() ? Long.parseLong(m.group(1)) : group.hashCode();
+        return ids.get((int) Math.floorMod(ordinal, (long) ids.size()));
+    }
+
+    /** The number of a peer id {@code nN}, or Long.MAX_VALUE for another id (those sort last, by name). */
+    private static long idNumber(String id) {
+        return id.matches("n\\d{1,9}") ? Long.parseLong(id.substring(1)) : Long.MAX_VALUE;
     }
 
     /**
      * Shuts down and removes the broker {@code cluster:name:id} ({@code id} its stable id, or the one it has now).
+     * When its node leads its group, the leadership is handed to another node first
+     * ({@link RaftCommitLog#handOffLeadership}), so that the group has a leader at once instead of after an election
+     * timeout. The removal is whole even when the broker's shutdown fails: its Raft node is stopped (its group
+     * unregistered from the container's Raft port) and its group freed for another broker all the same.
      *
      * @return false when no hosted broker has that identity
+     * @throws IllegalStateException when the broker was removed but its shutdown failed (named in one line)
      */
     public boolean removeBroker(String cluster, String name, long id) {
         lock.lock();
@@ -305,10 +345,7 @@ public final class RaftBrokerContainer implements AutoCloseable {
                 if (h.cluster().equals(cluster) && h.name().equals(name)
                     && (h.stableId() == id || h.broker().getBrokerConfig().getBrokerId() == id)) {
                     brokers.remove(e.getKey());
-                    h.broker().shutdown();
-                    raft.release(h.log().settings().group());
-                    LOG.info("[{} {}] broker removed from the container ({})", h.log().settings().group(),
-                        h.log().settings().selfId(), h.file());
+                    remove(h);
                     return true;
                 }
             }
@@ -316,6 +353,41 @@ public final class RaftBrokerContainer implements AutoCloseable {
         } finally {
             lock.unlock();
         }
+    }
+
+    private void remove(Hosted h) {
+        String group = h.log().settings().group();
+        String self = h.log().settings().selfId();
+        h.log().handOffLeadership(Math.max(1000L, 3L * h.log().settings().electionTimeoutMs()));
+        RuntimeException failed = stopInOrder(List.of(h.broker()::shutdown, h.log()::shutdown,
+            () -> raft.release(group)));
+        if (failed != null) {
+            LOG.warn("[{} {}] broker removed from the container ({}), but its shutdown failed: {}", group, self,
+                h.file(), OneLine.of(String.valueOf(failed)));
+            throw new IllegalStateException(group + " " + self + " (" + h.file() + ") removed, but its shutdown "
+                + "failed: " + OneLine.of(String.valueOf(failed)), failed);
+        }
+        LOG.info("[{} {}] broker removed from the container ({})", group, self, h.file());
+    }
+
+    /**
+     * Runs every step in order, also those after a step that threw; returns the first failure (the later ones
+     * suppressed in it), or null.
+     */
+    static RuntimeException stopInOrder(List<Runnable> steps) {
+        RuntimeException first = null;
+        for (Runnable step : steps) {
+            try {
+                step.run();
+            } catch (RuntimeException e) {
+                if (first == null) {
+                    first = e;
+                } else {
+                    first.addSuppressed(e);
+                }
+            }
+        }
+        return first;
     }
 
     /** The hosted brokers, by config path. */
@@ -349,7 +421,11 @@ public final class RaftBrokerContainer implements AutoCloseable {
             brokers.clear();
             raft.close();
             if (admin != null) {
-                admin.shutdown();
+                try {
+                    admin.shutdown();
+                } catch (RuntimeException e) {
+                    LOG.warn("container admin port did not shut down cleanly: {}", OneLine.of(String.valueOf(e)));
+                }
             }
             if (adminExecutor != null) {
                 adminExecutor.shutdownNow();
@@ -383,7 +459,15 @@ public final class RaftBrokerContainer implements AutoCloseable {
                     RemoveBrokerRequestHeader h = (RemoveBrokerRequestHeader) request
                         .decodeCommandCustomHeader(RemoveBrokerRequestHeader.class);
                     long id = h.getBrokerId() == null ? -1 : h.getBrokerId();
-                    if (removeBroker(h.getBrokerClusterName(), h.getBrokerName(), id)) {
+                    boolean removed;
+                    try {
+                        removed = removeBroker(h.getBrokerClusterName(), h.getBrokerName(), id);
+                    } catch (RuntimeException e) {
+                        response.setCode(ResponseCode.SYSTEM_ERROR);
+                        response.setRemark("removeBroker: " + OneLine.of(String.valueOf(e.getMessage())));
+                        return response;
+                    }
+                    if (removed) {
                         response.setCode(ResponseCode.SUCCESS);
                     } else {
                         response.setCode(ResponseCode.BROKER_NOT_EXIST);

@@ -10,7 +10,8 @@ import java.util.Properties;
 /**
  * The main class of {@code bin/mqbrokercontainer -c FILE}: reads the container's config (see
  * {@link RaftBrokerContainer} for its keys) and runs every broker of {@code brokerConfigPaths} in this process on the
- * Raft log. A wrong config is refused with one line naming the file and key, and exit code 2.
+ * Raft log. A wrong config is refused with one line naming the file and key, and exit code 2; a boot that fails
+ * otherwise (a port taken, a store that does not open) stops what had started and exits with code 1.
  */
 public final class RaftBrokerContainerStartup {
 
@@ -30,9 +31,16 @@ public final class RaftBrokerContainerStartup {
         try {
             container.start();
         } catch (IllegalArgumentException e) {
-            System.err.println("broker container: " + OneLine.of(e.getMessage()));
-            container.close();
+            // start() stopped what had started
+            System.err.println("broker container: " + OneLine.of(String.valueOf(e.getMessage())));
             System.exit(2);
+            return;
+        } catch (Exception | Error e) {
+            // A boot that failed half way (a port taken, a store that does not open): start() stopped what had
+            // started; the process must not stay up with part of its brokers.
+            System.err.println("broker container failed to start: " + OneLine.of(String.valueOf(e)));
+            e.printStackTrace();
+            System.exit(1);
             return;
         }
         System.out.printf("The broker container on the Raft log boots successfully: admin port %d, brokers %s%n",

@@ -291,6 +291,58 @@ public class RaftCommitLog extends CommitLog {
         return s.role() == Role.LEADER && s.commitIndex() >= s.lastIndex() && s.appliedIndex() >= s.commitIndex();
     }
 
+    /**
+     * Before this node stops for good (its broker removed from a container): when it leads, hands the leadership to
+     * the voter that has most of the log, and waits up to {@code waitMs} milliseconds for this node to step down, so
+     * that its group elects no leader after an election timeout but has one at once (issue 18).
+     *
+     * @return true when this node does not lead (any more); false when it still leads after {@code waitMs}, or no
+     *         other voter is there to take over (the node stops anyway, and its group elects a leader as after a crash)
+     */
+    public boolean handOffLeadership(long waitMs) {
+        RaftGroupNode n = node;
+        if (n == null || n.status().role() != Role.LEADER) {
+            return true;
+        }
+        NodeStatus s = n.status();
+        String target = s.followers().stream()
+            .filter(f -> s.voters().contains(f.id()) && !f.id().equals(s.id()) && f.active())
+            .max(java.util.Comparator.comparingLong(dev.dledger.raft.core.FollowerProgress::matchIndex))
+            .map(dev.dledger.raft.core.FollowerProgress::id).orElse(null);
+        if (target == null) {
+            LOG.warn("[{} {}] leads, and no other voter is reachable to take over before it stops", s.group(), s.id());
+            return false;
+        }
+        CompletableFuture<NodeStatus> stepped = new CompletableFuture<>();
+        n.onRoleChange(now -> {
+            if (now.role() != Role.LEADER) {
+                stepped.complete(now);
+            }
+        });
+        try {
+            dev.dledger.raft.core.ProposeResult r = n.transferLeadership(target)
+                .get(waitMs, java.util.concurrent.TimeUnit.MILLISECONDS);
+            if (!r.accepted()) {
+                LOG.warn("[{} {}] leadership transfer to {} before the stop refused: {}", s.group(), s.id(), target, r);
+                return stepped.isDone();
+            }
+            NodeStatus after = stepped.get(waitMs, java.util.concurrent.TimeUnit.MILLISECONDS);
+            LOG.info("[{} {}] handed the leadership to {} before stopping (leader now {}, term {})", s.group(), s.id(),
+                target, after.leaderId(), after.term());
+            return true;
+        } catch (java.util.concurrent.TimeoutException e) {
+            LOG.warn("[{} {}] still leads {} ms after handing the leadership to {}; stopping anyway", s.group(), s.id(),
+                waitMs, target);
+            return false;
+        } catch (java.util.concurrent.ExecutionException e) {
+            LOG.warn("[{} {}] leadership transfer to {} failed: {}", s.group(), s.id(), target, e.getCause().toString());
+            return stepped.isDone();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
     // ------------------------------------------------------------------------------------------------------------
     // Lifecycle
 
@@ -323,7 +375,9 @@ public class RaftCommitLog extends CommitLog {
                     minOffset = start;
                 }
             }, files, Clock.systemDefaultZone());
-            storage = new FileNodeStorage(settings.dir(), config, settings.flush(), 1000, retention.logRetention());
+            // In a container the periodic flush (flush=async) runs on the fsync threads its groups share.
+            storage = new FileNodeStorage(settings.dir(), config, settings.flush(), 1000, retention.logRetention(),
+                container != null ? container.flushThreads() : null);
             storage.store().writeHook(RaftCommitLog::stampPhysicalOffset);
             SegmentedLogStore log = storage.store();
             minOffset = log.lastIndex() >= log.firstIndex() ? log.position(log.firstIndex()) : log.writePosition();
@@ -424,10 +478,26 @@ public class RaftCommitLog extends CommitLog {
         ByteBuffer.wrap(body).putLong(MessageDecoder.PHY_POS_POSITION, pos + BODY_OFFSET);
     }
 
-    /** Starts the Raft node: it joins its group and takes part in elections. */
+    /**
+     * Starts the Raft node: it joins its group and takes part in elections. In a container the start waits until no
+     * broker of the container is starting ({@link ContainerRaft#startNode}): a process busy booting brokers starves
+     * its Raft threads, and a leadership handed to it then (its group's preferred leader, once caught up) is lost again
+     * at once (issue 18).
+     */
     @Override
     public void start() {
         if (node != null) {
+            return;
+        }
+        if (container != null) {
+            container.startNode(settings.group(), this::startNode);
+            return;
+        }
+        startNode();
+    }
+
+    private void startNode() {
+        if (node != null || shutdown) {
             return;
         }
         NodeOptions options = nodeOptions(settings);

@@ -46,6 +46,24 @@ class BrokerContainerTest {
     private static final Duration FAILOVER_WAIT = Duration.ofSeconds(90);
     /** A broker added to a running container catches up and is handed its group's leadership well within this. */
     private static final Duration SPREAD_WAIT = Duration.ofSeconds(90);
+    /**
+     * The election timeout of the test's brokers (raftElectionTimeoutMs, the default). While cg0's leader moves back
+     * to the restarted container, cg0 may go at most this long without an acknowledged send, plus the allowances of
+     * {@link #MOVE_ROUTE_POLL_MS} and of the machine (the longest the unmoved groups went in the same window).
+     */
+    private static final long ELECTION_TIMEOUT_MS = 300;
+    /**
+     * How often the senders during the move back ask the nameserver for the route. A client learns of a new master
+     * only from the nameserver, so a move costs the client up to one such interval after the new master registered,
+     * however fast the transfer is: that much is allowed on top of the election timeout.
+     */
+    private static final long MOVE_ROUTE_POLL_MS = 200;
+    /**
+     * Threads a broker added to a running container may start: its own RocketMQ thread pools and services (measured
+     * about 100) and none of the Raft library's, which the group shares; loose, as the broker's pools start threads
+     * on demand. A thread per group of the library is caught by the exact count of those (see checkAddedGroupCost).
+     */
+    private static final long MAX_THREADS_PER_GROUP = 150;
 
     @TempDir(cleanup = CleanupMode.ON_SUCCESS)
     Path tmp;
@@ -90,6 +108,7 @@ class BrokerContainerTest {
         awaitSpread(Set.of(0, 1), START_WAIT);
         cluster.awaitLeader(2, Set.of(0, 1), START_WAIT);
         System.out.printf("leaders per container before the add: %s%n", cluster.leadersPerContainer());
+        JvmStats beforeAdd = JvmStats.of(cluster.container(2).pid());
         admin.getDefaultMQAdminExtImpl().getMqClientInstance().getMQClientAPIImpl()
             .addBroker(cluster.adminAddr(2), cluster.brokerConf(2, 2).toString(), 180_000);
         // A second add of the same group is refused with one line naming the file, and the first broker goes on.
@@ -108,6 +127,7 @@ class BrokerContainerTest {
         awaitSpread(Set.of(0, 1, 2), SPREAD_WAIT);
         System.out.printf("leaders per container before: %s (spread %d ms after the add)%n",
             cluster.leadersPerContainer(), TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
+        checkAddedGroupCost(beforeAdd, JvmStats.of(cluster.container(2).pid()));
 
         DefaultMQProducer producer = cluster.producer("p-container");
         MQClientAPIImpl api = producer.getDefaultMQProducerImpl().getMqClientFactory().getMQClientAPIImpl();
@@ -139,13 +159,48 @@ class BrokerContainerTest {
         assertEquals("LEADER", cluster.raftRole(2, 2), "cg2 keeps its leader on container 2");
         sendAll(producer, topics, "during", acked);
 
-        // Container 0 restarts: its node catches up and cg0's leadership is transferred back to it.
+        // Container 0 restarts: its node catches up and cg0's leadership is transferred back to it. Meanwhile a
+        // sender per group sends without pause and records the longest time without an acknowledged send.
+        List<Sender> senders = new ArrayList<>();
+        Map<String, Long> termsBefore = new TreeMap<>();
+        for (int g = 0; g < topics.size(); g++) {
+            termsBefore.put(topics.get(g), leaderTerm(g));
+        }
+        for (String t : topics) {
+            senders.add(new Sender(cluster.producer("p-move-" + t, MOVE_ROUTE_POLL_MS), t));
+        }
         cluster.container(0).start();
         long restarted = System.nanoTime();
         awaitSpread(Set.of(0, 1, 2), START_WAIT);
         System.out.printf("leaders per container after the restart: %s (spread again %d ms after the restart)%n",
             cluster.leadersPerContainer(), TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - restarted));
-        sendAll(producer, topics, "after", acked);
+        // The move is over once every sender had acknowledgements from the group's master as the nameserver lists it
+        // now (the client's route caught up).
+        for (Sender s : senders) {
+            long after = s.acknowledged();
+            await(s.topic + " acknowledged after the move").atMost(Duration.ofSeconds(60))
+                .pollInterval(Duration.ofMillis(200)).until(() -> s.acknowledged() >= after + 20);
+        }
+        for (Sender s : senders) {
+            s.close();
+            acked.get(s.topic).addAll(s.acked);
+        }
+        // Only cg0's leader moves; cg1's and cg2's senders measure what the machine does to sends in the same
+        // window (on a loaded machine a container starting three brokers stalls every process for a while).
+        long noise = Math.max(senders.get(1).longestGapMs(), senders.get(2).longestGapMs());
+        long bound = ELECTION_TIMEOUT_MS + MOVE_ROUTE_POLL_MS + noise;
+        for (Sender s : senders) {
+            System.out.printf("%s during the move back: longest without an acknowledged send %d ms, %d acknowledged, "
+                + "%d failed %s; raft term of its leader %d -> %d%n", s.topic, s.longestGapMs(), s.acknowledged(),
+                s.failed.get(), s.reasons, termsBefore.get(s.topic), leaderTerm(topics.indexOf(s.topic)));
+        }
+        System.out.printf("move back of cg0: %d ms without an acknowledged send, bound %d ms (election timeout %d + "
+            + "route poll %d + the unmoved groups' longest %d)%n", senders.get(0).longestGapMs(), bound,
+            ELECTION_TIMEOUT_MS, MOVE_ROUTE_POLL_MS, noise);
+        assertTrue(senders.get(0).longestGapMs() <= bound, "cg0 went " + senders.get(0).longestGapMs() + " ms "
+            + "without an acknowledged send while its leader moved back; bound " + bound + " ms");
+        // The senders' sends after the move (at least 20 each, acknowledged by the leaders spread again) are the sends
+        // after the restart; every acknowledged one is read back below.
 
         for (String t : topics) {
             Set<String> want = acked.get(t);
@@ -161,14 +216,124 @@ class BrokerContainerTest {
 
         // mqadmin removeBroker -c <container 2> -b RaftContainerCluster:cg2:3 (n2's stable id): that broker stops,
         // its group elects a leader among the other two, and the container's other brokers go on.
+        // cg2's node there leads: it hands the leadership over before it stops (review finding C3).
+        assertEquals("LEADER", cluster.raftRole(2, 2), "cg2 leads on container 2 before the removal");
+        // Lines in containers 0 and 1's logs before the removal: their refusals of cg2 before its add do not count.
+        long[] linesBefore = new long[2];
+        for (int c = 0; c < 2; c++) {
+            linesBefore[c] = ChildJvm.tailOf(brokerLog(c), Integer.MAX_VALUE).lines().count();
+        }
+        long removing = System.nanoTime();
         admin.removeBrokerFromContainer(cluster.adminAddr(2), BrokerContainers.CLUSTER, BrokerContainers.group(2), 3);
         await("cg2's node on container 2 stopped").atMost(Duration.ofSeconds(30))
             .until(() -> "DOWN".equals(cluster.raftRole(2, 2)));
         int cg2Leader = cluster.awaitLeader(2, Set.of(0, 1), FAILOVER_WAIT);
         assertTrue(cg2Leader == 0 || cg2Leader == 1);
+        String handOff = ChildJvm.tailOf(brokerLog(2), 2000).lines().filter(l -> l.contains("[cg2 n2]")
+            && l.contains("handed the leadership to")).findFirst().orElse(null);
+        System.out.printf("removeBroker cg2 (leader) from container 2: cg2 led from container %d %d ms after the "
+            + "request; %s%n", cg2Leader, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - removing), handOff);
+        assertTrue(handOff != null, "container 2 did not hand cg2's leadership over before the removal");
+        // cg2's other nodes still count n2 a voter and go on sending to container 2: refused, one WARN per connection.
+        for (int c = 0; c < 2; c++) {
+            long warns = ChildJvm.tailOf(brokerLog(c), Integer.MAX_VALUE).lines().skip(linesBefore[c])
+                .filter(l -> l.contains("WARN") && l.contains("refused") && l.contains("cg2")).count();
+            System.out.printf("container %d: %d WARN lines of refused cg2 frames after the removal%n", c, warns);
+            assertTrue(warns <= 2, "container " + c + " logged " + warns + " WARN lines of refused cg2 frames");
+        }
         assertEquals("LEADER", cluster.raftRole(1, 1), "cg1 keeps its leader after the removal");
         System.out.printf("leaders per container after removeBroker cg2 from container 2: %s%n",
             cluster.leadersPerContainer());
+    }
+
+    /** Container {@code c}'s log file (its brokers and the Raft library log there). */
+    private Path brokerLog(int c) {
+        return cluster.containerDir(c).resolve("logs").resolve("rocketmqlogs").resolve("broker_default.log");
+    }
+
+    /**
+     * The threads and heap container 2 gained with its third group (added with {@code addBroker}): printed, and the
+     * threads of the Raft library (driver loops, fsync threads) must not grow at all: the group shares the
+     * container's. The whole process's threads must grow by at most {@link #MAX_THREADS_PER_GROUP} (the broker's own
+     * thread pools).
+     */
+    private static void checkAddedGroupCost(JvmStats before, JvmStats after) {
+        long threads = after.threads().size() - before.threads().size();
+        long raftBefore = before.count(JvmStats.RAFT_THREAD);
+        long raftAfter = after.count(JvmStats.RAFT_THREAD);
+        List<String> newRaft = new ArrayList<>(after.threads().stream().filter(JvmStats.RAFT_THREAD).toList());
+        newRaft.removeAll(before.threads());
+        System.out.printf("added group: threads +%d (%d -> %d), heap +%d MiB (%d -> %d MiB live); Raft threads %d -> "
+            + "%d, new: %s%n", threads, before.threads().size(), after.threads().size(),
+            (after.heapUsed() - before.heapUsed()) >> 20, before.heapUsed() >> 20, after.heapUsed() >> 20, raftBefore,
+            raftAfter, newRaft);
+        assertEquals(raftBefore, raftAfter, "the added group started Raft threads of its own: " + newRaft);
+        assertTrue(threads <= MAX_THREADS_PER_GROUP, "the added group started " + threads + " threads, more than "
+            + MAX_THREADS_PER_GROUP);
+    }
+
+    /**
+     * Sends to one topic without pause on a thread of its own (each send as soon as the previous one ended), keeping
+     * the acknowledged keys and the longest time between two acknowledgements (from its start to the first one too).
+     */
+    private static final class Sender implements AutoCloseable {
+        final String topic;
+        final Set<String> acked = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        final java.util.concurrent.atomic.AtomicLong failed = new java.util.concurrent.atomic.AtomicLong();
+        /** Why sends failed: the first words of each distinct reason, with counts. */
+        final Map<String, Integer> reasons = new java.util.concurrent.ConcurrentSkipListMap<>();
+        private final java.util.concurrent.atomic.AtomicLong longestNanos = new java.util.concurrent.atomic.AtomicLong();
+        private final Thread thread;
+        private volatile boolean running = true;
+
+        Sender(DefaultMQProducer producer, String topic) {
+            this.topic = topic;
+            this.thread = new Thread(() -> run(producer), "sender-" + topic);
+            thread.setDaemon(true);
+            thread.start();
+        }
+
+        private void run(DefaultMQProducer producer) {
+            long last = System.nanoTime();
+            for (int i = 0; running; i++) {
+                String key = topic + "-move-" + i;
+                try {
+                    SendResult r = producer.send(new Message(topic, "t", key, BrokerGroup.body(key, BODY_BYTES)));
+                    if (r.getSendStatus() == SendStatus.SEND_OK) {
+                        long now = System.nanoTime();
+                        acked.add(key);
+                        longestNanos.accumulateAndGet(now - last, Math::max);
+                        last = now;
+                        continue;
+                    }
+                    reasons.merge(String.valueOf(r.getSendStatus()), 1, Integer::sum);
+                } catch (Exception e) {
+                    // refused or timed out: counted, and the next send follows at once
+                    String why = e.getClass().getSimpleName() + ": " + e.getMessage();
+                    reasons.merge(why.substring(0, Math.min(why.length(), 70)).replace('\n', ' '), 1, Integer::sum);
+                }
+                failed.incrementAndGet();
+            }
+        }
+
+        long acknowledged() {
+            return acked.size();
+        }
+
+        long longestGapMs() {
+            return TimeUnit.NANOSECONDS.toMillis(longestNanos.get());
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            running = false;
+            thread.join(TimeUnit.SECONDS.toMillis(30));
+        }
+    }
+
+    /** The raft term of group g's node on container g (its leader when spread), or -1 when it does not answer. */
+    private long leaderTerm(int g) {
+        return cluster.raftTerm(g, g);
     }
 
     /** Whether something listens at host:port. */

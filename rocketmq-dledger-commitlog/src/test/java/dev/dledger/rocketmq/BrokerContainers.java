@@ -2,8 +2,6 @@ package dev.dledger.rocketmq;
 
 import static org.awaitility.Awaitility.await;
 
-import dev.dledger.raft.client.RaftClient;
-import dev.dledger.raft.transport.ClientProtocol;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.net.InetSocketAddress;
@@ -11,18 +9,13 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.TimeUnit;
 import org.apache.rocketmq.client.exception.MQClientException;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
-import org.apache.rocketmq.remoting.protocol.body.ClusterInfo;
-import org.apache.rocketmq.remoting.protocol.route.BrokerData;
 
 /**
  * A nameserver and {@link #SIZE} broker containers ({@link RaftBrokerContainerStartup}) as child JVMs on loopback,
@@ -41,7 +34,8 @@ final class BrokerContainers implements AutoCloseable {
 
     private final Path dir;
     private final Set<Integer> taken = new HashSet<>();
-    private final String namesrvAddr;
+    /** The nameserver, the container (or broker) processes and the clients. */
+    private final ServerProcesses processes;
     /** raftPorts[g][c]: the Raft port of group g's broker in container c (one per container unless separate). */
     private final int[][] raftPorts = new int[SIZE][SIZE];
     /** Nine broker processes (each its own JVM and Raft port) instead of three containers: the benchmark's baseline. */
@@ -50,9 +44,6 @@ final class BrokerContainers implements AutoCloseable {
     /** listenPorts[g][c]: the client port of group g's broker in container c. */
     private final int[][] listenPorts = new int[SIZE][SIZE];
     private final List<ChildJvm> containers = new ArrayList<>();
-    private final List<Runnable> shutdowns = new CopyOnWriteArrayList<>();
-    private ChildJvm namesrv;
-    private DefaultMQProducer routeReader;
     /** Heap per broker, in MiB: a broker process gets this, a container three times this. */
     private int brokerHeapMb = 170;
 
@@ -70,7 +61,7 @@ final class BrokerContainers implements AutoCloseable {
     BrokerContainers(Path dir, boolean separate) throws IOException {
         this.dir = dir;
         this.separate = separate;
-        this.namesrvAddr = "127.0.0.1:" + LoopbackPorts.freePort(taken);
+        this.processes = new ServerProcesses("127.0.0.1:" + LoopbackPorts.freePort(taken));
         for (int c = 0; c < SIZE; c++) {
             int shared = LoopbackPorts.freePort(taken);
             adminPorts[c] = LoopbackPorts.brokerPort(taken);
@@ -92,7 +83,7 @@ final class BrokerContainers implements AutoCloseable {
     }
 
     String namesrvAddr() {
-        return namesrvAddr;
+        return processes.namesrvAddr();
     }
 
     /** Container {@code c}'s admin address (where {@code mqadmin addBroker -c} goes). */
@@ -119,12 +110,7 @@ final class BrokerContainers implements AutoCloseable {
      * {@code startGroups.get(c)} (the others may be added with {@code mqadmin addBroker}).
      */
     void start(List<Set<Integer>> startGroups) throws Exception {
-        Path nsDir = dir.resolve("namesrv");
-        Files.createDirectories(nsDir);
-        Path nsConf = nsDir.resolve("namesrv.conf");
-        Files.writeString(nsConf, "listenPort=" + namesrvAddr.substring(namesrvAddr.indexOf(':') + 1) + "\n");
-        namesrv = new ChildJvm("namesrv", jvmArgs(nsDir, "128m"), "org.apache.rocketmq.namesrv.NamesrvStartup",
-            List.of("-c", nsConf.toString()), nsDir.resolve("out.log")).start();
+        processes.startNamesrv(dir.resolve("namesrv"), "128m");
         for (int c = 0; c < SIZE; c++) {
             Files.createDirectories(containerDir(c));
             List<String> paths = new ArrayList<>();
@@ -138,25 +124,27 @@ final class BrokerContainers implements AutoCloseable {
                     paths.add(brokerConf(g, c).toString());
                 }
                 if (separate && startGroups.get(c).contains(g)) {
-                    containers.add(new ChildJvm(group(g) + " n" + c, jvmArgs(containerDir(c), brokerHeapMb + "m"),
-                        RaftBrokerStartup.class.getName(), List.of("-c", brokerConf(g, c).toString()),
-                        containerDir(c).resolve(group(g) + ".out.log")));
+                    containers.add(processes.add(new ChildJvm(group(g) + " n" + c,
+                        ServerProcesses.jvmArgs(containerDir(c), brokerHeapMb + "m"), RaftBrokerStartup.class.getName(),
+                        List.of("-c", brokerConf(g, c).toString()), containerDir(c).resolve(group(g) + ".out.log")),
+                        containerDir(c)));
                 }
             }
             if (separate) {
                 continue;
             }
             Path conf = containerDir(c).resolve("container.conf");
-            Files.writeString(conf, "listenPort=" + adminPorts[c] + "\nnamesrvAddr=" + namesrvAddr
+            Files.writeString(conf, "listenPort=" + adminPorts[c] + "\nnamesrvAddr=" + processes.namesrvAddr()
                 + "\nbrokerConfigPaths=" + String.join(":", paths) + "\nraftLoopThreads=2\n");
-            containers.add(new ChildJvm("container " + c, jvmArgs(containerDir(c), 3 * brokerHeapMb + "m"),
+            containers.add(processes.add(new ChildJvm("container " + c,
+                ServerProcesses.jvmArgs(containerDir(c), 3 * brokerHeapMb + "m"),
                 RaftBrokerContainerStartup.class.getName(), List.of("-c", conf.toString()),
-                containerDir(c).resolve("out.log")));
+                containerDir(c).resolve("out.log")), containerDir(c)));
         }
         for (ChildJvm c : containers) {
             c.start();
         }
-        routeReader = producer("container-route-reader");
+        processes.startRouteReader();
     }
 
     private void writeBrokerConf(int g, int c, String peers) throws IOException {
@@ -166,7 +154,7 @@ final class BrokerContainers implements AutoCloseable {
             "brokerName=" + group(g),
             "brokerIP1=127.0.0.1",
             "listenPort=" + listenPorts[g][c],
-            "namesrvAddr=" + namesrvAddr,
+            "namesrvAddr=" + processes.namesrvAddr(),
             "storePathRootDir=" + store,
             "storePathCommitLog=" + store.resolve("commitlog"),
             "enableDLegerCommitLog=true",
@@ -184,12 +172,6 @@ final class BrokerContainers implements AutoCloseable {
             "raftSecret=" + RAFT_SECRET,
             "raftAdminToken=" + RAFT_ADMIN_TOKEN);
         Files.writeString(brokerConf(g, c), String.join("\n", lines) + "\n");
-    }
-
-    private static List<String> jvmArgs(Path dir, String heap) {
-        return List.of("-Xmx" + heap, "-Xms64m", "-XX:MaxDirectMemorySize=256m", "-XX:+UseSerialGC",
-            "-XX:TieredStopAtLevel=1", "-Drocketmq.home.dir=" + dir, "-Duser.home=" + dir,
-            "-Djava.net.preferIPv4Stack=true");
     }
 
     /** Container {@code c}'s process (not with separate processes). */
@@ -211,14 +193,15 @@ final class BrokerContainers implements AutoCloseable {
 
     /** Group {@code g}'s node in container {@code c} as it reports its role, or "DOWN" when it does not answer. */
     String raftRole(int g, int c) {
-        String id = "n" + c;
-        try (RaftClient client = new RaftClient(group(g), Map.of(id, new InetSocketAddress("127.0.0.1", raftPorts[g][c])),
-            1000, 1, RAFT_ADMIN_TOKEN, null)) {
-            ClientProtocol.Response r = client.metadata(id).get(2, TimeUnit.SECONDS);
-            return r == null ? "DOWN" : r.role();
-        } catch (Exception e) {
-            return "DOWN";
-        }
+        return ServerProcesses.raftRole(group(g), "n" + c, new InetSocketAddress("127.0.0.1", raftPorts[g][c]),
+            RAFT_ADMIN_TOKEN);
+    }
+
+    /** The raft term of group {@code g}'s node in container {@code c}, or -1 when it does not answer. */
+    long raftTerm(int g, int c) {
+        dev.dledger.raft.transport.ClientProtocol.Response r = ServerProcesses.raftStatus(group(g), "n" + c,
+            new InetSocketAddress("127.0.0.1", raftPorts[g][c]), RAFT_ADMIN_TOKEN);
+        return r == null ? -1 : r.term();
     }
 
     /** The groups each container leads now, e.g. {@code {0=[cg0], 1=[cg1], 2=[cg2]}}. */
@@ -238,14 +221,7 @@ final class BrokerContainers implements AutoCloseable {
 
     /** The nameserver's brokerId to address table of group {@code g} (empty while it knows none). */
     Map<Long, String> brokerAddrs(int g) {
-        try {
-            ClusterInfo info = routeReader.getDefaultMQProducerImpl().getMqClientFactory().getMQClientAPIImpl()
-                .getBrokerClusterInfo(2000);
-            BrokerData data = info.getBrokerAddrTable().get(group(g));
-            return data == null ? Map.of() : new HashMap<>(data.getBrokerAddrs());
-        } catch (Exception e) {
-            return Map.of();
-        }
+        return processes.brokerAddrs(group(g));
     }
 
     /**
@@ -273,55 +249,26 @@ final class BrokerContainers implements AutoCloseable {
 
     /** A started producer of a new group that polls the nameserver every second. */
     DefaultMQProducer producer(String group) throws MQClientException {
-        DefaultMQProducer p = new DefaultMQProducer(BrokerGroup.clientGroup(group));
-        p.setNamesrvAddr(namesrvAddr);
-        p.setPollNameServerInterval(1000);
-        p.setSendMsgTimeout(3000);
-        p.setRetryTimesWhenSendFailed(2);
-        p.start();
-        shutdowns.add(p::shutdown);
-        return p;
+        return producer(group, 1000);
+    }
+
+    /** A started producer of a new group that polls the nameserver every {@code pollMs}. */
+    DefaultMQProducer producer(String group, long pollMs) throws MQClientException {
+        return processes.producer(group, (int) pollMs);
     }
 
     /** Runs {@code shutdown} when this closes, before the processes stop. */
     void onClose(Runnable shutdown) {
-        shutdowns.add(shutdown);
+        processes.onClose(shutdown);
     }
 
     void printOutputs(PrintStream out) {
-        List<ChildJvm> all = new ArrayList<>();
-        if (namesrv != null) {
-            all.add(namesrv);
-        }
-        all.addAll(containers);
-        for (ChildJvm c : all) {
-            out.println("===== " + c.name() + " output (tail) =====");
-            out.println(c.tail(60));
-        }
-        for (int c = 0; c < containers.size(); c++) {
-            Path log = containerDir(c).resolve("logs").resolve("rocketmqlogs").resolve("broker.log");
-            out.println("===== container " + c + " broker.log (tail) =====");
-            out.println(ChildJvm.tailOf(log, 40));
-        }
-        out.println("the processes' files are kept in " + dir);
+        processes.printOutputs(out, dir);
     }
 
     /** Shuts the clients down, then kills every process (SIGKILL). */
     @Override
     public void close() throws InterruptedException {
-        for (Runnable r : shutdowns) {
-            try {
-                r.run();
-            } catch (RuntimeException e) {
-                System.err.println("client shutdown: " + e);
-            }
-        }
-        shutdowns.clear();
-        for (ChildJvm c : containers) {
-            c.kill();
-        }
-        if (namesrv != null) {
-            namesrv.kill();
-        }
+        processes.close();
     }
 }

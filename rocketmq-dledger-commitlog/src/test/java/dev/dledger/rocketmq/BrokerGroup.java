@@ -4,7 +4,6 @@ import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import dev.dledger.raft.client.RaftClient;
 import dev.dledger.raft.transport.ClientProtocol;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -20,8 +19,6 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Predicate;
 import org.apache.rocketmq.client.consumer.DefaultLitePullConsumer;
@@ -29,8 +26,6 @@ import org.apache.rocketmq.client.exception.MQClientException;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
 import org.apache.rocketmq.common.message.MessageExt;
 import org.apache.rocketmq.common.message.MessageQueue;
-import org.apache.rocketmq.remoting.protocol.body.ClusterInfo;
-import org.apache.rocketmq.remoting.protocol.route.BrokerData;
 
 /**
  * A broker group on the Raft commit log as real processes on loopback: a nameserver and three brokers
@@ -66,12 +61,10 @@ final class BrokerGroup implements AutoCloseable {
     private final List<InetSocketAddress> raftAddresses = new ArrayList<>();
     private final List<Integer> listenPorts = new ArrayList<>();
     private final List<ChildJvm> brokers = new ArrayList<>();
-    private final List<Runnable> shutdowns = new CopyOnWriteArrayList<>();
-    private final String namesrvAddr;
+    /** The nameserver, the brokers' processes and the clients. */
+    private final ServerProcesses processes;
     /** Whether the brokers run with {@link #RAFT_SECRET} and {@link #RAFT_ADMIN_TOKEN}; else a stock broker.conf. */
     private final boolean secured;
-    private ChildJvm namesrv;
-    private DefaultMQProducer routeReader;
     /** Lines added to every broker.conf written from now on ({@link #withConf}). */
     private final List<String> extraConf = new ArrayList<>();
     /** The index of the group's witness ({@link #withWitness}), -1 for none. */
@@ -92,7 +85,7 @@ final class BrokerGroup implements AutoCloseable {
     BrokerGroup(Path dir, boolean secured) throws IOException {
         this.dir = dir;
         this.secured = secured;
-        this.namesrvAddr = "127.0.0.1:" + LoopbackPorts.freePort(taken);
+        this.processes = new ServerProcesses("127.0.0.1:" + LoopbackPorts.freePort(taken));
         for (int i = 0; i < SIZE; i++) {
             raftAddresses.add(new InetSocketAddress("127.0.0.1", LoopbackPorts.freePort(taken)));
             listenPorts.add(LoopbackPorts.brokerPort(taken));
@@ -121,12 +114,7 @@ final class BrokerGroup implements AutoCloseable {
 
     /** Starts the nameserver and the brokers, broker i reaching peer j at {@code routes.address(i, j, real)}. */
     void start(PeerRoutes routes) throws Exception {
-        Path nsDir = dir.resolve("namesrv");
-        Files.createDirectories(nsDir);
-        Path nsConf = nsDir.resolve("namesrv.conf");
-        Files.writeString(nsConf, "listenPort=" + namesrvAddr.substring(namesrvAddr.indexOf(':') + 1) + "\n");
-        namesrv = new ChildJvm("namesrv", jvmArgs(nsDir), "org.apache.rocketmq.namesrv.NamesrvStartup",
-            List.of("-c", nsConf.toString()), nsDir.resolve("out.log")).start();
+        processes.startNamesrv(dir.resolve("namesrv"), "256m");
         for (int i = 0; i < SIZE; i++) {
             StringBuilder peers = new StringBuilder();
             for (int j = 0; j < SIZE; j++) {
@@ -136,7 +124,7 @@ final class BrokerGroup implements AutoCloseable {
             }
             startBroker(i, peers.toString(), List.of());
         }
-        routeReader = producer("route-reader");
+        processes.startRouteReader();
     }
 
     /**
@@ -167,7 +155,7 @@ final class BrokerGroup implements AutoCloseable {
             "brokerName=" + BROKER_NAME,
             "brokerIP1=127.0.0.1",
             "listenPort=" + listenPorts.get(i),
-            "namesrvAddr=" + namesrvAddr,
+            "namesrvAddr=" + processes.namesrvAddr(),
             "storePathRootDir=" + brokerDir.resolve("store"),
             "storePathCommitLog=" + brokerDir.resolve("store").resolve("commitlog"),
             "enableDLegerCommitLog=true",
@@ -189,8 +177,9 @@ final class BrokerGroup implements AutoCloseable {
         }
         lines.addAll(more);
         Files.writeString(conf, String.join("\n", lines) + "\n");
-        brokers.add(new ChildJvm("broker n" + i, jvmArgs(brokerDir), RaftBrokerStartup.class.getName(),
-            List.of("-c", conf.toString()), brokerDir.resolve("out.log")).start());
+        brokers.add(processes.add(new ChildJvm("broker n" + i, ServerProcesses.jvmArgs(brokerDir, "256m"),
+            RaftBrokerStartup.class.getName(), List.of("-c", conf.toString()), brokerDir.resolve("out.log")).start(),
+            brokerDir));
     }
 
     /** The group's {@code dLegerPeers}-style list of every broker so far, for {@code dledger-cli -p}. */
@@ -201,12 +190,6 @@ final class BrokerGroup implements AutoCloseable {
                 .append(raftAddresses.get(j).getPort());
         }
         return peers.toString();
-    }
-
-    private static List<String> jvmArgs(Path dir) {
-        // C1 only: the servers start much faster on a small shared machine, and the tests run them for seconds.
-        return List.of("-Xmx256m", "-Xms64m", "-XX:MaxDirectMemorySize=256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-            "-Drocketmq.home.dir=" + dir, "-Duser.home=" + dir, "-Djava.net.preferIPv4Stack=true");
     }
 
     Path brokerDir(int index) {
@@ -223,7 +206,7 @@ final class BrokerGroup implements AutoCloseable {
     }
 
     String namesrvAddr() {
-        return namesrvAddr;
+        return processes.namesrvAddr();
     }
 
     /** Broker {@code index}'s real Raft address (its own entry in its peers). */
@@ -238,14 +221,7 @@ final class BrokerGroup implements AutoCloseable {
 
     /** The nameserver's brokerId to address table of our broker name (empty while it knows none). */
     Map<Long, String> brokerAddrs() {
-        try {
-            ClusterInfo info = routeReader.getDefaultMQProducerImpl().getMqClientFactory().getMQClientAPIImpl()
-                .getBrokerClusterInfo(2000);
-            BrokerData data = info.getBrokerAddrTable().get(BROKER_NAME);
-            return data == null ? Map.of() : new HashMap<>(data.getBrokerAddrs());
-        } catch (Exception e) {
-            return Map.of();
-        }
+        return processes.brokerAddrs(BROKER_NAME);
     }
 
     /** The admin token the group's Raft ports take, or null for a group on a stock broker.conf. */
@@ -258,19 +234,12 @@ final class BrokerGroup implements AutoCloseable {
      * token; null if none (always on a group without the token: its ports serve no status).
      */
     ClientProtocol.Response raftStatus(int index) {
-        String id = "n" + index;
-        try (RaftClient c = new RaftClient(BROKER_NAME, Map.of(id, raftAddresses.get(index)), 1000, 1, adminToken(),
-            null)) {
-            return c.metadata(id).get(2, TimeUnit.SECONDS);
-        } catch (Exception e) {
-            return null;
-        }
+        return ServerProcesses.raftStatus(BROKER_NAME, "n" + index, raftAddresses.get(index), adminToken());
     }
 
     /** The Raft role of node {@code index} as it reports it, or "DOWN" when it does not answer. */
     String raftRole(int index) {
-        ClientProtocol.Response r = raftStatus(index);
-        return r == null ? "DOWN" : r.role();
+        return ServerProcesses.raftRole(BROKER_NAME, "n" + index, raftAddresses.get(index), adminToken());
     }
 
     /**
@@ -316,14 +285,7 @@ final class BrokerGroup implements AutoCloseable {
 
     /** A started producer of a new group (named from {@code group}) that polls the nameserver every second. */
     DefaultMQProducer producer(String group) throws MQClientException {
-        DefaultMQProducer p = new DefaultMQProducer(group + "-" + CLIENT_GROUPS.incrementAndGet());
-        p.setNamesrvAddr(namesrvAddr);
-        p.setPollNameServerInterval(1000);
-        p.setSendMsgTimeout(3000);
-        p.setRetryTimesWhenSendFailed(2);
-        p.start();
-        onClose(p::shutdown);
-        return p;
+        return processes.producer(group, 1000);
     }
 
     /** A new, unique client group name starting with {@code prefix}. */
@@ -333,7 +295,7 @@ final class BrokerGroup implements AutoCloseable {
 
     /** Runs {@code shutdown} when the group closes, before the processes stop (for clients). */
     void onClose(Runnable shutdown) {
-        shutdowns.add(shutdown);
+        processes.onClose(shutdown);
     }
 
     /**
@@ -343,7 +305,7 @@ final class BrokerGroup implements AutoCloseable {
      */
     List<MessageExt> drain(String topic, Collection<MessageQueue> queues, Predicate<List<MessageExt>> done,
                            Duration atMost) throws MQClientException {
-        return drain(namesrvAddr, topic, queues, done, atMost);
+        return drain(processes.namesrvAddr(), topic, queues, done, atMost);
     }
 
     /** {@link #drain(String, Collection, Predicate, Duration)} through the nameserver at {@code namesrvAddr}. */
@@ -424,7 +386,6 @@ final class BrokerGroup implements AutoCloseable {
     // ----------------------------------------------------------------------------------------------------------------
     // Reports and shutdown
 
-    /** Prints the tail of every process's output and broker log, and where the files are. */
     /** A request to the broker at {@code master}, the group's master at that moment. */
     @FunctionalInterface
     interface MasterCall {
@@ -453,40 +414,14 @@ final class BrokerGroup implements AutoCloseable {
         return answered[0];
     }
 
+    /** Prints the tail of every process's output and broker log, and where the files are. */
     void printOutputs(PrintStream out) {
-        List<ChildJvm> all = new ArrayList<>();
-        if (namesrv != null) {
-            all.add(namesrv);
-        }
-        all.addAll(brokers);
-        for (ChildJvm c : all) {
-            out.println("===== " + c.name() + " output (tail) =====");
-            out.println(c.tail(60));
-        }
-        for (int i = 0; i < brokers.size(); i++) {
-            Path log = brokerDir(i).resolve("logs").resolve("rocketmqlogs").resolve("broker.log");
-            out.println("===== broker n" + i + " broker.log (tail) =====");
-            out.println(ChildJvm.tailOf(log, 40));
-        }
-        out.println("the processes' files are kept in " + dir);
+        processes.printOutputs(out, dir);
     }
 
     /** Shuts the clients down, then kills every process (SIGKILL). */
     @Override
     public void close() throws InterruptedException {
-        for (Runnable r : shutdowns) {
-            try {
-                r.run();
-            } catch (RuntimeException e) {
-                System.err.println("client shutdown: " + e);
-            }
-        }
-        shutdowns.clear();
-        for (ChildJvm b : brokers) {
-            b.kill();
-        }
-        if (namesrv != null) {
-            namesrv.kill();
-        }
+        processes.close();
     }
 }

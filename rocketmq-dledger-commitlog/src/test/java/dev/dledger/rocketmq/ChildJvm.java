@@ -130,6 +130,14 @@ final class ChildJvm implements AutoCloseable {
         return false;
     }
 
+    /** The exit code of the process, which has ended. */
+    int exitCode() {
+        if (process == null || process.isAlive()) {
+            throw new IllegalStateException(name + " has not ended");
+        }
+        return process.exitValue();
+    }
+
     /** Freezes the process (SIGSTOP): it keeps its sockets and memory but runs nothing until {@link #resume()}. */
     void pause() throws IOException, InterruptedException {
         signal("STOP");

@@ -43,7 +43,7 @@ class ContainerRaftTest {
     @Test
     void aSecondBrokerOfAHostedGroupIsRefusedUntilTheFirstIsReleased() throws IOException {
         int port = LoopbackPorts.freePort(new HashSet<>());
-        try (ContainerRaft raft = new ContainerRaft(1)) {
+        try (ContainerRaft raft = new ContainerRaft(1, 1)) {
             raft.admit(settings("ga", "n0", port, null), "ga.conf");
             assertNotNull(raft.transport(), "the first broker starts the container's raft port");
             var transport = raft.transport();
@@ -58,10 +58,30 @@ class ContainerRaftTest {
         }
     }
 
+    /** The groups of a container share its fsync threads (raftFlushThreads) as they share its driver threads. */
+    @Test
+    void theGroupsShareTheContainersFlushThreads() throws IOException {
+        int port = LoopbackPorts.freePort(new HashSet<>());
+        try (ContainerRaft raft = new ContainerRaft(1, 2)) {
+            assertNull(raft.flushThreads(), "no fsync threads before the first broker");
+            raft.admit(settings("ga", "n0", port, null), "ga.conf");
+            var flush = raft.flushThreads();
+            assertNotNull(flush);
+            assertEquals(2, flush.threads());
+            raft.admit(settings("gb", "n0", port, null), "gb.conf");
+            assertSame(flush, raft.flushThreads(), "a second group shares the fsync threads");
+            assertSame(flush, raft.loops().flush(), "the driver loops hand them to every node");
+        }
+        Properties bad = new Properties();
+        bad.setProperty("raftFlushThreads", "0");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new RaftBrokerContainer(bad));
+        assertEquals("container config: raftFlushThreads=0 must be positive", e.getMessage());
+    }
+
     @Test
     void aBrokerNamingAnotherAddressOrOtherSecurityIsRefusedNamingItsFile() throws IOException {
         int port = LoopbackPorts.freePort(new HashSet<>());
-        try (ContainerRaft raft = new ContainerRaft(1)) {
+        try (ContainerRaft raft = new ContainerRaft(1, 1)) {
             raft.admit(settings("ga", "n0", port, null), "ga.conf");
             IllegalArgumentException other = assertThrows(IllegalArgumentException.class,
                 () -> raft.admit(settings("gb", "n0", port + 1, null), "gb.conf"));
@@ -100,6 +120,8 @@ class ContainerRaftTest {
                 assertTrue(first.selfAddress().equals(s.selfAddress()), path + ": raft address " + s.selfAddress());
                 assertTrue(first.transportOptions().equals(s.transportOptions()), path + ": transport settings");
                 assertTrue(groups.add(s.group()), path + ": group " + s.group() + " twice in container " + c);
+                assertEquals(RaftBrokerContainer.automaticLeader(s.group(), List.of("n0", "n1", "n2")),
+                    s.preferredLeader(), path + ": the example's preferredLeaderId is the one chosen when unset");
                 if (("n" + c).equals(s.preferredLeader())) {
                     leads++;
                     preferredSeen.add(s.group());
@@ -112,13 +134,74 @@ class ContainerRaftTest {
 
     @Test
     void withoutPreferredLeaderIdTheGroupsTakeThePeersInTurn() {
-        List<String> groups = List.of("broker-c", "broker-a", "broker-b");
         List<String> peers = List.of("n2", "n0", "n1");
-        assertEquals("n0", RaftBrokerContainer.automaticLeader(groups, "broker-a", peers));
-        assertEquals("n1", RaftBrokerContainer.automaticLeader(groups, "broker-b", peers));
-        assertEquals("n2", RaftBrokerContainer.automaticLeader(groups, "broker-c", peers));
-        assertEquals("n0", RaftBrokerContainer.automaticLeader(List.of("a", "b", "c", "d"), "d", peers),
-            "a fourth group wraps around");
-        assertNull(RaftBrokerContainer.automaticLeader(groups, "other", peers));
+        assertEquals("n0", RaftBrokerContainer.automaticLeader("cg0", peers));
+        assertEquals("n1", RaftBrokerContainer.automaticLeader("cg1", peers));
+        assertEquals("n2", RaftBrokerContainer.automaticLeader("cg2", peers));
+        assertEquals("n0", RaftBrokerContainer.automaticLeader("cg3", peers), "a fourth group wraps around");
+        assertEquals("n1", RaftBrokerContainer.automaticLeader("group-13", peers), "the number the name ends with");
+        java.util.Set<String> letters = new HashSet<>();
+        for (String g : List.of("broker-a", "broker-b", "broker-c")) {
+            letters.add(RaftBrokerContainer.automaticLeader(g, peers));
+        }
+        assertEquals(java.util.Set.of("n0", "n1", "n2"), letters, "names differing in their last letter spread too");
+        assertNull(RaftBrokerContainer.automaticLeader("cg0", List.of()));
+    }
+
+    /**
+     * Review finding C1: the automatic preferred leader of a group must not depend on the other groups a container
+     * hosts. Container A hosts cg1 with cg0, container B hosts cg1 with cg2 (a container lists the groups it hosts,
+     * not all of the cluster's): both pick the same node for cg1, as does a container hosting cg1 alone.
+     */
+    @Test
+    void everyContainerPicksTheSameLeaderForAGroupWhateverElseItHosts() {
+        List<String> ids = List.of("n0", "n1", "n2");
+        String inA = RaftBrokerContainer.automaticLeader("cg1", ids);
+        String inB = RaftBrokerContainer.automaticLeader("cg1", List.of("n1", "n2", "n0"));
+        assertEquals(inA, inB);
+        assertEquals("n1", inA);
+        for (String g : List.of("cg0", "cg1", "cg2", "broker-a", "orders")) {
+            String first = RaftBrokerContainer.automaticLeader(g, ids);
+            assertTrue(ids.contains(first), g + ": " + first);
+            assertEquals(first, RaftBrokerContainer.automaticLeader(g, List.of("n2", "n1", "n0")), g);
+        }
+    }
+
+    /** Review finding C2: a refusal without a message is named by its class and the file, not an NPE. */
+    @Test
+    void aRefusalWithoutAMessageNamesTheFile() {
+        IllegalArgumentException named = RaftBrokerContainer.naming("/conf/b.conf", new IllegalArgumentException());
+        assertEquals("/conf/b.conf: java.lang.IllegalArgumentException", named.getMessage());
+        IllegalArgumentException once = RaftBrokerContainer.naming("/conf/b.conf",
+            new IllegalArgumentException("/conf/b.conf: listenPort=x is not a number"));
+        assertEquals("/conf/b.conf: listenPort=x is not a number", once.getMessage());
+    }
+
+    /**
+     * Review finding C2: a removal whose broker shutdown throws still stops the Raft node and frees the group (no
+     * half-removed broker); the first failure is returned with the later ones suppressed in it.
+     */
+    @Test
+    void aRemovalRunsEveryStepWhenTheBrokerShutdownThrows() throws IOException {
+        int port = LoopbackPorts.freePort(new HashSet<>());
+        try (ContainerRaft raft = new ContainerRaft(1, 1)) {
+            raft.admit(settings("g1", "n0", port, null), "a.conf");
+            List<String> ran = new java.util.ArrayList<>();
+            RuntimeException failed = RaftBrokerContainer.stopInOrder(List.of(
+                () -> {
+                    ran.add("broker");
+                    throw new IllegalStateException("broker shutdown failed");
+                },
+                () -> ran.add("raft node"),
+                () -> {
+                    ran.add("release");
+                    raft.release("g1");
+                }));
+            assertEquals(List.of("broker", "raft node", "release"), ran);
+            assertEquals("broker shutdown failed", failed.getMessage());
+            // The group was freed: another broker of it is admitted.
+            raft.admit(settings("g1", "n0", port, null), "b.conf");
+            assertNull(RaftBrokerContainer.stopInOrder(List.of(() -> { })));
+        }
     }
 }

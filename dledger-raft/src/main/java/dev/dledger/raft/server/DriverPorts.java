@@ -32,9 +32,14 @@ public record DriverPorts(Clock clock, LogSyncer.Factory syncers, Function<Strin
         Objects.requireNonNull(blockingWork, "blockingWork");
     }
 
+    /** A copy whose nodes get their background syncers from {@code other} (e.g. shared {@link FlushThreads}). */
+    public DriverPorts withSyncers(LogSyncer.Factory other) {
+        return new DriverPorts(clock, other, blockingWork, loggers);
+    }
+
     /** The system clock, a syncer thread per node, a daemon thread per node for blocking work, SLF4J's loggers. */
     public static DriverPorts production() {
-        return new DriverPorts(Clock.SYSTEM, ThreadLogSyncer::new, name -> Executors.newSingleThreadExecutor(r -> {
+        return new DriverPorts(Clock.SYSTEM, FlushThreads.threadPerNode(), name -> Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, name);
             t.setDaemon(true);
             return t;

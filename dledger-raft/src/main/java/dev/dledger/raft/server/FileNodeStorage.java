@@ -34,10 +34,10 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A node's durable state in one folder laid out as DLedger lays out {@code dledger-<selfId>}: {@code data/},
- * {@code index/}, {@code currterm}, plus our {@code checkpoint} and {@code snapshot/}. With
- * {@link FlushMode#ASYNC} a background thread fsyncs the log every {@code flushIntervalMs}. With a
- * {@link LogRetention}, {@link #retain} deletes old data files as its policy says, never past what the node has
- * committed and says it no longer needs.
+ * {@code index/}, {@code currterm}, plus our {@code checkpoint} and {@code snapshot/}. With {@link FlushMode#ASYNC}
+ * a background thread (its own, or one of {@link FlushThreads} shared by the groups of a process) fsyncs the log
+ * every {@code flushIntervalMs}. With a {@link LogRetention}, {@link #retain} deletes old data files as its policy
+ * says, never past what the node has committed and says it no longer needs.
  */
 public final class FileNodeStorage implements NodeStorage {
 
@@ -50,7 +50,10 @@ public final class FileNodeStorage implements NodeStorage {
     private final List<Entry> configEntries = new ArrayList<>();
     /** What {@link ConfigIndexFile} last written says; null before the first write. */
     private ConfigIndexFile configIndex;
+    /** The periodic flush of {@link FlushMode#ASYNC} on a thread of its own, or null. */
     private final ScheduledExecutorService flusher;
+    /** The periodic flush of {@link FlushMode#ASYNC} on shared {@link FlushThreads}, or null. */
+    private final FlushThreads.Periodic sharedFlush;
     private final Object lock = new Object();
     private long lastCheckpoint = -1;
     private final LogRetention retention;
@@ -86,6 +89,19 @@ public final class FileNodeStorage implements NodeStorage {
      */
     public FileNodeStorage(Path dir, StoreConfig config, FlushMode flush, long flushIntervalMs,
                            LogRetention retention) {
+        this(dir, config, flush, flushIntervalMs, retention, null);
+    }
+
+    /**
+     * Opens the node folder {@code dir} as {@link #FileNodeStorage(Path, StoreConfig, FlushMode, long, LogRetention)}
+     * does; with {@link FlushMode#ASYNC} its periodic flush runs on {@code flushThreads}, shared with other groups of
+     * the process, instead of on a thread of its own (issue 18).
+     *
+     * @param flushThreads the shared fsync threads (not closed with this storage), or null for a thread of its own
+     * @throws StorageException if the folder cannot be opened or is corrupted, with the reason
+     */
+    public FileNodeStorage(Path dir, StoreConfig config, FlushMode flush, long flushIntervalMs,
+                           LogRetention retention, FlushThreads flushThreads) {
         this.dir = dir;
         this.retention = retention;
         this.folderLock = lockFolder(dir);
@@ -105,7 +121,11 @@ public final class FileNodeStorage implements NodeStorage {
             release(folderLock);
             throw e;
         }
-        if (flush == FlushMode.ASYNC && flushIntervalMs > 0) {
+        if (flush == FlushMode.ASYNC && flushIntervalMs > 0 && flushThreads != null) {
+            sharedFlush = flushThreads.every(flushIntervalMs, dir.toString(), this::sync);
+            flusher = null;
+        } else if (flush == FlushMode.ASYNC && flushIntervalMs > 0) {
+            sharedFlush = null;
             flusher = Executors.newSingleThreadScheduledExecutor(r -> {
                 Thread t = new Thread(r, "flush-" + dir.getFileName());
                 t.setDaemon(true);
@@ -113,6 +133,7 @@ public final class FileNodeStorage implements NodeStorage {
             });
             flusher.scheduleWithFixedDelay(this::sync, flushIntervalMs, flushIntervalMs, TimeUnit.MILLISECONDS);
         } else {
+            sharedFlush = null;
             flusher = null;
         }
     }
@@ -515,6 +536,10 @@ public final class FileNodeStorage implements NodeStorage {
     public void close() {
         if (flusher != null) {
             flusher.shutdownNow();
+        }
+        if (sharedFlush != null) {
+            // Waits for a flush under way on the shared threads, which go on serving the other groups.
+            sharedFlush.close();
         }
         synchronized (lock) {
             try {

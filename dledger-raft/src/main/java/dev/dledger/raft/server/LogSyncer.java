@@ -4,7 +4,8 @@ package dev.dledger.raft.server;
  * The background fsync of one node with {@link FlushMode#SYNC} (a port of the driver): the driver writes log entries,
  * numbers each write and asks for it to be synced; the syncer runs {@link NodeStorage#sync()} later, for every write
  * asked for so far (group commit), then publishes the number of the last write it covered and calls the wake-up it
- * was made with. Production: {@link ThreadLogSyncer}, a thread of its own; the simulation runs syncs as events.
+ * was made with. Production: a thread of its own per node ({@link FlushThreads#threadPerNode()}), or
+ * {@link FlushThreads} shared by the groups of a process; the simulation runs syncs as events.
  *
  * <p>Thread safety: every method may be called from any thread. A sync makes durable at least everything written
  * before it started, so a number published is a safe claim.

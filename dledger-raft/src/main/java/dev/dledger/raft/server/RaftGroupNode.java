@@ -150,13 +150,15 @@ public final class RaftGroupNode implements AutoCloseable {
     }
 
     /**
-     * Creates and starts a node on shared driver threads (multi-raft).
+     * Creates and starts a node on shared driver threads (multi-raft); with {@link FlushMode#SYNC} its syncs run on the
+     * loops' shared fsync threads when they have them ({@link RaftLoops#ports()}).
      *
      * @param loops the shared driver threads, or null for a thread of its own
      */
     public RaftGroupNode(NodeOptions options, Membership bootstrap, NodeStorage storage, StateMachine stateMachine,
                          Transport transport, RaftLoops loops) {
-        this(options, bootstrap, storage, stateMachine, transport, loops, DriverPorts.production());
+        this(options, bootstrap, storage, stateMachine, transport, loops,
+            loops == null ? DriverPorts.production() : loops.ports());
     }
 
     /**

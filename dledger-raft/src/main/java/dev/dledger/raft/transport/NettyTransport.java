@@ -342,11 +342,40 @@ public final class NettyTransport implements Transport {
         resolvePeerHosts();
     }
 
+    /**
+     * Stops serving {@code group}: its frames are refused from now on, and the outbound connections only it used are
+     * closed and not opened again (with a group secret those of the group; without, those to addresses no other
+     * registered group has a peer at), so that a group removed from a process shared with others leaves no
+     * connection behind.
+     */
     @Override
     public void unregister(String group) {
         peerDownListeners.remove(group);
-        groups.remove(group);
+        GroupBinding gone = groups.remove(group);
         resolvePeerHosts();
+        if (gone == null) {
+            return;
+        }
+        Set<InetSocketAddress> stillUsed = new HashSet<>();
+        for (GroupBinding g : groups.values()) {
+            stillUsed.addAll(g.peers().values());
+        }
+        Set<InetSocketAddress> itsPeers = new HashSet<>(gone.peers().values());
+        outbound.entrySet().removeIf(e -> {
+            OutKey k = e.getKey();
+            boolean only = k.group() != null ? k.group().equals(group)
+                : itsPeers.contains(k.address()) && !stillUsed.contains(k.address());
+            if (only) {
+                e.getValue().retire();
+                LOG.debug("[{}] closed the connection to {}: the group left this transport", group, k.address());
+            }
+            return only;
+        });
+    }
+
+    /** The outbound connections kept (open, or to open again on the next frame); for tests. */
+    int outboundConnections() {
+        return outbound.size();
     }
 
     /**
@@ -549,6 +578,31 @@ public final class NettyTransport implements Transport {
         return true;
     }
 
+    /**
+     * The refusals logged at WARN: a peer that goes on sending what is refused (the nodes of a group removed from this
+     * process, which still count it a voter, and connect again after each refused handshake) gets one WARN per reason,
+     * not one per frame or per connection; the rest go to DEBUG. Thread-safe; remembers at most {@link #MAX} reasons,
+     * then logs every new one.
+     */
+    private static final class Reasons {
+        private static final int MAX = 256;
+        private final Set<String> seen = ConcurrentHashMap.newKeySet();
+
+        /** Whether {@code reason} is new here (to log at WARN). */
+        boolean first(String reason) {
+            if (seen.contains(reason)) {
+                return false;
+            }
+            if (seen.size() < MAX) {
+                return seen.add(reason);
+            }
+            return true;
+        }
+    }
+
+    /** Refusals of inbound frames and connections logged at WARN so far, by remote host and reason. */
+    private final Reasons inboundWarned = new Reasons();
+
     /** One outbound connection, opened lazily and again after it fails. */
     private final class Outbound {
         private final OutKey key;
@@ -558,6 +612,10 @@ public final class NettyTransport implements Transport {
         private volatile long retryAfterNanos;
         /** Set when a connection that had been open closed: the next refused connect reports the peer gone. */
         private volatile boolean probing;
+        /** Closed for good: its group left ({@link #unregister}); it never connects again. */
+        private volatile boolean retired;
+        /** The peer's refusals logged at WARN, over every connection of this outbound (it connects again after one). */
+        private final Reasons warned = new Reasons();
 
         Outbound(OutKey key) {
             this.key = key;
@@ -581,7 +639,7 @@ public final class NettyTransport implements Transport {
         private synchronized void connect() {
             // Wait while a connection is being opened or its handshake runs, and for a while after a refusal.
             boolean busy = connecting != null && (!connecting.isDone() || connecting.channel().isActive());
-            if (busy || System.nanoTime() - retryAfterNanos < 0) {
+            if (retired || busy || System.nanoTime() - retryAfterNanos < 0) {
                 return;
             }
             writer = null;
@@ -618,7 +676,7 @@ public final class NettyTransport implements Transport {
                 cf.channel().closeFuture().addListener(closed -> {
                     // A peer whose process died closes its connections at once (the kernel does it): try again
                     // now, and if the port refuses, nobody listens there any more.
-                    if (!NettyTransport.this.closed.get() && !cf.channel().eventLoop().isShuttingDown()) {
+                    if (!retired && !NettyTransport.this.closed.get() && !cf.channel().eventLoop().isShuttingDown()) {
                         probing = true;
                         connect();
                     }
@@ -647,6 +705,12 @@ public final class NettyTransport implements Transport {
             if (cf != null) {
                 cf.channel().close();
             }
+        }
+
+        /** Closes the connection for good. */
+        synchronized void retire() {
+            retired = true;
+            close();
         }
     }
 
@@ -683,7 +747,12 @@ public final class NettyTransport implements Transport {
                     challenge(ctx, f);
                 } else if (f.kind() == Frame.Kind.ERROR) {
                     String reason = new String(f.body(), StandardCharsets.UTF_8);
-                    LOG.warn("[{}] {} refused our message: {}", f.group(), ctx.channel().remoteAddress(), reason);
+                    if (out.warned.first(reason)) {
+                        LOG.warn("[{}] {} refused our message: {} (the same refusals from there are logged at DEBUG "
+                            + "from now on)", f.group(), ctx.channel().remoteAddress(), reason);
+                    } else {
+                        LOG.debug("[{}] {} refused our message: {}", f.group(), ctx.channel().remoteAddress(), reason);
+                    }
                     if (!ready && hello != null) {
                         out.refused();
                     }
@@ -1048,18 +1117,33 @@ public final class NettyTransport implements Transport {
 
         private void refuse(ChannelHandlerContext ctx, Frame f, String reason) {
             refused.incrementAndGet();
-            LOG.warn("refused a frame from {}: {}", ctx.channel().remoteAddress(), reason);
+            if (inboundWarned.first(host(ctx) + " " + reason)) {
+                LOG.warn("refused a frame from {}: {} (the same refusals from that host are logged at DEBUG from now "
+                    + "on)", ctx.channel().remoteAddress(), reason);
+            } else {
+                LOG.debug("refused a frame from {}: {}", ctx.channel().remoteAddress(), reason);
+            }
             byte[] err = new Frame(Frame.Kind.ERROR, f.requestId(), f.group(), reason.getBytes(StandardCharsets.UTF_8))
                 .encode();
             ctx.writeAndFlush(Unpooled.wrappedBuffer(err));
+        }
+
+        private String host(ChannelHandlerContext ctx) {
+            java.net.SocketAddress a = ctx.channel().remoteAddress();
+            return a instanceof InetSocketAddress i ? i.getHostString() : String.valueOf(a);
         }
 
         /** Refuses an unauthenticated frame or a failed handshake: says why, then closes the connection. */
         private void deny(ChannelHandlerContext ctx, Frame f, String reason) {
             refused.incrementAndGet();
             String text = Handshake.REFUSAL_PREFIX + reason;
-            LOG.warn("[{}] refused connection from {} and closed it: {}", f.group(), ctx.channel().remoteAddress(),
-                text);
+            if (inboundWarned.first(host(ctx) + " " + f.group() + " " + text)) {
+                LOG.warn("[{}] refused connection from {} and closed it: {} (the same refusals from that host are "
+                    + "logged at DEBUG from now on)", f.group(), ctx.channel().remoteAddress(), text);
+            } else {
+                LOG.debug("[{}] refused connection from {} and closed it: {}", f.group(), ctx.channel().remoteAddress(),
+                    text);
+            }
             byte[] err = new Frame(Frame.Kind.ERROR, f.requestId(), f.group(), text.getBytes(StandardCharsets.UTF_8))
                 .encode();
             ctx.writeAndFlush(Unpooled.wrappedBuffer(err)).addListener(ChannelFutureListener.CLOSE);

@@ -18,12 +18,14 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * {@link FlushMode#SYNC} with the fsync off the driver thread: an entry counts toward the quorum only once synced on
  * that node. The storages' syncs can be blocked, so an entry stays written but not durable for as long as the test
- * wants.
+ * wants. Each case runs twice: with a syncer thread per node, and with every node's syncs on its process's shared
+ * fsync thread ({@link RaftLoops} with {@link FlushThreads}, as the groups of a broker container have them).
  */
 class SyncFlushGroupTest {
 
@@ -31,18 +33,23 @@ class SyncFlushGroupTest {
     private final Map<String, NettyTransport> transports = new LinkedHashMap<>();
     private final Map<String, GatedSyncStorage> stores = new LinkedHashMap<>();
     private final Map<String, RaftGroupNode> nodes = new LinkedHashMap<>();
+    private final Map<String, RaftLoops> loops = new LinkedHashMap<>();
 
-    private void startGroup() {
+    /** Starts the group; {@code sharedFlush}: each process's nodes sync on the one fsync thread of its loops. */
+    private void startGroup(boolean sharedFlush) {
         Map<String, InetSocketAddress> addresses = new LinkedHashMap<>();
         for (String id : IDS) {
             NettyTransport t = new NettyTransport(new InetSocketAddress("127.0.0.1", 0), 1, 1 << 24);
             transports.put(id, t);
             addresses.put(id, t.localAddress());
             stores.put(id, new GatedSyncStorage());
+            if (sharedFlush) {
+                loops.put(id, new RaftLoops(1, 1, "shared-" + id));
+            }
         }
         for (String id : IDS) {
             nodes.put(id, new RaftGroupNode(NodeOptions.defaults("g", id).withFlush(FlushMode.SYNC),
-                Membership.of(IDS), stores.get(id), StateMachine.NONE, transports.get(id)));
+                Membership.of(IDS), stores.get(id), StateMachine.NONE, transports.get(id), loops.get(id)));
             transports.get(id).setPeers("g", addresses);
         }
     }
@@ -51,6 +58,7 @@ class SyncFlushGroupTest {
     void stop() {
         stores.values().forEach(s -> s.blockSyncs(false));
         nodes.values().forEach(RaftGroupNode::close);
+        loops.values().forEach(RaftLoops::close);
         transports.values().forEach(NettyTransport::close);
     }
 
@@ -65,9 +73,10 @@ class SyncFlushGroupTest {
             .mapToLong(FollowerProgress::matchIndex).findFirst().orElse(-1);
     }
 
-    @Test
-    void anEntryCommitsOnlyOnceAMajoritySyncedIt() throws Exception {
-        startGroup();
+    @ParameterizedTest(name = "shared fsync threads: {0}")
+    @ValueSource(booleans = {false, true})
+    void anEntryCommitsOnlyOnceAMajoritySyncedIt(boolean sharedFlush) throws Exception {
+        startGroup(sharedFlush);
         RaftGroupNode leader = awaitLeader();
         assertEquals(AppendResult.Status.OK, leader.append(List.of("warm".getBytes(StandardCharsets.UTF_8))).get()
             .status());
@@ -112,9 +121,10 @@ class SyncFlushGroupTest {
             .status());
     }
 
-    @Test
-    void oneSyncCoversManyConcurrentAppends() throws Exception {
-        startGroup();
+    @ParameterizedTest(name = "shared fsync threads: {0}")
+    @ValueSource(booleans = {false, true})
+    void oneSyncCoversManyConcurrentAppends(boolean sharedFlush) throws Exception {
+        startGroup(sharedFlush);
         RaftGroupNode leader = awaitLeader();
         assertEquals(AppendResult.Status.OK, leader.append(List.of("warm".getBytes(StandardCharsets.UTF_8))).get()
             .status());

@@ -65,6 +65,41 @@ class NettyTransportSecurityTest {
         return new VoteRequest("n0", "n1", term, -1, 0, false, false);
     }
 
+    /**
+     * A peer of a group the other side no longer hosts (a group removed from a container) is refused at each
+     * handshake and connects again after each refusal: one WARN on each side for it, not one per connection.
+     */
+    @Test
+    void aHandshakeRefusedAgainAndAgainIsLoggedOnceOnEachSide() {
+        NettyTransport a = start(TransportOptions.defaults().withGroupSecret(SECRET));
+        NettyTransport b = start(TransportOptions.defaults().withGroupSecret(SECRET));
+        a.register("g", "n0", m -> { });
+        a.setPeers("g", Map.of("n1", b.localAddress()));
+        // b hosts another group only, with a peer on a's host: a's connections get as far as the handshake.
+        b.register("h", "m1", m -> { });
+        b.setPeers("h", Map.of("m0", a.localAddress()));
+        java.io.PrintStream err = System.err;
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        System.setErr(new java.io.PrintStream(captured, true, StandardCharsets.UTF_8));
+        try {
+            await("three handshakes refused").atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(100))
+                .until(() -> {
+                    a.send("g", vote(1));
+                    return b.refusedFrames() >= 3;
+                });
+        } finally {
+            System.setErr(err);
+        }
+        List<String> lines = captured.toString(StandardCharsets.UTF_8).lines().toList();
+        long warnAtB = lines.stream().filter(l -> l.contains("WARN") && l.contains("refused connection from")
+            && l.contains("unknown group 'g'")).count();
+        long warnAtA = lines.stream().filter(l -> l.contains("WARN") && l.contains("refused our message")
+            && l.contains("unknown group 'g'")).count();
+        System.out.printf("%d handshakes refused: %d WARN at b, %d WARN at a%n", b.refusedFrames(), warnAtB, warnAtA);
+        assertEquals(1, warnAtB, "WARN lines of b's refusals: " + lines);
+        assertEquals(1, warnAtA, "WARN lines of a's refused handshakes: " + lines);
+    }
+
     @Test
     void peersWithTheSameSecretExchangeMessages() {
         NettyTransport a = start(TransportOptions.defaults().withGroupSecret(SECRET));

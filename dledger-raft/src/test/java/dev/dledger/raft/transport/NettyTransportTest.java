@@ -156,6 +156,69 @@ class NettyTransportTest {
         }
     }
 
+    /**
+     * A group that left b while its peer on a goes on sending (the nodes of a group removed from a container still
+     * count it a voter): every frame is refused and answered, but each side logs one WARN for it, not one per frame.
+     */
+    @Test
+    void framesOfAGroupThatLeftAreRefusedWithOneWarnNotOnePerFrame() throws Exception {
+        sendUntilReceived(new VoteRequest("n0", "n1", 1, -1, 0, false, false), 1);
+        java.util.concurrent.atomic.AtomicInteger errorsAtA = new java.util.concurrent.atomic.AtomicInteger();
+        a.onPeerError(reason -> errorsAtA.incrementAndGet());
+        long refusedBefore = b.refusedFrames();
+        java.io.PrintStream err = System.err;
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        System.setErr(new java.io.PrintStream(captured, true, StandardCharsets.UTF_8));
+        try {
+            b.unregister("g");
+            for (int i = 0; i < 50; i++) {
+                a.send("g", new VoteRequest("n0", "n1", 2, -1, 0, false, false));
+            }
+            await("b refused the 50 frames and a got 50 answers").atMost(Duration.ofSeconds(10))
+                .until(() -> b.refusedFrames() - refusedBefore >= 50 && errorsAtA.get() >= 50);
+        } finally {
+            System.setErr(err);
+        }
+        List<String> lines = captured.toString(StandardCharsets.UTF_8).lines().toList();
+        long warnAtB = lines.stream().filter(l -> l.contains("WARN") && l.contains("refused a frame from")
+            && l.contains("unknown group 'g'")).count();
+        long warnAtA = lines.stream().filter(l -> l.contains("WARN") && l.contains("refused our message")
+            && l.contains("unknown group 'g'")).count();
+        assertEquals(1, warnAtB, "WARN lines of b's refusals: " + lines);
+        assertEquals(1, warnAtA, "WARN lines of a's refused messages: " + lines);
+    }
+
+    /**
+     * A group leaving the transport closes the outbound connections only it used, for good (they are not opened
+     * again), and keeps those another group uses.
+     */
+    @Test
+    void unregisterClosesTheConnectionsOnlyItsGroupUsed() throws Exception {
+        java.net.InetAddress lo = java.net.InetAddress.getByName("127.0.0.1");
+        try (java.net.ServerSocket peerOfG = new java.net.ServerSocket(0, 50, lo);
+             java.net.ServerSocket peerOfH = new java.net.ServerSocket(0, 50, lo)) {
+            peerOfG.setSoTimeout(10_000);
+            peerOfH.setSoTimeout(10_000);
+            a.setPeers("g", Map.of("n1", new InetSocketAddress("127.0.0.1", peerOfG.getLocalPort())));
+            a.register("h", "m0", m -> { });
+            a.setPeers("h", Map.of("m1", new InetSocketAddress("127.0.0.1", peerOfH.getLocalPort())));
+            a.send("g", new VoteRequest("n0", "n1", 1, -1, 0, false, false));
+            a.send("h", new VoteRequest("m0", "m1", 1, -1, 0, false, false));
+            try (Socket toG = peerOfG.accept(); Socket toH = peerOfH.accept()) {
+                assertEquals(2, a.outboundConnections());
+
+                a.unregister("g");
+
+                toG.setSoTimeout(10_000);
+                assertEquals(-1, readUntilClosed(toG.getInputStream()), "the connection of the group that left closed");
+                assertEquals(1, a.outboundConnections(), "the other group's connection is kept");
+                a.send("g", new VoteRequest("n0", "n1", 2, -1, 0, false, false));
+                assertEquals(1, a.outboundConnections(), "a frame of the group that left opens nothing");
+                assertTrue(toH.isConnected() && !toH.isClosed());
+            }
+        }
+    }
+
     private static int readUntilClosed(InputStream in) throws IOException {
         int r;
         do {
