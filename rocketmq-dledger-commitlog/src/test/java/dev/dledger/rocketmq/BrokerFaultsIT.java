@@ -80,16 +80,18 @@ class BrokerFaultsIT {
         String nodes = System.getProperty("faults.nodes");
         PrintStream out = System.out;
         String kindsGiven = System.getProperty("faults.kinds", "").trim();
+        int witness = witnessProperty();
         String replay = "-Dfaults.target=broker -Dfaults.seed=" + seed + " -Dfaults.seconds=" + seconds
-            + (kindsGiven.isEmpty() ? "" : " -Dfaults.kinds=" + kindsGiven);
+            + (kindsGiven.isEmpty() ? "" : " -Dfaults.kinds=" + kindsGiven)
+            + (witness < 0 ? "" : " -Dfaults.witness=n" + witness);
         out.println("fault run: broker target, seed " + seed + ", " + seconds + " s of faults, kinds " + kinds
-            + " (replay: " + replay + ")");
+            + (witness < 0 ? "" : ", n" + witness + " a witness") + " (replay: " + replay + ")");
         if (nodes != null && !nodes.isBlank() && !nodes.trim().equals(String.valueOf(BrokerGroup.SIZE))) {
             out.println("fault run: faults.nodes=" + nodes + " does not apply to the broker target: a broker group is "
                 + BrokerGroup.SIZE + " brokers");
         }
         try {
-            run(seconds, seed, kinds, out);
+            run(seconds, seed, kinds, witness, out);
         } catch (Throwable t) {
             out.println("fault run: FAILED with seed " + seed + " (replay: " + replay + ")");
             if (group != null) {
@@ -99,9 +101,14 @@ class BrokerFaultsIT {
         }
     }
 
-    private void run(long seconds, long seed, List<BrokerNemesis.Kind> kinds, PrintStream out) throws Exception {
+    private void run(long seconds, long seed, List<BrokerNemesis.Kind> kinds, int witness, PrintStream out)
+        throws Exception {
         long began = System.nanoTime();
         group = new BrokerGroup(tmp);
+        Set<Integer> witnesses = witness < 0 ? Set.of() : Set.of(witness);
+        if (witness >= 0) {
+            group.withWitness(witness);
+        }
         Map<String, InetSocketAddress> real = new LinkedHashMap<>();
         for (int i = 0; i < BrokerGroup.SIZE; i++) {
             real.put("n" + i, group.raftAddress(i));
@@ -110,7 +117,7 @@ class BrokerFaultsIT {
         // Broker i reaches peer j through the proxy of the link i->j.
         group.start((from, to, address) -> links.link("n" + from, "n" + to).address());
         Set<Integer> all = Set.of(0, 1, 2);
-        int leader = group.awaitRoles(all, ROLE_WAIT);
+        int leader = group.awaitRoles(all, witnesses, ROLE_WAIT);
         out.println("fault run: group up after " + sinceMs(began) + " ms, leader n" + leader);
 
         FaultWorkload w = new FaultWorkload(group, TOPIC, PRODUCERS, BODY_BYTES);
@@ -138,7 +145,7 @@ class BrokerFaultsIT {
         }
         // The group must serve again: one leader registered as master, and sends acknowledged.
         try {
-            leader = group.awaitRoles(all, ROLE_WAIT);
+            leader = group.awaitRoles(all, witnesses, ROLE_WAIT);
             long okBefore = w.sendOk();
             await("sends acknowledged after the heal").atMost(SERVE_WAIT).until(() -> w.sendOk() >= okBefore + 100);
             nemesis.log("serving again: leader n" + leader + ", " + (w.sendOk() - okBefore) + " sends acknowledged");
@@ -169,22 +176,30 @@ class BrokerFaultsIT {
             }
         }
 
-        // The logs: compared entry by entry over what each node committed, then read back as messages.
+        // The logs: compared entry by entry over what each node committed, then read back as messages. A witness
+        // keeps no bodies it may drop: the data members' logs are compared (its commit index was checked above).
         List<Path> dirs = new ArrayList<>();
+        List<Long> dataCommits = new ArrayList<>();
+        List<Integer> dataIds = new ArrayList<>();
         for (int i = 0; i < BrokerGroup.SIZE; i++) {
-            dirs.add(group.raftLogDir(i));
+            if (!witnesses.contains(i)) {
+                dirs.add(group.raftLogDir(i));
+                dataIds.add(i);
+                dataCommits.add(commitIndex[i]);
+            }
         }
         ReplicaLogs.Comparison cmp;
         Map<String, List<ReplicaLogs.Copy>> byKey;
         ReplicaLogs.QueueCheck queues;
         List<ReplicaLogs.OffsetCommitAt> commits;
         try (ReplicaLogs logs = ReplicaLogs.openReadOnly(dirs)) {
-            cmp = logs.compare(commitIndex);
+            cmp = logs.compare(dataCommits.stream().mapToLong(Long::longValue).toArray());
             byKey = logs.messagesByKey(cmp.reference(), cmp.referenceCommitIndex(), TOPIC);
             commits = logs.offsetCommits(cmp.reference(), cmp.referenceCommitIndex(), w.consumerGroup(), TOPIC);
             queues = ReplicaLogs.checkQueueOffsets(byKey);
         }
-        out.println("raft logs: " + cmp.comparedEntries() + " committed entries compared with n" + cmp.reference()
+        out.println("raft logs: " + cmp.comparedEntries() + " committed entries compared with n"
+            + dataIds.get(cmp.reference())
             + " (commit index " + cmp.referenceCommitIndex() + "), " + cmp.divergentEntries() + " differ or are missing");
         for (String p : cmp.problems()) {
             out.println("  " + p);
@@ -272,6 +287,25 @@ class BrokerFaultsIT {
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException("-Dfaults.seed=" + v + " is not a number (a seed printed by a run)", e);
         }
+    }
+
+    /** {@code -Dfaults.witness=n2} (or {@code 2}): that broker is the group's witness (issue 19); -1 when unset. */
+    private static int witnessProperty() {
+        String v = System.getProperty("faults.witness", "").trim();
+        if (v.isEmpty()) {
+            return -1;
+        }
+        String digits = v.startsWith("n") ? v.substring(1) : v;
+        try {
+            int i = Integer.parseInt(digits);
+            if (i >= 0 && i < BrokerGroup.SIZE) {
+                return i;
+            }
+        } catch (NumberFormatException e) {
+            // refused below
+        }
+        throw new IllegalArgumentException("faults.witness=" + v + ": expected a broker of the group, n0 to n"
+            + (BrokerGroup.SIZE - 1));
     }
 
     private static long longProperty(String name, long defaultValue) {
