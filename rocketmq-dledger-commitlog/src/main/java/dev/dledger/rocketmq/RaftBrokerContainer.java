@@ -359,7 +359,9 @@ public final class RaftBrokerContainer implements AutoCloseable {
         String group = h.log().settings().group();
         String self = h.log().settings().selfId();
         h.log().handOffLeadership(Math.max(1000L, 3L * h.log().settings().electionTimeoutMs()));
-        RuntimeException failed = stopInOrder(List.of(h.broker()::shutdown, h.log()::shutdown,
+        // The broker's shutdown takes seconds; meanwhile its node must not take the leadership back (the group's
+        // preferred leader may be this very node) nor hold up its peers.
+        RuntimeException failed = stopInOrder(List.of(h.log()::leaveGroup, h.broker()::shutdown, h.log()::shutdown,
             () -> raft.release(group)));
         if (failed != null) {
             LOG.warn("[{} {}] broker removed from the container ({}), but its shutdown failed: {}", group, self,

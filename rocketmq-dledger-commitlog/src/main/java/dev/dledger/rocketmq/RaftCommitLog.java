@@ -305,8 +305,20 @@ public class RaftCommitLog extends CommitLog {
             return true;
         }
         NodeStatus s = n.status();
+        List<String> witnesses;
+        try {
+            witnesses = n.membership().get(waitMs, java.util.concurrent.TimeUnit.MILLISECONDS).witnesses();
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            witnesses = List.of();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+        // A witness never takes a leadership over (it holds no data to serve): the transfer would be refused.
+        List<String> noTarget = witnesses;
         String target = s.followers().stream()
-            .filter(f -> s.voters().contains(f.id()) && !f.id().equals(s.id()) && f.active())
+            .filter(f -> s.voters().contains(f.id()) && !f.id().equals(s.id()) && f.active()
+                && !noTarget.contains(f.id()))
             .max(java.util.Comparator.comparingLong(dev.dledger.raft.core.FollowerProgress::matchIndex))
             .map(dev.dledger.raft.core.FollowerProgress::id).orElse(null);
         if (target == null) {
@@ -340,6 +352,18 @@ public class RaftCommitLog extends CommitLog {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return false;
+        }
+    }
+
+    /**
+     * Takes this broker's Raft node out of its group's work before the broker's (long) shutdown: it never campaigns
+     * again and leaves the transport ({@link RaftGroupNode#leave()}), so the group neither hands it back a leadership
+     * ({@link #handOffLeadership} first) nor waits for it. The node stops with {@link #shutdown()}.
+     */
+    public void leaveGroup() {
+        RaftGroupNode n = node;
+        if (n != null) {
+            n.leave();
         }
     }
 

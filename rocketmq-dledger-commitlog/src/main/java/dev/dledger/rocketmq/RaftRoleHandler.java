@@ -19,8 +19,8 @@ import org.slf4j.LoggerFactory;
  * id plus one ({@link RaftStoreSettings#selfIndex()}: n1 is 2, an added n3 is 4). A new leader first waits until
  * everything committed is applied and dispatched to the ConsumeQueues, rebuilds the queue offset table from them,
  * opens the commit log for puts in its term
- * ({@link RaftCommitLog#openForPuts}), then becomes SYNC_MASTER with brokerId 0, starts the special services
- * (schedule, transaction check, timer, pop revive) and registers with the nameserver at once. A leader of a new term
+ * ({@link RaftCommitLog#openForPuts}), then becomes SYNC_MASTER with brokerId 0, registers with the nameserver at once
+ * and then starts the special services (schedule, transaction check, timer, pop revive). A leader of a new term
  * that is still SYNC_MASTER from an earlier one (it lost and won leadership between two runs of this handler) gets
  * its table rebuilt and its puts opened for the new term the same way.
  *
@@ -85,6 +85,7 @@ final class RaftRoleHandler implements Consumer<NodeStatus>, AutoCloseable {
         while (!closed && log.node().status().role() == Role.LEADER) {
             long term = log.node().status().term();
             if (log.readyForMaster()) {
+                long caughtUp = System.currentTimeMillis();
                 boolean master = broker.getMessageStoreConfig().getBrokerRole() == BrokerRole.SYNC_MASTER
                     && broker.getBrokerConfig().getBrokerId() == MixAll.MASTER_ID;
                 if (master && log.putTerm() == term) {
@@ -95,6 +96,7 @@ final class RaftRoleHandler implements Consumer<NodeStatus>, AutoCloseable {
                 // Puts stay refused while the table is rebuilt.
                 log.closeForPuts();
                 store.recoverTopicQueueTable();
+                long tableRebuilt = System.currentTimeMillis();
                 log.openForPuts(term);
                 if (master) {
                     LOG.info("broker {} stays SYNC_MASTER at raft term {}, queue offsets rebuilt",
@@ -104,12 +106,19 @@ final class RaftRoleHandler implements Consumer<NodeStatus>, AutoCloseable {
                 // Before clients see a master: e.g. the first import of config files written without the log.
                 log.runBeforeMaster();
                 broker.getSlaveSynchronize().setMasterAddr(null);
-                broker.changeSpecialServiceStatus(true);
                 broker.getBrokerConfig().setBrokerId(MixAll.MASTER_ID);
                 broker.getMessageStoreConfig().setBrokerRole(BrokerRole.SYNC_MASTER);
+                // Registered first: clients can send as soon as the nameserver lists this master. The special
+                // services (schedule, timer, transaction check, pop revive) then start; what they deliver waits in
+                // the log until they run, as it does at any start.
                 register();
-                LOG.info("broker {} is SYNC_MASTER (brokerId 0) at raft term {}, {} ms after it became raft leader",
-                    broker.getBrokerConfig().getBrokerName(), term, System.currentTimeMillis() - started);
+                long registered = System.currentTimeMillis();
+                broker.changeSpecialServiceStatus(true);
+                long servicesStarted = System.currentTimeMillis();
+                LOG.info("broker {} is SYNC_MASTER (brokerId 0) at raft term {}, registered {} ms after it became raft "
+                    + "leader (caught up {} ms, queue table {} ms, registration {} ms; special services then {} ms)",
+                    broker.getBrokerConfig().getBrokerName(), term, registered - started, caughtUp - started,
+                    tableRebuilt - caughtUp, registered - tableRebuilt, servicesStarted - registered);
                 return;
             }
             pause();

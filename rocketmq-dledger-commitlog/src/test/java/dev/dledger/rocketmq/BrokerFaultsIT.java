@@ -129,6 +129,7 @@ class BrokerFaultsIT {
         // Faults.
         long faultsBegan = System.nanoTime();
         BrokerNemesis nemesis = new BrokerNemesis(group, links, BrokerGroup.SIZE, kinds, seed, began, out);
+        nemesis.witnesses(witnesses);
         nemesis.run(Duration.ofSeconds(seconds));
         nemesis.healAll();
         double faultSeconds = (System.nanoTime() - faultsBegan) / 1e9;

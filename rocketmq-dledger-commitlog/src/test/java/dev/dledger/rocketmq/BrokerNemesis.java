@@ -119,6 +119,8 @@ final class BrokerNemesis {
      * @param kinds      the kinds to draw from
      * @param startNanos the run's start ({@link System#nanoTime()}), which every printed time counts from
      */
+    private Set<Integer> witnesses = Set.of();
+
     BrokerNemesis(BrokerGroup group, ProxyMesh links, int size, List<Kind> kinds, long seed, long startNanos,
                   PrintStream out) {
         this.group = group;
@@ -256,7 +258,8 @@ final class BrokerNemesis {
                 log("slow network: every link delayed by " + p.delayMs() + " ms, " + hold + " ms");
                 hold(hold);
             }
-            case TRANSFER -> transfer(leader, follower);
+            // A witness never takes a leadership over: the transfer goes to the data member among the others.
+            case TRANSFER -> transfer(leader, witnesses.contains(follower) ? third : follower);
             default -> throw new IllegalStateException("no such fault " + p.kind());
         }
     }
@@ -371,6 +374,11 @@ final class BrokerNemesis {
     }
 
     /** A node other than {@code node}, chosen by {@code pick}. */
+    /** The group's witnesses (issue 19): never the target of a leadership transfer. */
+    void witnesses(Set<Integer> nodes) {
+        witnesses = Set.copyOf(nodes);
+    }
+
     private int other(int node, int pick) {
         int o = pick % size;
         return o == node ? (o + 1) % size : o;

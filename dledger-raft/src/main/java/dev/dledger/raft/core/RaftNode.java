@@ -55,6 +55,8 @@ public final class RaftNode {
      * the leader's data-durable index; -1 on a data member, which never drops on the witness's account.
      */
     private long witnessDropIndex = -1;
+    /** Set by {@link #leave()}: this node never campaigns again. */
+    private boolean leaving;
 
     // Time, counted in this node's ticks.
     private long now;
@@ -821,7 +823,19 @@ public final class RaftNode {
     // Elections
 
     private boolean promotable() {
-        return membership.contains(id) && log.unstableSnapshot() == null;
+        return !leaving && membership.contains(id) && log.unstableSnapshot() == null;
+    }
+
+    /**
+     * This node is about to stop (its process removes it): from now on it never campaigns, neither at an election
+     * timeout nor at a TimeoutNow, so a leadership it handed over is not handed back to it. A leader goes on leading
+     * until it hands over or stops.
+     */
+    public void leave() {
+        if (!leaving) {
+            out.info("leaving: campaigns no more");
+        }
+        leaving = true;
     }
 
     /**

@@ -50,6 +50,10 @@ public final class FileNodeStorage implements NodeStorage {
     private final List<Entry> configEntries = new ArrayList<>();
     /** What {@link ConfigIndexFile} last written says; null before the first write. */
     private ConfigIndexFile configIndex;
+    /** The lowest index a truncation cut since the last completed sync, or Long.MAX_VALUE; guarded by lock. */
+    private long unsyncedTruncation = Long.MAX_VALUE;
+    /** Truncations so far; guarded by lock. */
+    private long truncations;
     /** The periodic flush of {@link FlushMode#ASYNC} on a thread of its own, or null. */
     private final ScheduledExecutorService flusher;
     /** The periodic flush of {@link FlushMode#ASYNC} on shared {@link FlushThreads}, or null. */
@@ -174,9 +178,12 @@ public final class FileNodeStorage implements NodeStorage {
         synchronized (lock) {
             guard(() -> log.truncateSuffix(fromIndex));
         }
-        // Durable before anything is written past it (truncations are rare): a power loss never brings back entries
-        // that were cut, which the membership record below no longer lists.
-        sync();
+        // Until a sync makes the truncation durable, a power loss may bring back the entries it cut, and their CONFIG
+        // entries, which the record below no longer lists: no record covers past it before then (recordConfigEntries).
+        synchronized (lock) {
+            unsyncedTruncation = Math.min(unsyncedTruncation, fromIndex);
+            truncations++;
+        }
         configEntries.removeIf(e -> e.index() >= fromIndex);
         // After the log's truncation: a crash in between leaves listed entries the log no longer has, told apart
         // at start. Covering no more than the log now holds keeps the record true when the log grows again.
@@ -231,11 +238,19 @@ public final class FileNodeStorage implements NodeStorage {
     @Override
     public void sync() {
         Runnable force;
+        long truncationsBefore;
         synchronized (lock) {
             force = log.prepareSync();
+            truncationsBefore = truncations;
         }
         // The fsync itself runs outside the lock: the driver goes on appending while the flusher waits for the disk.
         guard(force);
+        synchronized (lock) {
+            // Every truncation before prepareSync is durable now; one after it waits for the next sync.
+            if (truncations == truncationsBefore) {
+                unsyncedTruncation = Long.MAX_VALUE;
+            }
+        }
     }
 
     /**
@@ -291,6 +306,15 @@ public final class FileNodeStorage implements NodeStorage {
 
     /** Writes {@link ConfigIndexFile} with {@code configs} (those still in the log), complete up to {@code covered}. */
     private void recordConfigEntries(List<Entry> configs, long covered, long coveredTerm, boolean durable) {
+        long truncation;
+        synchronized (lock) {
+            truncation = unsyncedTruncation;
+        }
+        if (covered >= truncation) {
+            // A truncation at or below what the record is to cover is not durable yet (rare: the flush usually came
+            // first): made durable now, so that the record never hides entries a power loss could bring back.
+            sync();
+        }
         List<ConfigIndexFile.Point> points = new ArrayList<>();
         long first = log.firstIndex();
         for (Entry e : configs) {
@@ -535,7 +559,16 @@ public final class FileNodeStorage implements NodeStorage {
     @Override
     public void close() {
         if (flusher != null) {
-            flusher.shutdownNow();
+            // Not interrupted: an interrupt inside force() closes the file channel, and the sync below (with the
+            // commit checkpoint and the membership record of a clean stop) would then fail.
+            flusher.shutdown();
+            try {
+                if (!flusher.awaitTermination(30, TimeUnit.SECONDS)) {
+                    LOG.warn("store {}: the periodic flush is still in a sync after 30 s; closing anyway", dir);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
         if (sharedFlush != null) {
             // Waits for a flush under way on the shared threads, which go on serving the other groups.

@@ -109,6 +109,12 @@ public final class RaftGroupNode implements AutoCloseable {
     private volatile boolean running = true;
     /** Set by {@link #close()}: the next pass stops the node, whatever its queue holds. */
     private volatile boolean closeRequested;
+    /** Set by the first {@link #close()}: a second one does nothing. */
+    private final java.util.concurrent.atomic.AtomicBoolean closing = new java.util.concurrent.atomic.AtomicBoolean();
+    /** The thread running a pass of this node now (the loop's, or the blocking-work one's), or null. */
+    private volatile Thread passThread;
+    /** Set by a {@link #close()} called inside a pass: the pass releases the storage when it returns. */
+    private boolean releaseAfterPass;
     /** Counted down once the node stopped on its driver: from then on no pass touches the storage. */
     private final java.util.concurrent.CountDownLatch stoppedOnDriver = new java.util.concurrent.CountDownLatch(1);
     private volatile boolean failed;
@@ -573,6 +579,21 @@ public final class RaftGroupNode implements AutoCloseable {
      * @return whether anything was done
      */
     boolean pass(long now) {
+        passThread = Thread.currentThread();
+        try {
+            return passOnce(now);
+        } finally {
+            passThread = null;
+            if (releaseAfterPass) {
+                // close() was called inside this pass (a role listener, the state machine): the resources it left
+                // open are released now that nothing of the pass touches them any more.
+                releaseAfterPass = false;
+                release(true);
+            }
+        }
+    }
+
+    private boolean passOnce(long now) {
         if (stopped) {
             return false;
         }
@@ -906,22 +927,60 @@ public final class RaftGroupNode implements AutoCloseable {
     }
 
     /**
+     * Takes this node out of its group's work ahead of its {@link #close()} (its broker is being removed from the
+     * process, a stop that takes a while): it never campaigns again, and it leaves the transport, so its peers stop
+     * hearing from it at once. They then neither count it caught up nor hand it the leadership, which it would take
+     * only to lose it again when it stops. Hand the leadership over first ({@link #transferLeadership}) when it leads.
+     */
+    public void leave() {
+        CompletableFuture<Object> left = call(() -> {
+            node.leave();
+            return null;
+        });
+        try {
+            left.get(5, TimeUnit.SECONDS);
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            log.warn("[{} {}] did not take the leave in time ({}); leaving the transport anyway", group, id,
+                e.toString());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        transport.unregister(group);
+    }
+
+    /**
      * Stops the node and unregisters it from the transport; pending appends complete with STOPPED. The storage is
-     * closed once the driver thread let go of it.
+     * closed once the driver let go of it: called inside a pass of this node (a role listener, the state machine), the
+     * node stops at once and the pass closes the storage when it returns. A second call does nothing.
      */
     @Override
     public void close() {
+        if (!closing.compareAndSet(false, true)) {
+            return;
+        }
         transport.unregister(group);
         closeRequested = true;
-        boolean driverLetGo = true;
+        if (Thread.currentThread() == passThread) {
+            stop(failed);
+            releaseAfterPass = true;
+            return;
+        }
+        boolean driverLetGo;
         if (loop.onLoopThread() || loop.dead()) {
-            // A dead loop (its transport closed first, which waits for its threads to end) runs no pass any more.
+            // No pass on the loop now (this is its thread, or a dead loop, its transport closed first, runs none); a
+            // pass handed to the blocking-work thread may still run: it is waited for.
+            driverLetGo = awaitNoPassOffLoop();
             stop(failed);
         } else {
             // A flag rather than a queued input: a full queue must neither block the stop nor be overtaken by it.
             loop.wake();
             driverLetGo = awaitDriverStop();
         }
+        release(driverLetGo);
+    }
+
+    /** What close() gives back once the driver stopped (or gave up waiting for it). */
+    private void release(boolean driverLetGo) {
         running = false;
         if (blockingWork != null) {
             blockingWork.shutdown();
@@ -940,12 +999,23 @@ public final class RaftGroupNode implements AutoCloseable {
         }
     }
 
+    /** Waits, up to 30 s, until no pass of this node runs on its blocking-work thread; whether none does. */
+    private boolean awaitNoPassOffLoop() {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (offLoop && System.nanoTime() - deadline < 0) {
+            java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));
+        }
+        return !offLoop;
+    }
+
     /** Waits for the driver to stop the node, up to 30 s, warning every 5 s; whether it did. */
     private boolean awaitDriverStop() {
         try {
             for (int waited = 0; waited < 30; waited += 5) {
                 if (loop.dead()) {
+                    boolean none = awaitNoPassOffLoop();
                     stop(failed);
+                    return none;
                 }
                 if (stoppedOnDriver.await(5, TimeUnit.SECONDS)) {
                     return true;

@@ -93,6 +93,10 @@ public final class RaftLoops implements AutoCloseable {
             LockSupport.unpark(l.thread);
         }
         for (Loop l : loops) {
+            if (l.thread == Thread.currentThread()) {
+                // Closed from one of its own passes: the loop ends when that pass returns.
+                continue;
+            }
             try {
                 l.thread.join(5000);
             } catch (InterruptedException e) {
@@ -133,7 +137,8 @@ public final class RaftLoops implements AutoCloseable {
 
         @Override
         public boolean dead() {
-            return false;
+            // Ended (the loops were closed): no pass runs any more.
+            return !thread.isAlive();
         }
 
         @Override
