@@ -111,6 +111,8 @@ public final class RaftGroupNode implements AutoCloseable {
     private volatile boolean closeRequested;
     /** Set by the first {@link #close()}: a second one does nothing. */
     private final java.util.concurrent.atomic.AtomicBoolean closing = new java.util.concurrent.atomic.AtomicBoolean();
+    /** Held by a pass: a close() on another thread stops the node only between passes. */
+    private final java.util.concurrent.locks.ReentrantLock passLock = new java.util.concurrent.locks.ReentrantLock();
     /** The thread running a pass of this node now (the loop's, or the blocking-work one's), or null. */
     private volatile Thread passThread;
     /** Set by a {@link #close()} called inside a pass: the pass releases the storage when it returns. */
@@ -579,11 +581,13 @@ public final class RaftGroupNode implements AutoCloseable {
      * @return whether anything was done
      */
     boolean pass(long now) {
-        passThread = Thread.currentThread();
+        passLock.lock();
         try {
+            passThread = Thread.currentThread();
             return passOnce(now);
         } finally {
             passThread = null;
+            passLock.unlock();
             if (releaseAfterPass) {
                 // close() was called inside this pass (a role listener, the state machine): the resources it left
                 // open are released now that nothing of the pass touches them any more.
@@ -968,9 +972,8 @@ public final class RaftGroupNode implements AutoCloseable {
         boolean driverLetGo;
         if (loop.onLoopThread() || loop.dead()) {
             // No pass on the loop now (this is its thread, or a dead loop, its transport closed first, runs none); a
-            // pass handed to the blocking-work thread may still run: it is waited for.
-            driverLetGo = awaitNoPassOffLoop();
-            stop(failed);
+            // pass handed to the blocking-work thread may still run: the stop comes after it.
+            driverLetGo = stopBetweenPasses();
         } else {
             // A flag rather than a queued input: a full queue must neither block the stop nor be overtaken by it.
             loop.wake();
@@ -999,13 +1002,22 @@ public final class RaftGroupNode implements AutoCloseable {
         }
     }
 
-    /** Waits, up to 30 s, until no pass of this node runs on its blocking-work thread; whether none does. */
-    private boolean awaitNoPassOffLoop() {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (offLoop && System.nanoTime() - deadline < 0) {
-            java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));
+    /** Stops the node here once no pass runs (waiting up to 30 s for one on another thread); whether it did. */
+    private boolean stopBetweenPasses() {
+        try {
+            if (!passLock.tryLock(30, TimeUnit.SECONDS)) {
+                return false;
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
         }
-        return !offLoop;
+        try {
+            stop(failed);
+        } finally {
+            passLock.unlock();
+        }
+        return true;
     }
 
     /** Waits for the driver to stop the node, up to 30 s, warning every 5 s; whether it did. */
@@ -1013,9 +1025,7 @@ public final class RaftGroupNode implements AutoCloseable {
         try {
             for (int waited = 0; waited < 30; waited += 5) {
                 if (loop.dead()) {
-                    boolean none = awaitNoPassOffLoop();
-                    stop(failed);
-                    return none;
+                    return stopBetweenPasses();
                 }
                 if (stoppedOnDriver.await(5, TimeUnit.SECONDS)) {
                     return true;
