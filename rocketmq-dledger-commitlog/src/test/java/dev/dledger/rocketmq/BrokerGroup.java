@@ -107,6 +107,11 @@ final class BrokerGroup implements AutoCloseable {
         return this;
     }
 
+    /** Whether broker {@code index} is the group's witness (no broker port: the Raft node only). */
+    boolean isWitness(int index) {
+        return index == witness;
+    }
+
     /** Starts the nameserver and the brokers, each broker reaching its peers directly. */
     void start() throws Exception {
         start((from, to, real) -> real);

@@ -114,6 +114,9 @@ final class FaultWorkload {
         DefaultMQProducer admin = group.producer("topic-admin");
         TopicConfig tc = new TopicConfig(topic, queues, queues);
         for (int i = 0; i < BrokerGroup.SIZE; i++) {
+            if (group.isWitness(i)) {
+                continue;
+            }
             admin.getDefaultMQProducerImpl().getMqClientFactory().getMQClientAPIImpl()
                 .createTopic(group.brokerAddr(i), topic, tc, 5000);
         }
