@@ -308,10 +308,25 @@ final class BrokerNemesis {
         hold(holdMs);
     }
 
-    private void transfer(int leader, int target) {
+    private void transfer(int leader, int target) throws InterruptedException {
+        // Drawn right after a fault that left the group without a leader: a transfer needs one, so it waits for the
+        // next (up to 10 s) rather than count a fault that was never tried.
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (leader < 0 && System.nanoTime() - until < 0) {
+            Thread.sleep(100);
+            leader = leader();
+        }
         if (leader < 0) {
-            log("leadership transfer skipped: no leader found");
+            log("leadership transfer skipped: no leader found within 10 s");
             return;
+        }
+        if (target == leader || witnesses.contains(target)) {
+            for (int i = 0; i < size; i++) {
+                if (i != leader && !witnesses.contains(i)) {
+                    target = i;
+                    break;
+                }
+            }
         }
         Map<String, InetSocketAddress> peers = new LinkedHashMap<>();
         for (int i = 0; i < size; i++) {
@@ -373,12 +388,12 @@ final class BrokerNemesis {
         return leader;
     }
 
-    /** A node other than {@code node}, chosen by {@code pick}. */
     /** The group's witnesses (issue 19): never the target of a leadership transfer. */
     void witnesses(Set<Integer> nodes) {
         witnesses = Set.copyOf(nodes);
     }
 
+    /** A node other than {@code node}, chosen by {@code pick}. */
     private int other(int node, int pick) {
         int o = pick % size;
         return o == node ? (o + 1) % size : o;
