@@ -46,14 +46,15 @@ import org.junit.jupiter.api.io.CleanupMode;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Timed messages across a migration and back, every part a real process (issue 17). A stock RocketMQ 5.5 master
- * ({@code BrokerStartup}) takes plain messages, timer-wheel messages (deliver time set by the client) and delay-level
+ * Timed messages across a migration and back, every part a real process (issue 17). A stock RocketMQ 5.5 master with
+ * its slave ({@code BrokerStartup}, ASYNC_MASTER and SLAVE) takes plain messages, timer-wheel messages (deliver time set by the client) and delay-level
  * messages: some due within seconds (delivered by the stock master before it stops), the rest due one to four
  * minutes later. {@code dledger-migrate convert --live} converts the running master's sealed files for three nodes;
- * the master stops (SIGTERM); the same convert without {@code --live} takes the tail and the timer state. A three-broker
+ * the pair stops (SIGTERM); the same convert without {@code --live} takes the tail and the timer state. A three-broker
  * Raft group ({@link RaftBrokerStartup}) starts on the result and delivers the messages due while it runs, each at its
  * time and once. Then the group stops, {@code dledger-migrate export} turns its leader's store back into a stock store,
- * and a stock broker on it delivers the rest, at their time and once. Prints
+ * and a stock master/slave pair on it (the slave starting empty) delivers the rest, at their time and once; the
+ * master then stops and the slave alone serves the same messages. Prints
  * {@code migrated timers: pending P, delivered P, early 0, twice 0}.
  */
 class TimerMigrationIT {
@@ -117,6 +118,9 @@ class TimerMigrationIT {
         px.startNamesrv();
         Broker master = px.stockBroker("master", 0, "ASYNC_MASTER");
         px.awaitRoute("the stock master", Map.of(0L, master.addr()));
+        // The source is a master/slave pair, as in production; the conversion reads the master's store.
+        Broker slave = px.stockBroker("slave", 1, "SLAVE");
+        px.awaitRoute("the stock pair", Map.of(0L, master.addr(), 1L, slave.addr()));
         px.admin().createAndUpdateTopicConfig(master.addr(), new TopicConfig(TOPIC, QUEUES, QUEUES));
         DefaultMQProducer producer = px.producer();
         await("the route of " + TOPIC).atMost(WAIT).ignoreExceptions()
@@ -148,7 +152,7 @@ class TimerMigrationIT {
             assertEquals(MigrateCommand.EXIT_OK, r.code(), r.err());
             assertTrue(r.out().contains("live pass: "), r.out());
         }
-        terminate(List.of(master));
+        terminate(List.of(master, slave));
         long stoppedAt = System.currentTimeMillis();
         long deliveredInSource = unitsIn(source, TOPIC) - PLAIN;
         long pending = timed - deliveredInSource;
@@ -183,7 +187,8 @@ class TimerMigrationIT {
         }
         terminate(group);
 
-        // 3. The way back: the leader's store exported; a stock broker on it delivers the rest.
+        // 3. The way back: the leader's store exported; a stock master/slave pair on it delivers the rest, and the
+        // slave, which starts empty, holds every message once it replicated the export.
         Path backStore = tmp.resolve("back").resolve("store");
         Run export = px.cli("export", "--from", base.resolve(leader.id()).resolve("store").toString(), "--self-id",
             leader.id(), "--to", backStore.toString(), "--index-hash-slots", Integer.toString(INDEX_SLOTS),
@@ -191,13 +196,26 @@ class TimerMigrationIT {
         assertEquals(MigrateCommand.EXIT_OK, export.code(), export.err());
         assertTrue(export.out().contains("export verified: ") && export.out().contains("timer: "), export.out());
         Broker back = px.stockBroker("back", 0, "ASYNC_MASTER");
-        px.awaitRoute("the stock broker on the export", Map.of(0L, back.addr()));
+        px.awaitRoute("the stock master on the export", Map.of(0L, back.addr()));
+        Broker backSlave = px.stockBroker("back-slave", 1, "SLAVE");
+        px.awaitRoute("the stock pair on the export", Map.of(0L, back.addr(), 1L, backSlave.addr()));
         long backDueBy = sendStart + Math.max(TIMER_BACK_FROM_MS + SPREAD_MS, LEVEL_MS[LEVEL_BACK - 1]) + 20_000;
         deliveries.clear();
         int all = PLAIN + (int) timed;
         consume("cg-timer-back", all, backDueBy);
-        assertEquals(all, deliveries.size(), "messages on the stock broker of the export: " + missing("export"));
+        assertEquals(all, deliveries.size(), "messages on the stock master of the export: " + missing("export"));
+        awaitQueueTotal("the stock slave replicated the export and what its master delivered", backSlave.addr(),
+            producer, all);
         terminate(List.of(back));
+        px.awaitRoute("the stock slave alone", Map.of(1L, backSlave.addr()));
+        // Read again from the slave alone: the checks below run on what it serves.
+        Map<String, List<Long>> fromMaster = new TreeMap<>(deliveries);
+        deliveries.clear();
+        consume("cg-timer-slave", all, System.currentTimeMillis());
+        assertEquals(fromMaster, deliveries, "what the stock slave serves against what its master served");
+        System.out.printf("export served by a stock master/slave pair: %d messages from the master, the same %d "
+            + "from the slave alone after the master stopped%n", fromMaster.size(), deliveries.size());
+        terminate(List.of(backSlave));
 
         // Every timed message once, none early; those pending at the stop delivered after it.
         int early = 0;

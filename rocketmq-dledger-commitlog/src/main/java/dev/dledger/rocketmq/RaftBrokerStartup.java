@@ -111,7 +111,8 @@ public final class RaftBrokerStartup {
             broker.shutdown();
             throw new IllegalStateException("the broker could not initialize its metadata or store");
         }
-        state.attach(RaftInstaller.install(broker, settings, container));
+        RaftCommitLog raftLog = RaftInstaller.install(broker, settings, container);
+        state.attach(raftLog);
         if (!broker.recoverAndInitService()) {
             broker.shutdown();
             throw new IllegalStateException("the broker could not load its store (see the broker log)");
@@ -119,6 +120,7 @@ public final class RaftBrokerStartup {
         // Loaded and not started: the timer store's flush service can still be replaced.
         TimerWheelFlush.install(broker, settings.group() + " " + settings.selfId());
         UpdateBrokerConfigGuard.install(broker, configuration);
+        OffsetQueryGuard.install(broker, raftLog);
         return broker;
     }
 

@@ -98,6 +98,8 @@ final class BrokerNemesis {
     private static final long MAX_HOLD_MS = 8_000;
     private static final long MIN_GAP_MS = 500;
     private static final long MAX_GAP_MS = 4_000;
+    /** How long a transfer drawn while the group has no leader waits for one. */
+    private static final long TRANSFER_LEADER_WAIT_S = 60;
 
     private final BrokerGroup group;
     private final ProxyMesh links;
@@ -310,14 +312,15 @@ final class BrokerNemesis {
 
     private void transfer(int leader, int target) throws InterruptedException {
         // Drawn right after a fault that left the group without a leader: a transfer needs one, so it waits for the
-        // next (up to 10 s) rather than count a fault that was never tried.
-        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        // next rather than count a fault that was never tried. After every broker was killed that takes their JVM
+        // starts, store recoveries and an election: 16 s in a CI run on 2 busy cores, where 10 s was too short.
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(TRANSFER_LEADER_WAIT_S);
         while (leader < 0 && System.nanoTime() - until < 0) {
             Thread.sleep(100);
             leader = leader();
         }
         if (leader < 0) {
-            log("leadership transfer skipped: no leader found within 10 s");
+            log("leadership transfer skipped: no leader found within " + TRANSFER_LEADER_WAIT_S + " s");
             return;
         }
         if (target == leader || witnesses.contains(target)) {
