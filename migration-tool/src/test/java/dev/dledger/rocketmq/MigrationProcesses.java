@@ -133,8 +133,11 @@ final class MigrationProcesses implements AutoCloseable {
             "diskMaxUsedSpaceRatio=95"));
     }
 
-    /** A stock broker ({@code BrokerStartup}) in {@code tmp/name}, store in {@code tmp/name/store}. */
-    Broker stockBroker(String name, int brokerId, String role) throws Exception {
+    /**
+     * A stock broker ({@code BrokerStartup}) in {@code tmp/name}, store in {@code tmp/name/store}; {@code extraConf}
+     * lines ({@code key=value}) are added to its broker.conf.
+     */
+    Broker stockBroker(String name, int brokerId, String role, String... extraConf) throws Exception {
         Path dir = tmp.resolve(name);
         Files.createDirectories(dir);
         int port = LoopbackPorts.brokerPort(taken);
@@ -144,6 +147,7 @@ final class MigrationProcesses implements AutoCloseable {
         conf.add("haListenPort=" + (port + 1));
         // A slave that registered before its master learns the master's address at its next registration.
         conf.add("registerNameServerPeriod=10000");
+        conf.addAll(List.of(extraConf));
         Path file = dir.resolve("broker.conf");
         Files.writeString(file, String.join("\n", conf) + "\n");
         ChildJvm jvm = new ChildJvm("stock " + name, jvmArgs(dir), "org.apache.rocketmq.broker.BrokerStartup",
@@ -171,6 +175,20 @@ final class MigrationProcesses implements AutoCloseable {
             RaftBrokerStartup.class.getName(), List.of("-c", file.toString()), dir.resolve("out.log")).start();
         processes.add(jvm);
         return new Broker(id, jvm, "127.0.0.1:" + port, raft);
+    }
+
+    /** Copies the folder {@code from} with everything in it to {@code to}, which must not hold any of it yet. */
+    static void copyTree(Path from, Path to) throws IOException {
+        try (Stream<Path> s = Files.walk(from)) {
+            for (Path p : s.toList()) {
+                Path d = to.resolve(from.relativize(p).toString());
+                if (Files.isDirectory(p)) {
+                    Files.createDirectories(d);
+                } else {
+                    Files.copy(p, d);
+                }
+            }
+        }
     }
 
     /** Three Raft ports on loopback, by node id n0..n2. */

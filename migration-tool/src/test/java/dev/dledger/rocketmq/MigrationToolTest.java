@@ -204,19 +204,6 @@ class MigrationToolTest {
         }
     }
 
-    private static void copyTree(Path from, Path to) throws IOException {
-        try (Stream<Path> s = Files.walk(from)) {
-            for (Path p : s.toList()) {
-                Path d = to.resolve(from.relativize(p).toString());
-                if (Files.isDirectory(p)) {
-                    Files.createDirectories(d);
-                } else {
-                    Files.copy(p, d);
-                }
-            }
-        }
-    }
-
     private static Map<String, byte[]> snapshot(Path root) throws IOException {
         Map<String, byte[]> out = new TreeMap<>();
         try (Stream<Path> s = Files.walk(root)) {
@@ -251,7 +238,7 @@ class MigrationToolTest {
     void checkCountsTheLagOfASlaveAttachedLate() throws IOException {
         // A stock slave attached to a master that already wrote data starts at the master's last file.
         Path s = dir.resolve("late");
-        copyTree(slave, s);
+        MigrationProcesses.copyTree(slave, s);
         Files.delete(s.resolve("commitlog").resolve("00000000000000000000"));
         Run r = run("check", "--master", master.toString(), "--slave", s.toString());
         assertEquals(0, r.code(), r.err());
@@ -263,7 +250,7 @@ class MigrationToolTest {
     @Test
     void checkFindsWhereTheSlaveDiffersAndAnUncleanShutdown() throws IOException {
         Path s = dir.resolve("slave");
-        copyTree(slave, s);
+        MigrationProcesses.copyTree(slave, s);
         long at = 300_000;
         try (RandomAccessFile f = new RandomAccessFile(s.resolve("commitlog").resolve("00000000000000000000")
             .toFile(), "rw")) {
@@ -277,7 +264,7 @@ class MigrationToolTest {
         assertTrue(r.out().contains("the slave differs from the master at CommitLog offset " + at), r.out());
 
         Path m = dir.resolve("unclean");
-        copyTree(master, m);
+        MigrationProcesses.copyTree(master, m);
         Files.writeString(m.resolve("abort"), "");
         r = run("check", "--master", m.toString());
         assertEquals(1, r.code());
@@ -292,7 +279,7 @@ class MigrationToolTest {
         assertEquals(1, r.err().lines().count(), r.err());
 
         Path t = dir.resolve("truncated");
-        copyTree(master, t);
+        MigrationProcesses.copyTree(master, t);
         try (FileChannel ch = FileChannel.open(t.resolve("commitlog").resolve("00000000000000000000"),
             StandardOpenOption.WRITE)) {
             ch.truncate(1000);
@@ -311,7 +298,7 @@ class MigrationToolTest {
         assertEquals(List.of("something"), Files.list(target).map(p -> p.getFileName().toString()).toList());
 
         Path inUse = dir.resolve("inuse");
-        copyTree(master, inUse);
+        MigrationProcesses.copyTree(master, inUse);
         try (FileChannel ch = FileChannel.open(inUse.resolve("lock"), StandardOpenOption.CREATE,
             StandardOpenOption.WRITE); FileLock l = ch.lock(0, 1, false)) {
             assertNotNull(l);
@@ -353,7 +340,7 @@ class MigrationToolTest {
         // An interrupted run: half the log written and its last write torn, the queues half built.
         Path b = dir.resolve("b");
         Path partial = b.resolve(".dledger-migrate-partial");
-        copyTree(a.resolve("dledger-n0"), partial.resolve("dledger-n0"));
+        MigrationProcesses.copyTree(a.resolve("dledger-n0"), partial.resolve("dledger-n0"));
         Files.delete(partial.resolve("dledger-n0").resolve("checkpoint"));
         try (SegmentedLogStore log = SegmentedLogStore.open(partial.resolve("dledger-n0"), StoreConfig.detect(
             partial.resolve("dledger-n0"), StoreConfig.defaults()))) {
@@ -437,7 +424,7 @@ class MigrationToolTest {
         // A Controller-mode store: the epoch file beside the CommitLog, the confirm offset in the checkpoint. The
         // confirm offset is where the 81st message starts (Orders/0 holds messages 0, 8, 16, ...: unit 10 is message 80).
         Path src = dir.resolve("controller");
-        copyTree(master, src);
+        MigrationProcesses.copyTree(master, src);
         ByteBuffer cq = ByteBuffer.wrap(Files.readAllBytes(src.resolve("consumequeue").resolve("Orders").resolve("0")
             .resolve("00000000000000000000")));
         long confirm = cq.getLong(10 * 20);
@@ -473,7 +460,7 @@ class MigrationToolTest {
     void multiPathCommitLogIsReadFromAllItsFolders() throws IOException {
         // storePathCommitLog=a:b: the broker spread the CommitLog files over two folders.
         Path src = dir.resolve("multi");
-        copyTree(master, src);
+        MigrationProcesses.copyTree(master, src);
         Path second = dir.resolve("second-disk").resolve("commitlog");
         Files.createDirectories(second);
         List<Path> files;
@@ -545,7 +532,7 @@ class MigrationToolTest {
         assertTrue(r.out().contains("listed with its CRC32C in dledger-migrate.manifest (0 kept"), r.out());
         // Shipped to the node's host (no source there): checked file by file against the manifest.
         Path host = dir.resolve("host-n0");
-        copyTree(t, host);
+        MigrationProcesses.copyTree(t, host);
         r = run("verify", "--to", host.toString());
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("verified (manifest): "), r.out());

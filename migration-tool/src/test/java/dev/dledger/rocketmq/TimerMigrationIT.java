@@ -47,13 +47,14 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Timed messages across a migration and back, every part a real process (issue 17). A stock RocketMQ 5.5 master with
- * its slave ({@code BrokerStartup}, ASYNC_MASTER and SLAVE) takes plain messages, timer-wheel messages (deliver time set by the client) and delay-level
- * messages: some due within seconds (delivered by the stock master before it stops), the rest due one to four
- * minutes later. {@code dledger-migrate convert --live} converts the running master's sealed files for three nodes;
+ * its slave ({@code BrokerStartup}, ASYNC_MASTER and SLAVE) takes plain messages, timer-wheel messages (deliver time
+ * set by the client) and delay-level messages: some due within seconds (delivered by the stock master before it
+ * stops), the rest due one to four minutes later. {@code dledger-migrate convert --live} converts the running
+ * master's sealed files for three nodes;
  * the pair stops (SIGTERM); the same convert without {@code --live} takes the tail and the timer state. A three-broker
  * Raft group ({@link RaftBrokerStartup}) starts on the result and delivers the messages due while it runs, each at its
  * time and once. Then the group stops, {@code dledger-migrate export} turns its leader's store back into a stock store,
- * and a stock master/slave pair on it (the slave starting empty) delivers the rest, at their time and once; the
+ * and a stock master/slave pair on it (the slave on a copy) delivers the rest, at their time and once; the
  * master then stops and the slave alone serves the same messages. Prints
  * {@code migrated timers: pending P, delivered P, early 0, twice 0}.
  */
@@ -188,16 +189,20 @@ class TimerMigrationIT {
         terminate(group);
 
         // 3. The way back: the leader's store exported; a stock master/slave pair on it delivers the rest, and the
-        // slave, which starts empty, holds every message once it replicated the export.
+        // slave, on a copy of the export, holds every message once it replicated what its master delivered.
         Path backStore = tmp.resolve("back").resolve("store");
         Run export = px.cli("export", "--from", base.resolve(leader.id()).resolve("store").toString(), "--self-id",
             leader.id(), "--to", backStore.toString(), "--index-hash-slots", Integer.toString(INDEX_SLOTS),
             "--index-max-items", Integer.toString(INDEX_ITEMS));
         assertEquals(MigrateCommand.EXIT_OK, export.code(), export.err());
         assertTrue(export.out().contains("export verified: ") && export.out().contains("timer: "), export.out());
+        // The slave's host gets a copy of the export, as stock requires: an empty stock slave replicates only from the
+        // start of its master's last CommitLog file.
+        MigrationProcesses.copyTree(backStore, tmp.resolve("back-slave").resolve("store"));
         Broker back = px.stockBroker("back", 0, "ASYNC_MASTER");
         px.awaitRoute("the stock master on the export", Map.of(0L, back.addr()));
-        Broker backSlave = px.stockBroker("back-slave", 1, "SLAVE");
+        // A stock slave serves pulls only with slaveReadEnable (else it answers "retry at the master").
+        Broker backSlave = px.stockBroker("back-slave", 1, "SLAVE", "slaveReadEnable=true");
         px.awaitRoute("the stock pair on the export", Map.of(0L, back.addr(), 1L, backSlave.addr()));
         long backDueBy = sendStart + Math.max(TIMER_BACK_FROM_MS + SPREAD_MS, LEVEL_MS[LEVEL_BACK - 1]) + 20_000;
         deliveries.clear();
