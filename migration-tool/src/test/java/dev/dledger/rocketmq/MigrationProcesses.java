@@ -156,8 +156,11 @@ final class MigrationProcesses implements AutoCloseable {
         return new Broker(name, jvm, "127.0.0.1:" + port, null);
     }
 
-    /** A broker of the Raft group through our launcher, on the converted store in {@code dir/store}. */
-    Broker raftBroker(Path dir, String id, String peers, InetSocketAddress raft) throws Exception {
+    /**
+     * A broker of the Raft group through our launcher, on the converted store in {@code dir/store}; {@code extraConf}
+     * lines ({@code key=value}) are added to its broker.conf (a key given again there wins).
+     */
+    Broker raftBroker(Path dir, String id, String peers, InetSocketAddress raft, String... extraConf) throws Exception {
         int port = LoopbackPorts.brokerPort(taken);
         List<String> conf = brokerConf(dir, port);
         conf.add("enableDLegerCommitLog=true");
@@ -169,6 +172,7 @@ final class MigrationProcesses implements AutoCloseable {
         // The status the tests poll is an admin request: served only with the group secret and the admin token.
         conf.add("raftSecret=" + RAFT_SECRET);
         conf.add("raftAdminToken=" + RAFT_ADMIN_TOKEN);
+        conf.addAll(List.of(extraConf));
         Path file = dir.resolve("broker.conf");
         Files.writeString(file, String.join("\n", conf) + "\n");
         ChildJvm jvm = new ChildJvm("raft " + dir.getParent().getFileName() + " " + id, jvmArgs(dir),

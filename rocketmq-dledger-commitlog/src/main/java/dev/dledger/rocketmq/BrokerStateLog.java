@@ -99,6 +99,11 @@ public final class BrokerStateLog {
     static final int IMPORT_ENTRY_BYTES = 64 * 1024;
     /** Whether this node's config files were written without the log (stock) and are not imported yet. */
     private volatile boolean importPending;
+    /**
+     * The checkpoint says {@code importPending=true}: written by a conversion ({@code dledger-migrate}, whose log holds
+     * no state entry through the checkpoint's), the config files still go into the log ({@link #checkImport}).
+     */
+    private boolean convertedCheckpoint;
     /** The tables a snapshot's image holds, by name (in name order): see {@link #registerTable}. */
     private final Map<String, StateTable> tables = new java.util.concurrent.ConcurrentSkipListMap<>();
     private final java.util.concurrent.locks.ReentrantLock checkpointLock = new java.util.concurrent.locks.ReentrantLock();
@@ -210,12 +215,17 @@ public final class BrokerStateLog {
             public long keepFromIndex() {
                 return BrokerStateLog.this.keepFromIndex();
             }
+
+            @Override
+            public long durableThrough() {
+                return BrokerStateLog.this.durableThrough();
+            }
         });
         if (covers()) {
+            readCheckpoint();
             checkImport();
             commitLog.beforeMaster(this::importOnce);
             broker.getBrokerAttachedPlugins().add(new StateRuntimeInfo());
-            readCheckpoint();
             batcher = new Thread(this::batchOffsets, "BrokerStateOffsets-" + commitLog.settings().selfId());
             batcher.setDaemon(true);
             batcher.start();
@@ -449,7 +459,7 @@ public final class BrokerStateLog {
         boolean files = Files.exists(Path.of(BrokerPathConfigHelper.getTopicConfigPath(root)))
             || Files.exists(Path.of(BrokerPathConfigHelper.getSubscriptionGroupPath(root)))
             || Files.exists(Path.of(BrokerPathConfigHelper.getConsumerOffsetPath(root)));
-        if (files && !Files.exists(checkpointFile)) {
+        if (files && (!Files.exists(checkpointFile) || convertedCheckpoint)) {
             importPending = true;
             LOG.info("[{}] the config files in {} were written without the raft log: their topics, groups and offsets "
                 + "go into the log when this node first leads", name, checkpointFile.getParent());
@@ -988,6 +998,7 @@ public final class BrokerStateLog {
             }
             checkpointIndex = Long.parseLong(p.getProperty("index", "-1").trim());
             checkpointTerm = Long.parseLong(p.getProperty("term", "0").trim());
+            convertedCheckpoint = Boolean.parseBoolean(p.getProperty("importPending", "false").trim());
             checkpointWritten = checkpointIndex;
             LOG.info("[{}] broker state checkpoint: entries up to {} (term {}) are in the config files", name,
                 checkpointIndex, checkpointTerm);
@@ -1049,6 +1060,22 @@ public final class BrokerStateLog {
         }
         Files.move(tmp, checkpointFile, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         checkpointWritten = applied[0];
+    }
+
+    /**
+     * Through which index the config files hold the effect of every state entry, asked once as the Raft node starts
+     * (it replays the log after it): the checkpoint's entry when this log holds it; -1 when there is no checkpoint or
+     * it names an entry this log does not hold (the whole log is applied again); {@link Long#MAX_VALUE} when the
+     * state does not ride the log (no state entry is applied here).
+     */
+    long durableThrough() {
+        if (!covers()) {
+            return Long.MAX_VALUE;
+        }
+        if (checkpointIndex < 0 || log == null || !log.holdsEntry(checkpointIndex, checkpointTerm)) {
+            return -1;
+        }
+        return checkpointIndex;
     }
 
     /** The JSON a config travels as (RocketMQ's own serialization of it). */

@@ -91,7 +91,17 @@ public class RaftCommitLog extends CommitLog {
     private final List<Consumer<NodeStatus>> roleListeners = new CopyOnWriteArrayList<>();
     private final List<Runnable> beforeMaster = new CopyOnWriteArrayList<>();
     /** Where committed broker state entries go ({@link BrokerStateLog}); none until one is set. */
-    private volatile StateApplier stateApplier = (index, term, body) -> { };
+    private volatile StateApplier stateApplier = new StateApplier() {
+        @Override
+        public void apply(long index, long term, byte[] body) {
+            // No broker state here: state entries change nothing.
+        }
+
+        @Override
+        public long durableThrough() {
+            return Long.MAX_VALUE;
+        }
+    };
     /** Answers puts whose message the log holds already ({@link TimedDeliveries}); none until one is set. */
     private volatile PutFilter putFilter = msg -> null;
     private final DataFiles files;
@@ -192,6 +202,16 @@ public class RaftCommitLog extends CommitLog {
          */
         default long keepFromIndex() {
             return Long.MAX_VALUE;
+        }
+
+        /**
+         * The index through which the config files hold the effect of every state entry (asked once, when the node
+         * starts): the node replays the log from the entry after it, messages need no replay (recovery dispatched
+         * them up to the recorded commit index). -1 (the default) when it cannot tell: the whole log is replayed;
+         * {@link Long#MAX_VALUE} for no state at all.
+         */
+        default long durableThrough() {
+            return -1;
         }
     }
 
@@ -767,6 +787,16 @@ public class RaftCommitLog extends CommitLog {
 
         @Override
         public void snapshot(long lastIndex, OutputStream out) {
+        }
+
+        /**
+         * Messages are in the data files and dispatched by recovery; only state entries after the config files'
+         * checkpoint need applying again. Without this every start read the whole log through the node's thread
+         * (347 s before the first send on 20 GB of converted history, with elections lost meanwhile).
+         */
+        @Override
+        public long durableThrough() {
+            return stateApplier.durableThrough();
         }
 
         /** The broker state's image, sent with the position to a follower caught up by a snapshot. */

@@ -198,9 +198,12 @@ public final class RaftGroupNode implements AutoCloseable {
         this.stateSnapshots = new StateSnapshots(storage, stateMachine, dedup, clock, options.snapshotThreshold());
         // The state machine and the request table as of the snapshot.
         stateSnapshots.restoreAtStart();
+        // A state machine that keeps its own state is replayed from where it holds it (the core bounds this by the
+        // commit index): a broker's commit log, whose messages are in their files, need not read its history again.
+        long appliedAtStart = Math.max(snap.index(), stateMachine.durableThrough());
         // After a restart (a term on disk) the node keeps quiet for an election timeout: see leaseQuietTicks.
         InitialState initial = new InitialState(storage.hardState(), bootstrap, storage.configEntries(),
-            storage.committedCheckpoint(), snap.index(),
+            storage.committedCheckpoint(), appliedAtStart,
             storage.hardState().term() > 0 ? options.raft().electionTimeoutTicks() : 0);
         SplittableRandom random = new SplittableRandom(options.randomSeed());
         this.node = new RaftNode(options.raft(), storage.log(), initial, random::nextInt,

@@ -11,7 +11,8 @@ import java.util.List;
  *
  * <p>{@link #apply(List)} receives committed entries exactly once per node lifetime in index order, NOOP and
  * CONFIG entries included (an application ignores what it does not need). After a restart the node replays from the
- * last snapshot, so an in-memory state machine is rebuilt from {@link #restore(long, InputStream)} plus the replay.
+ * last snapshot, so an in-memory state machine is rebuilt from {@link #restore(long, InputStream)} plus the replay;
+ * one that keeps its own durable state says how far it holds it ({@link #durableThrough()}) and is replayed from there.
  */
 public interface StateMachine {
 
@@ -65,6 +66,19 @@ public interface StateMachine {
      */
     default byte[] retainedImage() {
         return new byte[0];
+    }
+
+    /**
+     * The index through which this state machine's state survives a restart without a replay: its own files hold the
+     * effect of every committed entry up to it (entries that change nothing in it count as held). Asked once, when
+     * the node starts (after {@link #restore} of the snapshot found then); the node applies from the entry after
+     * {@code min(this, the commit index it recorded)}, or after its snapshot when that is later. -1, the default:
+     * everything after the snapshot is applied again. Overstating it loses the effect of the entries skipped; a
+     * state machine that cannot tell returns -1. The node's request table (exactly-once appends) is rebuilt only
+     * from what it applies.
+     */
+    default long durableThrough() {
+        return -1;
     }
 
     /** A plain log: applies nothing, keeps nothing. DLedger's "appender". */
