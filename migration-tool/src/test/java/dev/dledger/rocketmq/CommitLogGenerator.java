@@ -52,8 +52,9 @@ final class CommitLogGenerator {
                 body[b] = (byte) (i >>> (8 * (b % 8)));
             }
             long ts = base + i / 1000;
+            long at = fileStart + file.position();
             file.putInt(size).putInt(MessageDecoder.MESSAGE_MAGIC_CODE).putInt(UtilAll.crc32(body)).putInt(q)
-                .putInt(0).putLong(queueOffsets[q]++).putLong(fileStart + file.position()).putInt(0)
+                .putInt(0).putLong(queueOffsets[q]++).putLong(at).putInt(0)
                 .putLong(ts).put(new byte[] {127, 0, 0, 1}).putInt(40000)
                 .putLong(ts).put(new byte[] {127, 0, 0, 1}).putInt(10911)
                 .putInt(0).putLong(0).putInt(bodyBytes).put(body).put((byte) t.length).put(t).putShort((short) 0);

@@ -6,12 +6,9 @@ import dev.dledger.raft.server.NodeStatus;
 import dev.dledger.raft.server.RaftGroupNode;
 import io.netty.channel.ChannelHandlerContext;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.apache.rocketmq.broker.BrokerController;
-import org.apache.rocketmq.common.Pair;
-import org.apache.rocketmq.remoting.RemotingServer;
 import org.apache.rocketmq.remoting.netty.NettyRequestProcessor;
 import org.apache.rocketmq.remoting.protocol.RemotingCommand;
 import org.apache.rocketmq.remoting.protocol.RequestCode;
@@ -50,18 +47,8 @@ final class OffsetQueryGuard implements NettyRequestProcessor {
      * @throws IllegalStateException when the broker has no handler for it (not RocketMQ 5.5.1)
      */
     static void install(BrokerController broker, RaftCommitLog log) {
-        for (RemotingServer server : new RemotingServer[] {broker.getRemotingServer(), broker.getFastRemotingServer()}) {
-            if (server == null) {
-                continue;
-            }
-            Pair<NettyRequestProcessor, ExecutorService> pair = server.getProcessorPair(RequestCode.QUERY_CONSUMER_OFFSET);
-            if (pair == null || pair.getObject1() == null) {
-                throw new IllegalStateException("the broker has no handler of QUERY_CONSUMER_OFFSET (is this RocketMQ "
-                    + "5.5.1?)");
-            }
-            server.registerProcessor(RequestCode.QUERY_CONSUMER_OFFSET, new OffsetQueryGuard(log, pair.getObject1()),
-                pair.getObject2());
-        }
+        UpdateBrokerConfigGuard.putInFront(broker, RequestCode.QUERY_CONSUMER_OFFSET, "QUERY_CONSUMER_OFFSET",
+            stock -> new OffsetQueryGuard(log, stock));
     }
 
     @Override

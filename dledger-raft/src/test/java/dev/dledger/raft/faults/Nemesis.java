@@ -27,6 +27,10 @@ import org.awaitility.core.ConditionTimeoutException;
 final class Nemesis {
 
     private static final long ADMIN_TIMEOUT_MS = 10_000;
+    /** Answers to a membership change that pass once the group settles (an election, a transfer, a change). */
+    private static final Set<ClientProtocol.Status> PASSING = Set.of(ClientProtocol.Status.NOT_LEADER,
+        ClientProtocol.Status.TRANSFERRING, ClientProtocol.Status.CHANGE_IN_PROGRESS, ClientProtocol.Status.TIMEOUT);
+
 
     private final FaultPlan plan;
     private final NodeProcesses processes;
@@ -234,24 +238,23 @@ final class Nemesis {
                     log(prefix + "remove voter skipped: " + removed + " not yet added back");
                     return;
                 }
-                ClientProtocol.Response r = adminCall(() -> admin.changeMembership(target, false));
+                // Asked while the group elects (NOT_LEADER, or no answer), the removal is asked again until a leader
+                // answers, as an operator would.
+                ClientProtocol.Response r = removeOnceLed(target, null, Duration.ofSeconds(5));
                 if (r != null && r.status() == ClientProtocol.Status.IS_LEADER && order.size() > 1) {
                     // A leader is not removed (it says IS_LEADER): it hands its leadership over first, as an operator
-                    // is told to, and the removal is asked again until the new leader takes it.
-                    String heir = order.get(1);
-                    adminCall(() -> admin.leadershipTransfer(heir));
-                    ClientProtocol.Response[] again = {r};
-                    try {
-                        Awaitility.await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(100))
-                            .until(() -> {
-                                again[0] = adminCall(() -> admin.changeMembership(target, false));
-                                return again[0] != null && again[0].status() != ClientProtocol.Status.IS_LEADER;
-                            });
-                    } catch (ConditionTimeoutException e) {
-                        // Reported as refused below.
+                    // is told to, and the removal is asked again until the new leader takes it. An heir the leader
+                    // cannot reach now (a partition drawn in the same step) never takes over: the next one is tried.
+                    List<String> heirs = new ArrayList<>();
+                    for (String heir : order.subList(1, order.size())) {
+                        heirs.add(heir);
+                        adminCall(() -> admin.leadershipTransfer(heir));
+                        r = removeOnceLed(target, ClientProtocol.Status.IS_LEADER, Duration.ofSeconds(4));
+                        if (r != null && r.status() != ClientProtocol.Status.IS_LEADER) {
+                            break;
+                        }
                     }
-                    r = again[0];
-                    what += " after a leadership transfer to " + heir;
+                    what += " after leadership transfers to " + String.join(", then ", heirs);
                 }
                 if (r == null || r.status() != ClientProtocol.Status.OK) {
                     log(prefix + what + " refused: " + (r == null ? "no answer" : r.status()));
@@ -273,6 +276,25 @@ final class Nemesis {
             applied.merge(f.kind(), 1, Integer::sum);
         }
         log(prefix + what + ", for " + step.holdMs() + " ms");
+    }
+
+    /**
+     * Asks the group to remove {@code target} until the answer is neither missing, nor one that passes by itself
+     * ({@link #PASSING}), nor {@code alsoAgain} (null for none), for at most {@code within}; returns the last answer
+     * (null when none came).
+     */
+    private ClientProtocol.Response removeOnceLed(String target, ClientProtocol.Status alsoAgain, Duration within) {
+        ClientProtocol.Response[] last = {null};
+        try {
+            Awaitility.await().atMost(within).pollDelay(Duration.ZERO).pollInterval(Duration.ofMillis(100))
+                .until(() -> {
+                    last[0] = adminCall(() -> admin.changeMembership(target, false));
+                    return last[0] != null && !PASSING.contains(last[0].status()) && last[0].status() != alsoAgain;
+                });
+        } catch (ConditionTimeoutException e) {
+            // The last answer is reported by the caller.
+        }
+        return last[0];
     }
 
     /** The fault's node: the leader (or the fallback) if planned so, else the planned one, skipping busy ones. */
