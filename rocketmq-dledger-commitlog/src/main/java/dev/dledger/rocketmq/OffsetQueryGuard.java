@@ -47,7 +47,7 @@ final class OffsetQueryGuard implements NettyRequestProcessor {
      * @throws IllegalStateException when the broker has no handler for it (not RocketMQ 5.5.1)
      */
     static void install(BrokerController broker, RaftCommitLog log) {
-        UpdateBrokerConfigGuard.putInFront(broker, RequestCode.QUERY_CONSUMER_OFFSET, "QUERY_CONSUMER_OFFSET",
+        RequestGuards.putInFront(broker, RequestCode.QUERY_CONSUMER_OFFSET, "QUERY_CONSUMER_OFFSET",
             stock -> new OffsetQueryGuard(log, stock));
     }
 

@@ -121,6 +121,7 @@ public final class RaftBrokerStartup {
         TimerWheelFlush.install(broker, settings.group() + " " + settings.selfId());
         UpdateBrokerConfigGuard.install(broker, configuration);
         OffsetQueryGuard.install(broker, raftLog);
+        SendForwardGuard.install(broker, raftLog);
         return broker;
     }
 

@@ -30,11 +30,14 @@ import org.slf4j.LoggerFactory;
 final class RaftRoleHandler implements Consumer<NodeStatus>, AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(RaftRoleHandler.class);
+    /** How long a master that stepped down waits for the nameserver to list the next one (see awaitOtherMaster). */
+    private static final long MASTER_WAIT_MS = 3000;
 
     private final BrokerController broker;
     private final DefaultMessageStore store;
     private final RaftCommitLog log;
     private final int followerBrokerId;
+    private final MasterLookup masters;
     private final ExecutorService executor;
     private final AtomicBoolean queued = new AtomicBoolean();
     private volatile boolean closed;
@@ -44,6 +47,7 @@ final class RaftRoleHandler implements Consumer<NodeStatus>, AutoCloseable {
         this.store = store;
         this.log = log;
         this.followerBrokerId = log.settings().selfIndex() + 1;
+        this.masters = new MasterLookup(broker);
         this.executor = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, "RaftRoleHandler-" + log.settings().selfId());
             t.setDaemon(true);
@@ -136,12 +140,35 @@ final class RaftRoleHandler implements Consumer<NodeStatus>, AutoCloseable {
             && broker.getBrokerConfig().getBrokerId() == followerBrokerId) {
             return;
         }
+        boolean wasMaster = broker.getBrokerConfig().getBrokerId() == MixAll.MASTER_ID;
         // Writes stop first: the broker refuses puts as soon as the role is SLAVE.
         broker.getMessageStoreConfig().setBrokerRole(BrokerRole.SLAVE);
         broker.getBrokerConfig().setBrokerId(followerBrokerId);
         broker.changeSpecialServiceStatus(false);
+        if (wasMaster && !awaitOtherMaster()) {
+            // It leads again: the next run of this handler makes it master.
+            return;
+        }
         register();
         LOG.info("broker {} is SLAVE (brokerId {})", broker.getBrokerConfig().getBrokerName(), followerBrokerId);
+    }
+
+    /**
+     * A master that stepped down stays listed as the group's master until the new one registers (its registration
+     * as a slave would take it off at once): a client that asks for the route meanwhile still finds a master, whose
+     * sends this broker forwards ({@link SendForwardGuard}), instead of none ("No route info of this topic").
+     *
+     * @return false when this node leads again meanwhile
+     */
+    private boolean awaitOtherMaster() {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(MASTER_WAIT_MS);
+        while (!closed && masters.otherMaster() == null && System.nanoTime() < deadline) {
+            if (log.node().status().role() == Role.LEADER) {
+                return false;
+            }
+            pause();
+        }
+        return true;
     }
 
     private void register() {

@@ -4,12 +4,8 @@ import dev.dledger.raft.core.OneLine;
 import io.netty.channel.ChannelHandlerContext;
 import java.nio.charset.StandardCharsets;
 import java.util.Properties;
-import java.util.concurrent.ExecutorService;
-import java.util.function.UnaryOperator;
 import org.apache.rocketmq.broker.BrokerController;
 import org.apache.rocketmq.common.MixAll;
-import org.apache.rocketmq.common.Pair;
-import org.apache.rocketmq.remoting.RemotingServer;
 import org.apache.rocketmq.remoting.netty.NettyRequestProcessor;
 import org.apache.rocketmq.remoting.protocol.RemotingCommand;
 import org.apache.rocketmq.remoting.protocol.RequestCode;
@@ -44,31 +40,8 @@ final class UpdateBrokerConfigGuard implements NettyRequestProcessor {
      * @throws IllegalStateException when the broker has no stock handler for it (not RocketMQ 5.5.1)
      */
     static void install(BrokerController broker, RaftBrokerConfiguration configuration) {
-        putInFront(broker, RequestCode.UPDATE_BROKER_CONFIG, "UPDATE_BROKER_CONFIG",
+        RequestGuards.putInFront(broker, RequestCode.UPDATE_BROKER_CONFIG, "UPDATE_BROKER_CONFIG",
             stock -> new UpdateBrokerConfigGuard(configuration, stock));
-    }
-
-    /**
-     * Registers {@code guard} of the stock handler of request {@code code} (named {@code name} in the error) on the
-     * broker's two remoting servers, with the stock handler's executor. Call after {@code recoverAndInitService}.
-     *
-     * @throws IllegalStateException when the broker has no handler for it (not RocketMQ 5.5.1)
-     */
-    static void putInFront(BrokerController broker, int code, String name,
-                           UnaryOperator<NettyRequestProcessor> guard) {
-        for (RemotingServer server : new RemotingServer[] {broker.getRemotingServer(), broker.getFastRemotingServer()}) {
-            if (server == null) {
-                continue;
-            }
-            Pair<NettyRequestProcessor, ExecutorService> pair = server.getProcessorPair(code);
-            if (pair == null) {
-                pair = server.getDefaultProcessorPair();
-            }
-            if (pair == null || pair.getObject1() == null) {
-                throw new IllegalStateException("the broker has no handler of " + name + " (is this RocketMQ 5.5.1?)");
-            }
-            server.registerProcessor(code, guard.apply(pair.getObject1()), pair.getObject2());
-        }
     }
 
     @Override

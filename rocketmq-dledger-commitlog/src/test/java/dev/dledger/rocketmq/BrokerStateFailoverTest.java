@@ -18,6 +18,7 @@ import java.util.concurrent.TimeUnit;
 import org.apache.rocketmq.client.consumer.DefaultLitePullConsumer;
 import org.apache.rocketmq.client.exception.MQBrokerException;
 import org.apache.rocketmq.client.exception.MQClientException;
+import org.apache.rocketmq.client.impl.CommunicationMode;
 import org.apache.rocketmq.client.impl.MQClientAPIImpl;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
 import org.apache.rocketmq.client.producer.SendResult;
@@ -25,10 +26,12 @@ import org.apache.rocketmq.client.producer.SendStatus;
 import org.apache.rocketmq.common.TopicConfig;
 import org.apache.rocketmq.common.consumer.ConsumeFromWhere;
 import org.apache.rocketmq.common.message.Message;
+import org.apache.rocketmq.common.message.MessageDecoder;
 import org.apache.rocketmq.common.message.MessageExt;
 import org.apache.rocketmq.common.message.MessageQueue;
 import org.apache.rocketmq.remoting.protocol.ResponseCode;
 import org.apache.rocketmq.remoting.protocol.header.QueryConsumerOffsetRequestHeader;
+import org.apache.rocketmq.remoting.protocol.header.SendMessageRequestHeader;
 import org.apache.rocketmq.remoting.protocol.header.UpdateConsumerOffsetRequestHeader;
 import org.apache.rocketmq.remoting.protocol.subscription.SubscriptionGroupConfig;
 import org.junit.jupiter.api.AfterEach;
@@ -200,6 +203,23 @@ class BrokerStateFailoverTest {
         System.out.println("offset query at the follower n" + follower + ": " + refused.getErrorMessage());
         assertEquals(ResponseCode.SYSTEM_ERROR, refused.getResponseCode(), refused.getErrorMessage());
 
+        // A send addressed to the follower (a client whose route still lists it as master) is forwarded to the master
+        // (SendForwardGuard) and stored once; before, the follower refused it unread (SYSTEM_BUSY).
+        String forwardTopic = "StateForwardTopic";
+        atMaster("create " + forwardTopic, m -> api.createTopic(m, "TBW102", topicConfig(forwardTopic), RPC_TIMEOUT_MS));
+        String forwardKey = "sent-to-follower";
+        Message viaFollower = new Message(forwardTopic, "s", forwardKey, BrokerGroup.body(forwardKey, BODY_BYTES));
+        SendResult forwarded = api.sendMessage(group.brokerAddr(follower), BrokerGroup.BROKER_NAME, viaFollower,
+            sendHeader(producer, viaFollower), RPC_TIMEOUT_MS, CommunicationMode.SYNC, null,
+            producer.getDefaultMQProducerImpl());
+        List<MessageExt> stored = group.drain(forwardTopic, null, l -> BrokerGroup.keysOf(l).contains(forwardKey),
+            Duration.ofSeconds(30));
+        System.out.println("send addressed to the follower n" + follower + ": " + forwarded.getSendStatus() + " (queue "
+            + forwarded.getMessageQueue().getQueueId() + ", offset " + forwarded.getQueueOffset() + "), stored "
+            + stored.size() + " time(s)");
+        assertEquals(SendStatus.SEND_OK, forwarded.getSendStatus(), "a send to the follower is forwarded to the master");
+        assertEquals(1, stored.size(), "the forwarded message is stored once");
+
         // A consumer of the group resumes on the new master: whatever it gets was consumed before.
         int redelivered = resume(consumerGroup, topics.subList(0, 2), consumed);
         // By now the new master's schedule service has run for seconds: a delayed message it delivered again would be
@@ -247,6 +267,24 @@ class BrokerStateFailoverTest {
     }
 
     /** The group's offset of a queue on a broker, or -1 when it has none. */
+    /** The request header the producer would send with {@code m} to queue 0 of the group. */
+    private static SendMessageRequestHeader sendHeader(DefaultMQProducer producer, Message m) {
+        SendMessageRequestHeader h = new SendMessageRequestHeader();
+        h.setProducerGroup(producer.getProducerGroup());
+        h.setTopic(m.getTopic());
+        h.setDefaultTopic("TBW102");
+        h.setDefaultTopicQueueNums(4);
+        h.setQueueId(0);
+        h.setSysFlag(0);
+        h.setBornTimestamp(System.currentTimeMillis());
+        h.setFlag(m.getFlag());
+        h.setProperties(MessageDecoder.messageProperties2String(m.getProperties()));
+        h.setReconsumeTimes(0);
+        h.setBatch(false);
+        h.setBname(BrokerGroup.BROKER_NAME);
+        return h;
+    }
+
     private static long queryOffset(MQClientAPIImpl api, String addr, String consumerGroup, MessageQueue mq)
         throws Exception {
         try {

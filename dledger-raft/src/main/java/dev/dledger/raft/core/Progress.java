@@ -35,6 +35,12 @@ final class Progress {
     long lastActiveTick;
     /** Whether the follower answered this leader at all (grace is not activity). */
     boolean responded;
+    /**
+     * The tick since which the follower answered without a long silence (see {@code RaftNode#answered}): a node that
+     * just restarted often stalls for a while (its process starting, its code not compiled yet), and leadership handed
+     * to it then is lost again to an election.
+     */
+    long steadySinceTick;
     /** The last tick at which replication to the follower made progress, or a message was sent in PROBE. */
     long lastProgressTick;
     /** The highest broadcast seq the follower echoed. */

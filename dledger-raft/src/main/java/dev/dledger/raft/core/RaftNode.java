@@ -27,6 +27,8 @@ public final class RaftNode {
     private static final int SNAPSHOT_TIMEOUT_ELECTIONS = 5;
     /** After a transfer to the preferred leader failed, wait this many election timeouts before the next try. */
     private static final int PREFERRED_RETRY_ELECTIONS = 10;
+    /** The preferred leader is handed the leadership once it answered without a long silence this many timeouts. */
+    private static final int PREFERRED_STEADY_ELECTIONS = 3;
 
     private final RaftConfig config;
     private final String id;
@@ -1354,8 +1356,7 @@ public final class RaftNode {
         if (pr == null) {
             return;
         }
-        pr.lastActiveTick = now;
-        pr.responded = true;
+        answered(pr);
         boolean seqAdvanced = m.seq() > pr.ackedSeq;
         if (seqAdvanced) {
             pr.ackedSeq = m.seq();
@@ -1431,8 +1432,7 @@ public final class RaftNode {
         if (pr == null) {
             return;
         }
-        pr.lastActiveTick = now;
-        pr.responded = true;
+        answered(pr);
         if (m.seq() > pr.ackedSeq) {
             pr.ackedSeq = m.seq();
             advanceReads();
@@ -1605,6 +1605,19 @@ public final class RaftNode {
         }
     }
 
+    /**
+     * Records an answer of a follower. A silence of more than half an election timeout (or two heartbeats) since its
+     * previous answer restarts its steady time ({@link Progress#steadySinceTick}).
+     */
+    private void answered(Progress pr) {
+        long silence = Math.max(2L * config.heartbeatTicks(), config.electionTimeoutTicks() / 2);
+        if (!pr.responded || now - pr.lastActiveTick > silence) {
+            pr.steadySinceTick = now;
+        }
+        pr.lastActiveTick = now;
+        pr.responded = true;
+    }
+
     private void maybeTransferToPreferred() {
         String preferred = config.preferredLeader();
         if (preferred == null || preferred.equals(id) || leadTransferee != null || now < preferredRetryTick
@@ -1612,7 +1625,10 @@ public final class RaftNode {
             return;
         }
         Progress pr = progress.get(preferred);
+        // Handed over only once it answered steadily for a few election timeouts: right after its restart a node
+        // often stalls (its process starting, its code not compiled yet) and would lose the leadership to an election.
         if (pr != null && pr.responded && now - pr.lastActiveTick < config.electionTimeoutTicks()
+            && now - pr.steadySinceTick >= (long) PREFERRED_STEADY_ELECTIONS * config.electionTimeoutTicks()
             && log.lastIndex() - pr.match <= config.maxEntriesPerMessage()) {
             out.info("preferred leader " + preferred + " is caught up");
             transferLeadership(preferred);
@@ -1711,6 +1727,11 @@ public final class RaftNode {
     /** The known leader of the current term, or null. */
     public String leaderId() {
         return leaderId;
+    }
+
+    /** On a leader handing its leadership over ({@link #transferLeadership}), the node it hands it to; else null. */
+    public String leadTransferee() {
+        return role == Role.LEADER ? leadTransferee : null;
     }
 
     /**

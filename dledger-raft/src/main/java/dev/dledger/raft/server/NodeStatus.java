@@ -18,8 +18,10 @@ import java.util.List;
  * @param voters       the voters in force
  * @param followers    per follower replication state (leader only)
  * @param failed       whether the node stopped after a storage failure
+ * @param transferee   on a leader handing its leadership over, the node it hands it to (proposals are refused
+ *                     meanwhile); null otherwise
  */
 public record NodeStatus(String group, String id, Role role, long term, String leaderId, long lastIndex,
                          long commitIndex, long appliedIndex, List<String> voters, List<FollowerProgress> followers,
-                         boolean failed) {
+                         boolean failed, String transferee) {
 }

@@ -930,7 +930,8 @@ public final class RaftGroupNode implements AutoCloseable {
 
     private void publishStatus() {
         statusPublisher.publish(new NodeStatus(group, id, node.role(), node.term(), node.leaderId(), node.lastIndex(),
-            node.commitIndex(), node.appliedIndex(), node.membership().voters(), node.progress(), failed));
+            node.commitIndex(), node.appliedIndex(), node.membership().voters(), node.progress(), failed,
+            node.leadTransferee()));
     }
 
     /**

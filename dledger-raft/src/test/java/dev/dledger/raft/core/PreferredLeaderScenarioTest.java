@@ -17,7 +17,8 @@ class PreferredLeaderScenarioTest {
         c.elect("a");
         c.propose("a", "x");
 
-        c.run(2 * E);
+        // b has answered steadily for three election timeouts by then (RaftNode.PREFERRED_STEADY_ELECTIONS).
+        c.run(4 * E);
 
         assertEquals(List.of("b"), c.leaders());
         assertTrue(c.net().sent().contains(new TimeoutNow("a", "b", 1)), "handed over by a transfer");

@@ -20,6 +20,28 @@ class PreferredLeaderTest {
     }
 
     @Test
+    void preferredNodeIsHandedTheLeadershipOnlyAfterAnsweringSteadily() {
+        // Election timeout 10 ticks: a silence over 5 restarts the steady time, 30 steady ticks hand over.
+        CoreCluster c = new CoreCluster(id -> RaftConfig.defaults(id).withTimeouts(10, 2).withPreferredLeader("c"),
+            "a", "b", "c");
+        c.isolated.add("c");
+        RaftNode first = c.electLeader();
+        long term = first.term();
+        c.isolated.clear();
+        c.tick(20);
+        assertEquals(Role.LEADER, first.role(), "c answered for 20 ticks only");
+        // c stalls once more (a process starved right after its restart), shorter than its election timeout.
+        c.isolated.add("c");
+        c.tick(8);
+        c.isolated.clear();
+        c.tick(25);
+        assertEquals(Role.LEADER, first.role(), "c answered steadily for 25 ticks since its stall");
+        assertEquals(term, c.node("c").term(), "no election meanwhile");
+        c.tickUntil(() -> c.node("c").role() == Role.LEADER, 40);
+        assertEquals(term + 1, c.node("c").term(), "handed over in one term");
+    }
+
+    @Test
     void preferredLeaderThatCannotBeReachedLeavesTheLeaderInPlace() {
         CoreCluster c = new CoreCluster(id -> RaftConfig.defaults(id).withTimeouts(10, 2).withPreferredLeader("c"),
             "a", "b", "c");
