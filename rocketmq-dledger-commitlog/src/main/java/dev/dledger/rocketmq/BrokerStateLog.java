@@ -951,11 +951,6 @@ public final class BrokerStateLog {
     // ------------------------------------------------------------------------------------------------------------
     // Checkpoint
 
-    /** State entries skipped at start because the config files held them already. */
-    long skippedAtStart() {
-        return skippedAtStart;
-    }
-
     /** Closed with the commit log: writes a last checkpoint, so that a clean restart applies nothing again. */
     private final class ShutdownHook implements java.util.function.Consumer<dev.dledger.raft.server.NodeStatus>,
         AutoCloseable {

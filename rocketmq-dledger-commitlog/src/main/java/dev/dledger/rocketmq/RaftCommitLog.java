@@ -90,6 +90,8 @@ public class RaftCommitLog extends CommitLog {
     private final ThreadLocal<StringBuilder> keyBuilders = ThreadLocal.withInitial(StringBuilder::new);
     private final List<Consumer<NodeStatus>> roleListeners = new CopyOnWriteArrayList<>();
     private final List<Runnable> beforeMaster = new CopyOnWriteArrayList<>();
+    /** Closed by {@link #shutdown()}, after the role listeners. */
+    private final List<AutoCloseable> closeOnShutdown = new CopyOnWriteArrayList<>();
     /** Where committed broker state entries go ({@link BrokerStateLog}); none until one is set. */
     private volatile StateApplier stateApplier = new StateApplier() {
         @Override
@@ -219,6 +221,11 @@ public class RaftCommitLog extends CommitLog {
      * Hands every committed broker state entry to {@code applier}, on the node's apply thread, in log order; set it
      * before {@link #start()} so that a restart replays the log's entries into it.
      */
+    /** Closes {@code c} when this log shuts down (what a request guard of the broker holds, e.g.). */
+    void closeOnShutdown(AutoCloseable c) {
+        closeOnShutdown.add(c);
+    }
+
     public void onStateEntry(StateApplier applier) {
         stateApplier = applier;
     }
@@ -745,6 +752,13 @@ public class RaftCommitLog extends CommitLog {
                 } catch (Exception e) {
                     LOG.warn("a role listener did not close: {}", e.toString());
                 }
+            }
+        }
+        for (AutoCloseable c : closeOnShutdown) {
+            try {
+                c.close();
+            } catch (Exception e) {
+                LOG.warn("{} did not close: {}", c, e.toString());
             }
         }
         RaftGroupNode n = node;

@@ -20,9 +20,11 @@ import org.slf4j.LoggerFactory;
  * everything committed is applied and dispatched to the ConsumeQueues, rebuilds the queue offset table from them,
  * opens the commit log for puts in its term
  * ({@link RaftCommitLog#openForPuts}), then becomes SYNC_MASTER with brokerId 0, registers with the nameserver at once
- * and then starts the special services (schedule, transaction check, timer, pop revive). A leader of a new term
- * that is still SYNC_MASTER from an earlier one (it lost and won leadership between two runs of this handler) gets
- * its table rebuilt and its puts opened for the new term the same way.
+ * and then starts the special services (schedule, transaction check, timer, pop revive). A master that steps down
+ * stays registered as master until the nameserver lists its successor (at most 3 s), so that a route never lacks a
+ * master while the leadership moves; the sends it gets meanwhile are forwarded ({@link SendForwardGuard}). A leader
+ * of a new term that is still SYNC_MASTER from an earlier one (it lost and won leadership between two runs of this
+ * handler) gets its table rebuilt and its puts opened for the new term the same way.
  *
  * <p>Role changes arrive on the Raft node's thread and are handled, in order, on a thread of their own; a handler run
  * always acts on the node's latest status, so a burst of changes ends in the right role.
@@ -146,7 +148,7 @@ final class RaftRoleHandler implements Consumer<NodeStatus>, AutoCloseable {
         broker.getBrokerConfig().setBrokerId(followerBrokerId);
         broker.changeSpecialServiceStatus(false);
         if (wasMaster && !awaitOtherMaster()) {
-            // It leads again: the next run of this handler makes it master.
+            // It leads again (the next run of this handler makes it master), or the broker is stopping.
             return;
         }
         register();
@@ -158,7 +160,7 @@ final class RaftRoleHandler implements Consumer<NodeStatus>, AutoCloseable {
      * as a slave would take it off at once): a client that asks for the route meanwhile still finds a master, whose
      * sends this broker forwards ({@link SendForwardGuard}), instead of none ("No route info of this topic").
      *
-     * @return false when this node leads again meanwhile
+     * @return false when this node leads again meanwhile, or the handler was closed
      */
     private boolean awaitOtherMaster() {
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(MASTER_WAIT_MS);
@@ -168,7 +170,7 @@ final class RaftRoleHandler implements Consumer<NodeStatus>, AutoCloseable {
             }
             pause();
         }
-        return true;
+        return !closed;
     }
 
     private void register() {
@@ -192,5 +194,6 @@ final class RaftRoleHandler implements Consumer<NodeStatus>, AutoCloseable {
     public void close() {
         closed = true;
         executor.shutdownNow();
+        masters.close();
     }
 }

@@ -1,6 +1,7 @@
 package dev.dledger.rocketmq;
 
 import java.util.concurrent.ExecutorService;
+import java.util.function.BiFunction;
 import java.util.function.UnaryOperator;
 import org.apache.rocketmq.broker.BrokerController;
 import org.apache.rocketmq.common.Pair;
@@ -24,6 +25,12 @@ final class RequestGuards {
      */
     static void putInFront(BrokerController broker, int code, String name,
                            UnaryOperator<NettyRequestProcessor> guard) {
+        putInFront(broker, code, name, (stock, executor) -> guard.apply(stock));
+    }
+
+    /** As above; the guard is also given the executor the stock handler runs on. */
+    static void putInFront(BrokerController broker, int code, String name,
+                           BiFunction<NettyRequestProcessor, ExecutorService, NettyRequestProcessor> guard) {
         for (RemotingServer server : new RemotingServer[] {broker.getRemotingServer(), broker.getFastRemotingServer()}) {
             if (server == null) {
                 continue;
@@ -35,7 +42,7 @@ final class RequestGuards {
             if (pair == null || pair.getObject1() == null) {
                 throw new IllegalStateException("the broker has no handler of " + name + " (is this RocketMQ 5.5.1?)");
             }
-            server.registerProcessor(code, guard.apply(pair.getObject1()), pair.getObject2());
+            server.registerProcessor(code, guard.apply(pair.getObject1(), pair.getObject2()), pair.getObject2());
         }
     }
 }

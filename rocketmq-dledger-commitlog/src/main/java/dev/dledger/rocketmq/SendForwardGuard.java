@@ -6,13 +6,23 @@ import dev.dledger.raft.server.NodeStatus;
 import dev.dledger.raft.server.RaftGroupNode;
 import io.netty.channel.ChannelHandlerContext;
 import java.util.HashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import org.apache.rocketmq.broker.BrokerController;
+import org.apache.rocketmq.remoting.InvokeCallback;
+import org.apache.rocketmq.remoting.exception.RemotingTimeoutException;
+import org.apache.rocketmq.remoting.netty.NettyRemotingClient;
 import org.apache.rocketmq.remoting.netty.NettyRequestProcessor;
+import org.apache.rocketmq.remoting.netty.ResponseFuture;
 import org.apache.rocketmq.remoting.protocol.RemotingCommand;
 import org.apache.rocketmq.remoting.protocol.RequestCode;
 import org.apache.rocketmq.remoting.protocol.ResponseCode;
 import org.apache.rocketmq.store.config.BrokerRole;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The broker's handler of sends ({@code SEND_MESSAGE}, {@code SEND_MESSAGE_V2}, {@code SEND_BATCH_MESSAGE}) while the
@@ -22,91 +32,219 @@ import org.apache.rocketmq.store.config.BrokerRole;
  * then it sends to the old one, which before refused every send (a slave answers {@code SYSTEM_BUSY} before the
  * request is read), so a leadership transfer cost a group its sends for up to a poll interval.
  *
- * <p>A send waits at most {@value #HOLD_MS} ms for a master to forward to, or for this broker to finish becoming
- * master when it is the new leader; then the stock handler answers as before (a refusal on a slave). A forwarded send
- * is handled by the same guard on the other broker, so a send that reaches a broker that lost the leadership in turn
- * goes on to the master listed then; nothing is forwarded to this broker's own address.
+ * <p>Nothing blocks the broker's send threads: a held send is looked at again every {@value #RECHECK_MS} ms on a
+ * thread of its own and forwarded asynchronously, over a remoting client of its own without RPC hooks (the client's
+ * signature, which covers the header fields and the body, stays valid; the broker's own client would add zone fields
+ * or its own credentials). A send waits at most {@value #HOLD_MS} ms for a master to forward to, or for this broker to
+ * finish becoming master when it is the new leader; then it is refused with {@code SYSTEM_BUSY}, as a slave refused
+ * it before (the stock handler never runs on a slave: it could create a topic there outside the log). A forwarded
+ * request carries a remark that marks it (the remark is not signed) and is never forwarded again, so no send travels
+ * in a loop. A forward whose answer does not come within the budget is left unanswered (the message may be stored:
+ * the client's own timeout decides, as for any lost answer). A forwarded message records this broker as its born host.
  */
 final class SendForwardGuard implements NettyRequestProcessor {
 
+    private static final Logger LOG = LoggerFactory.getLogger(SendForwardGuard.class);
     /** The longest a send waits for a master; the client waits 3 s for its answer by default. */
     private static final long HOLD_MS = 2000;
     /** The longest a forwarded send may take, from its arrival here. */
     private static final long FORWARD_BUDGET_MS = 2800;
+    private static final long RECHECK_MS = 5;
+    /** The remark of a forwarded request. */
+    private static final String FORWARDED = "forwarded by the raft broker ";
+
+    /**
+     * What the guards of one broker share: the master lookup, the forwarding client, the thread of held sends. Their
+     * threads start when first needed (a broker that never forwards starts none).
+     */
+    static final class Forwarding implements AutoCloseable {
+        final MasterLookup masters;
+        final ScheduledExecutorService held;
+        private final BrokerController broker;
+        private NettyRemotingClient client;
+        private boolean closed;
+
+        Forwarding(BrokerController broker) {
+            this.broker = broker;
+            this.masters = new MasterLookup(broker);
+            this.held = Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "SendForward-" + broker.getBrokerConfig().getBrokerName());
+                t.setDaemon(true);
+                return t;
+            });
+        }
+
+        /** The client that forwards, started on first use: no RPC hooks, the broker's client settings (TLS). */
+        synchronized NettyRemotingClient client() {
+            if (closed) {
+                throw new RejectedExecutionException("the broker is stopping");
+            }
+            if (client == null) {
+                client = new NettyRemotingClient(broker.getNettyClientConfig());
+                client.start();
+            }
+            return client;
+        }
+
+        @Override
+        public synchronized void close() {
+            closed = true;
+            held.shutdownNow();
+            masters.close();
+            if (client != null) {
+                client.shutdown();
+            }
+        }
+    }
 
     private final BrokerController broker;
     private final RaftCommitLog log;
-    private final MasterLookup masters;
+    private final Forwarding forwarding;
     private final NettyRequestProcessor stock;
+    private final ExecutorService stockExecutor;
 
-    private SendForwardGuard(BrokerController broker, RaftCommitLog log, MasterLookup masters,
-                             NettyRequestProcessor stock) {
+    private SendForwardGuard(BrokerController broker, RaftCommitLog log, Forwarding forwarding,
+                             NettyRequestProcessor stock, ExecutorService stockExecutor) {
         this.broker = broker;
         this.log = log;
-        this.masters = masters;
+        this.forwarding = forwarding;
         this.stock = stock;
+        this.stockExecutor = stockExecutor;
     }
 
     /**
      * Puts the guard in front of the stock send handlers on the broker's two remoting servers. Call after
-     * {@code recoverAndInitService}, which registers the stock processors.
+     * {@code recoverAndInitService}, which registers the stock processors. What the guards share is closed with the
+     * commit log.
      *
      * @throws IllegalStateException when the broker has no handler for a send (not RocketMQ 5.5.1)
      */
     static void install(BrokerController broker, RaftCommitLog log) {
-        MasterLookup masters = new MasterLookup(broker);
+        Forwarding forwarding = new Forwarding(broker);
+        log.closeOnShutdown(forwarding);
         for (int code : new int[] {RequestCode.SEND_MESSAGE, RequestCode.SEND_MESSAGE_V2,
             RequestCode.SEND_BATCH_MESSAGE}) {
             RequestGuards.putInFront(broker, code, "send request " + code,
-                stock -> new SendForwardGuard(broker, log, masters, stock));
+                (stock, executor) -> new SendForwardGuard(broker, log, forwarding, stock, executor));
         }
     }
 
     @Override
     public RemotingCommand processRequest(ChannelHandlerContext ctx, RemotingCommand request) throws Exception {
-        long arrived = System.nanoTime();
-        while (true) {
-            RaftGroupNode node = log.node();
-            if (node == null) {
-                return stock.processRequest(ctx, request);
+        if (servesNow()) {
+            return stock.processRequest(ctx, request);
+        }
+        attempt(ctx, request, System.nanoTime());
+        // Answered by attempt, now or later.
+        return null;
+    }
+
+    /** Whether this broker is the master now: it leads, hands nothing over, and its puts are open in its term. */
+    private boolean servesNow() {
+        RaftGroupNode node = log.node();
+        if (node == null) {
+            return true;
+        }
+        NodeStatus s = node.status();
+        return s.role() == Role.LEADER && s.transferee() == null && isMaster() && log.putTerm() == s.term();
+    }
+
+    /** Serves, forwards, refuses or holds the send once more. */
+    private void attempt(ChannelHandlerContext ctx, RemotingCommand request, long arrived) {
+        try {
+            if (servesNow()) {
+                stockExecutor.execute(() -> serve(ctx, request));
+                return;
             }
-            NodeStatus s = node.status();
-            if (s.role() == Role.LEADER && s.transferee() == null) {
-                if (isMaster() && log.putTerm() == s.term()) {
-                    return stock.processRequest(ctx, request);
-                }
-                // The new leader is becoming master (applying, rebuilding its queue table): hold the send.
-            } else {
-                String master = masters.otherMaster();
+            NodeStatus s = log.node().status();
+            boolean forwarded = request.getRemark() != null && request.getRemark().startsWith(FORWARDED);
+            boolean leads = s.role() == Role.LEADER && s.transferee() == null;
+            if (!leads && !forwarded) {
+                String master = forwarding.masters.otherMaster();
                 if (master != null) {
-                    return forward(master, request, arrived);
+                    forward(ctx, request, master, arrived);
+                    return;
                 }
             }
-            if (elapsedMs(arrived) >= HOLD_MS) {
-                return stock.processRequest(ctx, request);
+            // A leader becoming master is waited for; a forwarded send only that long, as it came here for a master.
+            if ((forwarded && !leads) || elapsedMs(arrived) >= HOLD_MS) {
+                respond(ctx, request, RemotingCommand.createResponseCommand(ResponseCode.SYSTEM_BUSY,
+                    "[REJECTREQUEST] broker " + broker.getBrokerConfig().getBrokerName() + " at "
+                        + broker.getBrokerAddr() + " is not its group's master (raft " + s.role() + ", leader "
+                        + s.leaderId() + ") and " + (forwarded ? "the send was forwarded here already"
+                        : "no other master was listed within " + HOLD_MS + " ms")));
+                return;
             }
-            TimeUnit.MILLISECONDS.sleep(2);
+            forwarding.held.schedule(() -> attempt(ctx, request, arrived), RECHECK_MS, TimeUnit.MILLISECONDS);
+        } catch (RejectedExecutionException e) {
+            respond(ctx, request, RemotingCommand.createResponseCommand(ResponseCode.SYSTEM_BUSY,
+                "[REJECTREQUEST] broker " + broker.getBrokerConfig().getBrokerName() + " is stopping"));
         }
     }
 
-    /** Sends a copy of {@code request} to {@code master} and gives its answer, or a refusal saying why there is none. */
-    private RemotingCommand forward(String master, RemotingCommand request, long arrived) throws InterruptedException {
+    private void serve(ChannelHandlerContext ctx, RemotingCommand request) {
+        try {
+            respond(ctx, request, stock.processRequest(ctx, request));
+        } catch (Exception e) {
+            respond(ctx, request, RemotingCommand.createResponseCommand(ResponseCode.SYSTEM_ERROR,
+                OneLine.of(e.toString())));
+        }
+    }
+
+    /** Sends a copy of {@code request} to {@code master}; its answer is this broker's. */
+    private void forward(ChannelHandlerContext ctx, RemotingCommand request, String master, long arrived) {
         RemotingCommand copy = RemotingCommand.createRequestCommand(request.getCode(), null);
         copy.setVersion(request.getVersion());
         copy.setLanguage(request.getLanguage());
         copy.setSerializeTypeCurrentRPC(request.getSerializeTypeCurrentRPC());
         copy.setExtFields(request.getExtFields() == null ? null : new HashMap<>(request.getExtFields()));
         copy.setBody(request.getBody());
+        copy.setRemark(FORWARDED + broker.getBrokerAddr());
         long budget = Math.max(1, FORWARD_BUDGET_MS - elapsedMs(arrived));
         try {
-            return broker.getBrokerOuterAPI().getRemotingClient().invokeSync(master, copy, budget);
+            forwarding.client().invokeAsync(master, copy, budget, new InvokeCallback() {
+                @Override
+                public void operationComplete(ResponseFuture f) {
+                    // operationSucceed or operationFail ran before.
+                }
+
+                @Override
+                public void operationSucceed(RemotingCommand response) {
+                    respond(ctx, request, response);
+                }
+
+                @Override
+                public void operationFail(Throwable t) {
+                    forwardFailed(ctx, request, master, t);
+                }
+            });
         } catch (InterruptedException e) {
-            throw e;
+            Thread.currentThread().interrupt();
+            forwardFailed(ctx, request, master, e);
         } catch (Exception e) {
-            return RemotingCommand.createResponseCommand(ResponseCode.SERVICE_NOT_AVAILABLE, "broker "
-                + broker.getBrokerConfig().getBrokerName() + " at " + broker.getBrokerAddr() + " is not its group's "
-                + "master and could not forward the send to the master " + master + ": " + OneLine.of(e.toString()));
+            forwardFailed(ctx, request, master, e);
         }
+    }
+
+    private void forwardFailed(ChannelHandlerContext ctx, RemotingCommand request, String master, Throwable t) {
+        if (t instanceof RemotingTimeoutException) {
+            // The master may have stored it: no answer, as the master gave none; the client's timeout decides.
+            LOG.debug("a send forwarded to {} got no answer in time", master);
+            return;
+        }
+        respond(ctx, request, RemotingCommand.createResponseCommand(ResponseCode.SERVICE_NOT_AVAILABLE, "broker "
+            + broker.getBrokerConfig().getBrokerName() + " at " + broker.getBrokerAddr() + " is not its group's "
+            + "master and could not forward the send to the master " + master + ": " + OneLine.of(t.toString())));
+    }
+
+    /** Writes {@code response} as the answer to {@code request} (none for a oneway send, or when it is null). */
+    private static void respond(ChannelHandlerContext ctx, RemotingCommand request, RemotingCommand response) {
+        if (response == null || request.isOnewayRPC()) {
+            return;
+        }
+        response.setOpaque(request.getOpaque());
+        response.markResponseType();
+        ctx.channel().writeAndFlush(response);
     }
 
     private boolean isMaster() {
@@ -119,7 +257,7 @@ final class SendForwardGuard implements NettyRequestProcessor {
 
     @Override
     public boolean rejectRequest() {
-        // The stock handler rejects every send on a slave before it is read (SYSTEM_BUSY); this one forwards it.
+        // The stock handler rejects every send on a slave before it is read (SYSTEM_BUSY); this one holds it.
         return log.node() != null && !isMaster() ? false : stock.rejectRequest();
     }
 }

@@ -266,7 +266,6 @@ class BrokerStateFailoverTest {
         return r[0];
     }
 
-    /** The group's offset of a queue on a broker, or -1 when it has none. */
     /** The request header the producer would send with {@code m} to queue 0 of the group. */
     private static SendMessageRequestHeader sendHeader(DefaultMQProducer producer, Message m) {
         SendMessageRequestHeader h = new SendMessageRequestHeader();
@@ -285,6 +284,7 @@ class BrokerStateFailoverTest {
         return h;
     }
 
+    /** The group's offset of a queue on a broker, or -1 when it has none. */
     private static long queryOffset(MQClientAPIImpl api, String addr, String consumerGroup, MessageQueue mq)
         throws Exception {
         try {

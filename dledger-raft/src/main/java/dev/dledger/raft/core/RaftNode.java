@@ -1607,7 +1607,9 @@ public final class RaftNode {
 
     /**
      * Records an answer of a follower. A silence of more than half an election timeout (or two heartbeats) since its
-     * previous answer restarts its steady time ({@link Progress#steadySinceTick}).
+     * previous answer restarts its steady time ({@link Progress#steadySinceTick}). A stall of this leader looks the
+     * same (it heard nothing while it stood still): a process that stalls that long more often than every three
+     * election timeouts never hands its leadership to the preferred node, which then would not keep it either.
      */
     private void answered(Progress pr) {
         long silence = Math.max(2L * config.heartbeatTicks(), config.electionTimeoutTicks() / 2);

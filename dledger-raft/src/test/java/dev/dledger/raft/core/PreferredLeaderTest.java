@@ -6,11 +6,17 @@ import org.junit.jupiter.api.Test;
 
 class PreferredLeaderTest {
 
-    @Test
-    void leaderHandsOverToThePreferredNodeOnceItIsCaughtUp() {
+    /** a, b and the preferred leader c (election timeout 10 ticks, heartbeat 2), c cut off for now. */
+    private static CoreCluster groupWithoutC() {
         CoreCluster c = new CoreCluster(id -> RaftConfig.defaults(id).withTimeouts(10, 2).withPreferredLeader("c"),
             "a", "b", "c");
         c.isolated.add("c");
+        return c;
+    }
+
+    @Test
+    void leaderHandsOverToThePreferredNodeOnceItIsCaughtUp() {
+        CoreCluster c = groupWithoutC();
         RaftNode first = c.electLeader();
         assertEquals(false, first.id().equals("c"));
         c.isolated.clear();
@@ -22,9 +28,7 @@ class PreferredLeaderTest {
     @Test
     void preferredNodeIsHandedTheLeadershipOnlyAfterAnsweringSteadily() {
         // Election timeout 10 ticks: a silence over 5 restarts the steady time, 30 steady ticks hand over.
-        CoreCluster c = new CoreCluster(id -> RaftConfig.defaults(id).withTimeouts(10, 2).withPreferredLeader("c"),
-            "a", "b", "c");
-        c.isolated.add("c");
+        CoreCluster c = groupWithoutC();
         RaftNode first = c.electLeader();
         long term = first.term();
         c.isolated.clear();
@@ -43,9 +47,7 @@ class PreferredLeaderTest {
 
     @Test
     void preferredLeaderThatCannotBeReachedLeavesTheLeaderInPlace() {
-        CoreCluster c = new CoreCluster(id -> RaftConfig.defaults(id).withTimeouts(10, 2).withPreferredLeader("c"),
-            "a", "b", "c");
-        c.isolated.add("c");
+        CoreCluster c = groupWithoutC();
         RaftNode leader = c.electLeader();
         c.tick(100);
         assertEquals(Role.LEADER, leader.role());
