@@ -217,15 +217,15 @@ public class RaftCommitLog extends CommitLog {
         }
     }
 
-    /**
-     * Hands every committed broker state entry to {@code applier}, on the node's apply thread, in log order; set it
-     * before {@link #start()} so that a restart replays the log's entries into it.
-     */
     /** Closes {@code c} when this log shuts down (what a request guard of the broker holds, e.g.). */
     void closeOnShutdown(AutoCloseable c) {
         closeOnShutdown.add(c);
     }
 
+    /**
+     * Hands every committed broker state entry to {@code applier}, on the node's apply thread, in log order; set it
+     * before {@link #start()} so that a restart replays the log's entries into it.
+     */
     public void onStateEntry(StateApplier applier) {
         stateApplier = applier;
     }
