@@ -386,6 +386,15 @@ public final class FileNodeStorage implements NodeStorage {
         if (f.meta().index() > compacted.index()) {
             LOG.info("store {}: snapshot {}@{} was written but the log not compacted to it (a crash in between); "
                 + "compacting now", dir, f.meta().index(), f.meta().term());
+            long at = f.meta().index();
+            if (log.lastIndex() > at && at >= log.firstIndex() && log.term(at) != f.meta().term()) {
+                // A received snapshot over another leader's entries (a store written before their removal was
+                // made to come first): the compaction would keep them after it.
+                LOG.warn("store {}: the log holds {}@{} where snapshot {}@{} ends; removing entries {}..{}", dir, at,
+                    log.term(at), at, f.meta().term(), at + 1, log.lastIndex());
+                log.truncateSuffix(at + 1);
+                log.prepareSync().run();
+            }
             if (SnapshotPosition.isPosition(f.data())) {
                 compactToPosition(f.meta(), SnapshotPosition.decode(f.data()));
             } else {
@@ -456,6 +465,19 @@ public final class FileNodeStorage implements NodeStorage {
      */
     @Override
     public void installSnapshot(SnapshotMeta snap, byte[] data) {
+        // The log becomes empty after the snapshot. The core installs one only when this log does not hold its last
+        // entry, so entries after it here are a deposed leader's, never committed. Their removal is synced before the
+        // snapshot file is written: a power loss must not bring them back behind a snapshot they contradict.
+        long last;
+        synchronized (lock) {
+            last = log.lastIndex();
+        }
+        if (last > snap.index()) {
+            LOG.info("store {}: installing snapshot {}@{} removes entries {}..{} of another leader's log", dir,
+                snap.index(), snap.term(), snap.index() + 1, last);
+            truncateSuffix(snap.index() + 1);
+            sync();
+        }
         if (!SnapshotPosition.isPosition(data)) {
             saveSnapshot(snap, data);
             return;
