@@ -92,6 +92,8 @@ public class RaftCommitLog extends CommitLog {
     private final List<Runnable> beforeMaster = new CopyOnWriteArrayList<>();
     /** Closed by {@link #shutdown()}, after the role listeners. */
     private final List<AutoCloseable> closeOnShutdown = new CopyOnWriteArrayList<>();
+    /** The broker's view of its group's master at the nameserver (null for a store without a broker). */
+    private volatile MasterLookup masters;
     /** Where committed broker state entries go ({@link BrokerStateLog}); none until one is set. */
     private volatile StateApplier stateApplier = new StateApplier() {
         @Override
@@ -220,6 +222,20 @@ public class RaftCommitLog extends CommitLog {
     /** Closes {@code c} when this log shuts down (what a request guard of the broker holds, e.g.). */
     void closeOnShutdown(AutoCloseable c) {
         closeOnShutdown.add(c);
+    }
+
+    /**
+     * The one lookup of the group's master this broker has: its role handler and its send guard both ask it (closed
+     * with this log).
+     */
+    void masters(MasterLookup lookup) {
+        masters = lookup;
+        closeOnShutdown(lookup);
+    }
+
+    /** See {@link #masters(MasterLookup)}; null for a store without a broker. */
+    MasterLookup masters() {
+        return masters;
     }
 
     /**

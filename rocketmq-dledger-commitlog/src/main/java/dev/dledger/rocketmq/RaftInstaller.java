@@ -55,6 +55,7 @@ public final class RaftInstaller {
     public static RaftCommitLog install(BrokerController broker, RaftStoreSettings settings, ContainerRaft container) {
         DefaultMessageStore store = unwrap(broker.getMessageStore());
         RaftCommitLog log = install(store, new RaftCommitLog(store, settings, container));
+        log.masters(new MasterLookup(broker));
         RaftRoleHandler roles = new RaftRoleHandler(broker, store, log);
         log.onRoleChange(roles);
         // mqadmin brokerStatus: the Raft log's folder, its disk use and the node's role (see RaftRuntimeInfo).

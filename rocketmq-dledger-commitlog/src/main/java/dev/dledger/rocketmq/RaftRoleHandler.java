@@ -49,7 +49,7 @@ final class RaftRoleHandler implements Consumer<NodeStatus>, AutoCloseable {
         this.store = store;
         this.log = log;
         this.followerBrokerId = log.settings().selfIndex() + 1;
-        this.masters = new MasterLookup(broker);
+        this.masters = log.masters();
         this.executor = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, "RaftRoleHandler-" + log.settings().selfId());
             t.setDaemon(true);
@@ -194,6 +194,5 @@ final class RaftRoleHandler implements Consumer<NodeStatus>, AutoCloseable {
     public void close() {
         closed = true;
         executor.shutdownNow();
-        masters.close();
     }
 }

@@ -11,6 +11,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import org.apache.rocketmq.broker.BrokerController;
 import org.apache.rocketmq.remoting.InvokeCallback;
 import org.apache.rocketmq.remoting.exception.RemotingTimeoutException;
@@ -37,7 +38,8 @@ import org.slf4j.LoggerFactory;
  * signature, which covers the header fields and the body, stays valid; the broker's own client would add zone fields
  * or its own credentials). A send waits at most {@value #HOLD_MS} ms for a master to forward to, or for this broker to
  * finish becoming master when it is the new leader; then it is refused with {@code SYSTEM_BUSY}, as a slave refused
- * it before (the stock handler never runs on a slave: it could create a topic there outside the log). A forwarded
+ * it before (the stock handler never runs on a slave: it could create a topic there outside the log). What a broker
+ * holds is bounded ({@link #MAX_HELD_BYTES}); a send beyond it is refused at once. A forwarded
  * request carries a remark that marks it (the remark is not signed) and is never forwarded again, so no send travels
  * in a loop. A forward whose answer does not come within the budget is left unanswered (the message may be stored:
  * the client's own timeout decides, as for any lost answer). A forwarded message records this broker as its born host.
@@ -52,21 +54,61 @@ final class SendForwardGuard implements NettyRequestProcessor {
     private static final long RECHECK_MS = 5;
     /** The remark of a forwarded request. */
     private static final String FORWARDED = "forwarded by the raft broker ";
+    /**
+     * The most a broker holds of sends waiting for a master (bodies and headers, about): beyond it a send is refused
+     * at once, so that a move under a heavy load cannot fill the broker's heap. 20,000 sends/s of 1 KiB held the whole
+     * {@value #HOLD_MS} ms come to about 40 MiB.
+     */
+    static final long MAX_HELD_BYTES = 64L << 20;
+    /** What a held send is counted for besides its body: its header fields, the request and its context. */
+    private static final long HELD_OVERHEAD_BYTES = 512;
+
+    /** The bytes of held sends, up to a bound; thread-safe. */
+    static final class HeldBytes {
+        private final long max;
+        private final AtomicLong held = new AtomicLong();
+
+        HeldBytes(long max) {
+            this.max = max;
+        }
+
+        /** Counts {@code bytes} more as held, unless that would pass the bound; then counts nothing. */
+        boolean tryHold(long bytes) {
+            long now;
+            do {
+                now = held.get();
+                if (now + bytes > max) {
+                    return false;
+                }
+            } while (!held.compareAndSet(now, now + bytes));
+            return true;
+        }
+
+        void release(long bytes) {
+            held.addAndGet(-bytes);
+        }
+
+        long held() {
+            return held.get();
+        }
+    }
 
     /**
-     * What the guards of one broker share: the master lookup, the forwarding client, the thread of held sends. Their
-     * threads start when first needed (a broker that never forwards starts none).
+     * What the guards of one broker share: the forwarding client, the thread of held sends and what they may hold; the
+     * master lookup is the broker's one ({@link RaftCommitLog#masters()}). The client starts when first needed (a
+     * broker that never forwards starts none).
      */
     static final class Forwarding implements AutoCloseable {
         final MasterLookup masters;
         final ScheduledExecutorService held;
+        final HeldBytes heldBytes = new HeldBytes(MAX_HELD_BYTES);
         private final BrokerController broker;
         private NettyRemotingClient client;
         private boolean closed;
 
-        Forwarding(BrokerController broker) {
+        Forwarding(BrokerController broker, MasterLookup masters) {
             this.broker = broker;
-            this.masters = new MasterLookup(broker);
+            this.masters = masters;
             this.held = Executors.newSingleThreadScheduledExecutor(r -> {
                 Thread t = new Thread(r, "SendForward-" + broker.getBrokerConfig().getBrokerName());
                 t.setDaemon(true);
@@ -90,7 +132,6 @@ final class SendForwardGuard implements NettyRequestProcessor {
         public synchronized void close() {
             closed = true;
             held.shutdownNow();
-            masters.close();
             if (client != null) {
                 client.shutdown();
             }
@@ -120,7 +161,7 @@ final class SendForwardGuard implements NettyRequestProcessor {
      * @throws IllegalStateException when the broker has no handler for a send (not RocketMQ 5.5.1)
      */
     static void install(BrokerController broker, RaftCommitLog log) {
-        Forwarding forwarding = new Forwarding(broker);
+        Forwarding forwarding = new Forwarding(broker, log.masters());
         log.closeOnShutdown(forwarding);
         for (int code : new int[] {RequestCode.SEND_MESSAGE, RequestCode.SEND_MESSAGE_V2,
             RequestCode.SEND_BATCH_MESSAGE}) {
@@ -134,7 +175,7 @@ final class SendForwardGuard implements NettyRequestProcessor {
         if (servesNow()) {
             return stock.processRequest(ctx, request);
         }
-        attempt(ctx, request, System.nanoTime());
+        attempt(ctx, request, System.nanoTime(), 0);
         // Answered by attempt, now or later.
         return null;
     }
@@ -149,8 +190,12 @@ final class SendForwardGuard implements NettyRequestProcessor {
         return s.role() == Role.LEADER && s.transferee() == null && isMaster() && log.putTerm() == s.term();
     }
 
-    /** Serves, forwards, refuses or holds the send once more. */
-    private void attempt(ChannelHandlerContext ctx, RemotingCommand request, long arrived) {
+    /**
+     * Serves, forwards, refuses or holds the send once more; {@code held} is what it was counted for while it waited
+     * (0 on its first attempt), given back at once.
+     */
+    private void attempt(ChannelHandlerContext ctx, RemotingCommand request, long arrived, long held) {
+        forwarding.heldBytes.release(held);
         try {
             if (servesNow()) {
                 stockExecutor.execute(() -> serve(ctx, request));
@@ -168,18 +213,32 @@ final class SendForwardGuard implements NettyRequestProcessor {
             }
             // A leader becoming master is waited for; a forwarded send only that long, as it came here for a master.
             if ((forwarded && !leads) || elapsedMs(arrived) >= HOLD_MS) {
-                respond(ctx, request, RemotingCommand.createResponseCommand(ResponseCode.SYSTEM_BUSY,
-                    "[REJECTREQUEST] broker " + broker.getBrokerConfig().getBrokerName() + " at "
-                        + broker.getBrokerAddr() + " is not its group's master (raft " + s.role() + ", leader "
-                        + s.leaderId() + ") and " + (forwarded ? "the send was forwarded here already"
-                        : "no other master was listed within " + HOLD_MS + " ms")));
+                refuse(ctx, request, "is not its group's master (raft " + s.role() + ", leader " + s.leaderId()
+                    + ") and " + (forwarded ? "the send was forwarded here already"
+                    : "no other master was listed within " + HOLD_MS + " ms"));
                 return;
             }
-            forwarding.held.schedule(() -> attempt(ctx, request, arrived), RECHECK_MS, TimeUnit.MILLISECONDS);
+            long size = (request.getBody() == null ? 0 : request.getBody().length) + HELD_OVERHEAD_BYTES;
+            if (!forwarding.heldBytes.tryHold(size)) {
+                refuse(ctx, request, "holds " + forwarding.heldBytes.held() + " bytes of sends waiting for a master "
+                    + "already (at most " + MAX_HELD_BYTES + ")");
+                return;
+            }
+            try {
+                forwarding.held.schedule(() -> attempt(ctx, request, arrived, size), RECHECK_MS, TimeUnit.MILLISECONDS);
+            } catch (RejectedExecutionException e) {
+                forwarding.heldBytes.release(size);
+                throw e;
+            }
         } catch (RejectedExecutionException e) {
-            respond(ctx, request, RemotingCommand.createResponseCommand(ResponseCode.SYSTEM_BUSY,
-                "[REJECTREQUEST] broker " + broker.getBrokerConfig().getBrokerName() + " is stopping"));
+            refuse(ctx, request, "is stopping");
         }
+    }
+
+    /** Answers {@code request} with {@code SYSTEM_BUSY}, which the client retries elsewhere: this broker {@code why}. */
+    private void refuse(ChannelHandlerContext ctx, RemotingCommand request, String why) {
+        respond(ctx, request, RemotingCommand.createResponseCommand(ResponseCode.SYSTEM_BUSY, "[REJECTREQUEST] broker "
+            + broker.getBrokerConfig().getBrokerName() + " at " + broker.getBrokerAddr() + " " + why));
     }
 
     private void serve(ChannelHandlerContext ctx, RemotingCommand request) {

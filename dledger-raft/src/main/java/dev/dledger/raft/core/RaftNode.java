@@ -91,6 +91,8 @@ public final class RaftNode {
     /** The staged peer's current round: reach this index within an election timeout of the round's start. */
     private long stagedRoundTarget;
     private long stagedRoundStartTick;
+    /** Whether the current (pre-)campaign was asked for by a TimeoutNow: its vote requests set the lease aside. */
+    private boolean transferCampaign;
     /**
      * Set once this leader sent TimeoutNow in its term: the target's election skips the voters' lease check, so this
      * leader's lease no longer proves that no other leader exists. Lease reads then fall back to read index.
@@ -302,7 +304,11 @@ public final class RaftNode {
         } else if (m instanceof TimeoutNow) {
             if (role != Role.LEADER && promotable()) {
                 out.info("leadership transfer from " + m.from() + ": campaigning now");
-                campaign(false, true);
+                // With pre-vote, a pre-vote round first (the voters' lease set aside, as for the vote): a TimeoutNow
+                // that reached a stalled node after the leader gave the transfer up and appended more then ends in
+                // rejections at this term, instead of a higher term that deposes the leader for a candidate whose
+                // log is behind and cannot win.
+                campaign(config.preVote(), true);
             }
         }
     }
@@ -853,6 +859,7 @@ public final class RaftNode {
     }
 
     private void campaign(boolean preVote, boolean transfer) {
+        transferCampaign = transfer;
         long voteTerm;
         if (preVote) {
             becomePreCandidate();
@@ -933,7 +940,7 @@ public final class RaftNode {
         int quorum = membership.quorum();
         if (granted >= quorum) {
             if (preVote) {
-                campaign(false, false);
+                campaign(false, transferCampaign);
             } else {
                 becomeLeader();
             }

@@ -13,7 +13,7 @@ class LeadershipTransferScenarioTest {
     private static final int HB = TestCluster.HEARTBEAT_TICKS;
 
     @Test
-    void caughtUpTargetGetsTimeoutNowAndWinsWithoutPreVoteDespiteLeaderStickiness() {
+    void caughtUpTargetGetsTimeoutNowAndWinsThroughAPreVoteRoundDespiteLeaderStickiness() {
         TestCluster c = TestCluster.of("a", "b", "c");
         c.elect("a");
         c.run(HB);
@@ -29,7 +29,9 @@ class LeadershipTransferScenarioTest {
         assertEquals(2, c.raft("b").term());
         List<VoteRequest> campaign = c.net().sent().subList(base, c.net().sent().size()).stream()
             .filter(m -> m instanceof VoteRequest).map(m -> (VoteRequest) m).toList();
-        assertEquals(List.of(new VoteRequest("b", "a", 2, 0, 1, false, true),
+        // A pre-vote round first, then the election; both set the voters' lease aside.
+        assertEquals(List.of(new VoteRequest("b", "a", 2, 0, 1, true, true),
+            new VoteRequest("b", "c", 2, 0, 1, true, true), new VoteRequest("b", "a", 2, 0, 1, false, true),
             new VoteRequest("b", "c", 2, 0, 1, false, true)), campaign);
         assertEquals(Role.FOLLOWER, c.raft("a").role());
         c.run(HB);
@@ -94,6 +96,35 @@ class LeadershipTransferScenarioTest {
         assertEquals(1, c.raft("a").term());
         assertTrue(c.net().sent().stream().noneMatch(m -> m instanceof TimeoutNow));
         assertEquals(ProposeResult.Status.ACCEPTED, c.propose("a", "y").status());
+    }
+
+    @Test
+    void aTimeoutNowThatArrivesAfterTheTransferWasAbandonedDoesNotDeposeTheLeader() {
+        TestCluster c = TestCluster.of("a", "b", "c");
+        c.elect("a");
+        c.run(HB);
+        // b is caught up: TimeoutNow leaves at once, but b's process stands still and reads it only much later.
+        c.on("a", n -> n.transferLeadership("b"));
+        List<Message> late = c.net().take(m -> m instanceof TimeoutNow);
+        assertEquals(1, late.size(), "TimeoutNow sent");
+        c.net().isolate("b");
+        c.run(E);
+        c.net().heal();
+        assertEquals(List.of("a"), c.leaders(), "the transfer was given up, a leads on");
+        // a appends again once it gave the transfer up; b does not have it yet when it reads the TimeoutNow.
+        assertEquals(ProposeResult.Status.ACCEPTED, c.propose("a", "after the transfer").status());
+        c.deliverWhere(m -> !m.to().equals("b"));
+        long term = c.raft("a").term();
+
+        c.deliver(late.get(0));
+        c.deliverWhere(m -> !(m instanceof AppendEntriesRequest) || !m.to().equals("b"));
+
+        // Its pre-vote is rejected (a and c hold a longer log): no term is spent, a is not deposed.
+        assertEquals(List.of("a"), c.leaders());
+        assertEquals(term, c.raft("a").term());
+        assertEquals(term, c.raft("b").term());
+        c.run(HB);
+        assertEquals("a", c.raft("b").leaderId(), "b follows a again");
     }
 
     @Test

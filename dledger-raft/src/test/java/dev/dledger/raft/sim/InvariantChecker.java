@@ -1,5 +1,6 @@
 package dev.dledger.raft.sim;
 
+import dev.dledger.raft.core.AppendEntriesRequest;
 import dev.dledger.raft.core.AppendEntriesResponse;
 import dev.dledger.raft.core.Entry;
 import dev.dledger.raft.core.HardState;
@@ -417,6 +418,9 @@ public final class InvariantChecker implements NodeObserver {
 
     @Override
     public void onSend(SimulatedHost node, Message m) {
+        if (m instanceof AppendEntriesRequest a) {
+            learnCommitted(node, a.leaderCommit(), a.term());
+        }
         HardState durable = node.meta().durableHardState();
         SimulatedLogStore log = node.log();
         String id = node.id();
@@ -497,6 +501,24 @@ public final class InvariantChecker implements NodeObserver {
         if (holders < majority) {
             throw violation("applied-uncommitted", node.id() + " applies " + e + " held durably by " + holders
                 + " node(s), fewer than a majority (" + majority + ") of any configuration");
+        }
+    }
+
+    /**
+     * A leader sends its commit index: every entry of its log through it is committed. Recorded at once, not after the
+     * event as the nodes' published commit indexes are: a leader that crashes in the pass that advanced its commit
+     * index never publishes it, while a witness that reads the index may drop bodies in its next pass, judged (by
+     * {@link #onDropBodies}) on the configuration committed through it. Entries the leader compacted or dropped the
+     * body of are left to the other reports.
+     */
+    private void learnCommitted(SimulatedHost leader, long commit, long term) {
+        SimulatedLogStore log = leader.log();
+        long to = Math.min(commit, log.lastIndex());
+        for (long i = committed.size(); i <= to; i++) {
+            if (i < log.firstIndex() || dropped(log, i)) {
+                return;
+            }
+            addCommitted(log.entry(i), term);
         }
     }
 
