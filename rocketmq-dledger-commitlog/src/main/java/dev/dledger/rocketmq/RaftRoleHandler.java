@@ -2,6 +2,7 @@ package dev.dledger.rocketmq;
 
 import dev.dledger.raft.core.Role;
 import dev.dledger.raft.server.NodeStatus;
+import java.util.Objects;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -49,7 +50,7 @@ final class RaftRoleHandler implements Consumer<NodeStatus>, AutoCloseable {
         this.store = store;
         this.log = log;
         this.followerBrokerId = log.settings().selfIndex() + 1;
-        this.masters = log.masters();
+        this.masters = Objects.requireNonNull(log.masters(), "the broker's master lookup (RaftInstaller sets it)");
         this.executor = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, "RaftRoleHandler-" + log.settings().selfId());
             t.setDaemon(true);

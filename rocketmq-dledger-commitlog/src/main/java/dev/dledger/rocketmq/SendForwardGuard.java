@@ -6,6 +6,7 @@ import dev.dledger.raft.server.NodeStatus;
 import dev.dledger.raft.server.RaftGroupNode;
 import io.netty.channel.ChannelHandlerContext;
 import java.util.HashMap;
+import java.util.Objects;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
@@ -54,6 +55,13 @@ final class SendForwardGuard implements NettyRequestProcessor {
     private static final long RECHECK_MS = 5;
     /** The remark of a forwarded request. */
     private static final String FORWARDED = "forwarded by the raft broker ";
+    /**
+     * In the refusal of a forwarded send by a broker that is no longer master (its leadership moved on while the send
+     * travelled): the broker that forwarded it looks for the master again instead of passing the refusal on.
+     */
+    private static final String NO_LONGER_MASTER = "the send was forwarded here already";
+    /** How long a send refused so waits before its master is looked up again: the lookup's refresh interval. */
+    private static final long RELOOK_MS = 20;
     /**
      * The most a broker holds of sends waiting for a master (bodies and headers, about): beyond it a send is refused
      * at once, so that a move under a heavy load cannot fill the broker's heap. 20,000 sends/s of 1 KiB held the whole
@@ -108,7 +116,7 @@ final class SendForwardGuard implements NettyRequestProcessor {
 
         Forwarding(BrokerController broker, MasterLookup masters) {
             this.broker = broker;
-            this.masters = masters;
+            this.masters = Objects.requireNonNull(masters, "the broker's master lookup (RaftInstaller sets it)");
             this.held = Executors.newSingleThreadScheduledExecutor(r -> {
                 Thread t = new Thread(r, "SendForward-" + broker.getBrokerConfig().getBrokerName());
                 t.setDaemon(true);
@@ -214,8 +222,7 @@ final class SendForwardGuard implements NettyRequestProcessor {
             // A leader becoming master is waited for; a forwarded send only that long, as it came here for a master.
             if ((forwarded && !leads) || elapsedMs(arrived) >= HOLD_MS) {
                 refuse(ctx, request, "is not its group's master (raft " + s.role() + ", leader " + s.leaderId()
-                    + ") and " + (forwarded ? "the send was forwarded here already"
-                    : "no other master was listed within " + HOLD_MS + " ms"));
+                    + ") and " + (forwarded ? NO_LONGER_MASTER : "no other master was listed within " + HOLD_MS + " ms"));
                 return;
             }
             long size = (request.getBody() == null ? 0 : request.getBody().length) + HELD_OVERHEAD_BYTES;
@@ -269,6 +276,18 @@ final class SendForwardGuard implements NettyRequestProcessor {
 
                 @Override
                 public void operationSucceed(RemotingCommand response) {
+                    if (response.getCode() == ResponseCode.SYSTEM_BUSY && response.getRemark() != null
+                        && response.getRemark().contains(NO_LONGER_MASTER) && elapsedMs(arrived) < HOLD_MS) {
+                        // The master it was sent to lost its leadership meanwhile: held again, the master looked up
+                        // anew (it may be this broker by now).
+                        try {
+                            forwarding.held.schedule(() -> attempt(ctx, request, arrived, 0), RELOOK_MS,
+                                TimeUnit.MILLISECONDS);
+                            return;
+                        } catch (RejectedExecutionException e) {
+                            // Stopping: the refusal goes back to the client.
+                        }
+                    }
                     respond(ctx, request, response);
                 }
 

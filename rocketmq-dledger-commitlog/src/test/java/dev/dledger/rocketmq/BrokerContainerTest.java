@@ -336,8 +336,13 @@ class BrokerContainerTest {
                     reasons.merge(String.valueOf(r.getSendStatus()), 1, Integer::sum);
                 } catch (Exception e) {
                     // refused or timed out: counted, and the next send follows at once
-                    String why = e.getClass().getSimpleName() + ": " + e.getMessage();
-                    reasons.merge(why.substring(0, Math.min(why.length(), 70)).replace('\n', ' '), 1, Integer::sum);
+                    // The innermost cause says why (a client exception wraps the broker's answer or the timeout).
+                    Throwable root = e;
+                    while (root.getCause() != null && root.getCause() != root) {
+                        root = root.getCause();
+                    }
+                    String why = root.getClass().getSimpleName() + ": " + root.getMessage();
+                    reasons.merge(why.substring(0, Math.min(why.length(), 200)).replace('\n', ' '), 1, Integer::sum);
                     if (!clientTimeout(e)) {
                         refused.incrementAndGet();
                     }

@@ -33,6 +33,11 @@ final class Progress {
      * check-quorum gives a new leader one election timeout of grace.
      */
     long lastActiveTick;
+    /**
+     * The leader's {@code RaftNode#stoodStill} at {@link #lastActiveTick}: check-quorum counts only the silence of
+     * ticks the leader ran.
+     */
+    long stoodStillAtActive;
     /** Whether the follower answered this leader at all (grace is not activity). */
     boolean responded;
     /**
@@ -50,9 +55,10 @@ final class Progress {
     private final ArrayDeque<long[]> inflight = new ArrayDeque<>();
     private long inflightBytes;
 
-    Progress(long next, long nowTick) {
+    Progress(long next, long nowTick, long stoodStill) {
         this.next = next;
         this.lastActiveTick = nowTick;
+        this.stoodStillAtActive = stoodStill;
         this.lastProgressTick = nowTick;
     }
 

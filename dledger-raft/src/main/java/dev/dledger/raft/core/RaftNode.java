@@ -91,8 +91,14 @@ public final class RaftNode {
     /** The staged peer's current round: reach this index within an election timeout of the round's start. */
     private long stagedRoundTarget;
     private long stagedRoundStartTick;
+    /** The ticks this node was told it skipped ({@link #skipTicks}), in all. */
+    private long stoodStill;
     /** Whether the current (pre-)campaign was asked for by a TimeoutNow: its vote requests set the lease aside. */
     private boolean transferCampaign;
+    /** The leader whose TimeoutNow started the current campaign, when {@link #transferCampaign}. */
+    private String transferFrom;
+    /** The tick the current (pre-)campaign started at. */
+    private long campaignStartTick;
     /**
      * Set once this leader sent TimeoutNow in its term: the target's election skips the voters' lease check, so this
      * leader's lease no longer proves that no other leader exists. Lease reads then fall back to read index.
@@ -186,6 +192,12 @@ public final class RaftNode {
      * that much so that what it measures stays true in real time; the timers (election, heartbeat, transfer) do not,
      * so no burst of heartbeats or elections follows.
      *
+     * <p>Check-quorum does not count them either: a leader that stood still sent nothing meanwhile, so its followers
+     * had nothing to answer; counted, any pause over an election timeout less a heartbeat made the leader step down at
+     * its first tick after it, although its followers, which heard its last heartbeat as late, had not timed out. It
+     * judges the silence of ticks it ran, and steps down one election timeout of those after the pause if nobody
+     * answers. Elections and safety do not depend on it: a follower's own election timer runs in its real time.
+     *
      * <p>This matters for the leader lease (thesis section 6.4.1): it holds for {@code leaseTicks} after a quorum
      * acknowledged a heartbeat, on the assumption that this node's ticks keep pace with its followers'. A leader
      * that stood still for longer than an election timeout may have been replaced meanwhile; without the skipped
@@ -200,6 +212,7 @@ public final class RaftNode {
             throw new IllegalArgumentException("cannot skip a negative number of ticks: " + ticks);
         }
         now += ticks;
+        stoodStill += ticks;
     }
 
     private void tickLeader() {
@@ -308,6 +321,7 @@ public final class RaftNode {
                 // that reached a stalled node after the leader gave the transfer up and appended more then ends in
                 // rejections at this term, instead of a higher term that deposes the leader for a candidate whose
                 // log is behind and cannot win.
+                transferFrom = m.from();
                 campaign(config.preVote(), true);
             }
         }
@@ -393,7 +407,7 @@ public final class RaftNode {
             stagedPeer = peer;
             stagedRoundTarget = log.lastIndex();
             stagedRoundStartTick = now;
-            Progress pr = new Progress(log.lastIndex() + 1, now);
+            Progress pr = new Progress(log.lastIndex() + 1, now, stoodStill);
             progress.put(peer, pr);
             sendAppend(peer, pr);
         }
@@ -860,6 +874,7 @@ public final class RaftNode {
 
     private void campaign(boolean preVote, boolean transfer) {
         transferCampaign = transfer;
+        campaignStartTick = now;
         long voteTerm;
         if (preVote) {
             becomePreCandidate();
@@ -994,7 +1009,7 @@ public final class RaftNode {
         long next = log.lastIndex() + 1;
         for (String peer : membership.voters()) {
             if (!peer.equals(id)) {
-                progress.put(peer, new Progress(next, now));
+                progress.put(peer, new Progress(next, now, stoodStill));
             }
         }
         seqTicks.clear();
@@ -1040,6 +1055,14 @@ public final class RaftNode {
     private void ensureFollowerOf(String leader) {
         if (role == Role.LEADER) {
             throw new RaftInvariantError("two leaders in term " + term + ": " + id + " and " + leader);
+        }
+        if (role == Role.PRE_CANDIDATE && transferCampaign && leader.equals(transferFrom)
+            && now - campaignStartTick < config.electionTimeoutTicks()) {
+            // The leader that asked for this campaign heartbeats on until it sees the election: its pre-vote round goes
+            // on (the entries are taken as a follower takes them; the leader accepts no proposal while it transfers).
+            // Turned back into a follower here, the node would drop the round's grants and a transfer would complete
+            // only if a round fits between two heartbeats. A round that outlives the transfer's timeout ends here.
+            return;
         }
         if (role != Role.FOLLOWER || !leader.equals(leaderId)) {
             becomeFollower(term, leader);
@@ -1225,7 +1248,7 @@ public final class RaftNode {
         // campaigning; it no longer counts toward any quorum (those count voters only).
         for (String peer : next.voters()) {
             if (!peer.equals(id) && !progress.containsKey(peer)) {
-                progress.put(peer, new Progress(log.lastIndex() + 1, now));
+                progress.put(peer, new Progress(log.lastIndex() + 1, now, stoodStill));
             }
         }
         if (leadTransferee != null && !next.contains(leadTransferee)) {
@@ -1517,7 +1540,9 @@ public final class RaftNode {
                 active++;
             } else {
                 Progress pr = progress.get(v);
-                if (pr != null && now - pr.lastActiveTick < config.electionTimeoutTicks()) {
+                // Silence in ticks this leader ran: while it stood still it sent nothing to answer (see skipTicks).
+                if (pr != null && now - pr.lastActiveTick - (stoodStill - pr.stoodStillAtActive)
+                    < config.electionTimeoutTicks()) {
                     active++;
                 }
             }
@@ -1624,6 +1649,7 @@ public final class RaftNode {
             pr.steadySinceTick = now;
         }
         pr.lastActiveTick = now;
+        pr.stoodStillAtActive = stoodStill;
         pr.responded = true;
     }
 

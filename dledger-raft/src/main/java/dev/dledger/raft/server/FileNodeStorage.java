@@ -59,6 +59,8 @@ public final class FileNodeStorage implements NodeStorage {
     /** The periodic flush of {@link FlushMode#ASYNC} on shared {@link FlushThreads}, or null. */
     private final FlushThreads.Periodic sharedFlush;
     private final Object lock = new Object();
+    /** Held across a sync's prepare and force: see {@link #sync()}. Never taken inside {@link #lock}. */
+    private final Object syncLock = new Object();
     private long lastCheckpoint = -1;
     private final LogRetention retention;
     private final int maxEntryBytes;
@@ -235,20 +237,27 @@ public final class FileNodeStorage implements NodeStorage {
         }
     }
 
+    /**
+     * Makes everything written before the call durable. Syncs run one at a time: a sync that another thread (the
+     * flusher, the log syncer) prepared takes the files written so far with it, so a sync started meanwhile would find
+     * nothing left to force and return before that one's force finished.
+     */
     @Override
     public void sync() {
-        Runnable force;
-        long truncationsBefore;
-        synchronized (lock) {
-            force = log.prepareSync();
-            truncationsBefore = truncations;
-        }
-        // The fsync itself runs outside the lock: the driver goes on appending while the flusher waits for the disk.
-        guard(force);
-        synchronized (lock) {
-            // Every truncation before prepareSync is durable now; one after it waits for the next sync.
-            if (truncations == truncationsBefore) {
-                unsyncedTruncation = Long.MAX_VALUE;
+        synchronized (syncLock) {
+            Runnable force;
+            long truncationsBefore;
+            synchronized (lock) {
+                force = log.prepareSync();
+                truncationsBefore = truncations;
+            }
+            // The fsync itself runs outside the lock: the driver goes on appending while the flusher waits for the disk.
+            guard(force);
+            synchronized (lock) {
+                // Every truncation before prepareSync is durable now; one after it waits for the next sync.
+                if (truncations == truncationsBefore) {
+                    unsyncedTruncation = Long.MAX_VALUE;
+                }
             }
         }
     }

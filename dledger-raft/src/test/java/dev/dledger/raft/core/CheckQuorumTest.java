@@ -28,6 +28,47 @@ class CheckQuorumTest {
     }
 
     @Test
+    void aLeaderThatStoodStillShorterThanAnElectionTimeoutLeadsOn() {
+        // Its process stood still for 9 ticks (a GC pause) right after a heartbeat round; the followers, which heard
+        // that round, ran 9 ticks without news, short of their election timeout (10). Counting the pause as silence,
+        // the leader stepped down at its first tick after it.
+        CoreCluster c = CoreCluster.ofThree();
+        RaftNode leader = c.electLeader();
+        long term = leader.term();
+        c.tick(3);
+        leader.skipTicks(9);
+        for (RaftNode f : c.followersOf(leader)) {
+            for (int i = 0; i < 9; i++) {
+                f.tick();
+            }
+        }
+        c.tick();
+        assertEquals(Role.LEADER, leader.role(), "stepped down at its first tick after the pause");
+        c.tick(30);
+        assertEquals(Role.LEADER, leader.role());
+        assertEquals(term, leader.term());
+    }
+
+    @Test
+    void aLeaderThatStoodStillAndHearsNothingAfterStepsDownAnElectionTimeoutLater() {
+        CoreCluster c = CoreCluster.ofThree();
+        RaftNode leader = c.electLeader();
+        c.tick(3);
+        leader.skipTicks(40);
+        for (RaftNode f : c.followersOf(leader)) {
+            c.isolated.add(f.id());
+        }
+        int ticks = 0;
+        while (leader.role() == Role.LEADER && ticks < 100) {
+            leader.tick();
+            c.deliverAll();
+            ticks++;
+        }
+        assertEquals(Role.FOLLOWER, leader.role());
+        assertTrue(ticks > 1 && ticks <= 10, "stepped down " + ticks + " ticks after the pause, election timeout 10");
+    }
+
+    @Test
     void followerThatHearsFromItsLeaderIgnoresVoteRequests() {
         CoreCluster c = CoreCluster.ofThree();
         RaftNode leader = c.electLeader();

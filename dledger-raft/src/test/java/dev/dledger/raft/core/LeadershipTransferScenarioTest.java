@@ -128,6 +128,28 @@ class LeadershipTransferScenarioTest {
     }
 
     @Test
+    void aHeartbeatOfTheLeaderDuringThePreVoteRoundDoesNotEndIt() {
+        TestCluster c = TestCluster.of("a", "b", "c");
+        c.elect("a");
+        c.run(HB);
+        c.on("a", n -> n.transferLeadership("b"));
+        Message timeoutNow = c.net().take(m -> m instanceof TimeoutNow).get(0);
+        c.deliver(timeoutNow);
+        // No TimeoutNow again: the round it started must complete.
+        c.net().dropIf(m -> m instanceof TimeoutNow);
+        assertEquals(Role.PRE_CANDIDATE, c.raft("b").role());
+        // a's heartbeat reaches b before the answers to b's pre-vote do.
+        c.tick("a", HB);
+        c.deliverWhere(m -> m instanceof AppendEntriesRequest && m.to().equals("b"));
+        assertEquals(Role.PRE_CANDIDATE, c.raft("b").role(), "the heartbeat ended the pre-vote round");
+
+        c.deliverAll();
+
+        assertEquals(List.of("b"), c.leaders());
+        assertEquals(2, c.raft("b").term());
+    }
+
+    @Test
     void transferToANonMemberIsRefused() {
         TestCluster c = TestCluster.of("a", "b", "c");
         c.elect("a");
