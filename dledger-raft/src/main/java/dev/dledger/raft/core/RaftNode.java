@@ -91,6 +91,12 @@ public final class RaftNode {
     /** The staged peer's current round: reach this index within an election timeout of the round's start. */
     private long stagedRoundTarget;
     private long stagedRoundStartTick;
+    /**
+     * The preferred leader this leader is about to hand its leadership to, announced (in {@link #leadTransferee()})
+     * a heartbeat interval before the transfer starts; null when none.
+     */
+    private String preferredAnnounced;
+    private long preferredAnnouncedTick;
     /** The ticks this node was told it skipped ({@link #skipTicks}), in all. */
     private long stoodStill;
     /** Whether the current (pre-)campaign was asked for by a TimeoutNow: its vote requests set the lease aside. */
@@ -1033,6 +1039,7 @@ public final class RaftNode {
         votes.clear();
         progress.clear();
         leadTransferee = null;
+        preferredAnnounced = null;
         transferElapsed = 0;
         stagedPeer = null;
         stagedAddress = null;
@@ -1657,6 +1664,7 @@ public final class RaftNode {
         String preferred = config.preferredLeader();
         if (preferred == null || preferred.equals(id) || leadTransferee != null || now < preferredRetryTick
             || commitIndex < noopIndex || !membership.contains(preferred) || membership.isWitness(preferred)) {
+            preferredAnnounced = null;
             return;
         }
         Progress pr = progress.get(preferred);
@@ -1665,8 +1673,20 @@ public final class RaftNode {
         if (pr != null && pr.responded && now - pr.lastActiveTick < config.electionTimeoutTicks()
             && now - pr.steadySinceTick >= (long) PREFERRED_STEADY_ELECTIONS * config.electionTimeoutTicks()
             && log.lastIndex() - pr.match <= config.maxEntriesPerMessage()) {
-            out.info("preferred leader " + preferred + " is caught up");
-            transferLeadership(preferred);
+            if (!preferred.equals(preferredAnnounced)) {
+                // Announced first (leadTransferee): a driver's clients stop sending here once they see it, while the
+                // proposals they sent before it are still taken. Refused at once, those would fail although this
+                // leader was fine when they were sent.
+                out.info("preferred leader " + preferred + " is caught up; handing over in " + config.heartbeatTicks()
+                    + " ticks");
+                preferredAnnounced = preferred;
+                preferredAnnouncedTick = now;
+            } else if (now - preferredAnnouncedTick >= config.heartbeatTicks()) {
+                preferredAnnounced = null;
+                transferLeadership(preferred);
+            }
+        } else {
+            preferredAnnounced = null;
         }
     }
 
@@ -1764,9 +1784,12 @@ public final class RaftNode {
         return leaderId;
     }
 
-    /** On a leader handing its leadership over ({@link #transferLeadership}), the node it hands it to; else null. */
+    /**
+     * On a leader handing its leadership over ({@link #transferLeadership}), or about to hand it to its preferred
+     * leader, the node it hands it to; else null.
+     */
     public String leadTransferee() {
-        return role == Role.LEADER ? leadTransferee : null;
+        return role != Role.LEADER ? null : leadTransferee != null ? leadTransferee : preferredAnnounced;
     }
 
     /**

@@ -46,6 +46,20 @@ class PreferredLeaderTest {
     }
 
     @Test
+    void theHandOverIsAnnouncedAHeartbeatBeforeItStartsAndProposalsAreTakenMeanwhile() {
+        CoreCluster c = groupWithoutC();
+        RaftNode first = c.electLeader();
+        c.isolated.clear();
+        c.tickUntil(() -> first.leadTransferee() != null, 100);
+        assertEquals("c", first.leadTransferee(), "announced");
+        // A proposal sent by a client that had not seen the announcement yet is taken, not refused as TRANSFERRING.
+        assertEquals(ProposeResult.Status.ACCEPTED, first.propose("sent before the announcement was seen".getBytes(
+            java.nio.charset.StandardCharsets.UTF_8)).status());
+        c.tickUntil(() -> c.node("c").role() == Role.LEADER, 40);
+        assertEquals(first.term(), c.node("c").term(), "handed over in one term");
+    }
+
+    @Test
     void preferredLeaderThatCannotBeReachedLeavesTheLeaderInPlace() {
         CoreCluster c = groupWithoutC();
         RaftNode leader = c.electLeader();
