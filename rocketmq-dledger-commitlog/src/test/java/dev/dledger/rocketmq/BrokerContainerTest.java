@@ -407,8 +407,9 @@ class BrokerContainerTest {
 
     /** Waits until group g is led from container g and registered so, for every group of {@code groups}. */
     private void awaitSpread(Set<Integer> groups, Duration atMost) {
+        // Polled every 100 ms: the time to spread again is reported in election timeouts (300 ms).
         await("groups " + groups + " led from their own containers").atMost(atMost)
-            .pollInterval(Duration.ofMillis(500)).until(() -> {
+            .pollInterval(Duration.ofMillis(100)).until(() -> {
                 for (int g : groups) {
                     if (!"LEADER".equals(cluster.raftRole(g, g))
                         || !cluster.brokerAddr(g, g).equals(cluster.brokerAddrs(g).get(0L))) {

@@ -321,7 +321,10 @@ public final class RaftNode {
                 handleSnapshotResponse(sr);
             }
         } else if (m instanceof TimeoutNow) {
-            if (role != Role.LEADER && promotable()) {
+            // A TimeoutNow the leader sent again (it does at each answer of its transferee) while this node already
+            // campaigns for it leaves the campaign alone: starting it over would drop the votes it has.
+            boolean campaigning = transferCampaign && role != Role.FOLLOWER && m.from().equals(transferFrom);
+            if (role != Role.LEADER && promotable() && !campaigning) {
                 out.info("leadership transfer from " + m.from() + ": campaigning now");
                 // With pre-vote, a pre-vote round first (the voters' lease set aside, as for the vote): a TimeoutNow
                 // that reached a stalled node after the leader gave the transfer up and appended more then ends in

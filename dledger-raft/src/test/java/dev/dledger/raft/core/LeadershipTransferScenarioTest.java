@@ -150,6 +150,24 @@ class LeadershipTransferScenarioTest {
     }
 
     @Test
+    void aTimeoutNowSentAgainLeavesTheCampaignItStartedAlone() {
+        TestCluster c = TestCluster.of("a", "b", "c");
+        c.elect("a");
+        c.run(HB);
+        c.on("a", n -> n.transferLeadership("b"));
+        Message timeoutNow = c.net().take(m -> m instanceof TimeoutNow).get(0);
+        c.deliver(timeoutNow);
+        int asked = c.net().pending(VoteRequest.class).size();
+        assertEquals(2, asked, "b asks a and c");
+
+        c.deliver(timeoutNow);
+
+        assertEquals(asked, c.net().pending(VoteRequest.class).size(), "the campaign was started over");
+        c.deliverAll();
+        assertEquals(List.of("b"), c.leaders());
+    }
+
+    @Test
     void transferToANonMemberIsRefused() {
         TestCluster c = TestCluster.of("a", "b", "c");
         c.elect("a");
