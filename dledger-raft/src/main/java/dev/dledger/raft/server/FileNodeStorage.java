@@ -59,7 +59,7 @@ public final class FileNodeStorage implements NodeStorage {
     /** The periodic flush of {@link FlushMode#ASYNC} on shared {@link FlushThreads}, or null. */
     private final FlushThreads.Periodic sharedFlush;
     private final Object lock = new Object();
-    /** Held across a sync's prepare and force: see {@link #sync()}. Never taken inside {@link #lock}. */
+    /** Held across a sync's prepare and force: see {@link #sync()}. Taken before {@link #lock}, never inside it. */
     private final Object syncLock = new Object();
     private long lastCheckpoint = -1;
     private final LogRetention retention;
@@ -605,22 +605,27 @@ public final class FileNodeStorage implements NodeStorage {
             // Waits for a flush under way on the shared threads, which go on serving the other groups.
             sharedFlush.close();
         }
-        synchronized (lock) {
-            try {
-                log.sync();
-                if (commitIndex > lastCheckpoint) {
-                    // A clean stop records the commit index it knows: export and the next start read it.
-                    meta.writeCommitCheckpoint(commitIndex);
+        // The sync lock first, as sync() takes them: the record below may sync, and a flush still under way (one that
+        // outlasted the wait above) holds the sync lock while it waits for the other.
+        synchronized (syncLock) {
+            synchronized (lock) {
+                try {
+                    log.sync();
+                    if (commitIndex > lastCheckpoint) {
+                        // A clean stop records the commit index it knows: export and the next start read it.
+                        meta.writeCommitCheckpoint(commitIndex);
+                    }
+                    // A clean stop: the membership record covers the whole log, so the next start reads no header past
+                    // it.
+                    long last = log.lastIndex();
+                    if (configIndex != null && last > configIndex.coveredIndex()) {
+                        recordConfigEntries(configEntries, last, log.term(last), true);
+                    }
+                } catch (StoreIoException | StoreCorruptedException ignored) {
+                    // the node is closing after a failure; what was synced stays, and the record stays true
                 }
-                // A clean stop: the membership record covers the whole log, so the next start reads no header past it.
-                long last = log.lastIndex();
-                if (configIndex != null && last > configIndex.coveredIndex()) {
-                    recordConfigEntries(configEntries, last, log.term(last), true);
-                }
-            } catch (StoreIoException | StoreCorruptedException ignored) {
-                // the node is closing after a failure; what was synced stays, and the record stays true
+                log.close();
             }
-            log.close();
         }
         release(folderLock);
     }
