@@ -333,7 +333,7 @@ final class Converter {
     // rewrite
 
     private StoreConfig raftConfig(int fileSize) {
-        return StoreConfig.defaults().withFileSizes(fileSize, StoreConfig.defaults().indexFileSizeBytes());
+        return StoreConfig.lean().withFileSizes(fileSize, StoreConfig.defaults().indexFileSizeBytes());
     }
 
     /** A node other than the seed: its log holds the seed's first entry, so it waits to be replicated to. */

@@ -162,7 +162,7 @@ final class Exporter {
     private long exportLocked(Path node) {
         try (FileChannel lockFile = FileChannel.open(node.resolve("lock"), StandardOpenOption.CREATE,
             StandardOpenOption.WRITE); FileLock lock = tryLock(lockFile, node)) {
-            StoreConfig cfg = StoreConfig.detect(node, StoreConfig.defaults());
+            StoreConfig cfg = StoreConfig.detect(node, StoreConfig.lean());
             int size = fileSize > 0 ? fileSize : cfg.dataFileSizeBytes();
             cqFileSize = groupQueueFileSize();
             long commitIndex = new MetaFiles(node).readCommitCheckpoint();

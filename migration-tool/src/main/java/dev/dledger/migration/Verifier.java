@@ -102,7 +102,7 @@ final class Verifier {
     private Result rewrite(ClassicStore src, Path to, Path node) {
         StoreConfig cfg;
         try {
-            cfg = StoreConfig.detect(node, StoreConfig.defaults());
+            cfg = StoreConfig.detect(node, StoreConfig.lean());
         } catch (IOException e) {
             throw new MigrationException("cannot read the Raft log in " + node + ": " + e.getMessage());
         }

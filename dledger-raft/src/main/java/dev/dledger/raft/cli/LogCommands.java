@@ -71,7 +71,7 @@ final class LogCommands implements Callable<Integer> {
                     return 2;
                 }
             }
-            StoreConfig layout = StoreConfig.defaults().withDataStorePaths(data).withReadOnlyDataStoreDirs(readOnly);
+            StoreConfig layout = StoreConfig.lean().withDataStorePaths(data).withReadOnlyDataStoreDirs(readOnly);
             try (SegmentedLogStore store = SegmentedLogStore.open(dir, StoreConfig.detect(dir, layout))) {
                 return run(store, spec.commandLine().getOut());
             } catch (StoreCorruptedException | StoreIoException e) {

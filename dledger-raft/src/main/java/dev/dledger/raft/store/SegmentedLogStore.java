@@ -56,7 +56,6 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     private static final int WRITE_BUFFER_BYTES = 4 << 20;
     /** The newest entries kept as written, at most: 8192 entries and 32 MiB (see {@link RecentEntries}). */
     private static final int RECENT_ENTRIES = 1 << 13;
-    private static final long RECENT_BYTES = 32L << 20;
 
     private final Path dir;
     /** Folders new data files may go to, sorted by name (DLedger's rotation order). */
@@ -101,13 +100,14 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
      * of the files. Reading it back would give the same entry: what is written is the entry's bytes after the
      * {@link WriteHook}, and an entry held here is that same object.
      */
-    private final RecentEntries recent = new RecentEntries(RECENT_ENTRIES, RECENT_BYTES);
+    private final RecentEntries recent;
 
     private SegmentedLogStore(Path dir, StoreConfig config, FileOpener opener) {
         this.dir = dir;
         this.opener = opener;
         this.indexDir = dir.resolve("index");
         this.config = config;
+        this.recent = new RecentEntries(RECENT_ENTRIES, config.recentBytes());
         List<Path> folders = config.dataStorePaths().isEmpty() ? List.of(dir.resolve("data")) : config.dataStorePaths();
         this.readOnlyFolders = List.copyOf(new LinkedHashSet<>(config.readOnlyDataStoreDirs()));
         List<Path> writable = new ArrayList<>(new LinkedHashSet<>(folders));

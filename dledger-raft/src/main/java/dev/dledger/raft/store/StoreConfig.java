@@ -17,6 +17,9 @@ import java.util.stream.Stream;
  * @param indexFileSizeBytes    size of each index file, a multiple of 32. Default 160 MiB (5 Mi units), DLedger's
  *                              {@code mappedFileSizeForEntryIndex}
  * @param termCacheEntries      terms of the newest entries kept in memory for the protocol's lookups. Default 1 Mi
+ *                              (8 MiB of heap); at least {@value #MIN_TERM_CACHE}
+ * @param recentBytes           bytes of the newest entries kept in memory as written, so that replication and apply
+ *                              do not read them back from the files. Default 32 MiB; 0 keeps only the newest entry
  * @param dataStorePaths        the folders the data files live in, DLedger's {@code dataStorePath} (several folders:
  *                              multi-path). Empty (the default) means {@code <store dir>/data}. New data files go to
  *                              the folders in turn, as DLedger does: sorted by name, file number modulo the number of
@@ -26,8 +29,12 @@ import java.util.stream.Stream;
  *                              {@code readOnlyDataStoreDirs}. Default none. A folder listed here and in
  *                              {@code dataStorePaths} is read-only
  */
-public record StoreConfig(int dataFileSizeBytes, int indexFileSizeBytes, int termCacheEntries,
+public record StoreConfig(int dataFileSizeBytes, int indexFileSizeBytes, int termCacheEntries, long recentBytes,
                           List<Path> dataStorePaths, List<Path> readOnlyDataStoreDirs) {
+
+    /** The smallest term cache. */
+    public static final int MIN_TERM_CACHE = 1024;
+    private static final long DEFAULT_RECENT_BYTES = 32L << 20;
 
     /** How DLedger separates the folders of {@code dataStorePath} and {@code readOnlyDataStoreDirs}. */
     public static final String PATH_SEPARATOR = ",";
@@ -40,8 +47,12 @@ public record StoreConfig(int dataFileSizeBytes, int indexFileSizeBytes, int ter
             throw new IllegalArgumentException("indexFileSizeBytes must be a positive multiple of 32, was "
                 + indexFileSizeBytes);
         }
-        if (termCacheEntries < 1024) {
-            throw new IllegalArgumentException("termCacheEntries must be >= 1024, was " + termCacheEntries);
+        if (termCacheEntries < MIN_TERM_CACHE) {
+            throw new IllegalArgumentException("termCacheEntries must be >= " + MIN_TERM_CACHE + ", was "
+                + termCacheEntries);
+        }
+        if (recentBytes < 0) {
+            throw new IllegalArgumentException("recentBytes must be >= 0, was " + recentBytes);
         }
         dataStorePaths = List.copyOf(dataStorePaths);
         readOnlyDataStoreDirs = List.copyOf(readOnlyDataStoreDirs);
@@ -49,7 +60,7 @@ public record StoreConfig(int dataFileSizeBytes, int indexFileSizeBytes, int ter
 
     /** Settings with the data files in {@code <store dir>/data} and no read-only folder. */
     public StoreConfig(int dataFileSizeBytes, int indexFileSizeBytes, int termCacheEntries) {
-        this(dataFileSizeBytes, indexFileSizeBytes, termCacheEntries, List.of(), List.of());
+        this(dataFileSizeBytes, indexFileSizeBytes, termCacheEntries, DEFAULT_RECENT_BYTES, List.of(), List.of());
     }
 
     /** DLedger's defaults. */
@@ -59,17 +70,34 @@ public record StoreConfig(int dataFileSizeBytes, int indexFileSizeBytes, int ter
 
     /** A copy with other file sizes. */
     public StoreConfig withFileSizes(int dataBytes, int indexBytes) {
-        return new StoreConfig(dataBytes, indexBytes, termCacheEntries, dataStorePaths, readOnlyDataStoreDirs);
+        return new StoreConfig(dataBytes, indexBytes, termCacheEntries, recentBytes, dataStorePaths,
+            readOnlyDataStoreDirs);
+    }
+
+    /**
+     * DLedger's layout with the smallest caches (about 8 KiB of terms, only the newest entry): for a tool that passes
+     * over a store once in a small heap (a conversion, a check, an export), where the default caches would take 40 MiB.
+     */
+    public static StoreConfig lean() {
+        return defaults().withCaches(MIN_TERM_CACHE, 0);
+    }
+
+    /** A copy with other in-memory caches ({@code termCacheEntries}, {@code recentBytes}). */
+    public StoreConfig withCaches(int terms, long recent) {
+        return new StoreConfig(dataFileSizeBytes, indexFileSizeBytes, terms, recent, dataStorePaths,
+            readOnlyDataStoreDirs);
     }
 
     /** A copy whose data files live in {@code folders} (multi-path); an empty list means {@code <dir>/data}. */
     public StoreConfig withDataStorePaths(List<Path> folders) {
-        return new StoreConfig(dataFileSizeBytes, indexFileSizeBytes, termCacheEntries, folders, readOnlyDataStoreDirs);
+        return new StoreConfig(dataFileSizeBytes, indexFileSizeBytes, termCacheEntries, recentBytes, folders,
+            readOnlyDataStoreDirs);
     }
 
     /** A copy with other read-only data folders. */
     public StoreConfig withReadOnlyDataStoreDirs(List<Path> folders) {
-        return new StoreConfig(dataFileSizeBytes, indexFileSizeBytes, termCacheEntries, dataStorePaths, folders);
+        return new StoreConfig(dataFileSizeBytes, indexFileSizeBytes, termCacheEntries, recentBytes, dataStorePaths,
+            folders);
     }
 
     /**
@@ -111,7 +139,7 @@ public record StoreConfig(int dataFileSizeBytes, int indexFileSizeBytes, int ter
         }
         int index = firstFileSize(dir.resolve("index"), fallback.indexFileSizeBytes());
         return new StoreConfig(data > 0 ? data : fallback.dataFileSizeBytes(), index, fallback.termCacheEntries(),
-            fallback.dataStorePaths(), fallback.readOnlyDataStoreDirs());
+            fallback.recentBytes(), fallback.dataStorePaths(), fallback.readOnlyDataStoreDirs());
     }
 
     private static int firstFileSize(Path folder, int fallback) throws IOException {

@@ -104,4 +104,20 @@ class RecentEntriesTest {
             assertArrayEquals(b.data(), a.data(), "payload of entry " + i);
         }
     }
+
+    @Test
+    void aStoreWithTheLeanCachesReadsEveryEntryAndTermBackFromItsFiles(@TempDir Path dir) {
+        int n = 3 * StoreConfig.MIN_TERM_CACHE;
+        try (SegmentedLogStore s = SegmentedLogStore.open(dir, StoreConfig.lean().withFileSizes(64 << 10, 32 << 10))) {
+            for (int i = 0; i < n; i++) {
+                s.append(List.of(new Entry(i, 1 + i / 100, EntryType.NORMAL, new byte[] {(byte) i, (byte) (i >> 8)})));
+            }
+            for (int i = 0; i < n; i++) {
+                assertEquals(1 + i / 100, s.term(i), "term of " + i);
+                Entry e = s.entries(i, i + 1, Long.MAX_VALUE).get(0);
+                assertEquals(i, e.index());
+                assertArrayEquals(new byte[] {(byte) i, (byte) (i >> 8)}, e.data(), "payload of entry " + i);
+            }
+        }
+    }
 }
