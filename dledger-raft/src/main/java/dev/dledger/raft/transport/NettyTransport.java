@@ -50,8 +50,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The production {@link Transport}: one Netty server socket per process, shared by every group it hosts
- * (multi-raft) and by clients, and one outbound connection per peer address, opened on first use and again after a
- * failure.
+ * (multi-raft) and by clients, and one outbound connection per peer address, opened when the peers are set and again
+ * after a failure.
  *
  * <p>Each connection carries {@link Frame}s. A frame longer than {@code maxFrameBytes}, or one that does not decode,
  * closes that connection only, with a logged reason; other connections and groups go on. A Raft message for a group
@@ -340,42 +340,81 @@ public final class NettyTransport implements Transport {
         g.peers().clear();
         g.peers().putAll(peers);
         resolvePeerHosts();
+        retireUnused();
+        // Connected before the first message: a peer that refused our connections while this node did not serve the
+        // group yet (a restart) learns from the handshake that it does now, and connects back at once (peerProved).
+        peers.forEach((id, address) -> {
+            if (!id.equals(g.selfId()) && !closed.get()) {
+                outbound.computeIfAbsent(outKey(address, group, g.selfId(), id), Outbound::new).connect();
+            }
+        });
+    }
+
+    /** The key of the outbound connection to {@code peer}: its address alone, or with a secret the group and ids. */
+    private OutKey outKey(InetSocketAddress to, String group, String selfId, String peer) {
+        return options.groupSecret() == null ? new OutKey(to, null, null, null) : new OutKey(to, group, selfId, peer);
+    }
+
+    /**
+     * Peer {@code peerId} of {@code group} just proved the secret on a connection of its own: it serves the group, so
+     * a wait after our connection to it was refused (it did not serve the group yet) is over.
+     */
+    private void peerProved(String group, String peerId) {
+        GroupBinding g = groups.get(group);
+        InetSocketAddress to = g == null ? null : g.peers().get(peerId);
+        Outbound o = to == null ? null : outbound.get(outKey(to, group, g.selfId(), peerId));
+        if (o != null) {
+            o.retryNow();
+        }
     }
 
     /**
      * Stops serving {@code group}: its frames are refused from now on, and the outbound connections only it used are
      * closed and not opened again (with a group secret those of the group; without, those to addresses no other
      * registered group has a peer at), so that a group removed from a process shared with others leaves no
-     * connection behind.
+     * connection behind. {@link #setPeers} closes those to a peer it no longer lists likewise.
      */
     @Override
     public void unregister(String group) {
         peerDownListeners.remove(group);
         GroupBinding gone = groups.remove(group);
         resolvePeerHosts();
-        if (gone == null) {
-            return;
+        if (gone != null) {
+            retireUnused();
         }
-        Set<InetSocketAddress> stillUsed = new HashSet<>();
+    }
+
+    /**
+     * Closes for good the outbound connections no registered group uses any more: with a group secret those of a group
+     * that left or to a peer it no longer has; without, those to addresses no group has a peer at.
+     */
+    private void retireUnused() {
+        Set<InetSocketAddress> used = new HashSet<>();
         for (GroupBinding g : groups.values()) {
-            stillUsed.addAll(g.peers().values());
+            used.addAll(g.peers().values());
         }
-        Set<InetSocketAddress> itsPeers = new HashSet<>(gone.peers().values());
         outbound.entrySet().removeIf(e -> {
             OutKey k = e.getKey();
-            boolean only = k.group() != null ? k.group().equals(group)
-                : itsPeers.contains(k.address()) && !stillUsed.contains(k.address());
-            if (only) {
+            GroupBinding g = k.group() == null ? null : groups.get(k.group());
+            boolean unused = k.group() == null ? !used.contains(k.address())
+                : g == null || !g.selfId().equals(k.selfId()) || !k.address().equals(g.peers().get(k.peerId()));
+            if (unused) {
                 e.getValue().retire();
-                LOG.debug("[{}] closed the connection to {}: the group left this transport", group, k.address());
+                LOG.debug("[{}] closed the connection to {}: no group of this transport has a peer there any more",
+                    k.group(), k.address());
             }
-            return only;
+            return unused;
         });
     }
 
     /** The outbound connections kept (open, or to open again on the next frame); for tests. */
     int outboundConnections() {
         return outbound.size();
+    }
+
+    /** The outbound connections that frames may be written to now (handshake passed); for tests. */
+    int usableOutboundConnections() {
+        return (int) outbound.values().stream().filter(o -> o.writer != null && o.writer.channel().isActive()).count();
     }
 
     /**
@@ -444,9 +483,7 @@ public final class NettyTransport implements Transport {
                 maxFrameBytes);
             return;
         }
-        OutKey key = options.groupSecret() == null ? new OutKey(to, null, null, null)
-            : new OutKey(to, group, g.selfId(), peer);
-        outbound.computeIfAbsent(key, Outbound::new).write(frame);
+        outbound.computeIfAbsent(outKey(to, group, g.selfId(), peer), Outbound::new).write(frame);
     }
 
     /**
@@ -520,8 +557,7 @@ public final class NettyTransport implements Transport {
      * secret sends the HELLO, as after a connect. Nothing is ever sent on it.
      */
     void attachOutbound(Channel ch, InetSocketAddress address, String group, String selfId, String peerId) {
-        OutKey key = options.groupSecret() == null ? new OutKey(address, null, null, null)
-            : new OutKey(address, group, selfId, peerId);
+        OutKey key = outKey(address, group, selfId, peerId);
         addOutboundHandlers(ch.pipeline(), new Outbound(key));
         if (key.group() != null) {
             ch.pipeline().get(ReplyHandler.class).hello(ch);
@@ -698,6 +734,14 @@ public final class NettyTransport implements Transport {
         /** The peer refused us or failed to prove the secret: wait a little before trying again. */
         void refused() {
             retryAfterNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(REFUSED_RETRY_MS);
+        }
+
+        /** Ends a wait after a refusal and connects (once the refused connection closed, if it has not yet). */
+        synchronized void retryNow() {
+            if (System.nanoTime() - retryAfterNanos < 0) {
+                retryAfterNanos = System.nanoTime();
+                connect();
+            }
         }
 
         void close() {
@@ -1052,6 +1096,7 @@ public final class NettyTransport implements Transport {
             authId = h.from();
             if (h.role() == Handshake.Role.PEER) {
                 LOG.info("[{}] peer {} at {} proved the group secret", authGroup, authId, ctx.channel().remoteAddress());
+                peerProved(authGroup, authId);
             } else {
                 LOG.debug("[{}] client at {} proved the client token", authGroup, ctx.channel().remoteAddress());
             }

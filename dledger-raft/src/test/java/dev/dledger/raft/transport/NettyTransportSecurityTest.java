@@ -100,6 +100,34 @@ class NettyTransportSecurityTest {
         assertEquals(1, warnAtA, "WARN lines of a's refused handshakes: " + lines);
     }
 
+    /**
+     * A node that starts serving a group after its peer's handshakes were refused (a restarted process listens before
+     * its node of the group starts) is connected back at once: the peer waits out neither its pause after the refusal
+     * nor a message of its own to send, so its next heartbeat gets through.
+     */
+    @Test
+    void aPeerThatStartsServingTheGroupIsConnectedBackAtOnce() {
+        NettyTransport a = start(TransportOptions.defaults().withGroupSecret(SECRET));
+        NettyTransport b = start(TransportOptions.defaults().withGroupSecret(SECRET));
+        a.register("g", "n0", m -> { });
+        a.setPeers("g", Map.of("n1", b.localAddress()));
+        await("a's handshake refused by b, which does not serve g yet").atMost(Duration.ofSeconds(10))
+            .until(() -> {
+                a.send("g", vote(1));
+                return b.refusedFrames() >= 1;
+            });
+        assertEquals(0, a.usableOutboundConnections());
+
+        List<Message> received = new CopyOnWriteArrayList<>();
+        b.register("g", "n1", received::add);
+        b.setPeers("g", Map.of("n0", a.localAddress()));
+        // a sends nothing meanwhile: only b's own handshake can have made a connect again.
+        await("a connected back to b").atMost(Duration.ofSeconds(10)).until(() -> a.usableOutboundConnections() == 1);
+        a.send("g", vote(3));
+        await("the first message after it").atMost(Duration.ofSeconds(10)).until(() -> !received.isEmpty());
+        assertEquals(vote(3), received.get(0));
+    }
+
     @Test
     void peersWithTheSameSecretExchangeMessages() {
         NettyTransport a = start(TransportOptions.defaults().withGroupSecret(SECRET));

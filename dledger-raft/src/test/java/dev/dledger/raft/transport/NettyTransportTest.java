@@ -219,6 +219,24 @@ class NettyTransportTest {
         }
     }
 
+    /** Peers set again without one (a member removed): the connection to it is closed for good. */
+    @Test
+    void aPeerNoLongerListedLosesItsConnection() throws Exception {
+        java.net.InetAddress lo = java.net.InetAddress.getByName("127.0.0.1");
+        try (java.net.ServerSocket peer = new java.net.ServerSocket(0, 50, lo)) {
+            peer.setSoTimeout(10_000);
+            a.setPeers("g", Map.of("n1", b.localAddress(), "n2", new InetSocketAddress("127.0.0.1",
+                peer.getLocalPort())));
+            try (Socket toPeer = peer.accept()) {
+                a.setPeers("g", Map.of("n1", b.localAddress()));
+
+                toPeer.setSoTimeout(10_000);
+                assertEquals(-1, readUntilClosed(toPeer.getInputStream()), "the removed peer's connection closed");
+                assertEquals(1, a.outboundConnections(), "n1's connection is kept");
+            }
+        }
+    }
+
     private static int readUntilClosed(InputStream in) throws IOException {
         int r;
         do {
