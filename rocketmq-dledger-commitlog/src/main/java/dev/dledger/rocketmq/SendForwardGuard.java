@@ -199,11 +199,12 @@ final class SendForwardGuard implements NettyRequestProcessor {
     }
 
     /**
-     * Serves, forwards, refuses or holds the send once more; {@code held} is what it was counted for while it waited
-     * (0 on its first attempt), given back at once.
+     * Serves, forwards, refuses or holds the send once more; {@code held} is what it is counted for while it waits (0
+     * on its first attempt): kept while it is held again, given back once it is served, forwarded or refused.
      */
     private void attempt(ChannelHandlerContext ctx, RemotingCommand request, long arrived, long held) {
-        forwarding.heldBytes.release(held);
+        long counted = held;
+        boolean holdsOn = false;
         try {
             if (servesNow()) {
                 stockExecutor.execute(() -> serve(ctx, request));
@@ -225,20 +226,24 @@ final class SendForwardGuard implements NettyRequestProcessor {
                     + ") and " + (forwarded ? NO_LONGER_MASTER : "no other master was listed within " + HOLD_MS + " ms"));
                 return;
             }
-            long size = (request.getBody() == null ? 0 : request.getBody().length) + HELD_OVERHEAD_BYTES;
-            if (!forwarding.heldBytes.tryHold(size)) {
-                refuse(ctx, request, "holds " + forwarding.heldBytes.held() + " bytes of sends waiting for a master "
-                    + "already (at most " + MAX_HELD_BYTES + ")");
-                return;
+            if (counted == 0) {
+                long size = (request.getBody() == null ? 0 : request.getBody().length) + HELD_OVERHEAD_BYTES;
+                if (!forwarding.heldBytes.tryHold(size)) {
+                    refuse(ctx, request, "holds " + forwarding.heldBytes.held() + " bytes of sends waiting for a "
+                        + "master already (at most " + MAX_HELD_BYTES + ")");
+                    return;
+                }
+                counted = size;
             }
-            try {
-                forwarding.held.schedule(() -> attempt(ctx, request, arrived, size), RECHECK_MS, TimeUnit.MILLISECONDS);
-            } catch (RejectedExecutionException e) {
-                forwarding.heldBytes.release(size);
-                throw e;
-            }
+            long size = counted;
+            forwarding.held.schedule(() -> attempt(ctx, request, arrived, size), RECHECK_MS, TimeUnit.MILLISECONDS);
+            holdsOn = true;
         } catch (RejectedExecutionException e) {
             refuse(ctx, request, "is stopping");
+        } finally {
+            if (!holdsOn) {
+                forwarding.heldBytes.release(counted);
+            }
         }
     }
 

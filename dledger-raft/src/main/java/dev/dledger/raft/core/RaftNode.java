@@ -99,9 +99,10 @@ public final class RaftNode {
     private long preferredAnnouncedTick;
     /** The ticks this node was told it skipped ({@link #skipTicks}), in all. */
     private long stoodStill;
-    /** Whether the current (pre-)campaign was asked for by a TimeoutNow: its vote requests set the lease aside. */
-    private boolean transferCampaign;
-    /** The leader whose TimeoutNow started the current campaign, when {@link #transferCampaign}. */
+    /**
+     * The leader whose TimeoutNow started the current (pre-)campaign, null for a campaign of this node's own: the vote
+     * requests of a transfer's campaign set the lease aside.
+     */
     private String transferFrom;
     /** The tick the current (pre-)campaign started at. */
     private long campaignStartTick;
@@ -188,7 +189,7 @@ public final class RaftNode {
         } else if (electionElapsed >= randomizedElectionTimeout && promotable()) {
             // Raft paper section 5.2: no word from a leader for an election timeout. Start with a pre-vote when
             // enabled, so that a node that cannot win does not raise the group's term (thesis section 9.6).
-            campaign(config.preVote(), false);
+            campaign(config.preVote(), null);
         }
     }
 
@@ -323,15 +324,14 @@ public final class RaftNode {
         } else if (m instanceof TimeoutNow) {
             // A TimeoutNow the leader sent again (it does at each answer of its transferee) while this node already
             // campaigns for it leaves the campaign alone: starting it over would drop the votes it has.
-            boolean campaigning = transferCampaign && role != Role.FOLLOWER && m.from().equals(transferFrom);
+            boolean campaigning = role != Role.FOLLOWER && m.from().equals(transferFrom);
             if (role != Role.LEADER && promotable() && !campaigning) {
                 out.info("leadership transfer from " + m.from() + ": campaigning now");
                 // With pre-vote, a pre-vote round first (the voters' lease set aside, as for the vote): a TimeoutNow
                 // that reached a stalled node after the leader gave the transfer up and appended more then ends in
                 // rejections at this term, instead of a higher term that deposes the leader for a candidate whose
                 // log is behind and cannot win.
-                transferFrom = m.from();
-                campaign(config.preVote(), true);
+                campaign(config.preVote(), m.from());
             }
         }
     }
@@ -881,8 +881,8 @@ public final class RaftNode {
             || (leaderId != null && electionElapsed < config.electionTimeoutTicks()));
     }
 
-    private void campaign(boolean preVote, boolean transfer) {
-        transferCampaign = transfer;
+    private void campaign(boolean preVote, String transferFrom) {
+        this.transferFrom = transferFrom;
         campaignStartTick = now;
         long voteTerm;
         if (preVote) {
@@ -900,7 +900,7 @@ public final class RaftNode {
         long lastTerm = log.lastTerm();
         for (String peer : membership.voters()) {
             if (!peer.equals(id)) {
-                send(new VoteRequest(id, peer, voteTerm, lastIndex, lastTerm, preVote, transfer));
+                send(new VoteRequest(id, peer, voteTerm, lastIndex, lastTerm, preVote, transferFrom != null));
             }
         }
     }
@@ -964,7 +964,7 @@ public final class RaftNode {
         int quorum = membership.quorum();
         if (granted >= quorum) {
             if (preVote) {
-                campaign(false, transferCampaign);
+                campaign(false, transferFrom);
             } else {
                 becomeLeader();
             }
@@ -1066,7 +1066,7 @@ public final class RaftNode {
         if (role == Role.LEADER) {
             throw new RaftInvariantError("two leaders in term " + term + ": " + id + " and " + leader);
         }
-        if (role == Role.PRE_CANDIDATE && transferCampaign && leader.equals(transferFrom)
+        if (role == Role.PRE_CANDIDATE && leader.equals(transferFrom)
             && now - campaignStartTick < config.electionTimeoutTicks()) {
             // The leader that asked for this campaign heartbeats on until it sees the election: its pre-vote round goes
             // on (the entries are taken as a follower takes them; the leader accepts no proposal while it transfers).
