@@ -51,13 +51,16 @@ class NettyTransportSecurityTest {
         return t;
     }
 
-    /** Two transports that know each other as n0 and n1 of group g; returns what n1 receives. */
+    /**
+     * Two transports that know each other as n0 and n1 of group g; returns what n1 receives. n1 knows its peer before
+     * n0 does: n0 connects as soon as it knows n1 (setPeers), and n1 would refuse a peer it does not know yet.
+     */
     private List<Message> pair(NettyTransport n0, NettyTransport n1) {
         List<Message> received = new CopyOnWriteArrayList<>();
-        n0.register("g", "n0", m -> { });
         n1.register("g", "n1", received::add);
-        n0.setPeers("g", Map.of("n1", n1.localAddress()));
         n1.setPeers("g", Map.of("n0", n0.localAddress()));
+        n0.register("g", "n0", m -> { });
+        n0.setPeers("g", Map.of("n1", n1.localAddress()));
         return received;
     }
 
