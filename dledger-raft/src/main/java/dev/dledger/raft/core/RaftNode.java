@@ -92,11 +92,11 @@ public final class RaftNode {
     private long stagedRoundTarget;
     private long stagedRoundStartTick;
     /**
-     * The preferred leader this leader is about to hand its leadership to, announced (in {@link #leadTransferee()})
-     * a heartbeat interval before the transfer starts; null when none.
+     * The node this leader is about to hand its leadership to ({@link #transferLeadership}), announced in
+     * {@link #leadTransferee()} a heartbeat interval before the transfer starts; null when none.
      */
-    private String preferredAnnounced;
-    private long preferredAnnouncedTick;
+    private String handOverAnnounced;
+    private long handOverAnnouncedTick;
     /** The ticks this node was told it skipped ({@link #skipTicks}), in all. */
     private long stoodStill;
     /**
@@ -244,6 +244,7 @@ public final class RaftNode {
         if (heartbeatElapsed >= config.heartbeatTicks()) {
             heartbeatElapsed = 0;
             heartbeat();
+            maybeStartAnnouncedTransfer();
             maybeTransferToPreferred();
             maybePromoteStaged();
             maybeHandOffAsWitness();
@@ -615,6 +616,20 @@ public final class RaftNode {
      * is caught up, then sent {@link TimeoutNow}. The transfer is abandoned after an election timeout.
      */
     public ProposeResult transferLeadership(String target) {
+        return handOver(target, false);
+    }
+
+    /**
+     * Hands leadership to {@code target} as {@link #transferLeadership} does, announced first: for a heartbeat
+     * interval {@link #leadTransferee()} names the target while proposals are still taken, so that a driver's clients
+     * stop sending here before any proposal of theirs is refused. Then the transfer starts. Asked while a transfer
+     * runs (proposals are refused already), or on a witness leader (it takes none), the transfer starts at once.
+     */
+    public ProposeResult announceTransfer(String target) {
+        return handOver(target, true);
+    }
+
+    private ProposeResult handOver(String target, boolean announce) {
         Objects.requireNonNull(target, "target");
         if (role != Role.LEADER) {
             return new ProposeResult(ProposeResult.Status.NOT_LEADER, -1, term, leaderId);
@@ -630,6 +645,20 @@ public final class RaftNode {
             // It would only hand leadership back: a witness never serves clients.
             return new ProposeResult(ProposeResult.Status.INVALID_CONFIG_CHANGE, -1, term, id);
         }
+        if (announce && leadTransferee == null && !isWitness()) {
+            if (!target.equals(handOverAnnounced)) {
+                out.info("handing leadership over to " + target + " in " + config.heartbeatTicks() + " ticks");
+                handOverAnnounced = target;
+                handOverAnnouncedTick = now;
+            }
+        } else {
+            startTransfer(target, pr);
+        }
+        return new ProposeResult(ProposeResult.Status.ACCEPTED, -1, term, target);
+    }
+
+    private void startTransfer(String target, Progress pr) {
+        handOverAnnounced = null;
         if (!target.equals(leadTransferee)) {
             out.info("transferring leadership to " + target);
             leadTransferee = target;
@@ -640,7 +669,21 @@ public final class RaftNode {
         } else {
             sendAppend(target, pr);
         }
-        return new ProposeResult(ProposeResult.Status.ACCEPTED, -1, term, target);
+    }
+
+    /** Starts the transfer announced a heartbeat interval ago, if its target is still a data member. */
+    private void maybeStartAnnouncedTransfer() {
+        String target = handOverAnnounced;
+        if (target == null || now - handOverAnnouncedTick < config.heartbeatTicks()) {
+            return;
+        }
+        Progress pr = progress.get(target);
+        if (pr == null || !membership.contains(target) || membership.isWitness(target)) {
+            out.info("hand-over to " + target + " dropped: it is no longer a data member");
+            handOverAnnounced = null;
+            return;
+        }
+        startTransfer(target, pr);
     }
 
     /**
@@ -1042,7 +1085,7 @@ public final class RaftNode {
         votes.clear();
         progress.clear();
         leadTransferee = null;
-        preferredAnnounced = null;
+        handOverAnnounced = null;
         transferElapsed = 0;
         stagedPeer = null;
         stagedAddress = null;
@@ -1665,9 +1708,9 @@ public final class RaftNode {
 
     private void maybeTransferToPreferred() {
         String preferred = config.preferredLeader();
-        if (preferred == null || preferred.equals(id) || leadTransferee != null || now < preferredRetryTick
-            || commitIndex < noopIndex || !membership.contains(preferred) || membership.isWitness(preferred)) {
-            preferredAnnounced = null;
+        if (preferred == null || preferred.equals(id) || leadTransferee != null || handOverAnnounced != null
+            || now < preferredRetryTick || commitIndex < noopIndex || !membership.contains(preferred)
+            || membership.isWitness(preferred)) {
             return;
         }
         Progress pr = progress.get(preferred);
@@ -1676,20 +1719,8 @@ public final class RaftNode {
         if (pr != null && pr.responded && now - pr.lastActiveTick < config.electionTimeoutTicks()
             && now - pr.steadySinceTick >= (long) PREFERRED_STEADY_ELECTIONS * config.electionTimeoutTicks()
             && log.lastIndex() - pr.match <= config.maxEntriesPerMessage()) {
-            if (!preferred.equals(preferredAnnounced)) {
-                // Announced first (leadTransferee): a driver's clients stop sending here once they see it, while the
-                // proposals they sent before it are still taken. Refused at once, those would fail although this
-                // leader was fine when they were sent.
-                out.info("preferred leader " + preferred + " is caught up; handing over in " + config.heartbeatTicks()
-                    + " ticks");
-                preferredAnnounced = preferred;
-                preferredAnnouncedTick = now;
-            } else if (now - preferredAnnouncedTick >= config.heartbeatTicks()) {
-                preferredAnnounced = null;
-                transferLeadership(preferred);
-            }
-        } else {
-            preferredAnnounced = null;
+            out.info("preferred leader " + preferred + " is caught up");
+            announceTransfer(preferred);
         }
     }
 
@@ -1792,7 +1823,7 @@ public final class RaftNode {
      * leader, the node it hands it to; else null.
      */
     public String leadTransferee() {
-        return role != Role.LEADER ? null : leadTransferee != null ? leadTransferee : preferredAnnounced;
+        return role != Role.LEADER ? null : leadTransferee != null ? leadTransferee : handOverAnnounced;
     }
 
     /**

@@ -453,9 +453,12 @@ public final class RaftGroupNode implements AutoCloseable {
         })).thenCompose(answer -> answer);
     }
 
-    /** Hands leadership to {@code target}; completes with the core's answer (ACCEPTED once TimeoutNow is due). */
+    /**
+     * Hands leadership to {@code target}, announced a heartbeat interval before the transfer starts
+     * ({@link dev.dledger.raft.core.RaftNode#announceTransfer}); completes with the core's answer.
+     */
     public CompletableFuture<ProposeResult> transferLeadership(String target) {
-        return call(() -> node.transferLeadership(target));
+        return call(() -> node.announceTransfer(target));
     }
 
     /** Proposes adding a voter (one change at a time). The new peer's address must be known to the transport. */

@@ -21,6 +21,30 @@ class LeadershipTransferTest {
         assertEquals(1, c.countDelivered(TimeoutNow.class, target.id()));
     }
 
+    /**
+     * The driver's transfer (an operator's, a broker's before it stops, the preferred leader's) is announced first:
+     * a proposal sent before its client saw the announcement is taken, not refused as TRANSFERRING.
+     */
+    @Test
+    void anAnnouncedTransferTakesProposalsForAHeartbeatIntervalThenHandsOver() {
+        CoreCluster c = CoreCluster.ofThree();
+        RaftNode leader = c.electLeader();
+        RaftNode target = c.followersOf(leader).get(1);
+        long term = leader.term();
+        assertTrue(leader.announceTransfer(target.id()).accepted());
+        assertEquals(target.id(), leader.leadTransferee(), "announced at once");
+        ProposeResult late = leader.propose("sent before the announcement was seen".getBytes());
+        assertEquals(ProposeResult.Status.ACCEPTED, late.status());
+        c.deliverAll();
+        assertEquals(0, c.countDelivered(TimeoutNow.class, target.id()), "no TimeoutNow before a heartbeat interval");
+        assertEquals(Role.LEADER, leader.role());
+
+        c.tickUntil(() -> target.role() == Role.LEADER, 20);
+        assertEquals(term + 1, target.term());
+        assertTrue(c.countDelivered(TimeoutNow.class, target.id()) >= 1, "handed over by TimeoutNow");
+        assertTrue(target.lastIndex() > late.index(), "the proposal taken meanwhile is in the new leader's log");
+    }
+
     @Test
     void laggingTargetIsCaughtUpBeforeTimeoutNowAndProposalsWaitMeanwhile() {
         CoreCluster c = CoreCluster.ofThree();
