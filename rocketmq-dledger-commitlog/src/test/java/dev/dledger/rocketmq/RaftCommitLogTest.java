@@ -152,17 +152,27 @@ class RaftCommitLogTest {
                 return StoreGroup.log(leading[0]).node().transferLeadership(down).get(5, TimeUnit.SECONDS).accepted();
             });
             DefaultMessageStore s = leading[0];
-            PutMessageResult refused = s.putMessage(StoreGroup.message("G", 0, "refused"));
-            assertEquals(PutMessageStatus.SERVICE_NOT_AVAILABLE, refused.getPutMessageStatus());
+            // The transfer is announced a heartbeat interval first: puts are taken meanwhile, then refused.
+            long[] taken = {5};
+            PutMessageResult[] refused = new PutMessageResult[1];
+            await("a put refused once the transfer started").atMost(Duration.ofSeconds(10)).until(() -> {
+                refused[0] = s.putMessage(StoreGroup.message("G", 0, "before the transfer started"));
+                if (refused[0].getPutMessageStatus() == PutMessageStatus.PUT_OK) {
+                    taken[0]++;
+                    return false;
+                }
+                return true;
+            });
+            assertEquals(PutMessageStatus.SERVICE_NOT_AVAILABLE, refused[0].getPutMessageStatus());
             PutMessageResult[] after = new PutMessageResult[1];
             await("a put taken once the transfer timed out").atMost(Duration.ofSeconds(20)).until(() -> {
                 after[0] = s.putMessage(StoreGroup.message("G", 0, "after"));
                 return after[0].getPutMessageStatus() == PutMessageStatus.PUT_OK;
             });
-            assertEquals(5, after[0].getAppendMessageResult().getLogicsOffset(), "the refused put took an offset");
-            await().atMost(Duration.ofSeconds(5)).until(() -> s.getMaxOffsetInQueue("G", 0) == 6);
-            List<MessageExt> got = read(s, "G", 0, 0, 16);
-            assertEquals(6, got.size());
+            assertEquals(taken[0], after[0].getAppendMessageResult().getLogicsOffset(), "the refused put took an offset");
+            await().atMost(Duration.ofSeconds(5)).until(() -> s.getMaxOffsetInQueue("G", 0) == taken[0] + 1);
+            List<MessageExt> got = read(s, "G", 0, 0, 64);
+            assertEquals(taken[0] + 1, got.size());
             for (int i = 0; i < got.size(); i++) {
                 assertEquals(i, got.get(i).getQueueOffset(), "the message in slot " + i + " of the consume queue");
             }
