@@ -35,6 +35,8 @@ import org.apache.rocketmq.tools.admin.DefaultMQAdminExt;
  */
 final class MigrationProcesses implements AutoCloseable {
 
+    private static final String SERVER_HEAP = "256m";
+
     static final String CLUSTER = "DefaultCluster";
     static final String BROKER_NAME = "broker-a";
     static final String RAFT_SECRET = "migration-test-group-secret";
@@ -106,8 +108,8 @@ final class MigrationProcesses implements AutoCloseable {
         Files.createDirectories(dir);
         Path conf = dir.resolve("namesrv.conf");
         Files.writeString(conf, "listenPort=" + port + "\n");
-        processes.add(new ChildJvm("namesrv", jvmArgs(dir), "org.apache.rocketmq.namesrv.NamesrvStartup",
-            List.of("-c", conf.toString()), dir.resolve("out.log")).start());
+        processes.add(new ChildJvm("namesrv", ServerProcesses.jvmArgs(dir, SERVER_HEAP),
+            "org.apache.rocketmq.namesrv.NamesrvStartup", List.of("-c", conf.toString()), dir.resolve("out.log")).start());
         namesrvAddr = "127.0.0.1:" + port;
         return port;
     }
@@ -150,8 +152,8 @@ final class MigrationProcesses implements AutoCloseable {
         conf.addAll(List.of(extraConf));
         Path file = dir.resolve("broker.conf");
         Files.writeString(file, String.join("\n", conf) + "\n");
-        ChildJvm jvm = new ChildJvm("stock " + name, jvmArgs(dir), "org.apache.rocketmq.broker.BrokerStartup",
-            List.of("-c", file.toString()), dir.resolve("out.log")).start();
+        ChildJvm jvm = new ChildJvm("stock " + name, ServerProcesses.jvmArgs(dir, SERVER_HEAP),
+            "org.apache.rocketmq.broker.BrokerStartup", List.of("-c", file.toString()), dir.resolve("out.log")).start();
         processes.add(jvm);
         return new Broker(name, jvm, "127.0.0.1:" + port, null);
     }
@@ -175,7 +177,7 @@ final class MigrationProcesses implements AutoCloseable {
         conf.addAll(List.of(extraConf));
         Path file = dir.resolve("broker.conf");
         Files.writeString(file, String.join("\n", conf) + "\n");
-        ChildJvm jvm = new ChildJvm("raft " + dir.getParent().getFileName() + " " + id, jvmArgs(dir),
+        ChildJvm jvm = new ChildJvm("raft " + dir.getParent().getFileName() + " " + id, ServerProcesses.jvmArgs(dir, SERVER_HEAP),
             RaftBrokerStartup.class.getName(), List.of("-c", file.toString()), dir.resolve("out.log")).start();
         processes.add(jvm);
         return new Broker(id, jvm, "127.0.0.1:" + port, raft);
@@ -202,13 +204,6 @@ final class MigrationProcesses implements AutoCloseable {
             raft.put("n" + i, new InetSocketAddress("127.0.0.1", LoopbackPorts.freePort(taken)));
         }
         return raft;
-    }
-
-    private static List<String> jvmArgs(Path dir) {
-        // C1 only: the servers start much faster on a small shared machine, and the test runs them for seconds.
-        return List.of("-Xmx256m", "-Xms64m", "-XX:MaxDirectMemorySize=256m", "-XX:+UseSerialGC",
-            "-XX:TieredStopAtLevel=1", "-Drocketmq.home.dir=" + dir, "-Duser.home=" + dir,
-            "-Djava.net.preferIPv4Stack=true");
     }
 
     /** Stops the brokers together with SIGTERM; each must end as a JVM does on SIGTERM, after its shutdown hook. */

@@ -41,6 +41,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class RewriteCutoverIT {
 
+    private static final String SERVER_HEAP = "256m";
+
     private static final String BROKER_NAME = "broker-a";
     private static final String RAFT_ADMIN_TOKEN = "cutover-admin-token";
     private static final String TOPIC = "History";
@@ -180,8 +182,8 @@ class RewriteCutoverIT {
         Files.createDirectories(dir);
         Path conf = dir.resolve("namesrv.conf");
         Files.writeString(conf, "listenPort=" + port + "\n");
-        processes.add(new ChildJvm("namesrv", jvmArgs(dir), "org.apache.rocketmq.namesrv.NamesrvStartup",
-            List.of("-c", conf.toString()), dir.resolve("out.log")).start());
+        processes.add(new ChildJvm("namesrv", ServerProcesses.jvmArgs(dir, SERVER_HEAP),
+            "org.apache.rocketmq.namesrv.NamesrvStartup", List.of("-c", conf.toString()), dir.resolve("out.log")).start());
         return port;
     }
 
@@ -213,16 +215,10 @@ class RewriteCutoverIT {
             "raftAdminToken=" + RAFT_ADMIN_TOKEN);
         Path file = dir.resolve("broker.conf");
         Files.writeString(file, String.join("\n", conf) + "\n");
-        ChildJvm jvm = new ChildJvm("raft " + id, jvmArgs(dir), RaftBrokerStartup.class.getName(),
+        ChildJvm jvm = new ChildJvm("raft " + id, ServerProcesses.jvmArgs(dir, SERVER_HEAP), RaftBrokerStartup.class.getName(),
             List.of("-c", file.toString()), dir.resolve("out.log")).start();
         processes.add(jvm);
         return new Broker(id, jvm, "127.0.0.1:" + port, raft);
-    }
-
-    private static List<String> jvmArgs(Path dir) {
-        return List.of("-Xmx256m", "-Xms64m", "-XX:MaxDirectMemorySize=256m", "-XX:+UseSerialGC",
-            "-XX:TieredStopAtLevel=1", "-Drocketmq.home.dir=" + dir, "-Duser.home=" + dir,
-            "-Djava.net.preferIPv4Stack=true");
     }
 
     private static String raftRole(Broker b) {

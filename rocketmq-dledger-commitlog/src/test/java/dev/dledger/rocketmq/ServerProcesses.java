@@ -47,12 +47,14 @@ final class ServerProcesses implements AutoCloseable {
 
     /**
      * The JVM options of every process: a small heap, C1 only (the servers start much faster on a small shared
-     * machine, and the tests run them for seconds), {@code dir} as RocketMQ's home and the user's home.
+     * machine, and the tests run them for seconds), {@code dir} as RocketMQ's home and the user's home, and RocketMQ's
+     * remoting without TLS: its default ({@code permissive} without certificate files) makes a self-signed RSA key for
+     * every server it starts, seconds of CPU each under C1, and no test speaks TLS to a broker or a nameserver.
      */
     static List<String> jvmArgs(Path dir, String heap) {
         return List.of("-Xmx" + heap, "-Xms64m", "-XX:MaxDirectMemorySize=256m", "-XX:+UseSerialGC",
             "-XX:TieredStopAtLevel=1", "-Drocketmq.home.dir=" + dir, "-Duser.home=" + dir,
-            "-Djava.net.preferIPv4Stack=true");
+            "-Djava.net.preferIPv4Stack=true", "-Dtls.server.mode=disabled");
     }
 
     /** Writes the nameserver's conf in {@code dir} and starts it (heap {@code heap}). */
