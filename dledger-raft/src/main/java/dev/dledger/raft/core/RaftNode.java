@@ -92,7 +92,7 @@ public final class RaftNode {
     private long stagedRoundTarget;
     private long stagedRoundStartTick;
     /**
-     * The node this leader is about to hand its leadership to ({@link #transferLeadership}), announced in
+     * The node this leader is about to hand its leadership to ({@link #announceTransfer}), announced in
      * {@link #leadTransferee()} a heartbeat interval before the transfer starts; null when none.
      */
     private String handOverAnnounced;
