@@ -269,7 +269,9 @@ class RaftPortAccessTest {
             transfer.addAll(List.of("--to", "n" + target, "--token", token));
             Cli t = run(transfer);
             assertEquals(0, t.exit(), t.output());
-            assertEquals(target, group.awaitRoles(Set.of(0, 1, 2), UP), "n" + target + " leads after the transfer");
+            // The transfer starts a heartbeat interval after it is asked for (announced first): wait for its end.
+            await("n" + target + " leads after the transfer").atMost(UP)
+                .until(() -> group.awaitRoles(Set.of(0, 1, 2), UP) == target);
             await("n" + target + " registered as master").atMost(UP)
                 .until(() -> group.brokerAddr(target).equals(group.brokerAddrs().get(0L)));
 
