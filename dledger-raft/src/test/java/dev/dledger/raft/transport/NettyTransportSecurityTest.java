@@ -76,15 +76,16 @@ class NettyTransportSecurityTest {
     void aHandshakeRefusedAgainAndAgainIsLoggedOnceOnEachSide() {
         NettyTransport a = start(TransportOptions.defaults().withGroupSecret(SECRET));
         NettyTransport b = start(TransportOptions.defaults().withGroupSecret(SECRET));
-        a.register("g", "n0", m -> { });
-        a.setPeers("g", Map.of("n1", b.localAddress()));
-        // b hosts another group only, with a peer on a's host: a's connections get as far as the handshake.
-        b.register("h", "m1", m -> { });
-        b.setPeers("h", Map.of("m0", a.localAddress()));
         java.io.PrintStream err = System.err;
         java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
         System.setErr(new java.io.PrintStream(captured, true, StandardCharsets.UTF_8));
         try {
+            // Captured from the peers' setting on: a connects to its peers as soon as it knows them.
+            a.register("g", "n0", m -> { });
+            a.setPeers("g", Map.of("n1", b.localAddress()));
+            // b hosts another group only, with a peer on a's host: a's connections get as far as the handshake.
+            b.register("h", "m1", m -> { });
+            b.setPeers("h", Map.of("m0", a.localAddress()));
             await("three handshakes refused").atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(100))
                 .until(() -> {
                     a.send("g", vote(1));
