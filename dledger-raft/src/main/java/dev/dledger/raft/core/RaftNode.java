@@ -671,19 +671,14 @@ public final class RaftNode {
         }
     }
 
-    /** Starts the transfer announced a heartbeat interval ago, if its target is still a data member. */
+    /** Starts the transfer announced a heartbeat interval ago, checked again as it is asked for (members may change). */
     private void maybeStartAnnouncedTransfer() {
         String target = handOverAnnounced;
         if (target == null || now - handOverAnnouncedTick < config.heartbeatTicks()) {
             return;
         }
-        Progress pr = progress.get(target);
-        if (pr == null || !membership.contains(target) || membership.isWitness(target)) {
-            out.info("hand-over to " + target + " dropped: it is no longer a data member");
-            handOverAnnounced = null;
-            return;
-        }
-        startTransfer(target, pr);
+        handOverAnnounced = null;
+        handOver(target, false);
     }
 
     /**
