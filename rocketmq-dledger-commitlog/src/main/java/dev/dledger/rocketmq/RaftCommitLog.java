@@ -84,6 +84,12 @@ public class RaftCommitLog extends CommitLog {
     /** A put's entries built on the raft thread for longer than this are logged. */
     private static final long SLOW_BUILD_MS = 500;
 
+    /**
+     * A follower whose dispatch is at most this far behind its committed end is ready to lead: as master it would
+     * dispatch the rest in a few milliseconds.
+     */
+    private static final long LEAD_READY_DISPATCH_BYTES = 256 * 1024;
+
     private final DefaultMessageStore store;
     private final RaftStoreSettings settings;
     private final ThreadLocal<MessageExtEncoder> encoders;
@@ -583,6 +589,10 @@ public class RaftCommitLog extends CommitLog {
             }
             transport.setPeers(settings.group(), peerAddresses(settings, m));
         });
+        // The preferred leader says it is ready to lead only while its dispatch keeps up with what it committed: a
+        // broker restarted behind would otherwise take the leadership back, then keep its clients waiting while it
+        // dispatches before it becomes master (issue 18).
+        n.leadReadiness(() -> store.dispatchBehindBytes() <= LEAD_READY_DISPATCH_BYTES);
         node = n;
         for (Consumer<NodeStatus> l : roleListeners) {
             n.onRoleChange(l);

@@ -12,8 +12,18 @@ package dev.dledger.raft.core;
  *                      this is the fast backtracking of Raft paper section 5.3 (one round trip per term, not per
  *                      entry)
  * @param seq           the {@code seq} of the request
+ * @param leadReady     on success, from its group's preferred leader only: whether it could serve at once if it led
+ *                      now (its application caught up with its log, {@code RaftNode#setLeadReady}); the leader hands
+ *                      the preferred node the leadership only then (issue 18)
  */
 public record AppendEntriesResponse(String from, String to, long term, boolean success, long matchIndex,
-                                    long rejectedIndex, long conflictIndex, long conflictTerm, long seq)
+                                    long rejectedIndex, long conflictIndex, long conflictTerm, long seq,
+                                    boolean leadReady)
     implements Message {
+
+    /** An answer that does not say the follower is ready to lead. */
+    public AppendEntriesResponse(String from, String to, long term, boolean success, long matchIndex,
+                                 long rejectedIndex, long conflictIndex, long conflictTerm, long seq) {
+        this(from, to, term, success, matchIndex, rejectedIndex, conflictIndex, conflictTerm, seq, false);
+    }
 }

@@ -46,6 +46,8 @@ final class Progress {
      * to it then is lost again to an election.
      */
     long steadySinceTick;
+    /** Whether the follower's last successful answer said it is ready to lead ({@link AppendEntriesResponse#leadReady}). */
+    boolean leadReady;
     /** The last tick at which replication to the follower made progress, or a message was sent in PROBE. */
     long lastProgressTick;
     /** The highest broadcast seq the follower echoed. */

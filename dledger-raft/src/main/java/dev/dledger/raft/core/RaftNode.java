@@ -27,8 +27,11 @@ public final class RaftNode {
     private static final int SNAPSHOT_TIMEOUT_ELECTIONS = 5;
     /** After a transfer to the preferred leader failed, wait this many election timeouts before the next try. */
     private static final int PREFERRED_RETRY_ELECTIONS = 10;
-    /** The preferred leader is handed the leadership once it answered without a long silence this many timeouts. */
-    private static final int PREFERRED_STEADY_ELECTIONS = 3;
+    /**
+     * The preferred leader is handed the leadership once it answered without a long silence this many election
+     * timeouts, the last answer saying it is ready to lead ({@link AppendEntriesResponse#leadReady()}).
+     */
+    private static final int PREFERRED_STEADY_ELECTIONS = 1;
 
     private final RaftConfig config;
     private final String id;
@@ -59,6 +62,8 @@ public final class RaftNode {
     private long witnessDropIndex = -1;
     /** Set by {@link #leave()}: this node never campaigns again. */
     private boolean leaving;
+    /** What the driver last said through {@link #setLeadReady}: whether it could serve at once if it led. */
+    private boolean driverLeadReady = true;
 
     // Time, counted in this node's ticks.
     private long now;
@@ -1146,7 +1151,7 @@ public final class RaftNode {
         if (m.lastIndex() <= commitIndex) {
             // Everything the request covers is committed here, so it matches the leader's log (leader completeness).
             learnDataDurable(m.dataDurableIndex(), commitIndex, m.lastIndex());
-            send(new AppendEntriesResponse(id, m.from(), term, true, commitIndex, -1, -1, -1, m.seq()));
+            send(new AppendEntriesResponse(id, m.from(), term, true, commitIndex, -1, -1, -1, m.seq(), leadReady()));
             return;
         }
         if (prev < commitIndex) {
@@ -1196,7 +1201,7 @@ public final class RaftNode {
             commitIndex = newCommit;
         }
         learnDataDurable(m.dataDurableIndex(), m.lastIndex(), m.lastIndex());
-        send(new AppendEntriesResponse(id, m.from(), term, true, m.lastIndex(), -1, -1, -1, m.seq()));
+        send(new AppendEntriesResponse(id, m.from(), term, true, m.lastIndex(), -1, -1, -1, m.seq(), leadReady()));
     }
 
     private void handleInstallSnapshot(InstallSnapshotRequest m) {
@@ -1440,6 +1445,7 @@ public final class RaftNode {
             pr.ackedSeq = m.seq();
         }
         if (m.success()) {
+            pr.leadReady = m.leadReady();
             boolean grew = pr.maybeUpdate(m.matchIndex());
             if (grew) {
                 pr.lastProgressTick = now;
@@ -1688,17 +1694,40 @@ public final class RaftNode {
     /**
      * Records an answer of a follower. A silence of more than half an election timeout (or two heartbeats) since its
      * previous answer restarts its steady time ({@link Progress#steadySinceTick}). A stall of this leader looks the
-     * same (it heard nothing while it stood still): a process that stalls that long more often than every three
-     * election timeouts never hands its leadership to the preferred node, which then would not keep it either.
+     * same (it heard nothing while it stood still): a process that stalls that long more often than every
+     * election timeout never hands its leadership to the preferred node, which then would not keep it either.
      */
     private void answered(Progress pr) {
-        long silence = Math.max(2L * config.heartbeatTicks(), config.electionTimeoutTicks() / 2);
-        if (!pr.responded || now - pr.lastActiveTick > silence) {
+        if (!pr.responded || now - pr.lastActiveTick > longSilenceTicks()) {
             pr.steadySinceTick = now;
         }
         pr.lastActiveTick = now;
         pr.stoodStillAtActive = stoodStill;
         pr.responded = true;
+    }
+
+    /**
+     * Tells the core whether this node, were it to lead now, could serve at once: a driver whose application runs
+     * behind its log (a broker still dispatching what it caught up on after a restart) says no, so that its group's
+     * leader does not hand it the leadership yet (issue 18). True until said otherwise.
+     */
+    public void setLeadReady(boolean ready) {
+        driverLeadReady = ready;
+    }
+
+    /**
+     * Whether a successful append answer says this node is ready to lead: only its group's preferred leader says so
+     * (the only node a leader hands its leadership to unasked), when its driver is ready and its application is at
+     * most a message behind its commit index.
+     */
+    private boolean leadReady() {
+        return driverLeadReady && id.equals(config.preferredLeader()) && !isWitness()
+            && commitIndex - appliedIndex <= config.maxEntriesPerMessage();
+    }
+
+    /** A silence of a follower longer than this many ticks restarts its steady time ({@link #answered}). */
+    private long longSilenceTicks() {
+        return Math.max(2L * config.heartbeatTicks(), config.electionTimeoutTicks() / 2);
     }
 
     private void maybeTransferToPreferred() {
@@ -1709,9 +1738,12 @@ public final class RaftNode {
             return;
         }
         Progress pr = progress.get(preferred);
-        // Handed over only once it answered steadily for a few election timeouts: right after its restart a node
-        // often stalls (its process starting, its code not compiled yet) and would lose the leadership to an election.
-        if (pr != null && pr.responded && now - pr.lastActiveTick < config.electionTimeoutTicks()
+        // Handed over only once it answered steadily for an election timeout and says it could serve at once: right
+        // after its restart a node often stalls (its process starting, its code not compiled yet) and would lose the
+        // leadership to an election, and a broker still dispatching what it caught up on would keep its clients
+        // waiting before it serves as master.
+        // Silent now for longer than a long silence, it is not steady, even before its next answer says so.
+        if (pr != null && pr.responded && pr.leadReady && now - pr.lastActiveTick <= longSilenceTicks()
             && now - pr.steadySinceTick >= (long) PREFERRED_STEADY_ELECTIONS * config.electionTimeoutTicks()
             && log.lastIndex() - pr.match <= config.maxEntriesPerMessage()) {
             out.info("preferred leader " + preferred + " is caught up");

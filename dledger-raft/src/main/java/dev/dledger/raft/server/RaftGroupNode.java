@@ -106,6 +106,8 @@ public final class RaftGroupNode implements AutoCloseable {
     /** The snapshots of the applied state: taken, restored, installed from a leader, sent to followers. */
     private final StateSnapshots stateSnapshots;
     private long lastCheckpoint = -1;
+    /** Whether the application could serve at once if this node led ({@link #leadReadiness}); asked at each tick. */
+    private volatile java.util.function.BooleanSupplier leadReadiness;
     private volatile boolean running = true;
     /** Set by {@link #close()}: the next pass stops the node, whatever its queue holds. */
     private volatile boolean closeRequested;
@@ -520,6 +522,23 @@ public final class RaftGroupNode implements AutoCloseable {
         peerAddresses.publish(node);
     }
 
+    /**
+     * Sets what tells whether the application could serve at once if this node led now (a broker: nothing left to
+     * dispatch). Asked on the driver at each tick while this node is its group's preferred leader and follows; the
+     * leader hands it the leadership only while it says yes (issue 18). Unset, only the core's own test counts (its
+     * applied index within a message of its commit index). Must be quick and must not block.
+     */
+    public void leadReadiness(java.util.function.BooleanSupplier readiness) {
+        this.leadReadiness = readiness;
+    }
+
+    private void askLeadReadiness() {
+        java.util.function.BooleanSupplier readiness = leadReadiness;
+        if (readiness != null && id.equals(options.raft().preferredLeader()) && node.role() != Role.LEADER) {
+            node.setLeadReady(readiness.getAsBoolean());
+        }
+    }
+
     /** Proposes removing a voter (one change at a time). */
     public CompletableFuture<ProposeResult> removeVoter(String peer) {
         return call(() -> node.removeVoter(peer));
@@ -630,6 +649,7 @@ public final class RaftGroupNode implements AutoCloseable {
             }
             worked |= taken > 0;
             if (now - nextTick >= 0) {
+                askLeadReadiness();
                 node.tick();
                 nextTick += tickNanos;
                 expire(now);

@@ -40,6 +40,13 @@ public final class MessageCodec {
     static final byte TIMEOUT_NOW = 7;
     /** {@link #APPEND_REQUEST} followed by the leader's data-durable index after {@code seq}. */
     static final byte APPEND_REQUEST_DATA_DURABLE = 8;
+    /**
+     * On the wire, a successful append answer from a follower ready to lead ({@link AppendEntriesResponse#leadReady})
+     * has this in its conflict term, which a success leaves at -1 otherwise: the encoding stays one that every version
+     * decodes (they check only that the field is at least -1), and a leader of a version before it, which reads no
+     * conflict field of a success, takes it as an ordinary success.
+     */
+    static final long LEAD_READY_CONFLICT_TERM = 0;
 
     /** Entry on the wire without payload: index, term, magic, payload length. */
     private static final int MIN_ENTRY_BYTES = 8 + 8 + 1 + 4;
@@ -97,8 +104,9 @@ public final class MessageCodec {
             }
         } else if (m instanceof AppendEntriesResponse a) {
             head(w, APPEND_RESPONSE, m);
+            long conflictTerm = a.success() && a.leadReady() ? LEAD_READY_CONFLICT_TERM : a.conflictTerm();
             w.writeBoolean(a.success()).writeLong(a.matchIndex()).writeLong(a.rejectedIndex())
-                .writeLong(a.conflictIndex()).writeLong(a.conflictTerm()).writeLong(a.seq());
+                .writeLong(a.conflictIndex()).writeLong(conflictTerm).writeLong(a.seq());
         } else if (m instanceof InstallSnapshotRequest s) {
             head(w, SNAPSHOT_REQUEST, m);
             w.writeLong(s.snapshot().index()).writeLong(s.snapshot().term())
@@ -111,6 +119,17 @@ public final class MessageCodec {
         } else {
             throw new IllegalArgumentException("no encoding for " + m.getClass().getName());
         }
+    }
+
+    private static AppendEntriesResponse appendResponse(WireReader r, String from, String to, long term) {
+        boolean success = r.readBoolean("success");
+        long match = r.readLong("matchIndex", -1);
+        long rejected = r.readLong("rejectedIndex", -1);
+        long conflictIndex = r.readLong("conflictIndex", -1);
+        long conflictTerm = r.readLong("conflictTerm", -1);
+        boolean leadReady = success && conflictTerm == LEAD_READY_CONFLICT_TERM;
+        return new AppendEntriesResponse(from, to, term, success, match, rejected, conflictIndex,
+            leadReady ? -1 : conflictTerm, r.readLong("seq"), leadReady);
     }
 
     /** The exact size of an AppendEntries body (so that no copy is made of it), an upper estimate of others. */
@@ -157,9 +176,7 @@ public final class MessageCodec {
                 m = appendRequest(r, from, to, term, type == APPEND_REQUEST_DATA_DURABLE);
                 break;
             case APPEND_RESPONSE:
-                m = new AppendEntriesResponse(from, to, term, r.readBoolean("success"), r.readLong("matchIndex", -1),
-                    r.readLong("rejectedIndex", -1), r.readLong("conflictIndex", -1), r.readLong("conflictTerm", -1),
-                    r.readLong("seq"));
+                m = appendResponse(r, from, to, term);
                 break;
             case SNAPSHOT_REQUEST:
                 m = snapshotRequest(r, from, to, term);

@@ -36,6 +36,7 @@ class MessageCodecTest {
             new Entry(13, 9, EntryType.CONFIG, Membership.of("n0", "n1").encode()),
             new Entry(14, 9, EntryType.NORMAL, "retried".getBytes(StandardCharsets.UTF_8), new RequestId(-7, 3))), 10, 77),
         new AppendEntriesResponse("n2", "n0", 9, false, -1, 10, 5, 3, 77),
+        new AppendEntriesResponse("n1", "n0", 9, true, 14, -1, -1, -1, 78, true),
         new AppendEntriesRequest("n0", "w", 9, 10, 8, List.of(new Entry(11, 9, EntryType.NOOP, null)), 11, 78, 10),
         new InstallSnapshotRequest("n0", "n1", 9, new SnapshotMeta(100, 8, Membership.of("n0", "n1", "n2")), 4,
             new byte[] {1, 2, 3}),
@@ -55,6 +56,23 @@ class MessageCodecTest {
                 assertEquals(m, back);
             }
         }
+    }
+
+    @Test
+    void anAnswerReadyToLeadKeepsTheEncodingEveryVersionDecodes() {
+        // The flag rides in the conflict term of a success (unused there): same type, same layout, and a value the
+        // decoders of earlier versions accept (at least -1) and their leaders ignore on a success.
+        byte[] plain = MessageCodec.encode(new AppendEntriesResponse("n1", "n0", 9, true, 14, -1, -1, -1, 78));
+        byte[] ready = MessageCodec.encode(new AppendEntriesResponse("n1", "n0", 9, true, 14, -1, -1, -1, 78, true));
+        assertEquals(MessageCodec.APPEND_RESPONSE, ready[0]);
+        assertEquals(plain.length, ready.length);
+        ByteBuffer b = ByteBuffer.wrap(ready);
+        b.position(ready.length - 16);
+        assertEquals(MessageCodec.LEAD_READY_CONFLICT_TERM, b.getLong(), "the conflict term, before the seq");
+        // A failure's conflict term keeps its meaning, whatever the flag.
+        AppendEntriesResponse failure = new AppendEntriesResponse("n1", "n0", 9, false, -1, 10, 5, 0, 78, true);
+        assertEquals(new AppendEntriesResponse("n1", "n0", 9, false, -1, 10, 5, 0, 78),
+            MessageCodec.decode(ByteBuffer.wrap(MessageCodec.encode(failure))));
     }
 
     @Test
