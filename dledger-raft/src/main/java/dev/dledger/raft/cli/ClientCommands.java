@@ -7,6 +7,7 @@ import dev.dledger.raft.transport.ClientProtocol;
 import dev.dledger.raft.transport.TlsSettings;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -267,10 +268,13 @@ final class ClientCommands {
                 + "from would not form a quorum.",
             "add --witness: the new node joins as a witness (issue 19): it votes and acknowledges, never serves "
                 + "clients, and keeps entry bodies only until both data members hold them.",
-            "witness: turns data member NODE into a witness. The reverse: remove the witness, clear its data "
-                + "directory, and add it again without --witness (it fetches the full log before it votes)."})
+            "witness: turns data member NODE into a witness.",
+            "promote: turns witness NODE into a data member, online: the leader removes it from the voters, replaces its "
+                + "log with a snapshot taken for it (the bodies it dropped are in no log of its own), catches it up, "
+                + "then makes it a data voter; this command waits for that. Until then the data members alone are "
+                + "the voters, so each of them must answer. Needs a state machine that takes snapshots."})
     static final class Member extends Base {
-        @Parameters(index = "0", description = "add, remove or witness")
+        @Parameters(index = "0", description = "add, remove, witness or promote")
         String action;
 
         @Parameters(index = "1", description = "the node id")
@@ -288,14 +292,21 @@ final class ClientCommands {
 
         @Override
         int run(RaftClient client) throws Exception {
-            if (!action.equals("add") && !action.equals("remove") && !action.equals("witness")) {
-                spec.commandLine().getErr().println("error: action must be add, remove or witness, not '" + action
-                    + "'");
+            if (!List.of("add", "remove", "witness", "promote").contains(action)) {
+                spec.commandLine().getErr().println("error: action must be add, remove, witness or promote, not '"
+                    + action + "'");
                 return 2;
             }
-            if (node.isEmpty() || node.indexOf(',') >= 0 || node.indexOf('=') >= 0 || node.startsWith("!")) {
+            boolean promote = action.equals("promote");
+            if (promote && (witness || address != null)) {
+                spec.commandLine().getErr().println("error: promote takes neither --witness nor --address (the "
+                    + "witness keeps its address)");
+                return 2;
+            }
+            if (node.isEmpty() || node.indexOf(',') >= 0 || node.indexOf('=') >= 0 || node.startsWith("!")
+                || node.startsWith("^")) {
                 spec.commandLine().getErr().println("error: node id '" + node + "' must not be empty nor hold ',' or "
-                    + "'=' nor start with '!'");
+                    + "'=' nor start with '!' or '^'");
                 return 2;
             }
             if (action.equals("witness")) {
@@ -339,7 +350,7 @@ final class ClientCommands {
                     return 2;
                 }
             }
-            String peer = (witness ? "!" : "") + (address == null ? node : node + "=" + address);
+            String peer = (promote ? "^" : witness ? "!" : "") + (address == null ? node : node + "=" + address);
             long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(waitMs);
             boolean proposed = false;
             long lastLag = Long.MIN_VALUE;
@@ -350,15 +361,18 @@ final class ClientCommands {
                     case ALREADY_MEMBER:
                         // After CATCHING_UP the leader made it a voter by itself, between two of our requests.
                         if (!proposed && lastLag == Long.MIN_VALUE) {
-                            return fail(witness ? node + " is already a member of group " + group + " (a data member "
-                                + "or a witness; 'member witness " + node + "' turns a data member into a witness); "
-                                + "nothing changed" : node + " is already a voter of group " + group + "; nothing changed");
+                            return fail(promote ? node + " is a data member of group " + group + " already, or its "
+                                + "leader; nothing changed" : witness ? node + " is already a member of group " + group
+                                + " (a data member or a witness; 'member witness " + node + "' turns a data member into "
+                                + "a witness); nothing changed" : node + " is already a voter of group " + group
+                                + "; nothing changed");
                         }
                         out().println(node + " is a voter of group " + group);
                         return 0;
                     case OK:
                         proposed = true;
-                        out().println(node + " caught up; added as a voter at index " + r.index());
+                        out().println(node + " caught up; added as a " + (promote ? "data member" : "voter")
+                            + " at index " + r.index());
                         break;
                     case CATCHING_UP:
                         if (System.nanoTime() >= nextLagPrint || lastLag == Long.MIN_VALUE) {
@@ -372,7 +386,14 @@ final class ClientCommands {
                                 + "being caught up, or a change not committed yet); try again when it is done");
                         }
                         break;
+                    case NO_QUORUM:
+                        return fail("the data members of group " + group + " that its leader hears from are no quorum "
+                            + "of the voters without " + node + "; nothing changed");
                     case INVALID:
+                        if (promote) {
+                            return fail(node + " cannot be promoted in group " + group + ": the state machine of its "
+                                + "leader takes no snapshots; nothing changed");
+                        }
                         if (witness) {
                             return fail("adding witness " + node + " would leave group " + group + " with no more data "
                                 + "members than witnesses; nothing changed");

@@ -29,6 +29,11 @@ final class Progress {
     /** In SNAPSHOT: the index of the snapshot being sent. */
     long pendingSnapshot = -1;
     /**
+     * A witness being promoted (issue 19): its log lacks bodies it dropped, so its answers count for nothing until it
+     * installed a snapshot at or above this index, which replaces its log; -1 for every other follower.
+     */
+    long refillFloor = -1;
+    /**
      * The last tick at which the follower answered anything; starts at the tick the leader took office, so that
      * check-quorum gives a new leader one election timeout of grace.
      */

@@ -93,6 +93,8 @@ public final class RaftNode {
     private String stagedAddress;
     /** Whether {@link #stagedPeer} joins as a witness. */
     private boolean stagedWitness;
+    /** A snapshot at or above this index is wanted for a promoted witness ({@link #snapshotWanted()}); -1 none. */
+    private long snapshotWantedAt = -1;
     /** The staged peer's current round: reach this index within an election timeout of the round's start. */
     private long stagedRoundTarget;
     private long stagedRoundStartTick;
@@ -451,7 +453,7 @@ public final class RaftNode {
             return null;
         }
         Progress pr = progress.get(stagedPeer);
-        if (pr == null || pr.match < stagedRoundTarget) {
+        if (pr == null || pr.refillFloor >= 0 || pr.match < stagedRoundTarget) {
             return null;
         }
         if (now - stagedRoundStartTick > config.electionTimeoutTicks()) {
@@ -507,8 +509,7 @@ public final class RaftNode {
     /**
      * Proposes turning data member {@code peer} into a witness (issue 19; rules on {@link Membership}). It then keeps
      * entry bodies only while the drop rule requires. The reverse, a witness becoming a data member, needs the bodies
-     * it dropped: remove it ({@link #removeVoter}), let its driver clear its log, and add it again with
-     * {@link #stageVoter}, which catches it up from the leader's full log before it votes.
+     * it dropped: {@link #promoteWitness}.
      *
      * @return ACCEPTED with the configuration entry's index; INVALID_CONFIG_CHANGE when {@code peer} is not a data
      *         member, is this leader, or when afterwards the data members would not outnumber the witnesses (a
@@ -534,6 +535,89 @@ public final class RaftNode {
         long index = log.lastIndex() + 1;
         appendAsLeader(List.of(new Entry(index, term, EntryType.CONFIG, next.encode())));
         return new ProposeResult(ProposeResult.Status.ACCEPTED, index, term, null);
+    }
+
+    /**
+     * Turns witness {@code peer} into a data member (issue 19), online: the leader removes it from the voters, sends it
+     * a snapshot taken after that removal (which replaces its whole log, bodies dropped and all, and its state) and
+     * the entries after it, then adds it back as a data member once it caught up, as {@link #stageVoter} does. Until
+     * then the group's voters are its data members alone. Asked again, it reports where the promotion stands; asked of
+     * a peer that is no member (a witness removed for its promotion under an earlier leader), it catches it up the
+     * same way.
+     *
+     * <p>Safety does not rest on this leader: a node that its committed configuration does not list as a witness and
+     * whose log still records dropped bodies answers no append with a success ({@code refillNeeded}), so no leader
+     * counts it before it installed a data member's snapshot, and its install of one replaces its log even where it
+     * holds the snapshot's last entry.
+     *
+     * @return CATCHING_UP while it is removed, refilled and caught up; ACCEPTED with the configuration entry's index
+     *         when the entry that adds it as a data member was appended by this call; INVALID_CONFIG_CHANGE when
+     *         {@code peer} is a data member or this leader; NO_QUORUM_AFTER_CHANGE when the data members this leader
+     *         heard from within an election timeout are no quorum of the voters without it; CONFIG_CHANGE_IN_PROGRESS,
+     *         NOT_LEADER, TRANSFERRING as {@link #stageVoter}
+     */
+    public ProposeResult promoteWitness(String peer) {
+        Objects.requireNonNull(peer, "peer");
+        ProposeResult refused = proposalRefusal();
+        if (refused != null) {
+            return refused;
+        }
+        if (peer.equals(stagedPeer) && !stagedWitness && !membership.contains(peer)) {
+            ProposeResult promoted = maybePromoteStaged();
+            return promoted != null ? promoted : new ProposeResult(ProposeResult.Status.CATCHING_UP, -1, term, null);
+        }
+        boolean witness = membership.isWitness(peer);
+        if (peer.equals(id) || (membership.contains(peer) && !witness)) {
+            return new ProposeResult(ProposeResult.Status.INVALID_CONFIG_CHANGE, -1, term, null);
+        }
+        if (commitIndex < noopIndex || lastConfigIndex() > commitIndex || stagedPeer != null) {
+            return new ProposeResult(ProposeResult.Status.CONFIG_CHANGE_IN_PROGRESS, -1, term, null);
+        }
+        String address = membership.address(peer);
+        if (witness) {
+            Membership next = membership.without(peer);
+            int active = 0;
+            for (String v : next.voters()) {
+                Progress pr = progress.get(v);
+                if (v.equals(id) || (pr != null && now - pr.lastActiveTick < config.electionTimeoutTicks())) {
+                    active++;
+                }
+            }
+            if (active < next.quorum()) {
+                return new ProposeResult(ProposeResult.Status.NO_QUORUM_AFTER_CHANGE, -1, term, null);
+            }
+            if (!dataMembersHoldCommitted(next)) {
+                return new ProposeResult(ProposeResult.Status.CONFIG_CHANGE_IN_PROGRESS, -1, term, null);
+            }
+            out.info("promoting witness " + peer + ": removed from the voters until it holds the whole log");
+            appendAsLeader(List.of(new Entry(log.lastIndex() + 1, term, EntryType.CONFIG, next.encode())));
+        } else {
+            out.info("promoting " + peer + ", a witness removed for its promotion: catching it up from a snapshot");
+        }
+        stagedPeer = peer;
+        stagedAddress = address;
+        stagedWitness = false;
+        stagedRoundTarget = log.lastIndex();
+        stagedRoundStartTick = now;
+        Progress pr = new Progress(log.lastIndex() + 1, now, stoodStill);
+        // Every body it dropped precedes its removal: it drops only as a witness, and no more once it appended the
+        // entry that removed it, at or before the last configuration entry here (the removal is committed or is that
+        // entry).
+        pr.refillFloor = lastConfigIndex();
+        progress.put(peer, pr);
+        sendAppend(peer, pr);
+        return new ProposeResult(ProposeResult.Status.CATCHING_UP, -1, term, null);
+    }
+
+    /**
+     * The index at or above which the driver should take a snapshot now, for a witness being promoted that needs one
+     * ({@link #promoteWitness}); -1 when none is wanted. A driver that cannot take one leaves the promotion waiting.
+     */
+    public long snapshotWanted() {
+        if (snapshotWantedAt >= 0 && (role != Role.LEADER || log.storage().snapshot().index() >= snapshotWantedAt)) {
+            snapshotWantedAt = -1;
+        }
+        return snapshotWantedAt;
     }
 
     /**
@@ -1151,7 +1235,7 @@ public final class RaftNode {
         if (m.lastIndex() <= commitIndex) {
             // Everything the request covers is committed here, so it matches the leader's log (leader completeness).
             learnDataDurable(m.dataDurableIndex(), commitIndex, m.lastIndex());
-            send(new AppendEntriesResponse(id, m.from(), term, true, commitIndex, -1, -1, -1, m.seq(), leadReady()));
+            answerAppend(m, commitIndex);
             return;
         }
         if (prev < commitIndex) {
@@ -1201,12 +1285,58 @@ public final class RaftNode {
             commitIndex = newCommit;
         }
         learnDataDurable(m.dataDurableIndex(), m.lastIndex(), m.lastIndex());
-        send(new AppendEntriesResponse(id, m.from(), term, true, m.lastIndex(), -1, -1, -1, m.seq(), leadReady()));
+        answerAppend(m, m.lastIndex());
+    }
+
+    /**
+     * Answers an append this log now matches through {@code match}: a success, unless this node needs a refill
+     * ({@link #refillNeeded()}), whose log then counts for nothing: a rejection that sends its leader back to the
+     * start of the log, so that a leader that knows nothing of a promotion sends it a snapshot too.
+     */
+    private void answerAppend(AppendEntriesRequest m, long match) {
+        if (refillNeeded()) {
+            if (out.debugEnabled()) {
+                out.debug("append from " + m.from() + " rejected: bodies through " + log.storage().droppedBodiesThrough()
+                    + " were dropped here as a witness; a data member's snapshot replaces this log first");
+            }
+            send(new AppendEntriesResponse(id, m.from(), term, false, -1, m.prevLogIndex(), 0, -1, m.seq()));
+            return;
+        }
+        send(new AppendEntriesResponse(id, m.from(), term, true, match, -1, -1, -1, m.seq(), leadReady()));
+    }
+
+    /**
+     * Whether this node's log records bodies it dropped as a witness while its committed configuration no longer
+     * lists it as one (it is being promoted, issue 19): such a log must not count toward anything until a data
+     * member's snapshot replaced it ({@link #handleInstallSnapshot}).
+     */
+    private boolean refillNeeded() {
+        return log.storage().droppedBodiesThrough() >= 0 && !membershipAt(commitIndex).isWitness(id);
     }
 
     private void handleInstallSnapshot(InstallSnapshotRequest m) {
         SnapshotMeta s = m.snapshot();
         long match;
+        long dropped = log.storage().droppedBodiesThrough();
+        if (dropped >= 0 && !s.membership().isWitness(id)) {
+            // A witness being promoted (issue 19): its log, even where it holds the snapshot's last entry, lacks bodies
+            // it dropped, and its state may have seen entries without them. The snapshot replaces both, if it covers
+            // every dropped body; else the leader is told nothing was installed, and sends a later one.
+            if (s.index() < dropped) {
+                out.info("snapshot " + s.index() + "@" + s.term() + " from " + m.from() + " not installed: bodies "
+                    + "through " + dropped + " were dropped here");
+                send(new InstallSnapshotResponse(id, m.from(), term, -1, m.seq()));
+                return;
+            }
+            if (m.data() == null) {
+                throw new IllegalArgumentException("InstallSnapshotRequest stepped without its data: " + m);
+            }
+            out.info("installing snapshot " + s.index() + "@" + s.term() + " from " + m.from() + " in place of a log "
+                + "whose bodies through " + dropped + " were dropped (commit index was " + commitIndex + ")");
+            installReplacingLog(s);
+            send(new InstallSnapshotResponse(id, m.from(), term, s.index(), m.seq()));
+            return;
+        }
         if (s.index() <= commitIndex) {
             match = commitIndex;
         } else if (log.matchTerm(s.index(), s.term())) {
@@ -1218,15 +1348,20 @@ public final class RaftNode {
                 throw new IllegalArgumentException("InstallSnapshotRequest stepped without its data: " + m);
             }
             out.info("installing snapshot " + s.index() + "@" + s.term() + " from " + m.from());
-            log.restore(s);
-            commitIndex = s.index();
-            appliedIndex = s.index();
-            configHistory.clear();
-            configHistory.add(new ConfigPoint(s.index(), s.membership()));
-            setMembership(s.membership());
+            installReplacingLog(s);
             match = s.index();
         }
         send(new InstallSnapshotResponse(id, m.from(), term, match, m.seq()));
+    }
+
+    /** The log and the applied state become the snapshot's: nothing before or after it is kept. */
+    private void installReplacingLog(SnapshotMeta s) {
+        log.restore(s);
+        commitIndex = s.index();
+        appliedIndex = s.index();
+        configHistory.clear();
+        configHistory.add(new ConfigPoint(s.index(), s.membership()));
+        setMembership(s.membership());
     }
 
     // ------------------------------------------------------------------------------------------------------------
@@ -1326,6 +1461,15 @@ public final class RaftNode {
      */
     private boolean sendAppend(String peer, Progress pr) {
         if (pr.paused(config.maxInflightMessages(), config.maxInflightBytes())) {
+            return false;
+        }
+        if (pr.refillFloor >= 0) {
+            // A witness being promoted gets a snapshot taken after its removal first; heartbeats meanwhile.
+            if (log.storage().snapshot().index() >= pr.refillFloor) {
+                sendSnapshot(peer, pr);
+                return true;
+            }
+            snapshotWantedAt = Math.max(snapshotWantedAt, pr.refillFloor);
             return false;
         }
         long prev = pr.next - 1;
@@ -1444,6 +1588,13 @@ public final class RaftNode {
         if (seqAdvanced) {
             pr.ackedSeq = m.seq();
         }
+        if (m.success() && pr.refillFloor >= 0) {
+            // A witness being promoted: what its log matches counts only once a snapshot replaced it.
+            if (seqAdvanced) {
+                advanceReads();
+            }
+            return;
+        }
         if (m.success()) {
             pr.leadReady = m.leadReady();
             boolean grew = pr.maybeUpdate(m.matchIndex());
@@ -1520,6 +1671,22 @@ public final class RaftNode {
         if (m.seq() > pr.ackedSeq) {
             pr.ackedSeq = m.seq();
             advanceReads();
+        }
+        if (pr.refillFloor >= 0) {
+            if (pr.state != Progress.State.SNAPSHOT) {
+                return;
+            }
+            if (m.matchIndex() < pr.pendingSnapshot) {
+                // It holds dropped bodies the snapshot does not cover: a later snapshot is wanted.
+                out.info(m.from() + " did not install snapshot " + pr.pendingSnapshot + "; waiting for a later one");
+                pr.refillFloor = Math.max(pr.refillFloor, pr.pendingSnapshot + 1);
+                pr.becomeProbe(pr.match + 1);
+                sendAppend(m.from(), pr);
+                return;
+            }
+            out.info(m.from() + " installed snapshot " + pr.pendingSnapshot + " in place of its witness log; catching "
+                + "it up from there");
+            pr.refillFloor = -1;
         }
         if (pr.maybeUpdate(m.matchIndex())) {
             pr.lastProgressTick = now;

@@ -64,9 +64,10 @@ final class ClientService implements RequestHandler {
      * voter, OK with the index of the configuration entry, ALREADY_MEMBER when it is one.
      */
     private CompletableFuture<Response> addVoter(String peer) {
-        // A leading '!' asks for a witness (issue 19), as in the CONFIG body.
+        // A leading '!' asks for a witness (issue 19), as in the CONFIG body; a leading '^' for a witness's promotion.
         boolean witness = peer != null && peer.startsWith("!");
-        if (witness) {
+        boolean promote = peer != null && peer.startsWith("^");
+        if (witness || promote) {
             peer = peer.substring(1);
         }
         int eq = peer == null ? -1 : peer.indexOf('=');
@@ -81,6 +82,17 @@ final class ClientService implements RequestHandler {
             }
         } catch (IllegalArgumentException e) {
             return CompletableFuture.completedFuture(Response.of(Status.INVALID, node.id()));
+        }
+        if (promote) {
+            if (address != null) {
+                return CompletableFuture.completedFuture(Response.of(Status.INVALID, node.id()));
+            }
+            // A state machine without snapshots cannot refill a witness (INVALID); a data member or this leader is
+            // refused as a member already (ALREADY_MEMBER).
+            if (!node.canPromoteWitnesses()) {
+                return CompletableFuture.completedFuture(Response.of(Status.INVALID, node.id()));
+            }
+            return node.promoteWitness(id).thenApply(r -> changeResponse(r, true));
         }
         if (witness) {
             // A refused witness is a member already (ALREADY_MEMBER), or would leave the witnesses not outnumbered by

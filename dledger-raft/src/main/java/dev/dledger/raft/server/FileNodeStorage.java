@@ -474,16 +474,27 @@ public final class FileNodeStorage implements NodeStorage {
      */
     @Override
     public void installSnapshot(SnapshotMeta snap, byte[] data) {
-        // The log becomes empty after the snapshot. The core installs one only when this log does not hold its last
-        // entry, so entries after it here are a deposed leader's, never committed. Their removal is synced before the
-        // snapshot file is written: a power loss must not bring them back behind a snapshot they contradict.
+        installReplacingLog(snap, data);
+        // Every entry a witness dropped the body of is gone now (issue 19: a witness promoted to a data member installs
+        // a snapshot that covers them all; any other install is past the end of its log).
+        synchronized (lock) {
+            guard(log::clearDropped);
+        }
+    }
+
+    private void installReplacingLog(SnapshotMeta snap, byte[] data) {
+        // The log becomes empty after the snapshot. The core installs one where this log does not hold its last entry
+        // (entries after it are a deposed leader's, never committed) or in place of the log of a witness being
+        // promoted (issue 19; entries after it are the group's, the leader sends them again). Their removal is synced
+        // before the snapshot file is written: a power loss must not bring them back behind a snapshot they
+        // contradict.
         long last;
         synchronized (lock) {
             last = log.lastIndex();
         }
         if (last > snap.index()) {
-            LOG.info("store {}: installing snapshot {}@{} removes entries {}..{} of another leader's log", dir,
-                snap.index(), snap.term(), snap.index() + 1, last);
+            LOG.info("store {}: installing snapshot {}@{} removes entries {}..{}", dir, snap.index(), snap.term(),
+                snap.index() + 1, last);
             truncateSuffix(snap.index() + 1);
             sync();
         }

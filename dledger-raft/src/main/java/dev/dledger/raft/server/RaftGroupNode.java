@@ -489,6 +489,28 @@ public final class RaftGroupNode implements AutoCloseable {
         });
     }
 
+    /**
+     * Turns a witness into a data member online ({@link RaftNode#promoteWitness}, issue 19): it is removed from the
+     * voters, its log replaced by a snapshot taken for it and caught up, then added back as a data member; ask again
+     * until ACCEPTED. Refused (INVALID_CONFIG_CHANGE) where the state machine takes no snapshots: the witness's log
+     * lacks the bodies it dropped, and only a snapshot replaces them.
+     */
+    public CompletableFuture<ProposeResult> promoteWitness(String peer) {
+        return call(() -> {
+            if (!stateSnapshots.canSnapshot()) {
+                log.warn("[{} {}] witness {} not promoted: this node's state machine takes no snapshots, and only a "
+                    + "snapshot replaces the bodies a witness dropped", group, id, peer);
+                return new ProposeResult(ProposeResult.Status.INVALID_CONFIG_CHANGE, -1, node.term(), null);
+            }
+            return node.promoteWitness(peer);
+        });
+    }
+
+    /** Whether this node's state machine takes snapshots, without which no witness can be promoted here. */
+    public boolean canPromoteWitnesses() {
+        return stateSnapshots.canSnapshot();
+    }
+
     /** Turns a data member into a witness ({@link RaftNode#makeWitness}, issue 19). */
     public CompletableFuture<ProposeResult> makeWitness(String peer) {
         return call(() -> node.makeWitness(peer));
@@ -710,7 +732,7 @@ public final class RaftGroupNode implements AutoCloseable {
 
     /** Whether the next Ready writes the term or vote, or may take a snapshot: work that blocks on a disk. */
     private boolean blockingWorkDue() {
-        return node.hardStateChanged() || stateSnapshots.dueAt(node.commitIndex());
+        return node.hardStateChanged() || stateSnapshots.dueAt(node.commitIndex()) || node.snapshotWanted() >= 0;
     }
 
     /** Whether the last pass stopped before a Ready that blocks, to be handled by {@link #passOffLoop}. */
@@ -919,6 +941,9 @@ public final class RaftGroupNode implements AutoCloseable {
             return;
         }
         SnapshotMeta taken = stateSnapshots.takeIfDue(node);
+        if (taken == null) {
+            taken = stateSnapshots.takeIfWanted(node, node.snapshotWanted());
+        }
         if (taken == null) {
             return;
         }

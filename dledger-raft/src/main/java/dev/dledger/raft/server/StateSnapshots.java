@@ -110,6 +110,28 @@ final class StateSnapshots {
         if (!dueAt(node.appliedIndex())) {
             return null;
         }
+        return take(node);
+    }
+
+    /**
+     * Takes a snapshot at the applied index when the core wants one at or above {@code wanted} (a witness being
+     * promoted, {@link RaftNode#snapshotWanted()}) and the applied index reached it, whatever the threshold.
+     *
+     * @return the snapshot taken, or null
+     */
+    SnapshotMeta takeIfWanted(RaftNode node, long wanted) {
+        if (wanted < 0 || !stateMachine.canSnapshot() || node.appliedIndex() < wanted || lastIndex >= wanted) {
+            return null;
+        }
+        return take(node);
+    }
+
+    /** Whether the state machine can be snapshotted (else a witness cannot be promoted here, issue 19). */
+    boolean canSnapshot() {
+        return stateMachine.canSnapshot();
+    }
+
+    private SnapshotMeta take(RaftNode node) {
         long index = node.appliedIndex();
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         try {

@@ -330,6 +330,36 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         }
     }
 
+    /**
+     * Forgets that bodies were dropped here, once the log holds none of the entries it covered: a snapshot of a data
+     * member replaced them (a witness promoted to a data member, issue 19). The record is deleted durably; a crash
+     * before that leaves it, and the node is refilled again.
+     *
+     * @throws IllegalStateException if the log still holds an entry whose body was, or may be, dropped
+     */
+    public void clearDropped() {
+        checkWritable();
+        if (droppedThrough < 0 && dropAllowed < 0) {
+            return;
+        }
+        if (Math.max(droppedThrough, dropAllowed) >= firstIndex) {
+            throw new IllegalStateException("store " + dir + ": bodies through " + Math.max(droppedThrough, dropAllowed)
+                + " may be dropped and the log starts at " + firstIndex + ": the record of them must stay");
+        }
+        try {
+            Files.deleteIfExists(dir.resolve(DROPPED));
+            AtomicFiles.syncFolder(dir);
+        } catch (IOException e) {
+            failed = true;
+            throw new StoreIoException("cannot delete " + dir.resolve(DROPPED) + ": " + e.getMessage(), e);
+        }
+        LOG.info("store {}: the record of the bodies dropped through entry {} is gone: a snapshot replaced them", dir,
+            droppedThrough);
+        droppedThrough = -1;
+        dropAllowed = -1;
+        droppedKept.clear();
+    }
+
     private void writeDropped(long through, long keepFrom, TreeMap<Long, Entry> kept) throws IOException {
         Properties p = new Properties();
         p.setProperty("through", Long.toString(through));

@@ -103,8 +103,12 @@ class ClientCommandsTest {
 
     @Test
     void wrongInputGetsAOneLineError() {
-        String[] bad = run(2, "member", "-g", "g", "-p", peers, "promote", "n1");
-        assertTrue(bad[1].contains("action must be add, remove or witness"), bad[1]);
+        String[] bad = run(2, "member", "-g", "g", "-p", peers, "demote", "n1");
+        assertTrue(bad[1].contains("action must be add, remove, witness or promote, not 'demote'"), bad[1]);
+        String[] promoteWithAddress = run(2, "member", "-g", "g", "-p", peers, "promote", "n1", "--address",
+            "127.0.0.1:1");
+        assertTrue(promoteWithAddress[1].contains("promote takes neither --witness nor --address"),
+            promoteWithAddress[1]);
         String[] missing = run(1, "get", "-g", "g", "-p", peers, "-i", "999");
         assertTrue(missing[1].contains("NOT_FOUND"), missing[1]);
     }
@@ -140,5 +144,18 @@ class ClientCommandsTest {
         assertEquals("error: adding witness n5 would leave group g with no more data members than witnesses; nothing "
             + "changed", outnumbered[1].strip());
         assertEquals(List.of("n0", "n1", "n2"), leader.status().voters());
+    }
+
+    @Test
+    void promotionsThatAreRefusedSayWhy() {
+        RaftGroupNode leader = nodes.stream().filter(n -> n.status().role() == Role.LEADER).findFirst().orElseThrow();
+        String follower = nodes.stream().map(RaftGroupNode::id).filter(id -> !id.equals(leader.id())).findFirst()
+            .orElseThrow();
+        run(0, "member", "witness", follower, "-g", "g", "-p", peers);
+        // These nodes' state machine takes no snapshots: the bodies a witness dropped cannot be replaced.
+        String[] noSnapshots = run(1, "member", "promote", follower, "-g", "g", "-p", peers);
+        assertEquals("error: " + follower + " cannot be promoted in group g: the state machine of its leader takes no "
+            + "snapshots; nothing changed", noSnapshots[1].strip());
+        assertEquals(List.of("n0", "n1", "n2"), leader.status().voters(), "the witness is still a voter");
     }
 }

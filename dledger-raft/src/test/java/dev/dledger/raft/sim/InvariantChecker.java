@@ -103,6 +103,14 @@ public final class InvariantChecker implements NodeObserver {
     private long maxAckedIndex = -1;
     /** The witness of a witness run (issue 19), or null. */
     private String witness;
+    /**
+     * Hosts whose state machine is not compared: the witness, whose state saw entries without the bodies it dropped,
+     * until a data member's snapshot replaced its log and state (its promotion, issue 19).
+     */
+    private final java.util.Set<String> stateUnchecked = new java.util.HashSet<>();
+    private long refills;
+    /** Per host: the log it was read from ({@link #latestMembership}) and its last configuration. */
+    private final Map<String, Map.Entry<String, Membership>> configSeen = new HashMap<>();
     private long readsServed;
     private long leaseReadsServed;
     private long acks;
@@ -127,6 +135,33 @@ public final class InvariantChecker implements NodeObserver {
     /** Names the run's witness (null for none): its state machine is not compared, its dropped bodies are headers. */
     public void setWitness(String id) {
         witness = id;
+        if (id != null) {
+            stateUnchecked.add(id);
+        }
+    }
+
+    /** Witness promotions whose snapshot replaced the witness's log (issue 19). */
+    public long refills() {
+        return refills;
+    }
+
+    /** The configuration of the last CONFIG entry of {@code log}, or of its snapshot; read again when the log changed. */
+    private Membership latestMembership(String id, SimulatedLogStore log) {
+        String key = log.firstIndex() + "/" + log.lastIndex() + "@" + log.term(log.lastIndex());
+        Map.Entry<String, Membership> cached = configSeen.get(id);
+        if (cached != null && cached.getKey().equals(key)) {
+            return cached.getValue();
+        }
+        Membership m = log.snapshot().membership();
+        for (long i = log.lastIndex(); i >= log.firstIndex(); i--) {
+            Entry e = log.entry(i);
+            if (e != null && e.type() == EntryType.CONFIG) {
+                m = Membership.decode(e.data());
+                break;
+            }
+        }
+        configSeen.put(id, Map.entry(key, m));
+        return m;
     }
 
     /** Same index, term, type and request id: all a witness keeps of an entry whose body it dropped. */
@@ -308,6 +343,21 @@ public final class InvariantChecker implements NodeObserver {
         String id = host.id();
         Track t = track(id);
         SimulatedLogStore log = host.log();
+        if (log.droppedBodiesThrough() >= 0 && !snap.membership().isWitness(id)) {
+            // A witness being promoted (issue 19): no voter now, its log and state are replaced by a data member's
+            // snapshot, rolled back to it if need be. The snapshot must cover every body it dropped; from then on its
+            // log and state are checked like any data member's (the restore that follows checks the snapshot's state).
+            if (snap.index() < log.droppedBodiesThrough()) {
+                throw violation("refill-covers-drops", id + ": snapshot " + snap.index() + "@" + snap.term()
+                    + " replaces a log whose bodies through " + log.droppedBodiesThrough() + " were dropped");
+            }
+            stateUnchecked.remove(id);
+            t.lifetimeCommit = snap.index();
+            t.maxCommitEver = snap.index();
+            t.checkedCommit = snap.index();
+            refills++;
+            return;
+        }
         if (snap.index() < host.stateMachine().appliedIndex()) {
             throw violation("state-machine-safety", id + ": installing snapshot " + snap.index() + "@" + snap.term()
                 + " would roll the state machine back from applied index " + host.stateMachine().appliedIndex());
@@ -393,7 +443,7 @@ public final class InvariantChecker implements NodeObserver {
     }
 
     private void checkSnapshotState(String node, String how, SnapshotMeta meta, byte[] data) {
-        if (node.equals(witness)) {
+        if (stateUnchecked.contains(node)) {
             // A witness's own snapshots hold a state that saw dropped bodies; it never sends them (RaftNode).
             return;
         }
@@ -470,7 +520,7 @@ public final class InvariantChecker implements NodeObserver {
             throw violation("harness", id + " applies " + e + " but only " + committed.size()
                 + " committed entries are known");
         }
-        if (id.equals(witness)) {
+        if (stateUnchecked.contains(id)) {
             // A witness's state machine sees empty bodies where it dropped them: nothing to compare.
             return;
         }
@@ -560,6 +610,13 @@ public final class InvariantChecker implements NodeObserver {
             if (c > log.lastIndex()) {
                 throw violation("commit-beyond-log", id + ": commit index " + c + " beyond its last index "
                     + log.lastIndex());
+            }
+            if (log.droppedBodiesThrough() >= 0) {
+                Membership m = latestMembership(id, log);
+                if (m.voters().contains(id) && !m.isWitness(id)) {
+                    throw violation("data-member-complete", id + " is a data member in its configuration " + m
+                        + " but dropped bodies through " + log.droppedBodiesThrough());
+                }
             }
             long applied = n.stateMachine().appliedIndex();
             if (applied > c || s.appliedIndex() > c) {

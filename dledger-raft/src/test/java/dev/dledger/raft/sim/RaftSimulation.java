@@ -56,7 +56,8 @@ public final class RaftSimulation implements NodeObserver {
 
     /** The named hard situations whose occurrence {@code RaftSimulationTest} asserts. */
     public static final List<String> SITUATIONS = List.of("figure-8", "deposed-leader-lease-read",
-        "leader-crash-unsynced-acked", "snapshot-racing-appends", "leaders-forgotten", "witness-tail-handed");
+        "leader-crash-unsynced-acked", "snapshot-racing-appends", "leaders-forgotten", "witness-tail-handed",
+        "witness-promoted");
 
     private static final long TICK = SimulatedClock.UNITS_PER_TICK;
     private static final int MAX_NODES_CREATED = 9;
@@ -131,6 +132,9 @@ public final class RaftSimulation implements NodeObserver {
     private int unsyncedCrashes;
     /** The witness of a witness run (issue 19), or null. */
     private final String witness;
+    /** Whether this witness run promotes its witness to a data member (issue 19). */
+    private final boolean promotes;
+    private boolean promotionAsked;
 
     /** A run of {@code seed}; nothing happens before {@link #run()}. */
     public RaftSimulation(long seed, SimulationSettings settings) {
@@ -144,6 +148,7 @@ public final class RaftSimulation implements NodeObserver {
         // Issue 19: half the three-node runs are two data members and a witness (n3). Decided by the seed's parity, not
         // drawn, so the other parameters of every seed stay as they were.
         witness = initialNodes == 3 && seed % 2 == 0 ? "n3" : null;
+        promotes = witness != null && seed % 4 == 0;
         // Some runs use a short election timeout (the broker allows 4 ticks): a leader paused for fewer ticks than the
         // driver replays one by one (10) may then have lost its lease to a newer leader when it wakes.
         electionTicks = random.nextInt(4) == 0 ? 4 + random.nextInt(4) : 8 + random.nextInt(5);
@@ -254,6 +259,9 @@ public final class RaftSimulation implements NodeObserver {
         }
         if (checker.readsServed() > 0) {
             coverage.hit("reads-served");
+        }
+        if (checker.refills() > 0) {
+            coverage.hit("witness-refilled");
         }
         String report = invariant == null ? null : report(invariant, detail);
         return new SimulationResult(seed, invariant, detail, trace.hash(), events, clock.now(), coverage, report);
@@ -736,6 +744,15 @@ public final class RaftSimulation implements NodeObserver {
             return;
         }
         List<String> voters = l.status().voters();
+        if (promotes && !promotionAsked && voters.contains(witness) && !l.id().equals(witness)) {
+            // Half the witness runs turn the witness into a data member at their first membership change (issue 19),
+            // in place of an add or a remove: it is removed, its log replaced by a snapshot, caught up and added back.
+            promotionAsked = true;
+            trace.record(clock.now(), "  " + l.id() + " promote " + witness);
+            l.node().promoteWitness(witness).whenComplete((r, err) -> trace.record(clock.now(), "  promotion of "
+                + witness + ": " + (err != null ? err.getMessage() : r)));
+            return;
+        }
         boolean add = voters.size() <= 2 || (voters.size() < 5 && random.nextBoolean());
         if (add) {
             if (createdNodes >= MAX_NODES_CREATED) {
@@ -930,10 +947,15 @@ public final class RaftSimulation implements NodeObserver {
         if (e.type() == EntryType.CONFIG && e.index() > lastCommittedConfig) {
             lastCommittedConfig = e.index();
             coverage.hit("config-changes");
-            TreeSet<String> next = new TreeSet<>(Membership.decode(e.data()).voters());
+            Membership decoded = Membership.decode(e.data());
+            TreeSet<String> next = new TreeSet<>(decoded.voters());
+            if (promotionAsked && decoded.voters().contains(witness) && !decoded.isWitness(witness)) {
+                coverage.hit("witness-promoted");
+            }
             trace.record(clock.now(), "  committed config " + next + " at " + e.index());
             for (String gone : committedVoters) {
-                if (!next.contains(gone)) {
+                // A witness being promoted is removed only until it holds the whole log: it is added back.
+                if (!next.contains(gone) && !(promotionAsked && gone.equals(witness))) {
                     scheduler.schedule((5 + random.nextInt(40)) * TICK, "SHUTDOWN", gone, null, () -> {
                         SimulatedHost n = nodes.get(gone);
                         if (n != null && !n.isShutDown()) {

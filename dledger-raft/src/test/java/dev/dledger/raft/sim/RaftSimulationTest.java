@@ -47,7 +47,8 @@ class RaftSimulationTest {
      * The least share of runs in which each named situation must occur. The schedules play them on purpose; the
      * shares seen are several times these (figure 8 in nearly every run, a deposed leader asked for a lease read in
      * about 40%, snapshots racing appends in about 60%, a leader crashed with acknowledged entries it had not synced
-     * in about 15%: a third of the runs use flush=sync; a data member caught up from a witness leader in about a third).
+     * in about 15%: a third of the runs use flush=sync; a data member caught up from a witness leader in about a third; a
+     * witness promoted to a data member, its log replaced by a snapshot first, in about 8%).
      */
     static final Map<String, Double> MIN_SITUATION_SHARE = Map.of(
         "figure-8", 0.5,
@@ -55,7 +56,8 @@ class RaftSimulationTest {
         "leader-crash-unsynced-acked", 0.06,
         "snapshot-racing-appends", 0.25,
         "leaders-forgotten", 0.4,
-        "witness-tail-handed", 0.1);
+        "witness-tail-handed", 0.1,
+        "witness-promoted", 0.02);
 
     @Test
     void simulatedGroupsKeepRaftInvariantsAndRecover() throws InterruptedException, ExecutionException {

@@ -281,6 +281,8 @@ public final class SimulatedLogStore implements LogView {
         void install(SnapshotMeta meta) {
             entries.clear();
             snapshot = meta;
+            // What a witness dropped is replaced by a data member's state (issue 19), as the real store does.
+            dropped = -1;
         }
 
         void compact(SnapshotMeta meta) {
