@@ -490,20 +490,23 @@ public final class RaftNode {
      */
     public ProposeResult removeVoterKeepingQuorum(String peer) {
         Objects.requireNonNull(peer, "peer");
-        if (role == Role.LEADER && membership.contains(peer) && membership.voters().size() > 1) {
-            Membership next = membership.without(peer);
-            int active = 0;
-            for (String v : next.voters()) {
-                Progress pr = progress.get(v);
-                if (v.equals(id) || (pr != null && now - pr.lastActiveTick < config.electionTimeoutTicks())) {
-                    active++;
-                }
-            }
-            if (active < next.quorum()) {
-                return new ProposeResult(ProposeResult.Status.NO_QUORUM_AFTER_CHANGE, -1, term, null);
-            }
+        if (role == Role.LEADER && membership.contains(peer) && membership.voters().size() > 1
+            && !activeQuorumOf(membership.without(peer))) {
+            return new ProposeResult(ProposeResult.Status.NO_QUORUM_AFTER_CHANGE, -1, term, null);
         }
         return removeVoter(peer);
+    }
+
+    /** Whether the voters of {@code next} that this leader heard from within an election timeout are a quorum of it. */
+    private boolean activeQuorumOf(Membership next) {
+        int active = 0;
+        for (String v : next.voters()) {
+            Progress pr = progress.get(v);
+            if (v.equals(id) || (pr != null && now - pr.lastActiveTick < config.electionTimeoutTicks())) {
+                active++;
+            }
+        }
+        return active >= next.quorum();
     }
 
     /**
@@ -573,17 +576,16 @@ public final class RaftNode {
         if (commitIndex < noopIndex || lastConfigIndex() > commitIndex || stagedPeer != null) {
             return new ProposeResult(ProposeResult.Status.CONFIG_CHANGE_IN_PROGRESS, -1, term, null);
         }
-        String address = membership.address(peer);
+        Membership asWitness = witness ? membership : wasWitness(peer);
+        if (asWitness == null) {
+            // No configuration this leader knows lists it as a witness: nothing to promote (a typo, or a removal this
+            // leader's log no longer holds; such a node joins as a new member, from an empty store).
+            return new ProposeResult(ProposeResult.Status.INVALID_CONFIG_CHANGE, -1, term, null);
+        }
+        String address = asWitness.address(peer);
         if (witness) {
             Membership next = membership.without(peer);
-            int active = 0;
-            for (String v : next.voters()) {
-                Progress pr = progress.get(v);
-                if (v.equals(id) || (pr != null && now - pr.lastActiveTick < config.electionTimeoutTicks())) {
-                    active++;
-                }
-            }
-            if (active < next.quorum()) {
+            if (!activeQuorumOf(next)) {
                 return new ProposeResult(ProposeResult.Status.NO_QUORUM_AFTER_CHANGE, -1, term, null);
             }
             if (!dataMembersHoldCommitted(next)) {
@@ -614,10 +616,18 @@ public final class RaftNode {
      * ({@link #promoteWitness}); -1 when none is wanted. A driver that cannot take one leaves the promotion waiting.
      */
     public long snapshotWanted() {
-        if (snapshotWantedAt >= 0 && (role != Role.LEADER || log.storage().snapshot().index() >= snapshotWantedAt)) {
-            snapshotWantedAt = -1;
+        return snapshotWantedAt >= 0 && role == Role.LEADER && log.storage().snapshot().index() < snapshotWantedAt
+            ? snapshotWantedAt : -1;
+    }
+
+    /** The last configuration this node knows that lists {@code peer} as a witness, or null. */
+    private Membership wasWitness(String peer) {
+        for (int i = configHistory.size() - 1; i >= 0; i--) {
+            if (configHistory.get(i).membership().isWitness(peer)) {
+                return configHistory.get(i).membership();
+            }
         }
-        return snapshotWantedAt;
+        return null;
     }
 
     /**
@@ -981,7 +991,10 @@ public final class RaftNode {
     // Elections
 
     private boolean promotable() {
-        return !leaving && membership.contains(id) && log.unstableSnapshot() == null;
+        // A data member whose log still records bodies it dropped as a witness (added back without its promotion's
+        // snapshot) never leads: it could serve neither those entries nor a state that saw them without bodies.
+        return !leaving && membership.contains(id) && log.unstableSnapshot() == null
+            && (isWitness() || log.storage().droppedBodiesThrough() < 0);
     }
 
     /**
@@ -1290,8 +1303,8 @@ public final class RaftNode {
 
     /**
      * Answers an append this log now matches through {@code match}: a success, unless this node needs a refill
-     * ({@link #refillNeeded()}), whose log then counts for nothing: a rejection that sends its leader back to the
-     * start of the log, so that a leader that knows nothing of a promotion sends it a snapshot too.
+     * ({@link #refillNeeded()}), whose log then counts for nothing: a rejection, so that no leader counts it (the
+     * promoting leader sends it a snapshot; another never makes it a voter).
      */
     private void answerAppend(AppendEntriesRequest m, long match) {
         if (refillNeeded()) {
@@ -1318,6 +1331,10 @@ public final class RaftNode {
         SnapshotMeta s = m.snapshot();
         long match;
         long dropped = log.storage().droppedBodiesThrough();
+        if (dropped >= 0 && !s.membership().isWitness(id) && log.unstableSnapshot() != null) {
+            // One is installed in this pass already (this one a duplicate, or older): it is answered once installed.
+            return;
+        }
         if (dropped >= 0 && !s.membership().isWitness(id)) {
             // A witness being promoted (issue 19): its log, even where it holds the snapshot's last entry, lacks bodies
             // it dropped, and its state may have seen entries without them. The snapshot replaces both, if it covers
@@ -1673,10 +1690,11 @@ public final class RaftNode {
             advanceReads();
         }
         if (pr.refillFloor >= 0) {
-            if (pr.state != Progress.State.SNAPSHOT) {
+            if (pr.state != Progress.State.SNAPSHOT || (m.matchIndex() >= 0 && m.matchIndex() < pr.pendingSnapshot)) {
+                // An answer to an earlier snapshot: this one is still on its way.
                 return;
             }
-            if (m.matchIndex() < pr.pendingSnapshot) {
+            if (m.matchIndex() < 0) {
                 // It holds dropped bodies the snapshot does not cover: a later snapshot is wanted.
                 out.info(m.from() + " did not install snapshot " + pr.pendingSnapshot + "; waiting for a later one");
                 pr.refillFloor = Math.max(pr.refillFloor, pr.pendingSnapshot + 1);

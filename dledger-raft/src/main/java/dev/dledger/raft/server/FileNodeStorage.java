@@ -475,8 +475,9 @@ public final class FileNodeStorage implements NodeStorage {
     @Override
     public void installSnapshot(SnapshotMeta snap, byte[] data) {
         installReplacingLog(snap, data);
-        // Every entry a witness dropped the body of is gone now (issue 19: a witness promoted to a data member installs
-        // a snapshot that covers them all; any other install is past the end of its log).
+        // Every entry a witness dropped the body of is gone now: a witness being promoted installs a snapshot that
+        // covers them all (issue 19), and any other install replaces a log that does not hold the snapshot's entry,
+        // whose committed prefix (all a witness drops) ends before it.
         synchronized (lock) {
             guard(log::clearDropped);
         }

@@ -497,7 +497,7 @@ public final class RaftGroupNode implements AutoCloseable {
      */
     public CompletableFuture<ProposeResult> promoteWitness(String peer) {
         return call(() -> {
-            if (!stateSnapshots.canSnapshot()) {
+            if (!canPromoteWitnesses()) {
                 log.warn("[{} {}] witness {} not promoted: this node's state machine takes no snapshots, and only a "
                     + "snapshot replaces the bodies a witness dropped", group, id, peer);
                 return new ProposeResult(ProposeResult.Status.INVALID_CONFIG_CHANGE, -1, node.term(), null);
@@ -732,7 +732,9 @@ public final class RaftGroupNode implements AutoCloseable {
 
     /** Whether the next Ready writes the term or vote, or may take a snapshot: work that blocks on a disk. */
     private boolean blockingWorkDue() {
-        return node.hardStateChanged() || stateSnapshots.dueAt(node.commitIndex()) || node.snapshotWanted() >= 0;
+        long wanted = node.snapshotWanted();
+        return node.hardStateChanged() || stateSnapshots.dueAt(node.commitIndex())
+            || (wanted >= 0 && node.appliedIndex() >= wanted);
     }
 
     /** Whether the last pass stopped before a Ready that blocks, to be handled by {@link #passOffLoop}. */

@@ -95,8 +95,7 @@ class WitnessPromotionTest {
         }
     }
 
-    @Test
-    void aWitnessThatDroppedBodiesIsPromotedOnlineAndHoldsTheWholeLogFromItsSnapshotOn() throws Exception {
+    private void startAll() {
         for (String id : IDS) {
             NettyTransport t = new NettyTransport(new InetSocketAddress("127.0.0.1", 0), 1, 1 << 24);
             transports.put(id, t);
@@ -105,9 +104,10 @@ class WitnessPromotionTest {
         for (String id : IDS) {
             start(id);
         }
-        RaftGroupNode leader = dataLeader();
-        List<Long> acked = write(leader, 0, 3000);
-        RaftGroupNode w = nodes.get("w");
+    }
+
+    /** Waits until the witness dropped bodies; returns the last index it dropped the body of. */
+    private long awaitDrops() throws Exception {
         Path wDir = base.resolve("dledger-w");
         await("the witness drops bodies").atMost(WAIT).until(() -> Files.exists(wDir.resolve("dropped")));
         long dropped;
@@ -116,16 +116,32 @@ class WitnessPromotionTest {
             p.load(in);
             dropped = Long.parseLong(p.getProperty("through"));
         }
+        RaftGroupNode w = nodes.get("w");
         assertTrue(bodyDropped(w, dropped) || w.get(dropped).get() == null, "no body of " + dropped + " on the witness");
+        return dropped;
+    }
+
+    private void awaitDataMember(RaftGroupNode leader, String id) {
+        await(id + " is a data member").atMost(WAIT).until(() -> {
+            Membership m = leader.membership().get();
+            return m.voters().contains(id) && !m.isWitness(id);
+        });
+    }
+
+    @Test
+    void aWitnessThatDroppedBodiesIsPromotedOnlineAndHoldsTheWholeLogFromItsSnapshotOn() throws Exception {
+        startAll();
+        RaftGroupNode leader = dataLeader();
+        List<Long> acked = write(leader, 0, 3000);
+        RaftGroupNode w = nodes.get("w");
+        Path wDir = base.resolve("dledger-w");
+        long dropped = awaitDrops();
 
         ProposeResult asked = leader.promoteWitness("w").get();
         assertEquals(ProposeResult.Status.CATCHING_UP, asked.status(), "removed first, then refilled: " + asked);
         // Writes go on meanwhile, acknowledged by the two data members.
         acked.addAll(write(leader, 3000, 3200));
-        await("w is a data member").atMost(WAIT).until(() -> {
-            Membership m = leader.membership().get();
-            return m.voters().contains("w") && !m.isWitness("w");
-        });
+        awaitDataMember(leader, "w");
         assertEquals(ProposeResult.Status.INVALID_CONFIG_CHANGE, leader.promoteWitness("w").get().status(),
             "a data member is not promoted again");
         acked.addAll(write(leader, 3200, 3300));
@@ -171,5 +187,26 @@ class WitnessPromotionTest {
         start("w");
         await("w back and caught up").atMost(WAIT).until(() -> nodes.get("w").status().appliedIndex() >= end);
         assertEquals(machines.get(next.id()).size(), machines.get("w").size());
+    }
+
+    @Test
+    void aRemovedWitnessIsPromotedByALeaderThatKnowsItWasOne() throws Exception {
+        startAll();
+        RaftGroupNode leader = dataLeader();
+        write(leader, 0, 3000);
+        awaitDrops();
+        // Removed as any voter (or by a promotion whose leader then lost its leadership): it is no member now.
+        assertEquals(ProposeResult.Status.ACCEPTED, leader.removeVoter("w").get().status());
+        await().atMost(WAIT).until(() -> !leader.status().voters().contains("w")
+            && leader.status().commitIndex() >= leader.status().lastIndex());
+        assertEquals(ProposeResult.Status.INVALID_CONFIG_CHANGE, leader.promoteWitness("n9").get().status(),
+            "never a witness");
+        assertEquals(ProposeResult.Status.CATCHING_UP, leader.promoteWitness("w").get().status());
+        write(leader, 3000, 3100);
+        awaitDataMember(leader, "w");
+        long last = leader.status().lastIndex();
+        await("w applied everything").atMost(WAIT).until(() -> nodes.get("w").status().appliedIndex() >= last);
+        assertEquals(machines.get(leader.id()).size(), machines.get("w").size(), "the same keys as the leader");
+        assertFalse(Files.exists(base.resolve("dledger-w").resolve("dropped")));
     }
 }

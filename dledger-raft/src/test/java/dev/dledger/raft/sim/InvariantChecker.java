@@ -611,11 +611,17 @@ public final class InvariantChecker implements NodeObserver {
                 throw violation("commit-beyond-log", id + ": commit index " + c + " beyond its last index "
                     + log.lastIndex());
             }
-            if (log.droppedBodiesThrough() >= 0) {
+            if (log.droppedBodiesThrough() >= 0 || stateUnchecked.contains(id)) {
                 Membership m = latestMembership(id, log);
-                if (m.voters().contains(id) && !m.isWitness(id)) {
+                boolean dataMember = m.voters().contains(id) && !m.isWitness(id);
+                if (dataMember && log.droppedBodiesThrough() >= 0) {
                     throw violation("data-member-complete", id + " is a data member in its configuration " + m
                         + " but dropped bodies through " + log.droppedBodiesThrough());
+                }
+                if (dataMember) {
+                    // A witness that never dropped a body is promoted without a snapshot: its state saw every body,
+                    // and from now on it is compared like any data member's.
+                    stateUnchecked.remove(id);
                 }
             }
             long applied = n.stateMachine().appliedIndex();

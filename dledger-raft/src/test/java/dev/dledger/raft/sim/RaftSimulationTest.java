@@ -48,7 +48,7 @@ class RaftSimulationTest {
      * shares seen are several times these (figure 8 in nearly every run, a deposed leader asked for a lease read in
      * about 40%, snapshots racing appends in about 60%, a leader crashed with acknowledged entries it had not synced
      * in about 15%: a third of the runs use flush=sync; a data member caught up from a witness leader in about a third; a
-     * witness promoted to a data member, its log replaced by a snapshot first, in about 8%).
+     * witness promoted to a data member, its log replaced by a snapshot first, in about 5%).
      */
     static final Map<String, Double> MIN_SITUATION_SHARE = Map.of(
         "figure-8", 0.5,
