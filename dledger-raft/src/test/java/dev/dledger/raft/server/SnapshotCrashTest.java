@@ -2,6 +2,7 @@ package dev.dledger.raft.server;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -65,6 +66,49 @@ class SnapshotCrashTest {
             assertArrayEquals(state("e19"), reopened.log().entries(19, 20, Long.MAX_VALUE).get(0).data());
         } finally {
             reopened.close();
+        }
+    }
+
+    @Test
+    void aPromotedWitnessThatCrashesWhileItsSnapshotIsInstalledStillRecordsItsDropsUntilTheInstallIsDoneAgain() {
+        // Issue 19: the snapshot that replaces a promoted witness's log is installed in steps (the entries after it
+        // removed, its file, the compaction, the record of dropped bodies deleted); a crash before the last leaves the
+        // record, so the node refuses to count until the leader sends the snapshot again.
+        FileNodeStorage storage = new FileNodeStorage(dir, CONFIG, FlushMode.SYNC, 0);
+        storage.append(entries(0, 200));
+        storage.sync();
+        storage.dropBodiesThrough(150);
+        long dropped = storage.log().droppedBodiesThrough();
+        assertTrue(dropped >= 0, "the witness dropped bodies");
+        SnapshotMeta snap = new SnapshotMeta(180, 1, VOTERS);
+        storage.betweenSnapshotSteps(() -> {
+            throw new IllegalStateException("crash");
+        });
+        assertThrows(IllegalStateException.class, () -> storage.installSnapshot(snap, state("state after 180")));
+        storage.close();
+
+        FileNodeStorage reopened = new FileNodeStorage(dir, CONFIG, FlushMode.SYNC, 0);
+        try {
+            // What it dropped (whole files, so less than it was allowed) is still recorded: the node refills again.
+            long recorded = reopened.log().droppedBodiesThrough();
+            assertTrue(recorded >= 0 && recorded <= dropped, "recorded " + recorded + " of " + dropped);
+            reopened.installSnapshot(snap, state("state after 180"));
+            assertEquals(-1, reopened.log().droppedBodiesThrough(), "the record is gone once the install is done");
+            assertFalse(java.nio.file.Files.exists(dir.resolve("dropped")));
+            assertEquals(181, reopened.log().firstIndex());
+            assertEquals("state after 180", new String(reopened.snapshotData(), StandardCharsets.UTF_8));
+            reopened.append(entries(181, 5));
+            reopened.sync();
+        } finally {
+            reopened.close();
+        }
+        FileNodeStorage again = new FileNodeStorage(dir, CONFIG, FlushMode.SYNC, 0);
+        try {
+            assertEquals(-1, again.log().droppedBodiesThrough());
+            assertEquals(185, again.log().lastIndex());
+            assertArrayEquals(state("e185"), again.log().entries(185, 186, Long.MAX_VALUE).get(0).data());
+        } finally {
+            again.close();
         }
     }
 
