@@ -421,12 +421,7 @@ public final class RaftNode {
         }
         if (stagedPeer == null) {
             out.info("catching up " + peer + (address == null ? "" : " at " + address) + " before it becomes a voter");
-            stagedPeer = peer;
-            stagedRoundTarget = log.lastIndex();
-            stagedRoundStartTick = now;
-            Progress pr = new Progress(log.lastIndex() + 1, now, stoodStill);
-            progress.put(peer, pr);
-            sendAppend(peer, pr);
+            stage(peer, -1);
         }
         stagedAddress = address != null ? address : stagedAddress;
         ProposeResult promoted = maybePromoteStaged();
@@ -596,19 +591,27 @@ public final class RaftNode {
         } else {
             out.info("promoting " + peer + ", a witness removed for its promotion: catching it up from a snapshot");
         }
-        stagedPeer = peer;
         stagedAddress = address;
         stagedWitness = false;
-        stagedRoundTarget = log.lastIndex();
-        stagedRoundStartTick = now;
-        Progress pr = new Progress(log.lastIndex() + 1, now, stoodStill);
         // Every body it dropped precedes its removal: it drops only as a witness, and no more once it appended the
         // entry that removed it, at or before the last configuration entry here (the removal is committed or is that
         // entry).
-        pr.refillFloor = lastConfigIndex();
+        stage(peer, lastConfigIndex());
+        return new ProposeResult(ProposeResult.Status.CATCHING_UP, -1, term, null);
+    }
+
+    /**
+     * Starts catching {@code peer} up as the staged peer: its first round ends at this leader's last index, and its
+     * answers count only once it installed a snapshot at or above {@code refillFloor} (-1: at once).
+     */
+    private void stage(String peer, long refillFloor) {
+        stagedPeer = peer;
+        stagedRoundTarget = log.lastIndex();
+        stagedRoundStartTick = now;
+        Progress pr = new Progress(log.lastIndex() + 1, now, stoodStill);
+        pr.refillFloor = refillFloor;
         progress.put(peer, pr);
         sendAppend(peer, pr);
-        return new ProposeResult(ProposeResult.Status.CATCHING_UP, -1, term, null);
     }
 
     /**

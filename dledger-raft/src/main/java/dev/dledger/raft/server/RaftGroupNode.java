@@ -26,6 +26,7 @@ import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
 import java.util.function.LongConsumer;
 import org.slf4j.Logger;
 
@@ -107,7 +108,7 @@ public final class RaftGroupNode implements AutoCloseable {
     private final StateSnapshots stateSnapshots;
     private long lastCheckpoint = -1;
     /** Whether the application could serve at once if this node led ({@link #leadReadiness}); asked at each tick. */
-    private volatile java.util.function.BooleanSupplier leadReadiness;
+    private volatile BooleanSupplier leadReadiness;
     private volatile boolean running = true;
     /** Set by {@link #close()}: the next pass stops the node, whatever its queue holds. */
     private volatile boolean closeRequested;
@@ -550,12 +551,12 @@ public final class RaftGroupNode implements AutoCloseable {
      * leader hands it the leadership only while it says yes (issue 18). Unset, only the core's own test counts (its
      * applied index within a message of its commit index). Must be quick and must not block.
      */
-    public void leadReadiness(java.util.function.BooleanSupplier readiness) {
+    public void leadReadiness(BooleanSupplier readiness) {
         this.leadReadiness = readiness;
     }
 
     private void askLeadReadiness() {
-        java.util.function.BooleanSupplier readiness = leadReadiness;
+        BooleanSupplier readiness = leadReadiness;
         if (readiness != null && id.equals(options.raft().preferredLeader()) && node.role() != Role.LEADER) {
             node.setLeadReady(readiness.getAsBoolean());
         }
