@@ -159,13 +159,16 @@ final class RaftRoleHandler implements Consumer<NodeStatus>, AutoCloseable {
     /**
      * A master that stepped down stays listed as the group's master until the new one registers (its registration
      * as a slave would take it off at once): a client that asks for the route meanwhile still finds a master, whose
-     * sends this broker forwards ({@link SendForwardGuard}), instead of none ("No route info of this topic").
+     * sends this broker forwards ({@link SendForwardGuard}), instead of none ("No route info of this topic"). Only
+     * an answer the nameserver gave after the step-down counts: an older one may name the broker that leads now from
+     * before it registered (it led before this one did), and the route would lack a master until it does.
      *
      * @return false when this node leads again meanwhile, or the handler was closed
      */
     private boolean awaitOtherMaster() {
-        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(MASTER_WAIT_MS);
-        while (!closed && masters.otherMaster() == null && System.nanoTime() < deadline) {
+        long since = System.nanoTime();
+        long deadline = since + TimeUnit.MILLISECONDS.toNanos(MASTER_WAIT_MS);
+        while (!closed && masters.otherMasterListedSince(since) == null && System.nanoTime() < deadline) {
             if (log.node().status().role() == Role.LEADER) {
                 return false;
             }

@@ -214,7 +214,10 @@ final class SendForwardGuard implements NettyRequestProcessor {
             boolean forwarded = request.getRemark() != null && request.getRemark().startsWith(FORWARDED);
             boolean leads = s.role() == Role.LEADER && s.transferee() == null;
             if (!leads && !forwarded) {
-                String master = forwarding.masters.otherMaster();
+                // An answer asked shortly before the send arrived, or after: an older one may name a master that
+                // has gone since (a follower that forwarded nothing for a while holds the master of that time).
+                String master = forwarding.masters.otherMasterListedSince(
+                    arrived - TimeUnit.MILLISECONDS.toNanos(MasterLookup.REFRESH_MS));
                 if (master != null) {
                     forward(ctx, request, master, arrived);
                     return;
