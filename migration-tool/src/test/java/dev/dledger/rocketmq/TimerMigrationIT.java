@@ -49,7 +49,7 @@ import org.junit.jupiter.api.io.TempDir;
  * Timed messages across a migration and back, every part a real process (issue 17). A stock RocketMQ 5.5 master with
  * its slave ({@code BrokerStartup}, ASYNC_MASTER and SLAVE) takes plain messages, timer-wheel messages (deliver time
  * set by the client) and delay-level messages: some due within seconds (delivered by the stock master before it
- * stops), the rest due one to four minutes later. {@code dledger-migrate convert --live} converts the running
+ * stops), the rest due one to two minutes later. {@code dledger-migrate convert --live} converts the running
  * master's sealed files for three nodes;
  * the pair stops (SIGTERM); the same convert without {@code --live} takes the tail and the timer state. A three-broker
  * Raft group ({@link RaftBrokerStartup}) starts on the result and delivers the messages due while it runs, each at its
@@ -71,13 +71,23 @@ class TimerMigrationIT {
     /** Due after the group stopped: delivered by the stock broker on the export. */
     private static final int TIMER_BACK = 400;
     private static final int DELAY_BACK = 400;
-    private static final long TIMER_GROUP_FROM_MS = 70_000;
-    private static final long TIMER_BACK_FROM_MS = 200_000;
-    private static final long SPREAD_MS = 30_000;
-    /** Levels of the stock default {@code messageDelayLevel}: 6 is 2 min, 8 is 4 min. */
+    /**
+     * The group is up about 30 s after the sends began (the pair's stop at about 20 s, the tail's convert, the group's
+     * start); what comes due before that is delivered late by the group (reported, allowed). The group's phase ends
+     * once the last of its messages came due (about 70 s); the back phase's messages come due 40 s later at the
+     * earliest, so the group never delivers them (the test would find it among the group's deliveries).
+     */
+    private static final long TIMER_GROUP_FROM_MS = 50_000;
+    private static final long TIMER_BACK_FROM_MS = 110_000;
+    private static final long SPREAD_MS = 20_000;
+    /**
+     * Every broker's {@code messageDelayLevel} (the stock default's first eight levels run to 4 min; these keep the
+     * test short): level 6 is 1 min, 8 is 2 min.
+     */
+    private static final String DELAY_LEVELS = "messageDelayLevel=1s 5s 10s 30s 45s 1m 90s 2m";
     private static final int LEVEL_GROUP = 6;
     private static final int LEVEL_BACK = 8;
-    private static final long[] LEVEL_MS = {1_000, 5_000, 10_000, 30_000, 60_000, 120_000, 180_000, 240_000};
+    private static final long[] LEVEL_MS = {1_000, 5_000, 10_000, 30_000, 45_000, 60_000, 90_000, 120_000};
     /** The timer wheel's precision ({@code timerPrecisionMs}): a message is delivered in its slot's second. */
     private static final long PRECISION_MS = 1000;
     private static final int BODY_BYTES = 600;
@@ -117,10 +127,10 @@ class TimerMigrationIT {
     private void scenario() throws Exception {
         long began = System.nanoTime();
         px.startNamesrv();
-        Broker master = px.stockBroker("master", 0, "ASYNC_MASTER");
+        Broker master = px.stockBroker("master", 0, "ASYNC_MASTER", DELAY_LEVELS);
         px.awaitRoute("the stock master", Map.of(0L, master.addr()));
         // The source is a master/slave pair, as in production; the conversion reads the master's store.
-        Broker slave = px.stockBroker("slave", 1, "SLAVE");
+        Broker slave = px.stockBroker("slave", 1, "SLAVE", DELAY_LEVELS);
         px.awaitRoute("the stock pair", Map.of(0L, master.addr(), 1L, slave.addr()));
         px.admin().createAndUpdateTopicConfig(master.addr(), new TopicConfig(TOPIC, QUEUES, QUEUES));
         DefaultMQProducer producer = px.producer();
@@ -171,7 +181,7 @@ class TimerMigrationIT {
         // 2. The Raft group: everything due while it runs is delivered, at its time, once.
         List<Broker> group = new ArrayList<>();
         for (String id : raft.keySet()) {
-            group.add(px.raftBroker(base.resolve(id), id, peers, raft.get(id)));
+            group.add(px.raftBroker(base.resolve(id), id, peers, raft.get(id), DELAY_LEVELS));
         }
         Broker leader = px.awaitRaftRoles(group);
         long groupUpAt = System.currentTimeMillis();
@@ -199,10 +209,10 @@ class TimerMigrationIT {
         // The slave's host gets a copy of the export, as stock requires: an empty stock slave replicates only from the
         // start of its master's last CommitLog file.
         MigrationProcesses.copyTree(backStore, tmp.resolve("back-slave").resolve("store"));
-        Broker back = px.stockBroker("back", 0, "ASYNC_MASTER");
+        Broker back = px.stockBroker("back", 0, "ASYNC_MASTER", DELAY_LEVELS);
         px.awaitRoute("the stock master on the export", Map.of(0L, back.addr()));
         // A stock slave serves pulls only with slaveReadEnable (else it answers "retry at the master").
-        Broker backSlave = px.stockBroker("back-slave", 1, "SLAVE", "slaveReadEnable=true");
+        Broker backSlave = px.stockBroker("back-slave", 1, "SLAVE", "slaveReadEnable=true", DELAY_LEVELS);
         px.awaitRoute("the stock pair on the export", Map.of(0L, back.addr(), 1L, backSlave.addr()));
         long backDueBy = sendStart + Math.max(TIMER_BACK_FROM_MS + SPREAD_MS, LEVEL_MS[LEVEL_BACK - 1]) + 20_000;
         deliveries.clear();
