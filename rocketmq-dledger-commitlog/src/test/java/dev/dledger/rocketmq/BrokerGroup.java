@@ -19,6 +19,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Predicate;
 import org.apache.rocketmq.client.consumer.DefaultLitePullConsumer;
@@ -344,10 +345,23 @@ final class BrokerGroup implements AutoCloseable {
             }
             List<MessageExt> got = new ArrayList<>();
             long deadline = System.nanoTime() + atMost.toNanos();
-            while (!done.test(got) && System.nanoTime() < deadline) {
-                got.addAll(c.poll(200));
+            // done looks at everything read so far: asked after every poll it made a long read quadratic (a read
+            // of 830,000 messages got through 205,000 in 180 s), so it is asked when a poll brings nothing or once
+            // a second.
+            long nextCheck = System.nanoTime();
+            boolean complete = false;
+            while (System.nanoTime() < deadline) {
+                List<MessageExt> batch = c.poll(200);
+                got.addAll(batch);
+                if (batch.isEmpty() || System.nanoTime() - nextCheck >= 0) {
+                    if (done.test(got)) {
+                        complete = true;
+                        break;
+                    }
+                    nextCheck = System.nanoTime() + TimeUnit.SECONDS.toNanos(1);
+                }
             }
-            if (done.test(got)) {
+            if (complete || done.test(got)) {
                 List<MessageExt> more;
                 while (!(more = c.poll(500)).isEmpty()) {
                     got.addAll(more);
