@@ -30,6 +30,7 @@ import java.util.Properties;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
 import org.apache.rocketmq.common.UtilAll;
@@ -89,6 +90,8 @@ public class RaftCommitLog extends CommitLog {
      * dispatch the rest in a few milliseconds.
      */
     private static final long LEAD_READY_DISPATCH_BYTES = 256 * 1024;
+    /** Sends let through as master whose puts have not been proposed yet ({@link #sendLetThrough}). */
+    private final AtomicInteger sendsOnTheirWay = new AtomicInteger();
 
     private final DefaultMessageStore store;
     private final RaftStoreSettings settings;
@@ -237,6 +240,20 @@ public class RaftCommitLog extends CommitLog {
     void masters(MasterLookup lookup) {
         masters = lookup;
         closeOnShutdown(lookup);
+    }
+
+    /**
+     * Counts a send about to be served as master, before it is known whether it will be: the Raft node holds an
+     * announced hand-over while any is counted ({@link RaftGroupNode#handOverHold}). Each call is matched by one of
+     * {@link #sendProposed} once the send's put was proposed (or the send was not served).
+     */
+    void sendLetThrough() {
+        sendsOnTheirWay.incrementAndGet();
+    }
+
+    /** Ends what {@link #sendLetThrough} counted. */
+    void sendProposed() {
+        sendsOnTheirWay.decrementAndGet();
     }
 
     /** See {@link #masters(MasterLookup)}; null for a store without a broker. */
@@ -593,6 +610,9 @@ public class RaftCommitLog extends CommitLog {
         // broker restarted behind would otherwise take the leadership back, then keep its clients waiting while it
         // dispatches before it becomes master (issue 18).
         n.leadReadiness(() -> store.dispatchBehindBytes() <= LEAD_READY_DISPATCH_BYTES);
+        // A hand-over announced while sends let through as master have not proposed their puts yet waits for them
+        // (SendForwardGuard counts them): they would be refused as TRANSFERRING, SERVICE_NOT_AVAILABLE to the client.
+        n.handOverHold(() -> sendsOnTheirWay.get() > 0);
         node = n;
         for (Consumer<NodeStatus> l : roleListeners) {
             n.onRoleChange(l);

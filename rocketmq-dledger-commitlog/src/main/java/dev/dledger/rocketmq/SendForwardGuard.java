@@ -180,8 +180,15 @@ final class SendForwardGuard implements NettyRequestProcessor {
 
     @Override
     public RemotingCommand processRequest(ChannelHandlerContext ctx, RemotingCommand request) throws Exception {
-        if (servesNow()) {
-            return stock.processRequest(ctx, request);
+        // Counted before the check: a hand-over announced after it waits until the put was proposed (the stock
+        // handler proposes it before it returns, its answer coming later).
+        log.sendLetThrough();
+        try {
+            if (servesNow()) {
+                return stock.processRequest(ctx, request);
+            }
+        } finally {
+            log.sendProposed();
         }
         attempt(ctx, request, System.nanoTime(), 0);
         // Answered by attempt, now or later.
@@ -206,9 +213,24 @@ final class SendForwardGuard implements NettyRequestProcessor {
         long counted = held;
         boolean holdsOn = false;
         try {
-            if (servesNow()) {
-                stockExecutor.execute(() -> serve(ctx, request));
-                return;
+            log.sendLetThrough();
+            boolean stillCounted = true;
+            try {
+                if (servesNow()) {
+                    stockExecutor.execute(() -> {
+                        try {
+                            serve(ctx, request);
+                        } finally {
+                            log.sendProposed();
+                        }
+                    });
+                    stillCounted = false;
+                    return;
+                }
+            } finally {
+                if (stillCounted) {
+                    log.sendProposed();
+                }
             }
             NodeStatus s = log.node().status();
             boolean forwarded = request.getRemark() != null && request.getRemark().startsWith(FORWARDED);

@@ -104,6 +104,8 @@ public final class RaftNode {
      */
     private String handOverAnnounced;
     private long handOverAnnouncedTick;
+    /** The driver's clients still have proposals on their way ({@link #setHandOverHeld}). */
+    private boolean handOverHeld;
     /** The ticks this node was told it skipped ({@link #skipTicks}), in all. */
     private long stoodStill;
     /**
@@ -776,7 +778,8 @@ public final class RaftNode {
     /** Starts the transfer announced a heartbeat interval ago, checked again as it is asked for (members may change). */
     private void maybeStartAnnouncedTransfer() {
         String target = handOverAnnounced;
-        if (target == null || now - handOverAnnouncedTick < config.heartbeatTicks()) {
+        if (target == null || now - handOverAnnouncedTick < config.heartbeatTicks()
+            || (handOverHeld && now - handOverAnnouncedTick < config.electionTimeoutTicks())) {
             return;
         }
         handOverAnnounced = null;
@@ -1901,6 +1904,17 @@ public final class RaftNode {
      */
     public void setLeadReady(boolean ready) {
         driverLeadReady = ready;
+    }
+
+    /**
+     * Tells the core, before a tick, whether its driver's clients still have proposals on their way that they sent
+     * before they saw a hand-over announced ({@link #announceTransfer}): a broker's send let through as master just
+     * before, whose put has not reached the core yet. The announced transfer then waits for them, an election timeout
+     * at most, instead of starting after a heartbeat interval and refusing them as TRANSFERRING (issue 18). False
+     * until said otherwise.
+     */
+    public void setHandOverHeld(boolean held) {
+        handOverHeld = held;
     }
 
     /**

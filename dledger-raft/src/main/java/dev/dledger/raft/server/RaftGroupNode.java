@@ -109,6 +109,8 @@ public final class RaftGroupNode implements AutoCloseable {
     private long lastCheckpoint = -1;
     /** Whether the application could serve at once if this node led ({@link #leadReadiness}); asked at each tick. */
     private volatile BooleanSupplier leadReadiness;
+    /** Whether proposals are on their way that an announced transfer should wait for ({@link #handOverHold}). */
+    private volatile BooleanSupplier handOverHold;
     private volatile boolean running = true;
     /** Set by {@link #close()}: the next pass stops the node, whatever its queue holds. */
     private volatile boolean closeRequested;
@@ -555,6 +557,16 @@ public final class RaftGroupNode implements AutoCloseable {
         this.leadReadiness = readiness;
     }
 
+    /**
+     * Tells this node whether proposals are on their way from clients that were let through before a hand-over was
+     * announced (asked at the start of each pass while it leads, on the driver's thread; a cheap, non-blocking read):
+     * an announced transfer waits for them, an election timeout at most ({@link RaftNode#setHandOverHeld}). A broker
+     * counts the sends it let through as master until their puts are proposed. Null (the default): never held.
+     */
+    public void handOverHold(BooleanSupplier onTheirWay) {
+        handOverHold = onTheirWay;
+    }
+
     private void askLeadReadiness() {
         BooleanSupplier readiness = leadReadiness;
         if (readiness != null && id.equals(options.raft().preferredLeader()) && node.role() != Role.LEADER) {
@@ -658,6 +670,10 @@ public final class RaftGroupNode implements AutoCloseable {
         try {
             catchUpClock(now);
             worked = durable.collect(storage.log(), node, this::send);
+            // Asked before the inbox is drained: a proposal whose client was done by then is in the inbox now, and is
+            // taken below, before the tick that may start an announced transfer.
+            BooleanSupplier hold = handOverHold;
+            boolean held = hold != null && node.role() == Role.LEADER && hold.getAsBoolean();
             Input in;
             int taken = 0;
             while (taken < 4096 && (in = inbox.poll()) != null) {
@@ -673,6 +689,10 @@ public final class RaftGroupNode implements AutoCloseable {
             worked |= taken > 0;
             if (now - nextTick >= 0) {
                 askLeadReadiness();
+                if (hold != null) {
+                    // Inputs left in the inbox may hold such proposals too.
+                    node.setHandOverHeld(held || taken >= 4096);
+                }
                 node.tick();
                 nextTick += tickNanos;
                 expire(now);

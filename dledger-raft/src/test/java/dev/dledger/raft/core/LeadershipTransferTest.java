@@ -45,6 +45,42 @@ class LeadershipTransferTest {
         assertTrue(target.lastIndex() > late.index(), "the proposal taken meanwhile is in the new leader's log");
     }
 
+    /**
+     * Proposals still on their way from clients let through before the announcement (a broker's sends being put):
+     * the transfer waits while the driver says so, and starts once it no longer does.
+     */
+    @Test
+    void anAnnouncedTransferWaitsWhileTheDriverHoldsItForProposalsOnTheirWay() {
+        CoreCluster c = CoreCluster.ofThree();
+        RaftNode leader = c.electLeader();
+        RaftNode target = c.followersOf(leader).get(1);
+        assertTrue(leader.announceTransfer(target.id()).accepted());
+        leader.setHandOverHeld(true);
+        c.tick(6);
+        assertEquals(0, c.countDelivered(TimeoutNow.class, target.id()), "held past the heartbeat interval");
+        ProposeResult onItsWay = leader.propose("let through before the announcement".getBytes());
+        assertEquals(ProposeResult.Status.ACCEPTED, onItsWay.status());
+        leader.setHandOverHeld(false);
+        c.tickUntil(() -> target.role() == Role.LEADER, 20);
+        assertTrue(c.countDelivered(TimeoutNow.class, target.id()) >= 1, "handed over once no longer held");
+        assertTrue(target.lastIndex() > onItsWay.index(), "the proposal taken meanwhile is in the new leader's log");
+    }
+
+    /** A hold that never ends (a client stuck before its proposal) delays the transfer an election timeout at most. */
+    @Test
+    void aHeldTransferStartsAfterAnElectionTimeoutAnyway() {
+        CoreCluster c = CoreCluster.ofThree();
+        RaftNode leader = c.electLeader();
+        RaftNode target = c.followersOf(leader).get(1);
+        long term = leader.term();
+        assertTrue(leader.announceTransfer(target.id()).accepted());
+        leader.setHandOverHeld(true);
+        c.tick(9);
+        assertEquals(0, c.countDelivered(TimeoutNow.class, target.id()), "held within the election timeout");
+        c.tickUntil(() -> target.role() == Role.LEADER, 10);
+        assertEquals(term + 1, target.term());
+    }
+
     @Test
     void laggingTargetIsCaughtUpBeforeTimeoutNowAndProposalsWaitMeanwhile() {
         CoreCluster c = CoreCluster.ofThree();
