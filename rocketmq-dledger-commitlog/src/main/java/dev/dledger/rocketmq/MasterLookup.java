@@ -31,8 +31,12 @@ final class MasterLookup implements AutoCloseable {
     /** An answer older than this is asked again when somebody wants it. */
     static final long REFRESH_MS = 20;
 
-    /** The master an answer named (null: none, or the question failed) and when the question was asked (nanoTime). */
-    private record Answer(String master, long askedAt) {
+    /**
+     * The master an answer named (null: none, or the question failed), when the question was asked and when the answer
+     * came (nanoTime): its freshness for a caller counts from the question, its age for the next question from the
+     * answer (a slow nameserver is not asked back to back).
+     */
+    private record Answer(String master, long askedAt, long answeredAt) {
     }
 
     private final Callable<String> question;
@@ -82,7 +86,7 @@ final class MasterLookup implements AutoCloseable {
     /** The nameserver's last answer, or null before the first; asks again when that answer is old. */
     private Answer answer() {
         Answer answer = last;
-        if ((answer == null || System.nanoTime() - answer.askedAt > REFRESH_MS * 1_000_000L)
+        if ((answer == null || System.nanoTime() - answer.answeredAt > REFRESH_MS * 1_000_000L)
             && asking.compareAndSet(false, true)) {
             try {
                 asker.execute(this::ask);
@@ -103,7 +107,7 @@ final class MasterLookup implements AutoCloseable {
         } catch (Exception e) {
             LOG.debug("asking the nameserver for the master of {} failed: {}", name, e.toString());
         } finally {
-            last = new Answer(master, askedAt);
+            last = new Answer(master, askedAt, System.nanoTime());
             asking.set(false);
         }
     }

@@ -92,6 +92,8 @@ public class RaftCommitLog extends CommitLog {
     private static final long LEAD_READY_DISPATCH_BYTES = 256 * 1024;
     /** Sends let through as master whose puts have not been proposed yet ({@link #sendLetThrough}). */
     private final AtomicInteger sendsOnTheirWay = new AtomicInteger();
+    /** The counter of the send the current thread serves ({@link #servingCountedSend}); null when none. */
+    private static final ThreadLocal<AtomicInteger> COUNTED_SEND = new ThreadLocal<>();
 
     private final DefaultMessageStore store;
     private final RaftStoreSettings settings;
@@ -243,17 +245,41 @@ public class RaftCommitLog extends CommitLog {
     }
 
     /**
-     * Counts a send about to be served as master, before it is known whether it will be: the Raft node holds an
-     * announced hand-over while any is counted ({@link RaftGroupNode#handOverHold}). Each call is matched by one of
-     * {@link #sendProposed} once the send's put was proposed (or the send was not served).
+     * Counts a send about to be served as master: the Raft node holds an announced hand-over while any is counted
+     * ({@link RaftGroupNode#handOverHold}), until its put was proposed. The thread that serves it marks itself with
+     * {@link #servingCountedSend}; a put this store takes on that thread ends the count once it is proposed
+     * ({@link #endCountedSend}), whatever the stock handler waits for afterwards (a synchronous send waits for the
+     * commit). {@link #sendNotServed} ends a count no thread took over.
      */
     void sendLetThrough() {
         sendsOnTheirWay.incrementAndGet();
     }
 
-    /** Ends what {@link #sendLetThrough} counted. */
-    void sendProposed() {
+    /** Whether sends let through as master have puts not proposed yet: the Raft node then holds a hand-over. */
+    boolean sendsOnTheirWay() {
+        return sendsOnTheirWay.get() > 0;
+    }
+
+    /** Ends a count of {@link #sendLetThrough} that no thread took over: the send was not served after all. */
+    void sendNotServed() {
         sendsOnTheirWay.decrementAndGet();
+    }
+
+    /** The current thread serves a send counted by {@link #sendLetThrough}; its put, once proposed, ends the count. */
+    void servingCountedSend() {
+        COUNTED_SEND.set(sendsOnTheirWay);
+    }
+
+    /**
+     * Ends the count of the send the current thread serves, if it still holds one: once its put was proposed (or
+     * refused), and when the handler returned.
+     */
+    static void endCountedSend() {
+        AtomicInteger counter = COUNTED_SEND.get();
+        if (counter != null) {
+            COUNTED_SEND.remove();
+            counter.decrementAndGet();
+        }
     }
 
     /** See {@link #masters(MasterLookup)}; null for a store without a broker. */
@@ -612,7 +638,7 @@ public class RaftCommitLog extends CommitLog {
         n.leadReadiness(() -> store.dispatchBehindBytes() <= LEAD_READY_DISPATCH_BYTES);
         // A hand-over announced while sends let through as master have not proposed their puts yet waits for them
         // (SendForwardGuard counts them): they would be refused as TRANSFERRING, SERVICE_NOT_AVAILABLE to the client.
-        n.handOverHold(() -> sendsOnTheirWay.get() > 0);
+        n.handOverHold(this::sendsOnTheirWay);
         node = n;
         for (Consumer<NodeStatus> l : roleListeners) {
             n.onRoleChange(l);
@@ -1403,6 +1429,15 @@ public class RaftCommitLog extends CommitLog {
      */
     @Override
     public CompletableFuture<PutMessageResult> asyncPutMessage(MessageExtBrokerInner msg) {
+        try {
+            return putOne(msg);
+        } finally {
+            // Proposed or refused: a hand-over need not wait for this send any longer.
+            endCountedSend();
+        }
+    }
+
+    private CompletableFuture<PutMessageResult> putOne(MessageExtBrokerInner msg) {
         RaftGroupNode n = node;
         if (n == null || n.status().role() != Role.LEADER) {
             return done(PutMessageStatus.SERVICE_NOT_AVAILABLE);
@@ -1429,6 +1464,14 @@ public class RaftCommitLog extends CommitLog {
     /** Puts a batch as consecutive entries, its queue offsets taken as for {@link #asyncPutMessage}. */
     @Override
     public CompletableFuture<PutMessageResult> asyncPutMessages(MessageExtBatch batch) {
+        try {
+            return putBatch(batch);
+        } finally {
+            endCountedSend();
+        }
+    }
+
+    private CompletableFuture<PutMessageResult> putBatch(MessageExtBatch batch) {
         RaftGroupNode n = node;
         if (n == null || n.status().role() != Role.LEADER) {
             return done(PutMessageStatus.SERVICE_NOT_AVAILABLE);

@@ -168,7 +168,7 @@ final class RaftRoleHandler implements Consumer<NodeStatus>, AutoCloseable {
     private boolean awaitOtherMaster() {
         long since = System.nanoTime();
         long deadline = since + TimeUnit.MILLISECONDS.toNanos(MASTER_WAIT_MS);
-        while (!closed && masters.otherMasterListedSince(since) == null && System.nanoTime() < deadline) {
+        while (!closed && masters.otherMasterListedSince(since) == null && deadline - System.nanoTime() > 0) {
             if (log.node().status().role() == Role.LEADER) {
                 return false;
             }

@@ -180,15 +180,18 @@ final class SendForwardGuard implements NettyRequestProcessor {
 
     @Override
     public RemotingCommand processRequest(ChannelHandlerContext ctx, RemotingCommand request) throws Exception {
-        // Counted before the check: a hand-over announced after it waits until the put was proposed (the stock
-        // handler proposes it before it returns, its answer coming later).
-        log.sendLetThrough();
-        try {
-            if (servesNow()) {
-                return stock.processRequest(ctx, request);
+        if (servesNow()) {
+            // Counted, then checked again: a hand-over announced after the second check waits until the put was
+            // proposed (RaftCommitLog ends the count there).
+            log.sendLetThrough();
+            log.servingCountedSend();
+            try {
+                if (servesNow()) {
+                    return stock.processRequest(ctx, request);
+                }
+            } finally {
+                RaftCommitLog.endCountedSend();
             }
-        } finally {
-            log.sendProposed();
         }
         attempt(ctx, request, System.nanoTime(), 0);
         // Answered by attempt, now or later.
@@ -213,23 +216,27 @@ final class SendForwardGuard implements NettyRequestProcessor {
         long counted = held;
         boolean holdsOn = false;
         try {
-            log.sendLetThrough();
-            boolean stillCounted = true;
-            try {
-                if (servesNow()) {
-                    stockExecutor.execute(() -> {
-                        try {
-                            serve(ctx, request);
-                        } finally {
-                            log.sendProposed();
-                        }
-                    });
-                    stillCounted = false;
-                    return;
-                }
-            } finally {
-                if (stillCounted) {
-                    log.sendProposed();
+            if (servesNow()) {
+                // Counted as in processRequest; the stock executor's thread takes the count over.
+                log.sendLetThrough();
+                boolean handedOn = false;
+                try {
+                    if (servesNow()) {
+                        stockExecutor.execute(() -> {
+                            log.servingCountedSend();
+                            try {
+                                serve(ctx, request);
+                            } finally {
+                                RaftCommitLog.endCountedSend();
+                            }
+                        });
+                        handedOn = true;
+                        return;
+                    }
+                } finally {
+                    if (!handedOn) {
+                        log.sendNotServed();
+                    }
                 }
             }
             NodeStatus s = log.node().status();

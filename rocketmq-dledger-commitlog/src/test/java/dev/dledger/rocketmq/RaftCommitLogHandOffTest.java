@@ -1,6 +1,8 @@
 package dev.dledger.rocketmq;
 
 import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -9,7 +11,11 @@ import dev.dledger.raft.server.NodeStatus;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import org.apache.rocketmq.store.DefaultMessageStore;
+import org.apache.rocketmq.store.PutMessageResult;
+import org.apache.rocketmq.store.PutMessageStatus;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -21,6 +27,48 @@ class RaftCommitLogHandOffTest {
 
     @TempDir
     Path dir;
+
+    /**
+     * A send let through as master is counted until its put is proposed, not until the put commits: the Raft node
+     * holds an announced hand-over meanwhile ({@code RaftGroupNode.handOverHold}), and a synchronous send that waits for
+     * its commit must not hold it that long. A refused put ends the count too, and a count ends once.
+     */
+    @Test
+    void aSendLetThroughAsMasterIsCountedUntilItsPutIsProposed() throws Exception {
+        try (StoreGroup g = new StoreGroup(dir, 3)) {
+            for (String id : List.of("n0", "n1", "n2")) {
+                g.start(id, false);
+            }
+            DefaultMessageStore leader = g.awaitLeader();
+            RaftCommitLog log = StoreGroup.log(leader);
+            assertFalse(log.sendsOnTheirWay());
+
+            log.sendLetThrough();
+            log.servingCountedSend();
+            assertTrue(log.sendsOnTheirWay(), "counted from the moment it is let through");
+            CompletableFuture<PutMessageResult> put = log.asyncPutMessage(StoreGroup.message("Counted", 0, "m0"));
+            assertFalse(log.sendsOnTheirWay(), "the put is proposed: no longer counted, though not committed yet");
+            assertEquals(PutMessageStatus.PUT_OK, put.get(30, TimeUnit.SECONDS).getPutMessageStatus());
+            RaftCommitLog.endCountedSend();
+            assertFalse(log.sendsOnTheirWay(), "the handler's own end after the put's changes nothing");
+
+            RaftCommitLog follower = null;
+            for (DefaultMessageStore s : g.stores.values()) {
+                if (s != leader) {
+                    follower = StoreGroup.log(s);
+                }
+            }
+            follower.sendLetThrough();
+            follower.servingCountedSend();
+            assertEquals(PutMessageStatus.SERVICE_NOT_AVAILABLE, follower.asyncPutMessage(
+                StoreGroup.message("Counted", 0, "m1")).get(30, TimeUnit.SECONDS).getPutMessageStatus());
+            assertFalse(follower.sendsOnTheirWay(), "a refused put ends the count");
+
+            log.sendLetThrough();
+            log.sendNotServed();
+            assertFalse(log.sendsOnTheirWay(), "a send not served after all");
+        }
+    }
 
     @Test
     void aLeaderAboutToStopHandsItsLeadershipToAFollowerFirst() throws Exception {
