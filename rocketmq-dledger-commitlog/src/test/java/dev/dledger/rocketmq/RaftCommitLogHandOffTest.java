@@ -36,10 +36,7 @@ class RaftCommitLogHandOffTest {
     @Test
     void aSendLetThroughAsMasterIsCountedUntilItsPutIsProposed() throws Exception {
         try (StoreGroup g = new StoreGroup(dir, 3)) {
-            for (String id : List.of("n0", "n1", "n2")) {
-                g.start(id, false);
-            }
-            DefaultMessageStore leader = g.awaitLeader();
+            DefaultMessageStore leader = startedLeader(g);
             RaftCommitLog log = StoreGroup.log(leader);
             assertFalse(log.sendsOnTheirWay());
 
@@ -73,10 +70,7 @@ class RaftCommitLogHandOffTest {
     @Test
     void aLeaderAboutToStopHandsItsLeadershipToAFollowerFirst() throws Exception {
         try (StoreGroup g = new StoreGroup(dir, 3)) {
-            for (String id : List.of("n0", "n1", "n2")) {
-                g.start(id, false);
-            }
-            DefaultMessageStore leader = g.awaitLeader();
+            DefaultMessageStore leader = startedLeader(g);
             RaftCommitLog log = StoreGroup.log(leader);
             NodeStatus before = log.node().status();
 
@@ -113,5 +107,13 @@ class RaftCommitLogHandOffTest {
             }
         }
         throw new IllegalStateException();
+    }
+
+    /** Starts n0, n1 and n2 and returns the store of the one that leads. */
+    private static DefaultMessageStore startedLeader(StoreGroup g) throws Exception {
+        for (String id : List.of("n0", "n1", "n2")) {
+            g.start(id, false);
+        }
+        return g.awaitLeader();
     }
 }
