@@ -5,6 +5,7 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
 import org.apache.rocketmq.broker.BrokerController;
@@ -77,6 +78,15 @@ final class MasterLookup implements AutoCloseable {
     String otherMasterListedSince(long sinceNanos) {
         Answer answer = answer();
         return answer == null || answer.askedAt - sinceNanos < 0 ? null : other(answer.master);
+    }
+
+    /**
+     * From when an answer counts for a request that arrived at {@code arrivedNanos}: asked at most {@value #REFRESH_MS}
+     * ms before it arrived, or after (an older answer may name a master that has gone since: a follower that forwarded
+     * nothing for a while holds the master of that time). For {@link #otherMasterListedSince}.
+     */
+    static long answersFor(long arrivedNanos) {
+        return arrivedNanos - TimeUnit.MILLISECONDS.toNanos(REFRESH_MS);
     }
 
     private String other(String master) {

@@ -146,12 +146,14 @@ final class RaftRoleHandler implements Consumer<NodeStatus>, AutoCloseable {
         boolean wasMaster = broker.getBrokerConfig().getBrokerId() == MixAll.MASTER_ID;
         // Writes stop first: the broker refuses puts as soon as the role is SLAVE.
         broker.getMessageStoreConfig().setBrokerRole(BrokerRole.SLAVE);
-        broker.getBrokerConfig().setBrokerId(followerBrokerId);
         broker.changeSpecialServiceStatus(false);
+        // The brokerId stays 0 while the next master is awaited: the broker's periodic registration, should it fall
+        // in the wait, lists it as the master still, not as a slave before another master is listed.
         if (wasMaster && !awaitOtherMaster()) {
             // It leads again (the next run of this handler makes it master), or the broker is stopping.
             return;
         }
+        broker.getBrokerConfig().setBrokerId(followerBrokerId);
         register();
         LOG.info("broker {} is SLAVE (brokerId {})", broker.getBrokerConfig().getBrokerName(), followerBrokerId);
     }

@@ -180,22 +180,35 @@ final class SendForwardGuard implements NettyRequestProcessor {
 
     @Override
     public RemotingCommand processRequest(ChannelHandlerContext ctx, RemotingCommand request) throws Exception {
-        if (servesNow()) {
-            // Counted, then checked again: a hand-over announced after the second check waits until the put was
-            // proposed (RaftCommitLog ends the count there).
-            log.sendLetThrough();
+        if (letThrough()) {
             log.servingCountedSend();
             try {
-                if (servesNow()) {
-                    return stock.processRequest(ctx, request);
-                }
+                return stock.processRequest(ctx, request);
             } finally {
                 RaftCommitLog.endCountedSend();
             }
         }
-        attempt(ctx, request, System.nanoTime(), 0);
+        long arrived = System.nanoTime();
+        attempt(ctx, request, arrived, MasterLookup.answersFor(arrived), 0);
         // Answered by attempt, now or later.
         return null;
+    }
+
+    /**
+     * Whether this broker serves a send now, counted if so ({@link RaftCommitLog#sendLetThrough}): checked, counted,
+     * then checked again, so that a hand-over announced after the second check waits until the send's put was proposed;
+     * a send that fails the second check is not counted.
+     */
+    private boolean letThrough() {
+        if (!servesNow()) {
+            return false;
+        }
+        log.sendLetThrough();
+        if (servesNow()) {
+            return true;
+        }
+        log.sendNotServed();
+        return false;
     }
 
     /** Whether this broker is the master now: it leads, hands nothing over, and its puts are open in its term. */
@@ -210,29 +223,27 @@ final class SendForwardGuard implements NettyRequestProcessor {
 
     /**
      * Serves, forwards, refuses or holds the send once more; {@code held} is what it is counted for while it waits (0
-     * on its first attempt): kept while it is held again, given back once it is served, forwarded or refused.
+     * on its first attempt): kept while it is held again, given back once it is served, forwarded or refused. A master
+     * to forward to is taken from a nameserver answer asked at or after {@code answersFrom}.
      */
-    private void attempt(ChannelHandlerContext ctx, RemotingCommand request, long arrived, long held) {
+    private void attempt(ChannelHandlerContext ctx, RemotingCommand request, long arrived, long answersFrom, long held) {
         long counted = held;
         boolean holdsOn = false;
         try {
-            if (servesNow()) {
-                // Counted as in processRequest; the stock executor's thread takes the count over.
-                log.sendLetThrough();
+            if (letThrough()) {
+                // The stock executor's thread takes the count over.
                 boolean handedOn = false;
                 try {
-                    if (servesNow()) {
-                        stockExecutor.execute(() -> {
-                            log.servingCountedSend();
-                            try {
-                                serve(ctx, request);
-                            } finally {
-                                RaftCommitLog.endCountedSend();
-                            }
-                        });
-                        handedOn = true;
-                        return;
-                    }
+                    stockExecutor.execute(() -> {
+                        log.servingCountedSend();
+                        try {
+                            serve(ctx, request);
+                        } finally {
+                            RaftCommitLog.endCountedSend();
+                        }
+                    });
+                    handedOn = true;
+                    return;
                 } finally {
                     if (!handedOn) {
                         log.sendNotServed();
@@ -243,10 +254,7 @@ final class SendForwardGuard implements NettyRequestProcessor {
             boolean forwarded = request.getRemark() != null && request.getRemark().startsWith(FORWARDED);
             boolean leads = s.role() == Role.LEADER && s.transferee() == null;
             if (!leads && !forwarded) {
-                // An answer asked shortly before the send arrived, or after: an older one may name a master that
-                // has gone since (a follower that forwarded nothing for a while holds the master of that time).
-                String master = forwarding.masters.otherMasterListedSince(
-                    arrived - TimeUnit.MILLISECONDS.toNanos(MasterLookup.REFRESH_MS));
+                String master = forwarding.masters.otherMasterListedSince(answersFrom);
                 if (master != null) {
                     forward(ctx, request, master, arrived);
                     return;
@@ -268,7 +276,8 @@ final class SendForwardGuard implements NettyRequestProcessor {
                 counted = size;
             }
             long size = counted;
-            forwarding.held.schedule(() -> attempt(ctx, request, arrived, size), RECHECK_MS, TimeUnit.MILLISECONDS);
+            forwarding.held.schedule(() -> attempt(ctx, request, arrived, answersFrom, size), RECHECK_MS,
+                TimeUnit.MILLISECONDS);
             holdsOn = true;
         } catch (RejectedExecutionException e) {
             refuse(ctx, request, "is stopping");
@@ -316,9 +325,10 @@ final class SendForwardGuard implements NettyRequestProcessor {
                     if (response.getCode() == ResponseCode.SYSTEM_BUSY && response.getRemark() != null
                         && response.getRemark().contains(NO_LONGER_MASTER) && elapsedMs(arrived) < HOLD_MS) {
                         // The master it was sent to lost its leadership meanwhile: held again, the master looked up
-                        // anew (it may be this broker by now).
+                        // anew (it may be this broker by now), from answers asked after this refusal.
+                        long refused = System.nanoTime();
                         try {
-                            forwarding.held.schedule(() -> attempt(ctx, request, arrived, 0), RELOOK_MS,
+                            forwarding.held.schedule(() -> attempt(ctx, request, arrived, refused, 0), RELOOK_MS,
                                 TimeUnit.MILLISECONDS);
                             return;
                         } catch (RejectedExecutionException e) {

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
 import java.time.Duration;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
@@ -50,6 +51,22 @@ class MasterLookupTest {
             // OTHER registers as master.
             listed.set(OTHER);
             await().atMost(Duration.ofSeconds(10)).until(() -> OTHER.equals(lookup.otherMasterListedSince(since)));
+        }
+    }
+
+    @Test
+    void aSendCountsAnAnswerAskedShortlyBeforeItArrivedOrAfterOnly() {
+        try (MasterLookup lookup = lookup()) {
+            listed.set(OTHER);
+            long asking = System.nanoTime();
+            await().atMost(Duration.ofSeconds(10)).until(() -> OTHER.equals(lookup.otherMasterListedSince(asking)));
+            // Every answer so far was asked at or after `asking`.
+            long arrivedSoonAfter = asking + TimeUnit.MILLISECONDS.toNanos(MasterLookup.REFRESH_MS);
+            assertEquals(OTHER, lookup.otherMasterListedSince(MasterLookup.answersFor(arrivedSoonAfter)),
+                "asked at most the refresh interval before the send arrived");
+            long arrivesLater = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            assertNull(lookup.otherMasterListedSince(MasterLookup.answersFor(arrivesLater)),
+                "asked long before the send arrived: the master it names may have gone");
         }
     }
 
