@@ -10,7 +10,9 @@
 #                         memory when that is less (at least 1g)
 #   DLEDGER_BROKER_DIRECT broker direct (off-heap) memory limit; default the same as the heap; the memory-mapped
 #                         log files do not count toward it
-#   DLEDGER_TOOLS_HEAP    heap of mqadmin, dledger, dledger-migrate and the demo, default 256m
+#   DLEDGER_TOOLS_HEAP    heap of mqadmin, dledger-cli, dledger-migrate and the demo, default 256m
+#   DLEDGER_NODE_HEAP     heap of the dledger-cli commands that run Raft nodes (server, appender, register,
+#                         benchmark), default 1g
 #   DLEDGER_DATA          the data folder: the servers start in it, so relative paths in their confs (stores, logs)
 #                         are relative to it; default ~/dledger-rocketmq. It lies outside the package, so that a new
 #                         version unpacked beside this one and started with the same confs finds the same data.
