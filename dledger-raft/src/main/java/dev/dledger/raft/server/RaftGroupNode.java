@@ -587,16 +587,17 @@ public final class RaftGroupNode implements AutoCloseable {
     public CompletableFuture<Entry> get(long index) {
         return call(() -> {
             if (index < storage.log().firstIndex() || index > storage.log().lastIndex()) {
-                return null;
+                return CompletableFuture.<Entry>completedFuture(null);
             }
             Entry e = storage.log().entries(index, index + 1, Long.MAX_VALUE).get(0);
             if (e.type() == EntryType.NORMAL && index <= storage.log().droppedBodiesThrough()) {
-                throw new IllegalStateException("[" + group + " " + id + "] entry " + index + ": body dropped on "
-                    + "witness (bodies through " + storage.log().droppedBodiesThrough() + " may be gone; a data member "
-                    + "holds them)");
+                // Fails the caller, not the node: a witness asked for a body it no longer keeps.
+                return CompletableFuture.<Entry>failedFuture(new IllegalStateException("[" + group + " " + id
+                    + "] entry " + index + ": body dropped on witness (bodies through "
+                    + storage.log().droppedBodiesThrough() + " may be gone; a data member holds them)"));
             }
-            return e;
-        });
+            return CompletableFuture.completedFuture(e);
+        }).thenCompose(entry -> entry);
     }
 
     private <T> CompletableFuture<T> call(java.util.function.Supplier<T> work) {
@@ -604,7 +605,16 @@ public final class RaftGroupNode implements AutoCloseable {
         Input in = new Input() {
             @Override
             public void run() {
-                f.complete(work.get());
+                T result;
+                try {
+                    result = work.get();
+                } catch (RuntimeException | Error e) {
+                    // The driver fails and the node stops (the input is out of the inbox, so its stop would not abort
+                    // it): the caller learns why instead of waiting for ever.
+                    f.completeExceptionally(e);
+                    throw e;
+                }
+                f.complete(result);
             }
 
             @Override

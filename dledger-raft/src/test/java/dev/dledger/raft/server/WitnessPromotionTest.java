@@ -25,6 +25,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -48,6 +49,8 @@ class WitnessPromotionTest {
     private final Map<String, InetSocketAddress> addresses = new LinkedHashMap<>();
     private final Map<String, RaftGroupNode> nodes = new LinkedHashMap<>();
     private final Map<String, KeyValueStateMachine> machines = new LinkedHashMap<>();
+    /** Applied entries between two snapshots of every node. */
+    private long snapshotThreshold = 1000;
 
     @AfterEach
     void stop() {
@@ -58,7 +61,7 @@ class WitnessPromotionTest {
     private void start(String id) {
         KeyValueStateMachine machine = new KeyValueStateMachine();
         FileNodeStorage storage = new FileNodeStorage(base.resolve("dledger-" + id), CONFIG, FlushMode.ASYNC, 0);
-        RaftGroupNode n = new RaftGroupNode(NodeOptions.defaults("g", id).withSnapshotThreshold(1000),
+        RaftGroupNode n = new RaftGroupNode(NodeOptions.defaults("g", id).withSnapshotThreshold(snapshotThreshold),
             new Membership(List.of(IDS)).withWitness("w", true), storage, machine, transports.get(id));
         transports.get(id).setPeers("g", addresses);
         nodes.put(id, n);
@@ -86,12 +89,19 @@ class WitnessPromotionTest {
         return acked;
     }
 
-    private static boolean bodyDropped(RaftGroupNode n, long index) throws InterruptedException {
+    /**
+     * Whether {@code n} refuses the body of {@code index} as dropped. The refusal fails the caller only: the node goes
+     * on (a read of a dropped body once stopped the witness's driver and left the caller waiting).
+     */
+    private static boolean bodyDropped(RaftGroupNode n, long index) throws Exception {
         try {
-            n.get(index).get();
+            n.get(index).get(WAIT.toSeconds(), TimeUnit.SECONDS);
             return false;
         } catch (ExecutionException e) {
-            return e.getCause() instanceof IllegalStateException && e.getCause().getMessage().contains("body dropped");
+            boolean dropped = e.getCause() instanceof IllegalStateException
+                && e.getCause().getMessage().contains("body dropped");
+            assertFalse(n.status().failed(), n.id() + " failed after refusing a read: " + e.getCause());
+            return dropped;
         }
     }
 
@@ -117,7 +127,8 @@ class WitnessPromotionTest {
             dropped = Long.parseLong(p.getProperty("through"));
         }
         RaftGroupNode w = nodes.get("w");
-        assertTrue(bodyDropped(w, dropped) || w.get(dropped).get() == null, "no body of " + dropped + " on the witness");
+        assertTrue(bodyDropped(w, dropped) || w.get(dropped).get(WAIT.toSeconds(), TimeUnit.SECONDS) == null,
+            "no body of " + dropped + " on the witness");
         return dropped;
     }
 
@@ -153,7 +164,7 @@ class WitnessPromotionTest {
         long wFirst = -1;
         for (int i = 0; i < acked.size(); i++) {
             long index = acked.get(i);
-            Entry e = w.get(index).get();
+            Entry e = w.get(index).get(WAIT.toSeconds(), TimeUnit.SECONDS);
             if (e == null) {
                 assertTrue(wFirst < 0, "entries missing only below the snapshot: " + index);
                 continue;
@@ -187,6 +198,23 @@ class WitnessPromotionTest {
         start("w");
         await("w back and caught up").atMost(WAIT).until(() -> nodes.get("w").status().appliedIndex() >= end);
         assertEquals(machines.get(next.id()).size(), machines.get("w").size());
+    }
+
+    @Test
+    void aReadOfABodyTheWitnessDroppedFailsTheReadOnly() throws Exception {
+        // No snapshot: the witness's log keeps every entry, the ones whose bodies it dropped too.
+        snapshotThreshold = 1_000_000;
+        startAll();
+        RaftGroupNode leader = dataLeader();
+        write(leader, 0, 3000);
+        long dropped = awaitDrops();
+        RaftGroupNode w = nodes.get("w");
+        assertTrue(bodyDropped(w, dropped), "entry " + dropped + " is in the witness's log without its body");
+        // The witness goes on: it acknowledges and applies what comes next.
+        List<Long> later = write(leader, 3000, 3100);
+        long end = later.get(later.size() - 1);
+        await("w applies after the refused read").atMost(WAIT).until(() -> w.status().appliedIndex() >= end);
+        assertFalse(w.status().failed());
     }
 
     @Test
