@@ -448,14 +448,14 @@ public final class RaftGroupNode implements AutoCloseable {
      * @return the state machine's answer, possibly null
      */
     public CompletableFuture<byte[]> query(byte[] query, boolean lease) {
-        return readIndex(lease).thenCompose(index -> call(() -> {
+        return readIndex(lease).thenCompose(index -> callForFuture(() -> {
             try {
                 return CompletableFuture.completedFuture(stateMachine.query(query));
             } catch (UnsupportedOperationException | IllegalArgumentException e) {
                 // A refused query fails its caller, not the node; anything else is a state machine bug and stops it.
                 return CompletableFuture.<byte[]>failedFuture(e);
             }
-        })).thenCompose(answer -> answer);
+        }));
     }
 
     /**
@@ -585,7 +585,7 @@ public final class RaftGroupNode implements AutoCloseable {
      * witness"), never with other bytes.
      */
     public CompletableFuture<Entry> get(long index) {
-        return call(() -> {
+        return callForFuture(() -> {
             if (index < storage.log().firstIndex() || index > storage.log().lastIndex()) {
                 return CompletableFuture.<Entry>completedFuture(null);
             }
@@ -597,7 +597,12 @@ public final class RaftGroupNode implements AutoCloseable {
                     + storage.log().droppedBodiesThrough() + " may be gone; a data member holds them)"));
             }
             return CompletableFuture.completedFuture(e);
-        }).thenCompose(entry -> entry);
+        });
+    }
+
+    /** {@link #call} for work that answers with a future of its own: a refusal fails that future, not the node. */
+    private <T> CompletableFuture<T> callForFuture(java.util.function.Supplier<CompletableFuture<T>> work) {
+        return call(work).thenCompose(answer -> answer);
     }
 
     private <T> CompletableFuture<T> call(java.util.function.Supplier<T> work) {
