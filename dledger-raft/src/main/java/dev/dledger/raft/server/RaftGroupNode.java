@@ -948,8 +948,16 @@ public final class RaftGroupNode implements AutoCloseable {
 
     private void send(Message m) {
         if (m instanceof InstallSnapshotRequest s) {
+            byte[] data = stateSnapshots.dataToSend(s.snapshot());
+            if (data == null) {
+                SnapshotMeta held = storage.log().snapshot();
+                log.info("[{} {} t{}] snapshot {}@{} not sent to {}: this node holds snapshot {}@{} since the request",
+                    group, id, node.term(), s.snapshot().index(), s.snapshot().term(), s.to(), held.index(),
+                    held.term());
+                return;
+            }
             counters.snapshotSent();
-            snapshots.send(s, stateSnapshots.dataToSend());
+            snapshots.send(s, data);
         } else {
             transport.send(group, m);
         }

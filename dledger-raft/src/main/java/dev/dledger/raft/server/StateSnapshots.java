@@ -149,10 +149,17 @@ final class StateSnapshots {
     }
 
     /**
-     * The bytes to send a follower: the stored snapshot, or for a log compacted by retention the position with the
-     * state machine's current image (on the apply thread, so it is the state after exactly what was applied).
+     * The bytes to send a follower for the core's request of snapshot {@code wanted}: the stored snapshot, or for a log
+     * compacted by retention the position with the state machine's current image (on the apply thread, so it is the
+     * state after exactly what was applied). Null when the stored snapshot is no longer {@code wanted}: the core asked
+     * for it before this node installed another in the same pass (a deposed leader that caught up by a snapshot from
+     * its successor), and the bytes held now are another state than the request names.
      */
-    byte[] dataToSend() {
+    byte[] dataToSend(SnapshotMeta wanted) {
+        SnapshotMeta held = storage.log().snapshot();
+        if (held.index() != wanted.index() || held.term() != wanted.term()) {
+            return null;
+        }
         byte[] data = storage.snapshotData();
         if (SnapshotPosition.isPosition(data)) {
             data = SnapshotPosition.encode(SnapshotPosition.decode(data), stateMachine.retainedImage());

@@ -108,12 +108,10 @@ class SnapshotInstallBindingTest {
         assertArrayEquals("state at 10".getBytes(StandardCharsets.UTF_8), storage.snapshotData());
     }
 
-    @Test
-    void aDeposedLeaderAnswersNoChunkAcknowledgement() {
-        byte[] state = "twelve bytes".getBytes(StandardCharsets.UTF_8);
-        storage.installSnapshot(new SnapshotMeta(10, 1, VOTERS), state);
+    /** Starts n1 on a snapshot at 10 of term 1 and makes it lead, answering its (pre-)votes as n0. */
+    private long leadOnASnapshotAt10(NodeOptions options) {
+        storage.installSnapshot(new SnapshotMeta(10, 1, VOTERS), "twelve bytes".getBytes(StandardCharsets.UTF_8));
         storage.saveHardState(new HardState(1, null));
-        NodeOptions options = NodeOptions.defaults("g", "n1").withSnapshotChunkBytes(4);
         node = new RaftGroupNode(options, VOTERS, storage, machine, transport);
         // Campaign: ticks follow the driver's clock; answer the (pre-)votes until it leads.
         await().atMost(Duration.ofSeconds(10)).until(() -> {
@@ -126,13 +124,40 @@ class SnapshotInstallBindingTest {
             }
             return node.status().role() == Role.LEADER;
         });
-        long term = node.status().term();
-        // n2 has nothing: the leader must send it the snapshot, in chunks of 4 bytes.
+        return node.status().term();
+    }
+
+    /** n2's answer to the leader's last append to it: it has nothing, so the leader must send it the snapshot. */
+    private AppendEntriesResponse n2HasNothing(long term) {
         AppendEntriesRequest probe = transport.sent.stream()
             .filter(m -> m instanceof AppendEntriesRequest a && a.to().equals("n2"))
             .map(m -> (AppendEntriesRequest) m).reduce((a, b) -> b).orElseThrow();
-        transport.deliver(new AppendEntriesResponse("n2", "n1", term, false, -1,
-            probe.prevLogIndex(), 0, -1, probe.seq()));
+        return new AppendEntriesResponse("n2", "n1", term, false, -1, probe.prevLogIndex(), 0, -1, probe.seq());
+    }
+
+    @Test
+    void aDeposedLeaderDoesNotSendTheSnapshotItNamedBeforeItInstalledItsSuccessors() {
+        long term = leadOnASnapshotAt10(NodeOptions.defaults("g", "n1"));
+        transport.chunksSent.clear();
+        // In one pass: n2's answer makes the core name its snapshot at 10 for n2; then the leader of a later term
+        // sends its snapshot at 20, which n1 installs in that pass, before the pass's messages go out. The request
+        // for n2 still names 10: the bytes held now are the state at 20, so nothing may go out under that name.
+        transport.deliver(n2HasNothing(term));
+        transport.deliver(wholeSnapshot("n0", term + 1, 20, term + 1, "state at 20"));
+        transport.runTasks();
+
+        assertEquals(20, storage.snapshot().index());
+        assertEquals(List.of("20:state at 20"), machine.restores.subList(1, machine.restores.size()));
+        assertEquals(List.of(), transport.chunksSent.stream().filter(c -> c.to().equals("n2") && !c.ack())
+            .map(c -> c.request().snapshot().index() + ": " + new String(c.data(), StandardCharsets.UTF_8)).toList(),
+            "chunks sent to n2");
+    }
+
+    @Test
+    void aDeposedLeaderAnswersNoChunkAcknowledgement() {
+        long term = leadOnASnapshotAt10(NodeOptions.defaults("g", "n1").withSnapshotChunkBytes(4));
+        // n2 has nothing: the leader must send it the snapshot, in chunks of 4 bytes.
+        transport.deliver(n2HasNothing(term));
         await().atMost(Duration.ofSeconds(10)).until(() -> {
             transport.runTasks();
             return transport.chunksSent.stream().anyMatch(c -> c.to().equals("n2") && !c.ack());

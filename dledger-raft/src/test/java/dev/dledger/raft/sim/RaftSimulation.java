@@ -3,6 +3,7 @@ package dev.dledger.raft.sim;
 import dev.dledger.raft.core.AppendEntriesRequest;
 import dev.dledger.raft.core.AppendEntriesResponse;
 import dev.dledger.raft.core.Entry;
+import dev.dledger.raft.core.FollowerProgress;
 import dev.dledger.raft.core.EntryType;
 import dev.dledger.raft.core.HardState;
 import dev.dledger.raft.core.Membership;
@@ -809,6 +810,9 @@ public final class RaftSimulation implements NodeObserver {
                 + settings.livenessTicks() + " ticks after healing; marker=" + marker + "; nodes: " + nodes.values());
         }
         SimulatedHost l = leader();
+        if (l != null && !preVote && !checkQuorum) {
+            stopOrphans(l);
+        }
         if (marker >= 0 && l != null && allVotersApplied(l.status().voters(), marker)) {
             phase = Phase.DONE;
             trace.record(clock.now(), "  converged after " + (clock.now() - livenessStart) / TICK + " ticks");
@@ -827,6 +831,30 @@ public final class RaftSimulation implements NodeObserver {
             });
         }
         scheduler.schedule(TICK, "LIVENESS", "-", null, this::livenessProbe);
+    }
+
+    /**
+     * Stops every node that counts itself a voter while the leader {@code l} neither counts it among its voters nor
+     * replicates to it: a node whose add a leader appended and lost with its term, before the commit. Without
+     * pre-vote and check-quorum nothing keeps such a node from calling elections at ever higher terms for ever
+     * (nobody sends it the group's log, and each of its vote requests deposes the leader: the disruptive server of
+     * the Raft thesis, section 4.2.3, which those two options exist to stop), so the group converges only once it is
+     * stopped, as an operator stops a node whose add failed. Draws nothing from the run's randomness.
+     */
+    private void stopOrphans(SimulatedHost l) {
+        NodeStatus ls = l.status();
+        Set<String> known = new HashSet<>(ls.voters());
+        for (FollowerProgress f : ls.followers()) {
+            known.add(f.id());
+        }
+        for (SimulatedHost n : nodes.values()) {
+            NodeStatus s = n.isUp() ? n.status() : null;
+            if (s != null && !known.contains(n.id()) && s.voters().contains(n.id())) {
+                trace.record(clock.now(), "  " + n.id() + " stopped: it counts itself a voter of " + s.voters()
+                    + ", unknown to the leader " + l.id());
+                n.shutDown();
+            }
+        }
     }
 
     private boolean allVotersApplied(List<String> voters, long index) {
