@@ -229,7 +229,7 @@ public final class RaftGroupNode implements AutoCloseable {
         LogSyncer syncer = options.flush() == FlushMode.SYNC
             ? ports.syncers().start("sync-" + group + "-" + id, storage, loop::wake) : null;
         this.durable = new DurableLog(syncer, durableAtStart);
-        this.snapshots = new SnapshotTransfers(group, id, transport, options.snapshotChunkBytes(),
+        this.snapshots = new SnapshotTransfers(group, id, transport, options.snapshotChunkBytes(), clock::nanoTime,
             ports.loggers().apply(SnapshotTransfers.class.getName()));
         transport.register(group, id, this::onMessage);
         transport.onPeerDown(group, this::onPeerDown);
@@ -711,6 +711,7 @@ public final class RaftGroupNode implements AutoCloseable {
                 node.tick();
                 nextTick += tickNanos;
                 expire(now);
+                snapshots.resendStalled(now, options.raft().electionTimeoutTicks() * tickNanos);
                 worked = true;
             }
             if (now - nextRetain >= 0) {

@@ -7,6 +7,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.function.Consumer;
+import java.util.function.LongSupplier;
 import java.util.zip.CRC32C;
 import org.slf4j.Logger;
 
@@ -29,9 +30,25 @@ final class SnapshotTransfers {
     private final Transport transport;
     private final int chunkBytes;
     private final Map<String, Outgoing> outgoing = new HashMap<>();
+    private final LongSupplier nanoTime;
     private Incoming incoming;
 
-    private record Outgoing(InstallSnapshotRequest request, byte[] data, int crc) {
+    private static final class Outgoing {
+        final InstallSnapshotRequest request;
+        final byte[] data;
+        final int crc;
+        /** The offset of the chunk sent last: on its way, or lost. */
+        long inflight;
+        /** When the chunk at {@link #inflight} was sent (the driver's clock). */
+        long sentAt;
+        /** The time the last chunk that arrived took, there and back; 0 before the first. */
+        long roundTrip;
+
+        Outgoing(InstallSnapshotRequest request, byte[] data, int crc) {
+            this.request = request;
+            this.data = data;
+            this.crc = crc;
+        }
     }
 
     private static final class Incoming {
@@ -50,7 +67,9 @@ final class SnapshotTransfers {
         }
     }
 
-    SnapshotTransfers(String group, String id, Transport transport, int chunkBytes, Logger log) {
+    SnapshotTransfers(String group, String id, Transport transport, int chunkBytes, LongSupplier nanoTime,
+                      Logger log) {
+        this.nanoTime = nanoTime;
         this.log = log;
         this.group = group;
         this.id = id;
@@ -68,10 +87,27 @@ final class SnapshotTransfers {
         sendChunk(o, 0);
     }
 
+    /**
+     * Leader: sends again the chunk of each transfer that was not acknowledged within {@code afterNanos} or four of
+     * its last round trips, whichever is longer (the chunk or its acknowledgement was lost: nothing else would send it
+     * before the core sends the snapshot again). Called at the driver's ticks.
+     */
+    void resendStalled(long now, long afterNanos) {
+        for (Outgoing o : outgoing.values()) {
+            if (now - o.sentAt >= Math.max(afterNanos, 4 * o.roundTrip)) {
+                log.debug("[{} {}] no acknowledgement of the chunk at {} of snapshot {} to {}: sending it again", group,
+                    id, o.inflight, o.request.snapshot().index(), o.request.to());
+                sendChunk(o, o.inflight);
+            }
+        }
+    }
+
     private void sendChunk(Outgoing o, long offset) {
-        int len = (int) Math.min(chunkBytes, o.data().length - offset);
-        byte[] piece = Arrays.copyOfRange(o.data(), (int) offset, (int) offset + len);
-        transport.sendChunk(group, new SnapshotChunk(id, o.request().to(), o.request(), o.data().length, o.crc(),
+        o.inflight = offset;
+        o.sentAt = nanoTime.getAsLong();
+        int len = (int) Math.min(chunkBytes, o.data.length - offset);
+        byte[] piece = Arrays.copyOfRange(o.data, (int) offset, (int) offset + len);
+        transport.sendChunk(group, new SnapshotChunk(id, o.request.to(), o.request, o.data.length, o.crc,
             offset, piece, false));
     }
 
@@ -83,14 +119,22 @@ final class SnapshotTransfers {
     void receive(SnapshotChunk c, Consumer<InstallSnapshotRequest> deliver) {
         if (c.ack()) {
             Outgoing o = outgoing.get(c.from());
-            if (o == null || o.crc() != c.crc() || !o.request().snapshot().equals(c.request().snapshot())) {
+            if (o == null || o.crc != c.crc() || !o.request.snapshot().equals(c.request().snapshot())) {
                 return;
             }
-            if (c.offset() >= o.data().length) {
+            if (c.offset() > o.inflight) {
+                // The chunk on its way arrived: the time it took, there and back.
+                o.roundTrip = nanoTime.getAsLong() - o.sentAt;
+            }
+            if (c.offset() >= o.data.length) {
                 outgoing.remove(c.from());
-            } else {
+            } else if (c.offset() != o.inflight) {
                 sendChunk(o, c.offset());
             }
+            // Else the chunk asked for is on its way already: this acknowledgement is a copy (a duplicate, or the
+            // follower's answer to a chunk it had) and sending it again would start a second chunk-and-acknowledgement
+            // chain beside the first, each lasting until the transfer ends, so copies would multiply the traffic
+            // without bound. A chunk that was lost is sent again by resendStalled.
             return;
         }
         if (c.total() > MAX_SNAPSHOT_BYTES) {
