@@ -25,6 +25,8 @@ public final class RaftNode {
 
     /** Give up on a snapshot that was not acknowledged for this many election timeouts. */
     private static final int SNAPSHOT_TIMEOUT_ELECTIONS = 5;
+    /** The seq of an answer that answers no request of its receiver's current leadership. */
+    static final long NO_SEQ = -1;
     /** After a transfer to the preferred leader failed, wait this many election timeouts before the next try. */
     private static final int PREFERRED_RETRY_ELECTIONS = 10;
     /**
@@ -123,6 +125,11 @@ public final class RaftNode {
     /** Ticks after start during which votes are refused (see {@link InitialState#leaseQuietTicks()}). */
     private final int leaseQuietTicks;
     private boolean broadcastPending;
+    /**
+     * The number of the last broadcast of this process as leader (heartbeats, read rounds), echoed in the answers and
+     * counted by {@link #quorumAckedSeq()}. It starts again from 0 when the process restarts: an answer whose seq is
+     * above it answers an earlier incarnation and confirms nothing.
+     */
     private long seq;
     private final TreeMap<Long, Long> seqTicks = new TreeMap<>();
     private final ArrayDeque<PendingRead> pendingReads = new ArrayDeque<>();
@@ -1226,15 +1233,21 @@ public final class RaftNode {
         electionElapsed = 0;
     }
 
-    /** Answers a message from an older term so that its sender learns the current term, where useful. */
+    /**
+     * Answers a message from an older term so that its sender learns the current term, where useful. The answer to a
+     * request carries no seq ({@link #NO_SEQ}): it goes out in this node's term, which may be a term its sender leads
+     * now in a later incarnation of its process, whose seqs started again from 0; with the request's seq it would
+     * confirm reads of that leader that no quorum confirmed (simulation seed 444006116). The deposed sender needs only
+     * the term.
+     */
     private void answerStale(Message m) {
         if (m instanceof AppendEntriesRequest ar) {
             // A deposed leader (for example one that was partitioned) learns of the new term and steps down.
             send(new AppendEntriesResponse(id, m.from(), term, false, -1, ar.prevLogIndex(), log.lastIndex() + 1,
-                -1, ar.seq()));
+                -1, NO_SEQ));
         } else if (m instanceof InstallSnapshotRequest sr) {
             send(new AppendEntriesResponse(id, m.from(), term, false, -1, sr.snapshot().index(),
-                log.lastIndex() + 1, -1, sr.seq()));
+                log.lastIndex() + 1, -1, NO_SEQ));
         } else if (m instanceof VoteRequest vr) {
             // The candidate learns the current term from the rejection (Raft paper section 5.1). Without it, a
             // candidate that no higher-term node ever contacts (one outside their configuration, say) could
@@ -1607,7 +1620,7 @@ public final class RaftNode {
             return;
         }
         answered(pr);
-        boolean seqAdvanced = m.seq() > pr.ackedSeq;
+        boolean seqAdvanced = m.seq() > pr.ackedSeq && m.seq() <= seq;
         if (seqAdvanced) {
             pr.ackedSeq = m.seq();
         }
@@ -1691,7 +1704,7 @@ public final class RaftNode {
             return;
         }
         answered(pr);
-        if (m.seq() > pr.ackedSeq) {
+        if (m.seq() > pr.ackedSeq && m.seq() <= seq) {
             pr.ackedSeq = m.seq();
             advanceReads();
         }
@@ -2110,10 +2123,19 @@ public final class RaftNode {
     public List<FollowerProgress> progress() {
         List<FollowerProgress> list = new ArrayList<>();
         for (Map.Entry<String, Progress> e : progress.entrySet()) {
-            Progress pr = e.getValue();
-            list.add(new FollowerProgress(e.getKey(), pr.match, pr.next, pr.state.name(),
-                pr.responded && now - pr.lastActiveTick < config.electionTimeoutTicks()));
+            list.add(followerProgress(e.getKey(), e.getValue()));
         }
         return list;
+    }
+
+    /** The leader's view of {@code peer}; null unless this node leads and replicates to it. */
+    public FollowerProgress progress(String peer) {
+        Progress pr = progress.get(peer);
+        return pr == null ? null : followerProgress(peer, pr);
+    }
+
+    private FollowerProgress followerProgress(String peer, Progress pr) {
+        return new FollowerProgress(peer, pr.match, pr.next, pr.state.name(),
+            pr.responded && now - pr.lastActiveTick < config.electionTimeoutTicks());
     }
 }

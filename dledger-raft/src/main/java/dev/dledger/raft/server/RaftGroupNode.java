@@ -711,7 +711,7 @@ public final class RaftGroupNode implements AutoCloseable {
                 node.tick();
                 nextTick += tickNanos;
                 expire(now);
-                snapshots.resendStalled(now, options.raft().electionTimeoutTicks() * tickNanos);
+                snapshots.resendStalled(now, options.raft().electionTimeoutTicks() * tickNanos, node::progress);
                 worked = true;
             }
             if (now - nextRetain >= 0) {

@@ -1,12 +1,15 @@
 package dev.dledger.raft.server;
 
+import dev.dledger.raft.core.FollowerProgress;
 import dev.dledger.raft.core.InstallSnapshotRequest;
 import dev.dledger.raft.transport.SnapshotChunk;
 import dev.dledger.raft.transport.Transport;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.Iterator;
 import java.util.Map;
 import java.util.function.Consumer;
+import java.util.function.Function;
 import java.util.function.LongSupplier;
 import java.util.zip.CRC32C;
 import org.slf4j.Logger;
@@ -22,6 +25,8 @@ import org.slf4j.Logger;
 final class SnapshotTransfers {
 
     private final Logger log;
+    /** The core's name of a follower's state while it sends it a snapshot ({@link FollowerProgress#state()}). */
+    private static final String SNAPSHOT = "SNAPSHOT";
     /** The largest snapshot held in memory for a transfer. */
     static final long MAX_SNAPSHOT_BYTES = Integer.MAX_VALUE - 8;
 
@@ -88,13 +93,24 @@ final class SnapshotTransfers {
     }
 
     /**
-     * Leader: sends again the chunk of each transfer that was not acknowledged within {@code afterNanos} or four of
-     * its last round trips, whichever is longer (the chunk or its acknowledgement was lost: nothing else would send it
-     * before the core sends the snapshot again). Called at the driver's ticks.
+     * Leader: goes over the transfers at the driver's ticks. A transfer to a follower the core no longer sends a
+     * snapshot to (it left the group, installed the snapshot, or the core gave up on it after its snapshot timeout and
+     * will name a snapshot again) is dropped. Of the others, the chunk not acknowledged within {@code afterNanos} or
+     * four of the transfer's last round trips, whichever is longer, is sent again if the follower answers the leader
+     * (the chunk or its acknowledgement was lost: nothing else would send it before the core names the snapshot
+     * again); to a follower that answers nothing, nothing is sent until it does.
+     *
+     * @param progress the core's view of a follower: null when the leader does not replicate to it
      */
-    void resendStalled(long now, long afterNanos) {
-        for (Outgoing o : outgoing.values()) {
-            if (now - o.sentAt >= Math.max(afterNanos, 4 * o.roundTrip)) {
+    void resendStalled(long now, long afterNanos, Function<String, FollowerProgress> progress) {
+        for (Iterator<Outgoing> it = outgoing.values().iterator(); it.hasNext(); ) {
+            Outgoing o = it.next();
+            FollowerProgress p = progress.apply(o.request.to());
+            if (p == null || !SNAPSHOT.equals(p.state())) {
+                log.debug("[{} {}] snapshot {} to {} no longer wanted: dropped at offset {}", group, id,
+                    o.request.snapshot().index(), o.request.to(), o.inflight);
+                it.remove();
+            } else if (p.active() && now - o.sentAt >= Math.max(afterNanos, 4 * o.roundTrip)) {
                 log.debug("[{} {}] no acknowledgement of the chunk at {} of snapshot {} to {}: sending it again", group,
                     id, o.inflight, o.request.snapshot().index(), o.request.to());
                 sendChunk(o, o.inflight);

@@ -4,13 +4,16 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.dledger.raft.core.FollowerProgress;
 import dev.dledger.raft.core.InstallSnapshotRequest;
 import dev.dledger.raft.core.Membership;
 import dev.dledger.raft.core.SnapshotMeta;
 import dev.dledger.raft.transport.SnapshotChunk;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.slf4j.LoggerFactory;
 
@@ -36,6 +39,21 @@ class SnapshotTransfersTest {
     private final SnapshotTransfers follower = new SnapshotTransfers("g", "n2", followerNet, 4, () -> now[0],
         LoggerFactory.getLogger(SnapshotTransfersTest.class));
 
+    /** The leader's core's view of its followers: n2 answers, and the core is sending it a snapshot. */
+    private final Map<String, FollowerProgress> cores = new HashMap<>(Map.of("n2", n2("SNAPSHOT", true)));
+
+    private FollowerProgress progress(String peer) {
+        return cores.get(peer);
+    }
+
+    private static FollowerProgress n2(String state, boolean active) {
+        return new FollowerProgress("n2", 0, 1, state, active);
+    }
+
+    private List<Long> offsetsSent() {
+        return leaderNet.chunksSent.stream().map(SnapshotChunk::offset).toList();
+    }
+
     @Test
     void aCopiedAcknowledgementSendsNoSecondChunk() {
         assertEquals(64, DATA.length);
@@ -52,17 +70,53 @@ class SnapshotTransfersTest {
         leader.send(REQUEST, DATA);
         // Chunk 0 is lost. Before the stall time nothing is sent again; after it, chunk 0 once.
         now[0] = 99;
-        leader.resendStalled(now[0], 100);
+        leader.resendStalled(now[0], 100, this::progress);
         now[0] = 100;
-        leader.resendStalled(now[0], 100);
-        leader.resendStalled(now[0], 100);
+        leader.resendStalled(now[0], 100, this::progress);
+        leader.resendStalled(now[0], 100, this::progress);
         assertEquals(List.of(0L, 0L), leaderNet.chunksSent.stream().map(SnapshotChunk::offset).toList());
         // Its acknowledgement moves the transfer on; the next chunk's clock starts then.
         leader.receive(new SnapshotChunk("n2", "n1", REQUEST, DATA.length, SnapshotTransfers.crc(DATA), 4,
             new byte[0], true), r -> { });
         now[0] = 150;
-        leader.resendStalled(now[0], 100);
+        leader.resendStalled(now[0], 100, this::progress);
         assertEquals(List.of(0L, 0L, 4L), leaderNet.chunksSent.stream().map(SnapshotChunk::offset).toList());
+    }
+
+    @Test
+    void aStalledChunkWaitsForAFollowerThatAnswersNothing() {
+        leader.send(REQUEST, DATA);
+        cores.put("n2", n2("SNAPSHOT", false));
+        now[0] = 1_000;
+        leader.resendStalled(now[0], 100, this::progress);
+        assertEquals(List.of(0L), offsetsSent());
+        // It answers the leader's heartbeats again: the chunk goes out again.
+        cores.put("n2", n2("SNAPSHOT", true));
+        leader.resendStalled(now[0], 100, this::progress);
+        assertEquals(List.of(0L, 0L), offsetsSent());
+    }
+
+    @Test
+    void aTransferTheCoreNoLongerWantsIsDroppedAndNeverSentAgain() {
+        // The follower left the group (the core no longer replicates to it) ...
+        leader.send(REQUEST, DATA);
+        cores.remove("n2");
+        now[0] = 1_000;
+        leader.resendStalled(now[0], 100, this::progress);
+        // ... and comes back: the old transfer is gone, not resumed.
+        cores.put("n2", n2("SNAPSHOT", true));
+        now[0] = 2_000;
+        leader.resendStalled(now[0], 100, this::progress);
+        assertEquals(List.of(0L), offsetsSent());
+        // The core gave up after its snapshot timeout (PROBE): the transfer is dropped too; an acknowledgement that
+        // arrives after that sends nothing.
+        leader.send(REQUEST, DATA);
+        cores.put("n2", n2("PROBE", true));
+        now[0] = 3_000;
+        leader.resendStalled(now[0], 100, this::progress);
+        leader.receive(new SnapshotChunk("n2", "n1", REQUEST, DATA.length, SnapshotTransfers.crc(DATA), 4,
+            new byte[0], true), r -> { });
+        assertEquals(List.of(0L, 0L), offsetsSent());
     }
 
     @Test

@@ -1,6 +1,7 @@
 package dev.dledger.raft.sim;
 
 import static org.junit.jupiter.api.Assertions.fail;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -49,6 +50,15 @@ class RaftSimulationTest {
      * ever in a run without pre-vote and check-quorum: {@code liveness}).
      */
     static final long[] FOUND_SEEDS = {777015663L, 777014999L};
+    /**
+     * Seeds that failed with fault phases of {@value #LONG_FAULT_TICKS} ticks ({@code -Dsim.faultTicks}), run with
+     * that phase when no seed is given: 555008601 and 555009678 (a copied snapshot chunk acknowledgement started a
+     * second chain of chunks: {@code harness: more than 2000000 events}), 555002483 (a lost chunk waited for the
+     * core's re-send: {@code liveness}), 444006116 (a follower answered a request of a leader's earlier incarnation
+     * with its seq, which confirmed reads of the restarted leader: {@code read-linearizability}).
+     */
+    static final long[] FOUND_LONG_PHASE_SEEDS = {555008601L, 555009678L, 555002483L, 444006116L};
+    static final int LONG_FAULT_TICKS = 5000;
     /** Runs from which the coverage of the named situations is asserted (fewer say little). */
     static final int MIN_RUNS_FOR_COVERAGE = 100;
     /**
@@ -183,6 +193,28 @@ class RaftSimulationTest {
         }
         if (!failFast && !thin.isEmpty()) {
             fail("simulation reached named situations too rarely: " + String.join("; ", thin));
+        }
+    }
+
+    @Test
+    void seedsFoundWithLongFaultPhasesPass() throws InterruptedException, ExecutionException {
+        String seedProperty = System.getProperty("sim.seed");
+        assumeTrue(seedProperty == null || seedProperty.isBlank(), "a seed was given: only it runs");
+        List<Long> seeds = new ArrayList<>();
+        for (long s : FOUND_LONG_PHASE_SEEDS) {
+            seeds.add(s);
+        }
+        SimulationSettings settings = SimulationSettings.defaults().withFaultTicks(LONG_FAULT_TICKS);
+        List<String> failed = new ArrayList<>();
+        for (SimulationResult r : runAll(seeds, settings, Runtime.getRuntime().availableProcessors())) {
+            System.out.println("simulation: seed " + r.seed() + " (fault phase " + LONG_FAULT_TICKS + " ticks) "
+                + r.events() + " events, " + (r.passed() ? "passed" : "failed: " + firstLine(r.detail())));
+            if (!r.passed()) {
+                failed.add(r.seed() + ": " + firstLine(r.detail()));
+            }
+        }
+        if (!failed.isEmpty()) {
+            fail("seeds found with long fault phases failed: " + String.join("; ", failed));
         }
     }
 
