@@ -112,23 +112,23 @@ class ReadIndexTest {
         // simulation, seed 444006116: a lease read served from a state 7 entries old).
         CoreCluster c = CoreCluster.ofThree();
         RaftNode first = c.electLeader();
-        String a = first.id();
+        String restarted = first.id();
         c.tick(100);
         List<Message> delayed = new ArrayList<>();
-        c.drop = m -> m.from().equals(a) && m instanceof AppendEntriesRequest && delayed.add(m);
+        c.drop = m -> m.from().equals(restarted) && m instanceof AppendEntriesRequest && delayed.add(m);
         c.tick(2);
         assertTrue(delayed.size() >= 2, "heartbeats of the first incarnation held back");
         long oldSeq = ((AppendEntriesRequest) delayed.get(0)).seq();
         c.drop = m -> false;
-        c.restart(a);
+        c.restart(restarted);
         c.tickUntil(() -> c.leader() != null && c.leader().term() > first.term(), 200);
-        RaftNode other = c.leader();
-        if (!other.id().equals(a)) {
+        RaftNode current = c.leader();
+        if (!current.id().equals(restarted)) {
             c.tick(2);
-            assertTrue(other.transferLeadership(a).accepted());
-            c.tickUntil(() -> c.node(a).role() == Role.LEADER, 100);
+            assertTrue(current.transferLeadership(restarted).accepted());
+            c.tickUntil(() -> c.node(restarted).role() == Role.LEADER, 100);
         }
-        RaftNode leader = c.node(a);
+        RaftNode leader = c.node(restarted);
         assertEquals(Role.LEADER, leader.role());
         // From now on the followers' answers to this leadership are lost (its lease lapses); a read waits for them.
         // Then the old requests arrive, and what the followers answer to them gets through.
@@ -141,7 +141,7 @@ class ReadIndexTest {
         leader.readIndex(10, true);
         c.flush();
         assertEquals(Role.LEADER, leader.role());
-        assertTrue(c.reads.get(a).isEmpty(), "no follower answered this leadership for 6 ticks: no read");
+        assertTrue(c.reads.get(restarted).isEmpty(), "no follower answered this leadership for 6 ticks: no read");
     }
 
     @Test

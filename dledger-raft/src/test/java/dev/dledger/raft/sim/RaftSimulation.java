@@ -58,7 +58,7 @@ public final class RaftSimulation implements NodeObserver {
     /** The named hard situations whose occurrence {@code RaftSimulationTest} asserts. */
     public static final List<String> SITUATIONS = List.of("figure-8", "deposed-leader-lease-read",
         "leader-crash-unsynced-acked", "snapshot-racing-appends", "leaders-forgotten", "witness-tail-handed",
-        "witness-promoted");
+        "witness-promoted", "old-request-of-current-leader");
 
     private static final long TICK = SimulatedClock.UNITS_PER_TICK;
     private static final int MAX_NODES_CREATED = 9;
@@ -342,6 +342,14 @@ public final class RaftSimulation implements NodeObserver {
         if (payload instanceof TimeoutNow) {
             coverage.hit("transfers");
         }
+        NodeStatus to0 = n.status();
+        if (payload instanceof AppendEntriesRequest old && to0 != null && old.term() < to0.term()) {
+            NodeStatus sender = nodes.containsKey(old.from()) ? nodes.get(old.from()).status() : null;
+            if (sender != null && sender.role() == Role.LEADER && sender.term() == to0.term()) {
+                // The follower answers it in its term, which its sender leads now (maybe in a later incarnation).
+                coverage.hit("old-request-of-current-leader");
+            }
+        }
         if (witness != null && payload instanceof AppendEntriesRequest a && a.from().equals(witness)
             && !to.equals(witness) && a.entries().stream().anyMatch(e -> e.type() == EntryType.NORMAL)) {
             // A data member is caught up from the witness's tail: the witness leads only for this.
@@ -552,7 +560,7 @@ public final class RaftSimulation implements NodeObserver {
     }
 
     private void chaos() {
-        int pick = random.nextInt(100);
+        int pick = random.nextInt(108);
         if (pick < 16) {
             // Half the time the leader: in sync flush mode it may hold entries its followers acknowledged, unsynced.
             SimulatedHost n = random.nextBoolean() ? leader() : randomUpNode();
@@ -587,7 +595,7 @@ public final class RaftSimulation implements NodeObserver {
             figure8();
         } else if (pick < 88) {
             pauseLeader();
-        } else {
+        } else if (pick < 100) {
             SimulatedHost n = randomUpNode();
             if (n != null) {
                 long ticks = 1 + random.nextInt(3 * electionTicks);
@@ -595,6 +603,8 @@ public final class RaftSimulation implements NodeObserver {
                 trace.record(clock.now(), "  pause " + n.id() + " for " + ticks + " ticks");
                 n.pause(ticks * TICK);
             }
+        } else {
+            restartLeaderBehindItsRequests();
         }
     }
 
@@ -638,14 +648,108 @@ public final class RaftSimulation implements NodeObserver {
     }
 
     /**
+     * A leader restarts while what it sent its followers is held back, is made leader again once it is back, and stands
+     * still past its lease just after the held requests arrived: the followers got requests of the leader's earlier
+     * incarnation, of an older term, after they followed the leader's new term (on TCP they wait in a socket buffer or
+     * an inbox while a follower stalls), and answered them in that term. The restarted process numbered its
+     * broadcasts from 0 again, so such an answer must not pass for an answer to its new requests: with it, the reads
+     * asked as it wakes would be confirmed by no quorum (seed 444006116).
+     */
+    private void restartLeaderBehindItsRequests() {
+        SimulatedHost l = leader();
+        if (l == null) {
+            return;
+        }
+        List<String> followers = new ArrayList<>(l.status().voters());
+        followers.remove(l.id());
+        if (followers.isEmpty()) {
+            return;
+        }
+        String id = l.id();
+        long delay = (3 + random.nextInt(4)) * electionTicks * TICK;
+        for (String follower : followers) {
+            network.hold(id, follower, clock.now() + 2 * TICK, delay);
+        }
+        trace.record(clock.now(), "  hold what " + id + " sends " + followers + " for " + delay / TICK
+            + " ticks; restart " + id + " and make it lead again");
+        int inc = l.incarnation();
+        scheduler.schedule(2 * TICK, "CRASH", id, null, () -> {
+            SimulatedHost n = nodes.get(id);
+            if (phase == Phase.FAULTS && n.isUp() && n.incarnation() == inc) {
+                crash(n, "restart behind its requests");
+                // A supervisor restarts it at once (the crash's own restart, later, then finds it running).
+                scheduler.schedule(TICK, "RESTART", id, null, () -> {
+                    if (!n.isUp() && !n.isShutDown()) {
+                        n.restart();
+                    }
+                });
+            }
+        });
+        // Once it is back, the leader of the day hands leadership back (the core waits until it caught up).
+        for (long at = 4 * TICK; at < delay; at += electionTicks * TICK) {
+            scheduler.schedule(at, "TRANSFER", id, null, () -> {
+                SimulatedHost n = nodes.get(id);
+                SimulatedHost current = leader();
+                if (phase == Phase.FAULTS && n.isUp() && current != null && current != n) {
+                    current.node().transferLeadership(id);
+                }
+            });
+        }
+        scheduler.schedule(delay + 3 * TICK, "PAUSE", id, null, () -> {
+            SimulatedHost n = nodes.get(id);
+            NodeStatus s = n.status();
+            if (phase == Phase.FAULTS && n.isUp() && s != null && s.role() == Role.LEADER) {
+                standStillCutOff(n);
+            }
+        });
+    }
+
+    /**
+     * A leader stands still past its lease, beyond the ticks its driver replays, cut off from the others (so that no
+     * message of their new term reaches it before the reads asked as it wakes); the links heal after those reads.
+     */
+    private void standStillCutOff(SimulatedHost l) {
+        long ticks = Math.max(electionTicks, RAFT_LATE_TICKS) + 2 + random.nextInt(3 * electionTicks);
+        coverage.hit("pauses");
+        String id = l.id();
+        List<String> others = new ArrayList<>();
+        for (SimulatedHost o : nodes.values()) {
+            if (o != l) {
+                others.add(o.id());
+                network.cutBoth(id, o.id());
+            }
+        }
+        trace.record(clock.now(), "  pause leader " + id + " for " + ticks + " ticks, cut off");
+        l.pause(ticks * TICK);
+        int inc = l.incarnation();
+        for (long at : new long[] {ticks * TICK, ticks * TICK + 1, ticks * TICK + 1 + random.nextInt((int) TICK)}) {
+            scheduler.schedule(at, "LEASE-READ", id, null, () -> {
+                SimulatedHost n = nodes.get(id);
+                if (phase == Phase.FAULTS && n.isUp() && n.incarnation() == inc) {
+                    read(n, checkQuorum);
+                }
+            });
+        }
+        scheduler.schedule((ticks + 2) * TICK, "HEAL", id, null, () -> {
+            for (String o : others) {
+                network.heal(id, o);
+                network.heal(o, id);
+            }
+        });
+    }
+
+    /**
      * A leader stands still past its lease (a GC, a SIGSTOP) while the others elect a new leader that commits; lease
      * reads reach it as it wakes, before it has heard of the new term.
      */
     private void pauseLeader() {
         SimulatedHost l = leader();
-        if (l == null) {
-            return;
+        if (l != null) {
+            pauseLeader(l);
         }
+    }
+
+    private void pauseLeader(SimulatedHost l) {
         // Half the pauses end within the ticks the driver replays one by one, half beyond (skipped ticks).
         long ticks = random.nextBoolean()
             ? electionTicks + 1 + random.nextInt(Math.max(1, RAFT_LATE_TICKS - electionTicks))

@@ -3,6 +3,8 @@ package dev.dledger.raft.sim;
 import dev.dledger.raft.core.AppendEntriesRequest;
 import dev.dledger.raft.transport.SnapshotChunk;
 
+import java.util.HashMap;
+import java.util.Map;
 import java.util.Random;
 import java.util.TreeMap;
 import java.util.TreeSet;
@@ -37,6 +39,8 @@ public final class SimulatedNetwork {
     private double slowProbability;
     private long slowMaxDelay = 400;
 
+    /** Links whose messages are held back: "from>to" to {until, delay}. */
+    private final Map<String, long[]> heldLinks = new HashMap<>();
     private long sent;
     private long dropped;
     private long duplicated;
@@ -96,9 +100,19 @@ public final class SimulatedNetwork {
         cutLinks.remove(from + ">" + to);
     }
 
-    /** Restores every link. */
+    /** Restores every link, and lets what a held link sends from now on through at the usual delays. */
     public void healAll() {
         cutLinks.clear();
+        heldLinks.clear();
+    }
+
+    /**
+     * Holds back what {@code from} sends to {@code to} until {@code until}: each such message arrives {@code delay}
+     * units after it was sent, or later if its own delay is longer (a queue that lets them through late, behind what
+     * the receiver heard from others meanwhile). Draws nothing from the random source.
+     */
+    public void hold(String from, String to, long until, long delay) {
+        heldLinks.put(from + ">" + to, new long[] {until, delay});
     }
 
     /** Whether the link from {@code from} to {@code to} is up. */
@@ -134,6 +148,10 @@ public final class SimulatedNetwork {
             delay = maxDelay + (long) (random.nextDouble() * (slowMaxDelay - maxDelay));
         } else {
             delay = minDelay + (long) (random.nextDouble() * (maxDelay - minDelay + 1));
+        }
+        long[] held = heldLinks.isEmpty() ? null : heldLinks.get(from + ">" + to);
+        if (held != null && scheduler.clock().now() < held[0]) {
+            delay = Math.max(delay, held[1]);
         }
         boolean append = payload instanceof AppendEntriesRequest;
         if (append) {
