@@ -699,65 +699,48 @@ public final class RaftSimulation implements NodeObserver {
             SimulatedHost n = nodes.get(id);
             NodeStatus s = n.status();
             if (phase == Phase.FAULTS && n.isUp() && s != null && s.role() == Role.LEADER) {
-                standStillCutOff(n);
-            }
-        });
-    }
-
-    /**
-     * A leader stands still past its lease, beyond the ticks its driver replays, cut off from the others (so that no
-     * message of their new term reaches it before the reads asked as it wakes); the links heal after those reads.
-     */
-    private void standStillCutOff(SimulatedHost l) {
-        long ticks = Math.max(electionTicks, RAFT_LATE_TICKS) + 2 + random.nextInt(3 * electionTicks);
-        coverage.hit("pauses");
-        String id = l.id();
-        List<String> others = new ArrayList<>();
-        for (SimulatedHost o : nodes.values()) {
-            if (o != l) {
-                others.add(o.id());
-                network.cutBoth(id, o.id());
-            }
-        }
-        trace.record(clock.now(), "  pause leader " + id + " for " + ticks + " ticks, cut off");
-        l.pause(ticks * TICK);
-        int inc = l.incarnation();
-        for (long at : new long[] {ticks * TICK, ticks * TICK + 1, ticks * TICK + 1 + random.nextInt((int) TICK)}) {
-            scheduler.schedule(at, "LEASE-READ", id, null, () -> {
-                SimulatedHost n = nodes.get(id);
-                if (phase == Phase.FAULTS && n.isUp() && n.incarnation() == inc) {
-                    read(n, checkQuorum);
-                }
-            });
-        }
-        scheduler.schedule((ticks + 2) * TICK, "HEAL", id, null, () -> {
-            for (String o : others) {
-                network.heal(id, o);
-                network.heal(o, id);
+                pauseLeader(n, true);
             }
         });
     }
 
     /**
      * A leader stands still past its lease (a GC, a SIGSTOP) while the others elect a new leader that commits; lease
-     * reads reach it as it wakes, before it has heard of the new term.
+     * reads reach it as it wakes, before it has heard of the new term. Half the time it is cut off from the others
+     * meanwhile (its links heal two ticks after it wakes), so that no message of the new term waits in its inbox
+     * ahead of those reads: they meet the lease as the paused leader alone sees it.
      */
     private void pauseLeader() {
         SimulatedHost l = leader();
         if (l != null) {
-            pauseLeader(l);
+            pauseLeader(l, random.nextBoolean());
         }
     }
 
-    private void pauseLeader(SimulatedHost l) {
+    private void pauseLeader(SimulatedHost l, boolean cutOff) {
         // Half the pauses end within the ticks the driver replays one by one, half beyond (skipped ticks).
         long ticks = random.nextBoolean()
             ? electionTicks + 1 + random.nextInt(Math.max(1, RAFT_LATE_TICKS - electionTicks))
             : electionTicks + 2 + random.nextInt(4 * electionTicks);
         coverage.hit("pauses");
-        trace.record(clock.now(), "  pause leader " + l.id() + " for " + ticks + " ticks");
-        l.pause(ticks * TICK);
         String id = l.id();
+        trace.record(clock.now(), "  pause leader " + id + " for " + ticks + " ticks" + (cutOff ? ", cut off" : ""));
+        if (cutOff) {
+            List<String> others = new ArrayList<>();
+            for (SimulatedHost o : nodes.values()) {
+                if (o != l) {
+                    others.add(o.id());
+                    network.cutBoth(id, o.id());
+                }
+            }
+            scheduler.schedule((ticks + 2) * TICK, "HEAL", id, null, () -> {
+                for (String o : others) {
+                    network.heal(id, o);
+                    network.heal(o, id);
+                }
+            });
+        }
+        l.pause(ticks * TICK);
         int inc = l.incarnation();
         for (long at : new long[] {ticks * TICK, ticks * TICK + 1, ticks * TICK + 1 + random.nextInt((int) TICK)}) {
             scheduler.schedule(at, "LEASE-READ", id, null, () -> {
