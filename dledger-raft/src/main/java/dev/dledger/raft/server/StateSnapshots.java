@@ -1,6 +1,7 @@
 package dev.dledger.raft.server;
 
 import dev.dledger.raft.core.InstallSnapshotRequest;
+import dev.dledger.raft.core.Membership;
 import dev.dledger.raft.core.RaftNode;
 import dev.dledger.raft.core.SnapshotMeta;
 import dev.dledger.raft.statemachine.StateMachine;
@@ -114,6 +115,17 @@ final class StateSnapshots {
     }
 
     /**
+     * Whether this node knows the configuration at {@code index}. A node that was added to a group starts with no
+     * configuration ({@link Membership#EMPTY}) and knows none before the first configuration entry it received: the
+     * group's first configuration is no entry of the log. A snapshot there would carry an empty membership to every
+     * node that installs it (one that restarts from it before it appended a later configuration entry counts no
+     * voter; a witness reads it as its promotion). Such a node snapshots once it applied past that entry.
+     */
+    private static boolean configurationKnown(RaftNode node, long index) {
+        return !node.membershipAt(index).voters().isEmpty();
+    }
+
+    /**
      * Takes a snapshot at the applied index when the core wants one at or above {@code wanted} (a witness being
      * promoted, {@link RaftNode#snapshotWanted()}) and the applied index reached it, whatever the threshold.
      *
@@ -133,6 +145,9 @@ final class StateSnapshots {
 
     private SnapshotMeta take(RaftNode node) {
         long index = node.appliedIndex();
+        if (!configurationKnown(node, index)) {
+            return null;
+        }
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         try {
             stateMachine.snapshot(index, out);

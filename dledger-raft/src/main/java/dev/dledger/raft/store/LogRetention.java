@@ -208,7 +208,16 @@ public final class LogRetention {
         }
         long cut = keepFrom - 1;
         SnapshotMeta base = store.snapshot();
-        SnapshotMeta meta = cut <= base.index() ? base : new SnapshotMeta(cut, store.term(cut), membershipAt.apply(cut));
+        SnapshotMeta meta = base;
+        if (cut > base.index()) {
+            Membership atCut = membershipAt.apply(cut);
+            if (atCut.voters().isEmpty()) {
+                // A node added to the group knows no configuration before the first configuration entry it received;
+                // the compaction record would carry an empty membership. The files wait until a cut past that entry.
+                return new Result(0, store.firstIndex(), ratio, timeUp, force);
+            }
+            meta = new SnapshotMeta(cut, store.term(cut), atCut);
+        }
         long keepPosition = store.position(keepFrom);
         guard.beforeDelete(keepFrom, keepPosition);
         store.compactPrefix(meta);

@@ -93,6 +93,21 @@ class LogRetentionTest {
     }
 
     @Test
+    void noFileGoesWhereTheNodeKnowsNoConfiguration() throws IOException {
+        // A node added to the group knows no configuration before the first configuration entry it received (here at
+        // 500): a compaction there would record an empty membership. The files wait until a cut past that entry.
+        try (SegmentedLogStore s = written()) {
+            age(at(4), -1, 1);
+            age(at(4), 5, 100);
+            LogRetention retention = new LogRetention(RetentionPolicy.defaults(), at(4), f -> 0.1);
+            assertEquals(0, retention.run(s, 999, i -> i < 500 ? Membership.EMPTY : VOTERS).deletedFiles());
+            assertEquals(0, s.firstIndex());
+            assertEquals(5, retention.run(s, 999, i -> VOTERS).deletedFiles(), "the same files, configuration known");
+            assertEquals(VOTERS, s.snapshot().membership());
+        }
+    }
+
+    @Test
     void filesAreNeverDeletedPastTheSafeIndexNorTheNewestOne() throws IOException {
         try (SegmentedLogStore s = written()) {
             age(at(4), -1, 1000);
