@@ -342,10 +342,10 @@ public final class RaftSimulation implements NodeObserver {
         if (payload instanceof TimeoutNow) {
             coverage.hit("transfers");
         }
-        NodeStatus to0 = n.status();
-        if (payload instanceof AppendEntriesRequest old && to0 != null && old.term() < to0.term()) {
+        NodeStatus receiver = n.status();
+        if (payload instanceof AppendEntriesRequest old && receiver != null && old.term() < receiver.term()) {
             NodeStatus sender = nodes.containsKey(old.from()) ? nodes.get(old.from()).status() : null;
-            if (sender != null && sender.role() == Role.LEADER && sender.term() == to0.term()) {
+            if (sender != null && sender.role() == Role.LEADER && sender.term() == receiver.term()) {
                 // The follower answers it in its term, which its sender leads now (maybe in a later incarnation).
                 coverage.hit("old-request-of-current-leader");
             }
@@ -726,13 +726,9 @@ public final class RaftSimulation implements NodeObserver {
         String id = l.id();
         trace.record(clock.now(), "  pause leader " + id + " for " + ticks + " ticks" + (cutOff ? ", cut off" : ""));
         if (cutOff) {
-            List<String> others = new ArrayList<>();
-            for (SimulatedHost o : nodes.values()) {
-                if (o != l) {
-                    others.add(o.id());
-                    network.cutBoth(id, o.id());
-                }
-            }
+            List<String> others = new ArrayList<>(nodes.keySet());
+            others.remove(id);
+            network.isolate(id, others);
             scheduler.schedule((ticks + 2) * TICK, "HEAL", id, null, () -> {
                 for (String o : others) {
                     network.heal(id, o);
