@@ -204,9 +204,15 @@ public final class InvariantChecker implements NodeObserver {
 
     /**
      * The drop rule (issue 19): a witness drops the body of an entry only when every data member of the group's
-     * committed configuration ({@code voters}, as the simulation saw it applied) holds that entry durably.
+     * committed configuration ({@code voters}, as the simulation saw it applied) holds that entry durably. A witness
+     * the committed configuration no longer names is judged by no rule here: its permission was computed over the
+     * members of the configuration that still named it, members added since may not hold what it drops, and nothing
+     * of the group depends on its log any more (the sole-holder check still applies to it).
      */
     public void onDropBodies(SimulatedHost host, long index, Collection<String> voters) {
+        if (!voters.contains(host.id())) {
+            return;
+        }
         SimulatedLogStore log = host.log();
         for (long i = Math.max(log.droppedBodiesThrough() + 1, log.firstIndex()); i <= Math.min(index, log.lastIndex());
              i++) {

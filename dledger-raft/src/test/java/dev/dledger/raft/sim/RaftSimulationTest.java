@@ -47,9 +47,11 @@ class RaftSimulationTest {
      * Seeds of long runs that once failed, run after the corpus when no seed is given: 777015663 (a deposed leader
      * sent the snapshot it had named before it installed its successor's, with the new bytes under the old index:
      * {@code snapshot-state}), 777014999 (a node whose add was lost with its leader's term called elections for
-     * ever in a run without pre-vote and check-quorum: {@code liveness}).
+     * ever in a run without pre-vote and check-quorum: {@code liveness}), 999003288 (a witness removed from the group
+     * dropped bodies on a permission computed before a data member was added that did not hold them: the checker
+     * judged a non-member by the new configuration, {@code witness-drop-rule}).
      */
-    static final long[] FOUND_SEEDS = {777015663L, 777014999L};
+    static final long[] FOUND_SEEDS = {777015663L, 777014999L, 999003288L};
     /**
      * Seeds that failed with fault phases of {@value #LONG_FAULT_TICKS} ticks ({@code -Dsim.faultTicks}), run with
      * that phase when no seed is given: 555008601 and 555009678 (a copied snapshot chunk acknowledgement started a
