@@ -10,4 +10,9 @@ package dev.dledger.raft.core;
  * @param active     whether the follower answered within the last election timeout
  */
 public record FollowerProgress(String id, long matchIndex, long nextIndex, String state, boolean active) {
+
+    /** Whether the leader is sending this follower a snapshot (state SNAPSHOT). */
+    public boolean sendingSnapshot() {
+        return Progress.State.SNAPSHOT.name().equals(state);
+    }
 }

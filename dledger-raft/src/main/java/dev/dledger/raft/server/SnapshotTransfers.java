@@ -25,8 +25,6 @@ import org.slf4j.Logger;
 final class SnapshotTransfers {
 
     private final Logger log;
-    /** The core's name of a follower's state while it sends it a snapshot ({@link FollowerProgress#state()}). */
-    private static final String SNAPSHOT = "SNAPSHOT";
     /** The largest snapshot held in memory for a transfer. */
     static final long MAX_SNAPSHOT_BYTES = Integer.MAX_VALUE - 8;
 
@@ -106,7 +104,7 @@ final class SnapshotTransfers {
         for (Iterator<Outgoing> it = outgoing.values().iterator(); it.hasNext(); ) {
             Outgoing o = it.next();
             FollowerProgress p = progress.apply(o.request.to());
-            if (p == null || !SNAPSHOT.equals(p.state())) {
+            if (p == null || !p.sendingSnapshot()) {
                 log.debug("[{} {}] snapshot {} to {} no longer wanted: dropped at offset {}", group, id,
                     o.request.snapshot().index(), o.request.to(), o.inflight);
                 it.remove();
