@@ -720,7 +720,7 @@ public final class RaftGroupNode implements AutoCloseable {
                 storage.retain(stateSnapshots.enabled() ? stateSnapshots.lastIndex() : node.appliedIndex(),
                     node::membershipAt);
             }
-            if (blockingWork != null && loop.onLoopThread() && node.hasReady() && blockingWorkDue()) {
+            if (onEventLoopWithBlockingWork() && node.hasReady() && blockingWorkDue()) {
                 // The Ready blocks: the event loop hands this node's pass to its blocking-work thread and goes on
                 // with its other work; the Ready is handled there in full, in order (persist, send, apply).
                 blockingPassWanted = true;
@@ -734,6 +734,10 @@ public final class RaftGroupNode implements AutoCloseable {
             clientAppends.releaseWaitingAppends();
             if (!yielded && node.hasReady()) {
                 handleReady();
+            }
+            if (blockingWork != null && !loop.onLoopThread()) {
+                // The pass on the blocking-work thread that a snapshot due after an apply on the event loop asked for.
+                maybeSnapshot();
             }
             if (worked) {
                 publishStatus();
@@ -769,9 +773,23 @@ public final class RaftGroupNode implements AutoCloseable {
 
     /** Whether the next Ready writes the term or vote, or may take a snapshot: work that blocks on a disk. */
     private boolean blockingWorkDue() {
+        return node.hardStateChanged() || snapshotDue();
+    }
+
+    /**
+     * Whether a snapshot is to be taken at the applied index: by the threshold, or because the core asked for one
+     * there. Judged by what is applied, not by what is committed: a node with a backlog to apply (one that restarted
+     * far behind its commit index) applies it on the event loop, batch by batch, and only the pass that takes a
+     * snapshot goes to the blocking-work thread.
+     */
+    private boolean snapshotDue() {
         long wanted = node.snapshotWanted();
-        return node.hardStateChanged() || stateSnapshots.dueAt(node.commitIndex())
-            || (wanted >= 0 && node.appliedIndex() >= wanted);
+        return stateSnapshots.dueAt(node.appliedIndex()) || (wanted >= 0 && node.appliedIndex() >= wanted);
+    }
+
+    /** Whether blocking work must wait for a pass on the blocking-work thread instead of running on this one. */
+    private boolean onEventLoopWithBlockingWork() {
+        return blockingWork != null && loop.onLoopThread();
     }
 
     /** Whether the last pass stopped before a Ready that blocks, to be handled by {@link #passOffLoop}. */
@@ -985,6 +1003,12 @@ public final class RaftGroupNode implements AutoCloseable {
         if (node.membership().isWitness(id) && node.appliedIndex() > node.witnessDropIndex()) {
             // A witness compacts only what every data member holds (issue 19): it never sends a snapshot (its state
             // saw dropped bodies), so a data member behind it must find the entries in its log.
+            return;
+        }
+        if (onEventLoopWithBlockingWork()) {
+            // Taking a snapshot blocks (the state machine's bytes, a file written and synced): the next pass, on the
+            // blocking-work thread, takes it. The event loop goes on meanwhile.
+            blockingPassWanted |= snapshotDue();
             return;
         }
         SnapshotMeta taken = stateSnapshots.takeIfDue(node);
