@@ -85,6 +85,13 @@ public record RaftConfig(String id, int electionTimeoutTicks, int heartbeatTicks
             replicationTimeoutTicks);
     }
 
+    /** A copy with another bound on the bytes of committed entries one Ready applies. */
+    public RaftConfig withMaxApplyBytes(long bytes) {
+        return new RaftConfig(id, electionTimeoutTicks, heartbeatTicks, preVote, checkQuorum, leaseTicks,
+            maxEntriesPerMessage, maxBytesPerMessage, maxInflightMessages, maxInflightBytes, bytes, preferredLeader,
+            replicationTimeoutTicks);
+    }
+
     /** A copy with pre-vote and check-quorum switched. */
     public RaftConfig withElectionSafety(boolean usePreVote, boolean useCheckQuorum) {
         return new RaftConfig(id, electionTimeoutTicks, heartbeatTicks, usePreVote, useCheckQuorum, leaseTicks,

@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.dledger.raft.core.Entry;
 import dev.dledger.raft.core.HardState;
 import dev.dledger.raft.core.Membership;
-import dev.dledger.raft.core.RaftConfig;
 import dev.dledger.raft.core.Role;
 import dev.dledger.raft.statemachine.StateMachine;
 import dev.dledger.raft.transport.IoThread;
@@ -17,6 +16,8 @@ import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
@@ -65,7 +66,7 @@ class BlockingWorkOffTheEventLoopTest {
         @Override
         public List<byte[]> apply(List<Entry> committed) {
             (loop.inThread() ? appliesOnLoop : appliesOffLoop).incrementAndGet();
-            return java.util.Collections.nCopies(committed.size(), new byte[0]);
+            return Collections.nCopies(committed.size(), new byte[0]);
         }
 
         @Override
@@ -140,7 +141,7 @@ class BlockingWorkOffTheEventLoopTest {
             transport);
         await().atMost(Duration.ofSeconds(10)).until(() -> b.status().role() == Role.LEADER);
         for (int i = 0; i < 20; i++) {
-            List<byte[]> batch = new java.util.ArrayList<>();
+            List<byte[]> batch = new ArrayList<>();
             for (int j = 0; j < 10; j++) {
                 batch.add(bytes("entry " + i + "-" + j));
             }
@@ -153,9 +154,8 @@ class BlockingWorkOffTheEventLoopTest {
         // The same log again, applied from the start one small batch per pass (maxApplyBytes 64: an entry or two),
         // with a snapshot every 50 entries: the whole backlog is due for snapshots from the start by its commit index.
         ThreadRecordingStateMachine sm = new ThreadRecordingStateMachine(transport.driverThread());
-        RaftConfig smallApplies = new RaftConfig("n0", 30, 3, true, true, 15, 256, 1 << 20, 256, 32L << 20, 64, null,
-            6);
-        a = new RaftGroupNode(NodeOptions.defaults("b", "n0").withRaft(smallApplies).withSnapshotThreshold(50),
+        NodeOptions options = NodeOptions.defaults("b", "n0");
+        a = new RaftGroupNode(options.withRaft(options.raft().withMaxApplyBytes(64)).withSnapshotThreshold(50),
             Membership.of("n0"), storage, sm, transport);
         await().atMost(Duration.ofSeconds(20)).until(() -> a.status().appliedIndex() >= committed);
         await().atMost(Duration.ofSeconds(10)).until(() -> sm.snapshotsOffLoop.get() >= 3);
