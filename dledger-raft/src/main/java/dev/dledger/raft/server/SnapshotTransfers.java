@@ -17,8 +17,9 @@ import org.slf4j.Logger;
 /**
  * Moves snapshots between the drivers of a group, in chunks, one chunk in flight per follower: the follower
  * acknowledges each chunk with the next offset it needs, so a transfer that broke off resumes where it stopped
- * (when the leader sends the same bytes again, as identified by their CRC32C). Once all bytes are in and their
- * CRC matches, the follower steps the core's request, with the bytes, into its core.
+ * when a leader sends the same bytes again, as identified by the snapshot's index and term, its length and CRC32C:
+ * the same leader, or the next one, so that a transfer longer than one leadership still ends. Once all bytes are in
+ * and their CRC matches, the follower steps the last leader's request, with the bytes, into its core.
  *
  * <p>Used only on the node's driver thread.
  */
@@ -65,7 +66,7 @@ final class SnapshotTransfers {
         }
 
         boolean sameTransfer(SnapshotChunk c) {
-            return c.from().equals(first.from()) && c.crc() == first.crc() && c.total() == first.total()
+            return c.crc() == first.crc() && c.total() == first.total()
                 && c.request().snapshot().equals(first.request().snapshot());
         }
     }
@@ -166,6 +167,11 @@ final class SnapshotTransfers {
         Incoming in = incoming;
         if (c.offset() != in.size) {
             // A resend from the start, or a chunk after a gap: tell the leader where this node stands.
+            if (c.offset() == 0 && !c.from().equals(in.first.from())) {
+                log.info("[{} {}] snapshot {}@{} from {}: the same bytes {} started sending, {} of {} already here;"
+                    + " resuming", group, id, c.request().snapshot().index(), c.request().snapshot().term(), c.from(),
+                    in.first.from(), in.size, in.data.length);
+            }
             ack(c, in.size);
             return;
         }

@@ -148,4 +148,65 @@ class SnapshotTransfersTest {
         assertArrayEquals(DATA, delivered.get(0).data());
         assertTrue(messages <= 2 * 64, "messages delivered for 16 chunks: " + messages);
     }
+
+    /**
+     * Moves chunks from {@code sender} to the follower and its acknowledgements back until the sender has nothing
+     * more to send, or until {@code chunks} chunks reached the follower (what is still on its way is then lost, as
+     * when the sender loses its leadership).
+     *
+     * @return the offsets of the chunks that reached the follower
+     */
+    private List<Long> deliver(SnapshotTransfers sender, ScriptedTransport senderNet, int chunks,
+                               List<InstallSnapshotRequest> delivered) {
+        List<Long> offsets = new ArrayList<>();
+        while (offsets.size() < chunks && !senderNet.chunksSent.isEmpty()) {
+            SnapshotChunk c = senderNet.chunksSent.remove(0);
+            follower.receive(c, delivered::add);
+            offsets.add(c.offset());
+            for (SnapshotChunk ack : List.copyOf(followerNet.chunksSent)) {
+                sender.receive(ack, r -> { });
+            }
+            followerNet.chunksSent.clear();
+        }
+        senderNet.chunksSent.clear();
+        return offsets;
+    }
+
+    private SnapshotTransfers transfersOf(String id, ScriptedTransport net) {
+        return new SnapshotTransfers("g", id, net, 4, () -> now[0], LoggerFactory.getLogger(SnapshotTransfersTest.class));
+    }
+
+    @Test
+    void aNewLeaderSendingTheSameBytesResumesWhereThePreviousLeaderStopped() {
+        // n1 sends 6 of the 16 chunks, then loses its leadership; n3 leads next and names the same snapshot, in a
+        // request of its own term, with the same bytes (its state machine wrote the same state at that index).
+        List<InstallSnapshotRequest> delivered = new ArrayList<>();
+        leader.send(REQUEST, DATA);
+        deliver(leader, leaderNet, 6, delivered);
+        ScriptedTransport n3Net = new ScriptedTransport();
+        SnapshotTransfers n3 = transfersOf("n3", n3Net);
+        n3.send(new InstallSnapshotRequest("n3", "n2", 3, REQUEST.snapshot(), 1, null), DATA);
+        // n3's first chunk (offset 0) is answered with the 24 bytes n2 holds; n3 goes on from there.
+        assertEquals(List.of(0L, 24L, 28L, 32L, 36L, 40L, 44L, 48L, 52L, 56L, 60L), deliver(n3, n3Net, 100, delivered));
+        assertEquals(1, delivered.size(), "snapshots delivered to the follower's core");
+        assertArrayEquals(DATA, delivered.get(0).data());
+        assertEquals("n3", delivered.get(0).from(), "the request stepped is the current leader's");
+        assertEquals(3, delivered.get(0).term());
+    }
+
+    @Test
+    void aNewLeaderSendingOtherBytesForTheSameSnapshotStartsOver() {
+        List<InstallSnapshotRequest> delivered = new ArrayList<>();
+        leader.send(REQUEST, DATA);
+        deliver(leader, leaderNet, 6, delivered);
+        byte[] other = DATA.clone();
+        other[40] ^= 1;
+        ScriptedTransport n3Net = new ScriptedTransport();
+        SnapshotTransfers n3 = transfersOf("n3", n3Net);
+        n3.send(new InstallSnapshotRequest("n3", "n2", 3, REQUEST.snapshot(), 1, null), other);
+        // The follower holds 24 bytes of other bytes (another CRC): it asks for all of n3's, from offset 0.
+        assertEquals(16, deliver(n3, n3Net, 100, delivered).size(), "chunks n3 sent");
+        assertEquals(1, delivered.size(), "snapshots delivered to the follower's core");
+        assertArrayEquals(other, delivered.get(0).data(), "n3's bytes, none of n1's kept");
+    }
 }
