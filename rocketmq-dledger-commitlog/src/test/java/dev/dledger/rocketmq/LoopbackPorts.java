@@ -1,5 +1,6 @@
 package dev.dledger.rocketmq;
 
+import dev.dledger.raft.cli.FreePorts;
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.util.Set;
@@ -9,13 +10,15 @@ import java.util.concurrent.ThreadLocalRandom;
  * Free loopback ports for the child processes of a test, none handed out twice within one {@code taken} set. They are
  * taken below the kernel's ephemeral range (32768 and up on Linux): a process restarted by a test binds its port again,
  * and a port in that range may meanwhile be the local end of some outgoing connection (seen: a broker restarted in
- * BrokerReplaceTest failed with "Address already in use" on its listenPort).
+ * BrokerReplaceTest failed with "Address already in use" on its listenPort). They come from this JVM's slice of that
+ * range ({@link FreePorts#sliceLow()}, {@code -DfreePorts.slice=k/n}), so that test JVMs run side by side never draw
+ * the same port.
  */
 final class LoopbackPorts {
 
-    /** The ports handed out are in [{@value #LOWEST}, {@value #ABOVE_HIGHEST}). */
-    private static final int LOWEST = 10_000;
-    private static final int ABOVE_HIGHEST = 32_000;
+    /** The ports handed out are in [LOWEST, ABOVE_HIGHEST). */
+    private static final int LOWEST = FreePorts.sliceLow();
+    private static final int ABOVE_HIGHEST = FreePorts.sliceHigh();
 
     private LoopbackPorts() {
     }

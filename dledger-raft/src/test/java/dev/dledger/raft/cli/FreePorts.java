@@ -34,6 +34,19 @@ public final class FreePorts {
     private FreePorts() {
     }
 
+    /**
+     * The lowest port of this JVM's slice, for harnesses that draw ports of their own (several consecutive ones for a
+     * broker): drawn in [{@link #sliceLow()}, {@link #sliceHigh()}), they never meet another fork's.
+     */
+    public static int sliceLow() {
+        return LOWEST;
+    }
+
+    /** The port above the highest of this JVM's slice; see {@link #sliceLow()}. */
+    public static int sliceHigh() {
+        return ABOVE_HIGHEST;
+    }
+
     /** {@code n} distinct ports that were free a moment ago (another process may still take one meanwhile). */
     public static int[] take(int n) {
         int[] ports = new int[n];
