@@ -23,7 +23,6 @@ import org.apache.rocketmq.common.message.Message;
 import org.apache.rocketmq.common.message.MessageExt;
 import org.apache.rocketmq.tools.admin.DefaultMQAdminExt;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.CleanupMode;
@@ -38,11 +37,7 @@ import org.junit.jupiter.api.io.TempDir;
  * leaders are spread again (leadership transfer to the preferred leader), with no send refused meanwhile (the old
  * master forwards what reaches it to the new one). Every acknowledged message is read back.
  * Last, {@code mqadmin removeBroker} takes one broker out of a running container; its group goes on.
- *
- * <p>Tagged {@code alone}: it runs with no other test beside it (see the module's pom), so the times it reports are
- * its own processes'.
  */
-@Tag("alone")
 class BrokerContainerTest {
 
     private static final int BODY_BYTES = 256;

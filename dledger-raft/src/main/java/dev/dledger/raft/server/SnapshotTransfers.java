@@ -19,7 +19,7 @@ import org.slf4j.Logger;
  * acknowledges each chunk with the next offset it needs, so a transfer that broke off resumes where it stopped
  * when a leader sends the same bytes again, as identified by the snapshot's index and term, its length and CRC32C:
  * the same leader, or the next one, so that a transfer longer than one leadership still ends. Once all bytes are in
- * and their CRC matches, the follower steps the last leader's request, with the bytes, into its core.
+ * and their CRC matches, the follower steps the request of the latest leader, with the bytes, into its core.
  *
  * <p>Used only on the node's driver thread.
  */
@@ -59,10 +59,17 @@ final class SnapshotTransfers {
         final SnapshotChunk first;
         final byte[] data;
         int size;
+        /**
+         * The request of the latest term among this transfer's chunks: the one stepped into the core once all bytes
+         * are in. A leader deposed without knowing it yet may still send chunks of the same bytes beside its
+         * successor's; the core would refuse its request for its term.
+         */
+        InstallSnapshotRequest latest;
 
         Incoming(SnapshotChunk first) {
             this.first = first;
             this.data = new byte[(int) first.total()];
+            this.latest = first.request();
         }
 
         boolean sameTransfer(SnapshotChunk c) {
@@ -165,13 +172,14 @@ final class SnapshotTransfers {
             incoming = new Incoming(c);
         }
         Incoming in = incoming;
+        if (c.request().term() > in.latest.term()) {
+            log.info("[{} {}] snapshot {}@{} from {} (term {}): the same bytes {} was sending, {} of {} already here;"
+                + " resuming", group, id, c.request().snapshot().index(), c.request().snapshot().term(), c.from(),
+                c.request().term(), in.latest.from(), in.size, in.data.length);
+            in.latest = c.request();
+        }
         if (c.offset() != in.size) {
             // A resend from the start, or a chunk after a gap: tell the leader where this node stands.
-            if (c.offset() == 0 && !c.from().equals(in.first.from())) {
-                log.info("[{} {}] snapshot {}@{} from {}: the same bytes {} started sending, {} of {} already here;"
-                    + " resuming", group, id, c.request().snapshot().index(), c.request().snapshot().term(), c.from(),
-                    in.first.from(), in.size, in.data.length);
-            }
             ack(c, in.size);
             return;
         }
@@ -189,7 +197,7 @@ final class SnapshotTransfers {
             return;
         }
         ack(c, in.size);
-        deliver.accept(c.request().withData(in.data));
+        deliver.accept(in.latest.withData(in.data));
     }
 
     private void ack(SnapshotChunk c, long nextOffset) {

@@ -11,6 +11,7 @@ import dev.dledger.raft.core.SnapshotMeta;
 import dev.dledger.raft.transport.SnapshotChunk;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -208,5 +209,25 @@ class SnapshotTransfersTest {
         assertEquals(16, deliver(n3, n3Net, 100, delivered).size(), "chunks n3 sent");
         assertEquals(1, delivered.size(), "snapshots delivered to the follower's core");
         assertArrayEquals(other, delivered.get(0).data(), "n3's bytes, none of n1's kept");
+    }
+
+    @Test
+    void theLastChunkFromADeposedLeaderDeliversItsSuccessorsRequest() {
+        // n1 sent 15 of the 16 chunks; n3, leading a later term, starts the same bytes: the follower answers it with
+        // offset 60. n1, deposed without knowing it, sends its last chunk, which completes the bytes. The request
+        // stepped into the core is n3's: n1's would be refused for its term, and n3's transfer would start over.
+        List<InstallSnapshotRequest> delivered = new ArrayList<>();
+        leader.send(REQUEST, DATA);
+        deliver(leader, leaderNet, 15, delivered);
+        InstallSnapshotRequest fromN3 = new InstallSnapshotRequest("n3", "n2", 3, REQUEST.snapshot(), 1, null);
+        follower.receive(new SnapshotChunk("n3", "n2", fromN3, DATA.length, SnapshotTransfers.crc(DATA), 0,
+            Arrays.copyOfRange(DATA, 0, 4), false), delivered::add);
+        assertEquals(60L, followerNet.chunksSent.get(followerNet.chunksSent.size() - 1).offset(), "answer to n3");
+        follower.receive(new SnapshotChunk("n1", "n2", REQUEST, DATA.length, SnapshotTransfers.crc(DATA), 60,
+            Arrays.copyOfRange(DATA, 60, 64), false), delivered::add);
+        assertEquals(1, delivered.size(), "snapshots delivered to the follower's core");
+        assertArrayEquals(DATA, delivered.get(0).data());
+        assertEquals("n3", delivered.get(0).from());
+        assertEquals(3, delivered.get(0).term());
     }
 }
