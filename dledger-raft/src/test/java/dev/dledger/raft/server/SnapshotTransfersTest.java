@@ -30,6 +30,9 @@ class SnapshotTransfersTest {
         StandardCharsets.UTF_8);
     private static final InstallSnapshotRequest REQUEST = new InstallSnapshotRequest("n1", "n2", 2,
         new SnapshotMeta(10, 1, Membership.of("n1", "n2", "n3")), 1, null);
+    /** The same snapshot named by n3, leading the next term. */
+    private static final InstallSnapshotRequest FROM_N3 = new InstallSnapshotRequest("n3", "n2", 3, REQUEST.snapshot(),
+        1, null);
 
     private final ScriptedTransport leaderNet = new ScriptedTransport();
     private final ScriptedTransport followerNet = new ScriptedTransport();
@@ -186,7 +189,7 @@ class SnapshotTransfersTest {
         deliver(leader, leaderNet, 6, delivered);
         ScriptedTransport n3Net = new ScriptedTransport();
         SnapshotTransfers n3 = transfersOf("n3", n3Net);
-        n3.send(new InstallSnapshotRequest("n3", "n2", 3, REQUEST.snapshot(), 1, null), DATA);
+        n3.send(FROM_N3, DATA);
         // n3's first chunk (offset 0) is answered with the 24 bytes n2 holds; n3 goes on from there.
         assertEquals(List.of(0L, 24L, 28L, 32L, 36L, 40L, 44L, 48L, 52L, 56L, 60L), deliver(n3, n3Net, 100, delivered));
         assertEquals(1, delivered.size(), "snapshots delivered to the follower's core");
@@ -204,7 +207,7 @@ class SnapshotTransfersTest {
         other[40] ^= 1;
         ScriptedTransport n3Net = new ScriptedTransport();
         SnapshotTransfers n3 = transfersOf("n3", n3Net);
-        n3.send(new InstallSnapshotRequest("n3", "n2", 3, REQUEST.snapshot(), 1, null), other);
+        n3.send(FROM_N3, other);
         // The follower holds 24 bytes of other bytes (another CRC): it asks for all of n3's, from offset 0.
         assertEquals(16, deliver(n3, n3Net, 100, delivered).size(), "chunks n3 sent");
         assertEquals(1, delivered.size(), "snapshots delivered to the follower's core");
@@ -219,8 +222,7 @@ class SnapshotTransfersTest {
         List<InstallSnapshotRequest> delivered = new ArrayList<>();
         leader.send(REQUEST, DATA);
         deliver(leader, leaderNet, 15, delivered);
-        InstallSnapshotRequest fromN3 = new InstallSnapshotRequest("n3", "n2", 3, REQUEST.snapshot(), 1, null);
-        follower.receive(new SnapshotChunk("n3", "n2", fromN3, DATA.length, SnapshotTransfers.crc(DATA), 0,
+        follower.receive(new SnapshotChunk("n3", "n2", FROM_N3, DATA.length, SnapshotTransfers.crc(DATA), 0,
             Arrays.copyOfRange(DATA, 0, 4), false), delivered::add);
         assertEquals(60L, followerNet.chunksSent.get(followerNet.chunksSent.size() - 1).offset(), "answer to n3");
         follower.receive(new SnapshotChunk("n1", "n2", REQUEST, DATA.length, SnapshotTransfers.crc(DATA), 60,
