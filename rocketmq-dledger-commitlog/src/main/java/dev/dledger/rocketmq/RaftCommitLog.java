@@ -1336,17 +1336,32 @@ public class RaftCommitLog extends CommitLog {
             // Queues that ran ahead of what this node stores (a tail lost in a crash) lose those entries; they come
             // back through reput once the group has them committed here again.
             store.truncateDirtyLogicFiles(stored);
-            long from = Math.max(getMinOffset(), Math.min(dispatchFromPhyOffset, end));
-            if (!inOldFiles(from)) {
-                // After a crash the store's checkpoint gives the offset of a message (an entry's position + 48),
-                // not of an entry: the scan starts at the entry that holds it.
-                from = entryStartAtOrBefore(from);
+            long from = messageOrEntryStart(Math.max(getMinOffset(), Math.min(dispatchFromPhyOffset, end)));
+            // The message index is dispatched apart: it may lack messages before that (after a crash its last file,
+            // not full, is deleted) and holds some after it (it is not idempotent).
+            RecoveryDispatch dispatch = RecoveryDispatch.of(store, from);
+            long scanFrom = from;
+            if (dispatch.indexesBefore(from)) {
+                scanFrom = Math.min(from, dispatch.indexedThrough() < 0 ? getMinOffset()
+                    : messageOrEntryStart(Math.max(getMinOffset(), dispatch.indexedThrough())));
             }
-            long dispatched = dispatchRange(from, end);
-            LOG.info("raft commit log recovery: dispatched {} messages from {} to {}", dispatched, from, end);
+            long started = System.currentTimeMillis();
+            dispatchRange(scanFrom, end, dispatch);
+            LOG.info("raft commit log recovery: dispatched {} records from {} to {}; {} handed to the message index "
+                + "(it held messages through offset {}), scanned from {} in {} ms", dispatch.dispatched(), from, end,
+                dispatch.indexed(), dispatch.indexedThrough(), scanFrom, System.currentTimeMillis() - started);
         } catch (Exception e) {
             throw new IllegalStateException("recovery of the consume queues from the raft log failed: " + e, e);
         }
+    }
+
+    /**
+     * {@code offset} itself in the CommitLog files from before the Raft log (their records start at message offsets);
+     * in the Raft log the start of the entry that holds it: a store's checkpoint or an index gives the offset of a
+     * message (an entry's position + 48), not of an entry.
+     */
+    private long messageOrEntryStart(long offset) {
+        return inOldFiles(offset) ? offset : entryStartAtOrBefore(offset);
     }
 
     /** The position of the last entry that starts at or before {@code offset}, or the log's start. */
@@ -1368,9 +1383,8 @@ public class RaftCommitLog extends CommitLog {
         return log.position(lo);
     }
 
-    private long dispatchRange(long from, long end) throws Exception {
+    private void dispatchRange(long from, long end, RecoveryDispatch dispatch) throws Exception {
         long at = from;
-        long count = 0;
         while (at < end) {
             SelectMappedBufferResult data = getData(at, false);
             if (data == null) {
@@ -1391,11 +1405,9 @@ public class RaftCommitLog extends CommitLog {
                 at = rollNextFile(at);
                 continue;
             }
-            store.doDispatch(r);
+            dispatch.accept(r);
             at += size;
-            count++;
         }
-        return count;
     }
 
     // ------------------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
+import dev.dledger.raft.store.MetaFiles;
 import org.apache.rocketmq.client.impl.MQClientAPIImpl;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
 import org.apache.rocketmq.client.producer.SendResult;
@@ -42,6 +43,8 @@ class BrokerContainerTest {
 
     private static final int BODY_BYTES = 256;
     private static final int MESSAGES = 40;
+    /** Sent to cg0 before the kill, beyond {@link #MESSAGES}: more than its log's commit checkpoint interval (1,024). */
+    private static final int CHECKPOINTED_MESSAGES = 2500;
     private static final long RPC_TIMEOUT_MS = 5000;
     /** Generous: on a loaded 2-core machine three containers of three brokers take a while to start. */
     private static final Duration START_WAIT = Duration.ofSeconds(240);
@@ -149,6 +152,30 @@ class BrokerContainerTest {
             acked.put(t, new HashSet<>());
         }
         sendAll(producer, topics, "before", acked);
+        // More of cg0 than the 1,024 entries between two commit checkpoints of its Raft log: after the kill the node
+        // on container 0 starts from a checkpoint that covers some of what it stored, not from nothing, and its index
+        // must be rebuilt for those (queried below).
+        for (int i = 0; i < CHECKPOINTED_MESSAGES; i++) {
+            String key = topics.get(0) + "-bulk-" + i;
+            SendResult r = producer.send(new Message(topics.get(0), "t", key, BrokerGroup.body(key, BODY_BYTES)));
+            assertEquals(SendStatus.SEND_OK, r.getSendStatus(), key);
+            acked.get(topics.get(0)).add(key);
+        }
+        // The checkpoint is written as the node applies entries it synced (every second, flush=async): a send at a
+        // time until it covers most of them.
+        java.util.concurrent.atomic.AtomicInteger more = new java.util.concurrent.atomic.AtomicInteger();
+        MetaFiles cg0Meta = new MetaFiles(cluster.raftDir(0, 0));
+        await("cg0's commit checkpoint on container 0").atMost(Duration.ofSeconds(60))
+            .pollInterval(Duration.ofMillis(200)).until(() -> {
+                String key = topics.get(0) + "-more-" + more.getAndIncrement();
+                SendResult r = producer.send(new Message(topics.get(0), "t", key, BrokerGroup.body(key, BODY_BYTES)));
+                if (r.getSendStatus() == SendStatus.SEND_OK) {
+                    acked.get(topics.get(0)).add(key);
+                }
+                return cg0Meta.readCommitCheckpoint() >= CHECKPOINTED_MESSAGES / 2;
+            });
+        System.out.printf("cg0's commit checkpoint on container 0 before the kill: entry %d of %d sends%n",
+            cg0Meta.readCommitCheckpoint(), MESSAGES + CHECKPOINTED_MESSAGES + more.get());
 
         // kill -9 container 0: cg0 (led there) elects a new leader; cg1 and cg2 keep theirs and take sends.
         cluster.container(0).kill();
@@ -238,6 +265,42 @@ class BrokerContainerTest {
                 keys.size(), lost.size());
             assertEquals(Set.of(), lost, "acknowledged messages of " + t + " not read back");
         }
+        // cg0's master is the node of the container that was killed: its index of what it stored before (deleted by
+        // RocketMQ's index service at a start after a crash, its last file not being full) was rebuilt from the log,
+        // so mqadmin queryMsgByKey finds each message sent before the kill, once.
+        List<String> queried = new ArrayList<>();
+        for (int i = 0; i < MESSAGES; i++) {
+            queried.add(topics.get(0) + "-before-" + i);
+        }
+        for (int i = 0; i < CHECKPOINTED_MESSAGES; i += 50) {
+            queried.add(topics.get(0) + "-bulk-" + i);
+        }
+        // Asked of the master the nameserver lists now, cg0's node on the restarted container: the admin client's
+        // route may date from the outage, when another node was cg0's master.
+        var adminClient = admin.getDefaultMQAdminExtImpl().getMqClientInstance();
+        adminClient.updateTopicRouteInfoFromNameServer(topics.get(0));
+        assertEquals(cluster.brokerAddr(0, 0), adminClient.getAnExistTopicRouteData(topics.get(0)).getBrokerDatas()
+            .get(0).getBrokerAddrs().get(0L), "the admin client's route names cg0's node on container 0 as master");
+        List<String> notFoundOnce = new ArrayList<>();
+        for (String key : queried) {
+            int found;
+            try {
+                found = admin.queryMessage(topics.get(0), key, 32, 0, Long.MAX_VALUE).getMessageList().size();
+            } catch (org.apache.rocketmq.client.exception.MQClientException e) {
+                // The client's answer when no broker found the key (mqadmin prints it the same way).
+                if (e.getResponseCode() != org.apache.rocketmq.remoting.protocol.ResponseCode.NO_MESSAGE) {
+                    throw e;
+                }
+                found = 0;
+            }
+            if (found != 1) {
+                notFoundOnce.add(key + " found " + found + " times");
+            }
+        }
+        System.out.printf("query by key on cg0's restarted master: %d of %d messages sent before the kill found once%n",
+            queried.size() - notFoundOnce.size(), queried.size());
+        assertEquals(List.of(), notFoundOnce.subList(0, Math.min(5, notFoundOnce.size())), notFoundOnce.size()
+            + " messages of cg0 sent before the kill, queried by key on its restarted master, not found once");
 
         // mqadmin removeBroker -c <container 2> -b RaftContainerCluster:cg2:3 (n2's stable id): that broker stops,
         // its group elects a leader among the other two, and the container's other brokers go on.

@@ -96,6 +96,11 @@ final class BrokerContainers implements AutoCloseable {
         return "127.0.0.1:" + listenPorts[g][c];
     }
 
+    /** The Raft log folder of group g's node on container c (DLedger's layout: storePathRootDir/dledger-selfId). */
+    Path raftDir(int g, int c) {
+        return containerDir(c).resolve("store-" + group(g)).resolve("dledger-n" + c);
+    }
+
     Path containerDir(int c) {
         return dir.resolve("container-" + c);
     }
