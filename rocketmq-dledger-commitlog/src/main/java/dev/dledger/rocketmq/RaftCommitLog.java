@@ -1337,19 +1337,14 @@ public class RaftCommitLog extends CommitLog {
             // back through reput once the group has them committed here again.
             store.truncateDirtyLogicFiles(stored);
             long from = messageOrEntryStart(Math.max(getMinOffset(), Math.min(dispatchFromPhyOffset, end)));
-            // The message index is dispatched apart: it may lack messages before that (after a crash its last file,
-            // not full, is deleted) and holds some after it (it is not idempotent).
-            RecoveryDispatch dispatch = RecoveryDispatch.of(store, from);
-            long scanFrom = from;
-            if (dispatch.indexesBefore(from)) {
-                scanFrom = Math.min(from, dispatch.indexedThrough() < 0 ? getMinOffset()
-                    : messageOrEntryStart(Math.max(getMinOffset(), dispatch.indexedThrough())));
-            }
-            long started = System.currentTimeMillis();
-            dispatchRange(scanFrom, end, dispatch);
-            LOG.info("raft commit log recovery: dispatched {} records from {} to {}; {} handed to the message index "
-                + "(it held messages through offset {}), scanned from {} in {} ms", dispatch.dispatched(), from, end,
-                dispatch.indexed(), dispatch.indexedThrough(), scanFrom, System.currentTimeMillis() - started);
+            // The message index gets what it lacks apart, at reput's first dispatch: after a crash it may lack messages
+            // before that (its last file, not full, is deleted), and it may hold some after it (it is not idempotent).
+            RecoveryDispatch dispatch = RecoveryDispatch.install(store, from, end,
+                through -> through < 0 ? getMinOffset() : messageOrEntryStart(Math.max(getMinOffset(), through)),
+                this::dispatchRange);
+            dispatchRange(from, end, dispatch::accept);
+            LOG.info("raft commit log recovery: dispatched {} records from {} to {}; {}", dispatch.dispatched(), from,
+                end, dispatch.indexPlan());
         } catch (Exception e) {
             throw new IllegalStateException("recovery of the consume queues from the raft log failed: " + e, e);
         }
@@ -1383,7 +1378,8 @@ public class RaftCommitLog extends CommitLog {
         return log.position(lo);
     }
 
-    private void dispatchRange(long from, long end, RecoveryDispatch dispatch) throws Exception {
+    /** Hands each record of [from, end) to {@code each} with its position, in order (recovery's scans). */
+    private void dispatchRange(long from, long end, RecoveryDispatch.RecordSink each) throws Exception {
         long at = from;
         while (at < end) {
             SelectMappedBufferResult data = getData(at, false);
@@ -1405,7 +1401,7 @@ public class RaftCommitLog extends CommitLog {
                 at = rollNextFile(at);
                 continue;
             }
-            dispatch.accept(r);
+            each.accept(at, r);
             at += size;
         }
     }

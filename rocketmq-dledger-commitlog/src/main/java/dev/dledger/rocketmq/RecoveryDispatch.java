@@ -1,96 +1,152 @@
 package dev.dledger.rocketmq;
 
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.ListIterator;
 import org.apache.rocketmq.store.CommitLogDispatcher;
 import org.apache.rocketmq.store.DefaultMessageStore;
 import org.apache.rocketmq.store.DispatchRequest;
 import org.apache.rocketmq.store.index.IndexFile;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
- * What a store's recovery hands each message of the log it scans again: the consume queues and every other dispatcher
- * get the messages from {@code queuesFrom} on (the queues skip what they hold already), the message index gets every
- * message it does not hold. The index is not idempotent: a message dispatched to it twice is found twice by
- * {@code queryMsgByKey}. And after a crash RocketMQ's index service deletes every index file that is not full (its
- * end lies past the checkpoint's index time, which only a full file sets), so the messages such a file held must be
- * indexed again from the log, not only those the queues lack.
+ * What a store's recovery dispatches again, and how the message index (what {@code mqadmin queryMsgByKey} and
+ * {@code queryMsgByUniqueKey} read) gets back what it lacks. The consume queues and every other dispatcher get the
+ * records from {@code queuesFrom} on (the queues skip what they hold already). The index gets every message after the
+ * last one it holds, once: it is not idempotent (a message dispatched to it twice is found twice), and after a crash
+ * RocketMQ's index service deletes every index file whose end lies past the store checkpoint's index time, which only
+ * a full file's flush sets, so the messages such a file held must be indexed again from the log, not only those the
+ * queues lack.
+ *
+ * <p>That catch-up does not hold up the start: the store's index dispatcher is replaced by {@link IndexCatchUp}, which
+ * reads the log from the index's end on the reput thread, at its first dispatch (the Raft node runs and acknowledges
+ * meanwhile; only this broker's own dispatch waits, and a node with dispatch to do is not handed the leadership), and
+ * from then on gives the stock index dispatcher only messages after what it held.
  */
 final class RecoveryDispatch {
 
+    private static final Logger LOG = LoggerFactory.getLogger(RecoveryDispatch.class);
     /** The stock store's dispatcher of the message index (a package-private inner class of DefaultMessageStore). */
     private static final String INDEX_DISPATCHER = DefaultMessageStore.class.getName() + "$CommitLogDispatcherBuildIndex";
+    /** The size of an index file's header (RocketMQ's IndexHeader): 4 longs, then the slot and index counts. */
+    private static final int HEADER_BYTES = 40;
 
-    private final List<CommitLogDispatcher> others = new ArrayList<>();
-    private final CommitLogDispatcher index;
-    /** The commit log offset of the last message the index holds; -1 when it holds none, or the index is off. */
-    private final long indexedThrough;
+    /** Reads the log's records from one position to another, in order. */
+    @FunctionalInterface
+    interface LogScan {
+        /** Hands each record in [from, to) to {@code each} with its position; stops at the first unreadable one. */
+        void scan(long from, long to, RecordSink each) throws Exception;
+    }
+
+    /** Takes the records of a {@link LogScan}. */
+    @FunctionalInterface
+    interface RecordSink {
+        void accept(long position, DispatchRequest r) throws Exception;
+    }
+
+    private final List<CommitLogDispatcher> others;
     private final long queuesFrom;
+    private final IndexCatchUp index;
     private long dispatched;
-    private long indexed;
 
-    private RecoveryDispatch(List<CommitLogDispatcher> others, CommitLogDispatcher index, long indexedThrough,
-                             long queuesFrom) {
-        this.others.addAll(others);
-        this.index = index;
-        this.indexedThrough = indexedThrough;
+    private RecoveryDispatch(List<CommitLogDispatcher> others, long queuesFrom, IndexCatchUp index) {
+        this.others = others;
         this.queuesFrom = queuesFrom;
+        this.index = index;
     }
 
     /**
-     * The dispatch of a recovery whose queues are dispatched again from {@code queuesFrom} (the start of an entry, or
-     * of a message in a CommitLog file from before the Raft log). With the broker's {@code messageIndexEnable} false,
-     * or a dispatcher list without the stock index dispatcher, every dispatcher gets what the queues get.
+     * The dispatch of a recovery whose queues are dispatched again from {@code queuesFrom} (the start of an entry, or of
+     * a message in a CommitLog file from before the Raft log). With the broker's {@code messageIndexEnable} true it
+     * puts an {@link IndexCatchUp} in the store's dispatcher list in place of the stock index dispatcher, and
+     * {@code indexFrom} (given the offset of the last message the index holds, -1 for none) says where its catch-up
+     * reads from; it reads up to {@code end} with {@code log}. Recovery runs before reput: nothing dispatches meanwhile.
      */
-    static RecoveryDispatch of(DefaultMessageStore store, long queuesFrom) {
+    static RecoveryDispatch install(DefaultMessageStore store, long queuesFrom, long end,
+                                    java.util.function.LongUnaryOperator indexFrom, LogScan log) {
         List<CommitLogDispatcher> others = new ArrayList<>();
-        CommitLogDispatcher index = null;
-        for (CommitLogDispatcher d : store.getDispatcherList()) {
-            if (index == null && d.getClass().getName().equals(INDEX_DISPATCHER)) {
-                index = d;
-            } else {
+        IndexCatchUp catchUp = null;
+        ListIterator<CommitLogDispatcher> it = store.getDispatcherList().listIterator();
+        while (it.hasNext()) {
+            CommitLogDispatcher d = it.next();
+            if (catchUp == null && d.getClass().getName().equals(INDEX_DISPATCHER)
+                && store.getMessageStoreConfig().isMessageIndexEnable()) {
+                long through = indexedThrough(store);
+                if (through != Long.MIN_VALUE) {
+                    catchUp = new IndexCatchUp(d, through, indexFrom.applyAsLong(through), end, log);
+                    it.set(catchUp);
+                    continue;
+                }
+            }
+            if (!(d instanceof IndexCatchUp)) {
                 others.add(d);
             }
         }
-        long through = -1;
-        if (index != null && store.getMessageStoreConfig().isMessageIndexEnable()) {
-            // The last index file (created here when there is none or the last is full, as the first dispatch would).
-            // Its end is the offset of the last message it indexed; a new file starts at its predecessor's end.
-            IndexFile last = store.getIndexService().retryGetAndCreateIndexFile();
-            if (last == null) {
-                // The index cannot be written (the service flagged it); the reput meets the same.
-                index = null;
-            } else if (last.getEndPhyOffset() > 0) {
-                through = last.getEndPhyOffset();
-            }
-        } else if (index != null) {
-            others.add(index);
-            index = null;
+        return new RecoveryDispatch(others, queuesFrom, catchUp);
+    }
+
+    /**
+     * The offset of the last message the store's index holds, -1 when it holds none, or {@link Long#MIN_VALUE} when no
+     * index file can be written (the index service then flags the error, as at any dispatch). The last index file is
+     * created here when there is none or the last is full, as the first dispatch would; a new one, still empty, gets its
+     * hash slots written ahead ({@link #prefillSlots}).
+     */
+    private static long indexedThrough(DefaultMessageStore store) {
+        IndexFile last = store.getIndexService().retryGetAndCreateIndexFile();
+        if (last == null) {
+            return Long.MIN_VALUE;
         }
-        return new RecoveryDispatch(others, index, through, queuesFrom);
+        // A file that holds no key yet starts at its predecessor's end (0 when it has none); any other ends at the
+        // offset of the last message it indexed, 0 included (a message at the start of an old CommitLog file).
+        boolean empty = prefillSlots(last, store.getMessageStoreConfig().getMaxHashSlotNum());
+        return empty && last.getEndPhyOffset() == 0 ? -1 : last.getEndPhyOffset();
     }
 
-    /** Whether messages before {@link #queuesFrom} need the index: it holds none, or none past a message there. */
-    boolean indexesBefore(long offset) {
-        return index != null && indexedThrough < offset;
+    /**
+     * Whether {@code f} holds no key; if so, writes its hash slots, zeros over zeros, through the file. A new index file
+     * is sparse and each key lands on a random slot, so until most of its 4 KiB pages were written once nearly every key
+     * costs a page fault that allocates a block (here 24 us a key against 1 us): a start after a crash indexes its log
+     * again, and what it catches up on, into such a file. Only an empty file, and only in recovery, before reput runs:
+     * nothing writes the file meanwhile. The slots are best effort: a failure to write them is logged, nothing else.
+     */
+    private static boolean prefillSlots(IndexFile f, int hashSlotNum) {
+        Path file = Path.of(f.getFileName());
+        long end = HEADER_BYTES + 4L * hashSlotNum;
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            ByteBuffer header = ByteBuffer.allocate(HEADER_BYTES);
+            while (header.hasRemaining() && ch.read(header, header.position()) > 0) {
+                // the header is at the file's start
+            }
+            boolean empty = !header.hasRemaining() && header.getInt(32) == 0 && header.getInt(36) <= 1;
+            if (empty && ch.size() >= end) {
+                ByteBuffer zeros = ByteBuffer.allocate(1 << 20);
+                long at = HEADER_BYTES;
+                while (at < end) {
+                    zeros.clear().limit((int) Math.min(zeros.capacity(), end - at));
+                    at += ch.write(zeros, at);
+                }
+            }
+            return empty;
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("could not read the header of the index file {}, or write its hash slots ahead: {}", file,
+                e.toString());
+            return false;
+        }
     }
 
-    /** The commit log offset of the last message the index holds; -1 when it holds none or is off. */
-    long indexedThrough() {
-        return indexedThrough;
-    }
-
-    /** Hands {@code r} (a message, or a request every dispatcher skips) to the dispatchers that lack it. */
-    void accept(DispatchRequest r) throws Exception {
-        long at = r.getCommitLogOffset();
-        if (at >= queuesFrom) {
+    /** Hands the record at {@code position} to the dispatchers other than the index when the queues lack it. */
+    void accept(long position, DispatchRequest r) throws Exception {
+        if (position >= queuesFrom) {
             for (CommitLogDispatcher d : others) {
                 d.dispatch(r);
             }
             dispatched++;
-        }
-        if (index != null && at > indexedThrough) {
-            index.dispatch(r);
-            indexed++;
         }
     }
 
@@ -99,8 +155,67 @@ final class RecoveryDispatch {
         return dispatched;
     }
 
-    /** Records handed to the index (it skips what is no message a consumer sees). */
-    long indexed() {
-        return indexed;
+    /** What the index's catch-up will do, for the recovery's log line. */
+    String indexPlan() {
+        if (index == null) {
+            return "no message index";
+        }
+        return index.indexedThrough < 0 ? "the message index holds no message; it is rebuilt from " + index.from
+            + " to " + index.to + " at reput's first dispatch"
+            : "the message index holds messages through offset " + index.indexedThrough
+            + (index.from < index.to ? "; the rest is indexed from " + index.from + " to " + index.to
+            + " at reput's first dispatch" : "");
+    }
+
+    /**
+     * The store's index dispatcher after recovery: at its first dispatch (on the reput thread) it indexes the messages
+     * of [from, to) after the last one the index held, then gives the stock dispatcher only messages after that one.
+     */
+    static final class IndexCatchUp implements CommitLogDispatcher {
+        private final CommitLogDispatcher stock;
+        private final long indexedThrough;
+        private final long from;
+        private final long to;
+        private final LogScan log;
+        private boolean caughtUp;
+
+        IndexCatchUp(CommitLogDispatcher stock, long indexedThrough, long from, long to, LogScan log) {
+            this.stock = stock;
+            this.indexedThrough = indexedThrough;
+            this.from = from;
+            this.to = to;
+            this.log = log;
+            this.caughtUp = from >= to;
+        }
+
+        @Override
+        public void dispatch(DispatchRequest request) throws org.rocksdb.RocksDBException {
+            if (!caughtUp) {
+                caughtUp = true;
+                catchUp();
+            }
+            if (request.getCommitLogOffset() > indexedThrough) {
+                stock.dispatch(request);
+            }
+        }
+
+        private void catchUp() {
+            long started = System.currentTimeMillis();
+            long[] indexed = new long[1];
+            try {
+                log.scan(from, to, (position, r) -> {
+                    if (r.getCommitLogOffset() > indexedThrough) {
+                        stock.dispatch(r);
+                        indexed[0]++;
+                    }
+                });
+                LOG.info("message index caught up: {} records from {} to {} indexed in {} ms", indexed[0], from, to,
+                    System.currentTimeMillis() - started);
+            } catch (Exception e) {
+                // The queues and the log are whole; only lookups by key of these messages would miss.
+                LOG.warn("message index catch-up stopped after {} records from {} (of [{}, {})): {}; messages in the rest "
+                    + "of that range are not found by key", indexed[0], from, from, to, e.toString());
+            }
+        }
     }
 }
