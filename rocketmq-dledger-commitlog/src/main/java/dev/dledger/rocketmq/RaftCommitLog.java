@@ -1337,11 +1337,15 @@ public class RaftCommitLog extends CommitLog {
             // back through reput once the group has them committed here again.
             store.truncateDirtyLogicFiles(stored);
             long from = messageOrEntryStart(Math.max(getMinOffset(), Math.min(dispatchFromPhyOffset, end)));
-            // The message index gets what it lacks apart, at reput's first dispatch: after a crash it may lack messages
-            // before that (its last file, not full, is deleted), and it may hold some after it (it is not idempotent).
+            // The message index gets what it lacks apart, from reput's first dispatch on: after a crash it may lack
+            // messages before that (its last file, not full, is deleted), and hold some after it (it is not idempotent).
             RecoveryDispatch dispatch = RecoveryDispatch.install(store, from, end,
                 through -> through < 0 ? getMinOffset() : messageOrEntryStart(Math.max(getMinOffset(), through)),
                 this::dispatchRange);
+            if (dispatch.indexCatchUp() != null) {
+                // Stopped before the store's index service closes its files (the store shuts this log down first).
+                closeOnShutdown(dispatch.indexCatchUp());
+            }
             dispatchRange(from, end, dispatch::accept);
             LOG.info("raft commit log recovery: dispatched {} records from {} to {}; {}", dispatch.dispatched(), from,
                 end, dispatch.indexPlan());

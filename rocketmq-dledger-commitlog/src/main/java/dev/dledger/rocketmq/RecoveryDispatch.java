@@ -24,10 +24,10 @@ import org.slf4j.LoggerFactory;
  * a full file's flush sets, so the messages such a file held must be indexed again from the log, not only those the
  * queues lack.
  *
- * <p>That catch-up does not hold up the start: the store's index dispatcher is replaced by {@link IndexCatchUp}, which
- * reads the log from the index's end on the reput thread, at its first dispatch (the Raft node runs and acknowledges
- * meanwhile; only this broker's own dispatch waits, and a node with dispatch to do is not handed the leadership), and
- * from then on gives the stock index dispatcher only messages after what it held.
+ * <p>That catch-up holds up neither the start nor the consume queues: the store's index dispatcher is replaced by
+ * {@link IndexCatchUp}, which reads the log from the index's end on a thread of its own from reput's first dispatch on
+ * (the Raft node runs and acknowledges meanwhile, reput dispatches to the queues), and from then on gives the stock
+ * index dispatcher only messages after what it held.
  */
 final class RecoveryDispatch {
 
@@ -160,24 +160,44 @@ final class RecoveryDispatch {
         if (index == null) {
             return "no message index";
         }
-        return index.indexedThrough < 0 ? "the message index holds no message; it is rebuilt from " + index.from
-            + " to " + index.to + " at reput's first dispatch"
-            : "the message index holds messages through offset " + index.indexedThrough
-            + (index.from < index.to ? "; the rest is indexed from " + index.from + " to " + index.to
-            + " at reput's first dispatch" : "");
+        String holds = index.indexedThrough < 0 ? "the message index holds no message"
+            : "the message index holds messages through offset " + index.indexedThrough;
+        return index.from < index.to ? holds + "; it indexes the messages from " + index.from + " to " + index.to
+            + " after that from reput's first dispatch on" : holds;
+    }
+
+    /** The index's catch-up, when there is one (to stop with the store), or null. */
+    IndexCatchUp indexCatchUp() {
+        return index;
     }
 
     /**
-     * The store's index dispatcher after recovery: at its first dispatch (on the reput thread) it indexes the messages
-     * of [from, to) after the last one the index held, then gives the stock dispatcher only messages after that one.
+     * The store's index dispatcher after recovery. At its first dispatch it starts a thread that indexes the messages of
+     * [from, to) after the last one the index held; meanwhile the messages reput dispatches wait in a queue (reput goes
+     * on with the consume queues; it waits only when {@value #MAX_WAITING} are queued) and are indexed after them, in
+     * log order, by the same thread, which then hands the index back to reput. From then on the stock dispatcher gets
+     * only messages after the last one the index held. {@link #close} stops the thread before the store's index service
+     * closes its files (the store shuts its commit log down first); what was not indexed then is at the next start.
      */
-    static final class IndexCatchUp implements CommitLogDispatcher {
+    static final class IndexCatchUp implements CommitLogDispatcher, AutoCloseable {
+        /** The most messages held back while the catch-up runs (about 200 bytes each). */
+        static final int MAX_WAITING = 100_000;
+
         private final CommitLogDispatcher stock;
         private final long indexedThrough;
         private final long from;
         private final long to;
         private final LogScan log;
-        private boolean caughtUp;
+        private final Object lock = new Object();
+        /** Messages reput dispatched while the catch-up runs, in order; under {@link #lock}. */
+        private final java.util.ArrayDeque<DispatchRequest> waiting = new java.util.ArrayDeque<>();
+        /** Whether the catch-up thread owns the index; under {@link #lock}. */
+        private boolean catchingUp;
+        /** Whether the store stops: nothing more is indexed; under {@link #lock}. */
+        private boolean stopped;
+        /** Read and written on the reput thread only. */
+        private boolean started;
+        private volatile Thread thread;
 
         IndexCatchUp(CommitLogDispatcher stock, long indexedThrough, long from, long to, LogScan log) {
             this.stock = stock;
@@ -185,36 +205,100 @@ final class RecoveryDispatch {
             this.from = from;
             this.to = to;
             this.log = log;
-            this.caughtUp = from >= to;
         }
 
         @Override
         public void dispatch(DispatchRequest request) throws org.rocksdb.RocksDBException {
-            if (!caughtUp) {
-                caughtUp = true;
-                catchUp();
+            if (!started) {
+                started = true;
+                if (from < to) {
+                    synchronized (lock) {
+                        catchingUp = !stopped;
+                    }
+                    Thread t = new Thread(this::catchUp, "MessageIndexCatchUp");
+                    t.setDaemon(true);
+                    thread = t;
+                    t.start();
+                }
             }
-            if (request.getCommitLogOffset() > indexedThrough) {
-                stock.dispatch(request);
+            if (request.getCommitLogOffset() <= indexedThrough) {
+                return;
             }
+            synchronized (lock) {
+                while (catchingUp && waiting.size() >= MAX_WAITING) {
+                    try {
+                        lock.wait();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        return;
+                    }
+                }
+                if (stopped) {
+                    return;
+                }
+                if (catchingUp) {
+                    waiting.add(request);
+                    return;
+                }
+            }
+            stock.dispatch(request);
         }
 
         private void catchUp() {
-            long started = System.currentTimeMillis();
+            long began = System.currentTimeMillis();
             long[] indexed = new long[1];
             try {
                 log.scan(from, to, (position, r) -> {
+                    synchronized (lock) {
+                        if (stopped) {
+                            throw new IllegalStateException("the store stops");
+                        }
+                    }
                     if (r.getCommitLogOffset() > indexedThrough) {
                         stock.dispatch(r);
                         indexed[0]++;
                     }
                 });
                 LOG.info("message index caught up: {} records from {} to {} indexed in {} ms", indexed[0], from, to,
-                    System.currentTimeMillis() - started);
+                    System.currentTimeMillis() - began);
             } catch (Exception e) {
-                // The queues and the log are whole; only lookups by key of these messages would miss.
+                // The queues and the log are whole; only lookups by key of these messages miss.
                 LOG.warn("message index catch-up stopped after {} records from {} (of [{}, {})): {}; messages in the rest "
                     + "of that range are not found by key", indexed[0], from, from, to, e.toString());
+            }
+            while (true) {
+                List<DispatchRequest> batch;
+                synchronized (lock) {
+                    if (waiting.isEmpty() || stopped) {
+                        waiting.clear();
+                        catchingUp = false;
+                        lock.notifyAll();
+                        return;
+                    }
+                    batch = new ArrayList<>(waiting);
+                    waiting.clear();
+                    lock.notifyAll();
+                }
+                for (DispatchRequest r : batch) {
+                    try {
+                        stock.dispatch(r);
+                    } catch (Exception e) {
+                        LOG.warn("message index: the message at {} not indexed: {}", r.getCommitLogOffset(), e.toString());
+                    }
+                }
+            }
+        }
+
+        /** Stops the catch-up and waits for its thread (at most 10 s); nothing is indexed after. */
+        @Override
+        public void close() throws InterruptedException {
+            synchronized (lock) {
+                stopped = true;
+                lock.notifyAll();
+            }
+            Thread t = thread;
+            if (t != null) {
+                t.join(10_000);
             }
         }
     }

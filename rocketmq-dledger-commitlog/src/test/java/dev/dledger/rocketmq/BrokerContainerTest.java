@@ -44,7 +44,7 @@ class BrokerContainerTest {
     private static final int BODY_BYTES = 256;
     private static final int MESSAGES = 40;
     /** Sent to cg0 before the kill, beyond {@link #MESSAGES}: more than its log's commit checkpoint interval (1,024). */
-    private static final int CHECKPOINTED_MESSAGES = 2500;
+    private static final int CHECKPOINTED_MESSAGES = 1300;
     private static final long RPC_TIMEOUT_MS = 5000;
     /** Generous: on a loaded 2-core machine three containers of three brokers take a while to start. */
     private static final Duration START_WAIT = Duration.ofSeconds(240);
@@ -272,7 +272,7 @@ class BrokerContainerTest {
         for (int i = 0; i < MESSAGES; i++) {
             queried.add(topics.get(0) + "-before-" + i);
         }
-        for (int i = 0; i < CHECKPOINTED_MESSAGES; i += 50) {
+        for (int i = 0; i < CHECKPOINTED_MESSAGES; i += 25) {
             queried.add(topics.get(0) + "-bulk-" + i);
         }
         // Asked of the master the nameserver lists now, cg0's node on the restarted container: the admin client's
