@@ -54,19 +54,12 @@ class RaftCommitLogIndexTest {
             assertAllFoundOnce(s, ids, "before any restart");
         }
         try (StoreGroup g = StoreGroup.reopen(dir)) {
-            g.configure = c -> c.setMaxIndexNum(keysPerIndexFile);
-            DefaultMessageStore s = g.start("n0", false);
-            g.awaitLeader();
-            awaitIndexed(s);
+            DefaultMessageStore s = restart(g, keysPerIndexFile, false);
             assertAllFoundOnce(s, ids, "after a normal restart");
         }
-        // A crash: the store finds its abort file, and the index service drops the index file (not full: 600 keys of
-        // the 4,000 a file of the test's stores holds).
+        // A crash: the store finds its abort file, and the index service drops the index file that is not full.
         try (StoreGroup g = StoreGroup.reopen(dir)) {
-            g.configure = c -> c.setMaxIndexNum(keysPerIndexFile);
-            DefaultMessageStore s = g.start("n0", true);
-            g.awaitLeader();
-            awaitIndexed(s);
+            DefaultMessageStore s = restart(g, keysPerIndexFile, true);
             assertAllFoundOnce(s, ids, "after a crash");
             // The index goes on with what is put after it.
             ids.add(put(s, "after", 0));
@@ -96,11 +89,16 @@ class RaftCommitLogIndexTest {
     }
 
     /**
-     * Waits until the index has caught up: at reput's first dispatch after the start (the new leader's first entry), it
-     * indexes what it lacks before reput goes on; the first message is then found.
+     * Starts the group's store again ({@code crashed}: with its abort file) and waits until the index caught up: from
+     * reput's first dispatch after the start on (the new leader's first entry) it indexes what it lacks, the first
+     * message first.
      */
-    private static void awaitIndexed(DefaultMessageStore s) {
+    private static DefaultMessageStore restart(StoreGroup g, int keysPerIndexFile, boolean crashed) throws Exception {
+        g.configure = c -> c.setMaxIndexNum(keysPerIndexFile);
+        DefaultMessageStore s = g.start("n0", crashed);
+        g.awaitLeader();
         await().atMost(Duration.ofSeconds(30)).until(() -> s.dispatchBehindBytes() == 0 && found(s, "key-m0") > 0);
+        return s;
     }
 
     /** Puts a message with key "key-" + body and a unique id to queue {@code queueId}; returns the id. */
