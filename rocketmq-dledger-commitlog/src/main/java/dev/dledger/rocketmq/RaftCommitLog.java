@@ -92,8 +92,8 @@ public class RaftCommitLog extends CommitLog {
     private static final long LEAD_READY_DISPATCH_BYTES = 256 * 1024;
     /** Sends let through as master whose puts have not been proposed yet ({@link #sendLetThrough}). */
     private final AtomicInteger sendsOnTheirWay = new AtomicInteger();
-    /** The counter of the send the current thread serves ({@link #servingCountedSend}); null when none. */
-    private static final ThreadLocal<AtomicInteger> COUNTED_SEND = new ThreadLocal<>();
+    /** The send the current thread serves ({@link #servingCountedSend}) while it is counted; null when none. */
+    private static final ThreadLocal<ServedSend> COUNTED_SEND = new ThreadLocal<>();
 
     private final DefaultMessageStore store;
     private final RaftStoreSettings settings;
@@ -265,9 +265,14 @@ public class RaftCommitLog extends CommitLog {
         sendsOnTheirWay.decrementAndGet();
     }
 
-    /** The current thread serves a send counted by {@link #sendLetThrough}; its put, once proposed, ends the count. */
-    void servingCountedSend() {
-        COUNTED_SEND.set(sendsOnTheirWay);
+    /**
+     * The current thread serves a send counted by {@link #sendLetThrough}; its put, once proposed, ends the count. What
+     * is returned tells afterwards whether the put's entries went into the Raft log.
+     */
+    ServedSend servingCountedSend() {
+        ServedSend served = new ServedSend(sendsOnTheirWay);
+        COUNTED_SEND.set(served);
+        return served;
     }
 
     /**
@@ -275,10 +280,29 @@ public class RaftCommitLog extends CommitLog {
      * refused), and when the handler returned.
      */
     static void endCountedSend() {
-        AtomicInteger counter = COUNTED_SEND.get();
-        if (counter != null) {
+        ServedSend served = COUNTED_SEND.get();
+        if (served != null) {
             COUNTED_SEND.remove();
-            counter.decrementAndGet();
+            served.counter.decrementAndGet();
+        }
+    }
+
+    /**
+     * A send served as master ({@link #servingCountedSend}): whether the entries of its put were built and proposed to
+     * the Raft log. A send answered with a refusal before that stored nothing, so it may still go to the group's next
+     * master (SendForwardGuard) instead of being refused.
+     */
+    static final class ServedSend {
+        private final AtomicInteger counter;
+        private volatile boolean proposed;
+
+        private ServedSend(AtomicInteger counter) {
+            this.counter = counter;
+        }
+
+        /** Whether its put's entries were proposed (set on the Raft node's thread, read once the put completed). */
+        boolean proposed() {
+            return proposed;
         }
     }
 
@@ -1463,7 +1487,7 @@ public class RaftCommitLog extends CommitLog {
         try {
             prepare(msg);
             msg.setBodyCRC(UtilAll.crc32(msg.getBody()));
-            Put put = new Put();
+            Put put = new Put(COUNTED_SEND.get());
             f = completion(n.append(term -> put.single(term, msg)), msg, put);
         } catch (RuntimeException e) {
             // Nothing was appended.
@@ -1493,7 +1517,7 @@ public class RaftCommitLog extends CommitLog {
             return done(PutMessageStatus.MESSAGE_ILLEGAL);
         }
         prepare(batch);
-        Put put = new Put();
+        Put put = new Put(COUNTED_SEND.get());
         return completion(n.append(term -> put.batch(term, batch)), batch, put);
     }
 
@@ -1514,9 +1538,23 @@ public class RaftCommitLog extends CommitLog {
      * table moved on only when everything is right; otherwise {@link PutRefused} leaves the table as it was.
      */
     private final class Put {
+        /** The send this put serves, told when its entries are built; null for a put of no counted send. */
+        private final ServedSend served;
         /** Set by the builder, read once the append completed (which happens after it ran). */
         private long firstQueueOffset;
         private int bytes;
+
+        Put(ServedSend served) {
+            this.served = served;
+        }
+
+        /** The entries are built and go into the log: the send's message may be stored from now on. */
+        private <T> T proposed(T entries) {
+            if (served != null) {
+                served.proposed = true;
+            }
+            return entries;
+        }
 
         List<byte[]> single(long term, MessageExtBrokerInner msg) {
             checkOpen(term);
@@ -1541,7 +1579,7 @@ public class RaftCommitLog extends CommitLog {
                 }
                 store.increaseOffset(msg, getMessageNum(msg));
                 bytes = body.length;
-                return List.of(body);
+                return proposed(List.of(body));
             } finally {
                 built(msg.getTopic());
             }
@@ -1573,7 +1611,7 @@ public class RaftCommitLog extends CommitLog {
                     throw new PutRefused(new PutMessageResult(PutMessageStatus.MESSAGE_ILLEGAL, null));
                 }
                 store.increaseOffset(batch, (short) bodies.size());
-                return bodies;
+                return proposed(bodies);
             } finally {
                 built(batch.getTopic());
             }

@@ -4,7 +4,12 @@ import dev.dledger.raft.core.OneLine;
 import dev.dledger.raft.core.Role;
 import dev.dledger.raft.server.NodeStatus;
 import dev.dledger.raft.server.RaftGroupNode;
+import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
+import java.lang.reflect.InvocationHandler;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
+import java.lang.reflect.Proxy;
 import java.util.HashMap;
 import java.util.Objects;
 import java.util.concurrent.ExecutorService;
@@ -44,6 +49,10 @@ import org.slf4j.LoggerFactory;
  * request carries a remark that marks it (the remark is not signed) and is never forwarded again, so no send travels
  * in a loop. A forward whose answer does not come within the budget is left unanswered (the message may be stored:
  * the client's own timeout decides, as for any lost answer). A forwarded message records this broker as its born host.
+ *
+ * <p>A send this broker let through as master and whose put it then refused before the message went into the Raft log
+ * (the leadership moved or was lost in between) is held again and goes to the next master, as a send that arrived after
+ * the move would ({@link StockAnswer}): the refusal would reach the client for a message nowhere stored.
  */
 final class SendForwardGuard implements NettyRequestProcessor {
 
@@ -53,6 +62,8 @@ final class SendForwardGuard implements NettyRequestProcessor {
     /** The longest a forwarded send may take, from its arrival here. */
     private static final long FORWARD_BUDGET_MS = 2800;
     private static final long RECHECK_MS = 5;
+    /** What {@link #letThrough} gives for a send this broker does not serve now. */
+    private static final long NOT_SERVED = -1;
     /** The remark of a forwarded request. */
     private static final String FORWARDED = "forwarded by the raft broker ";
     /**
@@ -180,15 +191,11 @@ final class SendForwardGuard implements NettyRequestProcessor {
 
     @Override
     public RemotingCommand processRequest(ChannelHandlerContext ctx, RemotingCommand request) throws Exception {
-        if (letThrough()) {
-            log.servingCountedSend();
-            try {
-                return stock.processRequest(ctx, request);
-            } finally {
-                RaftCommitLog.endCountedSend();
-            }
-        }
         long arrived = System.nanoTime();
+        long term = letThrough();
+        if (term != NOT_SERVED) {
+            return serveCounted(ctx, request, arrived, term);
+        }
         attempt(ctx, request, arrived, MasterLookup.answersFor(arrived), 0);
         // Answered by attempt, now or later.
         return null;
@@ -197,28 +204,113 @@ final class SendForwardGuard implements NettyRequestProcessor {
     /**
      * Whether this broker serves a send now, counted if so ({@link RaftCommitLog#sendLetThrough}): checked, counted,
      * then checked again, so that a hand-over announced after the second check waits until the send's put was proposed;
-     * a send that fails the second check is not counted.
+     * a send that fails the second check is not counted. The term it serves in, or {@link #NOT_SERVED}.
      */
-    private boolean letThrough() {
-        if (!servesNow()) {
-            return false;
+    private long letThrough() {
+        if (servedTerm() == NOT_SERVED) {
+            return NOT_SERVED;
         }
         log.sendLetThrough();
-        if (servesNow()) {
-            return true;
+        long term = servedTerm();
+        if (term == NOT_SERVED) {
+            log.sendNotServed();
         }
-        log.sendNotServed();
-        return false;
+        return term;
     }
 
-    /** Whether this broker is the master now: it leads, hands nothing over, and its puts are open in its term. */
-    private boolean servesNow() {
+    /**
+     * The term in which this broker is the master now (it leads, hands nothing over, and its puts are open in its
+     * term), 0 for a store without a Raft node, {@link #NOT_SERVED} when it is not the master.
+     */
+    private long servedTerm() {
         RaftGroupNode node = log.node();
         if (node == null) {
-            return true;
+            return 0;
         }
         NodeStatus s = node.status();
-        return s.role() == Role.LEADER && s.transferee() == null && isMaster() && log.putTerm() == s.term();
+        return s.role() == Role.LEADER && s.transferee() == null && isMaster() && log.putTerm() == s.term()
+            ? s.term() : NOT_SERVED;
+    }
+
+    /**
+     * Has the stock handler serve a send counted as let through in {@code term}; its answer, or null when the send
+     * was held again ({@link StockAnswer}).
+     */
+    private RemotingCommand serveCounted(ChannelHandlerContext ctx, RemotingCommand request, long arrived, long term)
+        throws Exception {
+        StockAnswer answer = new StockAnswer(ctx, request, arrived, term, log.servingCountedSend());
+        try {
+            RemotingCommand response = stock.processRequest(answer.context(), request);
+            return answer.heldAgain(response) ? null : response;
+        } finally {
+            RaftCommitLog.endCountedSend();
+        }
+    }
+
+    /**
+     * What the stock handler answers to a send it serves: it reaches the client, unless it is a refusal of a send whose
+     * message was not stored because this broker stopped being master after it let the send through (its put came
+     * after the leadership moved, or after an election: a hand-over waits for such sends only an election timeout).
+     * Such a send is held again as if it had arrived now (within {@value #HOLD_MS} ms of its arrival), and goes to
+     * the group's next master. The stock handler answers on a thread of its own once the put completed, through the
+     * channel of the context it was given: that context is this broker's with a channel that gives its writes here
+     * first.
+     */
+    private final class StockAnswer {
+        private final ChannelHandlerContext ctx;
+        private final RemotingCommand request;
+        private final long arrived;
+        private final long term;
+        private final RaftCommitLog.ServedSend served;
+
+        StockAnswer(ChannelHandlerContext ctx, RemotingCommand request, long arrived, long term,
+                    RaftCommitLog.ServedSend served) {
+            this.ctx = ctx;
+            this.request = request;
+            this.arrived = arrived;
+            this.term = term;
+            this.served = served;
+        }
+
+        ChannelHandlerContext context() {
+            Channel channel = ctx.channel();
+            Channel answering = proxy(Channel.class, (self, method, args) ->
+                "writeAndFlush".equals(method.getName()) && args != null && args.length == 1 && heldAgain(args[0])
+                    ? channel.newSucceededFuture() : delegate(channel, method, args));
+            return proxy(ChannelHandlerContext.class, (self, method, args) ->
+                "channel".equals(method.getName()) && args == null ? answering : delegate(ctx, method, args));
+        }
+
+        /** Holds the send again when {@code written} is a refusal of it that stored nothing; whether it did. */
+        boolean heldAgain(Object written) {
+            if (!(written instanceof RemotingCommand response) || response.getCode() != ResponseCode.SERVICE_NOT_AVAILABLE
+                || served.proposed() || log.node() == null || elapsedMs(arrived) >= HOLD_MS
+                || servedTerm() == term) {
+                // Stored maybe, or refused by a master still serving in the same term (a full disk): answered.
+                return false;
+            }
+            long refused = System.nanoTime();
+            try {
+                forwarding.held.schedule(() -> attempt(ctx, request, arrived, refused, 0), RECHECK_MS,
+                    TimeUnit.MILLISECONDS);
+            } catch (RejectedExecutionException e) {
+                return false;
+            }
+            LOG.debug("a send let through as master in term {} was refused unstored; held again", term);
+            return true;
+        }
+    }
+
+    private static <T> T proxy(Class<T> type, InvocationHandler handler) {
+        return type.cast(Proxy.newProxyInstance(type.getClassLoader(), new Class<?>[] {type}, handler));
+    }
+
+    private static Object delegate(Object target, Method method, Object[] args) throws Throwable {
+        try {
+            return method.invoke(target, args);
+        } catch (InvocationTargetException e) {
+            throw e.getCause();
+        }
     }
 
     /**
@@ -230,18 +322,12 @@ final class SendForwardGuard implements NettyRequestProcessor {
         long counted = held;
         boolean holdsOn = false;
         try {
-            if (letThrough()) {
+            long term = letThrough();
+            if (term != NOT_SERVED) {
                 // The stock executor's thread takes the count over.
                 boolean handedOn = false;
                 try {
-                    stockExecutor.execute(() -> {
-                        log.servingCountedSend();
-                        try {
-                            serve(ctx, request);
-                        } finally {
-                            RaftCommitLog.endCountedSend();
-                        }
-                    });
+                    stockExecutor.execute(() -> serve(ctx, request, arrived, term));
                     handedOn = true;
                     return;
                 } finally {
@@ -294,9 +380,9 @@ final class SendForwardGuard implements NettyRequestProcessor {
             + broker.getBrokerConfig().getBrokerName() + " at " + broker.getBrokerAddr() + " " + why));
     }
 
-    private void serve(ChannelHandlerContext ctx, RemotingCommand request) {
+    private void serve(ChannelHandlerContext ctx, RemotingCommand request, long arrived, long term) {
         try {
-            respond(ctx, request, stock.processRequest(ctx, request));
+            respond(ctx, request, serveCounted(ctx, request, arrived, term));
         } catch (Exception e) {
             respond(ctx, request, RemotingCommand.createResponseCommand(ResponseCode.SYSTEM_ERROR,
                 OneLine.of(e.toString())));

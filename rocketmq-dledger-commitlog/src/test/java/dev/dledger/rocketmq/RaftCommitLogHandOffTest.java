@@ -41,13 +41,26 @@ class RaftCommitLogHandOffTest {
             assertFalse(log.sendsOnTheirWay());
 
             log.sendLetThrough();
-            log.servingCountedSend();
+            RaftCommitLog.ServedSend served = log.servingCountedSend();
             assertTrue(log.sendsOnTheirWay(), "counted from the moment it is let through");
             CompletableFuture<PutMessageResult> put = log.asyncPutMessage(StoreGroup.message("Counted", 0, "m0"));
             assertFalse(log.sendsOnTheirWay(), "the put is proposed: no longer counted, though not committed yet");
             assertEquals(PutMessageStatus.PUT_OK, put.get(30, TimeUnit.SECONDS).getPutMessageStatus());
+            assertTrue(served.proposed(), "its message went into the log");
             RaftCommitLog.endCountedSend();
             assertFalse(log.sendsOnTheirWay(), "the handler's own end after the put's changes nothing");
+
+            // Puts closed in the leader's term (as when it stops leading): refused on the Raft thread, before any entry
+            // is built. Nothing stored, so the send guard may give the send to the next master.
+            long term = log.putTerm();
+            log.closeForPuts();
+            log.sendLetThrough();
+            RaftCommitLog.ServedSend closed = log.servingCountedSend();
+            assertEquals(PutMessageStatus.SERVICE_NOT_AVAILABLE, log.asyncPutMessage(
+                StoreGroup.message("Counted", 0, "m-closed")).get(30, TimeUnit.SECONDS).getPutMessageStatus());
+            assertFalse(closed.proposed(), "refused before its entry was built: not stored");
+            assertFalse(log.sendsOnTheirWay(), "a refused put ends the count");
+            log.openForPuts(term);
 
             RaftCommitLog follower = null;
             for (DefaultMessageStore s : g.stores.values()) {
@@ -56,10 +69,16 @@ class RaftCommitLogHandOffTest {
                 }
             }
             follower.sendLetThrough();
-            follower.servingCountedSend();
+            RaftCommitLog.ServedSend onFollower = follower.servingCountedSend();
             assertEquals(PutMessageStatus.SERVICE_NOT_AVAILABLE, follower.asyncPutMessage(
                 StoreGroup.message("Counted", 0, "m1")).get(30, TimeUnit.SECONDS).getPutMessageStatus());
+            assertFalse(onFollower.proposed(), "a follower stores nothing");
             assertFalse(follower.sendsOnTheirWay(), "a refused put ends the count");
+
+            // A put of no counted send (the timer's, a transaction's check) is not told to any send.
+            assertEquals(PutMessageStatus.PUT_OK, log.asyncPutMessage(StoreGroup.message("Counted", 0, "m2"))
+                .get(30, TimeUnit.SECONDS).getPutMessageStatus());
+            assertTrue(served.proposed() && !closed.proposed(), "earlier sends' records unchanged");
 
             log.sendLetThrough();
             log.sendNotServed();
