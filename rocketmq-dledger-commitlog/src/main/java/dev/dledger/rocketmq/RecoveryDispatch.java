@@ -5,13 +5,16 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.ListIterator;
+import java.util.function.LongUnaryOperator;
 import org.apache.rocketmq.store.CommitLogDispatcher;
 import org.apache.rocketmq.store.DefaultMessageStore;
 import org.apache.rocketmq.store.DispatchRequest;
 import org.apache.rocketmq.store.index.IndexFile;
+import org.rocksdb.RocksDBException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -69,7 +72,7 @@ final class RecoveryDispatch {
      * reads from; it reads up to {@code end} with {@code log}. Recovery runs before reput: nothing dispatches meanwhile.
      */
     static RecoveryDispatch install(DefaultMessageStore store, long queuesFrom, long end,
-                                    java.util.function.LongUnaryOperator indexFrom, LogScan log) {
+                                    LongUnaryOperator indexFrom, LogScan log) {
         List<CommitLogDispatcher> others = new ArrayList<>();
         IndexCatchUp catchUp = null;
         ListIterator<CommitLogDispatcher> it = store.getDispatcherList().listIterator();
@@ -104,27 +107,40 @@ final class RecoveryDispatch {
         }
         // A file that holds no key yet starts at its predecessor's end (0 when it has none); any other ends at the
         // offset of the last message it indexed, 0 included (a message at the start of an old CommitLog file).
-        boolean empty = prefillSlots(last, store.getMessageStoreConfig().getMaxHashSlotNum());
+        boolean empty = holdsNoKey(last);
+        if (empty) {
+            prefillSlots(last, store.getMessageStoreConfig().getMaxHashSlotNum());
+        }
         return empty && last.getEndPhyOffset() == 0 ? -1 : last.getEndPhyOffset();
     }
 
+    /** Whether the index file {@code f} holds no key, as its header says (false when the header cannot be read). */
+    private static boolean holdsNoKey(IndexFile f) {
+        Path file = Path.of(f.getFileName());
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            ByteBuffer header = ByteBuffer.allocate(HEADER_BYTES);
+            while (header.hasRemaining() && ch.read(header, header.position()) > 0) {
+                // the header is at the file's start
+            }
+            return !header.hasRemaining() && header.getInt(32) == 0 && header.getInt(36) <= 1;
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("could not read the header of the index file {}: {}", file, e.toString());
+            return false;
+        }
+    }
+
     /**
-     * Whether {@code f} holds no key; if so, writes its hash slots, zeros over zeros, through the file. A new index file
+     * Writes the hash slots of {@code f}, which holds no key, zeros over zeros, through the file. A new index file
      * is sparse and each key lands on a random slot, so until most of its 4 KiB pages were written once nearly every key
      * costs a page fault that allocates a block (here 24 us a key against 1 us): a start after a crash indexes its log
      * again, and what it catches up on, into such a file. Only an empty file, and only in recovery, before reput runs:
      * nothing writes the file meanwhile. The slots are best effort: a failure to write them is logged, nothing else.
      */
-    private static boolean prefillSlots(IndexFile f, int hashSlotNum) {
+    private static void prefillSlots(IndexFile f, int hashSlotNum) {
         Path file = Path.of(f.getFileName());
         long end = HEADER_BYTES + 4L * hashSlotNum;
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
-            ByteBuffer header = ByteBuffer.allocate(HEADER_BYTES);
-            while (header.hasRemaining() && ch.read(header, header.position()) > 0) {
-                // the header is at the file's start
-            }
-            boolean empty = !header.hasRemaining() && header.getInt(32) == 0 && header.getInt(36) <= 1;
-            if (empty && ch.size() >= end) {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
+            if (ch.size() >= end) {
                 ByteBuffer zeros = ByteBuffer.allocate(1 << 20);
                 long at = HEADER_BYTES;
                 while (at < end) {
@@ -132,11 +148,8 @@ final class RecoveryDispatch {
                     at += ch.write(zeros, at);
                 }
             }
-            return empty;
         } catch (IOException | RuntimeException e) {
-            LOG.warn("could not read the header of the index file {}, or write its hash slots ahead: {}", file,
-                e.toString());
-            return false;
+            LOG.warn("could not write the hash slots of the index file {} ahead: {}", file, e.toString());
         }
     }
 
@@ -190,11 +203,11 @@ final class RecoveryDispatch {
         private final LogScan log;
         private final Object lock = new Object();
         /** Messages reput dispatched while the catch-up runs, in order; under {@link #lock}. */
-        private final java.util.ArrayDeque<DispatchRequest> waiting = new java.util.ArrayDeque<>();
+        private final ArrayDeque<DispatchRequest> waiting = new ArrayDeque<>();
         /** Whether the catch-up thread owns the index; under {@link #lock}. */
         private boolean catchingUp;
-        /** Whether the store stops: nothing more is indexed; under {@link #lock}. */
-        private boolean stopped;
+        /** Whether the store stops: nothing more is indexed; written under {@link #lock}. */
+        private volatile boolean stopped;
         /** Read and written on the reput thread only. */
         private boolean started;
         private volatile Thread thread;
@@ -208,7 +221,7 @@ final class RecoveryDispatch {
         }
 
         @Override
-        public void dispatch(DispatchRequest request) throws org.rocksdb.RocksDBException {
+        public void dispatch(DispatchRequest request) throws RocksDBException {
             if (!started) {
                 started = true;
                 if (from < to) {
@@ -249,10 +262,8 @@ final class RecoveryDispatch {
             long[] indexed = new long[1];
             try {
                 log.scan(from, to, (position, r) -> {
-                    synchronized (lock) {
-                        if (stopped) {
-                            throw new IllegalStateException("the store stops");
-                        }
+                    if (stopped) {
+                        throw new IllegalStateException("the store stops");
                     }
                     if (r.getCommitLogOffset() > indexedThrough) {
                         stock.dispatch(r);
