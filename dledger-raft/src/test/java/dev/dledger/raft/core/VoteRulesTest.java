@@ -54,6 +54,41 @@ class VoteRulesTest {
         assertTrue(answer(v, new VoteRequest("x", "v", 4, 0, 1, false, false)).granted(), "repeat to the same");
     }
 
+    /**
+     * Liveness without pre-vote: a candidate that could not vote for a strictly more up-to-date candidate of its term
+     * leaves the next term to it. It waits longer than that candidate's longest election timeout (twice the election
+     * timeout here, the random part being 0), and its vote of the term stays its own.
+     */
+    @Test
+    void aCandidateBehindWaitsLongerThanTheMoreUpToDateCandidateOfItsTerm() {
+        RaftConfig cfg = RaftConfig.defaults("v").withTimeouts(10, 2).withElectionSafety(false, true);
+        RaftNode v = new RaftNode(cfg, MemoryLog.ofTerms(1, 2, 3), new InitialState(new HardState(3, null),
+            Membership.of("v", "x", "y"), List.of(), -1, -1), bound -> 0, CoreLog.NONE);
+        for (int i = 0; i < 10; i++) {
+            v.tick();
+        }
+        assertEquals(Role.CANDIDATE, v.role());
+        assertEquals(4, v.term());
+        v.advance(v.ready());
+
+        assertFalse(answer(v, new VoteRequest("x", "v", 4, 5, 3, false, false)).granted(), "voted for itself");
+        for (int i = 0; i < 19; i++) {
+            v.tick();
+        }
+        Ready rd = v.ready();
+        assertEquals(4, v.term(), "no campaign within twice the election timeout of the request");
+        assertTrue(rd.messages().stream().noneMatch(m -> m instanceof VoteRequest), rd.messages().toString());
+        v.advance(rd);
+        v.tick();
+        assertEquals(5, v.term(), "campaigns again once it waited that long");
+        v.advance(v.ready());
+
+        // The other candidate's next term comes first in practice: the vote goes to it.
+        VoteRequest next = new VoteRequest("x", "v", 6, 5, 3, false, false);
+        assertTrue(answer(v, next).granted());
+        assertEquals(Role.FOLLOWER, v.role());
+    }
+
     @Test
     void staleTermVoteRequestIsNotGranted() {
         RaftNode v = follower(MemoryLog.ofTerms(1));
