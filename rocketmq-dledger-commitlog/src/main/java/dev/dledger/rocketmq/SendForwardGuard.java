@@ -252,9 +252,10 @@ final class SendForwardGuard implements NettyRequestProcessor {
      * message was not stored because this broker stopped being master after it let the send through (its put came
      * after the leadership moved, or after an election: a hand-over waits for such sends only an election timeout).
      * Such a send is held again as if it had arrived now (within {@value #HOLD_MS} ms of its arrival), and goes to
-     * the group's next master. The stock handler answers on a thread of its own once the put completed, through the
-     * channel of the context it was given: that context is this broker's with a channel that gives its writes here
-     * first.
+     * the group's next master; a oneway send is not (it gets no answer). The stock handler answers on a thread of its
+     * own once the put completed, through the channel of the context it was given (that context is this broker's with
+     * a channel that gives its writes here first), or, with RocketMQ's {@code asyncSendEnable} off, by its return
+     * value.
      */
     private final class StockAnswer {
         private final ChannelHandlerContext ctx;
@@ -284,16 +285,20 @@ final class SendForwardGuard implements NettyRequestProcessor {
         /** Holds the send again when {@code written} is a refusal of it that stored nothing; whether it did. */
         boolean heldAgain(Object written) {
             if (!(written instanceof RemotingCommand response) || response.getCode() != ResponseCode.SERVICE_NOT_AVAILABLE
-                || served.proposed() || log.node() == null || elapsedMs(arrived) >= HOLD_MS
-                || servedTerm() == term) {
-                // Stored maybe, or refused by a master still serving in the same term (a full disk): answered.
+                || request.isOnewayRPC() || served.proposed() || log.node() == null || elapsedMs(arrived) >= HOLD_MS) {
+                // Stored maybe: answered.
                 return false;
             }
             long refused = System.nanoTime();
             try {
+                if (servedTerm() == term) {
+                    // Refused by a master still serving in the same term (a full disk): answered.
+                    return false;
+                }
                 forwarding.held.schedule(() -> attempt(ctx, request, arrived, refused, 0), RECHECK_MS,
                     TimeUnit.MILLISECONDS);
-            } catch (RejectedExecutionException e) {
+            } catch (RuntimeException e) {
+                // Stopping, or anything else: the refusal is answered rather than lost (RocketMQ's write swallows it).
                 return false;
             }
             LOG.debug("a send let through as master in term {} was refused unstored; held again", term);

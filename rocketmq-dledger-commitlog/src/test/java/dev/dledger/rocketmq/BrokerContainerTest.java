@@ -45,6 +45,8 @@ class BrokerContainerTest {
     private static final int MESSAGES = 40;
     /** Sent to cg0 before the kill, beyond {@link #MESSAGES}: more than its log's commit checkpoint interval (1,024). */
     private static final int CHECKPOINTED_MESSAGES = 1300;
+    /** The keys {@code sendAll} sent more than once. */
+    private static final Set<String> RETRIED = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private static final long RPC_TIMEOUT_MS = 5000;
     /** Generous: on a loaded 2-core machine three containers of three brokers take a while to start. */
     private static final Duration START_WAIT = Duration.ofSeconds(240);
@@ -288,16 +290,16 @@ class BrokerContainerTest {
                 }
                 found = List.of();
             }
-            // A send the client retried may be stored twice (two offsets); one stored message found twice is an index
+            // A send the test retried may be stored twice (two offsets); one stored message found twice is an index
             // that holds it twice.
             long stored = found.stream().mapToLong(MessageExt::getCommitLogOffset).distinct().count();
-            if (found.isEmpty() || stored != found.size()) {
+            if (found.isEmpty() || stored != found.size() || (stored > 1 && !RETRIED.contains(key))) {
                 notFoundOnce.add(key + " found " + found.size() + " times at " + stored + " offsets");
             }
         }
         System.out.printf("query by key on cg0's restarted master: %d of %d messages sent before the kill found, none "
-            + "twice%n",
-            queried.size() - notFoundOnce.size(), queried.size());
+            + "twice (%d sends of the test retried in all)%n",
+            queried.size() - notFoundOnce.size(), queried.size(), RETRIED.size());
         assertEquals(List.of(), notFoundOnce.subList(0, Math.min(5, notFoundOnce.size())), notFoundOnce.size()
             + " messages of cg0 sent before the kill, queried by key on its restarted master, not found once");
 
@@ -493,9 +495,14 @@ class BrokerContainerTest {
         for (String t : topics) {
             for (int i = 0; i < count; i++) {
                 String key = t + "-" + phase + "-" + i;
-                // Sent at once; again every 200 ms while a broker refuses it.
+                int[] tries = {0};
+                // Sent at once; again every 200 ms while a broker refuses it (or the answer is late: then it may be
+                // stored twice, which the query by key below allows for such a key only).
                 await("send " + key).atMost(Duration.ofSeconds(60)).pollDelay(Duration.ZERO)
                     .pollInterval(Duration.ofMillis(200)).ignoreExceptions().until(() -> {
+                        if (++tries[0] > 1) {
+                            RETRIED.add(key);
+                        }
                         SendResult r = producer.send(new Message(t, "t", key, BrokerGroup.body(key, BODY_BYTES)));
                         return r.getSendStatus() == SendStatus.SEND_OK;
                     });

@@ -1073,14 +1073,18 @@ public final class RaftNode {
         } else if (!m.preVote() && upToDate && role != Role.LEADER
             && (m.lastLogTerm() != log.lastTerm() || m.lastLogIndex() != log.lastIndex())) {
             // Liveness only (no vote changes): a strictly more up-to-date candidate exists in this term and we could
-            // not vote for it. Wait longer than its longest timeout (two to three election timeouts from now) before
-            // competing again, so that it, not a node that cannot win, takes the next term and gets our vote there.
-            // Without pre-vote, a doomed candidate that drew shorter timeouts or runs a faster clock otherwise keeps
-            // taking every term first: after a single timeout from now it did so for over twenty terms in a row
-            // (simulation seed 733006668: a voter behind, which had not yet learnt its new configuration).
+            // not vote for it. Wait a full timeout before competing again, and without a leader longer than its
+            // longest timeout (at least two election timeouts from now, unless a later term comes first), so that it,
+            // not a node that cannot win, takes the next term and gets our vote there. Without pre-vote, a doomed
+            // candidate that drew shorter timeouts or runs a faster clock otherwise keeps taking every term first:
+            // after a single timeout from now it did so for over twenty terms in a row (simulation seed 733006668: a
+            // voter behind, which had not yet learnt its new configuration). A follower of a leader keeps its usual
+            // timeout: it would otherwise be slower to replace that leader for the rest of the term.
             electionElapsed = 0;
-            resetRandomizedElectionTimeout();
-            randomizedElectionTimeout += config.electionTimeoutTicks();
+            if (leaderId == null) {
+                resetRandomizedElectionTimeout();
+                randomizedElectionTimeout += config.electionTimeoutTicks();
+            }
         }
         if (out.debugEnabled()) {
             out.debug((granted ? "granted " : "rejected ") + (m.preVote() ? "pre-vote" : "vote") + " for "
