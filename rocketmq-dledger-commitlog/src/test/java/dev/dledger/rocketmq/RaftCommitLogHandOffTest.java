@@ -54,12 +54,7 @@ class RaftCommitLogHandOffTest {
             // is built. Nothing stored, so the send guard may give the send to the next master.
             long term = log.putTerm();
             log.closeForPuts();
-            log.sendLetThrough();
-            RaftCommitLog.ServedSend closed = log.servingCountedSend();
-            assertEquals(PutMessageStatus.SERVICE_NOT_AVAILABLE, log.asyncPutMessage(
-                StoreGroup.message("Counted", 0, "m-closed")).get(30, TimeUnit.SECONDS).getPutMessageStatus());
-            assertFalse(closed.proposed(), "refused before its entry was built: not stored");
-            assertFalse(log.sendsOnTheirWay(), "a refused put ends the count");
+            RaftCommitLog.ServedSend closed = refusedUnstored(log, "m-closed");
             log.openForPuts(term);
 
             RaftCommitLog follower = null;
@@ -68,12 +63,7 @@ class RaftCommitLogHandOffTest {
                     follower = StoreGroup.log(s);
                 }
             }
-            follower.sendLetThrough();
-            RaftCommitLog.ServedSend onFollower = follower.servingCountedSend();
-            assertEquals(PutMessageStatus.SERVICE_NOT_AVAILABLE, follower.asyncPutMessage(
-                StoreGroup.message("Counted", 0, "m1")).get(30, TimeUnit.SECONDS).getPutMessageStatus());
-            assertFalse(onFollower.proposed(), "a follower stores nothing");
-            assertFalse(follower.sendsOnTheirWay(), "a refused put ends the count");
+            refusedUnstored(follower, "m1");
 
             // A put of no counted send (the timer's, a transaction's check) is not told to any send.
             assertEquals(PutMessageStatus.PUT_OK, log.asyncPutMessage(StoreGroup.message("Counted", 0, "m2"))
@@ -84,6 +74,20 @@ class RaftCommitLogHandOffTest {
             log.sendNotServed();
             assertFalse(log.sendsOnTheirWay(), "a send not served after all");
         }
+    }
+
+    /**
+     * Serves a send let through on {@code log} whose put must be refused (SERVICE_NOT_AVAILABLE) before its entry was
+     * built: not proposed, so not stored, and no longer counted.
+     */
+    private static RaftCommitLog.ServedSend refusedUnstored(RaftCommitLog log, String key) throws Exception {
+        log.sendLetThrough();
+        RaftCommitLog.ServedSend served = log.servingCountedSend();
+        assertEquals(PutMessageStatus.SERVICE_NOT_AVAILABLE, log.asyncPutMessage(StoreGroup.message("Counted", 0, key))
+            .get(30, TimeUnit.SECONDS).getPutMessageStatus(), key);
+        assertFalse(served.proposed(), key + ": refused before its entry was built, not stored");
+        assertFalse(log.sendsOnTheirWay(), key + ": a refused put ends the count");
+        return served;
     }
 
     @Test
