@@ -84,7 +84,13 @@ public final class RaftNode {
     private final Map<String, Progress> progress = new TreeMap<>();
     private long noopIndex = -1;
     private String leadTransferee;
+    /**
+     * Ticks since the transfer started, or since its first TimeoutNow once that was sent: the target then has an
+     * election timeout for its election (a pre-vote round, then the vote) before the transfer is given up.
+     */
     private int transferElapsed;
+    /** Whether the transfer under way sent its target TimeoutNow yet. */
+    private boolean transferTimeoutNowSent;
     private long preferredRetryTick;
     /**
      * A peer being caught up before it becomes a voter (thesis section 4.2.1): the leader replicates to it, it counts
@@ -243,6 +249,10 @@ public final class RaftNode {
         if (electionElapsed >= config.electionTimeoutTicks()) {
             electionElapsed = 0;
         }
+        // A transfer ends an election timeout after it started if its target never caught up, else an election
+        // timeout after its first TimeoutNow: given up earlier, while the target's election runs, this leader takes
+        // proposals again, the target's log falls behind, and the election the transfer started is lost (a term spent
+        // and the group without a leader for an election timeout, the transfer to a preferred leader deferred).
         if (leadTransferee != null && ++transferElapsed >= config.electionTimeoutTicks()) {
             out.info("leadership transfer to " + leadTransferee + " timed out");
             if (leadTransferee.equals(config.preferredLeader())) {
@@ -724,7 +734,8 @@ public final class RaftNode {
 
     /**
      * Starts handing leadership to {@code target} (thesis section 3.10): proposals are refused meanwhile, the target
-     * is caught up, then sent {@link TimeoutNow}. The transfer is abandoned after an election timeout.
+     * is caught up, then sent {@link TimeoutNow}. The transfer is abandoned after an election timeout,
+     * or, once TimeoutNow was sent, an election timeout after that (the target's election).
      */
     public ProposeResult transferLeadership(String target) {
         return handOver(target, false);
@@ -774,9 +785,10 @@ public final class RaftNode {
             out.info("transferring leadership to " + target);
             leadTransferee = target;
             transferElapsed = 0;
+            transferTimeoutNowSent = false;
         }
         if (pr.match == log.lastIndex()) {
-            send(new TimeoutNow(id, target, term));
+            sendTimeoutNow(target);
         } else {
             sendAppend(target, pr);
         }
@@ -1205,6 +1217,7 @@ public final class RaftNode {
         leadTransferee = null;
         handOverAnnounced = null;
         transferElapsed = 0;
+        transferTimeoutNowSent = false;
         stagedPeer = null;
         stagedAddress = null;
         stagedWitness = false;
@@ -1668,7 +1681,7 @@ public final class RaftNode {
             }
             if (m.from().equals(leadTransferee) && pr.match == log.lastIndex()) {
                 out.info("transferee " + m.from() + " caught up at " + pr.match + ", sending TimeoutNow");
-                send(new TimeoutNow(id, m.from(), term));
+                sendTimeoutNow(m.from());
             } else if (leadTransferee == null) {
                 maybeHandOffAsWitness();
             }
@@ -2018,6 +2031,15 @@ public final class RaftNode {
         }
         // Keep the tick of the quorum-acknowledged seq for the lease; older ones are no longer needed.
         seqTicks.headMap(acked).clear();
+    }
+
+    /** Sends the transfer's target TimeoutNow; the first one restarts the transfer's clock ({@link #transferElapsed}). */
+    private void sendTimeoutNow(String target) {
+        if (!transferTimeoutNowSent) {
+            transferTimeoutNowSent = true;
+            transferElapsed = 0;
+        }
+        send(new TimeoutNow(id, target, term));
     }
 
     private void send(Message m) {

@@ -98,6 +98,63 @@ class LeadershipTransferScenarioTest {
         assertEquals(ProposeResult.Status.ACCEPTED, c.propose("a", "y").status());
     }
 
+    /**
+     * A target caught up late in the transfer's election timeout gets one more for its election (a pre-vote round and
+     * a vote round): the leader takes no proposal meanwhile, which would leave the target's log behind and make it
+     * lose the election the leader itself started (a term spent, the group without a leader for an election timeout).
+     */
+    @Test
+    void aTargetCaughtUpLateGetsAnElectionTimeoutForItsElection() {
+        TestCluster c = TestCluster.of("a", "b", "c");
+        c.elect("a");
+        c.run(HB);
+        c.net().cut("a", "b");
+        c.propose("a", "x");
+        c.deliverAll();
+        assertEquals(ProposeResult.Status.ACCEPTED, c.on("a", n -> n.transferLeadership("b")).status());
+        c.tick("a", E - 2);
+        c.net().heal();
+        // b catches up two ticks before the transfer's first election timeout ends; a sends TimeoutNow at once.
+        c.on("a", n -> n.transferLeadership("b"));
+        c.deliverWhere(m -> !(m instanceof TimeoutNow));
+        List<Message> timeoutNow = c.net().take(m -> m instanceof TimeoutNow);
+        assertTrue(!timeoutNow.isEmpty(), "b caught up: TimeoutNow sent (once per answer of b)");
+        c.tick("a", 2);
+        assertEquals(ProposeResult.Status.TRANSFERRING, c.propose("a", "during b's election").status(),
+            "a took a proposal while the election it handed over ran");
+
+        c.deliver(timeoutNow.get(0));
+        c.deliverAll();
+
+        assertEquals(List.of("b"), c.leaders());
+        assertEquals(2, c.raft("b").term(), "b won the term the transfer started, no other");
+    }
+
+    @Test
+    void aTransferWhoseTargetWinsNoElectionIsAbandonedAnElectionTimeoutAfterItsTimeoutNow() {
+        TestCluster c = TestCluster.of("a", "b", "c");
+        c.elect("a");
+        c.run(HB);
+        c.net().cut("a", "b");
+        c.propose("a", "x");
+        c.deliverAll();
+        c.on("a", n -> n.transferLeadership("b"));
+        c.tick("a", E - 2);
+        c.net().heal();
+        c.on("a", n -> n.transferLeadership("b"));
+        c.deliverWhere(m -> !(m instanceof TimeoutNow));
+        // b never reads its TimeoutNow (its process stands still).
+        c.net().dropPending(m -> m instanceof TimeoutNow);
+        c.net().isolate("b");
+
+        c.run(E - 1);
+        assertEquals(ProposeResult.Status.TRANSFERRING, c.propose("a", "refused").status());
+        c.run(1);
+
+        assertEquals(List.of("a"), c.leaders());
+        assertEquals(ProposeResult.Status.ACCEPTED, c.propose("a", "y").status(), "a leads on after the transfer");
+    }
+
     @Test
     void aTimeoutNowThatArrivesAfterTheTransferWasAbandonedDoesNotDeposeTheLeader() {
         TestCluster c = TestCluster.of("a", "b", "c");
