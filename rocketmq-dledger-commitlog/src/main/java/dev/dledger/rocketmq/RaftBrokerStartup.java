@@ -103,6 +103,8 @@ public final class RaftBrokerStartup {
         msc.setTransientStorePoolEnable(false);
         msc.setBrokerRole(BrokerRole.SLAVE);
         bc.setBrokerId(settings.selfIndex() + 1);
+        // Before anything opens RocksDB: its library from the store folder, not a new copy in /tmp per start.
+        RocksDbLibrary.loadUnder(Path.of(msc.getStorePathRootDir()));
         BrokerController broker = BrokerStartup.buildBrokerController(ctx);
         RaftBrokerConfiguration configuration = installConfiguration(broker, ctx, settings);
         // Offsets, topics and groups ride the Raft log: their managers are replaced before they load (issue 15).

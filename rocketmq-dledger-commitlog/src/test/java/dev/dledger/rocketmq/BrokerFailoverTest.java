@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -21,6 +22,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Stream;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
@@ -165,6 +167,13 @@ class BrokerFailoverTest {
         assertEquals(group.brokerAddr(leader), group.brokerAddrs().get((long) leader + 1),
             "the restarted broker is not registered as a slave with brokerId " + (leader + 1));
         System.out.println("n" + leader + " rejoined as brokerId " + (leader + 1) + " (at " + sinceMs(began) + " ms)");
+        // RocksDB's native library: one file in the store, written again at the restart; none left in the temporary
+        // folder by the killed process (RocksDB's own copy there is deleted only at a normal exit).
+        assertEquals(List.of(), group.rocksDbCopiesInTmp(leader), "RocksDB library copies in n" + leader + "'s tmp");
+        try (Stream<Path> inStore = Files.list(group.brokerDir(leader).resolve("store").resolve("native"))) {
+            assertEquals(1, inStore.filter(f -> f.getFileName().toString().startsWith("librocksdbjni")).count(),
+                "RocksDB's library in n" + leader + "'s store");
+        }
 
         // 4. Delayed, transactional and ordered messages after the failover.
         checkDelayedMessage(producer);

@@ -22,6 +22,7 @@ import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Predicate;
+import java.util.stream.Stream;
 import org.apache.rocketmq.client.consumer.DefaultLitePullConsumer;
 import org.apache.rocketmq.client.exception.MQClientException;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
@@ -200,6 +201,13 @@ final class BrokerGroup implements AutoCloseable {
 
     Path brokerDir(int index) {
         return dir.resolve("broker-n" + index);
+    }
+
+    /** The copies of RocksDB's native library in broker {@code index}'s temporary folder. */
+    List<String> rocksDbCopiesInTmp(int index) throws IOException {
+        try (Stream<Path> files = Files.list(ServerProcesses.tmpDir(brokerDir(index)))) {
+            return files.map(f -> f.getFileName().toString()).filter(n -> n.startsWith("librocksdbjni")).toList();
+        }
     }
 
     /** The folder of broker {@code index}'s Raft log (DLedger's {@code dledger-<selfId>} under the store root). */

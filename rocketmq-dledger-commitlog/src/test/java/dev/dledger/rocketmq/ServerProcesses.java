@@ -4,6 +4,7 @@ import dev.dledger.raft.client.RaftClient;
 import dev.dledger.raft.transport.ClientProtocol;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -49,12 +50,23 @@ final class ServerProcesses implements AutoCloseable {
      * The JVM options of every process: a small heap, C1 only (the servers start much faster on a small shared
      * machine, and the tests run them for seconds), {@code dir} as RocketMQ's home and the user's home, and RocketMQ's
      * remoting without TLS: its default ({@code permissive} without certificate files) makes a self-signed RSA key for
-     * every server it starts, seconds of CPU each under C1, and no test speaks TLS to a broker or a nameserver.
+     * every server it starts, seconds of CPU each under C1, and no test speaks TLS to a broker or a nameserver. Its
+     * temporary folder is {@code dir/tmp} ({@link #tmpDir}), where a test can see what a process leaves there.
      */
     static List<String> jvmArgs(Path dir, String heap) {
+        try {
+            Files.createDirectories(tmpDir(dir));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
         return List.of("-Xmx" + heap, "-Xms64m", "-XX:MaxDirectMemorySize=256m", "-XX:+UseSerialGC",
             "-XX:TieredStopAtLevel=1", "-Drocketmq.home.dir=" + dir, "-Duser.home=" + dir,
-            "-Djava.net.preferIPv4Stack=true", "-Dtls.server.mode=disabled");
+            "-Djava.net.preferIPv4Stack=true", "-Dtls.server.mode=disabled", "-Djava.io.tmpdir=" + tmpDir(dir));
+    }
+
+    /** The temporary folder of the processes started with {@link #jvmArgs} of {@code dir}. */
+    static Path tmpDir(Path dir) {
+        return dir.resolve("tmp");
     }
 
     /** Writes the nameserver's conf in {@code dir} and starts it (heap {@code heap}). */
