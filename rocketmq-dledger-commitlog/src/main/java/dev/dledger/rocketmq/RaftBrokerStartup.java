@@ -84,6 +84,9 @@ public final class RaftBrokerStartup {
      */
     static BrokerController create(ConfigContext ctx, ContainerRaft container) throws Exception {
         RaftStoreSettings settings = settings(ctx);
+        // Before anything opens RocksDB, a stock broker's too (main starts it when this returns null): its library
+        // from the store folder, not a new copy in the temporary folder at each start.
+        RocksDbLibrary.loadUnder(Path.of(ctx.getMessageStoreConfig().getStorePathRootDir()));
         if (settings == null) {
             return null;
         }
@@ -103,8 +106,6 @@ public final class RaftBrokerStartup {
         msc.setTransientStorePoolEnable(false);
         msc.setBrokerRole(BrokerRole.SLAVE);
         bc.setBrokerId(settings.selfIndex() + 1);
-        // Before anything opens RocksDB: its library from the store folder, not a new copy in /tmp per start.
-        RocksDbLibrary.loadUnder(Path.of(msc.getStorePathRootDir()));
         BrokerController broker = BrokerStartup.buildBrokerController(ctx);
         RaftBrokerConfiguration configuration = installConfiguration(broker, ctx, settings);
         // Offsets, topics and groups ride the Raft log: their managers are replaced before they load (issue 15).
