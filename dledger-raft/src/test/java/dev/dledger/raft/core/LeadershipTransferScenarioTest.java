@@ -41,12 +41,7 @@ class LeadershipTransferScenarioTest {
 
     @Test
     void laggingTargetIsCaughtUpFirstAndProposalsAreRefusedMeanwhile() {
-        TestCluster c = TestCluster.of("a", "b", "c");
-        c.elect("a");
-        c.run(HB);
-        c.net().cut("a", "b");
-        c.propose("a", "x");
-        c.deliverAll();
+        TestCluster c = groupWhereBLacksX();
 
         ProposeResult r = c.on("a", n -> n.transferLeadership("b"));
 
@@ -105,20 +100,8 @@ class LeadershipTransferScenarioTest {
      */
     @Test
     void aTargetCaughtUpLateGetsAnElectionTimeoutForItsElection() {
-        TestCluster c = TestCluster.of("a", "b", "c");
-        c.elect("a");
-        c.run(HB);
-        c.net().cut("a", "b");
-        c.propose("a", "x");
-        c.deliverAll();
-        assertEquals(ProposeResult.Status.ACCEPTED, c.on("a", n -> n.transferLeadership("b")).status());
-        c.tick("a", E - 2);
-        c.net().heal();
-        // b catches up two ticks before the transfer's first election timeout ends; a sends TimeoutNow at once.
-        c.on("a", n -> n.transferLeadership("b"));
-        c.deliverWhere(m -> !(m instanceof TimeoutNow));
-        List<Message> timeoutNow = c.net().take(m -> m instanceof TimeoutNow);
-        assertTrue(!timeoutNow.isEmpty(), "b caught up: TimeoutNow sent (once per answer of b)");
+        TestCluster c = groupWhereBLacksX();
+        List<Message> timeoutNow = transferToBCaughtUpLate(c);
         c.tick("a", 2);
         assertEquals(ProposeResult.Status.TRANSFERRING, c.propose("a", "during b's election").status(),
             "a took a proposal while the election it handed over ran");
@@ -132,19 +115,9 @@ class LeadershipTransferScenarioTest {
 
     @Test
     void aTransferWhoseTargetWinsNoElectionIsAbandonedAnElectionTimeoutAfterItsTimeoutNow() {
-        TestCluster c = TestCluster.of("a", "b", "c");
-        c.elect("a");
-        c.run(HB);
-        c.net().cut("a", "b");
-        c.propose("a", "x");
-        c.deliverAll();
-        c.on("a", n -> n.transferLeadership("b"));
-        c.tick("a", E - 2);
-        c.net().heal();
-        c.on("a", n -> n.transferLeadership("b"));
-        c.deliverWhere(m -> !(m instanceof TimeoutNow));
+        TestCluster c = groupWhereBLacksX();
+        transferToBCaughtUpLate(c);
         // b never reads its TimeoutNow (its process stands still).
-        c.net().dropPending(m -> m instanceof TimeoutNow);
         c.net().isolate("b");
 
         c.run(E - 1);
@@ -153,6 +126,32 @@ class LeadershipTransferScenarioTest {
 
         assertEquals(List.of("a"), c.leaders());
         assertEquals(ProposeResult.Status.ACCEPTED, c.propose("a", "y").status(), "a leads on after the transfer");
+    }
+
+    /** a leads; b, cut off from a, lacks a's entry x. */
+    private static TestCluster groupWhereBLacksX() {
+        TestCluster c = TestCluster.of("a", "b", "c");
+        c.elect("a");
+        c.run(HB);
+        c.net().cut("a", "b");
+        c.propose("a", "x");
+        c.deliverAll();
+        return c;
+    }
+
+    /**
+     * a starts a transfer to b; two ticks before its election timeout ends the link heals and b catches up. Returns
+     * the TimeoutNow messages a sent (one per answer of b), taken from the network, nothing else left undelivered.
+     */
+    private static List<Message> transferToBCaughtUpLate(TestCluster c) {
+        assertEquals(ProposeResult.Status.ACCEPTED, c.on("a", n -> n.transferLeadership("b")).status());
+        c.tick("a", E - 2);
+        c.net().heal();
+        c.on("a", n -> n.transferLeadership("b"));
+        c.deliverWhere(m -> !(m instanceof TimeoutNow));
+        List<Message> timeoutNow = c.net().take(m -> m instanceof TimeoutNow);
+        assertTrue(!timeoutNow.isEmpty(), "b caught up: TimeoutNow sent");
+        return timeoutNow;
     }
 
     @Test
