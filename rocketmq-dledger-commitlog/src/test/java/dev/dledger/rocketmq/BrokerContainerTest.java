@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import dev.dledger.raft.store.MetaFiles;
 import org.apache.rocketmq.client.impl.MQClientAPIImpl;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
@@ -65,6 +66,11 @@ class BrokerContainerTest {
      * however fast the transfer is: that much is allowed on top of the election timeout.
      */
     private static final long MOVE_ROUTE_POLL_MS = 200;
+    /**
+     * A node is caught up when its leader sees it at most this many entries behind: one append message (the Raft
+     * library's default {@code maxEntriesPerMessage}), the lag from which a leader may hand its leadership over.
+     */
+    private static final long CAUGHT_UP_ENTRIES = 256;
     /**
      * Threads a broker added to a running container may start: its own RocketMQ thread pools and services (measured
      * about 100) and none of the Raft library's, which the group shares; loose, as the broker's pools start threads
@@ -206,12 +212,44 @@ class BrokerContainerTest {
         await("cg0's node on the restarted container answers").atMost(START_WAIT).pollInterval(Duration.ofMillis(100))
             .until(() -> !"DOWN".equals(cluster.raftRole(0, 0)));
         long nodeBack = System.nanoTime();
+        // When cg0's leader first sees the node within one append message of its log (from then on it counts the
+        // node's steady time and may hand over): what comes before is the node's catch-up, what comes after the move.
+        AtomicLong caughtUp = new AtomicLong();
+        Thread lagWatch = new Thread(() -> {
+            while (!Thread.currentThread().isInterrupted()) {
+                long lag = cluster.lagOf(0, cg0Leader, 0);
+                if (lag >= 0 && lag <= CAUGHT_UP_ENTRIES) {
+                    caughtUp.set(System.nanoTime());
+                    return;
+                }
+                try {
+                    Thread.sleep(50);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        }, "cg0-lag-watch");
+        lagWatch.setDaemon(true);
+        lagWatch.start();
         awaitSpread(Set.of(0, 1, 2), START_WAIT);
-        long spreadMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - nodeBack);
+        long spread = System.nanoTime();
+        lagWatch.interrupt();
+        lagWatch.join();
+        long spreadMs = TimeUnit.NANOSECONDS.toMillis(spread - nodeBack);
         System.out.printf(Locale.ROOT, "leaders per container after the restart: %s (cg0's node on container 0 answered "
             + "%d ms after the restart; leaders spread again %d ms after that, %.1f election timeouts)%n",
             cluster.leadersPerContainer(), TimeUnit.NANOSECONDS.toMillis(nodeBack - restarted), spreadMs,
             spreadMs / (double) ELECTION_TIMEOUT_MS);
+        if (caughtUp.get() != 0) {
+            long catchUpMs = TimeUnit.NANOSECONDS.toMillis(caughtUp.get() - nodeBack);
+            long moveMs = TimeUnit.NANOSECONDS.toMillis(spread - caughtUp.get());
+            System.out.printf(Locale.ROOT, "move back of cg0: its node caught up (within %d entries of the leader's log) "
+                + "%d ms after it answered (%.1f election timeouts); leaders spread again %d ms after that (%.1f)%n",
+                CAUGHT_UP_ENTRIES, catchUpMs, catchUpMs / (double) ELECTION_TIMEOUT_MS, moveMs,
+                moveMs / (double) ELECTION_TIMEOUT_MS);
+        } else {
+            System.out.println("move back of cg0: its leader was not seen with the node caught up before the move");
+        }
         // The move is over once every sender had acknowledgements from the group's master as the nameserver lists it
         // now (the client's route caught up).
         for (Sender s : senders) {

@@ -209,6 +209,25 @@ final class BrokerContainers implements AutoCloseable {
         return r == null ? -1 : r.term();
     }
 
+    /**
+     * How many entries group {@code g}'s node in container {@code c} lacks of the log of its leader in container
+     * {@code leader}, as that leader sees it (its last index less the node's match); -1 when the leader does not
+     * answer as leader or does not list the node.
+     */
+    long lagOf(int g, int leader, int c) {
+        dev.dledger.raft.transport.ClientProtocol.Response r = ServerProcesses.raftStatus(group(g), "n" + leader,
+            new InetSocketAddress("127.0.0.1", raftPorts[g][leader]), RAFT_ADMIN_TOKEN);
+        if (r == null || !"LEADER".equals(r.role()) || r.followers() == null) {
+            return -1;
+        }
+        for (dev.dledger.raft.transport.ClientProtocol.PeerLag f : r.followers()) {
+            if (f.id().equals("n" + c)) {
+                return r.lastIndex() - f.match();
+            }
+        }
+        return -1;
+    }
+
     /** The groups each container leads now, e.g. {@code {0=[cg0], 1=[cg1], 2=[cg2]}}. */
     Map<Integer, List<String>> leadersPerContainer() {
         Map<Integer, List<String>> out = new TreeMap<>();
