@@ -34,7 +34,8 @@ import org.junit.jupiter.api.io.TempDir;
  * Load: T producer threads sharing one {@code DefaultMQProducer}, synchronous sends of 1 KiB to one topic with 4
  * queues on each group (12 in all, round robin), a warm-up, then a measured window. Printed side by side: sends/s and
  * p99, CPU per send over all broker processes (user + system, /proc/PID/stat), and at the end of the window the
- * resident memory (VmRSS) and threads of all broker processes together.
+ * resident memory (VmRSS) and threads of all broker processes together. The processes run with the package's JIT and
+ * collector (C2, G1), not the tests' (C1 and Serial, which start faster and run slower).
  *
  * <p>Only under the {@code benchmark} profile (do not run it on a shared machine):
  *
@@ -74,7 +75,8 @@ class BrokerContainerBenchmark {
         int heapMb = Integer.getInteger("bench.brokerHeapMb", 256);
         List<String> configs = List.of(System.getProperty("bench.configs", "processes,containers").split(","));
         System.out.printf(Locale.ROOT, "container bench configuration: threads=%d size=%d warmup=%ds seconds=%ds "
-                + "3 groups x 3 brokers, topic %s with %d queues per group, heap %d MiB per broker, cores=%d load=%s%n",
+                + "3 groups x 3 brokers, topic %s with %d queues per group, heap %d MiB per broker, C2 and G1, cores=%d "
+                + "load=%s%n",
             threads, SIZE, warmup, seconds, TOPIC, QUEUES_PER_GROUP, heapMb, Runtime.getRuntime().availableProcessors(),
             load());
         List<Outcome> outcomes = new ArrayList<>();
@@ -85,7 +87,8 @@ class BrokerContainerBenchmark {
                     + "', expected processes or containers");
             }
             Path dir = Files.createDirectories(tmp.resolve(c));
-            try (BrokerContainers cluster = new BrokerContainers(dir, c.equals("processes")).withBrokerHeapMb(heapMb)) {
+            try (BrokerContainers cluster = new BrokerContainers(dir, c.equals("processes")).withBrokerHeapMb(heapMb)
+                .withServerJvm()) {
                 Set<Integer> all = Set.of(0, 1, 2);
                 cluster.start(List.of(all, all, all));
                 long began = System.nanoTime();

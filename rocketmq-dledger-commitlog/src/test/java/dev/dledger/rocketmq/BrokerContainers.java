@@ -46,6 +46,7 @@ final class BrokerContainers implements AutoCloseable {
     private final List<ChildJvm> containers = new ArrayList<>();
     /** Heap per broker, in MiB: a broker process gets this, a container three times this. */
     private int brokerHeapMb = 170;
+    private boolean serverJvm;
 
     /** Reserves the ports of a nameserver and three containers; nothing runs yet. */
     BrokerContainers(Path dir) throws IOException {
@@ -76,6 +77,25 @@ final class BrokerContainers implements AutoCloseable {
     BrokerContainers withBrokerHeapMb(int mb) {
         this.brokerHeapMb = mb;
         return this;
+    }
+
+    /**
+     * Runs the processes with the package's JIT and collector (C2, G1) instead of the tests' C1 and Serial collector,
+     * which start faster but run the code several times slower: for a benchmark of a steady load.
+     */
+    BrokerContainers withServerJvm() {
+        this.serverJvm = true;
+        return this;
+    }
+
+    /** The JVM options of a process in {@code dir} with {@code heapMb} of heap. */
+    private List<String> jvmArgs(Path dir, int heapMb) {
+        List<String> args = new ArrayList<>(ServerProcesses.jvmArgs(dir, heapMb + "m"));
+        if (serverJvm) {
+            args.removeAll(List.of("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"));
+            args.add("-XX:+UseG1GC");
+        }
+        return args;
     }
 
     static String group(int g) {
@@ -130,7 +150,7 @@ final class BrokerContainers implements AutoCloseable {
                 }
                 if (separate && startGroups.get(c).contains(g)) {
                     containers.add(processes.add(new ChildJvm(group(g) + " n" + c,
-                        ServerProcesses.jvmArgs(containerDir(c), brokerHeapMb + "m"), RaftBrokerStartup.class.getName(),
+                        jvmArgs(containerDir(c), brokerHeapMb), RaftBrokerStartup.class.getName(),
                         List.of("-c", brokerConf(g, c).toString()), containerDir(c).resolve(group(g) + ".out.log")),
                         containerDir(c)));
                 }
@@ -142,7 +162,7 @@ final class BrokerContainers implements AutoCloseable {
             Files.writeString(conf, "listenPort=" + adminPorts[c] + "\nnamesrvAddr=" + processes.namesrvAddr()
                 + "\nbrokerConfigPaths=" + String.join(":", paths) + "\nraftLoopThreads=2\n");
             containers.add(processes.add(new ChildJvm("container " + c,
-                ServerProcesses.jvmArgs(containerDir(c), 3 * brokerHeapMb + "m"),
+                jvmArgs(containerDir(c), 3 * brokerHeapMb),
                 RaftBrokerContainerStartup.class.getName(), List.of("-c", conf.toString()),
                 containerDir(c).resolve("out.log")), containerDir(c)));
         }

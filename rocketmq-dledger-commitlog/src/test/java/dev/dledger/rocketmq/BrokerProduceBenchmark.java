@@ -37,6 +37,8 @@ import org.junit.jupiter.api.io.TempDir;
  * <ul>
  * <li>{@code raft}: three brokers on our Raft log ({@link RaftBrokerStartup}, {@code enableDLegerCommitLog=true});</li>
  * <li>{@code raft-sync}: {@code raft} with {@code raftFlushMode=sync} (fsync before an entry counts);</li>
+ * <li>{@code raft-witness}: {@code raft} with the third broker a witness ({@code raftWitnessPeers=n2}; it votes and
+ *     acknowledges but keeps no message and serves no client): two data copies, as master/slave keeps;</li>
  * <li>{@code stock-dledger}: three stock RocketMQ 5.5.1 brokers ({@code BrokerStartup}) in DLedger mode, DLedger
  *     0.3.3.4 from rocketmq-store;</li>
  * <li>{@code master-slave}: one stock ASYNC_MASTER and one SLAVE;</li>
@@ -52,7 +54,8 @@ import org.junit.jupiter.api.io.TempDir;
  * </pre>
  *
  * {@code -Dbench.configs=raft,controller,master-slave,stock-dledger,raft-sync} picks the set-ups and their order (that
- * is the default); {@code -Dbench.consumers=100} measures each set-up twice, side by side: first as above, then with
+ * is the default; {@code raft-witness} is there on request); {@code -Dbench.consumers=100} measures each set-up twice,
+ * side by side: first as above, then with
  * that many push consumer instances of one group (each its own client instance) consuming the measured topic and
  * committing their offsets as usual (every 5 s and with every pull), and prints both throughputs, their ratio, and
  * the offset-commit entries per second the master applied (issue 15: at most 5 % less with 100 consumers);
@@ -73,6 +76,8 @@ class BrokerProduceBenchmark {
     private static final String CONSUME_TOPIC = "BenchConsumeTopic";
     private static final int CONSUME_QUEUES = 128;
     private static final Duration MASTER_WAIT = Duration.ofSeconds(120);
+    /** The broker of {@code raft-witness} that is the witness ({@code n2}). */
+    private static final int WITNESS = 2;
     private static final String HEAP = System.getProperty("bench.brokerHeap", "1g");
     private static final List<String> BROKER_JVM = List.of("-Xms" + HEAP, "-Xmx" + HEAP,
         "-XX:MaxDirectMemorySize=" + HEAP, "--add-exports", "java.base/sun.nio.ch=ALL-UNNAMED", "--add-opens",
@@ -120,7 +125,7 @@ class BrokerProduceBenchmark {
         System.out.println("broker bench results (load " + load() + "):");
         results.forEach((config, r) -> System.out.println(line(config, r)));
         GroupBenchmark.Result raft = results.get("raft");
-        for (String ours : List.of("raft", "raft-sync")) {
+        for (String ours : List.of("raft", "raft-sync", "raft-witness")) {
             for (String other : List.of("controller", "master-slave", "stock-dledger")) {
                 GroupBenchmark.Result o = results.get(ours);
                 GroupBenchmark.Result t = results.get(other);
@@ -272,10 +277,10 @@ class BrokerProduceBenchmark {
 
         static BrokerSetup start(String config, Path dir) throws Exception {
             BrokerSetup s = switch (config) {
-                case "raft", "raft-sync", "stock-dledger", "controller" -> new BrokerSetup(config, 3);
+                case "raft", "raft-sync", "raft-witness", "stock-dledger", "controller" -> new BrokerSetup(config, 3);
                 case "master-slave" -> new BrokerSetup(config, 2);
                 default -> throw new IllegalArgumentException("bench.configs: unknown set-up '" + config
-                    + "', expected raft, raft-sync, controller, master-slave or stock-dledger");
+                    + "', expected raft, raft-sync, raft-witness, controller, master-slave or stock-dledger");
             };
             try {
                 s.startProcesses(dir);
@@ -353,6 +358,10 @@ class BrokerProduceBenchmark {
                     if (config.equals("raft-sync")) {
                         keys.add("raftFlushMode=sync");
                     }
+                    if (config.equals("raft-witness")) {
+                        keys.add("raftWitnessPeers=n" + WITNESS);
+                        keys.add("raftWitness=" + (i == WITNESS));
+                    }
                     main = config.startsWith("raft") ? RaftBrokerStartup.class.getName()
                         : "org.apache.rocketmq.broker.BrokerStartup";
                 }
@@ -400,11 +409,13 @@ class BrokerProduceBenchmark {
         /** Waits until a master (brokerId 0) and every other broker are registered, then for the topic's route. */
         void awaitRoute() {
             try {
-                await("master and " + (brokers - 1) + " slaves of " + config + " registered").atMost(MASTER_WAIT)
+                // A witness never registers.
+                int registering = config.equals("raft-witness") ? brokers - 1 : brokers;
+                await("master and " + (registering - 1) + " slaves of " + config + " registered").atMost(MASTER_WAIT)
                     .pollInterval(Duration.ofMillis(250))
                     .until(() -> {
                         Map<Long, String> addrs = brokerAddrs();
-                        return addrs.containsKey(0L) && addrs.size() == brokers;
+                        return addrs.containsKey(0L) && addrs.size() == registering;
                     });
                 await("a first send to " + TOPIC + " on " + config).atMost(Duration.ofSeconds(60))
                     .pollInterval(Duration.ofMillis(500)).ignoreExceptions()
@@ -434,6 +445,8 @@ class BrokerProduceBenchmark {
                 String name = i == 0 ? "namesrv" : "broker-" + (i - 1);
                 if (i > 0 && master != null && master.endsWith(":" + listenPorts.get(i - 1))) {
                     name += "(master)";
+                } else if (i - 1 == WITNESS && config.equals("raft-witness")) {
+                    name += "(witness)";
                 }
                 pids.put(name, p.pid());
             }
