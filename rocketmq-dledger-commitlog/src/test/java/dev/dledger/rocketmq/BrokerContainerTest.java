@@ -215,9 +215,11 @@ class BrokerContainerTest {
         // When cg0's leader first sees the node within one append message of its log (from then on it counts the
         // node's steady time and may hand over): what comes before is the node's catch-up, what comes after the move.
         AtomicLong caughtUp = new AtomicLong();
+        AtomicLong mostBehind = new AtomicLong(-1);
         Thread lagWatch = new Thread(() -> {
             while (!Thread.currentThread().isInterrupted()) {
                 long lag = cluster.lagOf(0, cg0Leader, 0);
+                mostBehind.accumulateAndGet(lag, Math::max);
                 if (lag >= 0 && lag <= CAUGHT_UP_ENTRIES) {
                     caughtUp.set(System.nanoTime());
                     return;
@@ -243,10 +245,10 @@ class BrokerContainerTest {
         if (caughtUp.get() != 0) {
             long catchUpMs = TimeUnit.NANOSECONDS.toMillis(caughtUp.get() - nodeBack);
             long moveMs = TimeUnit.NANOSECONDS.toMillis(spread - caughtUp.get());
-            System.out.printf(Locale.ROOT, "move back of cg0: its node caught up (within %d entries of the leader's log) "
-                + "%d ms after it answered (%.1f election timeouts); leaders spread again %d ms after that (%.1f)%n",
-                CAUGHT_UP_ENTRIES, catchUpMs, catchUpMs / (double) ELECTION_TIMEOUT_MS, moveMs,
-                moveMs / (double) ELECTION_TIMEOUT_MS);
+            System.out.printf(Locale.ROOT, "move back of cg0: its node caught up (within %d entries of the leader's log, "
+                + "at most %d behind) %d ms after it answered (%.1f election timeouts); leaders spread again %d ms after "
+                + "that (%.1f)%n", CAUGHT_UP_ENTRIES, mostBehind.get(), catchUpMs,
+                catchUpMs / (double) ELECTION_TIMEOUT_MS, moveMs, moveMs / (double) ELECTION_TIMEOUT_MS);
         } else {
             System.out.println("move back of cg0: its leader was not seen with the node caught up before the move");
         }
