@@ -21,7 +21,10 @@ import org.slf4j.LoggerFactory;
  * {@code timerWheelSnapshotFlush}): the checkpoint prepared, the timer log flushed, every byte of the wheel that
  * differs from its file copied into the mapping and the mapping forced, the checkpoint flushed, the timer metrics
  * persisted. Only the search for changed bytes differs: {@link ByteBuffer#mismatch} compares many bytes at a time,
- * and each difference copies its 32-byte slot in one bulk put. With {@code timerWheelSnapshotFlush=true} the stock
+ * and each difference copies its 32-byte slot in one bulk put; and the wheel is compared only when the timer log grew
+ * since the flush before the last one, or every {@value ChangeGate#COMPARE_EVERY}th flush regardless ({@link
+ * ChangeGate}: a running store writes the wheel only when it enqueues a message, right after appending it to the timer
+ * log). With {@code timerWheelSnapshotFlush=true} the stock
  * flush runs unchanged; the stock flush also runs once more when the timer store shuts down. Left out: the stock
  * service's progress line in the log every {@code timerProgressLogIntervalMs}.
  *
@@ -42,6 +45,34 @@ final class TimerWheelFlush extends TimerMessageStore.TimerFlushService {
     private final MessageStoreConfig config;
     private final ByteBuffer memory;
     private final MappedByteBuffer file;
+    private final ChangeGate gate = new ChangeGate();
+
+    /**
+     * Whether a flush compares the wheel with its file, from the end of the timer log at each flush. In RocketMQ 5.5.1 a
+     * running timer store writes its wheel in one place, {@code doEnqueue}, which appends the message to the timer log
+     * first and then puts its slot (the other writer, {@code recoverAndRevise}, runs before the service starts). So a
+     * flush at which the log's end is the one of the flush before saw every slot put since, except one whose put lagged
+     * its append across a flush: the first flush after the end stopped moving compares once more for those, and every
+     * {@value #COMPARE_EVERY}th flush compares regardless. An idle or timer-free broker thus skips 38.7 MB of
+     * comparison nine seconds out of ten. Not thread-safe: the flush's thread only.
+     */
+    static final class ChangeGate {
+        /** A quiet wheel is compared at least this often, in flushes. */
+        static final int COMPARE_EVERY = 10;
+        private long lastEnd = Long.MIN_VALUE;
+        private int quiet;
+
+        /** Whether the flush that sees the timer log end at {@code logEnd} compares the wheel. */
+        boolean compareNow(long logEnd) {
+            if (logEnd != lastEnd) {
+                lastEnd = logEnd;
+                quiet = 0;
+                return true;
+            }
+            quiet++;
+            return quiet == 1 || quiet % COMPARE_EVERY == 0;
+        }
+    }
 
     private TimerWheelFlush(TimerMessageStore timer, MessageStoreConfig config, TimerWheel wheel) {
         timer.super();
@@ -84,7 +115,9 @@ final class TimerWheelFlush extends TimerMessageStore.TimerFlushService {
         }
         timer.prepareTimerCheckPoint();
         timer.getTimerLog().getMappedFileQueue().flush(0);
-        flushWheel(memory, file);
+        if (gate.compareNow(timer.getTimerLog().getMappedFileQueue().getMaxOffset())) {
+            flushWheel(memory, file);
+        }
         timer.getTimerCheckpoint().flush();
         timer.getTimerMetrics().persist();
     }

@@ -99,6 +99,22 @@ class TimerWheelFlushTest {
         assertTrue(Files.size(ours) > 0);
     }
 
+    @Test
+    void theGateComparesAfterTheLogMovedOnceMoreAfterItStoppedAndEveryTenthQuietFlush() {
+        TimerWheelFlush.ChangeGate gate = new TimerWheelFlush.ChangeGate();
+        assertTrue(gate.compareNow(0), "the first flush compares (a revised wheel after a recovery)");
+        assertTrue(gate.compareNow(0), "once more after the log stopped: a put that lagged its append");
+        for (int quiet = 2; quiet < TimerWheelFlush.ChangeGate.COMPARE_EVERY; quiet++) {
+            assertFalse(gate.compareNow(0), "quiet flush " + quiet);
+        }
+        assertTrue(gate.compareNow(0), "every tenth quiet flush compares regardless");
+        assertFalse(gate.compareNow(0));
+        assertTrue(gate.compareNow(4096), "the log grew: a slot may have been put");
+        assertTrue(gate.compareNow(8192));
+        assertTrue(gate.compareNow(8192), "once more after it stopped");
+        assertFalse(gate.compareNow(8192));
+    }
+
     /** The slot at {@code at} in a copy of {@code file} (a wheel reads its file when it opens). */
     private static Slot readSlot(Path file, long at) throws Exception {
         Path copy = Path.of(file + ".copy");
