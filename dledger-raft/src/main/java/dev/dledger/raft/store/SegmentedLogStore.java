@@ -56,6 +56,8 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     private static final int WRITE_BUFFER_BYTES = 4 << 20;
     /** The newest entries kept as written, at most: 8192 entries and 32 MiB (see {@link RecentEntries}). */
     private static final int RECENT_ENTRIES = 1 << 13;
+    /** End positions kept of the newest appended entries, at most (a power of two; see {@link #endPosition}). */
+    private static final int RECENT_ENDS = 1 << 12;
 
     private final Path dir;
     /** Folders new data files may go to, sorted by name (DLedger's rotation order). */
@@ -101,6 +103,14 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
      * {@link WriteHook}, and an entry held here is that same object.
      */
     private final RecentEntries recent;
+    /**
+     * The end positions of the newest appended entries, entry {@code i} in slot {@code i % RECENT_ENDS} with its index
+     * in {@link #endIndexes} (-1: none), so that an application asking where a just committed entry ends (a broker's
+     * commit tracking, once per applied batch) reads no index unit and header. Forgotten wholesale when the log's tail
+     * or start changes otherwise than by an append (a truncation, a compaction).
+     */
+    private final long[] ends = new long[RECENT_ENDS];
+    private final long[] endIndexes = new long[RECENT_ENDS];
 
     private SegmentedLogStore(Path dir, StoreConfig config, FileOpener opener) {
         this.dir = dir;
@@ -108,6 +118,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         this.indexDir = dir.resolve("index");
         this.config = config;
         this.recent = new RecentEntries(RECENT_ENTRIES, config.recentBytes());
+        java.util.Arrays.fill(endIndexes, -1);
         List<Path> folders = config.dataStorePaths().isEmpty() ? List.of(dir.resolve("data")) : config.dataStorePaths();
         this.readOnlyFolders = List.copyOf(new LinkedHashSet<>(config.readOnlyDataStoreDirs()));
         List<Path> writable = new ArrayList<>(new LinkedHashSet<>(folders));
@@ -586,9 +597,13 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
             units.flip();
             writeIndex(entries.get(0).index(), units);
             lastChainCrc = chain;
-            for (Entry e : entries) {
+            for (int n = 0; n < entries.size(); n++) {
+                Entry e = entries.get(n);
                 cacheTerm(e.index(), e.term());
                 recent.add(EntryFormat.asRead(e));
+                int slot = (int) (e.index() & (RECENT_ENDS - 1));
+                ends[slot] = positions[n] + EntryFormat.recordSize(e);
+                endIndexes[slot] = e.index();
             }
             lastIndex = entries.get(entries.size() - 1).index();
             return positions;
@@ -674,6 +689,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         }
         // Forgotten first: if the truncation fails half way, no removed entry is served from memory.
         recent.truncateFrom(from);
+        forgetEnds();
         try {
             long end = writePos;
             indexSyncDue = true;
@@ -763,6 +779,7 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
             dropFilesBelow(index, indexDir, (meta.index() + 1) * EntryFormat.INDEX_UNIT_SIZE,
                 config.indexFileSizeBytes());
             if (meta.index() >= lastIndex) {
+                forgetEnds();
                 writePos = keepFromPos;
                 lastIndex = meta.index();
                 lastChainCrc = 0;
@@ -903,8 +920,17 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     /** The data-file position just after entry {@code i}, from its index unit alone. */
     public long endPosition(long i) {
         checkRange(i);
+        int slot = (int) (i & (RECENT_ENDS - 1));
+        if (endIndexes[slot] == i) {
+            return ends[slot];
+        }
         EntryFormat.IndexUnit u = unitOf(i);
         return u.pos() + u.size();
+    }
+
+    /** Forgets every kept end position ({@link #ends}). */
+    private void forgetEnds() {
+        java.util.Arrays.fill(endIndexes, -1);
     }
 
     /**

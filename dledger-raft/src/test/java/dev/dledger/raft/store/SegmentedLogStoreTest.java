@@ -69,6 +69,36 @@ class SegmentedLogStoreTest {
     }
 
     @Test
+    void endPositionsOfNewEntriesAreTheIndexsAfterTruncationsAndCompactions() {
+        try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
+            s.append(entries(0, 300, 1));
+            assertEndsAsIndexed(s);
+            // Rewritten from 150 with other sizes: the ends kept for the old entries must not be given for the new.
+            s.truncateSuffix(150);
+            List<Entry> longer = new ArrayList<>();
+            for (long i = 150; i < 260; i++) {
+                longer.add(new Entry(i, 2, EntryType.NORMAL, ("rewritten-" + i + "-" + "y".repeat((int) (i % 50) + 40))
+                    .getBytes(StandardCharsets.UTF_8)));
+            }
+            s.append(longer);
+            assertEndsAsIndexed(s);
+            s.compactPrefix(new SnapshotMeta(100, 1, Membership.of("a")));
+            assertEndsAsIndexed(s);
+            s.compactPrefix(new SnapshotMeta(400, 2, Membership.of("a")));
+            s.append(entries(401, 30, 2));
+            assertEndsAsIndexed(s);
+        }
+    }
+
+    /** Every entry's {@link SegmentedLogStore#endPosition} is its index unit's position plus its record's size. */
+    private static void assertEndsAsIndexed(SegmentedLogStore s) {
+        for (long i = s.firstIndex(); i <= s.lastIndex(); i++) {
+            Entry e = s.entries(i, i + 1, Long.MAX_VALUE).get(0);
+            assertEquals(s.position(i) + EntryFormat.recordSize(e), s.endPosition(i), "end of entry " + i);
+        }
+    }
+
+    @Test
     void aStoreStartedAtABoundaryKeepsThatStartAcrossARestart() {
         long start = 5 * 4096;
         try (SegmentedLogStore s = SegmentedLogStore.open(dir, SMALL)) {
