@@ -216,27 +216,16 @@ class BrokerContainerTest {
         // node's steady time and may hand over): what comes before is the node's catch-up, what comes after the move.
         AtomicLong caughtUp = new AtomicLong();
         AtomicLong mostBehind = new AtomicLong(-1);
-        Thread lagWatch = new Thread(() -> {
-            while (!Thread.currentThread().isInterrupted()) {
+        awaitSpread(Set.of(0, 1, 2), START_WAIT, () -> {
+            if (caughtUp.get() == 0) {
                 long lag = cluster.lagOf(0, cg0Leader, 0);
                 mostBehind.accumulateAndGet(lag, Math::max);
                 if (lag >= 0 && lag <= CAUGHT_UP_ENTRIES) {
                     caughtUp.set(System.nanoTime());
-                    return;
-                }
-                try {
-                    Thread.sleep(50);
-                } catch (InterruptedException e) {
-                    return;
                 }
             }
-        }, "cg0-lag-watch");
-        lagWatch.setDaemon(true);
-        lagWatch.start();
-        awaitSpread(Set.of(0, 1, 2), START_WAIT);
+        });
         long spread = System.nanoTime();
-        lagWatch.interrupt();
-        lagWatch.join();
         long spreadMs = TimeUnit.NANOSECONDS.toMillis(spread - nodeBack);
         System.out.printf(Locale.ROOT, "leaders per container after the restart: %s (cg0's node on container 0 answered "
             + "%d ms after the restart; leaders spread again %d ms after that, %.1f election timeouts)%n",
@@ -511,9 +500,15 @@ class BrokerContainerTest {
 
     /** Waits until group g is led from container g and registered so, for every group of {@code groups}. */
     private void awaitSpread(Set<Integer> groups, Duration atMost) {
+        awaitSpread(groups, atMost, () -> { });
+    }
+
+    /** {@link #awaitSpread(Set, Duration)}, running {@code eachPoll} before each look (a sample taken meanwhile). */
+    private void awaitSpread(Set<Integer> groups, Duration atMost, Runnable eachPoll) {
         // Polled every 100 ms: the time to spread again is reported in election timeouts (300 ms).
         await("groups " + groups + " led from their own containers").atMost(atMost)
             .pollInterval(Duration.ofMillis(100)).until(() -> {
+                eachPoll.run();
                 for (int g : groups) {
                     if (!"LEADER".equals(cluster.raftRole(g, g))
                         || !cluster.brokerAddr(g, g).equals(cluster.brokerAddrs(g).get(0L))) {

@@ -224,9 +224,14 @@ final class BrokerContainers implements AutoCloseable {
 
     /** The raft term of group {@code g}'s node in container {@code c}, or -1 when it does not answer. */
     long raftTerm(int g, int c) {
-        dev.dledger.raft.transport.ClientProtocol.Response r = ServerProcesses.raftStatus(group(g), "n" + c,
-            new InetSocketAddress("127.0.0.1", raftPorts[g][c]), RAFT_ADMIN_TOKEN);
+        dev.dledger.raft.transport.ClientProtocol.Response r = raftStatus(g, c);
         return r == null ? -1 : r.term();
+    }
+
+    /** Group {@code g}'s node in container {@code c} as it reports itself ({@link ServerProcesses#raftStatus}). */
+    private dev.dledger.raft.transport.ClientProtocol.Response raftStatus(int g, int c) {
+        return ServerProcesses.raftStatus(group(g), "n" + c, new InetSocketAddress("127.0.0.1", raftPorts[g][c]),
+            RAFT_ADMIN_TOKEN);
     }
 
     /**
@@ -235,8 +240,7 @@ final class BrokerContainers implements AutoCloseable {
      * answer as leader or does not list the node.
      */
     long lagOf(int g, int leader, int c) {
-        dev.dledger.raft.transport.ClientProtocol.Response r = ServerProcesses.raftStatus(group(g), "n" + leader,
-            new InetSocketAddress("127.0.0.1", raftPorts[g][leader]), RAFT_ADMIN_TOKEN);
+        dev.dledger.raft.transport.ClientProtocol.Response r = raftStatus(g, leader);
         if (r == null || !"LEADER".equals(r.role()) || r.followers() == null) {
             return -1;
         }

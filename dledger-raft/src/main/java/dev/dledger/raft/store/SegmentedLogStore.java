@@ -106,8 +106,9 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     /**
      * The end positions of the newest appended entries, entry {@code i} in slot {@code i % RECENT_ENDS} with its index
      * in {@link #endIndexes} (-1: none), so that an application asking where a just committed entry ends (a broker's
-     * commit tracking, once per applied batch) reads no index unit and header. Forgotten wholesale when the log's tail
-     * or start changes otherwise than by an append (a truncation, a compaction).
+     * commit tracking, once per applied batch) reads no index unit and header. The tag alone keeps it right: entries
+     * come into the log only by an append, which sets its slot, so an entry truncated or compacted away and written
+     * again has its new end there.
      */
     private final long[] ends = new long[RECENT_ENDS];
     private final long[] endIndexes = new long[RECENT_ENDS];
@@ -689,7 +690,6 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         }
         // Forgotten first: if the truncation fails half way, no removed entry is served from memory.
         recent.truncateFrom(from);
-        forgetEnds();
         try {
             long end = writePos;
             indexSyncDue = true;
@@ -779,7 +779,6 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
             dropFilesBelow(index, indexDir, (meta.index() + 1) * EntryFormat.INDEX_UNIT_SIZE,
                 config.indexFileSizeBytes());
             if (meta.index() >= lastIndex) {
-                forgetEnds();
                 writePos = keepFromPos;
                 lastIndex = meta.index();
                 lastChainCrc = 0;
@@ -926,11 +925,6 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         }
         EntryFormat.IndexUnit u = unitOf(i);
         return u.pos() + u.size();
-    }
-
-    /** Forgets every kept end position ({@link #ends}). */
-    private void forgetEnds() {
-        java.util.Arrays.fill(endIndexes, -1);
     }
 
     /**
