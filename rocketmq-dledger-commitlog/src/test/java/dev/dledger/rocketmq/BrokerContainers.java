@@ -80,8 +80,9 @@ final class BrokerContainers implements AutoCloseable {
     }
 
     /**
-     * Runs the processes with the package's JIT and collector (C2, G1) instead of the tests' C1 and Serial collector,
-     * which start faster but run the code several times slower: for a benchmark of a steady load.
+     * Runs the processes with the package's JIT, collector and heap set-up (C2, G1, the heap written once at the start)
+     * instead of the tests' C1 and Serial collector, which start faster but run the code several times slower: for a
+     * benchmark of a steady load.
      */
     BrokerContainers withServerJvm() {
         this.serverJvm = true;
@@ -94,6 +95,7 @@ final class BrokerContainers implements AutoCloseable {
         if (serverJvm) {
             args.removeAll(List.of("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"));
             args.add("-XX:+UseG1GC");
+            args.add("-XX:+AlwaysPreTouch");
         }
         return args;
     }
