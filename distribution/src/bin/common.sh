@@ -87,12 +87,9 @@ abs_path() {
     esac
 }
 
-# The JVM options of the servers' shared part: crash-friendly stack traces, IPv4, the package folder as RocketMQ home,
-# and the heap's pages written once at the start (-XX:+AlwaysPreTouch, as stock's runbroker.sh), not by the first
-# allocations under load, where each first write of a page costs a page fault (JAVA_OPT_EXT="-XX:-AlwaysPreTouch"
-# turns it off).
+# The JVM options of the servers' shared part: crash-friendly stack traces, IPv4, the package folder as RocketMQ home.
 server_jvm_opts() {
-    echo "-server -XX:+UseG1GC -XX:+AlwaysPreTouch -XX:-OmitStackTraceInFastThrow -Djava.net.preferIPv4Stack=true" \
+    echo "-server -XX:+UseG1GC -XX:-OmitStackTraceInFastThrow -Djava.net.preferIPv4Stack=true" \
         "-Drocketmq.home.dir=$DLEDGER_HOME"
 }
 
