@@ -8,6 +8,7 @@ import dev.dledger.raft.transport.ClientProtocol.Status;
 import dev.dledger.raft.transport.BatchingWriter;
 import dev.dledger.raft.transport.Frame;
 import dev.dledger.raft.transport.Handshake;
+import dev.dledger.raft.transport.NettyIo;
 import dev.dledger.raft.transport.TlsSettings;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.ByteBuf;
@@ -19,9 +20,7 @@ import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.SimpleChannelInboundHandler;
-import io.netty.channel.nio.NioEventLoopGroup;
 import io.netty.channel.socket.SocketChannel;
-import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.handler.codec.LengthFieldBasedFrameDecoder;
 import io.netty.handler.flush.FlushConsolidationHandler;
 import io.netty.handler.ssl.SslContext;
@@ -59,7 +58,7 @@ public final class RaftClient implements AutoCloseable {
     private final int maxAttempts;
     private final String token;
     private final SslContext ssl;
-    private final EventLoopGroup io = new NioEventLoopGroup(1);
+    private final EventLoopGroup io = NettyIo.group(1);
     private final Map<String, Connection> connections = new ConcurrentHashMap<>();
     private final AtomicLong requestIds = new AtomicLong();
     private final long clientId = new SecureRandom().nextLong();
@@ -358,7 +357,7 @@ public final class RaftClient implements AutoCloseable {
         private CompletableFuture<Channel> open() {
             CompletableFuture<Channel> result = new CompletableFuture<>();
             ResponseHandler handler = new ResponseHandler(result);
-            ChannelFuture cf = new Bootstrap().group(io).channel(NioSocketChannel.class)
+            ChannelFuture cf = new Bootstrap().group(io).channel(NettyIo.socketChannel())
                 .option(ChannelOption.TCP_NODELAY, true)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(requestTimeoutMs, 3000))
                 .handler(new ChannelInitializer<SocketChannel>() {

@@ -16,10 +16,7 @@ import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.channel.WriteBufferWaterMark;
-import io.netty.channel.nio.NioEventLoopGroup;
 import io.netty.channel.socket.SocketChannel;
-import io.netty.channel.socket.nio.NioServerSocketChannel;
-import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.handler.codec.DecoderException;
 import io.netty.handler.codec.LengthFieldBasedFrameDecoder;
 import io.netty.handler.codec.TooLongFrameException;
@@ -93,7 +90,7 @@ public final class NettyTransport implements Transport {
     private final int maxFrameBytes;
     private final SslContext serverSsl;
     private final SslContext clientSsl;
-    private final EventLoopGroup boss = new NioEventLoopGroup(1);
+    private final EventLoopGroup boss = NettyIo.group(1);
     private final EventLoopGroup workers;
     private final Channel serverChannel;
     private final Map<String, GroupBinding> groups = new ConcurrentHashMap<>();
@@ -148,8 +145,8 @@ public final class NettyTransport implements Transport {
         this.maxFrameBytes = options.maxFrameBytes();
         this.serverSsl = options.tls() == null ? null : options.tls().serverContext();
         this.clientSsl = options.tls() == null ? null : options.tls().clientContext();
-        this.workers = new NioEventLoopGroup(options.ioThreads());
-        ServerBootstrap sb = new ServerBootstrap().group(boss, workers).channel(NioServerSocketChannel.class)
+        this.workers = NettyIo.group(options.ioThreads());
+        ServerBootstrap sb = new ServerBootstrap().group(boss, workers).channel(NettyIo.serverChannel())
             .childOption(ChannelOption.TCP_NODELAY, true)
             .childHandler(new ChannelInitializer<SocketChannel>() {
                 @Override
@@ -268,9 +265,13 @@ public final class NettyTransport implements Transport {
         return own;
     }
 
+    /**
+     * Whether a connect failed because nothing listens at the port (the peer's host answered with a reset): NIO says
+     * "Connection refused: ADDRESS", Netty's epoll "finishConnect(..) failed: Connection refused: ADDRESS".
+     */
     private static boolean refusedAtOnce(Throwable cause) {
         return cause instanceof java.net.ConnectException && !(cause instanceof io.netty.channel.ConnectTimeoutException)
-            && cause.getMessage() != null && cause.getMessage().startsWith("Connection refused");
+            && cause.getMessage() != null && cause.getMessage().contains("Connection refused");
     }
 
     /** Reports the peers at {@code address} (of {@code group} only, when given) as gone. */
@@ -680,7 +681,7 @@ public final class NettyTransport implements Transport {
             }
             writer = null;
             InetSocketAddress address = key.address();
-            Bootstrap b = new Bootstrap().group(workers).channel(NioSocketChannel.class)
+            Bootstrap b = new Bootstrap().group(workers).channel(NettyIo.socketChannel())
                 .option(ChannelOption.TCP_NODELAY, true)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 1000)
                 .option(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(8 << 20, 16 << 20))

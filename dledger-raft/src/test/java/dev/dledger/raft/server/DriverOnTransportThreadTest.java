@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.dledger.raft.core.Membership;
 import dev.dledger.raft.core.Role;
 import dev.dledger.raft.statemachine.StateMachine;
+import dev.dledger.raft.transport.NettyIo;
 import dev.dledger.raft.transport.NettyTransport;
 import java.net.InetSocketAddress;
 import java.time.Duration;
@@ -59,7 +60,7 @@ class DriverOnTransportThreadTest {
                 await().atMost(Duration.ofSeconds(10)).until(() -> where.get() != null);
                 if (!where.get().equals(self)) {
                     pendingWhenAttached++;
-                    assertTrue(where.get().startsWith("nioEventLoopGroup"),
+                    assertTrue(where.get().startsWith(NettyIo.EPOLL ? "epollEventLoopGroup" : "nioEventLoopGroup"),
                         "futures complete on the driver's thread, here " + where.get());
                 }
             }
