@@ -19,7 +19,6 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
@@ -415,7 +414,7 @@ class FastTryIT {
      */
     private static int freePort(Set<Integer> taken) {
         while (true) {
-            int p = java.util.concurrent.ThreadLocalRandom.current().nextInt(10_000, 32_000);
+            int p = PackageCopies.drawPortBase(1);
             if (!taken.contains(p)) {
                 try (ServerSocket s = new ServerSocket(p)) {
                     taken.add(p);
@@ -427,10 +426,10 @@ class FastTryIT {
         }
     }
 
-    /** A broker listenPort p with p - 2 (the VIP channel) and p + 1 (HA) free as well. */
+    /** A broker listenPort p with p - 2 (the VIP channel) and p + 1 (HA) free as well, below the ephemeral range. */
     private static int brokerPort(Set<Integer> taken) {
         while (true) {
-            int base = ThreadLocalRandom.current().nextInt(20_000, 40_000);
+            int base = PackageCopies.drawPortBase(4);
             boolean free = true;
             for (int p = base; p < base + 4 && free; p++) {
                 free = !taken.contains(p) && PackageCopies.isFree("0.0.0.0", p);

@@ -22,7 +22,6 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -223,10 +222,10 @@ class ThreeHostsIT {
         return text;
     }
 
-    /** A port (and the count - 1 after it) free on every host. */
+    /** A port (and the count - 1 after it) free on every host, below the ephemeral range. */
     private static int freeOnAll(int count) {
         while (true) {
-            int base = ThreadLocalRandom.current().nextInt(20_000, 40_000);
+            int base = PackageCopies.drawPortBase(count);
             boolean free = true;
             for (int p = base; p < base + count && free; p++) {
                 for (String host : HOSTS) {
