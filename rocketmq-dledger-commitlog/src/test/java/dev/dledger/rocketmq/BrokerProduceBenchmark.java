@@ -11,6 +11,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
 import java.util.Comparator;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -19,6 +21,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
 import org.apache.rocketmq.client.producer.SendStatus;
@@ -63,6 +66,8 @@ import org.junit.jupiter.api.io.TempDir;
  * queues, so that every consumer holds a queue and commits, fed by {@code -Dbench.consumeRate} messages per second,
  * default 1000, of 128 bytes): the commits then cost what they cost, apart from reading the measured stream a
  * second time;
+ * {@code -Dbench.rounds=N} runs the set-ups N times, every other round in reverse order (A B, B A: a host that slows
+ * down or speeds up during the run weighs on each set-up alike), and prints each round's ratios and their median;
  * {@code -Dbench.brokerJvm="OPTS"} adds JVM options to every broker (for example a JFR recording),
  * {@code -Dbench.brokerHeap=1g} sets every broker's heap and direct memory (default 1g, the same for every set-up).
  */
@@ -106,44 +111,84 @@ class BrokerProduceBenchmark {
             SIZE, warmup, seconds, TOPIC, QUEUES, String.join(" ", BROKER_JVM),
             Runtime.getRuntime().availableProcessors(), load());
         int consumers = Integer.getInteger("bench.consumers", 0);
-        Map<String, GroupBenchmark.Result> results = new LinkedHashMap<>();
+        int rounds = Integer.getInteger("bench.rounds", 1);
+        if (rounds < 1) {
+            throw new IllegalArgumentException("bench.rounds must be at least 1, not " + rounds);
+        }
+        Map<String, List<GroupBenchmark.Result>> results = new LinkedHashMap<>();
         Map<String, String> withConsumers = new LinkedHashMap<>();
-        Map<String, String> cpuPerSend = new LinkedHashMap<>();
-        for (String config : configs) {
-            Path dir = Files.createDirectories(tmp.resolve(config.trim()));
-            try (BrokerSetup setup = BrokerSetup.start(config.trim(), dir)) {
-                long began = System.nanoTime();
-                setup.awaitRoute();
-                System.out.printf("broker bench: %s up, route %s after %d ms (load %s)%n", config,
-                    setup.brokerAddrs(), (System.nanoTime() - began) / 1_000_000, load());
-                CpuAccount cpu = CpuAccount.during(setup.pids(), warmup, seconds);
-                GroupBenchmark.Result r = setup.measure(threads, warmup, seconds);
-                results.put(config.trim(), r);
-                System.out.println(line(config.trim(), r) + " load=" + load());
-                cpuPerSend.put(config.trim(), cpu.print(config.trim(), r));
-                if (consumers > 0) {
-                    withConsumers.put(config.trim(), setup.measureWithConsumers(consumers, threads, warmup, seconds, r));
+        Map<String, List<String>> cpuPerSend = new LinkedHashMap<>();
+        for (int round = 1; round <= rounds; round++) {
+            // Every other round runs the set-ups in reverse order (A B, B A, ...): a host that slows down or speeds up
+            // over the run then weighs on every set-up alike.
+            List<String> order = new ArrayList<>(configs);
+            if (round % 2 == 0) {
+                Collections.reverse(order);
+            }
+            if (rounds > 1) {
+                System.out.printf("broker bench: round %d of %d, %s%n", round, rounds, String.join(",", order));
+            }
+            for (String c : order) {
+                String config = c.trim();
+                Path dir = Files.createDirectories(tmp.resolve(config + "-" + round));
+                try (BrokerSetup setup = BrokerSetup.start(config, dir)) {
+                    long began = System.nanoTime();
+                    setup.awaitRoute();
+                    System.out.printf("broker bench: %s up, route %s after %d ms (load %s)%n", config,
+                        setup.brokerAddrs(), (System.nanoTime() - began) / 1_000_000, load());
+                    CpuAccount cpu = CpuAccount.during(setup.pids(), warmup, seconds);
+                    GroupBenchmark.Result r = setup.measure(threads, warmup, seconds);
+                    results.computeIfAbsent(config, k -> new ArrayList<>()).add(r);
+                    System.out.println(line(config, r) + " load=" + load());
+                    cpuPerSend.computeIfAbsent(config, k -> new ArrayList<>()).add(cpu.print(config, r));
+                    if (consumers > 0) {
+                        withConsumers.put(config + (rounds > 1 ? " round " + round : ""),
+                            setup.measureWithConsumers(consumers, threads, warmup, seconds, r));
+                    }
+                } finally {
+                    deleteTree(dir);
                 }
-            } finally {
-                deleteTree(dir);
             }
         }
         System.out.println("broker bench results (load " + load() + "):");
-        results.forEach((config, r) -> System.out.println(line(config, r)));
-        GroupBenchmark.Result raft = results.get("raft");
+        results.forEach((config, rs) -> rs.forEach(r -> System.out.println(line(config, r))));
         for (String ours : List.of("raft", "raft-sync", "raft-witness")) {
             for (String other : List.of("controller", "master-slave", "stock-dledger")) {
-                GroupBenchmark.Result o = results.get(ours);
-                GroupBenchmark.Result t = results.get(other);
-                if (o != null && t != null) {
-                    System.out.printf(Locale.ROOT, "broker bench ratio %s/%s: sends/s %.2fx, p99 %.2f ms vs %.2f ms, "
-                            + "CPU per send %s vs %s us%n", ours, other, o.tps() / t.tps(), o.p99Ms(), t.p99Ms(),
-                        cpuPerSend.getOrDefault(ours, "?"), cpuPerSend.getOrDefault(other, "?"));
+                List<GroupBenchmark.Result> o = results.get(ours);
+                List<GroupBenchmark.Result> t = results.get(other);
+                if (o == null || t == null) {
+                    continue;
+                }
+                for (int i = 0; i < rounds; i++) {
+                    System.out.printf(Locale.ROOT, "broker bench ratio %s/%s%s: sends/s %.2fx, p99 %.2f ms vs %.2f ms, "
+                            + "CPU per send %s vs %s us%n", ours, other, rounds > 1 ? " round " + (i + 1) : "",
+                        o.get(i).tps() / t.get(i).tps(), o.get(i).p99Ms(), t.get(i).p99Ms(),
+                        cpuPerSend.get(ours).get(i), cpuPerSend.get(other).get(i));
+                }
+                if (rounds > 1) {
+                    double[] ratios = new double[rounds];
+                    for (int i = 0; i < rounds; i++) {
+                        ratios[i] = o.get(i).tps() / t.get(i).tps();
+                    }
+                    System.out.printf(Locale.ROOT, "broker bench ratio %s/%s: median of %d rounds %.2fx (sends/s %s "
+                        + "vs %s)%n", ours, other, rounds, median(ratios), tpsList(o), tpsList(t));
                 }
             }
         }
         withConsumers.values().forEach(System.out::println);
-        results.forEach((config, r) -> assertTrue(r.appends() > 0, config + " acknowledged no send"));
+        results.forEach((config, rs) -> rs.forEach(r -> assertTrue(r.appends() > 0, config + " acknowledged no send")));
+    }
+
+    /** The median of {@code values} (the mean of the middle two for an even count). */
+    private static double median(double[] values) {
+        double[] v = values.clone();
+        Arrays.sort(v);
+        int n = v.length;
+        return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    }
+
+    private static String tpsList(List<GroupBenchmark.Result> rs) {
+        return rs.stream().map(r -> String.format(Locale.ROOT, "%.0f", r.tps())).collect(Collectors.joining("/"));
     }
 
     private static String line(String config, GroupBenchmark.Result r) {
