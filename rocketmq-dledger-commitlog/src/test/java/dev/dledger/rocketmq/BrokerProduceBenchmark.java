@@ -105,16 +105,16 @@ class BrokerProduceBenchmark {
         List<String> configs = List.of(System.getProperty("bench.configs",
             "raft,controller,master-slave,stock-dledger,raft-sync")
             .split(","));
-        System.out.printf(Locale.ROOT, "broker bench configuration: threads=%d size=%d warmup=%ds seconds=%ds "
-                + "topic=%s queues=%d sync sends, one DefaultMQProducer, route poll 1000 ms, send timeout 3000 ms, "
-                + "2 retries; brokers: %s, ASYNC_FLUSH, default commit log file size; cores=%d load=%s%n", threads,
-            SIZE, warmup, seconds, TOPIC, QUEUES, String.join(" ", BROKER_JVM),
-            Runtime.getRuntime().availableProcessors(), load());
         int consumers = Integer.getInteger("bench.consumers", 0);
         int rounds = Integer.getInteger("bench.rounds", 1);
         if (rounds < 1) {
             throw new IllegalArgumentException("bench.rounds must be at least 1, not " + rounds);
         }
+        System.out.printf(Locale.ROOT, "broker bench configuration: threads=%d size=%d warmup=%ds seconds=%ds rounds=%d "
+                + "topic=%s queues=%d sync sends, one DefaultMQProducer, route poll 1000 ms, send timeout 3000 ms, "
+                + "2 retries; brokers: %s, ASYNC_FLUSH, default commit log file size; cores=%d load=%s%n", threads,
+            SIZE, warmup, seconds, rounds, TOPIC, QUEUES, String.join(" ", BROKER_JVM),
+            Runtime.getRuntime().availableProcessors(), load());
         Map<String, List<GroupBenchmark.Result>> results = new LinkedHashMap<>();
         Map<String, String> withConsumers = new LinkedHashMap<>();
         Map<String, List<String>> cpuPerSend = new LinkedHashMap<>();
