@@ -94,6 +94,11 @@ public final class NettyTransport implements Transport {
     private final EventLoopGroup workers;
     private final Channel serverChannel;
     private final Map<String, GroupBinding> groups = new ConcurrentHashMap<>();
+    /**
+     * Groups that were served here and stopped ({@link #unregister}), so that a refusal of their frames says so rather
+     * than calling the group unknown (which reads as a wrong conf).
+     */
+    private final Set<String> stoppedGroups = ConcurrentHashMap.newKeySet();
     private final Map<OutKey, Outbound> outbound = new ConcurrentHashMap<>();
     private final Map<InetAddress, Integer> connectionsByAddress = new ConcurrentHashMap<>();
     /** The peers' hosts of every registered group, resolved when they were set; see {@link #peerHostAllowed}. */
@@ -295,6 +300,7 @@ public final class NettyTransport implements Transport {
 
     @Override
     public void register(String group, String selfId, Consumer<Message> inbound) {
+        stoppedGroups.remove(group);
         groups.put(group, new GroupBinding(selfId, new ConcurrentHashMap<>(), inbound, new AtomicReference<>(),
             new AtomicReference<>()));
     }
@@ -381,8 +387,15 @@ public final class NettyTransport implements Transport {
         GroupBinding gone = groups.remove(group);
         resolvePeerHosts();
         if (gone != null) {
+            stoppedGroups.add(group);
             retireUnused();
         }
+    }
+
+    /** Why a frame of {@code group}, which this transport does not serve, is refused. */
+    private String groupNotHere(String group) {
+        return stoppedGroups.contains(group) ? "group '" + group + "' stopped on this node"
+            : "unknown group '" + group + "'";
     }
 
     /**
@@ -982,7 +995,7 @@ public final class NettyTransport implements Transport {
         private void deliver(ChannelHandlerContext ctx, Frame f, Message m) {
             GroupBinding g = groups.get(f.group());
             if (g == null) {
-                refuse(ctx, f, "unknown group '" + f.group() + "'");
+                refuse(ctx, f, groupNotHere(f.group()));
             } else if (!g.selfId().equals(m.to())) {
                 refuse(ctx, f, "group '" + f.group() + "' here is node " + g.selfId() + ", not " + m.to());
             } else if (!g.peers().containsKey(m.from())) {
@@ -1039,7 +1052,7 @@ public final class NettyTransport implements Transport {
                     return;
                 }
                 if (g == null) {
-                    deny(ctx, f, "unknown group '" + f.group() + "'");
+                    deny(ctx, f, groupNotHere(f.group()));
                     return;
                 }
                 if (!g.selfId().equals(h.to())) {
@@ -1057,7 +1070,7 @@ public final class NettyTransport implements Transport {
                     return;
                 }
                 if (g == null) {
-                    deny(ctx, f, "unknown group '" + f.group() + "'");
+                    deny(ctx, f, groupNotHere(f.group()));
                     return;
                 }
                 key = options.clientToken();
@@ -1107,7 +1120,7 @@ public final class NettyTransport implements Transport {
             GroupBinding g = groups.get(f.group());
             Consumer<SnapshotChunk> h = g == null ? null : g.chunks().get();
             if (h == null) {
-                refuse(ctx, f, "unknown group '" + f.group() + "'");
+                refuse(ctx, f, groupNotHere(f.group()));
             } else if (!g.selfId().equals(c.to())) {
                 refuse(ctx, f, "group '" + f.group() + "' here is node " + g.selfId() + ", not " + c.to());
             } else if (!g.peers().containsKey(c.from())) {
@@ -1121,7 +1134,7 @@ public final class NettyTransport implements Transport {
             GroupBinding g = groups.get(f.group());
             RequestHandler h = g == null ? null : g.requests().get();
             if (h == null) {
-                refuse(ctx, f, "unknown group '" + f.group() + "'");
+                refuse(ctx, f, groupNotHere(f.group()));
                 return;
             }
             if (inflight.get() >= options.maxInflightRequestsPerConnection()) {

@@ -158,7 +158,8 @@ class NettyTransportTest {
 
     /**
      * A group that left b while its peer on a goes on sending (the nodes of a group removed from a container still
-     * count it a voter): every frame is refused and answered, but each side logs one WARN for it, not one per frame.
+     * count it a voter): every frame is refused and answered, saying that the group stopped there (not that it is
+     * unknown, which reads as a wrong conf), and each side logs one WARN for it, not one per frame.
      */
     @Test
     void framesOfAGroupThatLeftAreRefusedWithOneWarnNotOnePerFrame() throws Exception {
@@ -181,9 +182,9 @@ class NettyTransportTest {
         }
         List<String> lines = captured.toString(StandardCharsets.UTF_8).lines().toList();
         long warnAtB = lines.stream().filter(l -> l.contains("WARN") && l.contains("refused a frame from")
-            && l.contains("unknown group 'g'")).count();
+            && l.contains("group 'g' stopped on this node")).count();
         long warnAtA = lines.stream().filter(l -> l.contains("WARN") && l.contains("refused our message")
-            && l.contains("unknown group 'g'")).count();
+            && l.contains("group 'g' stopped on this node")).count();
         assertEquals(1, warnAtB, "WARN lines of b's refusals: " + lines);
         assertEquals(1, warnAtA, "WARN lines of a's refused messages: " + lines);
     }
