@@ -4,6 +4,7 @@ import dev.dledger.raft.client.RaftClient;
 import dev.dledger.raft.transport.ClientProtocol;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.EnumMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -107,7 +108,12 @@ final class Nemesis {
             synchronized (this) {
                 step.faults().forEach(f -> drawn.add(f.kind()));
             }
-            for (FaultPlan.Fault f : step.faults()) {
+            // A removal goes first: the voters it leaves must be heard from (the leader refuses it with NO_QUORUM
+            // otherwise, and that is right), which a partition or kill of the same step could prevent for its whole
+            // hold, so that the removal drawn would never be tested.
+            List<FaultPlan.Fault> faults = new ArrayList<>(step.faults());
+            faults.sort(Comparator.comparing(f -> f.kind() != FaultPlan.Kind.REMOVE_MEMBER));
+            for (FaultPlan.Fault f : faults) {
                 apply(step, f, busy, lifts, readds);
             }
             waitUntil(System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(step.holdMs()));
@@ -239,8 +245,10 @@ final class Nemesis {
                     return;
                 }
                 // Asked while the group elects (NOT_LEADER, or no answer), the removal is asked again until a leader
-                // answers, as an operator would.
-                ClientProtocol.Response r = removeOnceLed(target, null, Duration.ofSeconds(5));
+                // answers, as an operator would; so is one refused with NO_QUORUM, as while a voter it would leave is
+                // still starting after a kill of the step before (the leader has not heard from it yet).
+                ClientProtocol.Response r = removeOnceLed(target, Set.of(ClientProtocol.Status.NO_QUORUM),
+                    Duration.ofMillis(ADMIN_TIMEOUT_MS));
                 if (r != null && r.status() == ClientProtocol.Status.IS_LEADER && order.size() > 1) {
                     // A leader is not removed (it says IS_LEADER): it hands its leadership over first, as an operator
                     // is told to, and the removal is asked again until the new leader takes it. An heir the leader
@@ -249,7 +257,8 @@ final class Nemesis {
                     for (String heir : order.subList(1, order.size())) {
                         heirs.add(heir);
                         adminCall(() -> admin.leadershipTransfer(heir));
-                        r = removeOnceLed(target, ClientProtocol.Status.IS_LEADER, Duration.ofSeconds(4));
+                        r = removeOnceLed(target,
+                            Set.of(ClientProtocol.Status.IS_LEADER, ClientProtocol.Status.NO_QUORUM), Duration.ofSeconds(4));
                         if (r != null && r.status() != ClientProtocol.Status.IS_LEADER) {
                             break;
                         }
@@ -280,16 +289,17 @@ final class Nemesis {
 
     /**
      * Asks the group to remove {@code target} until the answer is neither missing, nor one that passes by itself
-     * ({@link #PASSING}), nor {@code alsoAgain} (null for none), for at most {@code within}; returns the last answer
-     * (null when none came).
+     * ({@link #PASSING}), nor one of {@code alsoAgain}, for at most {@code within}; returns the last answer (null when
+     * none came).
      */
-    private ClientProtocol.Response removeOnceLed(String target, ClientProtocol.Status alsoAgain, Duration within) {
+    private ClientProtocol.Response removeOnceLed(String target, Set<ClientProtocol.Status> alsoAgain,
+                                                  Duration within) {
         ClientProtocol.Response[] last = {null};
         try {
             Awaitility.await().atMost(within).pollDelay(Duration.ZERO).pollInterval(Duration.ofMillis(100))
                 .until(() -> {
                     last[0] = adminCall(() -> admin.changeMembership(target, false));
-                    return last[0] != null && !PASSING.contains(last[0].status()) && last[0].status() != alsoAgain;
+                    return last[0] != null && !PASSING.contains(last[0].status()) && !alsoAgain.contains(last[0].status());
                 });
         } catch (ConditionTimeoutException e) {
             // The last answer is reported by the caller.
