@@ -6,11 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import dev.dledger.distribution.PackageCopies.Result;
+import dev.dledger.raft.testing.FreePorts;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -302,16 +302,15 @@ class FastTryIT {
      * conf/dledger's).
      */
     private String movePorts(String brokerConfs) throws IOException {
-        Set<Integer> taken = new HashSet<>();
-        int namesrvPort = freePort(taken);
+        int namesrvPort = FreePorts.port();
         String namesrv = "127.0.0.1:" + namesrvPort;
         PackageCopies.setKey(home.resolve("conf/dledger/namesrv.conf"), "listenPort", Integer.toString(namesrvPort));
         Path conf = home.resolve(brokerConfs);
-        List<Integer> raft = List.of(freePort(taken), freePort(taken), freePort(taken));
+        List<Integer> raft = List.of(FreePorts.port(), FreePorts.port(), FreePorts.port());
         String peers = "n0-127.0.0.1:" + raft.get(0) + ";n1-127.0.0.1:" + raft.get(1) + ";n2-127.0.0.1:" + raft.get(2);
         for (int i = 0; i < 3; i++) {
             Path broker = conf.resolve("broker-n" + i + ".conf");
-            PackageCopies.setKey(broker, "listenPort", Integer.toString(brokerPort(taken)));
+            PackageCopies.setKey(broker, "listenPort", Integer.toString(FreePorts.brokerPort()));
             PackageCopies.setKey(broker, "namesrvAddr", namesrv);
             PackageCopies.setKey(broker, "dLegerPeers", peers);
         }
@@ -408,38 +407,4 @@ class FastTryIT {
         return TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos);
     }
 
-    /**
-     * A port free a moment ago, below the kernel's ephemeral range (32768 and up): the group is stopped and started
-     * again on the same ports, and a port in that range may meanwhile be the local end of an outgoing connection.
-     */
-    private static int freePort(Set<Integer> taken) {
-        while (true) {
-            int p = PackageCopies.drawPortBase(1);
-            if (!taken.contains(p)) {
-                try (ServerSocket s = new ServerSocket(p)) {
-                    taken.add(p);
-                    return p;
-                } catch (IOException e) {
-                    // taken: draw another
-                }
-            }
-        }
-    }
-
-    /** A broker listenPort p with p - 2 (the VIP channel) and p + 1 (HA) free as well, below the ephemeral range. */
-    private static int brokerPort(Set<Integer> taken) {
-        while (true) {
-            int base = PackageCopies.drawPortBase(4);
-            boolean free = true;
-            for (int p = base; p < base + 4 && free; p++) {
-                free = !taken.contains(p) && PackageCopies.isFree("0.0.0.0", p);
-            }
-            if (free) {
-                for (int p = base; p < base + 4; p++) {
-                    taken.add(p);
-                }
-                return base + 2;
-            }
-        }
-    }
 }

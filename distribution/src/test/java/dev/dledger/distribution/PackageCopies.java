@@ -15,7 +15,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 
 /** What the package's end-to-end tests share: unpacking the tar.gz the build made, running its scripts, its confs. */
@@ -82,15 +81,6 @@ final class PackageCopies {
             p.load(in);
         }
         return p.getProperty(key);
-    }
-
-    /**
-     * The first of {@code count} consecutive ports drawn at random below the kernel's ephemeral range (32768 and up on
-     * Linux): the tests stop servers and start them again on the same ports, and a port in that range may meanwhile be
-     * the local end of some outgoing connection ("Address already in use"). The caller checks that they are free.
-     */
-    static int drawPortBase(int count) {
-        return ThreadLocalRandom.current().nextInt(10_000, 32_000 - count);
     }
 
     /** Whether {@code port} can be bound on {@code host} now. */

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.dledger.distribution.PackageCopies.Result;
+import dev.dledger.raft.testing.FreePorts;
 import java.io.File;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -179,9 +180,9 @@ class ThreeHostsIT {
 
     /** Makes each host's confs from the package's templates: addresses, ports, self id, the admin secrets. */
     private void configure() throws IOException {
-        int namesrvPort = freeOnAll(1);
-        int listenPort = freeOnAll(4) + 2;
-        raftPort = freeOnAll(1);
+        int namesrvPort = FreePorts.port();
+        int listenPort = FreePorts.brokerPort();
+        raftPort = FreePorts.port();
         List<String> ns = new ArrayList<>();
         List<String> ps = new ArrayList<>();
         for (int h = 0; h < 3; h++) {
@@ -220,22 +221,6 @@ class ThreeHostsIT {
             text = text.replace("192.0.2." + (i + 1), HOSTS.get(i));
         }
         return text;
-    }
-
-    /** A port (and the count - 1 after it) free on every host, below the ephemeral range. */
-    private static int freeOnAll(int count) {
-        while (true) {
-            int base = PackageCopies.drawPortBase(count);
-            boolean free = true;
-            for (int p = base; p < base + count && free; p++) {
-                for (String host : HOSTS) {
-                    free &= PackageCopies.isFree(host, p) && PackageCopies.isFree("127.0.0.1", p);
-                }
-            }
-            if (free) {
-                return base;
-            }
-        }
     }
 
     private void startNamesrv(int h) throws IOException {

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.dledger.migration.MigrateCommand;
 import dev.dledger.raft.client.RaftClient;
+import dev.dledger.raft.testing.FreePorts;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
@@ -12,10 +13,8 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -57,7 +56,6 @@ final class MigrationProcesses implements AutoCloseable {
     }
 
     private final Path tmp;
-    private final Set<Integer> taken = new HashSet<>();
     private final List<ChildJvm> processes = new ArrayList<>();
     private final List<Runnable> shutdowns = new ArrayList<>();
     private String namesrvAddr;
@@ -74,7 +72,7 @@ final class MigrationProcesses implements AutoCloseable {
 
     /** A free loopback port no other process of this test took. */
     int freePort() throws IOException {
-        return LoopbackPorts.freePort(taken);
+        return FreePorts.port();
     }
 
     /** Registers a client (or anything) to shut down at {@link #close()}. */
@@ -103,7 +101,7 @@ final class MigrationProcesses implements AutoCloseable {
 
     /** Starts the nameserver; returns its port. */
     int startNamesrv() throws Exception {
-        int port = LoopbackPorts.freePort(taken);
+        int port = FreePorts.port();
         Path dir = tmp.resolve("namesrv");
         Files.createDirectories(dir);
         Path conf = dir.resolve("namesrv.conf");
@@ -142,7 +140,7 @@ final class MigrationProcesses implements AutoCloseable {
     Broker stockBroker(String name, int brokerId, String role, String... extraConf) throws Exception {
         Path dir = tmp.resolve(name);
         Files.createDirectories(dir);
-        int port = LoopbackPorts.brokerPort(taken);
+        int port = FreePorts.brokerPort();
         List<String> conf = brokerConf(dir, port);
         conf.add("brokerId=" + brokerId);
         conf.add("brokerRole=" + role);
@@ -163,7 +161,7 @@ final class MigrationProcesses implements AutoCloseable {
      * lines ({@code key=value}) are added to its broker.conf (a key given again there wins).
      */
     Broker raftBroker(Path dir, String id, String peers, InetSocketAddress raft, String... extraConf) throws Exception {
-        int port = LoopbackPorts.brokerPort(taken);
+        int port = FreePorts.brokerPort();
         List<String> conf = brokerConf(dir, port);
         conf.add("enableDLegerCommitLog=true");
         conf.add("dLegerGroup=" + BROKER_NAME);
@@ -201,7 +199,7 @@ final class MigrationProcesses implements AutoCloseable {
     Map<String, InetSocketAddress> raftPorts() throws IOException {
         Map<String, InetSocketAddress> raft = new java.util.LinkedHashMap<>();
         for (int i = 0; i < 3; i++) {
-            raft.put("n" + i, new InetSocketAddress("127.0.0.1", LoopbackPorts.freePort(taken)));
+            raft.put("n" + i, new InetSocketAddress("127.0.0.1", FreePorts.port()));
         }
         return raft;
     }

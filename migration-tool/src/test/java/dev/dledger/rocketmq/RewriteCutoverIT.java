@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.dledger.migration.MigrateCommand;
 import dev.dledger.raft.client.RaftClient;
+import dev.dledger.raft.testing.FreePorts;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -100,7 +101,7 @@ class RewriteCutoverIT {
 
         Map<String, InetSocketAddress> raft = new LinkedHashMap<>();
         for (int i = 0; i < 3; i++) {
-            raft.put("n" + i, new InetSocketAddress("127.0.0.1", LoopbackPorts.freePort(taken)));
+            raft.put("n" + i, new InetSocketAddress("127.0.0.1", FreePorts.port()));
         }
         StringBuilder peers = new StringBuilder();
         raft.forEach((id, a) -> peers.append(peers.length() == 0 ? "" : ";").append(id).append("-127.0.0.1:")
@@ -177,7 +178,7 @@ class RewriteCutoverIT {
     }
 
     private int startNamesrv() throws Exception {
-        int port = LoopbackPorts.freePort(taken);
+        int port = FreePorts.port();
         Path dir = tmp.resolve("namesrv");
         Files.createDirectories(dir);
         Path conf = dir.resolve("namesrv.conf");
@@ -188,7 +189,7 @@ class RewriteCutoverIT {
     }
 
     private Broker raftBroker(Path dir, String id, String peers, InetSocketAddress raft) throws Exception {
-        int port = LoopbackPorts.brokerPort(taken);
+        int port = FreePorts.brokerPort();
         List<String> conf = List.of(
             "brokerClusterName=DefaultCluster",
             "brokerName=" + BROKER_NAME,

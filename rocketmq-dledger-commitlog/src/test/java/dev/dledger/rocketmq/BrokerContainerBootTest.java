@@ -3,14 +3,13 @@ package dev.dledger.rocketmq;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.dledger.raft.testing.FreePorts;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.HashSet;
 import java.util.List;
-import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -25,12 +24,11 @@ class BrokerContainerBootTest {
 
     @Test
     void aContainerWhoseBootFailsHalfWayStopsWhatStartedAndExitsNonZero() throws Exception {
-        Set<Integer> taken = new HashSet<>();
-        int raftPort = LoopbackPorts.freePort(taken);
-        int adminPort = LoopbackPorts.freePort(taken);
-        int namesrvPort = LoopbackPorts.freePort(taken);
-        int portA = LoopbackPorts.brokerPort(taken);
-        int portB = LoopbackPorts.brokerPort(taken);
+        int raftPort = FreePorts.port();
+        int adminPort = FreePorts.port();
+        int namesrvPort = FreePorts.port();
+        int portA = FreePorts.brokerPort();
+        int portB = FreePorts.brokerPort();
         Path a = brokerConf("boot-a", portA, raftPort, namesrvPort);
         Path b = brokerConf("boot-b", portB, raftPort, namesrvPort);
         Path conf = dir.resolve("container.conf");

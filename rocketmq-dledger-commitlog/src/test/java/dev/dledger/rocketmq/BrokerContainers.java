@@ -2,6 +2,7 @@ package dev.dledger.rocketmq;
 
 import static org.awaitility.Awaitility.await;
 
+import dev.dledger.raft.testing.FreePorts;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.net.InetSocketAddress;
@@ -9,7 +10,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -33,7 +33,6 @@ final class BrokerContainers implements AutoCloseable {
     static final String RAFT_ADMIN_TOKEN = "container-admin-token";
 
     private final Path dir;
-    private final Set<Integer> taken = new HashSet<>();
     /** The nameserver, the container (or broker) processes and the clients. */
     private final ServerProcesses processes;
     /** raftPorts[g][c]: the Raft port of group g's broker in container c (one per container unless separate). */
@@ -62,13 +61,13 @@ final class BrokerContainers implements AutoCloseable {
     BrokerContainers(Path dir, boolean separate) throws IOException {
         this.dir = dir;
         this.separate = separate;
-        this.processes = new ServerProcesses("127.0.0.1:" + LoopbackPorts.freePort(taken));
+        this.processes = new ServerProcesses("127.0.0.1:" + FreePorts.port());
         for (int c = 0; c < SIZE; c++) {
-            int shared = LoopbackPorts.freePort(taken);
-            adminPorts[c] = LoopbackPorts.brokerPort(taken);
+            int shared = FreePorts.port();
+            adminPorts[c] = FreePorts.brokerPort();
             for (int g = 0; g < SIZE; g++) {
-                raftPorts[g][c] = separate ? LoopbackPorts.freePort(taken) : shared;
-                listenPorts[g][c] = LoopbackPorts.brokerPort(taken);
+                raftPorts[g][c] = separate ? FreePorts.port() : shared;
+                listenPorts[g][c] = FreePorts.brokerPort();
             }
         }
     }

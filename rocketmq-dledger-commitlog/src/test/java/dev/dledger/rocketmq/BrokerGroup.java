@@ -4,6 +4,7 @@ import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import dev.dledger.raft.testing.FreePorts;
 import dev.dledger.raft.transport.ClientProtocol;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -59,7 +60,6 @@ final class BrokerGroup implements AutoCloseable {
     }
 
     private final Path dir;
-    private final Set<Integer> taken = new HashSet<>();
     private final List<InetSocketAddress> raftAddresses = new ArrayList<>();
     private final List<Integer> listenPorts = new ArrayList<>();
     private final List<ChildJvm> brokers = new ArrayList<>();
@@ -87,10 +87,10 @@ final class BrokerGroup implements AutoCloseable {
     BrokerGroup(Path dir, boolean secured) throws IOException {
         this.dir = dir;
         this.secured = secured;
-        this.processes = new ServerProcesses("127.0.0.1:" + LoopbackPorts.freePort(taken));
+        this.processes = new ServerProcesses("127.0.0.1:" + FreePorts.port());
         for (int i = 0; i < SIZE; i++) {
-            raftAddresses.add(new InetSocketAddress("127.0.0.1", LoopbackPorts.freePort(taken)));
-            listenPorts.add(LoopbackPorts.brokerPort(taken));
+            raftAddresses.add(new InetSocketAddress("127.0.0.1", FreePorts.port()));
+            listenPorts.add(FreePorts.brokerPort());
         }
     }
 
@@ -141,8 +141,8 @@ final class BrokerGroup implements AutoCloseable {
      */
     int addBroker() throws IOException {
         int i = raftAddresses.size();
-        raftAddresses.add(new InetSocketAddress("127.0.0.1", LoopbackPorts.freePort(taken)));
-        listenPorts.add(LoopbackPorts.brokerPort(taken));
+        raftAddresses.add(new InetSocketAddress("127.0.0.1", FreePorts.port()));
+        listenPorts.add(FreePorts.brokerPort());
         StringBuilder peers = new StringBuilder();
         for (int j = 0; j < raftAddresses.size(); j++) {
             peers.append(j == 0 ? "" : ";").append("n").append(j).append("-127.0.0.1:")

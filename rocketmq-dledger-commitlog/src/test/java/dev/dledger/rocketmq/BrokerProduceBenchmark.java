@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.dledger.raft.cli.GroupBenchmark;
 import dev.dledger.raft.server.FlushMode;
+import dev.dledger.raft.testing.FreePorts;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
@@ -14,12 +15,10 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.Comparator;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
@@ -343,8 +342,7 @@ class BrokerProduceBenchmark {
         }
 
         private void startProcesses(Path dir) throws Exception {
-            Set<Integer> taken = new HashSet<>();
-            int namesrvPort = LoopbackPorts.freePort(taken);
+            int namesrvPort = FreePorts.port();
             namesrvAddr = "127.0.0.1:" + namesrvPort;
             Path nsDir = Files.createDirectories(dir.resolve("namesrv"));
             Path nsConf = nsDir.resolve("namesrv.conf");
@@ -352,7 +350,7 @@ class BrokerProduceBenchmark {
             if (config.equals("controller")) {
                 // RIP-44's embedded controller: one controller node in the nameserver. Its port in
                 // controllerDLegerPeers is also where brokers reach it (controllerAddr), not the nameserver's port.
-                controllerAddr = "127.0.0.1:" + LoopbackPorts.freePort(taken);
+                controllerAddr = "127.0.0.1:" + FreePorts.port();
                 nsKeys.addAll(List.of("enableControllerInNamesrv=true", "controllerDLegerGroup=bench-controller",
                     "controllerDLegerPeers=c0-" + controllerAddr, "controllerDLegerSelfId=c0",
                     "controllerStorePath=" + nsDir.resolve("controller"), "enableElectUncleanMaster=false",
@@ -365,9 +363,9 @@ class BrokerProduceBenchmark {
 
             StringBuilder peers = new StringBuilder();
             for (int i = 0; i < brokers; i++) {
-                int raftPort = LoopbackPorts.freePort(taken);
+                int raftPort = FreePorts.port();
                 peers.append(i == 0 ? "" : ";").append("n").append(i).append("-127.0.0.1:").append(raftPort);
-                listenPorts.add(LoopbackPorts.brokerPort(taken));
+                listenPorts.add(FreePorts.brokerPort());
             }
             for (int i = 0; i < brokers; i++) {
                 Path bdir = Files.createDirectories(dir.resolve("broker-" + i));

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.dledger.raft.testing.FreePorts;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.HashSet;
@@ -42,7 +43,7 @@ class ContainerRaftTest {
 
     @Test
     void aSecondBrokerOfAHostedGroupIsRefusedUntilTheFirstIsReleased() throws IOException {
-        int port = LoopbackPorts.freePort(new HashSet<>());
+        int port = FreePorts.port();
         try (ContainerRaft raft = new ContainerRaft(1, 1)) {
             raft.admit(settings("ga", "n0", port, null), "ga.conf");
             assertNotNull(raft.transport(), "the first broker starts the container's raft port");
@@ -61,7 +62,7 @@ class ContainerRaftTest {
     /** The groups of a container share its fsync threads (raftFlushThreads) as they share its driver threads. */
     @Test
     void theGroupsShareTheContainersFlushThreads() throws IOException {
-        int port = LoopbackPorts.freePort(new HashSet<>());
+        int port = FreePorts.port();
         try (ContainerRaft raft = new ContainerRaft(1, 2)) {
             assertNull(raft.flushThreads(), "no fsync threads before the first broker");
             raft.admit(settings("ga", "n0", port, null), "ga.conf");
@@ -80,7 +81,7 @@ class ContainerRaftTest {
 
     @Test
     void aBrokerNamingAnotherAddressOrOtherSecurityIsRefusedNamingItsFile() throws IOException {
-        int port = LoopbackPorts.freePort(new HashSet<>());
+        int port = FreePorts.port();
         try (ContainerRaft raft = new ContainerRaft(1, 1)) {
             raft.admit(settings("ga", "n0", port, null), "ga.conf");
             IllegalArgumentException other = assertThrows(IllegalArgumentException.class,
@@ -183,7 +184,7 @@ class ContainerRaftTest {
      */
     @Test
     void aRemovalRunsEveryStepWhenTheBrokerShutdownThrows() throws IOException {
-        int port = LoopbackPorts.freePort(new HashSet<>());
+        int port = FreePorts.port();
         try (ContainerRaft raft = new ContainerRaft(1, 1)) {
             raft.admit(settings("g1", "n0", port, null), "a.conf");
             List<String> ran = new java.util.ArrayList<>();

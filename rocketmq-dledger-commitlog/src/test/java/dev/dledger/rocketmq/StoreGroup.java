@@ -2,7 +2,7 @@ package dev.dledger.rocketmq;
 
 import static org.awaitility.Awaitility.await;
 
-import dev.dledger.raft.cli.FreePorts;
+import dev.dledger.raft.testing.FreePorts;
 import dev.dledger.raft.core.Role;
 import java.io.IOException;
 import java.net.InetSocketAddress;

@@ -11,6 +11,7 @@ import dev.dledger.raft.config.Peers;
 import dev.dledger.raft.core.Entry;
 import dev.dledger.raft.store.SegmentedLogStore;
 import dev.dledger.raft.store.StoreConfig;
+import dev.dledger.raft.testing.FreePorts;
 import dev.dledger.raft.transport.ClientProtocol;
 import java.io.IOException;
 import java.net.InetSocketAddress;

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.dledger.raft.client.RaftClient;
 import dev.dledger.raft.config.Peers;
 import dev.dledger.raft.core.Role;
+import dev.dledger.raft.testing.FreePorts;
 import dev.dledger.raft.transport.ClientProtocol;
 import java.io.PrintWriter;
 import java.io.StringWriter;

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.dledger.raft.server.FlushMode;
 import dev.dledger.raft.server.NodeOptions;
+import dev.dledger.raft.testing.FreePorts;
 import dev.dledger.raft.transport.TransportOptions;
 import java.io.PrintWriter;
 import java.io.StringWriter;

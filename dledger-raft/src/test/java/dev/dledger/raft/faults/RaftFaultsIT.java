@@ -3,7 +3,7 @@ package dev.dledger.raft.faults;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
-import dev.dledger.raft.cli.FreePorts;
+import dev.dledger.raft.testing.FreePorts;
 import dev.dledger.raft.client.RaftClient;
 import dev.dledger.raft.core.Entry;
 import dev.dledger.raft.store.SegmentedLogStore;

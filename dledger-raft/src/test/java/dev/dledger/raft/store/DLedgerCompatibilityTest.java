@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.dledger.raft.cli.FreePorts;
+import dev.dledger.raft.testing.FreePorts;
 import dev.dledger.raft.core.Entry;
 import dev.dledger.raft.core.EntryType;
 import io.openmessaging.storage.dledger.DLedgerConfig;

@@ -1,4 +1,4 @@
-package dev.dledger.raft.cli;
+package dev.dledger.raft.testing;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;

@@ -1,7 +1,7 @@
-package dev.dledger.raft.cli;
+package dev.dledger.raft.testing;
 
 import java.io.IOException;
-import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -51,26 +51,63 @@ public final class FreePorts {
     public static int[] take(int n) {
         int[] ports = new int[n];
         for (int i = 0; i < n; i++) {
-            ports[i] = one();
+            ports[i] = port();
         }
         return ports;
     }
 
-    private static int one() {
+    /** A port that was free a moment ago on every local address, not handed out before. */
+    public static int port() {
+        return block(1);
+    }
+
+    /**
+     * The first of {@code count} consecutive ports that were free a moment ago on every local address (a server bound
+     * to the wildcard address, or to any of 127.0.0.1, 127.0.0.2, ..., can take them), none handed out before.
+     */
+    public static int block(int count) {
+        if (count < 1 || count > ABOVE_HIGHEST - LOWEST) {
+            throw new IllegalArgumentException("cannot hand out a block of " + count + " ports");
+        }
         for (int tries = 0; tries < 100_000; tries++) {
-            int p = ThreadLocalRandom.current().nextInt(LOWEST, ABOVE_HIGHEST);
-            if (HANDED_OUT.add(p)) {
-                if (isFree(p)) {
-                    return p;
-                }
+            int base = ThreadLocalRandom.current().nextInt(LOWEST, ABOVE_HIGHEST - count + 1);
+            boolean free = true;
+            for (int p = base; p < base + count && free; p++) {
+                free = !HANDED_OUT.contains(p) && isFree(p);
+            }
+            if (free && handOut(base, count)) {
+                return base;
             }
         }
-        throw new IllegalStateException("no free loopback port in [" + LOWEST + ", " + ABOVE_HIGHEST + ")");
+        throw new IllegalStateException("no " + count + " free consecutive ports in [" + LOWEST + ", " + ABOVE_HIGHEST
+            + ")");
+    }
+
+    /**
+     * A RocketMQ broker's {@code listenPort} p whose neighbours it also binds are free as well: p - 2 (its VIP channel)
+     * and p + 1 (its HA service).
+     */
+    public static int brokerPort() {
+        return block(4) + 2;
+    }
+
+    /** Marks [base, base + count) handed out, unless another thread took one of them first (then none). */
+    private static synchronized boolean handOut(int base, int count) {
+        for (int p = base; p < base + count; p++) {
+            if (HANDED_OUT.contains(p)) {
+                return false;
+            }
+        }
+        for (int p = base; p < base + count; p++) {
+            HANDED_OUT.add(p);
+        }
+        return true;
     }
 
     private static boolean isFree(int port) {
-        try (ServerSocket s = new ServerSocket(port, 1, InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort() == port;
+        try (ServerSocket s = new ServerSocket()) {
+            s.bind(new InetSocketAddress(port));
+            return true;
         } catch (IOException e) {
             return false;
         }
