@@ -8,11 +8,11 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
- * Ports free on loopback right now, for nodes that must know each other's ports before they start. They are taken
- * below the kernel's ephemeral range (32768 and up on Linux): a node started late, or restarted, binds its port
- * again, and a port in that range may meanwhile be the local end of some outgoing connection (seen in CI: a node
- * started late in RaftCommitLogCatchUpTest failed with "Address already in use"). No port is handed out twice by one
- * JVM.
+ * Ports free right now on every local address, for servers that must know each other's ports before they start (Raft
+ * nodes, nameservers, brokers: the tests of every module draw theirs here). They are taken below the kernel's ephemeral
+ * range (32768 and up on Linux): a node started late, or restarted, binds its port again, and a port in that range may
+ * meanwhile be the local end of some outgoing connection (seen in CI: a node started late in RaftCommitLogCatchUpTest
+ * failed with "Address already in use"). No port is handed out twice by one JVM.
  */
 public final class FreePorts {
 
@@ -32,19 +32,6 @@ public final class FreePorts {
     private static final Set<Integer> HANDED_OUT = ConcurrentHashMap.newKeySet();
 
     private FreePorts() {
-    }
-
-    /**
-     * The lowest port of this JVM's slice, for harnesses that draw ports of their own (several consecutive ones for a
-     * broker): drawn in [{@link #sliceLow()}, {@link #sliceHigh()}), they never meet another fork's.
-     */
-    public static int sliceLow() {
-        return LOWEST;
-    }
-
-    /** The port above the highest of this JVM's slice; see {@link #sliceLow()}. */
-    public static int sliceHigh() {
-        return ABOVE_HIGHEST;
     }
 
     /** {@code n} distinct ports that were free a moment ago (another process may still take one meanwhile). */
