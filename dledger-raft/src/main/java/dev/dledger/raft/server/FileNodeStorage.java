@@ -534,12 +534,19 @@ public final class FileNodeStorage implements NodeStorage {
         afterCompaction();
     }
 
-    /** Compacts the log to {@code snap} and, when it is left empty, starts it at the leader's position {@code pos}. */
+    /**
+     * Compacts the log to {@code snap} and, when it is left with no entry, makes it go on at the leader's position
+     * {@code pos}. Data files may be left that hold nothing after the snapshot: the one an earlier position-only install
+     * started the log with, when a later one (a transfer of the leader's, retention having gone on meanwhile) comes
+     * before any entry was written there; they go ({@link SegmentedLogStore#moveStartTo}).
+     */
     private void compactToPosition(SnapshotMeta snap, long pos) {
         log.compactPrefix(snap);
-        boolean empty = log.lastIndex() < log.firstIndex() && log.dataFiles().isEmpty();
-        if (empty && pos >= 0 && pos % log.config().dataFileSizeBytes() == 0) {
-            log.startAt(pos);
+        List<SegmentedLogStore.DataFile> files = log.dataFiles();
+        boolean noEntry = log.lastIndex() < log.firstIndex();
+        boolean movable = files.isEmpty() || files.get(files.size() - 1).start() < pos;
+        if (noEntry && movable && pos >= 0 && pos % log.config().dataFileSizeBytes() == 0) {
+            log.moveStartTo(pos);
         } else if (log.writePosition() != pos) {
             LOG.warn("store {}: the leader's log goes on at position {} after snapshot {}, this one at {}; "
                 + "positions of later entries will differ", dir, pos, snap.index(), log.writePosition());

@@ -755,6 +755,47 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
     }
 
     /**
+     * Makes a store that holds no entry after its snapshot go on at {@code pos}, a data-file boundary beyond every data
+     * file it has: as {@link #startAt}, but where data files are left that hold nothing after the snapshot (a follower
+     * that started at a leader's position, {@link #startAt}, and installs a later position-only snapshot before it
+     * wrote an entry there). The snapshot's record names {@code pos} first, so that a crash at any later step reopens
+     * the store going on there (the open removes data files a crash left behind such a record); then the older data
+     * files go, and the first one at {@code pos} is created.
+     *
+     * @throws IllegalStateException    if the store holds an entry after its snapshot, or a data file at or beyond
+     *                                  {@code pos}
+     * @throws IllegalArgumentException if {@code pos} is not a multiple of the data file size
+     */
+    public void moveStartTo(long pos) {
+        checkWritable();
+        if (data.isEmpty()) {
+            startAt(pos);
+            return;
+        }
+        if (lastIndex >= firstIndex) {
+            throw new IllegalStateException("store " + dir + " holds entries " + firstIndex + ".." + lastIndex
+                + ": it cannot move its start to " + pos);
+        }
+        if (pos < 0 || pos % config.dataFileSizeBytes() != 0) {
+            throw new IllegalArgumentException("start position " + pos + " is not a boundary of data files of "
+                + config.dataFileSizeBytes() + " bytes");
+        }
+        if (data.lastKey() >= pos) {
+            throw new IllegalStateException("store " + dir + " has a data file at " + data.lastKey()
+                + ": it cannot move its start back to " + pos);
+        }
+        try {
+            writeCompacted(snapshot, pos);
+            dropFilesBelow(data, null, pos, config.dataFileSizeBytes());
+            dataFile(pos, true);
+            writePos = pos;
+        } catch (IOException e) {
+            failed = true;
+            throw new StoreIoException("cannot move the start of " + dir + " to " + pos + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
      * Drops the log up to and including {@code meta.index()}, which a snapshot now covers: records {@code meta}
      * durably, then deletes the data and index files that hold nothing after it. When {@code meta.index()} is past
      * the end (a snapshot from the leader), the log becomes empty and continues at the next data file.
@@ -1433,6 +1474,15 @@ public final class SegmentedLogStore implements LogView, AutoCloseable {
         }
         if (compactedNextPos > writePos) {
             writePos = compactedNextPos;
+        }
+        if (lastIndex < firstIndex && compactedNextPos > lastStart) {
+            // A compaction to an empty log, or a move of its start (moveStartTo), that a crash interrupted after its
+            // record: the log goes on beyond every data file, and none holds an entry after the snapshot. The files
+            // go, as the step would have done (left, the next data file would open a gap between them).
+            LOG.info("store {}: removing data files {}..{}, which hold nothing after snapshot {}: the log goes on at {}",
+                dir, EntryFormat.fileName(data.firstKey()), EntryFormat.fileName(lastStart), snapshot.index(),
+                compactedNextPos);
+            dropFilesBelow(data, null, compactedNextPos, config.dataFileSizeBytes());
         }
         if (crcFromUnknown) {
             crcFrom = lastIndex + 1;
