@@ -3,16 +3,11 @@ package dev.dledger.raft.server;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.dledger.raft.core.Entry;
-import dev.dledger.raft.core.EntryType;
 import dev.dledger.raft.core.Membership;
 import dev.dledger.raft.core.SnapshotMeta;
 import dev.dledger.raft.store.SegmentedLogStore;
 import dev.dledger.raft.store.StoreConfig;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -33,18 +28,10 @@ class PositionSnapshotInstallTest {
     @TempDir
     Path dir;
 
-    private static List<Entry> entries(long from, int count) {
-        List<Entry> out = new ArrayList<>();
-        for (long i = from; i < from + count; i++) {
-            out.add(new Entry(i, 1, EntryType.NORMAL, ("e" + i).getBytes(StandardCharsets.UTF_8)));
-        }
-        return out;
-    }
-
     /** A follower with a short log of its own, which then installs the leader's position-only snapshot 356. */
     private FileNodeStorage followerAt356() {
         FileNodeStorage storage = new FileNodeStorage(dir, CONFIG, FlushMode.SYNC, 0);
-        storage.append(entries(0, 6));
+        storage.append(SnapshotCrashTest.entries(0, 6));
         storage.sync();
         storage.installSnapshot(new SnapshotMeta(356, 1, VOTERS), SnapshotPosition.encode(9L * FILE));
         assertEquals(9L * FILE, storage.store().writePosition());
@@ -57,7 +44,7 @@ class PositionSnapshotInstallTest {
         try {
             storage.installSnapshot(new SnapshotMeta(558, 1, VOTERS), SnapshotPosition.encode(14L * FILE));
             assertEquals(14L * FILE, storage.store().writePosition());
-            storage.append(entries(559, 3));
+            storage.append(SnapshotCrashTest.entries(559, 3));
             storage.sync();
             assertEquals(14L * FILE, storage.store().position(559));
             for (SegmentedLogStore.DataFile f : storage.store().dataFiles()) {

@@ -30,7 +30,8 @@ class SnapshotCrashTest {
     @TempDir
     Path dir;
 
-    private static List<Entry> entries(long from, int count) {
+    /** Entries {@code from} to {@code from + count - 1} of term 1, each body "e" and its index. */
+    static List<Entry> entries(long from, int count) {
         List<Entry> out = new ArrayList<>();
         for (long i = from; i < from + count; i++) {
             out.add(new Entry(i, 1, EntryType.NORMAL, ("e" + i).getBytes(StandardCharsets.UTF_8)));
