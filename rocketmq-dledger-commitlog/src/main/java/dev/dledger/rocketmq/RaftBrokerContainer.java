@@ -358,11 +358,10 @@ public final class RaftBrokerContainer implements AutoCloseable {
     private void remove(Hosted h) {
         String group = h.log().settings().group();
         String self = h.log().settings().selfId();
-        h.log().handOffLeadership(Math.max(1000L, 3L * h.log().settings().electionTimeoutMs()));
-        // The broker's shutdown takes seconds; meanwhile its node must not take the leadership back (the group's
-        // preferred leader may be this very node) nor hold up its peers.
-        RuntimeException failed = stopInOrder(List.of(h.log()::leaveGroup, h.broker()::shutdown, h.log()::shutdown,
-            () -> raft.release(group)));
+        // The broker's shutdown takes seconds; meanwhile its node must not lead, nor take the leadership back (the
+        // group's preferred leader may be this very node), nor hold up its peers.
+        RuntimeException failed = stopInOrder(List.of(h.log()::leaveBeforeShutdown, h.broker()::shutdown,
+            h.log()::shutdown, () -> raft.release(group)));
         if (failed != null) {
             LOG.warn("[{} {}] broker removed from the container ({}), but its shutdown failed: {}", group, self,
                 h.file(), OneLine.of(String.valueOf(failed)));
@@ -413,6 +412,16 @@ public final class RaftBrokerContainer implements AutoCloseable {
                 return;
             }
             closed = true;
+            // Every group this container leads gets another leader before any broker here starts its (long)
+            // shutdown, and no node here takes a leadership back meanwhile (see RaftCommitLog#leaveBeforeShutdown).
+            for (Hosted h : brokers.values()) {
+                try {
+                    h.log().leaveBeforeShutdown();
+                } catch (RuntimeException e) {
+                    LOG.warn("broker of {} did not hand its leadership over before its shutdown: {}", h.file(),
+                        OneLine.of(String.valueOf(e)));
+                }
+            }
             for (Hosted h : brokers.values()) {
                 try {
                     h.broker().shutdown();

@@ -54,8 +54,28 @@ public final class RaftBrokerStartup {
             BrokerStartup.main(args);
             return;
         }
-        Runtime.getRuntime().addShutdownHook(new Thread(BrokerStartup.buildShutdownHook(broker), "ShutdownHook"));
+        Runtime.getRuntime().addShutdownHook(new Thread(shutdownHook(broker), "ShutdownHook"));
         BrokerStartup.start(broker);
+    }
+
+    /**
+     * What a SIGTERM (or {@code mqshutdown broker}) runs: the broker's Raft node hands its leadership over and leaves
+     * its group's work ({@link RaftCommitLog#leaveBeforeShutdown}), then stock RocketMQ's shutdown runs.
+     */
+    static Runnable shutdownHook(BrokerController broker) {
+        Runnable stock = BrokerStartup.buildShutdownHook(broker);
+        return () -> {
+            try {
+                if (broker.getMessageStore() != null
+                    && RaftInstaller.unwrap(broker.getMessageStore()).getCommitLog() instanceof RaftCommitLog log) {
+                    log.leaveBeforeShutdown();
+                }
+            } catch (RuntimeException e) {
+                System.err.println("broker: leadership hand-over before the shutdown failed: "
+                    + OneLine.of(String.valueOf(e)));
+            }
+            stock.run();
+        };
     }
 
     /**

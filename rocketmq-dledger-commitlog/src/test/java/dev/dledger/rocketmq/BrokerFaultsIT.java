@@ -53,6 +53,7 @@ class BrokerFaultsIT {
     private static final Duration SERVE_WAIT = Duration.ofSeconds(60);
     private static final Duration DRAIN_WAIT = Duration.ofSeconds(180);
     private static final Duration QUIET = Duration.ofSeconds(5);
+    private static final Duration DRAIN_REPORT = Duration.ofSeconds(20);
     private static final Duration CONVERGE_WAIT = Duration.ofSeconds(60);
     private static final Duration STOP_WAIT = Duration.ofSeconds(60);
 
@@ -155,13 +156,23 @@ class BrokerFaultsIT {
         }
         w.stopProducers();
 
-        // Drain: every acknowledged key delivered, and then nothing new for a while.
-        try {
-            await("every acknowledged message consumed").atMost(DRAIN_WAIT).pollInterval(Duration.ofMillis(500))
-                .until(() -> w.ackedNotDelivered().isEmpty()
-                    && System.nanoTime() - w.lastDeliveryNanos() > QUIET.toNanos());
-        } catch (AssertionError | RuntimeException e) {
-            nemesis.log("drain ended with " + w.ackedNotDelivered().size() + " acknowledged keys not consumed");
+        // Drain: every acknowledged key delivered, and then nothing new for a while. A drain that takes long says
+        // where it stands every DRAIN_REPORT (a consumer stalled on one queue shows as that queue standing still).
+        long drainBegan = System.nanoTime();
+        while (true) {
+            try {
+                await("every acknowledged message consumed").atMost(DRAIN_REPORT).pollInterval(Duration.ofMillis(500))
+                    .until(() -> w.ackedNotDelivered().isEmpty()
+                        && System.nanoTime() - w.lastDeliveryNanos() > QUIET.toNanos());
+                break;
+            } catch (AssertionError | RuntimeException e) {
+                if (System.nanoTime() - drainBegan >= DRAIN_WAIT.toNanos()) {
+                    nemesis.log("drain ended with " + w.ackedNotDelivered().size()
+                        + " acknowledged keys not consumed:" + w.drainProgress());
+                    break;
+                }
+                nemesis.log("draining: " + w.deliveries() + " deliveries;" + w.drainProgress());
+            }
         }
         w.stopConsumers();
         nemesis.log("drained: " + w.deliveries() + " deliveries");

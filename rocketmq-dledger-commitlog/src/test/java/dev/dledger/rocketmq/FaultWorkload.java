@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Queue;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -315,6 +316,47 @@ final class FaultWorkload {
         });
         Collections.sort(out);
         return out;
+    }
+
+    /**
+     * Where the consumption stands, for a drain that takes long: per queue of the run's topic, how many acknowledged
+     * keys are not delivered yet and the lowest queue offset among them, against the highest queue offset delivered;
+     * then each member's latest assignment.
+     */
+    String drainProgress() {
+        Map<Integer, long[]> missing = new TreeMap<>();
+        sent.forEach((k, s) -> {
+            if (!s.acked || delivered.containsKey(k)) {
+                return;
+            }
+            for (Send r : s.sends()) {
+                if (r.ok()) {
+                    long[] m = missing.computeIfAbsent(r.queueId(), q -> new long[] {0, Long.MAX_VALUE});
+                    m[0]++;
+                    m[1] = Math.min(m[1], r.queueOffset());
+                }
+            }
+        });
+        Map<Integer, Long> highest = new TreeMap<>();
+        delivered.values().forEach(ds -> {
+            synchronized (ds) {
+                for (Delivery d : ds) {
+                    highest.merge(d.queueId(), d.queueOffset(), Math::max);
+                }
+            }
+        });
+        StringBuilder b = new StringBuilder();
+        missing.forEach((q, m) -> b.append(" queue ").append(q).append(": ").append(m[0])
+            .append(" not delivered from offset ").append(m[1]).append(", delivered up to ")
+            .append(highest.getOrDefault(q, -1L)).append(';'));
+        Map<Integer, Assignment> latest = new TreeMap<>();
+        for (Assignment a : assignments) {
+            latest.put(a.member(), a);
+        }
+        long now = System.nanoTime();
+        latest.forEach((m, a) -> b.append(" member ").append(m).append(" has ").append(a.queueIds()).append(" since ")
+            .append((now - a.atNanos()) / 1_000_000_000L).append(" s;"));
+        return b.length() == 0 ? " nothing missing" : b.toString();
     }
 
     Map<String, Sent> sent() {
