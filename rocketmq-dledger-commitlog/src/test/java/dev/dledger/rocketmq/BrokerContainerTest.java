@@ -38,7 +38,11 @@ import org.junit.jupiter.api.io.TempDir;
  * killed (SIGKILL): its group elects a new leader, the other two keep theirs and take sends; it restarts and the
  * leaders are spread again (leadership transfer to the preferred leader), with no send refused meanwhile (the old
  * master forwards what reaches it to the new one). Every acknowledged message is read back.
- * Last, {@code mqadmin removeBroker} takes one broker out of a running container; its group goes on.
+ * Then {@code mqadmin removeBroker} takes one broker out of a running container; its group goes on. Last, a
+ * container that leads a group is stopped with SIGTERM: it hands the leadership over before its brokers' shutdown,
+ * and the group takes sends again within the first fifth of the time the container takes to exit (it shuts its
+ * three brokers down one after the other; without the hand-over the group waited for its broker's turn and then for
+ * its node to stop).
  */
 class BrokerContainerTest {
 
@@ -362,6 +366,32 @@ class BrokerContainerTest {
         assertEquals("LEADER", cluster.raftRole(1, 1), "cg1 keeps its leader after the removal");
         System.out.printf("leaders per container after removeBroker cg2 from container 2: %s%n",
             cluster.leadersPerContainer());
+
+        // Last, SIGTERM to container 1, as mqshutdown sends it: before it shuts any of its brokers down (one after the
+        // other, seconds each) it hands cg1's leadership over, so cg1 takes sends again long before the container
+        // has exited; a leader kept through the shutdown left cg1 without a master from its broker's turn until its
+        // node stopped.
+        DefaultMQProducer stopProducer = cluster.producer("p-stop-" + topics.get(1), MOVE_ROUTE_POLL_MS);
+        stopProducer.setRetryTimesWhenSendFailed(0);
+        Sender during = new Sender(stopProducer, topics.get(1));
+        await(topics.get(1) + " acknowledged before the stop").atMost(Duration.ofSeconds(60))
+            .until(() -> during.acknowledged() >= 20);
+        long stopping = System.nanoTime();
+        assertTrue(cluster.container(1).stop(Duration.ofSeconds(120)), "container 1 did not exit within 120 s");
+        long stopMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - stopping);
+        int cg1Leader = cluster.awaitLeader(1, Set.of(0, 2), FAILOVER_WAIT);
+        long ackedAtExit = during.acknowledged();
+        await(topics.get(1) + " acknowledged after container 1 exited").atMost(Duration.ofSeconds(60))
+            .until(() -> during.acknowledged() >= ackedAtExit + 20);
+        during.close();
+        String handedCg1 = ChildJvm.tailOf(brokerLog(1), 5000).lines().filter(l -> l.contains("[cg1 n1]")
+            && l.contains("handed the leadership to")).findFirst().orElse(null);
+        System.out.printf("SIGTERM to container 1: exited in %d ms; cg1 led from container %d; longest without an "
+            + "acknowledged send of %s %d ms, %d failed %s; %s%n", stopMs, cg1Leader, topics.get(1),
+            during.longestGapMs(), during.failed.get(), during.reasons, handedCg1);
+        assertTrue(5 * during.longestGapMs() < stopMs, "cg1 took no send for " + during.longestGapMs() + " ms of the "
+            + stopMs + " ms container 1 took to exit");
+        assertTrue(handedCg1 != null, "container 1 did not hand cg1's leadership over before its shutdown");
     }
 
     /** Container {@code c}'s log file (its brokers and the Raft library log there). */
