@@ -169,7 +169,9 @@ public final class ClientProtocol {
 
     /** Encodes a request body. */
     public static byte[] encode(Request r) {
-        int size = 64;
+        // An append's exact size (op, count, bodies, request id), so that its bytes are not copied once more at the
+        // end; the other requests are small.
+        int size = r.op() == Op.APPEND ? 1 + 4 + 1 + (r.requestId() != null ? 16 : 0) : 64;
         for (byte[] b : r.bodies()) {
             size += 4 + b.length;
         }
