@@ -25,6 +25,7 @@ import org.apache.rocketmq.common.message.Message;
 import org.apache.rocketmq.common.message.MessageExt;
 import org.apache.rocketmq.tools.admin.DefaultMQAdminExt;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.CleanupMode;
@@ -44,6 +45,7 @@ import org.junit.jupiter.api.io.TempDir;
  * three brokers down one after the other; without the hand-over the group waited for its broker's turn and then for
  * its node to stop).
  */
+@Tag("alone")
 class BrokerContainerTest {
 
     private static final int BODY_BYTES = 256;
