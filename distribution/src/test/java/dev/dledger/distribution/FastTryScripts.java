@@ -81,12 +81,7 @@ abstract class FastTryScripts {
 
     /** Runs {@code bin/mqadmin} of the package with {@code args}, printing its output. */
     Result mqadmin(String... args) throws Exception {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(home.resolve("bin/mqadmin").toString());
-        cmd.addAll(List.of(args));
-        Result r = exec(cmd, tmp, env());
-        System.out.println("---- mqadmin " + String.join(" ", args) + " (exit " + r.exit() + ")\n" + r.output());
-        return r;
+        return script("bin/mqadmin", args);
     }
 
     // ----------------------------------------------------------------------------------------------------------------
@@ -204,11 +199,17 @@ abstract class FastTryScripts {
 
     /** Runs fast-try.sh with {@code args} from the temporary folder (not the package's), printing its output. */
     Result run(String... args) throws Exception {
+        return script("bin/dledger/fast-try.sh", args);
+    }
+
+    /** Runs the package's {@code path} with {@code args} from the temporary folder, printing its output. */
+    private Result script(String path, String... args) throws Exception {
         List<String> cmd = new ArrayList<>();
-        cmd.add(home.resolve("bin/dledger/fast-try.sh").toString());
+        cmd.add(home.resolve(path).toString());
         cmd.addAll(List.of(args));
         Result r = exec(cmd, tmp, env());
-        System.out.println("---- fast-try.sh " + String.join(" ", args) + " (exit " + r.exit() + ")\n" + r.output());
+        String name = path.substring(path.lastIndexOf('/') + 1);
+        System.out.println("---- " + name + " " + String.join(" ", args) + " (exit " + r.exit() + ")\n" + r.output());
         return r;
     }
 
